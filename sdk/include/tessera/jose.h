@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+// Tessera::Jose — JWS compact serialization, JWK/JWKS and JWT claim checks on
+// OpenSSL EVP. Shared by tessera-server and the client SDK.
+#pragma once
+
+#include <tessera/tessera_jose_export.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QByteArrayView>
+#include <QtCore/QJsonObject>
+#include <QtCore/QList>
+#include <QtCore/QObject>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+namespace Tessera::Jose {
+Q_NAMESPACE_EXPORT(TESSERA_JOSE_EXPORT)
+
+// The algorithms Tessera signs and verifies. Anything else ("none", RS256,
+// ES384, ...) is rejected as UnsupportedAlgorithm / AlgorithmMismatch.
+enum class Algorithm { ES256, EdDSA, HS256 };
+Q_ENUM_NS(Algorithm)
+
+TESSERA_JOSE_EXPORT QString algorithmName(Algorithm algorithm); // "ES256", "EdDSA", "HS256"
+TESSERA_JOSE_EXPORT std::optional<Algorithm> algorithmFromName(QStringView name);
+
+// Inputs longer than this are refused before any parsing or base64 decoding.
+inline constexpr qsizetype DefaultMaxTokenSize = 16 * 1024;
+
+// Unpadded base64url (RFC 7515 section 2).
+TESSERA_JOSE_EXPORT QByteArray base64UrlEncode(QByteArrayView data);
+// Strict: rejects '=' padding, characters outside the base64url alphabet,
+// a length of 1 mod 4, and non-zero trailing bits. std::nullopt on error.
+TESSERA_JOSE_EXPORT std::optional<QByteArray> base64UrlDecode(QByteArrayView text);
+
+class KeyPrivate;
+
+// A signing or verification key. The algorithm belongs to the key: a token is
+// verified with the algorithm of the key that was selected for it, never with
+// the one its header names (the header must merely agree).
+// Copies share the same immutable key material.
+class TESSERA_JOSE_EXPORT Key
+{
+public:
+    Key();
+    ~Key();
+    Key(const Key &other);
+    Key &operator=(const Key &other);
+    Key(Key &&other) noexcept;
+    Key &operator=(Key &&other) noexcept;
+
+    // Fresh random key: P-256 for ES256, Ed25519 for EdDSA, 32 random bytes for HS256.
+    static Key generate(Algorithm algorithm);
+    // PKCS#8 / SubjectPublicKeyInfo PEM for ES256 (P-256 only) and EdDSA (Ed25519 only).
+    // A null Key when the PEM does not hold a key of that algorithm.
+    static Key fromPem(QByteArrayView pem, Algorithm algorithm);
+    // HS256 secret; at least 32 bytes (RFC 7518 section 3.2), otherwise a null Key.
+    static Key fromSecret(QByteArrayView secret);
+    // JWK (RFC 7517): kty EC + crv P-256, kty OKP + crv Ed25519 (RFC 8037), kty oct.
+    // Private members ("d", "k") are accepted. Sets keyId() from "kid" when present.
+    // A present "alg" must agree with the key type. Null Key on any error.
+    static Key fromJwk(const QJsonObject &jwk);
+
+    bool isNull() const;
+    Algorithm algorithm() const;
+    bool hasPrivateKey() const; // also true for HS256 keys
+
+    // Defaults to thumbprint() for asymmetric keys; empty for HS256 until set.
+    QString keyId() const;
+    void setKeyId(const QString &keyId);
+
+    // PKCS#8 PEM of the private key; empty for HS256 and public-only keys.
+    QByteArray privateKeyPem() const;
+    // SubjectPublicKeyInfo PEM of the public key (fromPem() reads it back); empty for HS256.
+    QByteArray publicKeyPem() const;
+    // HS256 only: the raw secret. Empty otherwise.
+    QByteArray secret() const;
+
+    // Public JWK with "kty", curve members, "kid", "alg" and "use":"sig".
+    // Empty for HS256: symmetric keys are never published.
+    QJsonObject publicJwk() const;
+    // RFC 7638 SHA-256 thumbprint of the public key, base64url. Empty for HS256.
+    QString thumbprint() const;
+
+private:
+    std::shared_ptr<const KeyPrivate> d;
+    friend class KeyPrivate;
+};
+
+// RFC 7638 thumbprint of any JWK with kty RSA, EC, OKP or oct, computed from the
+// required members only. Empty when a required member is missing.
+TESSERA_JOSE_EXPORT QString jwkThumbprint(const QJsonObject &jwk);
+
+// {"keys":[publicJwk()...]} for the asymmetric keys in the list.
+TESSERA_JOSE_EXPORT QJsonObject jwks(const QList<Key> &keys);
+
+// JWS compact serialization of payload. The protected header is `header` with
+// "alg" set from the key (and "kid" when the key has one); a caller-supplied
+// "alg" is overwritten. Returns an empty array when the key cannot sign.
+TESSERA_JOSE_EXPORT QByteArray signCompact(const Key &key, QByteArrayView payload,
+                                           QJsonObject header = {});
+// A JWT: the claims serialized as compact JSON, header {"typ": type, ...}.
+TESSERA_JOSE_EXPORT QByteArray signJwt(const Key &key, const QJsonObject &claims,
+                                       const QString &type = QStringLiteral("JWT"));
+
+enum class Error {
+    None,
+    TooLarge,             // input over the size limit
+    Malformed,            // not three base64url segments, header/payload not a JSON object, ...
+    UnsupportedAlgorithm, // "none" or any algorithm Tessera does not implement
+    AlgorithmMismatch,    // header "alg" differs from the selected key's algorithm
+    ForbiddenHeader,      // "jku", "x5u", "x5c", "jwk" (keys are never taken from the token)
+    UnsupportedCritical,  // "crit" present (no extension is understood)
+    UnknownKey,           // no key matches "kid", or several keys and no "kid"
+    BadSignature,
+    Expired,
+    NotYetValid,      // nbf in the future
+    IssuedInFuture,   // iat in the future
+    MissingClaim,     // a required claim is absent or of the wrong JSON type
+    WrongIssuer,
+    WrongAudience,
+    WrongType,        // header "typ" differs from the expected one
+};
+Q_ENUM_NS(Error)
+
+TESSERA_JOSE_EXPORT QString errorString(Error error);
+
+struct TESSERA_JOSE_EXPORT VerifyResult
+{
+    Error error = Error::Malformed;
+    QJsonObject header;
+    QJsonObject claims; // the payload as a JSON object (JWTs only)
+    QByteArray payload; // the raw decoded payload
+    bool ok() const { return error == Error::None; }
+};
+
+// Signature check only. Key selection: the key whose keyId() equals the header's
+// "kid"; without "kid", the only key in the list. The header's "alg" must name
+// that key's algorithm.
+TESSERA_JOSE_EXPORT VerifyResult verifyCompact(QByteArrayView compact, const QList<Key> &keys,
+                                               qsizetype maxSize = DefaultMaxTokenSize);
+
+struct TESSERA_JOSE_EXPORT ClaimRequirements
+{
+    QString issuer;   // when non-empty, "iss" must equal it
+    QString audience; // when non-empty, "aud" (string or array) must contain it
+    QString type;     // when non-empty, header "typ" must equal it (case-insensitive, RFC 7515 4.1.9)
+    std::chrono::seconds leeway{30};
+    std::optional<qint64> now; // seconds since the epoch; current time when unset
+    bool requireExpiry = true;
+    QStringList requiredClaims; // e.g. {"sub","jti"}; must be present
+};
+
+// exp/nbf/iat must be JSON numbers when present. exp <= now - leeway -> Expired;
+// nbf > now + leeway -> NotYetValid; iat > now + leeway -> IssuedInFuture.
+TESSERA_JOSE_EXPORT Error checkClaims(const QJsonObject &header, const QJsonObject &claims,
+                                      const ClaimRequirements &requirements);
+
+// verifyCompact + payload must be a JSON object + checkClaims.
+TESSERA_JOSE_EXPORT VerifyResult verifyJwt(QByteArrayView compact, const QList<Key> &keys,
+                                           const ClaimRequirements &requirements,
+                                           qsizetype maxSize = DefaultMaxTokenSize);
+
+// Constant-time comparison for secrets and MACs.
+TESSERA_JOSE_EXPORT bool constantTimeEquals(QByteArrayView a, QByteArrayView b);
+// Cryptographically secure random bytes (OpenSSL RAND_bytes). Aborts on RNG failure.
+TESSERA_JOSE_EXPORT QByteArray randomBytes(qsizetype count);
+// SHA-256 digest.
+TESSERA_JOSE_EXPORT QByteArray sha256(QByteArrayView data);
+
+} // namespace Tessera::Jose

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <QtCore/QCommandLineParser>
+
+namespace Tessera::Server {
+namespace {
+
+struct Option
+{
+    QString name;
+    QString valueName;
+    QString description;
+};
+
+const QList<Option> &options()
+{
+    static const QList<Option> list = {
+        {QStringLiteral("listen"), QStringLiteral("HOST:PORT"),
+         QStringLiteral("Address to listen on (default 127.0.0.1:8000). Port 0 picks a free port; "
+                        "the chosen address is printed as 'listening on http://HOST:PORT'. "
+                        "IPv6: [::1]:PORT.")},
+        {QStringLiteral("db"), QStringLiteral("PATH"),
+         QStringLiteral("SQLite database, WAL mode, created with mode 0600 "
+                        "(default tessera-server.sqlite3).")},
+        {QStringLiteral("access-ttl"), QStringLiteral("SECONDS"),
+         QStringLiteral("Access token lifetime (default 300).")},
+        {QStringLiteral("refresh-idle-ttl"), QStringLiteral("SECONDS"),
+         QStringLiteral("A refresh token unused this long expires (default 1209600 = 14 days).")},
+        {QStringLiteral("session-max-ttl"), QStringLiteral("SECONDS"),
+         QStringLiteral("Absolute lifetime of a login; rotation never extends it "
+                        "(default 2592000 = 30 days).")},
+        {QStringLiteral("reuse-grace"), QStringLiteral("SECONDS"),
+         QStringLiteral("Window in which the parent of the current refresh token returns the "
+                        "current one again instead of revoking the family (default 10; 0 "
+                        "disables).")},
+        {QStringLiteral("alg"), QStringLiteral("ALG"),
+         QStringLiteral("Access token signing algorithm: ES256 (default), EdDSA or HS256.")},
+        {QStringLiteral("issuer"), QStringLiteral("ISS"),
+         QStringLiteral("'iss' claim of access tokens (default tessera-server).")},
+        {QStringLiteral("audience"), QStringLiteral("AUD"),
+         QStringLiteral("'aud' claim of access tokens (default tessera).")},
+        {QStringLiteral("tls-cert"), QStringLiteral("PEM"),
+         QStringLiteral("Serve HTTPS with this certificate (needs --tls-key).")},
+        {QStringLiteral("tls-key"), QStringLiteral("PEM"),
+         QStringLiteral("Private key for --tls-cert.")},
+        {QStringLiteral("max-body-bytes"), QStringLiteral("N"),
+         QStringLiteral("Larger request bodies get 413 (default 65536).")},
+        {QStringLiteral("login-limit"), QStringLiteral("N"),
+         QStringLiteral("Login attempts allowed per username and per client address in each "
+                        "--login-window; beyond it 429 with Retry-After (default 10; 0 "
+                        "disables).")},
+        {QStringLiteral("login-window"), QStringLiteral("SECONDS"),
+         QStringLiteral("Window of --login-limit (default 60).")},
+        {QStringLiteral("argon2-memory"), QStringLiteral("KIB"),
+         QStringLiteral("Argon2id memory cost in KiB (default 65536; parallelism 1).")},
+        {QStringLiteral("argon2-iterations"), QStringLiteral("N"),
+         QStringLiteral("Argon2id time cost (default 3).")},
+        {QStringLiteral("db-sync"), QStringLiteral("MODE"),
+         QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
+                        "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
+                        "commit).")},
+    };
+    return list;
+}
+
+bool parseSeconds(const QString &text, qint64 minimum, qint64 *out)
+{
+    bool ok = false;
+    const qint64 value = text.toLongLong(&ok);
+    if (!ok || value < minimum || value > qint64(100) * 365 * 24 * 3600)
+        return false;
+    *out = value;
+    return true;
+}
+
+bool parseListen(const QString &text, ServerConfig *config)
+{
+    QString host;
+    QString port;
+    if (text.startsWith(u'[')) {
+        const qsizetype close = text.indexOf(u']');
+        if (close < 0 || close + 1 >= text.size() || text.at(close + 1) != u':')
+            return false;
+        host = text.mid(1, close - 1);
+        port = text.mid(close + 2);
+    } else {
+        const qsizetype colon = text.lastIndexOf(u':');
+        if (colon <= 0)
+            return false;
+        host = text.left(colon);
+        port = text.mid(colon + 1);
+    }
+    if (host == u"localhost")
+        host = QStringLiteral("127.0.0.1");
+    QHostAddress address;
+    if (!address.setAddress(host))
+        return false;
+    bool ok = false;
+    const uint value = port.toUInt(&ok);
+    if (!ok || value > 65535)
+        return false;
+    config->listenAddress = address;
+    config->listenPort = quint16(value);
+    return true;
+}
+
+} // namespace
+
+QString helpText()
+{
+    QString text = QStringLiteral(
+        "Usage:\n"
+        "  tessera-server [options]                  serve the API\n"
+        "  tessera-server user add NAME [--db PATH]  add a user; the password is read from "
+        "the first line of stdin\n"
+        "\n"
+        "Tessera's companion auth server: SimpleJWT-compatible endpoints with refresh-token\n"
+        "rotation, reuse detection (the whole family is revoked), a grace window and\n"
+        "server-side revocation that also ends access tokens at once.\n"
+        "\n"
+        "Endpoints: POST /api/token/ /api/token/refresh/ /api/token/blacklist/ "
+        "/api/token/verify/,\n"
+        "           GET /api/me/ /.well-known/jwks.json /healthz\n"
+        "\n"
+        "Options:\n");
+    for (const Option &option : options()) {
+        const QString head = QStringLiteral("  --%1 %2").arg(option.name, option.valueName);
+        text += head.leftJustified(30) + option.description + u'\n';
+    }
+    text += QString(QStringLiteral("  --demo")).leftJustified(30)
+            + QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
+                             "the credentials. Only with a loopback --listen address.\n");
+    text += QString(QStringLiteral("  --help")).leftJustified(30) + QStringLiteral("Show this text.\n");
+    text += QStringLiteral(
+        "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories "
+        "tessera.server.http, .auth, .store). Events only: tokens, passwords and Authorization "
+        "headers are never logged.\n");
+    return text;
+}
+
+ParsedCommandLine parseCommandLine(const QStringList &arguments)
+{
+    ParsedCommandLine result;
+    QCommandLineParser parser;
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    for (const Option &option : options())
+        parser.addOption(QCommandLineOption(option.name, option.description, option.valueName));
+    parser.addOption(QCommandLineOption(QStringLiteral("demo")));
+    parser.addOption(QCommandLineOption(QStringLiteral("help")));
+    if (!parser.parse(arguments)) {
+        result.error = parser.errorText();
+        return result;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        result.command = Command::Help;
+        return result;
+    }
+
+    const QStringList positional = parser.positionalArguments();
+    if (!positional.isEmpty()) {
+        if (positional.size() == 3 && positional[0] == u"user" && positional[1] == u"add") {
+            result.command = Command::AddUser;
+            result.userName = positional[2];
+            if (result.userName.isEmpty() || result.userName.size() > 150) {
+                result.error = QStringLiteral("user name must be 1 to 150 characters");
+                return result;
+            }
+        } else {
+            result.error = QStringLiteral("unknown command: %1").arg(positional.join(u' '));
+            return result;
+        }
+    }
+
+    ServerConfig &config = result.config;
+    auto fail = [&result](const QString &option) {
+        result.error = QStringLiteral("invalid value for --%1").arg(option);
+        return result;
+    };
+    if (parser.isSet(QStringLiteral("listen"))
+        && !parseListen(parser.value(QStringLiteral("listen")), &config))
+        return fail(QStringLiteral("listen"));
+    if (parser.isSet(QStringLiteral("db")))
+        config.databasePath = parser.value(QStringLiteral("db"));
+    const struct
+    {
+        const char *name;
+        qint64 minimum;
+        qint64 *target;
+    } durations[] = {
+        {"access-ttl", 1, &config.accessTtl},
+        {"refresh-idle-ttl", 1, &config.refreshIdleTtl},
+        {"session-max-ttl", 1, &config.sessionMaxTtl},
+        {"reuse-grace", 0, &config.reuseGrace},
+        {"login-window", 1, &config.loginWindow},
+        {"max-body-bytes", 64, &config.maxBodyBytes},
+    };
+    for (const auto &duration : durations) {
+        const QString name = QString::fromLatin1(duration.name);
+        if (parser.isSet(name) && !parseSeconds(parser.value(name), duration.minimum, duration.target))
+            return fail(name);
+    }
+    if (parser.isSet(QStringLiteral("login-limit"))) {
+        qint64 limit = 0;
+        if (!parseSeconds(parser.value(QStringLiteral("login-limit")), 0, &limit) || limit > 1000000)
+            return fail(QStringLiteral("login-limit"));
+        config.loginLimit = int(limit);
+    }
+    if (parser.isSet(QStringLiteral("alg"))) {
+        const auto algorithm = Jose::algorithmFromName(parser.value(QStringLiteral("alg")));
+        if (!algorithm)
+            return fail(QStringLiteral("alg"));
+        config.algorithm = *algorithm;
+    }
+    if (parser.isSet(QStringLiteral("issuer")))
+        config.issuer = parser.value(QStringLiteral("issuer"));
+    if (parser.isSet(QStringLiteral("audience")))
+        config.audience = parser.value(QStringLiteral("audience"));
+    config.tlsCertificatePath = parser.value(QStringLiteral("tls-cert"));
+    config.tlsKeyPath = parser.value(QStringLiteral("tls-key"));
+    if (config.tlsCertificatePath.isEmpty() != config.tlsKeyPath.isEmpty()) {
+        result.error = QStringLiteral("--tls-cert and --tls-key go together");
+        return result;
+    }
+    if (parser.isSet(QStringLiteral("argon2-memory"))) {
+        qint64 memory = 0;
+        // libargon2 needs at least 8 KiB per lane.
+        if (!parseSeconds(parser.value(QStringLiteral("argon2-memory")), 8, &memory)
+            || memory > 4 * 1024 * 1024)
+            return fail(QStringLiteral("argon2-memory"));
+        config.argon2MemoryKiB = quint32(memory);
+    }
+    if (parser.isSet(QStringLiteral("argon2-iterations"))) {
+        qint64 iterations = 0;
+        if (!parseSeconds(parser.value(QStringLiteral("argon2-iterations")), 1, &iterations)
+            || iterations > 100)
+            return fail(QStringLiteral("argon2-iterations"));
+        config.argon2Iterations = quint32(iterations);
+    }
+    if (parser.isSet(QStringLiteral("db-sync"))) {
+        const QString mode = parser.value(QStringLiteral("db-sync"));
+        if (mode != u"normal" && mode != u"full")
+            return fail(QStringLiteral("db-sync"));
+        config.fullSync = mode == u"full";
+    }
+    config.demo = parser.isSet(QStringLiteral("demo"));
+    if (config.demo && !config.listenAddress.isLoopback()) {
+        result.error = QStringLiteral("--demo is only allowed on a loopback --listen address");
+        return result;
+    }
+    return result;
+}
+
+} // namespace Tessera::Server

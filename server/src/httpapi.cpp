@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+#include "httpapi.h"
+
+#include "logging.h"
+
+#include <QtConcurrent/QtConcurrentRun>
+#include <QtCore/QFile>
+#include <QtCore/QFuture>
+#include <QtCore/QPointer>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslKey>
+#include <QtNetwork/QSslServer>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+
+#include <variant>
+
+namespace Tessera::Server {
+namespace {
+
+using Status = QHttpServerResponse::StatusCode;
+using Method = QHttpServerRequest::Method;
+
+const QByteArray JsonMime = QByteArrayLiteral("application/json");
+
+QHttpServerResponse jsonResponse(const QJsonObject &body, Status status = Status::Ok)
+{
+    QHttpServerResponse response(JsonMime, QJsonDocument(body).toJson(QJsonDocument::Compact),
+                                 status);
+    // Token responses must never be cached (RFC 6749 5.1); nothing here should be.
+    response.setHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store"));
+    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    response.setHeader(QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("nosniff"));
+    return response;
+}
+
+QHttpServerResponse errorResponse(Status status, const QString &code, const QString &detail,
+                                  QJsonObject extra = {})
+{
+    extra.insert(QStringLiteral("code"), code);
+    extra.insert(QStringLiteral("detail"), detail);
+    return jsonResponse(extra, status);
+}
+
+QHttpServerResponse tokenNotValid()
+{
+    return errorResponse(Status::Unauthorized, QStringLiteral("token_not_valid"),
+                         QStringLiteral("Token is invalid or expired"));
+}
+
+QHttpServerResponse internalError()
+{
+    return errorResponse(Status::InternalServerError, QStringLiteral("server_error"),
+                         QStringLiteral("Internal server error"));
+}
+
+QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
+{
+    const auto headers = request.headers();
+    for (const auto &[key, value] : headers) {
+        if (key.compare(name, Qt::CaseInsensitive) == 0)
+            return value;
+    }
+    return {};
+}
+
+// The JSON object in the body, or the error response to send instead.
+std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest &request,
+                                                        qint64 maxBytes)
+{
+    const QByteArray body = request.body();
+    if (body.size() > maxBytes)
+        return errorResponse(Status::PayloadTooLarge, QStringLiteral("request_too_large"),
+                             QStringLiteral("Request body is larger than %1 bytes").arg(maxBytes));
+    if (body.isEmpty())
+        return QJsonObject();
+    const QByteArray contentType = header(request, "content-type");
+    const QByteArray mime = contentType.split(';').first().trimmed().toLower();
+    if (mime != JsonMime)
+        return errorResponse(Status::UnsupportedMediaType, QStringLiteral("unsupported_media_type"),
+                             QStringLiteral("Content-Type must be application/json"));
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
+    if (parseError.error != QJsonParseError::NoError || !document.isObject())
+        return errorResponse(Status::BadRequest, QStringLiteral("parse_error"),
+                             QStringLiteral("Body must be a JSON object"));
+    return document.object();
+}
+
+// DRF-style field errors: {"field": ["This field is required."], ...}.
+std::optional<QHttpServerResponse> requireStrings(const QJsonObject &body,
+                                                  std::initializer_list<QString> fields)
+{
+    QJsonObject errors;
+    for (const QString &field : fields) {
+        const QJsonValue value = body.value(field);
+        if (value.isUndefined() || value.isNull())
+            errors.insert(field, QJsonArray{QStringLiteral("This field is required.")});
+        else if (!value.isString())
+            errors.insert(field, QJsonArray{QStringLiteral("Not a valid string.")});
+        else if (value.toString().isEmpty())
+            errors.insert(field, QJsonArray{QStringLiteral("This field may not be blank.")});
+    }
+    if (errors.isEmpty())
+        return std::nullopt;
+    return errorResponse(Status::BadRequest, QStringLiteral("invalid"),
+                         QStringLiteral("Invalid request fields"), errors);
+}
+
+QHttpServerResponse tokenPairResponse(const TokenPair &tokens)
+{
+    return jsonResponse({{QStringLiteral("access"), QString::fromLatin1(tokens.access)},
+                         {QStringLiteral("refresh"), QString::fromLatin1(tokens.refresh)}});
+}
+
+QHttpServerResponse outcomeResponse(TokenService::Outcome outcome)
+{
+    switch (outcome) {
+    case TokenService::Outcome::Ok:
+        return jsonResponse({});
+    case TokenService::Outcome::Internal:
+        return internalError();
+    case TokenService::Outcome::Invalid:
+    case TokenService::Outcome::Reused:
+        break;
+    }
+    return tokenNotValid();
+}
+
+QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalidToken)
+{
+    response.setHeader(QByteArrayLiteral("WWW-Authenticate"),
+                       invalidToken ? QByteArrayLiteral("Bearer realm=\"api\", error=\"invalid_token\"")
+                                    : QByteArrayLiteral("Bearer realm=\"api\""));
+    return std::move(response);
+}
+
+// Qt HttpServer 6.4 buffers a whole request body before any handler runs and
+// has no size limit of its own. This wrapper cuts a connection that sends more
+// than `limit` bytes without getting a response, so a huge body cannot exhaust
+// memory; bodies below the limit but over --max-body-bytes get a proper 413
+// from the handlers.
+template <typename Base>
+class BoundedServer : public Base
+{
+public:
+    BoundedServer(qint64 limit, QObject *parent) : Base(parent), m_limit(limit) { }
+
+    QTcpSocket *nextPendingConnection() override
+    {
+        QTcpSocket *socket = Base::nextPendingConnection();
+        if (!socket)
+            return nullptr;
+        auto unanswered = std::make_shared<qint64>(0);
+        // Connected before QHttpServer connects its own readyRead slot, so this
+        // runs first and sees each chunk before the parser buffers it.
+        QObject::connect(socket, &QIODevice::readyRead, socket, [socket, unanswered, this] {
+            *unanswered += socket->bytesAvailable();
+            if (*unanswered > m_limit) {
+                qCWarning(lcServerHttp) << "connection from" << socket->peerAddress().toString()
+                                        << "sent more than" << m_limit
+                                        << "bytes without a response: closed";
+                socket->abort();
+            }
+        });
+        QObject::connect(socket, &QIODevice::bytesWritten, socket,
+                         [unanswered] { *unanswered = 0; });
+        return socket;
+    }
+
+private:
+    qint64 m_limit;
+};
+
+} // namespace
+
+HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
+                 const PasswordHasher &hasher, QObject *parent)
+    : QObject(parent),
+      m_config(config),
+      m_store(store),
+      m_tokens(tokens),
+      m_hasher(hasher),
+      m_userLimiter(config.loginLimit, config.loginWindow * 1000),
+      m_addressLimiter(config.loginLimit, config.loginWindow * 1000)
+{
+    // Argon2 is memory-hard: bound how many hashes run at once.
+    m_hashPool.setMaxThreadCount(qMax(2, QThread::idealThreadCount()));
+    addRoutes();
+}
+
+HttpApi::~HttpApi()
+{
+    m_hashPool.waitForDone();
+}
+
+void HttpApi::addRoutes()
+{
+    // Login: Argon2 runs on m_hashPool; the token work continues on this thread.
+    // The handler keeps the responder rather than returning a QFuture: Qt
+    // HttpServer 6.4's QFuture path keeps a reference to the already-destroyed
+    // request and crashes.
+    m_server.route(QStringLiteral("/api/token/"), Method::Post,
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       auto body = jsonBody(request, m_config.maxBodyBytes);
+                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
+                           return error->write(std::move(responder));
+                       const QJsonObject object = std::get<QJsonObject>(body);
+                       if (auto error = requireStrings(
+                                   object, {QStringLiteral("username"), QStringLiteral("password")}))
+                           return error->write(std::move(responder));
+                       const QString username = object.value(QStringLiteral("username")).toString();
+                       const qint64 now = TokenService::nowMs();
+                       const QString address = request.remoteAddress().toString();
+                       qint64 retryAfter = m_addressLimiter.attempt(address, now);
+                       if (retryAfter == 0)
+                           retryAfter = m_userLimiter.attempt(username, now);
+                       if (retryAfter > 0) {
+                           qCWarning(lcServerAuth) << "login throttled for" << address;
+                           auto response = errorResponse(
+                                   Status::TooManyRequests, QStringLiteral("throttled"),
+                                   QStringLiteral("Too many login attempts. Retry in %1 s.")
+                                           .arg(retryAfter));
+                           response.setHeader(QByteArrayLiteral("Retry-After"),
+                                              QByteArray::number(retryAfter));
+                           return response.write(std::move(responder));
+                       }
+                       const std::optional<Store::User> user = m_store.findUser(username);
+                       if (!user && m_store.failed())
+                           return internalError().write(std::move(responder));
+                       // Unknown users are verified against a decoy hash: same cost, same answer.
+                       const QByteArray hash = user ? user->passwordHash : m_hasher.decoyHash();
+                       QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
+                       const PasswordHasher *hasher = &m_hasher;
+                       QPointer<QTcpSocket> socket = responder.socket();
+                       auto pending = std::make_shared<QHttpServerResponder>(std::move(responder));
+                       QtConcurrent::run(&m_hashPool,
+                                         [hasher, hash, password]() mutable {
+                                             const bool ok = hasher->verify(hash, password);
+                                             password.fill('\0');
+                                             return ok;
+                                         })
+                               .then(this, [this, user, pending, socket](bool passwordOk) {
+                                   // Issue tokens even if the client went away meanwhile? No:
+                                   // a family nobody holds would only linger until expiry.
+                                   if (!socket) {
+                                       qCInfo(lcServerAuth) << "login client disconnected";
+                                       return;
+                                   }
+                                   loginResponse(user, passwordOk).write(std::move(*pending));
+                               });
+                   });
+
+    m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
+                   [this](const QHttpServerRequest &request) {
+                       auto body = jsonBody(request, m_config.maxBodyBytes);
+                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
+                           return std::move(*error);
+                       const QJsonObject object = std::get<QJsonObject>(body);
+                       if (auto error = requireStrings(object, {QStringLiteral("refresh")}))
+                           return std::move(*error);
+                       const auto result = m_tokens.refresh(
+                               object.value(QStringLiteral("refresh")).toString().toUtf8());
+                       if (result.outcome == TokenService::Outcome::Ok)
+                           return tokenPairResponse(result.tokens);
+                       return outcomeResponse(result.outcome);
+                   });
+
+    m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
+                   [this](const QHttpServerRequest &request) {
+                       auto body = jsonBody(request, m_config.maxBodyBytes);
+                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
+                           return std::move(*error);
+                       const QJsonObject object = std::get<QJsonObject>(body);
+                       if (auto error = requireStrings(object, {QStringLiteral("refresh")}))
+                           return std::move(*error);
+                       return outcomeResponse(m_tokens.revoke(
+                               object.value(QStringLiteral("refresh")).toString().toUtf8()));
+                   });
+
+    m_server.route(QStringLiteral("/api/token/verify/"), Method::Post,
+                   [this](const QHttpServerRequest &request) {
+                       auto body = jsonBody(request, m_config.maxBodyBytes);
+                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
+                           return std::move(*error);
+                       const QJsonObject object = std::get<QJsonObject>(body);
+                       if (auto error = requireStrings(object, {QStringLiteral("token")}))
+                           return std::move(*error);
+                       const auto check = m_tokens.checkAccess(
+                               object.value(QStringLiteral("token")).toString().toUtf8());
+                       if (check.outcome == TokenService::Outcome::Invalid)
+                           qCDebug(lcServerAuth) << "verify refused:" << check.reason;
+                       return outcomeResponse(check.outcome);
+                   });
+
+    m_server.route(QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
+        const QByteArray authorization = header(request, "authorization");
+        static const QByteArray scheme = QByteArrayLiteral("bearer ");
+        if (authorization.size() <= scheme.size()
+            || authorization.left(scheme.size()).toLower() != scheme)
+            return bearerChallenge(
+                    errorResponse(Status::Unauthorized, QStringLiteral("not_authenticated"),
+                                  QStringLiteral("Authentication credentials were not provided.")),
+                    false);
+        const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
+        if (check.outcome == TokenService::Outcome::Internal)
+            return internalError();
+        if (check.outcome != TokenService::Outcome::Ok) {
+            qCDebug(lcServerAuth) << "access refused:" << check.reason;
+            return bearerChallenge(tokenNotValid(), true);
+        }
+        return jsonResponse({
+                {QStringLiteral("username"), check.claims.value(QStringLiteral("sub"))},
+                {QStringLiteral("id"), check.claims.value(QStringLiteral("user_id"))},
+                {QStringLiteral("sid"), check.claims.value(QStringLiteral("sid"))},
+        });
+    });
+
+    m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,
+                   [this] { return jsonResponse(m_tokens.jwks()); });
+    m_server.route(QStringLiteral("/healthz"), Method::Get,
+                   [] { return jsonResponse({{QStringLiteral("status"), QStringLiteral("ok")}}); });
+
+    // Rules are tried in order, so these catch the other methods of known paths.
+    const struct
+    {
+        const char *path;
+        const char *allow;
+    } knownPaths[] = {
+        {"/api/token/", "POST"},           {"/api/token/refresh/", "POST"},
+        {"/api/token/blacklist/", "POST"}, {"/api/token/verify/", "POST"},
+        {"/api/me/", "GET"},               {"/.well-known/jwks.json", "GET"},
+        {"/healthz", "GET"},
+    };
+    for (const auto &known : knownPaths) {
+        const QByteArray allow(known.allow);
+        m_server.route(QString::fromLatin1(known.path), Method::AnyKnown, [allow] {
+            auto response = errorResponse(Status::MethodNotAllowed,
+                                          QStringLiteral("method_not_allowed"),
+                                          QStringLiteral("Method not allowed"));
+            response.setHeader(QByteArrayLiteral("Allow"), allow);
+            return response;
+        });
+    }
+
+    m_server.setMissingHandler([](const QHttpServerRequest &, QHttpServerResponder &&responder) {
+        const QJsonObject body{{QStringLiteral("code"), QStringLiteral("not_found")},
+                               {QStringLiteral("detail"), QStringLiteral("Not found.")}};
+        responder.write(QJsonDocument(body).toJson(QJsonDocument::Compact),
+                        {{QByteArrayLiteral("Content-Type"), JsonMime},
+                         {QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store")}},
+                        Status::NotFound);
+    });
+}
+
+QHttpServerResponse HttpApi::loginResponse(const std::optional<Store::User> &user,
+                                           bool passwordOk)
+{
+    if (!user || !passwordOk) {
+        qCInfo(lcServerAuth) << "login failed";
+        return errorResponse(Status::Unauthorized, QStringLiteral("authentication_failed"),
+                             QStringLiteral("No active account found with the given credentials"));
+    }
+    const auto result = m_tokens.startFamily(*user);
+    if (result.outcome != TokenService::Outcome::Ok)
+        return internalError();
+    return tokenPairResponse(result.tokens);
+}
+
+quint16 HttpApi::listen(QString *error)
+{
+    // Bodies up to 1 MiB (or 4x the limit) get a clean 413; beyond, the connection is cut.
+    const qint64 connectionLimit = qMax<qint64>(1024 * 1024, 4 * m_config.maxBodyBytes);
+    QTcpServer *tcpServer = nullptr;
+    if (!m_config.tlsCertificatePath.isEmpty()) {
+        QFile certificateFile(m_config.tlsCertificatePath);
+        QFile keyFile(m_config.tlsKeyPath);
+        if (!certificateFile.open(QIODevice::ReadOnly) || !keyFile.open(QIODevice::ReadOnly)) {
+            *error = QStringLiteral("cannot read the TLS certificate or key");
+            return 0;
+        }
+        const QSslCertificate certificate(&certificateFile, QSsl::Pem);
+        const QByteArray keyPem = keyFile.readAll();
+        QSslKey key(keyPem, QSsl::Ec, QSsl::Pem);
+        if (key.isNull())
+            key = QSslKey(keyPem, QSsl::Rsa, QSsl::Pem);
+        if (certificate.isNull() || key.isNull()) {
+            *error = QStringLiteral("invalid TLS certificate or key (PEM, EC or RSA)");
+            return 0;
+        }
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setLocalCertificate(certificate);
+        tls.setPrivateKey(key);
+        tls.setProtocol(QSsl::TlsV1_2OrLater);
+        auto *sslServer = new BoundedServer<QSslServer>(connectionLimit, this);
+        sslServer->setSslConfiguration(tls);
+        tcpServer = sslServer;
+    } else {
+        tcpServer = new BoundedServer<QTcpServer>(connectionLimit, this);
+    }
+    if (!tcpServer->listen(m_config.listenAddress, m_config.listenPort)) {
+        *error = QStringLiteral("cannot listen on %1:%2: %3")
+                         .arg(m_config.listenAddress.toString())
+                         .arg(m_config.listenPort)
+                         .arg(tcpServer->errorString());
+        delete tcpServer;
+        return 0;
+    }
+    m_server.bind(tcpServer);
+    return tcpServer->serverPort();
+}
+
+} // namespace Tessera::Server

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "config.h"
+#include "passwordhasher.h"
+#include "ratelimiter.h"
+#include "store.h"
+#include "tokenservice.h"
+
+#include <QtCore/QObject>
+#include <QtCore/QThreadPool>
+#include <QtHttpServer/QHttpServer>
+
+namespace Tessera::Server {
+
+// The HTTP surface: routes, request validation and JSON error bodies. Owns the
+// QHttpServer; all handlers run on the event-loop thread except the Argon2 work.
+class HttpApi : public QObject
+{
+    Q_OBJECT
+public:
+    HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
+            const PasswordHasher &hasher, QObject *parent = nullptr);
+    ~HttpApi() override;
+
+    // Listens on the configured address; returns the bound port, 0 on failure.
+    quint16 listen(QString *error);
+
+private:
+    void addRoutes();
+    QHttpServerResponse loginResponse(const std::optional<Store::User> &user, bool passwordOk);
+
+    const ServerConfig &m_config;
+    Store &m_store;
+    TokenService &m_tokens;
+    const PasswordHasher &m_hasher;
+    RateLimiter m_userLimiter;
+    RateLimiter m_addressLimiter;
+    QThreadPool m_hashPool;
+    QHttpServer m_server;
+};
+
+} // namespace Tessera::Server

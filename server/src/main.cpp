@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+// tessera-server: the companion auth server. See docs/SERVER.md.
+#include "config.h"
+#include "httpapi.h"
+#include "logging.h"
+#include "passwordhasher.h"
+#include "store.h"
+#include "tokenservice.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QTimer>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace Tessera::Server;
+
+namespace {
+
+int signalPipe[2] = {-1, -1};
+
+void onTerminationSignal(int)
+{
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
+}
+
+// SIGTERM/SIGINT end the event loop cleanly, so SQLite is closed properly.
+void installTerminationHandler(QCoreApplication &app)
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, signalPipe) != 0)
+        return;
+    auto *notifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, &app);
+    QObject::connect(notifier, &QSocketNotifier::activated, &app, [&app] {
+        char byte;
+        [[maybe_unused]] const ssize_t got = ::read(signalPipe[0], &byte, 1);
+        qCInfo(lcServerHttp) << "termination signal received, shutting down";
+        app.quit();
+    });
+    struct sigaction action = {};
+    action.sa_handler = onTerminationSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+}
+
+void printLine(const QString &line, FILE *stream = stdout)
+{
+    std::fputs(line.toLocal8Bit().constData(), stream);
+    std::fputc('\n', stream);
+    std::fflush(stream);
+}
+
+int addUser(const ParsedCommandLine &command)
+{
+    QString error;
+    auto store = Store::open(command.config.databasePath, command.config.fullSync, &error);
+    if (!store) {
+        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+        return 1;
+    }
+    std::string line;
+    if (!std::getline(std::cin, line) || line.empty()) {
+        printLine(QStringLiteral("tessera-server: no password on stdin"), stderr);
+        return 2;
+    }
+    if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+    QByteArray password(line.data(), qsizetype(line.size()));
+    std::fill(line.begin(), line.end(), '\0');
+    const PasswordHasher hasher(command.config.argon2MemoryKiB, command.config.argon2Iterations);
+    const QByteArray hash = hasher.hash(password);
+    password.fill('\0');
+    if (hash.isEmpty()) {
+        printLine(QStringLiteral("tessera-server: password hashing failed"), stderr);
+        return 1;
+    }
+    switch (store->addUser(command.userName, hash)) {
+    case Store::AddUserResult::Added:
+        printLine(QStringLiteral("user %1 added").arg(command.userName));
+        return 0;
+    case Store::AddUserResult::Exists:
+        printLine(QStringLiteral("tessera-server: user %1 already exists").arg(command.userName),
+                  stderr);
+        return 1;
+    case Store::AddUserResult::Failed:
+        break;
+    }
+    printLine(QStringLiteral("tessera-server: cannot add the user"), stderr);
+    return 1;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    // Database, WAL and SHM files: owner only.
+    ::umask(077);
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("tessera-server"));
+
+    const ParsedCommandLine command = parseCommandLine(QCoreApplication::arguments());
+    if (!command.error.isEmpty()) {
+        printLine(QStringLiteral("tessera-server: %1 (see --help)").arg(command.error), stderr);
+        return 2;
+    }
+    if (command.command == Command::Help) {
+        std::fputs(helpText().toLocal8Bit().constData(), stdout);
+        return 0;
+    }
+    if (command.command == Command::AddUser)
+        return addUser(command);
+
+    const ServerConfig &config = command.config;
+    QString error;
+    auto store = Store::open(config.databasePath, config.fullSync, &error);
+    if (!store) {
+        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+        return 1;
+    }
+    const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
+    TokenService tokens(config, *store);
+    if (!tokens.loadOrCreateSigningKey(&error)) {
+        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+        return 1;
+    }
+    if (config.demo) {
+        static const QString demoUser = QStringLiteral("demo");
+        static const QByteArray demoPassword = QByteArrayLiteral("tessera-demo");
+        if (!store->findUser(demoUser)
+            && store->addUser(demoUser, hasher.hash(demoPassword)) != Store::AddUserResult::Added) {
+            printLine(QStringLiteral("tessera-server: cannot create the demo user"), stderr);
+            return 1;
+        }
+        printLine(QStringLiteral("demo user: demo  password: tessera-demo"));
+    }
+
+    HttpApi api(config, *store, tokens, hasher);
+    const quint16 port = api.listen(&error);
+    if (port == 0) {
+        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+        return 1;
+    }
+    QString host = config.listenAddress.toString();
+    if (config.listenAddress.protocol() == QAbstractSocket::IPv6Protocol)
+        host = u'[' + host + u']';
+    printLine(QStringLiteral("listening on %1://%2:%3")
+                      .arg(config.tlsCertificatePath.isEmpty() ? QStringLiteral("http")
+                                                               : QStringLiteral("https"),
+                           host)
+                      .arg(port));
+
+    installTerminationHandler(app);
+
+    // Housekeeping: forget families past their absolute or idle expiry. Keep
+    // them one access lifetime longer so their last access tokens still resolve.
+    QTimer purgeTimer;
+    QObject::connect(&purgeTimer, &QTimer::timeout, [&store, &config] {
+        const int removed = store->purgeExpired(TokenService::nowMs(), config.accessTtl * 1000);
+        if (removed > 0)
+            qCInfo(lcServerStore) << "purged" << removed << "expired session families";
+    });
+    purgeTimer.start(std::chrono::minutes(10));
+
+    return app.exec();
+}

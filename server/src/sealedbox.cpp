@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include "sealedbox.h"
+
+#include <tessera/jose.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include <memory>
+
+namespace Tessera::Server {
+namespace {
+
+constexpr int KeyBytes = 32;
+constexpr int NonceBytes = 12;
+constexpr int TagBytes = 16;
+
+struct CipherCtxDeleter
+{
+    void operator()(EVP_CIPHER_CTX *ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
+
+QByteArray deriveKey(const QByteArray &token)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    if (!kdf)
+        return {};
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (!ctx)
+        return {};
+    static const char digest[] = "SHA256";
+    static const char salt[] = "tessera-server refresh successor";
+    static const char info[] = "aes-256-gcm key v1";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char *>(digest), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char *>(token.constData()),
+                                          size_t(token.size())),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char *>(salt),
+                                          sizeof(salt) - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char *>(info),
+                                          sizeof(info) - 1),
+        OSSL_PARAM_construct_end(),
+    };
+    QByteArray key(KeyBytes, '\0');
+    const bool ok = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char *>(key.data()),
+                                   size_t(key.size()), params)
+                    == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok ? key : QByteArray();
+}
+
+} // namespace
+
+QByteArray sealForToken(const QByteArray &token, const QByteArray &plaintext,
+                        const QByteArray &associatedData)
+{
+    const QByteArray key = deriveKey(token);
+    CipherCtx ctx(EVP_CIPHER_CTX_new());
+    if (key.isEmpty() || !ctx)
+        return {};
+    const QByteArray nonce = Jose::randomBytes(NonceBytes);
+    QByteArray out = nonce;
+    out.resize(NonceBytes + plaintext.size() + TagBytes);
+    auto *cipherText = reinterpret_cast<unsigned char *>(out.data()) + NonceBytes;
+    int length = 0;
+    int finalLength = 0;
+    if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                           reinterpret_cast<const unsigned char *>(key.constData()),
+                           reinterpret_cast<const unsigned char *>(nonce.constData()))
+            != 1
+        || EVP_EncryptUpdate(ctx.get(), nullptr, &length,
+                             reinterpret_cast<const unsigned char *>(associatedData.constData()),
+                             int(associatedData.size()))
+                   != 1
+        || EVP_EncryptUpdate(ctx.get(), cipherText, &length,
+                             reinterpret_cast<const unsigned char *>(plaintext.constData()),
+                             int(plaintext.size()))
+                   != 1
+        || EVP_EncryptFinal_ex(ctx.get(), cipherText + length, &finalLength) != 1
+        || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, TagBytes,
+                               cipherText + plaintext.size())
+                   != 1)
+        return {};
+    return out;
+}
+
+std::optional<QByteArray> openWithToken(const QByteArray &token, const QByteArray &sealed,
+                                        const QByteArray &associatedData)
+{
+    if (sealed.size() < NonceBytes + TagBytes)
+        return std::nullopt;
+    const QByteArray key = deriveKey(token);
+    CipherCtx ctx(EVP_CIPHER_CTX_new());
+    if (key.isEmpty() || !ctx)
+        return std::nullopt;
+    const qsizetype textSize = sealed.size() - NonceBytes - TagBytes;
+    const auto *bytes = reinterpret_cast<const unsigned char *>(sealed.constData());
+    QByteArray plaintext(textSize, '\0');
+    int length = 0;
+    int finalLength = 0;
+    if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+                           reinterpret_cast<const unsigned char *>(key.constData()), bytes)
+            != 1
+        || EVP_DecryptUpdate(ctx.get(), nullptr, &length,
+                             reinterpret_cast<const unsigned char *>(associatedData.constData()),
+                             int(associatedData.size()))
+                   != 1
+        || EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char *>(plaintext.data()),
+                             &length, bytes + NonceBytes, int(textSize))
+                   != 1
+        || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, TagBytes,
+                               const_cast<unsigned char *>(bytes + NonceBytes + textSize))
+                   != 1
+        || EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char *>(plaintext.data()) + length,
+                               &finalLength)
+                   != 1)
+        return std::nullopt;
+    return plaintext;
+}
+
+} // namespace Tessera::Server

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+#include "store.h"
+
+#include "logging.h"
+
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
+#include <QtCore/QUuid>
+#include <QtCore/QVariant>
+#include <QtSql/QSqlError>
+
+namespace Tessera::Server {
+namespace {
+
+constexpr int SchemaVersion = 1;
+
+const char *const SchemaStatements[] = {
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS users ("
+    " id INTEGER PRIMARY KEY,"
+    " username TEXT NOT NULL UNIQUE,"
+    " password_hash TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS signing_keys ("
+    " kid TEXT PRIMARY KEY,"
+    " alg TEXT NOT NULL,"
+    " material BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL)",
+    // One family per login. Rotation never touches expires_at (absolute lifetime).
+    "CREATE TABLE IF NOT EXISTS families ("
+    " id TEXT PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " revoked_at INTEGER,"
+    " revoke_reason TEXT)",
+    // rotated_at IS NULL marks the family's current token; rotated rows stay
+    // until the family expires so that their reuse can be detected.
+    "CREATE TABLE IF NOT EXISTS refresh_tokens ("
+    " token_hash BLOB PRIMARY KEY,"
+    " family_id TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,"
+    " parent_hash BLOB,"
+    " issued_at INTEGER NOT NULL,"
+    " idle_expires_at INTEGER NOT NULL,"
+    " rotated_at INTEGER,"
+    " successor_sealed BLOB)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
+    "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
+};
+
+const char RefreshColumns[] =
+    "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
+    " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL"
+    " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
+    " JOIN users u ON u.id = f.user_id ";
+
+bool restrictPermissions(const QString &path)
+{
+    // Create the file ourselves so it never exists with wider permissions, even briefly.
+    QFile file(path);
+    if (!file.exists()) {
+        if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
+            return false;
+        file.close();
+    }
+    return file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+}
+
+} // namespace
+
+Store::Store(const QString &connectionName) : m_connectionName(connectionName) { }
+
+Store::~Store()
+{
+    m_findUser.reset();
+    m_findRefresh.reset();
+    m_findSuccessor.reset();
+    m_markRotated.reset();
+    m_insertRefresh.reset();
+    m_insertFamily.reset();
+    m_familyStatus.reset();
+    m_db.close();
+    m_db = QSqlDatabase();
+    QSqlDatabase::removeDatabase(m_connectionName);
+}
+
+std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *error)
+{
+    if (!restrictPermissions(path)) {
+        *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
+        return nullptr;
+    }
+    std::unique_ptr<Store> store(
+        new Store(QStringLiteral("tessera-store-") + QUuid::createUuid().toString(QUuid::Id128)));
+    store->m_db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), store->m_connectionName);
+    store->m_db.setDatabaseName(path);
+    store->m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    if (!store->m_db.open()) {
+        *error = store->m_db.lastError().text();
+        return nullptr;
+    }
+    QSqlQuery pragma(store->m_db);
+    const QString pragmas[] = {
+        QStringLiteral("PRAGMA journal_mode=WAL"),
+        fullSync ? QStringLiteral("PRAGMA synchronous=FULL")
+                 : QStringLiteral("PRAGMA synchronous=NORMAL"),
+        QStringLiteral("PRAGMA foreign_keys=ON"),
+    };
+    for (const QString &statement : pragmas) {
+        if (!pragma.exec(statement)) {
+            *error = pragma.lastError().text();
+            return nullptr;
+        }
+    }
+    if (!store->migrate()) {
+        *error = QStringLiteral("cannot create the schema: ") + store->m_db.lastError().text();
+        return nullptr;
+    }
+    // WAL and shared-memory files are created with the process umask (main()
+    // sets 077); tighten them too in case they predate this process.
+    for (const char *suffix : {"-wal", "-shm"}) {
+        if (QFileInfo::exists(path + QLatin1String(suffix)))
+            QFile::setPermissions(path + QLatin1String(suffix),
+                                  QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    }
+
+    auto prepare = [&store](const QString &sql) {
+        auto query = std::make_unique<QSqlQuery>(store->m_db);
+        if (!query->prepare(sql))
+            qCCritical(lcServerStore) << "prepare failed:" << query->lastError().text();
+        return query;
+    };
+    store->m_findUser = prepare(
+        QStringLiteral("SELECT id, username, password_hash FROM users WHERE username = ?"));
+    store->m_findRefresh =
+        prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
+    store->m_findSuccessor =
+        prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
+    store->m_markRotated = prepare(QStringLiteral(
+        "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
+        " WHERE token_hash = ? AND rotated_at IS NULL"));
+    store->m_insertRefresh = prepare(QStringLiteral(
+        "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
+        " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
+    store->m_insertFamily = prepare(QStringLiteral(
+        "INSERT INTO families (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"));
+    store->m_familyStatus =
+        prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
+    return store;
+}
+
+bool Store::migrate()
+{
+    QSqlQuery query(m_db);
+    if (!m_db.transaction())
+        return false;
+    for (const char *statement : SchemaStatements) {
+        if (!query.exec(QString::fromLatin1(statement))) {
+            qCCritical(lcServerStore) << "schema statement failed:" << query.lastError().text();
+            m_db.rollback();
+            return false;
+        }
+    }
+    query.prepare(QStringLiteral("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)"));
+    query.addBindValue(QString::number(SchemaVersion));
+    if (!query.exec()) {
+        m_db.rollback();
+        return false;
+    }
+    return m_db.commit();
+}
+
+bool Store::execute(QSqlQuery &query)
+{
+    m_failed = !query.exec();
+    if (m_failed)
+        qCCritical(lcServerStore) << "statement failed:" << query.lastError().text();
+    return !m_failed;
+}
+
+std::optional<Store::User> Store::findUser(const QString &username)
+{
+    QSqlQuery &query = *m_findUser;
+    query.addBindValue(username);
+    if (!execute(query) || !query.next()) {
+        query.finish();
+        return std::nullopt;
+    }
+    User user{query.value(0).toLongLong(), query.value(1).toString(), query.value(2).toByteArray()};
+    query.finish();
+    return user;
+}
+
+Store::AddUserResult Store::addUser(const QString &username, const QByteArray &passwordHash)
+{
+    if (findUser(username))
+        return AddUserResult::Exists;
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral(
+        "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"));
+    query.addBindValue(username);
+    query.addBindValue(QString::fromLatin1(passwordHash));
+    query.addBindValue(QDateTime::currentMSecsSinceEpoch());
+    return execute(query) ? AddUserResult::Added : AddUserResult::Failed;
+}
+
+QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)
+{
+    QList<SigningKey> keys;
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral(
+        "SELECT kid, alg, material FROM signing_keys WHERE alg = ? ORDER BY created_at DESC"));
+    query.addBindValue(algorithm);
+    if (!execute(query))
+        return keys;
+    while (query.next())
+        keys.append({query.value(0).toString(), query.value(1).toString(),
+                     query.value(2).toByteArray()});
+    return keys;
+}
+
+bool Store::addSigningKey(const SigningKey &key)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral(
+        "INSERT INTO signing_keys (kid, alg, material, created_at) VALUES (?, ?, ?, ?)"));
+    query.addBindValue(key.keyId);
+    query.addBindValue(key.algorithm);
+    query.addBindValue(key.material);
+    query.addBindValue(QDateTime::currentMSecsSinceEpoch());
+    return execute(query);
+}
+
+bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
+                         const QByteArray &tokenHash, qint64 idleExpiresAtMs)
+{
+    if (!m_db.transaction()) {
+        m_failed = true;
+        return false;
+    }
+    QSqlQuery &family = *m_insertFamily;
+    family.addBindValue(familyId);
+    family.addBindValue(userId);
+    family.addBindValue(nowMs);
+    family.addBindValue(expiresAtMs);
+    QSqlQuery &token = *m_insertRefresh;
+    token.addBindValue(tokenHash);
+    token.addBindValue(familyId);
+    token.addBindValue(QVariant(QMetaType::fromType<QByteArray>()));
+    token.addBindValue(nowMs);
+    token.addBindValue(idleExpiresAtMs);
+    if (!execute(family) || !execute(token) || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return false;
+    }
+    return true;
+}
+
+std::optional<Store::RefreshRecord> Store::readRefresh(QSqlQuery &query)
+{
+    if (!execute(query) || !query.next()) {
+        query.finish();
+        return std::nullopt;
+    }
+    RefreshRecord record;
+    record.tokenHash = query.value(0).toByteArray();
+    record.familyId = query.value(1).toString();
+    record.userId = query.value(2).toLongLong();
+    record.username = query.value(3).toString();
+    record.issuedAt = query.value(4).toLongLong();
+    record.idleExpiresAt = query.value(5).toLongLong();
+    if (!query.value(6).isNull())
+        record.rotatedAt = query.value(6).toLongLong();
+    record.successorSealed = query.value(7).toByteArray();
+    record.familyExpiresAt = query.value(8).toLongLong();
+    record.familyRevoked = query.value(9).toBool();
+    query.finish();
+    return record;
+}
+
+std::optional<Store::RefreshRecord> Store::findRefreshToken(const QByteArray &tokenHash)
+{
+    m_findRefresh->addBindValue(tokenHash);
+    return readRefresh(*m_findRefresh);
+}
+
+std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &parentHash)
+{
+    m_findSuccessor->addBindValue(parentHash);
+    return readRefresh(*m_findSuccessor);
+}
+
+bool Store::rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
+                   const QString &familyId, const QByteArray &successorHash,
+                   qint64 successorIdleExpiresAtMs)
+{
+    if (!m_db.transaction()) {
+        m_failed = true;
+        return false;
+    }
+    QSqlQuery &mark = *m_markRotated;
+    mark.addBindValue(nowMs);
+    mark.addBindValue(successorSealed);
+    mark.addBindValue(parentHash);
+    if (!execute(mark) || mark.numRowsAffected() != 1) {
+        m_db.rollback();
+        return false;
+    }
+    QSqlQuery &insert = *m_insertRefresh;
+    insert.addBindValue(successorHash);
+    insert.addBindValue(familyId);
+    insert.addBindValue(parentHash);
+    insert.addBindValue(nowMs);
+    insert.addBindValue(successorIdleExpiresAtMs);
+    if (!execute(insert) || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return false;
+    }
+    return true;
+}
+
+bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("UPDATE families SET revoked_at = ?, revoke_reason = ?"
+                                 " WHERE id = ? AND revoked_at IS NULL"));
+    query.addBindValue(nowMs);
+    query.addBindValue(reason);
+    query.addBindValue(familyId);
+    return execute(query);
+}
+
+Store::FamilyStatus Store::familyStatus(const QString &familyId)
+{
+    QSqlQuery &query = *m_familyStatus;
+    query.addBindValue(familyId);
+    if (!execute(query)) {
+        query.finish();
+        return FamilyStatus::Error;
+    }
+    FamilyStatus status = FamilyStatus::Missing;
+    if (query.next())
+        status = query.value(0).toBool() ? FamilyStatus::Revoked : FamilyStatus::Active;
+    query.finish();
+    return status;
+}
+
+int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
+{
+    QSqlQuery query(m_db);
+    // A family is idle-expired when its current token is; the ON DELETE CASCADE
+    // removes its token rows.
+    query.prepare(QStringLiteral(
+        "DELETE FROM families WHERE expires_at < :cutoff OR id IN ("
+        " SELECT family_id FROM refresh_tokens"
+        " WHERE rotated_at IS NULL AND idle_expires_at < :cutoff)"));
+    query.bindValue(QStringLiteral(":cutoff"), nowMs - slackMs);
+    if (!execute(query))
+        return 0;
+    return query.numRowsAffected();
+}
+
+} // namespace Tessera::Server

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <QtCore/QByteArray>
+#include <QtCore/QList>
+#include <QtCore/QString>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlQuery>
+
+#include <memory>
+#include <optional>
+
+namespace Tessera::Server {
+
+// SQLite persistence (WAL). Refresh tokens are stored only as SHA-256 hashes.
+// Event-loop thread only: a QSqlDatabase connection belongs to one thread, and
+// running every write on the one thread also serialises rotations.
+class Store
+{
+public:
+    struct User
+    {
+        qint64 id = 0;
+        QString username;
+        QByteArray passwordHash;
+    };
+
+    struct SigningKey
+    {
+        QString keyId;
+        QString algorithm;
+        QByteArray material; // PKCS#8 PEM, or the raw HS256 secret
+    };
+
+    // A refresh token row joined with its family. Times in ms since the epoch.
+    struct RefreshRecord
+    {
+        QByteArray tokenHash;
+        QString familyId;
+        qint64 userId = 0;
+        QString username;
+        qint64 issuedAt = 0;
+        qint64 idleExpiresAt = 0;
+        std::optional<qint64> rotatedAt; // unset: this is the family's current token
+        QByteArray successorSealed;
+        qint64 familyExpiresAt = 0;
+        bool familyRevoked = false;
+    };
+
+    enum class FamilyStatus { Active, Revoked, Missing, Error };
+    enum class AddUserResult { Added, Exists, Failed };
+
+    static std::unique_ptr<Store> open(const QString &path, bool fullSync, QString *error);
+    ~Store();
+    Store(const Store &) = delete;
+    Store &operator=(const Store &) = delete;
+
+    std::optional<User> findUser(const QString &username);
+    AddUserResult addUser(const QString &username, const QByteArray &passwordHash);
+
+    QList<SigningKey> signingKeys(const QString &algorithm);
+    bool addSigningKey(const SigningKey &key);
+
+    // One transaction: the family row and its first refresh token.
+    bool createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
+                      const QByteArray &tokenHash, qint64 idleExpiresAtMs);
+    std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
+    std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
+    // One transaction: mark the parent rotated (only if it still is the current
+    // token) and insert its successor. False when nothing was changed.
+    bool rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
+                const QString &familyId, const QByteArray &successorHash,
+                qint64 successorIdleExpiresAtMs);
+    bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
+    FamilyStatus familyStatus(const QString &familyId);
+    // Deletes families past their absolute or idle expiry (plus `slackMs`, so
+    // their last access tokens still find their family). Returns rows removed.
+    int purgeExpired(qint64 nowMs, qint64 slackMs);
+
+    // Whether the last statement failed (for 500 vs 401 decisions).
+    bool failed() const { return m_failed; }
+
+private:
+    explicit Store(const QString &connectionName);
+    bool execute(QSqlQuery &query);
+    bool migrate();
+    std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
+
+    QString m_connectionName;
+    QSqlDatabase m_db;
+    bool m_failed = false;
+    std::unique_ptr<QSqlQuery> m_findUser;
+    std::unique_ptr<QSqlQuery> m_findRefresh;
+    std::unique_ptr<QSqlQuery> m_findSuccessor;
+    std::unique_ptr<QSqlQuery> m_markRotated;
+    std::unique_ptr<QSqlQuery> m_insertRefresh;
+    std::unique_ptr<QSqlQuery> m_insertFamily;
+    std::unique_ptr<QSqlQuery> m_familyStatus;
+};
+
+} // namespace Tessera::Server

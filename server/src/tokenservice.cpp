@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+#include "tokenservice.h"
+
+#include "logging.h"
+#include "sealedbox.h"
+
+#include <QtCore/QDateTime>
+#include <QtCore/QJsonArray>
+
+namespace Tessera::Server {
+namespace {
+
+constexpr qsizetype RefreshTokenBytes = 32; // 256 bits
+constexpr qsizetype RefreshTokenChars = 43; // unpadded base64url of 32 bytes
+const QString AccessTokenType = QStringLiteral("at+jwt");
+
+QByteArray newRefreshToken()
+{
+    return Jose::base64UrlEncode(Jose::randomBytes(RefreshTokenBytes));
+}
+
+QString newId()
+{
+    return QString::fromLatin1(Jose::base64UrlEncode(Jose::randomBytes(16)));
+}
+
+} // namespace
+
+TokenService::TokenService(const ServerConfig &config, Store &store)
+    : m_config(config), m_store(store)
+{
+    m_accessRequirements.issuer = config.issuer;
+    m_accessRequirements.audience = config.audience;
+    m_accessRequirements.type = AccessTokenType;
+    // The server checks tokens it issued itself on its own clock: no leeway.
+    m_accessRequirements.leeway = std::chrono::seconds(0);
+    m_accessRequirements.requireExpiry = true;
+    m_accessRequirements.requiredClaims = {QStringLiteral("sub"), QStringLiteral("sid"),
+                                           QStringLiteral("jti"), QStringLiteral("user_id")};
+}
+
+qint64 TokenService::nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+bool TokenService::loadOrCreateSigningKey(QString *error)
+{
+    const QString algorithmName = Jose::algorithmName(m_config.algorithm);
+    const QList<Store::SigningKey> stored = m_store.signingKeys(algorithmName);
+    for (const Store::SigningKey &row : stored) {
+        Jose::Key key = m_config.algorithm == Jose::Algorithm::HS256
+                            ? Jose::Key::fromSecret(row.material)
+                            : Jose::Key::fromPem(row.material, m_config.algorithm);
+        if (key.isNull()) {
+            *error = QStringLiteral("stored signing key %1 cannot be loaded").arg(row.keyId);
+            return false;
+        }
+        key.setKeyId(row.keyId);
+        m_verificationKeys.append(key);
+    }
+    if (m_verificationKeys.isEmpty()) {
+        Jose::Key key = Jose::Key::generate(m_config.algorithm);
+        if (key.isNull()) {
+            *error = QStringLiteral("cannot generate a %1 key").arg(algorithmName);
+            return false;
+        }
+        if (key.keyId().isEmpty())
+            key.setKeyId(newId());
+        const QByteArray material = m_config.algorithm == Jose::Algorithm::HS256
+                                        ? key.secret()
+                                        : key.privateKeyPem();
+        if (!m_store.addSigningKey({key.keyId(), algorithmName, material})) {
+            *error = QStringLiteral("cannot store the new signing key");
+            return false;
+        }
+        qCInfo(lcServerAuth) << "generated a new" << algorithmName << "signing key, kid"
+                             << key.keyId();
+        m_verificationKeys.append(key);
+    }
+    m_signingKey = m_verificationKeys.first(); // newest first
+    return true;
+}
+
+QByteArray TokenService::mintAccess(qint64 userId, const QString &username,
+                                    const QString &familyId, qint64 nowMs) const
+{
+    const qint64 now = nowMs / 1000;
+    QJsonObject claims{
+        {QStringLiteral("iss"), m_config.issuer},
+        {QStringLiteral("aud"), m_config.audience},
+        {QStringLiteral("sub"), username},
+        {QStringLiteral("user_id"), userId},
+        {QStringLiteral("iat"), now},
+        {QStringLiteral("exp"), now + m_config.accessTtl},
+        {QStringLiteral("jti"), newId()},
+        {QStringLiteral("sid"), familyId},
+        {QStringLiteral("token_type"), QStringLiteral("access")},
+    };
+    return Jose::signJwt(m_signingKey, claims, AccessTokenType);
+}
+
+TokenService::Result TokenService::startFamily(const Store::User &user)
+{
+    const qint64 now = nowMs();
+    const QString familyId = newId();
+    const QByteArray refresh = newRefreshToken();
+    const qint64 expiresAt = now + m_config.sessionMaxTtl * 1000;
+    const qint64 idleExpiresAt = qMin(expiresAt, now + m_config.refreshIdleTtl * 1000);
+    if (!m_store.createFamily(familyId, user.id, now, expiresAt, Jose::sha256(refresh),
+                              idleExpiresAt))
+        return {Outcome::Internal, {}};
+    qCInfo(lcServerAuth) << "login: new session family" << familyId << "for user id" << user.id;
+    return {Outcome::Ok, {mintAccess(user.id, user.username, familyId, now), refresh}};
+}
+
+bool TokenService::looksLikeRefreshToken(const QByteArray &token)
+{
+    if (token.size() != RefreshTokenChars)
+        return false;
+    const auto decoded = Jose::base64UrlDecode(token);
+    return decoded && decoded->size() == RefreshTokenBytes;
+}
+
+TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
+{
+    if (!looksLikeRefreshToken(refreshToken))
+        return {Outcome::Invalid, {}};
+    const qint64 now = nowMs();
+    const QByteArray hash = Jose::sha256(refreshToken);
+    const auto record = m_store.findRefreshToken(hash);
+    if (!record)
+        return {m_store.failed() ? Outcome::Internal : Outcome::Invalid, {}};
+    if (record->familyRevoked) {
+        qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId << "is revoked";
+        return {Outcome::Invalid, {}};
+    }
+    if (now >= record->familyExpiresAt) {
+        qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
+                             << "reached its absolute lifetime";
+        return {Outcome::Invalid, {}};
+    }
+
+    if (!record->rotatedAt) {
+        if (now >= record->idleExpiresAt) {
+            qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
+                                 << "idle-expired";
+            return {Outcome::Invalid, {}};
+        }
+        const QByteArray successor = newRefreshToken();
+        const QByteArray successorHash = Jose::sha256(successor);
+        const QByteArray sealed = sealForToken(refreshToken, successor, successorHash);
+        if (sealed.isEmpty())
+            return {Outcome::Internal, {}};
+        const qint64 idleExpiresAt =
+            qMin(record->familyExpiresAt, now + m_config.refreshIdleTtl * 1000);
+        if (!m_store.rotate(hash, sealed, now, record->familyId, successorHash, idleExpiresAt))
+            return {Outcome::Internal, {}};
+        qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
+        return {Outcome::Ok,
+                {mintAccess(record->userId, record->username, record->familyId, now), successor}};
+    }
+
+    // Already rotated. Within the grace window the immediate parent of the
+    // current token gets that same current token back (a lost response, or two
+    // app instances racing); anything else is reuse.
+    const qint64 graceMs = m_config.reuseGrace * 1000;
+    if (graceMs > 0 && now - *record->rotatedAt <= graceMs) {
+        const auto successor = m_store.findSuccessor(hash);
+        if (successor && !successor->rotatedAt && now < successor->idleExpiresAt) {
+            const auto token = openWithToken(refreshToken, record->successorSealed,
+                                             successor->tokenHash);
+            if (token && Jose::sha256(*token) == successor->tokenHash) {
+                qCInfo(lcServerAuth) << "refresh within the grace window in family"
+                                     << record->familyId << ": current token returned again";
+                return {Outcome::Ok,
+                        {mintAccess(record->userId, record->username, record->familyId, now),
+                         *token}};
+            }
+        }
+        if (m_store.failed())
+            return {Outcome::Internal, {}};
+    }
+    if (!m_store.revokeFamily(record->familyId, now, QStringLiteral("reuse")))
+        return {Outcome::Internal, {}};
+    qCWarning(lcServerAuth) << "refresh token reuse detected: family" << record->familyId
+                            << "revoked";
+    return {Outcome::Reused, {}};
+}
+
+TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
+{
+    if (!looksLikeRefreshToken(refreshToken))
+        return Outcome::Invalid;
+    const auto record = m_store.findRefreshToken(Jose::sha256(refreshToken));
+    if (!record)
+        return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
+    if (record->familyRevoked || nowMs() >= record->familyExpiresAt)
+        return Outcome::Invalid;
+    if (!m_store.revokeFamily(record->familyId, nowMs(), QStringLiteral("logout")))
+        return Outcome::Internal;
+    qCInfo(lcServerAuth) << "logout: family" << record->familyId << "revoked";
+    return Outcome::Ok;
+}
+
+TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToken)
+{
+    AccessCheck check;
+    Jose::ClaimRequirements requirements = m_accessRequirements;
+    const Jose::VerifyResult verified = Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
+    if (!verified.ok()) {
+        check.reason = Jose::errorString(verified.error);
+        return check;
+    }
+    const QJsonValue sid = verified.claims.value(QStringLiteral("sid"));
+    if (!sid.isString()) {
+        check.reason = QStringLiteral("sid is not a string");
+        return check;
+    }
+    switch (m_store.familyStatus(sid.toString())) {
+    case Store::FamilyStatus::Active:
+        check.outcome = Outcome::Ok;
+        check.claims = verified.claims;
+        break;
+    case Store::FamilyStatus::Revoked:
+        check.reason = QStringLiteral("session revoked");
+        break;
+    case Store::FamilyStatus::Missing:
+        check.reason = QStringLiteral("session unknown or expired");
+        break;
+    case Store::FamilyStatus::Error:
+        check.outcome = Outcome::Internal;
+        break;
+    }
+    return check;
+}
+
+} // namespace Tessera::Server
