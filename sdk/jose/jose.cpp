@@ -35,13 +35,11 @@ namespace {
 
 // --- OpenSSL ownership --------------------------------------------------------------------
 
-template <typename T, void (*Free)(T *)>
-struct Deleter
+template<typename T, void (*Free)(T *)> struct Deleter
 {
     void operator()(T *p) const { Free(p); }
 };
-template <typename T, void (*Free)(T *)>
-using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+template<typename T, void (*Free)(T *)> using Owned = std::unique_ptr<T, Deleter<T, Free>>;
 
 using PkeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
 using PkeyCtxPtr = Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
@@ -62,9 +60,10 @@ constexpr qsizetype HmacSha256Size = 32;
 constexpr qsizetype MinimumHs256SecretSize = 32;
 
 // Order n of the P-256 group, big-endian.
-constexpr unsigned char P256Order[32] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+constexpr unsigned char P256Order[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00,
+                                         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                         0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84,
+                                         0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
 
 const unsigned char *bytes(QByteArrayView view)
 {
@@ -253,8 +252,8 @@ public:
         } else if (algorithm == Algorithm::EdDSA) {
             QByteArray x(Ed25519KeySize, Qt::Uninitialized);
             size_t length = size_t(x.size());
-            if (!EVP_PKEY_get_raw_public_key(pkey.get(), reinterpret_cast<unsigned char *>(x.data()),
-                                             &length)
+            if (!EVP_PKEY_get_raw_public_key(pkey.get(),
+                                             reinterpret_cast<unsigned char *>(x.data()), &length)
                 || length != size_t(Ed25519KeySize))
                 return {};
             jwk.insert(QLatin1String("kty"), QLatin1String("OKP"));
@@ -307,7 +306,7 @@ bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteAr
         return false;
     return EVP_DigestVerify(ctx.get(), bytes(signature), size_t(signature.size()), bytes(data),
                             size_t(data.size()))
-        == 1;
+            == 1;
 }
 
 // DER ECDSA-Sig-Value -> r||s, each zero-padded to 32 bytes (RFC 7518 section 3.4).
@@ -382,7 +381,7 @@ bool KeyPrivate::verify(QByteArrayView input, const QByteArray &signature) const
     }
     case Algorithm::EdDSA:
         return signature.size() == Ed25519SignatureSize
-            && digestVerify(pkey.get(), nullptr, input, signature);
+                && digestVerify(pkey.get(), nullptr, input, signature);
     }
     return false;
 }
@@ -465,8 +464,8 @@ Key Key::generate(Algorithm algorithm)
     case Algorithm::ES256:
     case Algorithm::EdDSA: {
         EVP_PKEY *pkey = algorithm == Algorithm::ES256
-            ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
-            : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+                ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
+                : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
         if (!pkey) {
             qCWarning(lcJose) << "key generation failed for" << algorithm;
             return {};
@@ -517,8 +516,8 @@ Key Key::fromPem(QByteArrayView pem, Algorithm algorithm)
     if (!pkey)
         return {};
     PkeyPtr owned(pkey);
-    const bool rightType = algorithm == Algorithm::ES256 ? isP256Key(pkey)
-                                                         : EVP_PKEY_is_a(pkey, "ED25519") == 1;
+    const bool rightType =
+            algorithm == Algorithm::ES256 ? isP256Key(pkey) : EVP_PKEY_is_a(pkey, "ED25519") == 1;
     if (!rightType || !checkKey(pkey, hasPrivate)) {
         qCDebug(lcJose) << "PEM key rejected: not a valid key for" << algorithm;
         return {};
@@ -589,7 +588,7 @@ Key ecKeyFromJwk(const QJsonObject &jwk)
     if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1
         || EVP_PKEY_fromdata(ctx.get(), &pkey, d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
                              params.get())
-            != 1) {
+                != 1) {
         qCDebug(lcJose) << "EC JWK rejected: not a P-256 key";
         return {};
     }
@@ -609,15 +608,15 @@ Key okpKeyFromJwk(const QJsonObject &jwk)
     if (!x)
         return {};
     if (!jwk.contains(QLatin1String("d"))) {
-        EVP_PKEY *pkey =
-            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, bytes(*x), size_t(x->size()));
+        EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, bytes(*x),
+                                                     size_t(x->size()));
         return pkey ? KeyPrivate::fromPkey(pkey, Algorithm::EdDSA, false) : Key();
     }
     auto d = jwkBytes(jwk, "d", Ed25519KeySize);
     if (!d)
         return {};
     EVP_PKEY *pkey =
-        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, bytes(*d), size_t(d->size()));
+            EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, bytes(*d), size_t(d->size()));
     wipe(*d);
     if (!pkey)
         return {};
@@ -654,7 +653,8 @@ Key Key::fromJwk(const QJsonObject &jwk)
         qCDebug(lcJose) << "JWK rejected: alg does not agree with the key type";
         return {};
     }
-    if (jwk.contains(QLatin1String("use")) && jwk.value(QLatin1String("use")) != QLatin1String("sig")) {
+    if (jwk.contains(QLatin1String("use"))
+        && jwk.value(QLatin1String("use")) != QLatin1String("sig")) {
         qCDebug(lcJose) << "JWK rejected: not a signing key";
         return {};
     }
@@ -715,9 +715,8 @@ QByteArray Key::privateKeyPem() const
         return {};
     const BioPtr bio(BIO_new(BIO_s_secmem()));
     if (!bio
-        || PEM_write_bio_PrivateKey(bio.get(), d->pkey.get(), nullptr, nullptr, 0, nullptr,
-                                    nullptr)
-            != 1)
+        || PEM_write_bio_PrivateKey(bio.get(), d->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr)
+                != 1)
         return {};
     char *data = nullptr;
     const long length = BIO_get_mem_data(bio.get(), &data);
@@ -993,8 +992,7 @@ Error checkClaims(const QJsonObject &header, const QJsonObject &claims,
 {
     if (!requirements.type.isEmpty()) {
         const QJsonValue typ = header.value(QLatin1String("typ"));
-        if (!typ.isString()
-            || normalizedType(typ.toString()) != normalizedType(requirements.type))
+        if (!typ.isString() || normalizedType(typ.toString()) != normalizedType(requirements.type))
             return Error::WrongType;
     }
 
@@ -1004,8 +1002,8 @@ Error checkClaims(const QJsonObject &header, const QJsonObject &claims,
     }
 
     // Compared as doubles: a huge but finite exp is simply far in the future, never an overflow.
-    const double now = double(requirements.now ? *requirements.now
-                                               : QDateTime::currentSecsSinceEpoch());
+    const double now =
+            double(requirements.now ? *requirements.now : QDateTime::currentSecsSinceEpoch());
     const double leeway = double(std::max<qint64>(0, requirements.leeway.count()));
 
     const QJsonValue exp = claims.value(QLatin1String("exp"));
@@ -1071,15 +1069,12 @@ VerifyResult verifyJwt(QByteArrayView compact, const QList<Key> &keys,
         return result;
     // Only now, with the signature verified, is the payload parsed.
     const auto claims = parseObject(result.payload);
-    if (!claims) {
-        result.error = Error::Malformed;
-        qCDebug(lcJose) << "token rejected:" << result.error;
-        return result;
-    }
+    if (!claims)
+        return rejected(Error::Malformed);
+    // A rejected token yields nothing but the error, so no caller can use its claims by mistake.
+    if (const Error error = checkClaims(result.header, *claims, requirements); error != Error::None)
+        return rejected(error);
     result.claims = *claims;
-    result.error = checkClaims(result.header, result.claims, requirements);
-    if (!result.ok())
-        qCDebug(lcJose) << "token rejected:" << result.error;
     return result;
 }
 
@@ -1115,7 +1110,7 @@ QByteArray sha256(QByteArrayView data)
     unsigned int length = 0;
     if (EVP_Digest(data.data(), size_t(data.size()), reinterpret_cast<unsigned char *>(out.data()),
                    &length, EVP_sha256(), nullptr)
-            != 1
+                != 1
         || length != 32)
         qFatal("tessera.jose: SHA-256 failed");
     return out;

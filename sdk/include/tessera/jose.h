@@ -70,6 +70,7 @@ public:
     bool hasPrivateKey() const; // also true for HS256 keys
 
     // Defaults to thumbprint() for asymmetric keys; empty for HS256 until set.
+    // setKeyId(QString()) leaves the key without an id: signCompact() then emits no "kid".
     QString keyId() const;
     void setKeyId(const QString &keyId);
 
@@ -129,6 +130,7 @@ Q_ENUM_NS(Error)
 
 TESSERA_JOSE_EXPORT QString errorString(Error error);
 
+// On any error only `error` is set: nothing from a rejected token is handed out.
 struct TESSERA_JOSE_EXPORT VerifyResult
 {
     Error error = Error::Malformed;
