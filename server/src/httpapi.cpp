@@ -66,6 +66,29 @@ QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
     return {};
 }
 
+// RFC 8259 forbids unescaped control characters inside strings; Qt's parser
+// lets some through (NUL, TAB), so check before parsing.
+bool hasRawControlCharacterInString(const QByteArray &json)
+{
+    bool inString = false;
+    bool escaped = false;
+    for (const char c : json) {
+        if (!inString) {
+            inString = c == '"';
+            continue;
+        }
+        if (static_cast<unsigned char>(c) < 0x20)
+            return true;
+        if (escaped)
+            escaped = false;
+        else if (c == '\\')
+            escaped = true;
+        else if (c == '"')
+            inString = false;
+    }
+    return false;
+}
+
 // The JSON object in the body, or the error response to send instead.
 std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest &request,
                                                         qint64 maxBytes)
@@ -83,7 +106,8 @@ std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest
                              QStringLiteral("Content-Type must be application/json"));
     QJsonParseError parseError;
     const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
-    if (parseError.error != QJsonParseError::NoError || !document.isObject())
+    if (parseError.error != QJsonParseError::NoError || !document.isObject()
+        || hasRawControlCharacterInString(body))
         return errorResponse(Status::BadRequest, QStringLiteral("parse_error"),
                              QStringLiteral("Body must be a JSON object"));
     return document.object();

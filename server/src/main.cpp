@@ -8,6 +8,7 @@
 #include "tokenservice.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QLoggingCategory>
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QTimer>
 
@@ -25,6 +26,20 @@ using namespace Tessera::Server;
 namespace {
 
 int signalPipe[2] = {-1, -1};
+
+QLoggingCategory::CategoryFilter previousLoggingFilter = nullptr;
+
+// Qt HttpServer's own debug category prints whole requests, Authorization
+// header included. Keep it quiet whatever QT_LOGGING_RULES says.
+void loggingFilter(QLoggingCategory *category)
+{
+    if (previousLoggingFilter)
+        previousLoggingFilter(category);
+    if (qstrncmp(category->categoryName(), "qt.httpserver", 13) == 0) {
+        category->setEnabled(QtDebugMsg, false);
+        category->setEnabled(QtInfoMsg, false);
+    }
+}
 
 void onTerminationSignal(int)
 {
@@ -104,6 +119,7 @@ int main(int argc, char *argv[])
 {
     // Database, WAL and SHM files: owner only.
     ::umask(077);
+    previousLoggingFilter = QLoggingCategory::installFilter(loggingFilter);
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("tessera-server"));
 

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+// tessera-server login: POST /api/token/ success, failures, timing of unknown
+// users, and the per-username / per-address rate limit (docs/SERVER.md).
+#include "testsupport.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QJsonArray>
+#include <QtTest/QTest>
+
+#include <algorithm>
+
+using namespace Tessera::Test;
+
+namespace {
+
+struct Attempt
+{
+    QString source;   // client source address, 127.0.0.x
+    QString username;
+    bool correctPassword;
+    int expectedStatus;
+};
+
+qint64 median(QList<qint64> values)
+{
+    std::sort(values.begin(), values.end());
+    return values.at(values.size() / 2);
+}
+
+} // namespace
+
+Q_DECLARE_METATYPE(QList<Attempt>)
+
+class tst_ServerLogin : public QObject
+{
+    Q_OBJECT
+private slots:
+    void loginOk();
+    void loginFailures_data();
+    void loginFailures();
+    void unknownUserCostsAHash();
+    void rateLimit_data();
+    void rateLimit();
+};
+
+void tst_ServerLogin::loginOk()
+{
+    ServerProcess server;
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    const HttpResponse response = http.login(TestUser, TestPassword);
+    TESSERA_EXPECT_STATUS(response, 200);
+    QVERIFY2(response.header("Cache-Control").contains("no-store"),
+             response.header("Cache-Control").constData());
+    QVERIFY(response.header("Content-Type").startsWith("application/json"));
+    QVERIFY(response.isJsonObject());
+    const QString access = response.str(QStringLiteral("access"));
+    const QString refresh = response.str(QStringLiteral("refresh"));
+
+    // Access: a JWT with the documented header and claims.
+    QCOMPARE(jwtSegments(access).size(), 3);
+    const QJsonObject header = jwtHeader(access);
+    QCOMPARE(header.value(QStringLiteral("alg")).toString(), QStringLiteral("ES256"));
+    QCOMPARE(header.value(QStringLiteral("typ")).toString(), QStringLiteral("at+jwt"));
+    QVERIFY(!header.value(QStringLiteral("kid")).toString().isEmpty());
+    const QJsonObject claims = jwtClaims(access);
+    QCOMPARE(claims.value(QStringLiteral("sub")).toString(), TestUser);
+    QCOMPARE(claims.value(QStringLiteral("iss")).toString(), QStringLiteral("tessera-server"));
+    QCOMPARE(claims.value(QStringLiteral("token_type")).toString(), QStringLiteral("access"));
+    QVERIFY(!claims.value(QStringLiteral("sid")).toString().isEmpty());
+    QVERIFY(!claims.value(QStringLiteral("jti")).toString().isEmpty());
+    QCOMPARE(claims.value(QStringLiteral("exp")).toInteger() - claims.value(QStringLiteral("iat")).toInteger(),
+             qint64(300));
+
+    // Refresh: 256 random bits, base64url, 43 characters.
+    QCOMPARE(refresh.size(), 43);
+    const auto raw = base64UrlDecodeLoose(refresh.toLatin1());
+    QVERIFY(raw.has_value());
+    QCOMPARE(raw->size(), 32);
+
+    const HttpResponse me = http.me(access);
+    TESSERA_EXPECT_STATUS(me, 200);
+    QCOMPARE(me.str(QStringLiteral("username")), TestUser);
+    QCOMPARE(me.str(QStringLiteral("sid")), claims.value(QStringLiteral("sid")).toString());
+    QVERIFY(me.header("Cache-Control").contains("no-store"));
+
+    // Two logins are two families with different tokens.
+    TESSERA_TOKEN_PAIR(second, http.login(TestUser, TestPassword));
+    QVERIFY(second.refresh != refresh);
+    QVERIFY(jwtClaims(second.access).value(QStringLiteral("sid")).toString()
+            != claims.value(QStringLiteral("sid")).toString());
+}
+
+void tst_ServerLogin::loginFailures_data()
+{
+    QTest::addColumn<QString>("username");
+    QTest::addColumn<QString>("password");
+
+    QTest::addRow("wrong password") << TestUser << QStringLiteral("wrong");
+    QTest::addRow("unknown user") << QStringLiteral("mallory") << TestPassword;
+    QTest::addRow("password of another user") << TestUser << QStringLiteral("bobs password");
+    QTest::addRow("password prefix") << TestUser << TestPassword.chopped(1);
+    QTest::addRow("password plus newline") << TestUser << TestPassword + u'\n';
+    QTest::addRow("username with trailing space") << TestUser + u' ' << TestPassword;
+}
+
+void tst_ServerLogin::loginFailures()
+{
+    QFETCH(QString, username);
+    QFETCH(QString, password);
+
+    ServerProcess server;
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_ADD_USER(server, QStringLiteral("bob"), "bobs password");
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    const HttpResponse response = http.login(username, password);
+    TESSERA_EXPECT_ERROR(response, 401, "authentication_failed");
+    QVERIFY(!response.str(QStringLiteral("detail")).isEmpty());
+    QVERIFY(!response.json().contains(QStringLiteral("access")));
+    QVERIFY(!response.json().contains(QStringLiteral("refresh")));
+    QVERIFY(response.header("Cache-Control").contains("no-store"));
+    // The same credentials right after still work: a failure locks nothing out.
+    TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
+}
+
+// Unknown users must cost a password hash too (no user enumeration by timing),
+// and get the very same answer as a wrong password.
+void tst_ServerLogin::unknownUserCostsAHash()
+{
+    ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
+    server.setFastArgon2(false); // default Argon2 cost, so the hash dominates the timing
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    // Warm up both paths (connection setup, first allocation of Argon2 memory).
+    TESSERA_EXPECT_STATUS(http.login(TestUser, QStringLiteral("wrong")), 401);
+    TESSERA_EXPECT_STATUS(http.login(QStringLiteral("nobody"), QStringLiteral("wrong")), 401);
+
+    QList<qint64> wrongPassword;
+    QList<qint64> unknownUser;
+    HttpResponse wrongResponse;
+    HttpResponse unknownResponse;
+    for (int i = 0; i < 5; ++i) {
+        wrongResponse = http.login(TestUser, QStringLiteral("wrong-%1").arg(i));
+        TESSERA_EXPECT_ERROR(wrongResponse, 401, "authentication_failed");
+        wrongPassword.append(wrongResponse.elapsedMs);
+        unknownResponse = http.login(QStringLiteral("nobody-%1").arg(i), QStringLiteral("wrong"));
+        TESSERA_EXPECT_ERROR(unknownResponse, 401, "authentication_failed");
+        unknownUser.append(unknownResponse.elapsedMs);
+    }
+    const qint64 wrongMedian = median(wrongPassword);
+    const qint64 unknownMedian = median(unknownUser);
+    qInfo("login median: wrong password %lld ms, unknown user %lld ms", wrongMedian, unknownMedian);
+    QVERIFY2(unknownMedian * 10 >= wrongMedian * 3,
+             qPrintable(QStringLiteral("unknown user %1 ms is under 30%% of wrong password %2 ms: "
+                                       "the server skips hashing for unknown users")
+                                .arg(unknownMedian)
+                                .arg(wrongMedian)));
+    // Same body byte for byte: nothing tells the two cases apart.
+    QCOMPARE(unknownResponse.body, wrongResponse.body);
+}
+
+void tst_ServerLogin::rateLimit_data()
+{
+    QTest::addColumn<QString>("limit");
+    QTest::addColumn<QList<Attempt>>("attempts");
+
+    const QString a2 = QStringLiteral("127.0.0.2");
+    const QString a3 = QStringLiteral("127.0.0.3");
+    const QString a4 = QStringLiteral("127.0.0.4");
+    const QString a5 = QStringLiteral("127.0.0.5");
+    const QString a6 = QStringLiteral("127.0.0.6");
+    const QString a7 = QStringLiteral("127.0.0.7");
+    const QString alice = TestUser;
+    const QString bob = QStringLiteral("bob");
+
+    // Same user from four addresses: the 4th is throttled even with the right
+    // password; other users are not; alice stays throttled from anywhere.
+    QTest::addRow("per username")
+            << QStringLiteral("3")
+            << QList<Attempt>{{a2, alice, false, 401}, {a3, alice, false, 401},
+                              {a4, alice, false, 401}, {a5, alice, true, 429},
+                              {a6, bob, true, 200},    {a7, alice, true, 429}};
+    // One address, four user names: the 4th is throttled; the same user from
+    // another address is not.
+    QTest::addRow("per address")
+            << QStringLiteral("3")
+            << QList<Attempt>{{a2, QStringLiteral("u1"), false, 401},
+                              {a2, QStringLiteral("u2"), false, 401},
+                              {a2, QStringLiteral("u3"), false, 401},
+                              {a2, alice, true, 429},
+                              {a3, alice, true, 200},
+                              {a2, bob, true, 429}};
+    // Attempts count, not only failures.
+    QTest::addRow("successful attempts count")
+            << QStringLiteral("3")
+            << QList<Attempt>{{a2, alice, true, 200}, {a3, alice, true, 200},
+                              {a4, alice, true, 200}, {a5, alice, true, 429}};
+    // --login-limit 0 disables the limit.
+    QTest::addRow("limit 0 disables")
+            << QStringLiteral("0")
+            << QList<Attempt>{{a2, alice, false, 401}, {a2, alice, false, 401},
+                              {a2, alice, false, 401}, {a2, alice, false, 401},
+                              {a2, alice, false, 401}, {a2, alice, true, 200}};
+}
+
+void tst_ServerLogin::rateLimit()
+{
+    QFETCH(QString, limit);
+    QFETCH(QList<Attempt>, attempts);
+
+    ServerProcess server({QStringLiteral("--login-limit"), limit, QStringLiteral("--login-window"),
+                          QStringLiteral("60")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_ADD_USER(server, QStringLiteral("bob"), TestPassword.toUtf8());
+    TESSERA_START(server);
+
+    int index = 0;
+    for (const Attempt &attempt : attempts) {
+        ++index;
+        const QJsonObject body{{QStringLiteral("username"), attempt.username},
+                               {QStringLiteral("password"),
+                                attempt.correctPassword ? TestPassword : QStringLiteral("wrong")}};
+        RawOptions options;
+        options.sourceAddress = QHostAddress(attempt.source);
+        const HttpResponse response = rawRequest(
+                server.baseUrl(),
+                buildRawRequest("POST", QStringLiteral("/api/token/"), server.baseUrl(),
+                                QJsonDocument(body).toJson(QJsonDocument::Compact)),
+                options);
+        QVERIFY2(response.status == attempt.expectedStatus,
+                 qPrintable(QStringLiteral("attempt %1 (%2 as %3): expected %4, got %5")
+                                    .arg(index)
+                                    .arg(attempt.source, attempt.username)
+                                    .arg(attempt.expectedStatus)
+                                    .arg(response.describe())));
+        if (attempt.expectedStatus == 429) {
+            QCOMPARE(response.code(), QStringLiteral("throttled"));
+            bool ok = false;
+            const int retryAfter = response.header("Retry-After").toInt(&ok);
+            QVERIFY2(ok, qPrintable(QStringLiteral("Retry-After is not an integer: '%1'")
+                                            .arg(QString::fromLatin1(response.header("Retry-After")))));
+            QVERIFY2(retryAfter > 0 && retryAfter <= 60, qPrintable(QString::number(retryAfter)));
+            QVERIFY(!response.json().contains(QStringLiteral("access")));
+        }
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_ServerLogin)
+#include "tst_server_login.moc"

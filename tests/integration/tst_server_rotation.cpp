@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+// tessera-server refresh rotation, reuse detection (family revocation), the
+// grace window, and logout (docs/SERVER.md "Token semantics").
+#include "testsupport.h"
+
+#include <QtTest/QTest>
+
+using namespace Tessera::Test;
+
+class tst_ServerRotation : public QObject
+{
+    Q_OBJECT
+private slots:
+    void rotation();
+    void reuseRevokesFamily();
+    void reusedToken_data();
+    void reusedToken();
+    void logout_data();
+    void logout();
+    void blacklistRejects_data();
+    void blacklistRejects();
+};
+
+namespace {
+
+QString sid(const QString &access)
+{
+    return jwtClaims(access).value(QStringLiteral("sid")).toString();
+}
+
+} // namespace
+
+void tst_ServerRotation::rotation()
+{
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    TESSERA_TOKEN_PAIR(first, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(second, http.refresh(first.refresh));
+    QVERIFY(second.refresh != first.refresh);
+    QVERIFY(second.access != first.access);
+    QCOMPARE(second.refresh.size(), 43);
+    QVERIFY(second_response.header("Cache-Control").contains("no-store"));
+    // Same login, same family.
+    QCOMPARE(sid(second.access), sid(first.access));
+    TESSERA_EXPECT_STATUS(http.me(second.access), 200);
+
+    // Always rotates, also the second time.
+    TESSERA_TOKEN_PAIR(third, http.refresh(second.refresh));
+    QVERIFY(third.refresh != second.refresh);
+    QVERIFY(third.refresh != first.refresh);
+
+    // The rotated-away tokens are rejected (grace 0).
+    TESSERA_EXPECT_ERROR(http.refresh(second.refresh), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.refresh(first.refresh), 401, "token_not_valid");
+}
+
+void tst_ServerRotation::reuseRevokesFamily()
+{
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    TESSERA_TOKEN_PAIR(other, http.login(TestUser, TestPassword)); // another device
+    TESSERA_TOKEN_PAIR(r0, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(r1, http.refresh(r0.refresh));
+    TESSERA_EXPECT_STATUS(http.me(r1.access), 200);
+
+    // The thief (or a buggy client) presents the rotated R0.
+    TESSERA_EXPECT_ERROR(http.refresh(r0.refresh), 401, "token_not_valid");
+    // The whole family is gone: the newest refresh token ...
+    TESSERA_EXPECT_ERROR(http.refresh(r1.refresh), 401, "token_not_valid");
+    // ... and its live access tokens, at once.
+    const HttpResponse me = http.me(r1.access);
+    TESSERA_EXPECT_ERROR(me, 401, "token_not_valid");
+    QVERIFY(me.header("WWW-Authenticate").startsWith("Bearer"));
+    TESSERA_EXPECT_ERROR(http.verify(r1.access), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.me(r0.access), 401, "token_not_valid");
+
+    // Another login's family is unaffected.
+    TESSERA_EXPECT_STATUS(http.me(other.access), 200);
+    TESSERA_EXPECT_STATUS(http.verify(other.access), 200);
+    TESSERA_TOKEN_PAIR(otherNext, http.refresh(other.refresh));
+    TESSERA_EXPECT_STATUS(http.me(otherNext.access), 200);
+}
+
+// Presenting an already-rotated refresh token: within the grace window the
+// immediate parent of the current token gets that current token again; any
+// other case revokes the family.
+void tst_ServerRotation::reusedToken_data()
+{
+    QTest::addColumn<QString>("grace");
+    QTest::addColumn<int>("rotations"); // R0 -> ... -> R<rotations>
+    QTest::addColumn<int>("present");   // index of the token presented again
+    QTest::addColumn<int>("waitMs");    // before presenting it
+    QTest::addColumn<bool>("expectCurrent");
+
+    QTest::addRow("grace 0, parent") << QStringLiteral("0") << 1 << 0 << 0 << false;
+    QTest::addRow("grace 5, parent within window") << QStringLiteral("5") << 1 << 0 << 0 << true;
+    QTest::addRow("grace 5, parent of R2 within window") << QStringLiteral("5") << 2 << 1 << 0 << true;
+    QTest::addRow("grace 1, parent after window") << QStringLiteral("1") << 1 << 0 << 1700 << false;
+    QTest::addRow("grace 5, grandparent within window") << QStringLiteral("5") << 2 << 0 << 0 << false;
+    QTest::addRow("grace 5, great-grandparent") << QStringLiteral("5") << 3 << 0 << 0 << false;
+}
+
+void tst_ServerRotation::reusedToken()
+{
+    QFETCH(QString, grace);
+    QFETCH(int, rotations);
+    QFETCH(int, present);
+    QFETCH(int, waitMs);
+    QFETCH(bool, expectCurrent);
+
+    ServerProcess server({QStringLiteral("--reuse-grace"), grace});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    TESSERA_TOKEN_PAIR(bystander, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    QList<TokenPair> chain{login};
+    for (int i = 0; i < rotations; ++i) {
+        TESSERA_TOKEN_PAIR(next, http.refresh(chain.last().refresh));
+        chain.append(next);
+    }
+    const TokenPair current = chain.last();
+    if (waitMs > 0)
+        QTest::qWait(waitMs);
+
+    const HttpResponse again = http.refresh(chain.at(present).refresh);
+    if (expectCurrent) {
+        TESSERA_EXPECT_STATUS(again, 200);
+        // Exactly the current refresh token again, not a new one (no fork).
+        QCOMPARE(again.str(QStringLiteral("refresh")), current.refresh);
+        const QString access = again.str(QStringLiteral("access"));
+        QVERIFY(!access.isEmpty());
+        QCOMPARE(sid(access), sid(current.access));
+        TESSERA_EXPECT_STATUS(http.me(access), 200);
+        TESSERA_EXPECT_STATUS(http.me(current.access), 200);
+        // The current token still works afterwards, and rotates.
+        TESSERA_TOKEN_PAIR(after, http.refresh(current.refresh));
+        QVERIFY(after.refresh != current.refresh);
+        TESSERA_EXPECT_STATUS(http.me(after.access), 200);
+    } else {
+        TESSERA_EXPECT_ERROR(again, 401, "token_not_valid");
+        QVERIFY(!again.json().contains(QStringLiteral("refresh")));
+        // Reuse revoked the family: current refresh and access tokens are dead.
+        TESSERA_EXPECT_ERROR(http.refresh(current.refresh), 401, "token_not_valid");
+        TESSERA_EXPECT_ERROR(http.me(current.access), 401, "token_not_valid");
+        TESSERA_EXPECT_ERROR(http.verify(current.access), 401, "token_not_valid");
+    }
+    // Never collateral damage to another login.
+    TESSERA_EXPECT_STATUS(http.me(bystander.access), 200);
+    TESSERA_EXPECT_STATUS(http.refresh(bystander.refresh), 200);
+}
+
+void tst_ServerRotation::logout_data()
+{
+    QTest::addColumn<int>("rotations"); // before logging out with the current token
+
+    QTest::addRow("fresh login") << 0;
+    QTest::addRow("after two rotations") << 2;
+}
+
+void tst_ServerRotation::logout()
+{
+    QFETCH(int, rotations);
+
+    ServerProcess server; // default grace window (10 s): logout must still win over it
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+
+    TESSERA_TOKEN_PAIR(other, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    QList<TokenPair> chain{login};
+    for (int i = 0; i < rotations; ++i) {
+        TESSERA_TOKEN_PAIR(next, http.refresh(chain.last().refresh));
+        chain.append(next);
+    }
+    const TokenPair current = chain.last();
+    TESSERA_EXPECT_STATUS(http.me(current.access), 200);
+
+    const HttpResponse out = http.blacklist(current.refresh);
+    TESSERA_EXPECT_STATUS(out, 200);
+    QVERIFY2(out.isJsonObject() && out.json().isEmpty(), qPrintable(out.describe()));
+
+    TESSERA_EXPECT_ERROR(http.refresh(current.refresh), 401, "token_not_valid");
+    // Every access token of the family dies at once, not at its expiry.
+    for (const TokenPair &pair : chain) {
+        const HttpResponse me = http.me(pair.access);
+        TESSERA_EXPECT_ERROR(me, 401, "token_not_valid");
+        QVERIFY(me.header("WWW-Authenticate").startsWith("Bearer"));
+        TESSERA_EXPECT_ERROR(http.verify(pair.access), 401, "token_not_valid");
+    }
+    // The parent within the grace window does not resurrect a logged-out family.
+    if (rotations > 0)
+        TESSERA_EXPECT_ERROR(http.refresh(chain.at(chain.size() - 2).refresh), 401,
+                             "token_not_valid");
+    // A second logout with the same token is refused.
+    TESSERA_EXPECT_ERROR(http.blacklist(current.refresh), 401, "token_not_valid");
+
+    // Other sessions of the same user live on.
+    TESSERA_EXPECT_STATUS(http.me(other.access), 200);
+    TESSERA_EXPECT_STATUS(http.refresh(other.refresh), 200);
+}
+
+void tst_ServerRotation::blacklistRejects_data()
+{
+    QTest::addColumn<QString>("token");
+    QTest::addRow("garbage") << QStringLiteral("not-a-token");
+    QTest::addRow("unknown, well-formed")
+            << QString::fromLatin1(base64UrlEncodeNoPad(QByteArray(32, '\x42')));
+    QTest::addRow("44 characters") << QStringLiteral("A").repeated(44);
+}
+
+void tst_ServerRotation::blacklistRejects()
+{
+    QFETCH(QString, token);
+    ServerProcess server;
+    TESSERA_START(server);
+    HttpClient http(server);
+    TESSERA_EXPECT_ERROR(http.blacklist(token), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.refresh(token), 401, "token_not_valid");
+}
+
+QTEST_GUILESS_MAIN(tst_ServerRotation)
+#include "tst_server_rotation.moc"
