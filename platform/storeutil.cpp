@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#include "storeutil_p.h"
+
+#include <QtCore/QMetaObject>
+
+namespace Tessera::Platform {
+
+Q_LOGGING_CATEGORY(lcStorage, "tessera.storage")
+
+void wipe(QByteArray &bytes)
+{
+    if (!bytes.isEmpty() && bytes.isDetached())
+        bytes.fill('\0');
+    bytes.clear();
+}
+
+void completeLater(QObject *context, SecureStore::Completion done, StoreResult result)
+{
+    if (!done)
+        return;
+    QMetaObject::invokeMethod(
+            context, [done = std::move(done), result = std::move(result)]() { done(result); },
+            Qt::QueuedConnection);
+}
+
+StoreResult makeResult(StoreResult::Status status, const QString &message)
+{
+    StoreResult result;
+    result.status = status;
+    result.message = message;
+    return result;
+}
+
+QString statusName(StoreResult::Status status)
+{
+    using Status = StoreResult::Status;
+    switch (status) {
+    case Status::Ok:
+        return QStringLiteral("Ok");
+    case Status::NotFound:
+        return QStringLiteral("NotFound");
+    case Status::Unavailable:
+        return QStringLiteral("Unavailable");
+    case Status::Locked:
+        return QStringLiteral("Locked");
+    case Status::AccessDenied:
+        return QStringLiteral("AccessDenied");
+    case Status::TooLarge:
+        return QStringLiteral("TooLarge");
+    case Status::Other:
+        break;
+    }
+    return QStringLiteral("Other");
+}
+
+} // namespace Tessera::Platform

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+// Private helpers shared by the secure-storage backends. Never installed.
+#pragma once
+
+#include "securestore_p.h"
+
+#include <QtCore/QLoggingCategory>
+
+namespace Tessera::Platform {
+
+// "tessera.storage": events and statuses only, never a secret.
+Q_DECLARE_LOGGING_CATEGORY(lcStorage)
+
+// Overwrites the bytes of a buffer this QByteArray owns alone, then empties it. A buffer
+// still shared with another QByteArray is only released: wiping would detach and leave the
+// shared bytes untouched anyway.
+void wipe(QByteArray &bytes);
+
+// Runs done(result) later from context's event loop: never synchronously, and never once
+// context has been destroyed (pending queued calls die with their context object).
+void completeLater(QObject *context, SecureStore::Completion done, StoreResult result);
+
+// A StoreResult with a status and a human message.
+StoreResult makeResult(StoreResult::Status status, const QString &message = {});
+
+// "Ok", "NotFound", ...: for log lines and test output.
+QString statusName(StoreResult::Status status);
+
+} // namespace Tessera::Platform

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <tessera/error.h>
+#include <tessera/tessera_sdk_export.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QList>
+#include <QtCore/QString>
+#include <QtCore/QUrl>
+#include <QtNetwork/QSslCertificate>
+
+#include <chrono>
+
+namespace Tessera {
+
+// Where and how a Session signs in. A plain value type: copy it, change it,
+// hand it to a Session. Defaults speak djangorestframework-simplejwt.
+class TESSERA_SDK_EXPORT SessionConfig
+{
+    Q_GADGET
+public:
+    enum class StoragePolicy {
+        SecureStorage, // refresh token in the platform's secure storage (default)
+        MemoryOnly,    // nothing persisted: the session ends with the process
+    };
+    Q_ENUM(StoragePolicy)
+
+    SessionConfig() = default;
+    // `appId` names the application in the storage namespace (e.g. "org.example.notes").
+    SessionConfig(const QUrl &serverUrl, const QString &appId);
+
+    QUrl serverUrl() const { return m_serverUrl; }
+    void setServerUrl(const QUrl &url) { m_serverUrl = url; }
+
+    QString appId() const { return m_appId; }
+    void setAppId(const QString &appId) { m_appId = appId; }
+
+    // Endpoint paths, relative to serverUrl. An empty revoke path means the
+    // server has no revocation endpoint; logout then reports RevokeFailed.
+    QString obtainPath() const { return m_obtainPath; }
+    void setObtainPath(const QString &path) { m_obtainPath = path; }
+    QString refreshPath() const { return m_refreshPath; }
+    void setRefreshPath(const QString &path) { m_refreshPath = path; }
+    QString revokePath() const { return m_revokePath; }
+    void setRevokePath(const QString &path) { m_revokePath = path; }
+
+    // Refresh this long before the access token expires; never less than 20 %
+    // and never more than 50 % of the token's lifetime.
+    std::chrono::seconds refreshLead() const { return m_refreshLead; }
+    void setRefreshLead(std::chrono::seconds lead) { m_refreshLead = lead; }
+
+    // Time allowed for one HTTP exchange with no progress.
+    std::chrono::milliseconds requestTimeout() const { return m_requestTimeout; }
+    void setRequestTimeout(std::chrono::milliseconds timeout) { m_requestTimeout = timeout; }
+
+    // SHA-256 of the server certificate's SubjectPublicKeyInfo, base64 (as in
+    // HPKP / `openssl ... | openssl dgst -sha256 -binary | base64`). When the
+    // list is non-empty, a TLS connection whose chain contains none of them is refused.
+    QList<QByteArray> spkiPins() const { return m_spkiPins; }
+    void setSpkiPins(const QList<QByteArray> &pins) { m_spkiPins = pins; }
+
+    // Extra CA certificates trusted in addition to the system ones (a private CA).
+    QList<QSslCertificate> caCertificates() const { return m_caCertificates; }
+    void setCaCertificates(const QList<QSslCertificate> &certificates)
+    {
+        m_caCertificates = certificates;
+    }
+
+    StoragePolicy storagePolicy() const { return m_storagePolicy; }
+    void setStoragePolicy(StoragePolicy policy) { m_storagePolicy = policy; }
+
+    // "scheme://host:port" of serverUrl, lower-case, with the default port filled in.
+    QString origin() const;
+    QUrl endpoint(const QString &path) const;
+    // The storage namespace of one account: app id + server origin + username,
+    // so builds, servers and accounts never overwrite each other.
+    QString storageKey(const QString &username) const;
+
+    // NoError when usable; InvalidConfiguration or InsecureTransport otherwise.
+    Error validate() const;
+
+private:
+    QUrl m_serverUrl;
+    QString m_appId;
+    QString m_obtainPath = QStringLiteral("/api/token/");
+    QString m_refreshPath = QStringLiteral("/api/token/refresh/");
+    QString m_revokePath = QStringLiteral("/api/token/blacklist/");
+    std::chrono::seconds m_refreshLead{60};
+    std::chrono::milliseconds m_requestTimeout{30000};
+    QList<QByteArray> m_spkiPins;
+    QList<QSslCertificate> m_caCertificates;
+    StoragePolicy m_storagePolicy = StoragePolicy::SecureStorage;
+};
+
+// True for http:// URLs only when the host is a loopback address or "localhost".
+TESSERA_SDK_EXPORT bool isTransportAllowed(const QUrl &url);
+
+} // namespace Tessera

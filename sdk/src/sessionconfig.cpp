@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+#include <tessera/sessionconfig.h>
+
+#include <QtNetwork/QHostAddress>
+
+namespace Tessera {
+
+SessionConfig::SessionConfig(const QUrl &serverUrl, const QString &appId)
+    : m_serverUrl(serverUrl), m_appId(appId)
+{
+}
+
+QString SessionConfig::origin() const
+{
+    const QString scheme = m_serverUrl.scheme().toLower();
+    const int port = m_serverUrl.port(scheme == u"https" ? 443 : 80);
+    QString host = m_serverUrl.host().toLower();
+    if (host.contains(u':'))
+        host = u'[' + host + u']';
+    return QStringLiteral("%1://%2:%3").arg(scheme, host).arg(port);
+}
+
+QUrl SessionConfig::endpoint(const QString &path) const
+{
+    QUrl url = m_serverUrl;
+    QString base = url.path();
+    if (base.endsWith(u'/'))
+        base.chop(1);
+    url.setPath(base + (path.startsWith(u'/') ? path : u'/' + path));
+    url.setQuery(QString());
+    url.setFragment(QString());
+    return url;
+}
+
+QString SessionConfig::storageKey(const QString &username) const
+{
+    return QStringLiteral("%1|%2|%3").arg(m_appId, origin(), username);
+}
+
+bool isTransportAllowed(const QUrl &url)
+{
+    const QString scheme = url.scheme().toLower();
+    if (scheme == u"https")
+        return true;
+    if (scheme != u"http")
+        return false;
+    const QString host = url.host().toLower();
+    if (host == u"localhost")
+        return true;
+    const QHostAddress address(host);
+    return !address.isNull() && address.isLoopback();
+}
+
+Error SessionConfig::validate() const
+{
+    if (!m_serverUrl.isValid() || m_serverUrl.host().isEmpty())
+        return {Error::Code::InvalidConfiguration, QStringLiteral("the server URL is not valid")};
+    if (!m_serverUrl.userInfo().isEmpty())
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("the server URL must not contain credentials")};
+    if (!isTransportAllowed(m_serverUrl))
+        return {Error::Code::InsecureTransport,
+                QStringLiteral("%1 is refused: https is required except for loopback hosts")
+                        .arg(m_serverUrl.scheme() + QStringLiteral("://") + m_serverUrl.host())};
+    if (m_appId.trimmed().isEmpty() || m_appId.contains(u'|'))
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("an application id (without '|') is required")};
+    if (m_obtainPath.isEmpty() || m_refreshPath.isEmpty())
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("the obtain and refresh paths must be set")};
+    if (m_requestTimeout.count() <= 0 || m_refreshLead.count() < 0)
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("timeouts and refresh lead must be positive")};
+    for (const QByteArray &pin : m_spkiPins) {
+        if (QByteArray::fromBase64(pin).size() != 32)
+            return {Error::Code::InvalidConfiguration,
+                    QStringLiteral("an SPKI pin is not a base64 SHA-256 digest")};
+    }
+    return {};
+}
+
+} // namespace Tessera

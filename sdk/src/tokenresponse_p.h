@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// Private (exported only for the tests): reading what token endpoints answer. Hostile input is expected here:
+// every field is checked before it is used, and nothing is logged.
+#pragma once
+
+#include <tessera/secret.h>
+#include <tessera/tessera_sdk_export.h>
+
+#include <QtCore/QByteArrayView>
+#include <QtCore/QDateTime>
+#include <QtCore/QString>
+
+#include <optional>
+
+namespace Tessera {
+
+inline constexpr qsizetype MaxTokenResponseBytes = 64 * 1024;
+inline constexpr qsizetype MaxAccessTokenBytes = 16 * 1024;
+inline constexpr qsizetype MaxRefreshTokenBytes = 2048; // what secure storage takes everywhere
+
+struct AccessClaims
+{
+    qint64 expiresAt = 0;              // exp, server clock, seconds since the epoch
+    std::optional<qint64> issuedAt;    // iat
+};
+
+struct TokenResponse
+{
+    Secret access;
+    Secret refresh; // empty when the server did not rotate (refresh without rotation)
+    AccessClaims claims;
+    // Filled in by the session when the response arrives (clock-skew estimate).
+    qint64 arrivalMs = 0;
+    std::optional<QDateTime> serverDate;
+};
+
+// The access token's exp/iat, read without verifying the signature (the client
+// only schedules with them; the server verifies). Refuses tokens that are not
+// three base64url segments, have alg "none", lack a numeric exp, or whose exp is
+// not after iat or lies more than 30 days ahead of `serverNow`.
+TESSERA_SDK_EXPORT std::optional<AccessClaims> readAccessClaims(QByteArrayView token, qint64 serverNow,
+                                             QString *problem);
+
+// {"access": "...", "refresh": "..."}: both must be strings of printable ASCII
+// (they end up in HTTP headers and storage), within the size limits above.
+TESSERA_SDK_EXPORT std::optional<TokenResponse> parseTokenResponse(QByteArrayView body, bool refreshRequired,
+                                                qint64 serverNow, QString *problem);
+
+// The "code" and "detail" of a JSON error body, when there is one.
+struct ServerProblem
+{
+    QString code;
+    QString detail;
+};
+TESSERA_SDK_EXPORT ServerProblem parseServerProblem(QByteArrayView body);
+
+} // namespace Tessera

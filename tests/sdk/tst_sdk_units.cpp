@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+// Unit tests of the SDK's value types and parsers (no network, no storage).
+#include "tokenresponse_p.h"
+
+#include <tessera/error.h>
+#include <tessera/jose.h>
+#include <tessera/secret.h>
+#include <tessera/sessionconfig.h>
+
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtTest/QTest>
+
+using namespace Tessera;
+
+namespace {
+
+QByteArray segment(const QJsonObject &object)
+{
+    return Jose::base64UrlEncode(QJsonDocument(object).toJson(QJsonDocument::Compact));
+}
+
+// An access-token-shaped string; the client never verifies the signature.
+QByteArray fakeJwt(const QJsonObject &header, const QJsonObject &claims)
+{
+    return segment(header) + '.' + segment(claims) + ".c2lnbmF0dXJl";
+}
+
+const qint64 Now = 1'800'000'000;
+
+} // namespace
+
+class tst_SdkUnits : public QObject
+{
+    Q_OBJECT
+private slots:
+    void transportPolicy_data();
+    void transportPolicy();
+    void configValidation_data();
+    void configValidation();
+    void storageKeysAreDistinct();
+    void endpoints();
+    void secretRedactsAndWipes();
+    void secretMoveLeavesSourceEmpty();
+    void errorTransience_data();
+    void errorTransience();
+    void accessClaims_data();
+    void accessClaims();
+    void tokenResponse_data();
+    void tokenResponse();
+    void serverProblem();
+};
+
+void tst_SdkUnits::transportPolicy_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<bool>("allowed");
+    QTest::addRow("https") << "https://auth.example.com/" << true;
+    QTest::addRow("http loopback v4") << "http://127.0.0.1:8000/" << true;
+    QTest::addRow("http loopback v4 range") << "http://127.0.0.2:8000/" << true;
+    QTest::addRow("http loopback v6") << "http://[::1]:8000/" << true;
+    QTest::addRow("http localhost") << "http://localhost:8000/" << true;
+    QTest::addRow("http remote") << "http://auth.example.com/" << false;
+    QTest::addRow("http private address") << "http://192.168.1.10/" << false;
+    QTest::addRow("http localhost lookalike") << "http://localhost.example.com/" << false;
+    QTest::addRow("ftp") << "ftp://127.0.0.1/" << false;
+}
+
+void tst_SdkUnits::transportPolicy()
+{
+    QFETCH(QString, url);
+    QFETCH(bool, allowed);
+    QCOMPARE(isTransportAllowed(QUrl(url)), allowed);
+}
+
+void tst_SdkUnits::configValidation_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("appId");
+    QTest::addColumn<QByteArray>("pin");
+    QTest::addColumn<Error::Code>("expected");
+    const QByteArray goodPin = QByteArray(32, 'x').toBase64();
+    QTest::addRow("ok") << "https://a.example/" << "app" << QByteArray() << Error::Code::NoError;
+    QTest::addRow("ok loopback") << "http://127.0.0.1:1/" << "app" << goodPin
+                                 << Error::Code::NoError;
+    QTest::addRow("insecure") << "http://a.example/" << "app" << QByteArray()
+                              << Error::Code::InsecureTransport;
+    QTest::addRow("no app id") << "https://a.example/" << "" << QByteArray()
+                               << Error::Code::InvalidConfiguration;
+    QTest::addRow("separator in app id") << "https://a.example/" << "a|b" << QByteArray()
+                                         << Error::Code::InvalidConfiguration;
+    QTest::addRow("credentials in url") << "https://u:p@a.example/" << "app" << QByteArray()
+                                        << Error::Code::InvalidConfiguration;
+    QTest::addRow("bad pin") << "https://a.example/" << "app" << QByteArray("abc")
+                             << Error::Code::InvalidConfiguration;
+    QTest::addRow("no host") << "https:///x" << "app" << QByteArray()
+                             << Error::Code::InvalidConfiguration;
+}
+
+void tst_SdkUnits::configValidation()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, appId);
+    QFETCH(QByteArray, pin);
+    QFETCH(Error::Code, expected);
+    SessionConfig config(QUrl(url), appId);
+    if (!pin.isEmpty())
+        config.setSpkiPins({pin});
+    QCOMPARE(config.validate().code(), expected);
+}
+
+void tst_SdkUnits::storageKeysAreDistinct()
+{
+    const SessionConfig a(QUrl(QStringLiteral("https://a.example/")), QStringLiteral("app"));
+    const SessionConfig b(QUrl(QStringLiteral("https://b.example/")), QStringLiteral("app"));
+    const SessionConfig c(QUrl(QStringLiteral("https://a.example/")), QStringLiteral("other"));
+    const SessionConfig d(QUrl(QStringLiteral("https://a.example:8443/")), QStringLiteral("app"));
+    const QStringList keys = {a.storageKey(QStringLiteral("alice")),
+                              a.storageKey(QStringLiteral("bob")), b.storageKey(QStringLiteral("alice")),
+                              c.storageKey(QStringLiteral("alice")), d.storageKey(QStringLiteral("alice"))};
+    for (int i = 0; i < keys.size(); ++i)
+        for (int j = i + 1; j < keys.size(); ++j)
+            QVERIFY2(keys[i] != keys[j], qPrintable(keys[i]));
+    // The default port is made explicit, so both spellings share one entry.
+    const SessionConfig explicitPort(QUrl(QStringLiteral("https://A.example:443/")),
+                                     QStringLiteral("app"));
+    QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")), a.storageKey(QStringLiteral("alice")));
+}
+
+void tst_SdkUnits::endpoints()
+{
+    SessionConfig config(QUrl(QStringLiteral("https://a.example/base/?q=1#f")), QStringLiteral("app"));
+    QCOMPARE(config.endpoint(QStringLiteral("/api/token/")),
+             QUrl(QStringLiteral("https://a.example/base/api/token/")));
+    config.setRefreshPath(QStringLiteral("auth/jwt/refresh"));
+    QCOMPARE(config.endpoint(config.refreshPath()),
+             QUrl(QStringLiteral("https://a.example/base/auth/jwt/refresh")));
+}
+
+void tst_SdkUnits::secretRedactsAndWipes()
+{
+    Secret secret(QByteArrayView("super-secret-token"));
+    QString printed;
+    QDebug(&printed) << secret;
+    QVERIFY(!printed.contains(QStringLiteral("super-secret-token")));
+    QVERIFY(printed.contains(QStringLiteral("redacted")));
+    QVERIFY(secret.equals("super-secret-token"));
+    QVERIFY(!secret.equals("super-secret-tokeN"));
+    const char *bytes = secret.reveal().data();
+    const qsizetype size = secret.size();
+    QByteArray copy(bytes, size);
+    QCOMPARE(copy, QByteArray("super-secret-token"));
+    Secret clone = secret.clone();
+    secret.clear();
+    QVERIFY(secret.isEmpty());
+    QVERIFY(clone.equals("super-secret-token"));
+}
+
+void tst_SdkUnits::secretMoveLeavesSourceEmpty()
+{
+    Secret a(QByteArrayView("value"));
+    Secret b = std::move(a);
+    QVERIFY(a.isEmpty()); // NOLINT(bugprone-use-after-move): that is the point
+    QVERIFY(b.equals("value"));
+    Secret c;
+    c = std::move(b);
+    QVERIFY(c.equals("value"));
+}
+
+void tst_SdkUnits::errorTransience_data()
+{
+    QTest::addColumn<Error::Code>("code");
+    QTest::addColumn<bool>("transient");
+    QTest::addRow("network") << Error::Code::NetworkError << true;
+    QTest::addRow("timeout") << Error::Code::Timeout << true;
+    QTest::addRow("server") << Error::Code::ServerError << true;
+    QTest::addRow("rate limited") << Error::Code::RateLimited << true;
+    QTest::addRow("storage locked") << Error::Code::StorageLocked << true;
+    QTest::addRow("rejected") << Error::Code::SessionRejected << false;
+    QTest::addRow("storage unavailable") << Error::Code::StorageUnavailable << false;
+    QTest::addRow("pin mismatch") << Error::Code::PinMismatch << false;
+    QTest::addRow("tls") << Error::Code::TlsError << false;
+    QTest::addRow("credentials") << Error::Code::InvalidCredentials << false;
+}
+
+void tst_SdkUnits::errorTransience()
+{
+    QFETCH(Error::Code, code);
+    QFETCH(bool, transient);
+    QCOMPARE(Error(code, QStringLiteral("x")).isTransient(), transient);
+}
+
+void tst_SdkUnits::accessClaims_data()
+{
+    QTest::addColumn<QByteArray>("token");
+    QTest::addColumn<bool>("valid");
+    const QJsonObject es{{QStringLiteral("alg"), QStringLiteral("ES256")}};
+    QTest::addRow("ok") << fakeJwt(es, {{QStringLiteral("exp"), Now + 300}, {QStringLiteral("iat"), Now}})
+                        << true;
+    QTest::addRow("ok without iat") << fakeJwt(es, {{QStringLiteral("exp"), Now + 300}}) << true;
+    QTest::addRow("alg none")
+            << fakeJwt({{QStringLiteral("alg"), QStringLiteral("none")}}, {{QStringLiteral("exp"), Now + 300}})
+            << false;
+    QTest::addRow("alg NONE")
+            << fakeJwt({{QStringLiteral("alg"), QStringLiteral("NONE")}}, {{QStringLiteral("exp"), Now + 300}})
+            << false;
+    QTest::addRow("no exp") << fakeJwt(es, {{QStringLiteral("sub"), QStringLiteral("x")}}) << false;
+    QTest::addRow("string exp") << fakeJwt(es, {{QStringLiteral("exp"), QStringLiteral("soon")}})
+                                << false;
+    QTest::addRow("absurd exp") << fakeJwt(es, {{QStringLiteral("exp"), 1e15}}) << false;
+    QTest::addRow("exp a year ahead") << fakeJwt(es, {{QStringLiteral("exp"), Now + 366 * 86400}})
+                                      << false;
+    QTest::addRow("iat after exp")
+            << fakeJwt(es, {{QStringLiteral("exp"), Now}, {QStringLiteral("iat"), Now + 10}}) << false;
+    QTest::addRow("negative exp") << fakeJwt(es, {{QStringLiteral("exp"), -5}}) << false;
+    QTest::addRow("two segments") << QByteArray("abc.def") << false;
+    QTest::addRow("no signature") << segment(es) + '.' + segment({{QStringLiteral("exp"), Now}}) + '.'
+                                  << false;
+    QTest::addRow("header injection") << QByteArray("a.b.c\r\nX-Evil: 1") << false;
+    QTest::addRow("space") << QByteArray("a.b c.d") << false;
+    QTest::addRow("huge") << QByteArray(MaxAccessTokenBytes + 1, 'a') << false;
+    QTest::addRow("not base64") << QByteArray("!!.??.**") << false;
+}
+
+void tst_SdkUnits::accessClaims()
+{
+    QFETCH(QByteArray, token);
+    QFETCH(bool, valid);
+    QString problem;
+    const auto claims = readAccessClaims(token, Now, &problem);
+    QCOMPARE(bool(claims), valid);
+    QCOMPARE(problem.isEmpty(), valid);
+    // A problem description never quotes the token.
+    QVERIFY(!problem.contains(QString::fromLatin1(token.left(20))) || token.size() < 4);
+}
+
+void tst_SdkUnits::tokenResponse_data()
+{
+    QTest::addColumn<QByteArray>("body");
+    QTest::addColumn<bool>("refreshRequired");
+    QTest::addColumn<bool>("valid");
+    QTest::addColumn<bool>("hasRefresh");
+    const QByteArray access =
+            fakeJwt({{QStringLiteral("alg"), QStringLiteral("HS256")}}, {{QStringLiteral("exp"), Now + 300}});
+    auto body = [](const QJsonObject &object) { return QJsonDocument(object).toJson(); };
+    QTest::addRow("pair") << body({{QStringLiteral("access"), QString::fromLatin1(access)},
+                                   {QStringLiteral("refresh"), QStringLiteral("r1")}})
+                          << true << true << true;
+    QTest::addRow("access only, allowed") << body({{QStringLiteral("access"), QString::fromLatin1(access)}})
+                                          << false << true << false;
+    QTest::addRow("access only, refresh required")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)}}) << true << false << false;
+    QTest::addRow("truncated") << body({{QStringLiteral("access"), QString::fromLatin1(access)}}).left(20)
+                               << false << false << false;
+    QTest::addRow("array") << QByteArray("[1,2]") << false << false << false;
+    QTest::addRow("html") << QByteArray("<html>502 Bad Gateway</html>") << false << false << false;
+    QTest::addRow("empty") << QByteArray() << false << false << false;
+    QTest::addRow("access not string") << body({{QStringLiteral("access"), 42}}) << false << false
+                                       << false;
+    QTest::addRow("refresh not string")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)}, {QStringLiteral("refresh"), 7}})
+            << false << false << false;
+    QTest::addRow("refresh with newline")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)},
+                     {QStringLiteral("refresh"), QStringLiteral("a\nb")}})
+            << false << false << false;
+    QTest::addRow("refresh too long")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)},
+                     {QStringLiteral("refresh"), QString(MaxRefreshTokenBytes + 1, u'r')}})
+            << false << false << false;
+    QTest::addRow("huge body") << QByteArray(MaxTokenResponseBytes + 1, ' ') << false << false << false;
+    QTest::addRow("deeply nested")
+            << QByteArray(5000, '[') + QByteArray(5000, ']') << false << false << false;
+}
+
+void tst_SdkUnits::tokenResponse()
+{
+    QFETCH(QByteArray, body);
+    QFETCH(bool, refreshRequired);
+    QFETCH(bool, valid);
+    QFETCH(bool, hasRefresh);
+    QString problem;
+    const auto response = parseTokenResponse(body, refreshRequired, Now, &problem);
+    QCOMPARE(bool(response), valid);
+    if (response) {
+        QCOMPARE(!response->refresh.isEmpty(), hasRefresh);
+        QCOMPARE(response->claims.expiresAt, Now + 300);
+    } else {
+        QVERIFY(!problem.isEmpty());
+    }
+}
+
+void tst_SdkUnits::serverProblem()
+{
+    const ServerProblem problem = parseServerProblem(
+            R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
+    QCOMPARE(problem.code, QStringLiteral("token_not_valid"));
+    QCOMPARE(parseServerProblem("not json").code, QString());
+}
+
+QTEST_GUILESS_MAIN(tst_SdkUnits)
+#include "tst_sdk_units.moc"
