@@ -13,7 +13,8 @@ mkdir -p "$sandbox/home" "$sandbox/run"
 chmod 700 "$sandbox/home" "$sandbox/run"
 export HOME="$sandbox/home" XDG_RUNTIME_DIR="$sandbox/run"
 unset DBUS_SESSION_BUS_ADDRESS
-# The keyring password only protects this throwaway keyring.
-exec dbus-run-session -- bash -c '
+# The keyring password only protects this throwaway keyring. Not exec'd, so the
+# trap above removes the sandbox afterwards.
+dbus-run-session -- bash -c '
   printf tessera-ci | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   exec "$@"' tessera-keyring "$@"

@@ -19,7 +19,8 @@ bool sameOrigin(const QUrl &url, const SessionConfig &config)
 
 AuthenticatedNetworkAccessManager::AuthenticatedNetworkAccessManager(Session *session,
                                                                      QObject *parent)
-    : QNetworkAccessManager(parent), m_session(session)
+    : QNetworkAccessManager(parent)
+    , m_session(session)
 {
     // Nothing of an authenticated exchange is kept: no cookie jar, no cache.
     setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);

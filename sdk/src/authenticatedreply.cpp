@@ -14,13 +14,14 @@ namespace Tessera {
 
 AuthenticatedReply::AuthenticatedReply(AuthenticatedNetworkAccessManager *manager, Session *session,
                                        QNetworkAccessManager::Operation operation,
-                                       const QNetworkRequest &request, QByteArray body, bool hasBody)
-    : QNetworkReply(manager),
-      m_manager(manager),
-      m_session(session),
-      m_original(request),
-      m_body(std::move(body)),
-      m_hasBody(hasBody)
+                                       const QNetworkRequest &request, QByteArray body,
+                                       bool hasBody)
+    : QNetworkReply(manager)
+    , m_manager(manager)
+    , m_session(session)
+    , m_original(request)
+    , m_body(std::move(body))
+    , m_hasBody(hasBody)
 {
     setRequest(request);
     setUrl(request.url());
@@ -100,10 +101,9 @@ void AuthenticatedReply::onInnerFinished()
 
     for (const auto &pair : inner->rawHeaderPairs())
         setRawHeader(pair.first, pair.second);
-    for (auto attribute : {QNetworkRequest::HttpStatusCodeAttribute,
-                           QNetworkRequest::HttpReasonPhraseAttribute,
-                           QNetworkRequest::RedirectionTargetAttribute,
-                           QNetworkRequest::Http2WasUsedAttribute}) {
+    for (auto attribute :
+         {QNetworkRequest::HttpStatusCodeAttribute, QNetworkRequest::HttpReasonPhraseAttribute,
+          QNetworkRequest::RedirectionTargetAttribute, QNetworkRequest::Http2WasUsedAttribute}) {
         setAttribute(attribute, inner->attribute(attribute));
     }
     const Error transport = Transport::replyError(inner);

@@ -11,15 +11,16 @@
 
 namespace Tessera {
 
-CrossProcessLock::CrossProcessLock(const QString &name, QObject *parent) : QObject(parent)
+CrossProcessLock::CrossProcessLock(const QString &name, QObject *parent)
+    : QObject(parent)
 {
     QString directory = QStandardPaths::writableLocation(QStandardPaths::RuntimeLocation);
     if (directory.isEmpty())
         directory = QDir::tempPath();
     directory += QStringLiteral("/tessera-locks");
     QDir().mkpath(directory);
-    QFile::setPermissions(directory, QFileDevice::ReadOwner | QFileDevice::WriteOwner
-                                             | QFileDevice::ExeOwner);
+    QFile::setPermissions(directory,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
     const QByteArray digest = Jose::sha256(name.toUtf8()).toHex().left(32);
     m_fileName = directory + u'/' + QString::fromLatin1(digest) + QStringLiteral(".lock");
     m_lock = std::make_unique<QLockFile>(m_fileName);

@@ -6,9 +6,10 @@
 namespace Tessera {
 
 Error::Error(Code code, const QString &message, const QString &serverCode)
-    : m_code(code), m_message(message), m_serverCode(serverCode)
-{
-}
+    : m_code(code)
+    , m_message(message)
+    , m_serverCode(serverCode)
+{ }
 
 bool Error::isTransient(Code code)
 {

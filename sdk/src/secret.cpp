@@ -9,8 +9,7 @@ namespace Tessera {
 
 Secret::Secret(QByteArrayView value)
     : m_value(std::make_unique<QByteArray>(value.data(), value.size()))
-{
-}
+{ }
 
 Secret::~Secret()
 {

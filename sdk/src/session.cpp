@@ -54,7 +54,8 @@ constexpr qint64 MaxBackoffMs = 60000;
 
 // --- Session -----------------------------------------------------------------
 
-Session::Session(const SessionConfig &config, QObject *parent) : QObject(parent)
+Session::Session(const SessionConfig &config, QObject *parent)
+    : QObject(parent)
 {
     std::unique_ptr<Platform::SecureStore> store;
     if (config.storagePolicy() == SessionConfig::StoragePolicy::SecureStorage)
@@ -93,8 +94,7 @@ Error Session::lastError() const
 
 bool Session::isBusy() const
 {
-    return d->m_state == State::SigningIn || d->m_state == State::Refreshing
-           || d->m_logoutInFlight;
+    return d->m_state == State::SigningIn || d->m_state == State::Refreshing || d->m_logoutInFlight;
 }
 
 int Session::refreshCount() const
@@ -136,7 +136,9 @@ QFuture<Secret> Session::freshAccessToken()
 
 SessionPrivate::SessionPrivate(Session *session, const SessionConfig &config,
                                std::unique_ptr<Platform::SecureStore> store)
-    : q(session), m_config(config), m_store(std::move(store))
+    : q(session)
+    , m_config(config)
+    , m_store(std::move(store))
 {
     m_configError = m_config.validate();
     // The session's own requests never use a cookie jar or a disk cache.
@@ -185,7 +187,7 @@ bool SessionPrivate::hasUsableAccessToken() const
 bool SessionPrivate::computeBusy() const
 {
     return m_state == Session::State::SigningIn || m_state == Session::State::Refreshing
-           || m_logoutInFlight;
+            || m_logoutInFlight;
 }
 
 void SessionPrivate::updateBusy(bool wasBusy)
@@ -260,13 +262,14 @@ Error SessionPrivate::httpError(QNetworkReply *reply, const ServerProblem &probl
         const QByteArray retryAfter = reply->rawHeader("Retry-After");
         return {Error::Code::RateLimited,
                 QStringLiteral("%1: too many attempts, retry in %2 s")
-                        .arg(what, retryAfter.isEmpty() ? QStringLiteral("a few")
-                                                        : QString::fromLatin1(retryAfter.left(8))),
+                        .arg(what,
+                             retryAfter.isEmpty() ? QStringLiteral("a few")
+                                                  : QString::fromLatin1(retryAfter.left(8))),
                 problem.code};
     }
     if (status >= 500)
-        return {Error::Code::ServerError, QStringLiteral("%1: server error %2").arg(what).arg(status),
-                problem.code};
+        return {Error::Code::ServerError,
+                QStringLiteral("%1: server error %2").arg(what).arg(status), problem.code};
     return {Error::Code::ServerError,
             QStringLiteral("%1: unexpected HTTP status %2").arg(what).arg(status), problem.code};
 }
@@ -297,16 +300,17 @@ void SessionPrivate::adoptAccessToken(TokenResponse &response)
     if (skewMs != 0)
         qCInfo(lcSession) << "server clock differs by" << skewMs / 1000 << "s; expiry corrected";
     setAccessExpiry(QDateTime::fromMSecsSinceEpoch(m_accessExpiryMs, Qt::UTC));
-    m_refreshTimer.start(int(qBound<qint64>(qint64(0), m_refreshDueMs - nowMs(), qint64(24) * 3600 * 1000)));
+    m_refreshTimer.start(
+            int(qBound<qint64>(qint64(0), m_refreshDueMs - nowMs(), qint64(24) * 3600 * 1000)));
 }
 
 void SessionPrivate::revokeBestEffort(QByteArrayView refreshToken)
 {
     if (m_config.revokePath().isEmpty() || refreshToken.isEmpty())
         return;
-    QNetworkReply *reply = postJson(m_config.revokePath(),
-                                    {{QStringLiteral("refresh"),
-                                      QString::fromLatin1(refreshToken.toByteArray())}});
+    QNetworkReply *reply = postJson(
+            m_config.revokePath(),
+            {{QStringLiteral("refresh"), QString::fromLatin1(refreshToken.toByteArray())}});
     connect(reply, &QNetworkReply::finished, reply, &QObject::deleteLater);
 }
 
@@ -342,9 +346,9 @@ void SessionPrivate::login(const QString &username, const QString &password)
     wipeTokens();
     setState(Session::State::SigningIn);
     qCInfo(lcSession) << "login started";
-    QNetworkReply *reply = postJson(m_config.obtainPath(),
-                                    {{QStringLiteral("username"), username},
-                                     {QStringLiteral("password"), password}});
+    QNetworkReply *reply = postJson(
+            m_config.obtainPath(),
+            {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}});
     connect(reply, &QNetworkReply::finished, this, [this, reply, generation, username] {
         reply->deleteLater();
         if (generation != m_generation)
@@ -429,45 +433,49 @@ void SessionPrivate::restore(const QString &username)
     const quint64 generation = ++m_generation;
     setState(Session::State::SigningIn);
     auto readToken = [this, generation](const QString &account) {
-        m_store->read(m_config.storageKey(account), [this, generation,
-                                                     account](const Platform::StoreResult &result) {
-            if (generation != m_generation)
-                return;
-            if (result.status == Platform::StoreResult::Status::NotFound) {
-                setState(Session::State::SignedOut);
-                return finish(Session::Operation::Restore,
-                              {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
-            }
-            if (!result.ok()) {
-                setState(Session::State::SignedOut);
-                return finish(Session::Operation::Restore,
-                              storageError(result, QStringLiteral("cannot read the stored session")));
-            }
-            m_refreshToken = Secret(result.data);
-            setUser(account);
-            setState(Session::State::SignedIn);
-            qCInfo(lcSession) << "restored a stored session; refreshing";
-            withFreshToken([this](const Secret *token, const Error &error) {
-                finish(Session::Operation::Restore, token ? Error() : error);
-            });
-        });
+        m_store->read(
+                m_config.storageKey(account),
+                [this, generation, account](const Platform::StoreResult &result) {
+                    if (generation != m_generation)
+                        return;
+                    if (result.status == Platform::StoreResult::Status::NotFound) {
+                        setState(Session::State::SignedOut);
+                        return finish(
+                                Session::Operation::Restore,
+                                {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
+                    }
+                    if (!result.ok()) {
+                        setState(Session::State::SignedOut);
+                        return finish(
+                                Session::Operation::Restore,
+                                storageError(result,
+                                             QStringLiteral("cannot read the stored session")));
+                    }
+                    m_refreshToken = Secret(result.data);
+                    setUser(account);
+                    setState(Session::State::SignedIn);
+                    qCInfo(lcSession) << "restored a stored session; refreshing";
+                    withFreshToken([this](const Secret *token, const Error &error) {
+                        finish(Session::Operation::Restore, token ? Error() : error);
+                    });
+                });
     };
     if (!username.isEmpty())
         return readToken(username);
-    m_store->read(accountPointerKey(),
-                  [this, generation, readToken](const Platform::StoreResult &result) {
-                      if (generation != m_generation)
-                          return;
-                      if (result.ok() && !result.data.isEmpty())
-                          return readToken(QString::fromUtf8(result.data));
-                      setState(Session::State::SignedOut);
-                      if (result.status == Platform::StoreResult::Status::NotFound)
-                          return finish(Session::Operation::Restore,
-                                        {Error::Code::NotSignedIn,
-                                         QStringLiteral("no stored session")});
-                      finish(Session::Operation::Restore,
-                             storageError(result, QStringLiteral("cannot read the stored session")));
-                  });
+    m_store->read(
+            accountPointerKey(),
+            [this, generation, readToken](const Platform::StoreResult &result) {
+                if (generation != m_generation)
+                    return;
+                if (result.ok() && !result.data.isEmpty())
+                    return readToken(QString::fromUtf8(result.data));
+                setState(Session::State::SignedOut);
+                if (result.status == Platform::StoreResult::Status::NotFound)
+                    return finish(Session::Operation::Restore,
+                                  {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
+                finish(Session::Operation::Restore,
+                       storageError(result, QStringLiteral("cannot read the stored session")));
+            });
 }
 
 // --- fresh tokens and refresh ------------------------------------------------
@@ -525,17 +533,21 @@ void SessionPrivate::refreshWithLock(bool locked)
     // Another process of this app and account may have rotated the token while
     // we waited: re-read storage rather than spend a token it already spent.
     const quint64 generation = m_generation;
-    m_store->read(m_config.storageKey(m_user), [this, generation](const Platform::StoreResult &result) {
-        if (generation != m_generation)
-            return;
-        if (result.ok() && !result.data.isEmpty() && !m_refreshToken.equals(result.data)) {
-            qCInfo(lcSession) << "another process rotated the refresh token; using the stored one";
-            m_refreshToken = Secret(result.data);
-        } else if (!result.ok() && result.status != Platform::StoreResult::Status::NotFound) {
-            qCWarning(lcSession) << "cannot re-read the stored refresh token:" << result.message;
-        }
-        sendRefresh();
-    });
+    m_store->read(
+            m_config.storageKey(m_user), [this, generation](const Platform::StoreResult &result) {
+                if (generation != m_generation)
+                    return;
+                if (result.ok() && !result.data.isEmpty() && !m_refreshToken.equals(result.data)) {
+                    qCInfo(lcSession)
+                            << "another process rotated the refresh token; using the stored one";
+                    m_refreshToken = Secret(result.data);
+                } else if (!result.ok()
+                           && result.status != Platform::StoreResult::Status::NotFound) {
+                    qCWarning(lcSession)
+                            << "cannot re-read the stored refresh token:" << result.message;
+                }
+                sendRefresh();
+            });
 }
 
 void SessionPrivate::sendRefresh()
@@ -574,10 +586,10 @@ void SessionPrivate::onRefreshReply(QNetworkReply *reply, quint64 generation)
     if (!response)
         // Possibly truncated after the server rotated: keep the old token; the
         // server's grace window hands the new one out again on retry.
-        return completeRefresh(RefreshOutcome::Failed,
-                               {Error::Code::ServerError,
-                                QStringLiteral("refresh: unusable token response (%1)")
-                                        .arg(parseProblem)});
+        return completeRefresh(
+                RefreshOutcome::Failed,
+                {Error::Code::ServerError,
+                 QStringLiteral("refresh: unusable token response (%1)").arg(parseProblem)});
 
     auto tokens = std::make_shared<TokenResponse>(std::move(*response));
     tokens->arrivalMs = nowMs();
@@ -726,17 +738,17 @@ void SessionPrivate::logout()
     ++progress->pending; // held until both steps are started
     if (!refresh.isEmpty() && !m_config.revokePath().isEmpty() && !m_configError.isError()) {
         ++progress->pending;
-        QNetworkReply *reply = postJson(m_config.revokePath(),
-                                        {{QStringLiteral("refresh"),
-                                          QString::fromLatin1(refresh.reveal())}});
+        QNetworkReply *reply =
+                postJson(m_config.revokePath(),
+                         {{QStringLiteral("refresh"), QString::fromLatin1(refresh.reveal())}});
         connect(reply, &QNetworkReply::finished, this, [this, reply, progress, stepDone] {
             reply->deleteLater();
             const int status = httpStatus(reply);
             const Error transport = Transport::replyError(reply);
             // 401: the server no longer knows the token, so it is revoked already.
             if (transport.isError() || (status != 200 && status != 401)) {
-                const Error cause =
-                        httpError(reply, parseServerProblem(reply->readAll()), QStringLiteral("revoke"));
+                const Error cause = httpError(reply, parseServerProblem(reply->readAll()),
+                                              QStringLiteral("revoke"));
                 progress->revokeError = {Error::Code::RevokeFailed,
                                          QStringLiteral("signed out locally, but the server could "
                                                         "not revoke the session: %1")
@@ -753,8 +765,9 @@ void SessionPrivate::logout()
         progress->pending += 2;
         auto removed = [progress, stepDone](const Platform::StoreResult &result) {
             if (!result.ok() && result.status != Platform::StoreResult::Status::NotFound)
-                progress->storageError = storageError(result, QStringLiteral("cannot delete the "
-                                                                             "stored session"));
+                progress->storageError = storageError(result,
+                                                      QStringLiteral("cannot delete the "
+                                                                     "stored session"));
             stepDone();
         };
         m_store->remove(m_config.storageKey(account), removed);

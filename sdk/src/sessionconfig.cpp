@@ -6,9 +6,9 @@
 namespace Tessera {
 
 SessionConfig::SessionConfig(const QUrl &serverUrl, const QString &appId)
-    : m_serverUrl(serverUrl), m_appId(appId)
-{
-}
+    : m_serverUrl(serverUrl)
+    , m_appId(appId)
+{ }
 
 QString SessionConfig::origin() const
 {

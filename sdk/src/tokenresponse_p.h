@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Private (exported only for the tests): reading what token endpoints answer. Hostile input is expected here:
-// every field is checked before it is used, and nothing is logged.
+// Private (exported only for the tests): reading what token endpoints answer. Hostile input is
+// expected here: every field is checked before it is used, and nothing is logged.
 #pragma once
 
 #include <tessera/secret.h>
@@ -20,8 +20,8 @@ inline constexpr qsizetype MaxRefreshTokenBytes = 2048; // what secure storage t
 
 struct AccessClaims
 {
-    qint64 expiresAt = 0;              // exp, server clock, seconds since the epoch
-    std::optional<qint64> issuedAt;    // iat
+    qint64 expiresAt = 0;           // exp, server clock, seconds since the epoch
+    std::optional<qint64> issuedAt; // iat
 };
 
 struct TokenResponse
@@ -38,13 +38,13 @@ struct TokenResponse
 // only schedules with them; the server verifies). Refuses tokens that are not
 // three base64url segments, have alg "none", lack a numeric exp, or whose exp is
 // not after iat or lies more than 30 days ahead of `serverNow`.
-TESSERA_SDK_EXPORT std::optional<AccessClaims> readAccessClaims(QByteArrayView token, qint64 serverNow,
-                                             QString *problem);
+TESSERA_SDK_EXPORT std::optional<AccessClaims> readAccessClaims(QByteArrayView token,
+                                                                qint64 serverNow, QString *problem);
 
 // {"access": "...", "refresh": "..."}: both must be strings of printable ASCII
 // (they end up in HTTP headers and storage), within the size limits above.
-TESSERA_SDK_EXPORT std::optional<TokenResponse> parseTokenResponse(QByteArrayView body, bool refreshRequired,
-                                                qint64 serverNow, QString *problem);
+TESSERA_SDK_EXPORT std::optional<TokenResponse>
+parseTokenResponse(QByteArrayView body, bool refreshRequired, qint64 serverNow, QString *problem);
 
 // The "code" and "detail" of a JSON error body, when there is one.
 struct ServerProblem

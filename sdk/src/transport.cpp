@@ -120,7 +120,8 @@ Error replyError(QNetworkReply *reply)
         return {};
     case QNetworkReply::SslHandshakeFailedError:
         return {Error::Code::TlsError,
-                QStringLiteral("TLS handshake with the server failed: %1").arg(reply->errorString())};
+                QStringLiteral("TLS handshake with the server failed: %1")
+                        .arg(reply->errorString())};
     case QNetworkReply::TimeoutError:
         return {Error::Code::Timeout, QStringLiteral("the connection timed out")};
     case QNetworkReply::OperationCanceledError:

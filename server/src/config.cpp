@@ -16,50 +16,52 @@ struct Option
 const QList<Option> &options()
 {
     static const QList<Option> list = {
-        {QStringLiteral("listen"), QStringLiteral("HOST:PORT"),
-         QStringLiteral("Address to listen on (default 127.0.0.1:8000). Port 0 picks a free port; "
-                        "the chosen address is printed as 'listening on http://HOST:PORT'. "
-                        "IPv6: [::1]:PORT.")},
-        {QStringLiteral("db"), QStringLiteral("PATH"),
-         QStringLiteral("SQLite database, WAL mode, created with mode 0600 "
-                        "(default tessera-server.sqlite3).")},
-        {QStringLiteral("access-ttl"), QStringLiteral("SECONDS"),
-         QStringLiteral("Access token lifetime (default 300).")},
-        {QStringLiteral("refresh-idle-ttl"), QStringLiteral("SECONDS"),
-         QStringLiteral("A refresh token unused this long expires (default 1209600 = 14 days).")},
-        {QStringLiteral("session-max-ttl"), QStringLiteral("SECONDS"),
-         QStringLiteral("Absolute lifetime of a login; rotation never extends it "
-                        "(default 2592000 = 30 days).")},
-        {QStringLiteral("reuse-grace"), QStringLiteral("SECONDS"),
-         QStringLiteral("Window in which the parent of the current refresh token returns the "
-                        "current one again instead of revoking the family (default 10; 0 "
-                        "disables).")},
-        {QStringLiteral("alg"), QStringLiteral("ALG"),
-         QStringLiteral("Access token signing algorithm: ES256 (default), EdDSA or HS256.")},
-        {QStringLiteral("issuer"), QStringLiteral("ISS"),
-         QStringLiteral("'iss' claim of access tokens (default tessera-server).")},
-        {QStringLiteral("audience"), QStringLiteral("AUD"),
-         QStringLiteral("'aud' claim of access tokens (default tessera).")},
-        {QStringLiteral("tls-cert"), QStringLiteral("PEM"),
-         QStringLiteral("Serve HTTPS with this certificate (needs --tls-key).")},
-        {QStringLiteral("tls-key"), QStringLiteral("PEM"),
-         QStringLiteral("Private key for --tls-cert.")},
-        {QStringLiteral("max-body-bytes"), QStringLiteral("N"),
-         QStringLiteral("Larger request bodies get 413 (default 65536).")},
-        {QStringLiteral("login-limit"), QStringLiteral("N"),
-         QStringLiteral("Login attempts allowed per username and per client address in each "
-                        "--login-window; beyond it 429 with Retry-After (default 10; 0 "
-                        "disables).")},
-        {QStringLiteral("login-window"), QStringLiteral("SECONDS"),
-         QStringLiteral("Window of --login-limit (default 60).")},
-        {QStringLiteral("argon2-memory"), QStringLiteral("KIB"),
-         QStringLiteral("Argon2id memory cost in KiB (default 65536; parallelism 1).")},
-        {QStringLiteral("argon2-iterations"), QStringLiteral("N"),
-         QStringLiteral("Argon2id time cost (default 3).")},
-        {QStringLiteral("db-sync"), QStringLiteral("MODE"),
-         QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
-                        "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
-                        "commit).")},
+            {QStringLiteral("listen"), QStringLiteral("HOST:PORT"),
+             QStringLiteral(
+                     "Address to listen on (default 127.0.0.1:8000). Port 0 picks a free port; "
+                     "the chosen address is printed as 'listening on http://HOST:PORT'. "
+                     "IPv6: [::1]:PORT.")},
+            {QStringLiteral("db"), QStringLiteral("PATH"),
+             QStringLiteral("SQLite database, WAL mode, created with mode 0600 "
+                            "(default tessera-server.sqlite3).")},
+            {QStringLiteral("access-ttl"), QStringLiteral("SECONDS"),
+             QStringLiteral("Access token lifetime (default 300).")},
+            {QStringLiteral("refresh-idle-ttl"), QStringLiteral("SECONDS"),
+             QStringLiteral(
+                     "A refresh token unused this long expires (default 1209600 = 14 days).")},
+            {QStringLiteral("session-max-ttl"), QStringLiteral("SECONDS"),
+             QStringLiteral("Absolute lifetime of a login; rotation never extends it "
+                            "(default 2592000 = 30 days).")},
+            {QStringLiteral("reuse-grace"), QStringLiteral("SECONDS"),
+             QStringLiteral("Window in which the parent of the current refresh token returns the "
+                            "current one again instead of revoking the family (default 10; 0 "
+                            "disables).")},
+            {QStringLiteral("alg"), QStringLiteral("ALG"),
+             QStringLiteral("Access token signing algorithm: ES256 (default), EdDSA or HS256.")},
+            {QStringLiteral("issuer"), QStringLiteral("ISS"),
+             QStringLiteral("'iss' claim of access tokens (default tessera-server).")},
+            {QStringLiteral("audience"), QStringLiteral("AUD"),
+             QStringLiteral("'aud' claim of access tokens (default tessera).")},
+            {QStringLiteral("tls-cert"), QStringLiteral("PEM"),
+             QStringLiteral("Serve HTTPS with this certificate (needs --tls-key).")},
+            {QStringLiteral("tls-key"), QStringLiteral("PEM"),
+             QStringLiteral("Private key for --tls-cert.")},
+            {QStringLiteral("max-body-bytes"), QStringLiteral("N"),
+             QStringLiteral("Larger request bodies get 413 (default 65536).")},
+            {QStringLiteral("login-limit"), QStringLiteral("N"),
+             QStringLiteral("Login attempts allowed per username and per client address in each "
+                            "--login-window; beyond it 429 with Retry-After (default 10; 0 "
+                            "disables).")},
+            {QStringLiteral("login-window"), QStringLiteral("SECONDS"),
+             QStringLiteral("Window of --login-limit (default 60).")},
+            {QStringLiteral("argon2-memory"), QStringLiteral("KIB"),
+             QStringLiteral("Argon2id memory cost in KiB (default 65536; parallelism 1).")},
+            {QStringLiteral("argon2-iterations"), QStringLiteral("N"),
+             QStringLiteral("Argon2id time cost (default 3).")},
+            {QStringLiteral("db-sync"), QStringLiteral("MODE"),
+             QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
+                            "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
+                            "commit).")},
     };
     return list;
 }
@@ -110,31 +112,50 @@ bool parseListen(const QString &text, ServerConfig *config)
 QString helpText()
 {
     QString text = QStringLiteral(
-        "Usage:\n"
-        "  tessera-server [options]                  serve the API\n"
-        "  tessera-server user add NAME [--db PATH]  add a user; the password is read from "
-        "the first line of stdin\n"
-        "\n"
-        "Tessera's companion auth server: SimpleJWT-compatible endpoints with refresh-token\n"
-        "rotation, reuse detection (the whole family is revoked), a grace window and\n"
-        "server-side revocation that also ends access tokens at once.\n"
-        "\n"
-        "Endpoints: POST /api/token/ /api/token/refresh/ /api/token/blacklist/ "
-        "/api/token/verify/,\n"
-        "           GET /api/me/ /.well-known/jwks.json /healthz\n"
-        "\n"
-        "Options:\n");
-    for (const Option &option : options()) {
-        const QString head = QStringLiteral("  --%1 %2").arg(option.name, option.valueName);
-        text += head.leftJustified(30) + option.description + u'\n';
-    }
-    text += QString(QStringLiteral("  --demo")).leftJustified(30)
-            + QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
-                             "the credentials. Only with a loopback --listen address.\n");
-    text += QString(QStringLiteral("  --help")).leftJustified(30) + QStringLiteral("Show this text.\n");
+            "Usage:\n"
+            "  tessera-server [options]                  serve the API\n"
+            "  tessera-server user add NAME [--db PATH] [--argon2-*]\n"
+            "                                            add a user; the password is read from "
+            "the\n"
+            "                                            first line of stdin\n"
+            "\n"
+            "Tessera's companion auth server: SimpleJWT-compatible endpoints with refresh-token\n"
+            "rotation, reuse detection (the whole family is revoked), a grace window and\n"
+            "server-side revocation that also ends access tokens at once.\n"
+            "\n"
+            "Endpoints: POST /api/token/ /api/token/refresh/ /api/token/blacklist/ "
+            "/api/token/verify/,\n"
+            "           GET /api/me/ /.well-known/jwks.json /healthz\n"
+            "\n"
+            "Options:\n");
+    // Descriptions wrapped to 100 columns, indented under the option column.
+    auto addOption = [&text](const QString &head, const QString &description) {
+        constexpr int Indent = 30;
+        auto flush = [&text](QString line) {
+            while (line.endsWith(u' '))
+                line.chop(1);
+            text += line + u'\n';
+        };
+        QString line = head.leftJustified(Indent - 1) + u' ';
+        for (const QString &word : description.split(u' ')) {
+            if (line.size() + word.size() > 100 && line.trimmed().size() > head.size()) {
+                flush(line);
+                line = QString(Indent, u' ');
+            }
+            line += word + u' ';
+        }
+        flush(line);
+    };
+    for (const Option &option : options())
+        addOption(QStringLiteral("  --%1 %2").arg(option.name, option.valueName),
+                  option.description);
+    addOption(QStringLiteral("  --demo"),
+              QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
+                             "the credentials. Only with a loopback --listen address."));
+    addOption(QStringLiteral("  --help"), QStringLiteral("Show this text."));
     text += QStringLiteral(
-        "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories "
-        "tessera.server.http, .auth, .store). Events only: tokens, passwords and Authorization "
+            "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories\n"
+        "tessera.server.http, .auth, .store). Events only: tokens, passwords and Authorization\n"
         "headers are never logged.\n");
     return text;
 }
@@ -188,21 +209,23 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
         qint64 minimum;
         qint64 *target;
     } durations[] = {
-        {"access-ttl", 1, &config.accessTtl},
-        {"refresh-idle-ttl", 1, &config.refreshIdleTtl},
-        {"session-max-ttl", 1, &config.sessionMaxTtl},
-        {"reuse-grace", 0, &config.reuseGrace},
-        {"login-window", 1, &config.loginWindow},
-        {"max-body-bytes", 64, &config.maxBodyBytes},
+            {"access-ttl", 1, &config.accessTtl},
+            {"refresh-idle-ttl", 1, &config.refreshIdleTtl},
+            {"session-max-ttl", 1, &config.sessionMaxTtl},
+            {"reuse-grace", 0, &config.reuseGrace},
+            {"login-window", 1, &config.loginWindow},
+            {"max-body-bytes", 64, &config.maxBodyBytes},
     };
     for (const auto &duration : durations) {
         const QString name = QString::fromLatin1(duration.name);
-        if (parser.isSet(name) && !parseSeconds(parser.value(name), duration.minimum, duration.target))
+        if (parser.isSet(name)
+            && !parseSeconds(parser.value(name), duration.minimum, duration.target))
             return fail(name);
     }
     if (parser.isSet(QStringLiteral("login-limit"))) {
         qint64 limit = 0;
-        if (!parseSeconds(parser.value(QStringLiteral("login-limit")), 0, &limit) || limit > 1000000)
+        if (!parseSeconds(parser.value(QStringLiteral("login-limit")), 0, &limit)
+            || limit > 1000000)
             return fail(QStringLiteral("login-limit"));
         config.loginLimit = int(limit);
     }

@@ -156,8 +156,9 @@ QHttpServerResponse outcomeResponse(TokenService::Outcome outcome)
 QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalidToken)
 {
     response.setHeader(QByteArrayLiteral("WWW-Authenticate"),
-                       invalidToken ? QByteArrayLiteral("Bearer realm=\"api\", error=\"invalid_token\"")
-                                    : QByteArrayLiteral("Bearer realm=\"api\""));
+                       invalidToken
+                               ? QByteArrayLiteral("Bearer realm=\"api\", error=\"invalid_token\"")
+                               : QByteArrayLiteral("Bearer realm=\"api\""));
     return std::move(response);
 }
 
@@ -166,11 +167,13 @@ QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalid
 // than `limit` bytes without getting a response, so a huge body cannot exhaust
 // memory; bodies below the limit but over --max-body-bytes get a proper 413
 // from the handlers.
-template <typename Base>
-class BoundedServer : public Base
+template<typename Base> class BoundedServer : public Base
 {
 public:
-    BoundedServer(qint64 limit, QObject *parent) : Base(parent), m_limit(limit) { }
+    BoundedServer(qint64 limit, QObject *parent)
+        : Base(parent)
+        , m_limit(limit)
+    { }
 
     QTcpSocket *nextPendingConnection() override
     {
@@ -183,9 +186,9 @@ public:
         QObject::connect(socket, &QIODevice::readyRead, socket, [socket, unanswered, this] {
             *unanswered += socket->bytesAvailable();
             if (*unanswered > m_limit) {
-                qCWarning(lcServerHttp) << "connection from" << socket->peerAddress().toString()
-                                        << "sent more than" << m_limit
-                                        << "bytes without a response: closed";
+                qCWarning(lcServerHttp)
+                        << "connection from" << socket->peerAddress().toString() << "sent more than"
+                        << m_limit << "bytes without a response: closed";
                 socket->abort();
             }
         });
@@ -202,13 +205,13 @@ private:
 
 HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
                  const PasswordHasher &hasher, QObject *parent)
-    : QObject(parent),
-      m_config(config),
-      m_store(store),
-      m_tokens(tokens),
-      m_hasher(hasher),
-      m_userLimiter(config.loginLimit, config.loginWindow * 1000),
-      m_addressLimiter(config.loginLimit, config.loginWindow * 1000)
+    : QObject(parent)
+    , m_config(config)
+    , m_store(store)
+    , m_tokens(tokens)
+    , m_hasher(hasher)
+    , m_userLimiter(config.loginLimit, config.loginWindow * 1000)
+    , m_addressLimiter(config.loginLimit, config.loginWindow * 1000)
 {
     // Argon2 is memory-hard: bound how many hashes run at once.
     m_hashPool.setMaxThreadCount(qMax(2, QThread::idealThreadCount()));
@@ -226,56 +229,55 @@ void HttpApi::addRoutes()
     // The handler keeps the responder rather than returning a QFuture: Qt
     // HttpServer 6.4's QFuture path keeps a reference to the already-destroyed
     // request and crashes.
-    m_server.route(QStringLiteral("/api/token/"), Method::Post,
-                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
-                       auto body = jsonBody(request, m_config.maxBodyBytes);
-                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
-                           return error->write(std::move(responder));
-                       const QJsonObject object = std::get<QJsonObject>(body);
-                       if (auto error = requireStrings(
-                                   object, {QStringLiteral("username"), QStringLiteral("password")}))
-                           return error->write(std::move(responder));
-                       const QString username = object.value(QStringLiteral("username")).toString();
-                       const qint64 now = TokenService::nowMs();
-                       const QString address = request.remoteAddress().toString();
-                       qint64 retryAfter = m_addressLimiter.attempt(address, now);
-                       if (retryAfter == 0)
-                           retryAfter = m_userLimiter.attempt(username, now);
-                       if (retryAfter > 0) {
-                           qCWarning(lcServerAuth) << "login throttled for" << address;
-                           auto response = errorResponse(
-                                   Status::TooManyRequests, QStringLiteral("throttled"),
-                                   QStringLiteral("Too many login attempts. Retry in %1 s.")
-                                           .arg(retryAfter));
-                           response.setHeader(QByteArrayLiteral("Retry-After"),
-                                              QByteArray::number(retryAfter));
-                           return response.write(std::move(responder));
-                       }
-                       const std::optional<Store::User> user = m_store.findUser(username);
-                       if (!user && m_store.failed())
-                           return internalError().write(std::move(responder));
-                       // Unknown users are verified against a decoy hash: same cost, same answer.
-                       const QByteArray hash = user ? user->passwordHash : m_hasher.decoyHash();
-                       QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
-                       const PasswordHasher *hasher = &m_hasher;
-                       QPointer<QTcpSocket> socket = responder.socket();
-                       auto pending = std::make_shared<QHttpServerResponder>(std::move(responder));
-                       QtConcurrent::run(&m_hashPool,
-                                         [hasher, hash, password]() mutable {
-                                             const bool ok = hasher->verify(hash, password);
-                                             password.fill('\0');
-                                             return ok;
-                                         })
-                               .then(this, [this, user, pending, socket](bool passwordOk) {
-                                   // Issue tokens even if the client went away meanwhile? No:
-                                   // a family nobody holds would only linger until expiry.
-                                   if (!socket) {
-                                       qCInfo(lcServerAuth) << "login client disconnected";
-                                       return;
-                                   }
-                                   loginResponse(user, passwordOk).write(std::move(*pending));
-                               });
-                   });
+    m_server.route(
+            QStringLiteral("/api/token/"), Method::Post,
+            [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                auto body = jsonBody(request, m_config.maxBodyBytes);
+                if (auto *error = std::get_if<QHttpServerResponse>(&body))
+                    return error->write(std::move(responder));
+                const QJsonObject object = std::get<QJsonObject>(body);
+                if (auto error = requireStrings(
+                            object, {QStringLiteral("username"), QStringLiteral("password")}))
+                    return error->write(std::move(responder));
+                const QString username = object.value(QStringLiteral("username")).toString();
+                const qint64 now = TokenService::nowMs();
+                const QString address = request.remoteAddress().toString();
+                qint64 retryAfter = m_addressLimiter.attempt(address, now);
+                if (retryAfter == 0)
+                    retryAfter = m_userLimiter.attempt(username, now);
+                if (retryAfter > 0) {
+                    qCWarning(lcServerAuth) << "login throttled for" << address;
+                    auto response =
+                            errorResponse(Status::TooManyRequests, QStringLiteral("throttled"),
+                                          QStringLiteral("Too many login attempts. Retry in %1 s.")
+                                                  .arg(retryAfter));
+                    response.setHeader(QByteArrayLiteral("Retry-After"),
+                                       QByteArray::number(retryAfter));
+                    return response.write(std::move(responder));
+                }
+                const std::optional<Store::User> user = m_store.findUser(username);
+                if (!user && m_store.failed())
+                    return internalError().write(std::move(responder));
+                // Unknown users are verified against a decoy hash: same cost, same answer.
+                const QByteArray hash = user ? user->passwordHash : m_hasher.decoyHash();
+                QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
+                const PasswordHasher *hasher = &m_hasher;
+                QPointer<QTcpSocket> socket = responder.socket();
+                auto pending = std::make_shared<QHttpServerResponder>(std::move(responder));
+                QtConcurrent::run(&m_hashPool, [hasher, hash, password]() mutable {
+                    const bool ok = hasher->verify(hash, password);
+                    password.fill('\0');
+                    return ok;
+                }).then(this, [this, user, pending, socket](bool passwordOk) {
+                    // Issue tokens even if the client went away meanwhile? No:
+                    // a family nobody holds would only linger until expiry.
+                    if (!socket) {
+                        qCInfo(lcServerAuth) << "login client disconnected";
+                        return;
+                    }
+                    loginResponse(user, passwordOk).write(std::move(*pending));
+                });
+            });
 
     m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
@@ -319,33 +321,36 @@ void HttpApi::addRoutes()
                        return outcomeResponse(check.outcome);
                    });
 
-    m_server.route(QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
-        const QByteArray authorization = header(request, "authorization");
-        static const QByteArray scheme = QByteArrayLiteral("bearer ");
-        if (authorization.size() <= scheme.size()
-            || authorization.left(scheme.size()).toLower() != scheme)
-            return bearerChallenge(
-                    errorResponse(Status::Unauthorized, QStringLiteral("not_authenticated"),
-                                  QStringLiteral("Authentication credentials were not provided.")),
-                    false);
-        const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
-        if (check.outcome == TokenService::Outcome::Internal)
-            return internalError();
-        if (check.outcome != TokenService::Outcome::Ok) {
-            qCDebug(lcServerAuth) << "access refused:" << check.reason;
-            return bearerChallenge(tokenNotValid(), true);
-        }
-        return jsonResponse({
-                {QStringLiteral("username"), check.claims.value(QStringLiteral("sub"))},
-                {QStringLiteral("id"), check.claims.value(QStringLiteral("user_id"))},
-                {QStringLiteral("sid"), check.claims.value(QStringLiteral("sid"))},
-        });
-    });
+    m_server.route(
+            QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
+                const QByteArray authorization = header(request, "authorization");
+                static const QByteArray scheme = QByteArrayLiteral("bearer ");
+                if (authorization.size() <= scheme.size()
+                    || authorization.left(scheme.size()).toLower() != scheme)
+                    return bearerChallenge(
+                            errorResponse(Status::Unauthorized, QStringLiteral("not_authenticated"),
+                                          QStringLiteral(
+                                                  "Authentication credentials were not provided.")),
+                            false);
+                const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
+                if (check.outcome == TokenService::Outcome::Internal)
+                    return internalError();
+                if (check.outcome != TokenService::Outcome::Ok) {
+                    qCDebug(lcServerAuth) << "access refused:" << check.reason;
+                    return bearerChallenge(tokenNotValid(), true);
+                }
+                return jsonResponse({
+                        {QStringLiteral("username"), check.claims.value(QStringLiteral("sub"))},
+                        {QStringLiteral("id"), check.claims.value(QStringLiteral("user_id"))},
+                        {QStringLiteral("sid"), check.claims.value(QStringLiteral("sid"))},
+                });
+            });
 
     m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,
                    [this] { return jsonResponse(m_tokens.jwks()); });
-    m_server.route(QStringLiteral("/healthz"), Method::Get,
-                   [] { return jsonResponse({{QStringLiteral("status"), QStringLiteral("ok")}}); });
+    m_server.route(QStringLiteral("/healthz"), Method::Get, [] {
+        return jsonResponse({{QStringLiteral("status"), QStringLiteral("ok")}});
+    });
 
     // Rules are tried in order, so these catch the other methods of known paths.
     const struct
@@ -353,17 +358,20 @@ void HttpApi::addRoutes()
         const char *path;
         const char *allow;
     } knownPaths[] = {
-        {"/api/token/", "POST"},           {"/api/token/refresh/", "POST"},
-        {"/api/token/blacklist/", "POST"}, {"/api/token/verify/", "POST"},
-        {"/api/me/", "GET"},               {"/.well-known/jwks.json", "GET"},
-        {"/healthz", "GET"},
+            {"/api/token/", "POST"},
+            {"/api/token/refresh/", "POST"},
+            {"/api/token/blacklist/", "POST"},
+            {"/api/token/verify/", "POST"},
+            {"/api/me/", "GET"},
+            {"/.well-known/jwks.json", "GET"},
+            {"/healthz", "GET"},
     };
     for (const auto &known : knownPaths) {
         const QByteArray allow(known.allow);
         m_server.route(QString::fromLatin1(known.path), Method::AnyKnown, [allow] {
-            auto response = errorResponse(Status::MethodNotAllowed,
-                                          QStringLiteral("method_not_allowed"),
-                                          QStringLiteral("Method not allowed"));
+            auto response =
+                    errorResponse(Status::MethodNotAllowed, QStringLiteral("method_not_allowed"),
+                                  QStringLiteral("Method not allowed"));
             response.setHeader(QByteArrayLiteral("Allow"), allow);
             return response;
         });
@@ -379,8 +387,7 @@ void HttpApi::addRoutes()
     });
 }
 
-QHttpServerResponse HttpApi::loginResponse(const std::optional<Store::User> &user,
-                                           bool passwordOk)
+QHttpServerResponse HttpApi::loginResponse(const std::optional<Store::User> &user, bool passwordOk)
 {
     if (!user || !passwordOk) {
         qCInfo(lcServerAuth) << "login failed";

@@ -13,7 +13,8 @@ constexpr qsizetype HashBytes = 32;
 } // namespace
 
 PasswordHasher::PasswordHasher(quint32 memoryKiB, quint32 iterations)
-    : m_memoryKiB(memoryKiB), m_iterations(iterations)
+    : m_memoryKiB(memoryKiB)
+    , m_iterations(iterations)
 {
     m_decoyHash = hash(Jose::randomBytes(32));
 }
@@ -24,9 +25,9 @@ QByteArray PasswordHasher::hash(const QByteArray &password) const
     QByteArray encoded(qsizetype(argon2_encodedlen(m_iterations, m_memoryKiB, Parallelism,
                                                    SaltBytes, HashBytes, Argon2_id)),
                        '\0');
-    const int rc = argon2id_hash_encoded(m_iterations, m_memoryKiB, Parallelism, password.constData(),
-                                         size_t(password.size()), salt.constData(), SaltBytes,
-                                         HashBytes, encoded.data(), size_t(encoded.size()));
+    const int rc = argon2id_hash_encoded(
+            m_iterations, m_memoryKiB, Parallelism, password.constData(), size_t(password.size()),
+            salt.constData(), SaltBytes, HashBytes, encoded.data(), size_t(encoded.size()));
     if (rc != ARGON2_OK)
         return {};
     encoded.truncate(qsizetype(qstrlen(encoded.constData())));
@@ -38,7 +39,7 @@ bool PasswordHasher::verify(const QByteArray &encodedHash, const QByteArray &pas
     if (encodedHash.isEmpty())
         return false;
     return argon2id_verify(encodedHash.constData(), password.constData(), size_t(password.size()))
-           == ARGON2_OK;
+            == ARGON2_OK;
 }
 
 } // namespace Tessera::Server

@@ -3,7 +3,10 @@
 
 namespace Tessera::Server {
 
-RateLimiter::RateLimiter(int limit, qint64 windowMs) : m_limit(limit), m_windowMs(windowMs) { }
+RateLimiter::RateLimiter(int limit, qint64 windowMs)
+    : m_limit(limit)
+    , m_windowMs(windowMs)
+{ }
 
 qint64 RateLimiter::attempt(const QString &key, qint64 nowMs)
 {

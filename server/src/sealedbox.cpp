@@ -36,19 +36,20 @@ QByteArray deriveKey(const QByteArray &token)
     static const char salt[] = "tessera-server refresh successor";
     static const char info[] = "aes-256-gcm key v1";
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char *>(digest), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char *>(token.constData()),
-                                          size_t(token.size())),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char *>(salt),
-                                          sizeof(salt) - 1),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char *>(info),
-                                          sizeof(info) - 1),
-        OSSL_PARAM_construct_end(),
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char *>(digest), 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                              const_cast<char *>(token.constData()),
+                                              size_t(token.size())),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char *>(salt),
+                                              sizeof(salt) - 1),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char *>(info),
+                                              sizeof(info) - 1),
+            OSSL_PARAM_construct_end(),
     };
     QByteArray key(KeyBytes, '\0');
     const bool ok = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char *>(key.data()),
                                    size_t(key.size()), params)
-                    == 1;
+            == 1;
     EVP_KDF_CTX_free(ctx);
     return ok ? key : QByteArray();
 }
@@ -71,19 +72,19 @@ QByteArray sealForToken(const QByteArray &token, const QByteArray &plaintext,
     if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
                            reinterpret_cast<const unsigned char *>(key.constData()),
                            reinterpret_cast<const unsigned char *>(nonce.constData()))
-            != 1
+                != 1
         || EVP_EncryptUpdate(ctx.get(), nullptr, &length,
                              reinterpret_cast<const unsigned char *>(associatedData.constData()),
                              int(associatedData.size()))
-                   != 1
+                != 1
         || EVP_EncryptUpdate(ctx.get(), cipherText, &length,
                              reinterpret_cast<const unsigned char *>(plaintext.constData()),
                              int(plaintext.size()))
-                   != 1
+                != 1
         || EVP_EncryptFinal_ex(ctx.get(), cipherText + length, &finalLength) != 1
         || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, TagBytes,
                                cipherText + plaintext.size())
-                   != 1)
+                != 1)
         return {};
     return out;
 }
@@ -104,20 +105,21 @@ std::optional<QByteArray> openWithToken(const QByteArray &token, const QByteArra
     int finalLength = 0;
     if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
                            reinterpret_cast<const unsigned char *>(key.constData()), bytes)
-            != 1
+                != 1
         || EVP_DecryptUpdate(ctx.get(), nullptr, &length,
                              reinterpret_cast<const unsigned char *>(associatedData.constData()),
                              int(associatedData.size()))
-                   != 1
+                != 1
         || EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char *>(plaintext.data()),
                              &length, bytes + NonceBytes, int(textSize))
-                   != 1
+                != 1
         || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, TagBytes,
                                const_cast<unsigned char *>(bytes + NonceBytes + textSize))
-                   != 1
-        || EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char *>(plaintext.data()) + length,
+                != 1
+        || EVP_DecryptFinal_ex(ctx.get(),
+                               reinterpret_cast<unsigned char *>(plaintext.data()) + length,
                                &finalLength)
-                   != 1)
+                != 1)
         return std::nullopt;
     return plaintext;
 }

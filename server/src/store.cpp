@@ -15,45 +15,45 @@ namespace {
 constexpr int SchemaVersion = 1;
 
 const char *const SchemaStatements[] = {
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS users ("
-    " id INTEGER PRIMARY KEY,"
-    " username TEXT NOT NULL UNIQUE,"
-    " password_hash TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS signing_keys ("
-    " kid TEXT PRIMARY KEY,"
-    " alg TEXT NOT NULL,"
-    " material BLOB NOT NULL,"
-    " created_at INTEGER NOT NULL)",
-    // One family per login. Rotation never touches expires_at (absolute lifetime).
-    "CREATE TABLE IF NOT EXISTS families ("
-    " id TEXT PRIMARY KEY,"
-    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " created_at INTEGER NOT NULL,"
-    " expires_at INTEGER NOT NULL,"
-    " revoked_at INTEGER,"
-    " revoke_reason TEXT)",
-    // rotated_at IS NULL marks the family's current token; rotated rows stay
-    // until the family expires so that their reuse can be detected.
-    "CREATE TABLE IF NOT EXISTS refresh_tokens ("
-    " token_hash BLOB PRIMARY KEY,"
-    " family_id TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,"
-    " parent_hash BLOB,"
-    " issued_at INTEGER NOT NULL,"
-    " idle_expires_at INTEGER NOT NULL,"
-    " rotated_at INTEGER,"
-    " successor_sealed BLOB)",
-    "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
-    "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS users ("
+        " id INTEGER PRIMARY KEY,"
+        " username TEXT NOT NULL UNIQUE,"
+        " password_hash TEXT NOT NULL,"
+        " created_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS signing_keys ("
+        " kid TEXT PRIMARY KEY,"
+        " alg TEXT NOT NULL,"
+        " material BLOB NOT NULL,"
+        " created_at INTEGER NOT NULL)",
+        // One family per login. Rotation never touches expires_at (absolute lifetime).
+        "CREATE TABLE IF NOT EXISTS families ("
+        " id TEXT PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        " created_at INTEGER NOT NULL,"
+        " expires_at INTEGER NOT NULL,"
+        " revoked_at INTEGER,"
+        " revoke_reason TEXT)",
+        // rotated_at IS NULL marks the family's current token; rotated rows stay
+        // until the family expires so that their reuse can be detected.
+        "CREATE TABLE IF NOT EXISTS refresh_tokens ("
+        " token_hash BLOB PRIMARY KEY,"
+        " family_id TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,"
+        " parent_hash BLOB,"
+        " issued_at INTEGER NOT NULL,"
+        " idle_expires_at INTEGER NOT NULL,"
+        " rotated_at INTEGER,"
+        " successor_sealed BLOB)",
+        "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
+        "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
 };
 
 const char RefreshColumns[] =
-    "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
-    " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL"
-    " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
-    " JOIN users u ON u.id = f.user_id ";
+        "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
+        " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL"
+        " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
+        " JOIN users u ON u.id = f.user_id ";
 
 bool restrictPermissions(const QString &path)
 {
@@ -69,7 +69,9 @@ bool restrictPermissions(const QString &path)
 
 } // namespace
 
-Store::Store(const QString &connectionName) : m_connectionName(connectionName) { }
+Store::Store(const QString &connectionName)
+    : m_connectionName(connectionName)
+{ }
 
 Store::~Store()
 {
@@ -91,8 +93,8 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
         *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
         return nullptr;
     }
-    std::unique_ptr<Store> store(
-        new Store(QStringLiteral("tessera-store-") + QUuid::createUuid().toString(QUuid::Id128)));
+    std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
+                                           + QUuid::createUuid().toString(QUuid::Id128)));
     store->m_db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), store->m_connectionName);
     store->m_db.setDatabaseName(path);
     store->m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
@@ -102,10 +104,10 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
     }
     QSqlQuery pragma(store->m_db);
     const QString pragmas[] = {
-        QStringLiteral("PRAGMA journal_mode=WAL"),
-        fullSync ? QStringLiteral("PRAGMA synchronous=FULL")
-                 : QStringLiteral("PRAGMA synchronous=NORMAL"),
-        QStringLiteral("PRAGMA foreign_keys=ON"),
+            QStringLiteral("PRAGMA journal_mode=WAL"),
+            fullSync ? QStringLiteral("PRAGMA synchronous=FULL")
+                     : QStringLiteral("PRAGMA synchronous=NORMAL"),
+            QStringLiteral("PRAGMA foreign_keys=ON"),
     };
     for (const QString &statement : pragmas) {
         if (!pragma.exec(statement)) {
@@ -132,21 +134,21 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
         return query;
     };
     store->m_findUser = prepare(
-        QStringLiteral("SELECT id, username, password_hash FROM users WHERE username = ?"));
+            QStringLiteral("SELECT id, username, password_hash FROM users WHERE username = ?"));
     store->m_findRefresh =
-        prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
+            prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
     store->m_findSuccessor =
-        prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
-    store->m_markRotated = prepare(QStringLiteral(
-        "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-        " WHERE token_hash = ? AND rotated_at IS NULL"));
+            prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
+    store->m_markRotated =
+            prepare(QStringLiteral("UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
+                                   " WHERE token_hash = ? AND rotated_at IS NULL"));
     store->m_insertRefresh = prepare(QStringLiteral(
-        "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
-        " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
+            "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
+            " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
     store->m_insertFamily = prepare(QStringLiteral(
-        "INSERT INTO families (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"));
+            "INSERT INTO families (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"));
     store->m_familyStatus =
-        prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
+            prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
     return store;
 }
 
@@ -198,7 +200,7 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
         return AddUserResult::Exists;
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(
-        "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"));
+            "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"));
     query.addBindValue(username);
     query.addBindValue(QString::fromLatin1(passwordHash));
     query.addBindValue(QDateTime::currentMSecsSinceEpoch());
@@ -210,7 +212,7 @@ QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)
     QList<SigningKey> keys;
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(
-        "SELECT kid, alg, material FROM signing_keys WHERE alg = ? ORDER BY created_at DESC"));
+            "SELECT kid, alg, material FROM signing_keys WHERE alg = ? ORDER BY created_at DESC"));
     query.addBindValue(algorithm);
     if (!execute(query))
         return keys;
@@ -224,7 +226,7 @@ bool Store::addSigningKey(const SigningKey &key)
 {
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(
-        "INSERT INTO signing_keys (kid, alg, material, created_at) VALUES (?, ?, ?, ?)"));
+            "INSERT INTO signing_keys (kid, alg, material, created_at) VALUES (?, ?, ?, ?)"));
     query.addBindValue(key.keyId);
     query.addBindValue(key.algorithm);
     query.addBindValue(key.material);
@@ -353,10 +355,9 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
     QSqlQuery query(m_db);
     // A family is idle-expired when its current token is; the ON DELETE CASCADE
     // removes its token rows.
-    query.prepare(QStringLiteral(
-        "DELETE FROM families WHERE expires_at < :cutoff OR id IN ("
-        " SELECT family_id FROM refresh_tokens"
-        " WHERE rotated_at IS NULL AND idle_expires_at < :cutoff)"));
+    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < :cutoff OR id IN ("
+                                 " SELECT family_id FROM refresh_tokens"
+                                 " WHERE rotated_at IS NULL AND idle_expires_at < :cutoff)"));
     query.bindValue(QStringLiteral(":cutoff"), nowMs - slackMs);
     if (!execute(query))
         return 0;

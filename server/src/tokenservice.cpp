@@ -27,7 +27,8 @@ QString newId()
 } // namespace
 
 TokenService::TokenService(const ServerConfig &config, Store &store)
-    : m_config(config), m_store(store)
+    : m_config(config)
+    , m_store(store)
 {
     m_accessRequirements.issuer = config.issuer;
     m_accessRequirements.audience = config.audience;
@@ -50,8 +51,8 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
     const QList<Store::SigningKey> stored = m_store.signingKeys(algorithmName);
     for (const Store::SigningKey &row : stored) {
         Jose::Key key = m_config.algorithm == Jose::Algorithm::HS256
-                            ? Jose::Key::fromSecret(row.material)
-                            : Jose::Key::fromPem(row.material, m_config.algorithm);
+                ? Jose::Key::fromSecret(row.material)
+                : Jose::Key::fromPem(row.material, m_config.algorithm);
         if (key.isNull()) {
             *error = QStringLiteral("stored signing key %1 cannot be loaded").arg(row.keyId);
             return false;
@@ -67,9 +68,8 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
         }
         if (key.keyId().isEmpty())
             key.setKeyId(newId());
-        const QByteArray material = m_config.algorithm == Jose::Algorithm::HS256
-                                        ? key.secret()
-                                        : key.privateKeyPem();
+        const QByteArray material =
+                m_config.algorithm == Jose::Algorithm::HS256 ? key.secret() : key.privateKeyPem();
         if (!m_store.addSigningKey({key.keyId(), algorithmName, material})) {
             *error = QStringLiteral("cannot store the new signing key");
             return false;
@@ -82,20 +82,20 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
     return true;
 }
 
-QByteArray TokenService::mintAccess(qint64 userId, const QString &username,
-                                    const QString &familyId, qint64 nowMs) const
+QByteArray TokenService::mintAccess(qint64 userId, const QString &username, const QString &familyId,
+                                    qint64 nowMs) const
 {
     const qint64 now = nowMs / 1000;
     QJsonObject claims{
-        {QStringLiteral("iss"), m_config.issuer},
-        {QStringLiteral("aud"), m_config.audience},
-        {QStringLiteral("sub"), username},
-        {QStringLiteral("user_id"), userId},
-        {QStringLiteral("iat"), now},
-        {QStringLiteral("exp"), now + m_config.accessTtl},
-        {QStringLiteral("jti"), newId()},
-        {QStringLiteral("sid"), familyId},
-        {QStringLiteral("token_type"), QStringLiteral("access")},
+            {QStringLiteral("iss"), m_config.issuer},
+            {QStringLiteral("aud"), m_config.audience},
+            {QStringLiteral("sub"), username},
+            {QStringLiteral("user_id"), userId},
+            {QStringLiteral("iat"), now},
+            {QStringLiteral("exp"), now + m_config.accessTtl},
+            {QStringLiteral("jti"), newId()},
+            {QStringLiteral("sid"), familyId},
+            {QStringLiteral("token_type"), QStringLiteral("access")},
     };
     return Jose::signJwt(m_signingKey, claims, AccessTokenType);
 }
@@ -143,8 +143,7 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
 
     if (!record->rotatedAt) {
         if (now >= record->idleExpiresAt) {
-            qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
-                                 << "idle-expired";
+            qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId << "idle-expired";
             return {Outcome::Invalid, {}};
         }
         const QByteArray successor = newRefreshToken();
@@ -153,7 +152,7 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
         if (sealed.isEmpty())
             return {Outcome::Internal, {}};
         const qint64 idleExpiresAt =
-            qMin(record->familyExpiresAt, now + m_config.refreshIdleTtl * 1000);
+                qMin(record->familyExpiresAt, now + m_config.refreshIdleTtl * 1000);
         if (!m_store.rotate(hash, sealed, now, record->familyId, successorHash, idleExpiresAt))
             return {Outcome::Internal, {}};
         qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
@@ -168,8 +167,8 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
     if (graceMs > 0 && now - *record->rotatedAt <= graceMs) {
         const auto successor = m_store.findSuccessor(hash);
         if (successor && !successor->rotatedAt && now < successor->idleExpiresAt) {
-            const auto token = openWithToken(refreshToken, record->successorSealed,
-                                             successor->tokenHash);
+            const auto token =
+                    openWithToken(refreshToken, record->successorSealed, successor->tokenHash);
             if (token && Jose::sha256(*token) == successor->tokenHash) {
                 qCInfo(lcServerAuth) << "refresh within the grace window in family"
                                      << record->familyId << ": current token returned again";
@@ -207,7 +206,8 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
 {
     AccessCheck check;
     Jose::ClaimRequirements requirements = m_accessRequirements;
-    const Jose::VerifyResult verified = Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
+    const Jose::VerifyResult verified =
+            Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
     if (!verified.ok()) {
         check.reason = Jose::errorString(verified.error);
         return check;

@@ -24,7 +24,22 @@ private slots:
     void commandLine_data();
     void commandLine();
     void storeRotateIsConditional();
+    void helpDocumentsEveryFlag();
 };
+
+void tst_ServerUnits::helpDocumentsEveryFlag()
+{
+    const QString help = helpText();
+    for (const char *flag :
+         {"--listen", "--db", "--access-ttl", "--refresh-idle-ttl", "--session-max-ttl",
+          "--reuse-grace", "--alg", "--issuer", "--audience", "--tls-cert", "--tls-key", "--demo",
+          "--max-body-bytes", "--login-limit", "--login-window", "--argon2-memory",
+          "--argon2-iterations", "--db-sync", "user add"}) {
+        QVERIFY2(help.contains(QLatin1String(flag)), flag);
+    }
+    for (const QString &line : help.split(u'\n'))
+        QVERIFY2(line.size() <= 100, qPrintable(line));
+}
 
 void tst_ServerUnits::sealedBoxRoundTrip()
 {
@@ -92,13 +107,15 @@ void tst_ServerUnits::commandLine_data()
     QTest::addRow("defaults") << QStringList{} << true << "127.0.0.1" << 8000;
     QTest::addRow("port 0") << QStringList{"--listen", "127.0.0.1:0"} << true << "127.0.0.1" << 0;
     QTest::addRow("ipv6") << QStringList{"--listen", "[::1]:9000"} << true << "::1" << 9000;
-    QTest::addRow("localhost") << QStringList{"--listen", "localhost:1"} << true << "127.0.0.1" << 1;
+    QTest::addRow("localhost") << QStringList{"--listen", "localhost:1"} << true << "127.0.0.1"
+                               << 1;
     QTest::addRow("no port") << QStringList{"--listen", "127.0.0.1"} << false << "" << 0;
     QTest::addRow("port too big") << QStringList{"--listen", "127.0.0.1:70000"} << false << "" << 0;
     QTest::addRow("bad alg") << QStringList{"--alg", "none"} << false << "" << 0;
     QTest::addRow("RS256 refused") << QStringList{"--alg", "RS256"} << false << "" << 0;
     QTest::addRow("negative ttl") << QStringList{"--access-ttl", "-1"} << false << "" << 0;
-    QTest::addRow("zero grace ok") << QStringList{"--reuse-grace", "0"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("zero grace ok")
+            << QStringList{"--reuse-grace", "0"} << true << "127.0.0.1" << 8000;
     QTest::addRow("zero ttl refused") << QStringList{"--access-ttl", "0"} << false << "" << 0;
     QTest::addRow("cert without key") << QStringList{"--tls-cert", "a.pem"} << false << "" << 0;
     QTest::addRow("demo on public address")

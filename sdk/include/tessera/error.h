@@ -69,7 +69,7 @@ public:
     friend bool operator==(const Error &a, const Error &b)
     {
         return a.m_code == b.m_code && a.m_message == b.m_message
-               && a.m_serverCode == b.m_serverCode;
+                && a.m_serverCode == b.m_serverCode;
     }
     friend bool operator!=(const Error &a, const Error &b) { return !(a == b); }
 

@@ -119,12 +119,12 @@ enum class Error {
     UnknownKey,           // no key matches "kid", or several keys and no "kid"
     BadSignature,
     Expired,
-    NotYetValid,      // nbf in the future
-    IssuedInFuture,   // iat in the future
-    MissingClaim,     // a required claim is absent or of the wrong JSON type
+    NotYetValid,    // nbf in the future
+    IssuedInFuture, // iat in the future
+    MissingClaim,   // a required claim is absent or of the wrong JSON type
     WrongIssuer,
     WrongAudience,
-    WrongType,        // header "typ" differs from the expected one
+    WrongType, // header "typ" differs from the expected one
 };
 Q_ENUM_NS(Error)
 
@@ -150,7 +150,7 @@ struct TESSERA_JOSE_EXPORT ClaimRequirements
 {
     QString issuer;   // when non-empty, "iss" must equal it
     QString audience; // when non-empty, "aud" (string or array) must contain it
-    QString type;     // when non-empty, header "typ" must equal it (case-insensitive, RFC 7515 4.1.9)
+    QString type; // when non-empty, header "typ" must equal it (case-insensitive, RFC 7515 4.1.9)
     std::chrono::seconds leeway{30};
     std::optional<qint64> now; // seconds since the epoch; current time when unset
     bool requireExpiry = true;
