@@ -50,8 +50,9 @@ void sayResult(const Error &error)
         say(QStringLiteral("result ok"));
     else
         say(QStringLiteral("result error %1 %2")
-                    .arg(name(error.code()), error.isTransient() ? QStringLiteral("transient")
-                                                                 : QStringLiteral("fatal")));
+                    .arg(name(error.code()),
+                         error.isTransient() ? QStringLiteral("transient")
+                                             : QStringLiteral("fatal")));
 }
 
 } // namespace
@@ -61,7 +62,8 @@ int main(int argc, char *argv[])
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("what to do"));
-    const QCommandLineOption serverOption(QStringLiteral("server"), QString(), QStringLiteral("URL"));
+    const QCommandLineOption serverOption(QStringLiteral("server"), QString(),
+                                          QStringLiteral("URL"));
     const QCommandLineOption appOption(QStringLiteral("app-id"), QString(), QStringLiteral("ID"));
     const QCommandLineOption userOption(QStringLiteral("user"), QString(), QStringLiteral("NAME"));
     const QCommandLineOption pathOption(QStringLiteral("path"), QString(), QStringLiteral("PATH"),
@@ -103,10 +105,14 @@ int main(int argc, char *argv[])
             return done(session.state() == Session::State::SignedIn ? 0 : 1);
         }
         if (command == u"get") {
-            QNetworkReply *reply = network.get(QNetworkRequest(config.endpoint(parser.value(pathOption))));
+            QNetworkReply *reply =
+                    network.get(QNetworkRequest(config.endpoint(parser.value(pathOption))));
             QObject::connect(reply, &QNetworkReply::finished, [reply, done] {
-                const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-                say(QStringLiteral("http %1 %2").arg(status).arg(QString::fromUtf8(reply->readAll())));
+                const int status =
+                        reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+                say(QStringLiteral("http %1 %2")
+                            .arg(status)
+                            .arg(QString::fromUtf8(reply->readAll())));
                 reply->deleteLater();
                 done(status == 200 ? 0 : 1);
             });

@@ -80,21 +80,24 @@ void tst_SdkUnits::configValidation_data()
     QTest::addColumn<QByteArray>("pin");
     QTest::addColumn<Error::Code>("expected");
     const QByteArray goodPin = QByteArray(32, 'x').toBase64();
-    QTest::addRow("ok") << "https://a.example/" << "app" << QByteArray() << Error::Code::NoError;
-    QTest::addRow("ok loopback") << "http://127.0.0.1:1/" << "app" << goodPin
-                                 << Error::Code::NoError;
-    QTest::addRow("insecure") << "http://a.example/" << "app" << QByteArray()
-                              << Error::Code::InsecureTransport;
-    QTest::addRow("no app id") << "https://a.example/" << "" << QByteArray()
-                               << Error::Code::InvalidConfiguration;
-    QTest::addRow("separator in app id") << "https://a.example/" << "a|b" << QByteArray()
-                                         << Error::Code::InvalidConfiguration;
-    QTest::addRow("credentials in url") << "https://u:p@a.example/" << "app" << QByteArray()
-                                        << Error::Code::InvalidConfiguration;
-    QTest::addRow("bad pin") << "https://a.example/" << "app" << QByteArray("abc")
-                             << Error::Code::InvalidConfiguration;
-    QTest::addRow("no host") << "https:///x" << "app" << QByteArray()
-                             << Error::Code::InvalidConfiguration;
+    QTest::addRow("ok") << "https://a.example/"
+                        << "app" << QByteArray() << Error::Code::NoError;
+    QTest::addRow("ok loopback") << "http://127.0.0.1:1/"
+                                 << "app" << goodPin << Error::Code::NoError;
+    QTest::addRow("insecure") << "http://a.example/"
+                              << "app" << QByteArray() << Error::Code::InsecureTransport;
+    QTest::addRow("no app id") << "https://a.example/"
+                               << "" << QByteArray() << Error::Code::InvalidConfiguration;
+    QTest::addRow("separator in app id")
+            << "https://a.example/"
+            << "a|b" << QByteArray() << Error::Code::InvalidConfiguration;
+    QTest::addRow("credentials in url")
+            << "https://u:p@a.example/"
+            << "app" << QByteArray() << Error::Code::InvalidConfiguration;
+    QTest::addRow("bad pin") << "https://a.example/"
+                             << "app" << QByteArray("abc") << Error::Code::InvalidConfiguration;
+    QTest::addRow("no host") << "https:///x"
+                             << "app" << QByteArray() << Error::Code::InvalidConfiguration;
 }
 
 void tst_SdkUnits::configValidation()
@@ -115,21 +118,24 @@ void tst_SdkUnits::storageKeysAreDistinct()
     const SessionConfig b(QUrl(QStringLiteral("https://b.example/")), QStringLiteral("app"));
     const SessionConfig c(QUrl(QStringLiteral("https://a.example/")), QStringLiteral("other"));
     const SessionConfig d(QUrl(QStringLiteral("https://a.example:8443/")), QStringLiteral("app"));
-    const QStringList keys = {a.storageKey(QStringLiteral("alice")),
-                              a.storageKey(QStringLiteral("bob")), b.storageKey(QStringLiteral("alice")),
-                              c.storageKey(QStringLiteral("alice")), d.storageKey(QStringLiteral("alice"))};
+    const QStringList keys = {
+            a.storageKey(QStringLiteral("alice")), a.storageKey(QStringLiteral("bob")),
+            b.storageKey(QStringLiteral("alice")), c.storageKey(QStringLiteral("alice")),
+            d.storageKey(QStringLiteral("alice"))};
     for (int i = 0; i < keys.size(); ++i)
         for (int j = i + 1; j < keys.size(); ++j)
             QVERIFY2(keys[i] != keys[j], qPrintable(keys[i]));
     // The default port is made explicit, so both spellings share one entry.
     const SessionConfig explicitPort(QUrl(QStringLiteral("https://A.example:443/")),
                                      QStringLiteral("app"));
-    QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")), a.storageKey(QStringLiteral("alice")));
+    QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")),
+             a.storageKey(QStringLiteral("alice")));
 }
 
 void tst_SdkUnits::endpoints()
 {
-    SessionConfig config(QUrl(QStringLiteral("https://a.example/base/?q=1#f")), QStringLiteral("app"));
+    SessionConfig config(QUrl(QStringLiteral("https://a.example/base/?q=1#f")),
+                         QStringLiteral("app"));
     QCOMPARE(config.endpoint(QStringLiteral("/api/token/")),
              QUrl(QStringLiteral("https://a.example/base/api/token/")));
     config.setRefreshPath(QStringLiteral("auth/jwt/refresh"));
@@ -195,27 +201,29 @@ void tst_SdkUnits::accessClaims_data()
     QTest::addColumn<QByteArray>("token");
     QTest::addColumn<bool>("valid");
     const QJsonObject es{{QStringLiteral("alg"), QStringLiteral("ES256")}};
-    QTest::addRow("ok") << fakeJwt(es, {{QStringLiteral("exp"), Now + 300}, {QStringLiteral("iat"), Now}})
+    QTest::addRow("ok") << fakeJwt(
+            es, {{QStringLiteral("exp"), Now + 300}, {QStringLiteral("iat"), Now}})
                         << true;
     QTest::addRow("ok without iat") << fakeJwt(es, {{QStringLiteral("exp"), Now + 300}}) << true;
-    QTest::addRow("alg none")
-            << fakeJwt({{QStringLiteral("alg"), QStringLiteral("none")}}, {{QStringLiteral("exp"), Now + 300}})
-            << false;
-    QTest::addRow("alg NONE")
-            << fakeJwt({{QStringLiteral("alg"), QStringLiteral("NONE")}}, {{QStringLiteral("exp"), Now + 300}})
-            << false;
+    QTest::addRow("alg none") << fakeJwt({{QStringLiteral("alg"), QStringLiteral("none")}},
+                                         {{QStringLiteral("exp"), Now + 300}})
+                              << false;
+    QTest::addRow("alg NONE") << fakeJwt({{QStringLiteral("alg"), QStringLiteral("NONE")}},
+                                         {{QStringLiteral("exp"), Now + 300}})
+                              << false;
     QTest::addRow("no exp") << fakeJwt(es, {{QStringLiteral("sub"), QStringLiteral("x")}}) << false;
     QTest::addRow("string exp") << fakeJwt(es, {{QStringLiteral("exp"), QStringLiteral("soon")}})
                                 << false;
     QTest::addRow("absurd exp") << fakeJwt(es, {{QStringLiteral("exp"), 1e15}}) << false;
-    QTest::addRow("exp a year ahead") << fakeJwt(es, {{QStringLiteral("exp"), Now + 366 * 86400}})
-                                      << false;
+    QTest::addRow("exp a year ahead")
+            << fakeJwt(es, {{QStringLiteral("exp"), Now + 366 * 86400}}) << false;
     QTest::addRow("iat after exp")
-            << fakeJwt(es, {{QStringLiteral("exp"), Now}, {QStringLiteral("iat"), Now + 10}}) << false;
+            << fakeJwt(es, {{QStringLiteral("exp"), Now}, {QStringLiteral("iat"), Now + 10}})
+            << false;
     QTest::addRow("negative exp") << fakeJwt(es, {{QStringLiteral("exp"), -5}}) << false;
     QTest::addRow("two segments") << QByteArray("abc.def") << false;
-    QTest::addRow("no signature") << segment(es) + '.' + segment({{QStringLiteral("exp"), Now}}) + '.'
-                                  << false;
+    QTest::addRow("no signature") << segment(es) + '.' + segment({{QStringLiteral("exp"), Now}})
+                    + '.' << false;
     QTest::addRow("header injection") << QByteArray("a.b.c\r\nX-Evil: 1") << false;
     QTest::addRow("space") << QByteArray("a.b c.d") << false;
     QTest::addRow("huge") << QByteArray(MaxAccessTokenBytes + 1, 'a') << false;
@@ -240,25 +248,29 @@ void tst_SdkUnits::tokenResponse_data()
     QTest::addColumn<bool>("refreshRequired");
     QTest::addColumn<bool>("valid");
     QTest::addColumn<bool>("hasRefresh");
-    const QByteArray access =
-            fakeJwt({{QStringLiteral("alg"), QStringLiteral("HS256")}}, {{QStringLiteral("exp"), Now + 300}});
+    const QByteArray access = fakeJwt({{QStringLiteral("alg"), QStringLiteral("HS256")}},
+                                      {{QStringLiteral("exp"), Now + 300}});
     auto body = [](const QJsonObject &object) { return QJsonDocument(object).toJson(); };
     QTest::addRow("pair") << body({{QStringLiteral("access"), QString::fromLatin1(access)},
                                    {QStringLiteral("refresh"), QStringLiteral("r1")}})
                           << true << true << true;
-    QTest::addRow("access only, allowed") << body({{QStringLiteral("access"), QString::fromLatin1(access)}})
-                                          << false << true << false;
+    QTest::addRow("access only, allowed")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)}}) << false << true
+            << false;
     QTest::addRow("access only, refresh required")
-            << body({{QStringLiteral("access"), QString::fromLatin1(access)}}) << true << false << false;
-    QTest::addRow("truncated") << body({{QStringLiteral("access"), QString::fromLatin1(access)}}).left(20)
-                               << false << false << false;
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)}}) << true << false
+            << false;
+    QTest::addRow("truncated")
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)}}).left(20) << false
+            << false << false;
     QTest::addRow("array") << QByteArray("[1,2]") << false << false << false;
     QTest::addRow("html") << QByteArray("<html>502 Bad Gateway</html>") << false << false << false;
     QTest::addRow("empty") << QByteArray() << false << false << false;
-    QTest::addRow("access not string") << body({{QStringLiteral("access"), 42}}) << false << false
-                                       << false;
+    QTest::addRow("access not string")
+            << body({{QStringLiteral("access"), 42}}) << false << false << false;
     QTest::addRow("refresh not string")
-            << body({{QStringLiteral("access"), QString::fromLatin1(access)}, {QStringLiteral("refresh"), 7}})
+            << body({{QStringLiteral("access"), QString::fromLatin1(access)},
+                     {QStringLiteral("refresh"), 7}})
             << false << false << false;
     QTest::addRow("refresh with newline")
             << body({{QStringLiteral("access"), QString::fromLatin1(access)},
@@ -268,7 +280,8 @@ void tst_SdkUnits::tokenResponse_data()
             << body({{QStringLiteral("access"), QString::fromLatin1(access)},
                      {QStringLiteral("refresh"), QString(MaxRefreshTokenBytes + 1, u'r')}})
             << false << false << false;
-    QTest::addRow("huge body") << QByteArray(MaxTokenResponseBytes + 1, ' ') << false << false << false;
+    QTest::addRow("huge body") << QByteArray(MaxTokenResponseBytes + 1, ' ') << false << false
+                               << false;
     QTest::addRow("deeply nested")
             << QByteArray(5000, '[') + QByteArray(5000, ']') << false << false << false;
 }
@@ -292,8 +305,8 @@ void tst_SdkUnits::tokenResponse()
 
 void tst_SdkUnits::serverProblem()
 {
-    const ServerProblem problem = parseServerProblem(
-            R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
+    const ServerProblem problem =
+            parseServerProblem(R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
     QCOMPARE(problem.code, QStringLiteral("token_not_valid"));
     QCOMPARE(parseServerProblem("not json").code, QString());
 }
