@@ -281,44 +281,32 @@ void HttpApi::addRoutes()
 
     m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
-                       auto body = jsonBody(request, m_config.maxBodyBytes);
-                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
-                           return std::move(*error);
-                       const QJsonObject object = std::get<QJsonObject>(body);
-                       if (auto error = requireStrings(object, {QStringLiteral("refresh")}))
-                           return std::move(*error);
-                       const auto result = m_tokens.refresh(
-                               object.value(QStringLiteral("refresh")).toString().toUtf8());
-                       if (result.outcome == TokenService::Outcome::Ok)
-                           return tokenPairResponse(result.tokens);
-                       return outcomeResponse(result.outcome);
+                       return withStringField(request, QStringLiteral("refresh"),
+                                              [this](const QByteArray &token) {
+                                                  const auto result = m_tokens.refresh(token);
+                                                  if (result.outcome == TokenService::Outcome::Ok)
+                                                      return tokenPairResponse(result.tokens);
+                                                  return outcomeResponse(result.outcome);
+                                              });
                    });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
-                       auto body = jsonBody(request, m_config.maxBodyBytes);
-                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
-                           return std::move(*error);
-                       const QJsonObject object = std::get<QJsonObject>(body);
-                       if (auto error = requireStrings(object, {QStringLiteral("refresh")}))
-                           return std::move(*error);
-                       return outcomeResponse(m_tokens.revoke(
-                               object.value(QStringLiteral("refresh")).toString().toUtf8()));
+                       return withStringField(request, QStringLiteral("refresh"),
+                                              [this](const QByteArray &token) {
+                                                  return outcomeResponse(m_tokens.revoke(token));
+                                              });
                    });
 
     m_server.route(QStringLiteral("/api/token/verify/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
-                       auto body = jsonBody(request, m_config.maxBodyBytes);
-                       if (auto *error = std::get_if<QHttpServerResponse>(&body))
-                           return std::move(*error);
-                       const QJsonObject object = std::get<QJsonObject>(body);
-                       if (auto error = requireStrings(object, {QStringLiteral("token")}))
-                           return std::move(*error);
-                       const auto check = m_tokens.checkAccess(
-                               object.value(QStringLiteral("token")).toString().toUtf8());
-                       if (check.outcome == TokenService::Outcome::Invalid)
-                           qCDebug(lcServerAuth) << "verify refused:" << check.reason;
-                       return outcomeResponse(check.outcome);
+                       return withStringField(
+                               request, QStringLiteral("token"), [this](const QByteArray &token) {
+                                   const auto check = m_tokens.checkAccess(token);
+                                   if (check.outcome == TokenService::Outcome::Invalid)
+                                       qCDebug(lcServerAuth) << "verify refused:" << check.reason;
+                                   return outcomeResponse(check.outcome);
+                               });
                    });
 
     m_server.route(
@@ -385,6 +373,19 @@ void HttpApi::addRoutes()
                          {QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store")}},
                         Status::NotFound);
     });
+}
+
+template<typename Handler>
+QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
+                                             const QString &field, Handler &&handle) const
+{
+    auto body = jsonBody(request, m_config.maxBodyBytes);
+    if (auto *error = std::get_if<QHttpServerResponse>(&body))
+        return std::move(*error);
+    const QJsonObject object = std::get<QJsonObject>(body);
+    if (auto error = requireStrings(object, {field}))
+        return std::move(*error);
+    return handle(object.value(field).toString().toUtf8());
 }
 
 QHttpServerResponse HttpApi::loginResponse(const std::optional<Store::User> &user, bool passwordOk)

@@ -28,6 +28,11 @@ public:
 
 private:
     void addRoutes();
+    // The named string field of a JSON body handed to `handle`, or the 4xx
+    // response to send instead (size, media type, JSON, missing field).
+    template<typename Handler>
+    QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
+                                        Handler &&handle) const;
     QHttpServerResponse loginResponse(const std::optional<Store::User> &user, bool passwordOk);
 
     const ServerConfig &m_config;
