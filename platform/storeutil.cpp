@@ -5,7 +5,7 @@
 
 namespace Tessera::Platform {
 
-Q_LOGGING_CATEGORY(lcStorage, "tessera.storage")
+Q_LOGGING_CATEGORY(lcStorage, "tessera.storage", QtWarningMsg)
 
 void wipe(QByteArray &bytes)
 {

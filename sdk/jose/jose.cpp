@@ -27,7 +27,7 @@
 #include <cstring>
 #include <variant>
 
-Q_LOGGING_CATEGORY(lcJose, "tessera.jose", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcJose, "tessera.jose", QtWarningMsg)
 
 namespace Tessera::Jose {
 

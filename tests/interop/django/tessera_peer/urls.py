@@ -20,4 +20,9 @@ urlpatterns = [
     path("api/token/blacklist/", TokenBlacklistView.as_view()),
     path("api/token/verify/", TokenVerifyView.as_view()),
     path("api/me/", me),
+    # The same views under another common layout (djoser-style), so clients
+    # that take configurable endpoint paths can be tested against it.
+    path("auth/jwt/create/", TokenObtainPairView.as_view()),
+    path("auth/jwt/refresh/", TokenRefreshView.as_view()),
+    path("auth/jwt/blacklist/", TokenBlacklistView.as_view()),
 ]

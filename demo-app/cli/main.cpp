@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT
+// tessera: a scriptable command-line client for Tessera sessions, in the
+// spirit of `gh auth`. The refresh token lives in the platform's secure
+// storage; the access token is obtained fresh by each invocation.
+#include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/session.h>
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QFileInfo>
+#include <QtCore/QSettings>
+#include <QtCore/QStandardPaths>
+#include <QtCore/QTextStream>
+#include <QtCore/QTimer>
+#include <QtNetwork/QNetworkReply>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <termios.h>
+#include <unistd.h>
+
+using namespace Tessera;
+
+namespace {
+
+// Exit codes, documented in --help and the README.
+enum ExitCode {
+    ExitOk = 0,
+    ExitFailure = 1,
+    ExitUsage = 2,
+    ExitSignedOut = 3,
+    ExitStorage = 4,
+    ExitNetwork = 5,
+};
+
+const char HelpText[] = R"HELP(Usage: tessera COMMAND [options]
+
+Commands:
+  login     Sign in and keep the session in the platform's secure storage.
+            --server URL  --username NAME  --password-stdin (else a prompt without echo)
+  status    Whether a session is stored, for which user and server, and when the
+            access token expires (after one refresh). Never prints a token.
+  get PATH  Authenticated GET of PATH on the server; prints the body.
+  token     Prints a fresh access token, for scripts:
+              curl -H "Authorization: Bearer $(tessera token)" ...
+            Never prints the refresh token.
+  logout    Revokes the session on the server and forgets it locally.
+
+Options:
+  --server URL          Server base URL (https, or http on loopback only).
+  --username NAME       Account name (login; memory-only get/token).
+  --password-stdin      Read the password from the first line of stdin.
+  --app-id ID           Storage namespace (default org.tessera.cli).
+  --obtain-path PATH    Token endpoint (default /api/token/).
+  --refresh-path PATH   Refresh endpoint (default /api/token/refresh/).
+  --revoke-path PATH    Revoke endpoint (default /api/token/blacklist/; "" for none).
+  --config FILE         Config file (default $XDG_CONFIG_HOME/tessera/cli.conf).
+  --memory-only         Keep nothing after this invocation: no secure storage. A session
+                        then lives for one command only, so `get` and `token` sign in
+                        first (--username, password from stdin or a prompt) and `login`
+                        alone is of no use.
+  -h, --help            Show this text.
+
+The config file remembers the server URL, the username and the endpoint paths
+(plain text, never a token). Flags override it.
+
+Exit codes:
+  0  ok
+  2  usage error
+  3  signed out, or re-authentication required
+  4  secure storage unavailable, locked or refused
+  5  network or server error
+)HELP";
+
+void printError(const QString &message)
+{
+    std::fprintf(stderr, "tessera: %s\n", message.toLocal8Bit().constData());
+}
+
+int exitCodeFor(const Error &error)
+{
+    switch (error.code()) {
+    case Error::Code::NoError:
+        return ExitOk;
+    case Error::Code::NotSignedIn:
+    case Error::Code::SessionRejected:
+    case Error::Code::InvalidCredentials:
+    case Error::Code::Unauthorized:
+        return ExitSignedOut;
+    case Error::Code::StorageUnavailable:
+    case Error::Code::StorageLocked:
+    case Error::Code::StorageAccessDenied:
+    case Error::Code::StorageTooLarge:
+    case Error::Code::StorageFailure:
+        return ExitStorage;
+    case Error::Code::InvalidConfiguration:
+    case Error::Code::InsecureTransport:
+        return ExitUsage;
+    default:
+        return ExitNetwork;
+    }
+}
+
+QString readPassword(bool fromStdin)
+{
+    std::string line;
+    if (!fromStdin && isatty(STDIN_FILENO)) {
+        std::fputs("Password: ", stderr);
+        std::fflush(stderr);
+        termios saved{};
+        tcgetattr(STDIN_FILENO, &saved);
+        termios silent = saved;
+        silent.c_lflag &= ~tcflag_t(ECHO);
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent);
+        std::getline(std::cin, line);
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::fputc('\n', stderr);
+    } else {
+        std::getline(std::cin, line);
+    }
+    if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+    QString password = QString::fromStdString(line);
+    std::fill(line.begin(), line.end(), '\0');
+    return password;
+}
+
+QString readUsername()
+{
+    if (!isatty(STDIN_FILENO))
+        return {};
+    std::fputs("Username: ", stderr);
+    std::fflush(stderr);
+    std::string line;
+    std::getline(std::cin, line);
+    return QString::fromStdString(line).trimmed();
+}
+
+// One invocation: a command driven through the session's signals.
+class Command : public QObject
+{
+public:
+    Command(const QCommandLineParser &parser, const QString &name, const QString &argument)
+        : m_parser(parser)
+        , m_name(name)
+        , m_argument(argument)
+    { }
+
+    int run();
+
+private:
+    QString option(const QString &name) const;
+    void finish(int code) { QCoreApplication::exit(code); }
+    void fail(const Error &error)
+    {
+        printError(error.message());
+        finish(exitCodeFor(error));
+    }
+    void afterSignIn();
+    void doGet();
+    void doToken();
+    void doStatus();
+    void rememberSettings();
+
+    const QCommandLineParser &m_parser;
+    QString m_name;
+    QString m_argument;
+    std::unique_ptr<QSettings> m_settings;
+    SessionConfig m_config;
+    std::unique_ptr<Session> m_session;
+    std::unique_ptr<AuthenticatedNetworkAccessManager> m_network;
+    bool m_memoryOnly = false;
+};
+
+QString Command::option(const QString &name) const
+{
+    if (m_parser.isSet(name))
+        return m_parser.value(name);
+    return m_settings->value(name).toString();
+}
+
+void Command::rememberSettings()
+{
+    m_settings->setValue(QStringLiteral("server"), m_config.serverUrl().toString());
+    m_settings->setValue(QStringLiteral("username"), m_session->user());
+    m_settings->setValue(QStringLiteral("app-id"), m_config.appId());
+    m_settings->setValue(QStringLiteral("obtain-path"), m_config.obtainPath());
+    m_settings->setValue(QStringLiteral("refresh-path"), m_config.refreshPath());
+    m_settings->setValue(QStringLiteral("revoke-path"), m_config.revokePath());
+    m_settings->sync();
+}
+
+int Command::run()
+{
+    const QString configFile = m_parser.isSet(QStringLiteral("config"))
+            ? m_parser.value(QStringLiteral("config"))
+            : QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation)
+                    + QStringLiteral("/tessera/cli.conf");
+    m_settings = std::make_unique<QSettings>(configFile, QSettings::IniFormat);
+    m_memoryOnly = m_parser.isSet(QStringLiteral("memory-only"));
+
+    const QString server = option(QStringLiteral("server"));
+    if (server.isEmpty()) {
+        printError(QStringLiteral("no server: use --server URL (it is remembered after login)"));
+        return ExitUsage;
+    }
+    QString appId = option(QStringLiteral("app-id"));
+    m_config = SessionConfig(QUrl(server),
+                             appId.isEmpty() ? QStringLiteral("org.tessera.cli") : appId);
+    for (const auto &[name, setter] :
+         {std::pair{QStringLiteral("obtain-path"), &SessionConfig::setObtainPath},
+          std::pair{QStringLiteral("refresh-path"), &SessionConfig::setRefreshPath},
+          std::pair{QStringLiteral("revoke-path"), &SessionConfig::setRevokePath}}) {
+        if (m_parser.isSet(name) || m_settings->contains(name))
+            (m_config.*setter)(option(name));
+    }
+    if (m_memoryOnly)
+        m_config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
+    if (const Error error = m_config.validate()) {
+        printError(error.message());
+        return ExitUsage;
+    }
+
+    m_session = std::make_unique<Session>(m_config);
+    m_network = std::make_unique<AuthenticatedNetworkAccessManager>(m_session.get());
+
+    QObject::connect(m_session.get(), &Session::finished, this,
+                     [this](Session::Operation operation, const Error &error) {
+                         if (operation == Session::Operation::Logout) {
+                             if (error.isError())
+                                 return fail(error);
+                             std::puts("signed out");
+                             return finish(ExitOk);
+                         }
+                         if (error.isError() && operation == Session::Operation::Restore) {
+                             if (m_name == u"logout") {
+                                 // Still holding the token (e.g. the server is down):
+                                 // log out anyway; local state is cleared either way.
+                                 if (m_session->state() == Session::State::SignedIn)
+                                     return m_session->logout();
+                                 std::puts("not signed in");
+                                 return finish(ExitOk);
+                             }
+                             if (m_name == u"status" && exitCodeFor(error) == ExitSignedOut) {
+                                 std::puts(error.code() == Error::Code::NotSignedIn
+                                                   ? "not signed in"
+                                                   : "signed out: the server ended the session; "
+                                                     "sign in again");
+                                 return finish(ExitSignedOut);
+                             }
+                         }
+                         if (error.isError())
+                             return fail(error);
+                         if (operation == Session::Operation::Login && !m_memoryOnly)
+                             rememberSettings();
+                         afterSignIn();
+                     });
+
+    const bool needsLogin = m_name == u"login" || (m_memoryOnly && m_name != u"logout");
+    if (m_memoryOnly && (m_name == u"status" || m_name == u"logout")) {
+        printError(QStringLiteral("--memory-only keeps no session between invocations, so there is "
+                                  "nothing to %1")
+                           .arg(m_name));
+        return ExitUsage;
+    }
+    if (needsLogin) {
+        QString username = option(QStringLiteral("username"));
+        if (username.isEmpty())
+            username = readUsername();
+        if (username.isEmpty()) {
+            printError(QStringLiteral("no username: use --username NAME"));
+            return ExitUsage;
+        }
+        if (m_memoryOnly && m_name == u"login")
+            printError(QStringLiteral(
+                    "note: --memory-only keeps nothing after this command; use "
+                    "`tessera --memory-only get PATH` to sign in and call in one go"));
+        const QString password = readPassword(m_parser.isSet(QStringLiteral("password-stdin")));
+        if (password.isEmpty()) {
+            printError(QStringLiteral("no password given"));
+            return ExitUsage;
+        }
+        m_session->login(username, password);
+    } else {
+        m_session->restore();
+    }
+    return -1; // continue in the event loop
+}
+
+void Command::afterSignIn()
+{
+    if (m_name == u"login") {
+        std::printf("signed in as %s at %s\n", qPrintable(m_session->user()),
+                    qPrintable(m_config.serverUrl().toString()));
+        return finish(ExitOk);
+    }
+    if (m_name == u"status")
+        return doStatus();
+    if (m_name == u"get")
+        return doGet();
+    if (m_name == u"token")
+        return doToken();
+    if (m_name == u"logout")
+        return m_session->logout();
+}
+
+void Command::doStatus()
+{
+    std::printf("signed in as %s\nserver: %s\naccess token expires: %s\n",
+                qPrintable(m_session->user()), qPrintable(m_config.serverUrl().toString()),
+                qPrintable(m_session->accessExpiresAt().toLocalTime().toString(Qt::ISODate)));
+    finish(ExitOk);
+}
+
+void Command::doGet()
+{
+    QString path = m_argument;
+    if (!path.startsWith(u'/'))
+        path.prepend(u'/');
+    QUrl url = m_config.serverUrl().resolved(QUrl(path));
+    QNetworkReply *reply = m_network->get(QNetworkRequest(url));
+    QObject::connect(reply, &QNetworkReply::finished, this, [this, reply] {
+        reply->deleteLater();
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QByteArray body = reply->readAll();
+        std::fwrite(body.constData(), 1, size_t(body.size()), stdout);
+        if (!body.endsWith('\n'))
+            std::fputc('\n', stdout);
+        if (status >= 200 && status < 300)
+            return finish(ExitOk);
+        if (status == 401 || status == 403) {
+            printError(QStringLiteral("the server refused the request (HTTP %1)").arg(status));
+            return finish(ExitSignedOut);
+        }
+        printError(status ? QStringLiteral("HTTP %1").arg(status) : reply->errorString());
+        finish(ExitNetwork);
+    });
+}
+
+void Command::doToken()
+{
+    m_session->freshAccessToken().then(this, [this](QFuture<Secret> future) {
+        if (future.isCanceled() || future.resultCount() == 0)
+            return fail(m_session->lastError());
+        const Secret token = future.takeResult();
+        std::fwrite(token.reveal().data(), 1, size_t(token.size()), stdout);
+        std::fputc('\n', stdout);
+        finish(ExitOk);
+    });
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("tessera"));
+    QCommandLineParser parser;
+    parser.setOptionsAfterPositionalArgumentsMode(QCommandLineParser::ParseAsOptions);
+    for (const char *name :
+         {"server", "username", "app-id", "obtain-path", "refresh-path", "revoke-path", "config"})
+        parser.addOption(
+                QCommandLineOption(QString::fromLatin1(name), QString(), QStringLiteral("VALUE")));
+    parser.addOption(QCommandLineOption(QStringLiteral("password-stdin")));
+    parser.addOption(QCommandLineOption(QStringLiteral("memory-only")));
+    parser.addOption(QCommandLineOption(QStringList{QStringLiteral("h"), QStringLiteral("help")}));
+    if (!parser.parse(QCoreApplication::arguments())) {
+        printError(parser.errorText() + QStringLiteral(" (see tessera --help)"));
+        return ExitUsage;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        std::fputs(HelpText, stdout);
+        return ExitOk;
+    }
+    const QStringList positional = parser.positionalArguments();
+    const QString command = positional.value(0);
+    const QStringList known = {QStringLiteral("login"), QStringLiteral("status"),
+                               QStringLiteral("get"), QStringLiteral("token"),
+                               QStringLiteral("logout")};
+    if (!known.contains(command) || (command == u"get") != (positional.size() == 2)
+        || positional.size() > 2) {
+        printError(command.isEmpty()
+                           ? QStringLiteral("no command (see tessera --help)")
+                           : QStringLiteral("usage: tessera %1%2 [options] (see --help)")
+                                     .arg(command,
+                                          command == u"get" ? QStringLiteral(" PATH") : QString()));
+        return ExitUsage;
+    }
+    Command runner(parser, command, positional.value(1));
+    const int immediate = runner.run();
+    if (immediate >= 0)
+        return immediate;
+    return app.exec();
+}
