@@ -311,7 +311,7 @@ void Command::doStatus()
 {
     std::printf("signed in as %s\nserver: %s\naccess token expires: %s\n",
                 qPrintable(m_session->user()), qPrintable(m_config.serverUrl().toString()),
-                qPrintable(m_session->accessExpiresAt().toLocalTime().toString(Qt::ISODate)));
+                qPrintable(m_session->accessExpiresAt().toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss t"))));
     finish(ExitOk);
 }
 
