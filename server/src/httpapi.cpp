@@ -2,6 +2,7 @@
 #include "httpapi.h"
 
 #include "logging.h"
+#include "requestbody.h"
 
 #include <QtConcurrent/QtConcurrentRun>
 #include <QtCore/QFile>
@@ -66,71 +67,27 @@ QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
     return {};
 }
 
-// RFC 8259 forbids unescaped control characters inside strings; Qt's parser
-// lets some through (NUL, TAB), so check before parsing.
-bool hasRawControlCharacterInString(const QByteArray &json)
+QHttpServerResponse problemResponse(const RequestProblem &problem)
 {
-    bool inString = false;
-    bool escaped = false;
-    for (const char c : json) {
-        if (!inString) {
-            inString = c == '"';
-            continue;
-        }
-        if (static_cast<unsigned char>(c) < 0x20)
-            return true;
-        if (escaped)
-            escaped = false;
-        else if (c == '\\')
-            escaped = true;
-        else if (c == '"')
-            inString = false;
-    }
-    return false;
+    return errorResponse(Status(problem.status), problem.code, problem.detail, problem.fieldErrors);
 }
 
 // The JSON object in the body, or the error response to send instead.
 std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest &request,
                                                         qint64 maxBytes)
 {
-    const QByteArray body = request.body();
-    if (body.size() > maxBytes)
-        return errorResponse(Status::PayloadTooLarge, QStringLiteral("request_too_large"),
-                             QStringLiteral("Request body is larger than %1 bytes").arg(maxBytes));
-    if (body.isEmpty())
-        return QJsonObject();
-    const QByteArray contentType = header(request, "content-type");
-    const QByteArray mime = contentType.split(';').first().trimmed().toLower();
-    if (mime != JsonMime)
-        return errorResponse(Status::UnsupportedMediaType, QStringLiteral("unsupported_media_type"),
-                             QStringLiteral("Content-Type must be application/json"));
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
-    if (parseError.error != QJsonParseError::NoError || !document.isObject()
-        || hasRawControlCharacterInString(body))
-        return errorResponse(Status::BadRequest, QStringLiteral("parse_error"),
-                             QStringLiteral("Body must be a JSON object"));
-    return document.object();
+    auto parsed = parseJsonBody(request.body(), header(request, "content-type"), maxBytes);
+    if (const auto *problem = std::get_if<RequestProblem>(&parsed))
+        return problemResponse(*problem);
+    return std::get<QJsonObject>(parsed);
 }
 
-// DRF-style field errors: {"field": ["This field is required."], ...}.
-std::optional<QHttpServerResponse> requireStrings(const QJsonObject &body,
-                                                  std::initializer_list<QString> fields)
+std::optional<QHttpServerResponse> requireFields(const QJsonObject &body,
+                                                 std::initializer_list<QString> fields)
 {
-    QJsonObject errors;
-    for (const QString &field : fields) {
-        const QJsonValue value = body.value(field);
-        if (value.isUndefined() || value.isNull())
-            errors.insert(field, QJsonArray{QStringLiteral("This field is required.")});
-        else if (!value.isString())
-            errors.insert(field, QJsonArray{QStringLiteral("Not a valid string.")});
-        else if (value.toString().isEmpty())
-            errors.insert(field, QJsonArray{QStringLiteral("This field may not be blank.")});
-    }
-    if (errors.isEmpty())
-        return std::nullopt;
-    return errorResponse(Status::BadRequest, QStringLiteral("invalid"),
-                         QStringLiteral("Invalid request fields"), errors);
+    if (const auto problem = requireStrings(body, fields))
+        return problemResponse(*problem);
+    return std::nullopt;
 }
 
 QHttpServerResponse tokenPairResponse(const TokenPair &tokens)
@@ -236,7 +193,7 @@ void HttpApi::addRoutes()
                 if (auto *error = std::get_if<QHttpServerResponse>(&body))
                     return error->write(std::move(responder));
                 const QJsonObject object = std::get<QJsonObject>(body);
-                if (auto error = requireStrings(
+                if (auto error = requireFields(
                             object, {QStringLiteral("username"), QStringLiteral("password")}))
                     return error->write(std::move(responder));
                 const QString username = object.value(QStringLiteral("username")).toString();
@@ -383,7 +340,7 @@ QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
     if (auto *error = std::get_if<QHttpServerResponse>(&body))
         return std::move(*error);
     const QJsonObject object = std::get<QJsonObject>(body);
-    if (auto error = requireStrings(object, {field}))
+    if (auto error = requireFields(object, {field}))
         return std::move(*error);
     return handle(object.value(field).toString().toUtf8());
 }
