@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// Tessera desktop demo: sign in, watch the session, call a protected API, and
+// check the reference article's threat table live in the security lab.
+import QtQuick
+import QtQuick.Controls.Basic
+import QtQuick.Layouts
+import Tessera
+import TesseraDemo
+
+ApplicationWindow {
+    id: window
+
+    required property url serverUrl
+    required property string appId
+    required property bool memoryOnly
+
+    // For tests and tools that drive the window from C++.
+    readonly property alias session: session
+    readonly property alias lab: lab
+
+    readonly property string serverLabel: serverUrl.toString().replace(/^[a-z]+:\/\//, "")
+                                                         .replace(/\/$/, "")
+    readonly property bool showSession: session.state === Session.SignedIn
+                                        || session.state === Session.Refreshing
+                                        || session.state === Session.ReauthRequired
+    property bool restoring: false
+    property string lastUser: ""
+
+    width: 1200
+    height: 800
+    minimumWidth: 1000
+    minimumHeight: 700
+    visible: true
+    title: session.signedIn ? qsTr("Tessera Demo — %1").arg(session.user) : qsTr("Tessera Demo")
+    color: Theme.background
+    font.family: Theme.fontFamily
+    font.pixelSize: Theme.body
+
+    Session {
+        id: session
+        objectName: "session"
+        serverUrl: window.serverUrl
+        appId: window.appId
+        memoryOnly: window.memoryOnly
+
+        onUserChanged: if (user !== "") window.lastUser = user
+        onFinished: (operation, success) => {
+            if (operation === Session.Restore) {
+                window.restoring = false
+                // Nothing stored is the normal first start, not an error.
+                if (!success && errorCode === "NotSignedIn")
+                    clearError()
+            }
+            if (operation === Session.Login && success)
+                lab.reset()
+        }
+    }
+
+    SecurityLab {
+        id: lab
+        objectName: "securityLab"
+        session: session
+    }
+
+    Component.onCompleted: {
+        if (!memoryOnly) {
+            restoring = true
+            session.restore()
+        }
+    }
+
+    header: AppHeader {
+        serverLabel: window.serverLabel
+        memoryOnly: window.memoryOnly
+        session: session
+    }
+
+    LoginView {
+        anchors.fill: parent
+        visible: !window.showSession
+        session: session
+        serverLabel: window.serverLabel
+        memoryOnly: window.memoryOnly
+        restoring: window.restoring
+        lastUser: window.lastUser
+    }
+
+    SessionView {
+        anchors.fill: parent
+        visible: window.showSession
+        session: session
+        lab: lab
+        serverUrl: window.serverUrl
+        serverLabel: window.serverLabel
+    }
+}

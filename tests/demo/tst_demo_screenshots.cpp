@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: MIT
+// The desktop demo, offscreen, against a live tessera-server: signs in with the
+// keyboard, calls the protected API, runs the security lab, and saves what the
+// window shows as PNGs in <build>/screenshots/, checking that each image shows
+// real content (many colours, no single colour covering the window, text).
+// The test functions run in order and share one window.
+#include "serverprocess.h"
+
+#include <demoapp.h>
+
+#include <QtCore/QDir>
+#include <QtCore/QHash>
+#include <QtGui/QGuiApplication>
+#include <QtGui/QImage>
+#include <QtQml/QQmlApplicationEngine>
+#include <QtQml/QQmlExtensionPlugin>
+#include <QtQuick/QQuickItem>
+#include <QtQuick/QQuickWindow>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <memory>
+
+Q_IMPORT_QML_PLUGIN(TesseraDemoPlugin)
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+constexpr int Timeout = 20000;
+
+struct ImageStats
+{
+    int distinctColors = 0;
+    double dominantFraction = 1.0; // share of the most common colour
+    double darkFraction = 0.0;     // share of dark pixels (text)
+};
+
+ImageStats statsOf(const QImage &source)
+{
+    const QImage image = source.convertToFormat(QImage::Format_RGB32);
+    QHash<QRgb, qint64> counts;
+    qint64 dark = 0;
+    for (int y = 0; y < image.height(); ++y) {
+        const auto *line = reinterpret_cast<const QRgb *>(image.constScanLine(y));
+        for (int x = 0; x < image.width(); ++x) {
+            ++counts[line[x]];
+            if (qGray(line[x]) < 110)
+                ++dark;
+        }
+    }
+    ImageStats stats;
+    const double total = double(image.width()) * image.height();
+    if (total == 0)
+        return stats;
+    qint64 dominant = 0;
+    for (auto it = counts.cbegin(); it != counts.cend(); ++it)
+        dominant = qMax(dominant, it.value());
+    stats.distinctColors = int(counts.size());
+    stats.dominantFraction = double(dominant) / total;
+    stats.darkFraction = double(dark) / total;
+    return stats;
+}
+
+// Share of pixels that differ between two images of the same size.
+// QTest::keyClicks() exists for widgets only.
+void typeText(QWindow *window, const QString &text)
+{
+    for (const QChar c : text)
+        QTest::keyClick(window, c.toLatin1());
+}
+
+double differenceOf(const QImage &a, const QImage &b)
+{
+    if (a.size() != b.size())
+        return 1.0;
+    const QImage left = a.convertToFormat(QImage::Format_RGB32);
+    const QImage right = b.convertToFormat(QImage::Format_RGB32);
+    qint64 different = 0;
+    for (int y = 0; y < left.height(); ++y) {
+        const auto *l = reinterpret_cast<const QRgb *>(left.constScanLine(y));
+        const auto *r = reinterpret_cast<const QRgb *>(right.constScanLine(y));
+        for (int x = 0; x < left.width(); ++x)
+            different += l[x] != r[x];
+    }
+    return double(different) / (double(left.width()) * left.height());
+}
+
+} // namespace
+
+class TestDemoScreenshots : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+
+    void signedOut();
+    void wrongPasswordShownInPlace();
+    void signInWithKeyboard();
+    void callProtectedApi();
+    void securityLabSafeChecks();
+    void signedIn();
+    void reuseDetectionEndsSession();
+    void replayAfterLogoutRefused();
+
+private:
+    QQuickItem *item(const char *objectName) const;
+    QObject *session() const { return m_window->property("session").value<QObject *>(); }
+    QObject *lab() const { return m_window->property("lab").value<QObject *>(); }
+    QVariantMap labResult(const QString &check) const
+    {
+        return lab()->property("results").toMap().value(check).toMap();
+    }
+    void click(QQuickItem *target);
+    void typeInto(const char *objectName, const QString &text);
+    QImage shoot(const QString &name);
+    void expectContent(const QImage &image, const QString &name);
+
+    std::unique_ptr<Tessera::Test::ServerProcess> m_server;
+    std::unique_ptr<QQmlApplicationEngine> m_engine;
+    QQuickWindow *m_window = nullptr;
+    QDir m_shots;
+    QImage m_signedOut;
+};
+
+void TestDemoScreenshots::initTestCase()
+{
+    // A 2 s reuse grace window keeps the reuse check short while still
+    // showing the grace path; no login limit for the repeated sign-ins.
+    m_server = std::make_unique<Tessera::Test::ServerProcess>(
+            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s, u"--reuse-grace"_s, u"2"_s});
+    QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
+
+    m_shots = QDir(QStringLiteral(TESSERA_SCREENSHOT_DIR));
+    QVERIFY(m_shots.mkpath(u"."_s));
+
+    m_engine = std::make_unique<QQmlApplicationEngine>();
+    TesseraDemo::Options options;
+    options.serverUrl = m_server->baseUrl();
+    options.appId = u"org.tessera.demo.screenshots"_s;
+    m_window = TesseraDemo::loadMainWindow(*m_engine, options);
+    QVERIFY(m_window);
+    QVERIFY(QTest::qWaitForWindowExposed(m_window));
+    m_window->requestActivate();
+    QVERIFY(QTest::qWaitForWindowActive(m_window));
+    QCOMPARE(m_window->size(), QSize(1200, 800));
+}
+
+void TestDemoScreenshots::cleanupTestCase()
+{
+    m_engine.reset();
+    m_server.reset();
+}
+
+QQuickItem *TestDemoScreenshots::item(const char *objectName) const
+{
+    return m_window->findChild<QQuickItem *>(QString::fromLatin1(objectName));
+}
+
+void TestDemoScreenshots::click(QQuickItem *target)
+{
+    QVERIFY(target);
+    QTRY_VERIFY(target->isVisible() && target->isEnabled());
+    const QPointF center = target->mapToScene(QPointF(target->width() / 2, target->height() / 2));
+    QTest::mouseClick(m_window, Qt::LeftButton, {}, center.toPoint());
+}
+
+void TestDemoScreenshots::typeInto(const char *objectName, const QString &text)
+{
+    QQuickItem *input = item(objectName);
+    QVERIFY(input);
+    QTRY_VERIFY(input->isEnabled());
+    input->forceActiveFocus();
+    QTRY_VERIFY(input->hasActiveFocus());
+    typeText(m_window, text);
+}
+
+QImage TestDemoScreenshots::shoot(const QString &name)
+{
+    QTest::qWait(600); // let animations (progress bar, spinners) settle
+    const QImage image = m_window->grabWindow();
+    const QString path = m_shots.filePath(name);
+    if (!image.save(path))
+        qWarning("cannot save %s", qPrintable(path));
+    else
+        qInfo("screenshot: %s", qPrintable(path));
+    return image;
+}
+
+void TestDemoScreenshots::expectContent(const QImage &image, const QString &name)
+{
+    QVERIFY2(!image.isNull(), qPrintable(name));
+    QVERIFY(image.width() >= 1000 && image.height() >= 700);
+    const ImageStats stats = statsOf(image);
+    const QString summary = u"%1: %2 colours, dominant %3 %, dark %4 %"_s.arg(name)
+                                    .arg(stats.distinctColors)
+                                    .arg(stats.dominantFraction * 100, 0, 'f', 1)
+                                    .arg(stats.darkFraction * 100, 0, 'f', 2);
+    qInfo("%s", qPrintable(summary));
+    QVERIFY2(stats.distinctColors >= 64, qPrintable(summary));    // text, shapes, anti-aliasing
+    QVERIFY2(stats.dominantFraction < 0.85, qPrintable(summary)); // not one flat colour
+    QVERIFY2(stats.darkFraction > 0.002, qPrintable(summary));    // there is text
+    QVERIFY(QFileInfo::exists(m_shots.filePath(name)));
+}
+
+void TestDemoScreenshots::signedOut()
+{
+    // The start-up restore finds nothing stored and settles on the sign-in form.
+    QTRY_VERIFY_WITH_TIMEOUT(!m_window->property("restoring").toBool(), Timeout);
+    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
+    QCOMPARE(session()->property("errorString").toString(), QString());
+    QVERIFY(item("signInButton") && item("signInButton")->isVisible());
+    QVERIFY(item("loginError") && !item("loginError")->isVisible());
+    m_signedOut = shoot(u"signed-out.png"_s);
+    expectContent(m_signedOut, u"signed-out.png"_s);
+}
+
+void TestDemoScreenshots::wrongPasswordShownInPlace()
+{
+    QVERIFY(item("usernameInput") && item("passwordInput") && item("loginError"));
+    typeInto("usernameInput", u"demo"_s);
+    QTest::keyClick(m_window, Qt::Key_Tab);
+    QTRY_VERIFY(item("passwordInput")->hasActiveFocus());
+    typeText(m_window, u"wrong password"_s);
+    QTest::keyClick(m_window, Qt::Key_Return);
+    QTRY_VERIFY_WITH_TIMEOUT(item("loginError")->isVisible(), Timeout);
+    QCOMPARE(session()->property("errorCode").toString(), u"InvalidCredentials"_s);
+    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
+    // The password field is cleared and focused for the next attempt.
+    QCOMPARE(item("passwordInput")->property("text").toString(), QString());
+    QTRY_VERIFY(item("passwordInput")->hasActiveFocus());
+    expectContent(shoot(u"login-error.png"_s), u"login-error.png"_s);
+}
+
+void TestDemoScreenshots::signInWithKeyboard()
+{
+    // Username is still filled in; Enter in the password field submits.
+    QCOMPARE(item("usernameInput")->property("text").toString(), u"demo"_s);
+    typeInto("passwordInput", u"tessera-demo"_s);
+    QSignalSpy busy(session(), SIGNAL(busyChanged()));
+    QTest::keyClick(m_window, Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedIn"_s, Timeout);
+    QVERIFY(busy.count() >= 2);
+    QCOMPARE(session()->property("user").toString(), u"demo"_s);
+    QCOMPARE(item("passwordInput")->property("text").toString(), QString());
+    QTRY_VERIFY(item("sessionUser")->isVisible());
+    QTRY_VERIFY(item("expiryCountdown")->property("text").toString().contains(u':'));
+}
+
+void TestDemoScreenshots::callProtectedApi()
+{
+    click(item("callApiButton"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+            item("apiResponse")->property("text").toString().contains(u"\"username\": \"demo\""_s),
+            Timeout);
+    QVERIFY(item("apiStatus")->property("text").toString().startsWith(u"200"_s));
+}
+
+void TestDemoScreenshots::securityLabSafeChecks()
+{
+    click(item("runSafeChecksButton"));
+    for (const QString &check : {u"disk"_s, u"csrf"_s, u"mitm"_s}) {
+        QTRY_VERIFY_WITH_TIMEOUT(labResult(check).value(u"status"_s).toString() != u"idle"_s
+                                         && labResult(check).value(u"status"_s).toString()
+                                                 != u"running"_s,
+                                 60000);
+        QVERIFY2(labResult(check).value(u"status"_s).toString() == u"pass"_s,
+                 qPrintable(check + u": "_s + labResult(check).value(u"summary"_s).toString()
+                            + u" | "_s
+                            + labResult(check).value(u"details"_s).toStringList().join(u" | "_s)));
+    }
+    QTRY_VERIFY(!lab()->property("running").toBool());
+}
+
+void TestDemoScreenshots::signedIn()
+{
+    const QImage image = shoot(u"signed-in.png"_s);
+    expectContent(image, u"signed-in.png"_s);
+    const double difference = differenceOf(image, m_signedOut);
+    QVERIFY2(difference > 0.1,
+             qPrintable(u"only %1 % differs from signed-out"_s.arg(difference * 100)));
+}
+
+void TestDemoScreenshots::reuseDetectionEndsSession()
+{
+    QVERIFY(QMetaObject::invokeMethod(lab(), "run", Q_ARG(QString, u"reuse"_s)));
+    QTRY_VERIFY_WITH_TIMEOUT(!lab()->property("running").toBool(), 60000);
+    const QVariantMap result = labResult(u"reuse"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    QCOMPARE(session()->property("stateName").toString(), u"ReauthRequired"_s);
+    QVERIFY(item("sessionEndedBanner")->isVisible());
+    expectContent(shoot(u"session-ended.png"_s), u"session-ended.png"_s);
+}
+
+void TestDemoScreenshots::replayAfterLogoutRefused()
+{
+    click(item("signInAgainButton"));
+    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedOut"_s, Timeout);
+    QTRY_VERIFY(item("signInButton")->isVisible());
+    QCOMPARE(item("usernameInput")->property("text").toString(), u"demo"_s);
+    typeInto("passwordInput", u"tessera-demo"_s);
+    QTest::keyClick(m_window, Qt::Key_Enter); // the keypad's Enter works too
+    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedIn"_s, Timeout);
+    // A new login starts a clean lab.
+    QCOMPARE(labResult(u"reuse"_s).value(u"status"_s).toString(), u"idle"_s);
+
+    QVERIFY(QMetaObject::invokeMethod(lab(), "run", Q_ARG(QString, u"logout"_s)));
+    QTRY_VERIFY_WITH_TIMEOUT(!lab()->property("running").toBool(), 60000);
+    const QVariantMap result = labResult(u"logout"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
+    QTRY_VERIFY(item("signInButton")->isVisible());
+}
+
+QTEST_MAIN(TestDemoScreenshots)
+
+#include "tst_demo_screenshots.moc"

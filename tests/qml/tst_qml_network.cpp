@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT
+// The QML network access manager factory against a live tessera-server:
+// requests from the engine's thread and from a loader thread (as Image uses)
+// carry the session's token; other origins and token endpoints never see it.
+// And, with the real tokens in hand (C++ only), nothing reachable from QML on
+// a Session contains either of them.
+#include "serverprocess.h"
+
+#include <qmlnetwork.h>
+#include <qmlsession.h>
+
+#include <tessera/session.h>
+
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QMetaMethod>
+#include <QtCore/QMetaProperty>
+#include <QtCore/QThread>
+#include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+#include <QtQml/QQmlComponent>
+#include <QtQml/QQmlEngine>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+#include <qt6keychain/keychain.h>
+
+#include <memory>
+
+using Tessera::Qml::QmlSession;
+using namespace Qt::StringLiterals;
+
+namespace {
+
+const QString DemoUser = u"demo"_s;
+const QString DemoPassword = u"tessera-demo"_s;
+constexpr int Timeout = 15000;
+
+struct Response
+{
+    int status = 0;
+    QNetworkReply::NetworkError error = QNetworkReply::NoError;
+    QByteArray body;
+    bool done = false;
+};
+
+Response waitFor(QNetworkReply *reply)
+{
+    Response response;
+    QSignalSpy finished(reply, &QNetworkReply::finished);
+    if (!reply->isFinished())
+        finished.wait(Timeout);
+    response.done = reply->isFinished();
+    response.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    response.error = reply->error();
+    response.body = reply->readAll();
+    reply->deleteLater();
+    return response;
+}
+
+// A loopback HTTP server of another origin that records what it was sent.
+class RecordingServer : public QTcpServer
+{
+public:
+    RecordingServer()
+    {
+        connect(this, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *socket = nextPendingConnection()) {
+                connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
+                    received += socket->readAll();
+                    if (!received.contains("\r\n\r\n"))
+                        return;
+                    socket->write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: 2\r\nConnection: close\r\n\r\nok");
+                    socket->disconnectFromHost();
+                });
+            }
+        });
+    }
+    QByteArray received;
+};
+
+} // namespace
+
+class TestQmlNetwork : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void init();
+    void cleanup();
+
+    void engineManagerCarriesToken();
+    void loaderThreadManagerCarriesToken();
+    void otherOriginsNeverSeeToken();
+    void tokenEndpointsRefused();
+    void signedOutRequestsGoOutPlain();
+    void factoryLeavesAppFactoryAlone();
+    void nothingSecretReachableFromQml();
+
+private:
+    QmlSession *createSession(bool memoryOnly);
+    void signIn(QmlSession *session);
+    QUrl url(const QString &path) const { return m_server->baseUrl().resolved(QUrl(path)); }
+
+    std::unique_ptr<Tessera::Test::ServerProcess> m_server;
+    std::unique_ptr<QQmlEngine> m_engine;
+    std::unique_ptr<QObject> m_sessionObject;
+};
+
+void TestQmlNetwork::initTestCase()
+{
+    m_server = std::make_unique<Tessera::Test::ServerProcess>(
+            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s});
+    QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
+}
+
+void TestQmlNetwork::cleanupTestCase()
+{
+    m_server.reset();
+}
+
+void TestQmlNetwork::init()
+{
+    m_engine = std::make_unique<QQmlEngine>();
+    m_engine->addImportPath(u"qrc:/qt/qml"_s);
+    Tessera::Qml::installNetworkAccess(m_engine.get());
+}
+
+void TestQmlNetwork::cleanup()
+{
+    if (auto *session = qobject_cast<QmlSession *>(m_sessionObject.get())) {
+        if (session->isSignedIn()) {
+            QSignalSpy finished(session, &QmlSession::finished);
+            session->logout();
+            finished.wait(Timeout);
+        }
+    }
+    m_sessionObject.reset();
+    m_engine.reset();
+}
+
+QmlSession *TestQmlNetwork::createSession(bool memoryOnly)
+{
+    QQmlComponent component(m_engine.get());
+    component.setData(
+            QByteArrayLiteral("import Tessera\nSession { appId: \"org.tessera.tests.qmlnet\" }"),
+            QUrl());
+    if (!component.isReady())
+        qWarning() << component.status() << component.errors();
+    m_sessionObject.reset(component.createWithInitialProperties(
+            {{u"serverUrl"_s, m_server->baseUrl()}, {u"memoryOnly"_s, memoryOnly}}));
+    auto *session = qobject_cast<QmlSession *>(m_sessionObject.get());
+    if (!session)
+        qWarning() << component.errors();
+    return session;
+}
+
+void TestQmlNetwork::signIn(QmlSession *session)
+{
+    QSignalSpy finished(session, &QmlSession::finished);
+    session->login(DemoUser, DemoPassword);
+    QVERIFY(finished.wait(Timeout));
+    QVERIFY2(finished.first().at(1).toBool(), qPrintable(session->errorString()));
+    QCOMPARE(session->state(), QmlSession::State::SignedIn);
+}
+
+void TestQmlNetwork::engineManagerCarriesToken()
+{
+    QmlSession *session = createSession(true);
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    const Response me =
+            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(url(u"/api/me/"_s))));
+    QVERIFY(me.done);
+    QCOMPARE(me.status, 200);
+    QCOMPARE(QJsonDocument::fromJson(me.body).object().value(u"username"_s).toString(), DemoUser);
+}
+
+void TestQmlNetwork::loaderThreadManagerCarriesToken()
+{
+    // QQuickPixmapReader (Image) asks the factory for a manager on its own
+    // thread; the request is relayed to the session's thread and back.
+    QmlSession *session = createSession(true);
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    auto *factory = m_engine->networkAccessManagerFactory();
+    QVERIFY(factory);
+    Response result;
+    std::atomic_bool done = false;
+    const QUrl target = url(u"/api/me/"_s);
+    std::unique_ptr<QThread> thread(QThread::create([&] {
+        std::unique_ptr<QNetworkAccessManager> manager(factory->create(nullptr));
+        QNetworkReply *reply = manager->get(QNetworkRequest(target));
+        QEventLoop loop;
+        QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+        if (!reply->isFinished())
+            loop.exec();
+        result.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        result.error = reply->error();
+        result.body = reply->readAll();
+        result.done = reply->isFinished();
+        delete reply;
+        done = true;
+    }));
+    thread->start();
+    QTRY_VERIFY_WITH_TIMEOUT(done.load(), Timeout); // the main loop runs the relayed request
+    QVERIFY(thread->wait(Timeout));
+    QVERIFY(result.done);
+    QCOMPARE(result.status, 200);
+    QCOMPARE(QJsonDocument::fromJson(result.body).object().value(u"username"_s).toString(),
+             DemoUser);
+}
+
+void TestQmlNetwork::otherOriginsNeverSeeToken()
+{
+    QmlSession *session = createSession(true);
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    RecordingServer other;
+    QVERIFY(other.listen(QHostAddress::LocalHost, 0));
+    const QUrl elsewhere(u"http://127.0.0.1:%1/api/me/"_s.arg(other.serverPort()));
+    const Response response =
+            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(elsewhere)));
+    QCOMPARE(response.status, 200);
+    QVERIFY(other.received.startsWith("GET /api/me/"));
+    QVERIFY2(!other.received.toLower().contains("authorization"), other.received.constData());
+    QVERIFY(!other.received.toLower().contains("bearer"));
+}
+
+void TestQmlNetwork::tokenEndpointsRefused()
+{
+    QmlSession *session = createSession(true);
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    QNetworkAccessManager *manager = m_engine->networkAccessManager();
+    for (const QString &path : {u"/api/token/"_s, u"/api/token/refresh/"_s, u"/api/token/refresh"_s,
+                                u"/api/token/blacklist/"_s}) {
+        QNetworkRequest request(url(path));
+        request.setHeader(QNetworkRequest::ContentTypeHeader, "application/json");
+        const Response response = waitFor(manager->post(
+                request,
+                QJsonDocument(QJsonObject{{u"username"_s, DemoUser}, {u"password"_s, DemoPassword}})
+                        .toJson()));
+        QVERIFY2(response.done, qPrintable(path));
+        QCOMPARE(response.status, 0);
+        QCOMPARE(response.error, QNetworkReply::ContentAccessDenied);
+        QVERIFY(response.body.isEmpty());
+    }
+    // The session itself is unaffected.
+    QCOMPARE(session->state(), QmlSession::State::SignedIn);
+}
+
+void TestQmlNetwork::signedOutRequestsGoOutPlain()
+{
+    QmlSession *session = createSession(true);
+    QVERIFY(session);
+    const Response response =
+            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(url(u"/api/me/"_s))));
+    QCOMPARE(response.status, 401);
+    QCOMPARE(QJsonDocument::fromJson(response.body).object().value(u"code"_s).toString(),
+             u"not_authenticated"_s);
+}
+
+void TestQmlNetwork::factoryLeavesAppFactoryAlone()
+{
+    class OwnFactory : public QQmlNetworkAccessManagerFactory
+    {
+    public:
+        QNetworkAccessManager *create(QObject *parent) override
+        {
+            return new QNetworkAccessManager(parent);
+        }
+    } own;
+    QQmlEngine engine;
+    engine.addImportPath(u"qrc:/qt/qml"_s);
+    engine.setNetworkAccessManagerFactory(&own);
+    QQmlComponent component(&engine);
+    component.setData(QByteArrayLiteral("import Tessera\nSession {}"), QUrl());
+    std::unique_ptr<QObject> object(component.create());
+    QVERIFY2(object, qPrintable(component.errorString()));
+    QCOMPARE(engine.networkAccessManagerFactory(), &own);
+
+    // An engine without a factory gets Tessera's from the Session itself.
+    QQmlEngine bare;
+    bare.addImportPath(u"qrc:/qt/qml"_s);
+    QQmlComponent bareComponent(&bare);
+    bareComponent.setData(QByteArrayLiteral("import Tessera\nSession {}"), QUrl());
+    std::unique_ptr<QObject> bareObject(bareComponent.create());
+    QVERIFY2(bareObject, qPrintable(bareComponent.errorString()));
+    QVERIFY(dynamic_cast<Tessera::Qml::NetworkAccessManagerFactory *>(
+            bare.networkAccessManagerFactory()));
+}
+
+namespace {
+
+QByteArray readStoredRefreshToken(const QmlSession *session)
+{
+    const Tessera::SessionConfig config = session->config();
+    QKeychain::ReadPasswordJob job(u"tessera:"_s + config.appId());
+    job.setAutoDelete(false);
+    job.setInsecureFallback(false);
+    job.setKey(config.storageKey(session->user()));
+    QEventLoop loop;
+    QObject::connect(&job, &QKeychain::Job::finished, &loop, &QEventLoop::quit);
+    job.start();
+    loop.exec();
+    return job.error() == QKeychain::NoError ? job.binaryData() : QByteArray();
+}
+
+// Every value reachable from QML without arguments: properties, recursively
+// through QObject-valued ones, and list/map values.
+void collect(const QVariant &value, QStringList *out, int depth);
+
+void collectObject(const QObject *object, QStringList *out, int depth)
+{
+    if (!object || depth > 3)
+        return;
+    const QMetaObject *meta = object->metaObject();
+    for (int i = 0; i < meta->propertyCount(); ++i)
+        collect(meta->property(i).read(object), out, depth + 1);
+}
+
+void collect(const QVariant &value, QStringList *out, int depth)
+{
+    if (value.canConvert<QObject *>() && value.metaType().flags() & QMetaType::PointerToQObject)
+        return collectObject(value.value<QObject *>(), out, depth);
+    if (value.metaType().id() == QMetaType::QVariantList) {
+        for (const QVariant &item : value.toList())
+            collect(item, out, depth + 1);
+        return;
+    }
+    if (value.metaType().id() == QMetaType::QVariantMap) {
+        const QVariantMap map = value.toMap();
+        for (auto it = map.cbegin(); it != map.cend(); ++it) {
+            out->append(it.key());
+            collect(it.value(), out, depth + 1);
+        }
+        return;
+    }
+    out->append(value.toString());
+}
+
+} // namespace
+
+void TestQmlNetwork::nothingSecretReachableFromQml()
+{
+    QmlSession *session = createSession(false); // secure storage: the real refresh token
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    QSignalSpy errors(session, &QmlSession::errorOccurred);
+
+    const QByteArray refresh = readStoredRefreshToken(session);
+    QVERIFY2(refresh.size() >= 32, "the refresh token is in the Secret Service");
+    QFuture<Tessera::Secret> future = session->session()->freshAccessToken();
+    QTRY_VERIFY_WITH_TIMEOUT(future.isFinished(), Timeout);
+    QVERIFY(!future.isCanceled());
+    const QByteArray access = future.takeResult().reveal().toByteArray();
+    QCOMPARE(access.count('.'), 2);
+
+    const Response me =
+            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(url(u"/api/me/"_s))));
+    QCOMPARE(me.status, 200);
+    QVERIFY(!me.body.contains(access) && !me.body.contains(refresh));
+
+    QStringList values;
+    collectObject(session, &values, 0);
+    QVERIFY(values.size() >= 12);
+    for (const QString &value : std::as_const(values)) {
+        const QByteArray bytes = value.toUtf8();
+        QVERIFY2(!bytes.contains(access), "a property holds the access token");
+        QVERIFY2(!bytes.contains(refresh), "a property holds the refresh token");
+        QVERIFY2(!bytes.contains(access.split('.').value(2)), "a property holds a JWT signature");
+    }
+
+    // Nothing callable from QML returns a value (so none can return a token),
+    // and no signal carries more than strings of state and errors.
+    const QMetaObject *meta = session->metaObject();
+    for (int i = QObject::staticMetaObject.methodCount(); i < meta->methodCount(); ++i) {
+        const QMetaMethod method = meta->method(i);
+        if (method.access() == QMetaMethod::Private)
+            continue;
+        QVERIFY2(method.returnMetaType() == QMetaType::fromType<void>(),
+                 method.methodSignature().constData());
+        QVERIFY2(!method.name().toLower().contains("token"), method.methodSignature().constData());
+    }
+    for (int i = 0; i < meta->propertyCount(); ++i)
+        QVERIFY2(!QByteArray(meta->property(i).name()).toLower().contains("token"),
+                 meta->property(i).name());
+    QCOMPARE(errors.count(), 0);
+}
+
+QTEST_MAIN(TestQmlNetwork)
+
+#include "tst_qml_network.moc"
