@@ -77,6 +77,8 @@ private:
     void setAccessExpiry(const QDateTime &expiresAt);
     void reportError(const Error &error);
     void finish(Session::Operation operation, const Error &error);
+    // finish() from the event loop: for operations refused before they started.
+    void finishLater(Session::Operation operation, const Error &error);
     void updateBusy(bool wasBusy);
     bool computeBusy() const;
 
@@ -105,6 +107,9 @@ private:
     std::unique_ptr<CrossProcessLock> m_lock;
 
     Secret m_refreshToken;
+    // SHA-256 of the refresh token last written to or read from storage: tells a token
+    // another process rotated from one our own failed write left behind.
+    QByteArray m_storedDigest;
     Secret m_accessToken;
     qint64 m_refreshDueMs = 0;   // local clock: refresh from here on
     qint64 m_accessExpiryMs = 0; // local clock, skew-corrected

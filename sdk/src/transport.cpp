@@ -138,7 +138,14 @@ std::optional<QDateTime> serverDate(QNetworkReply *reply)
     const QByteArray header = reply->rawHeader("Date");
     if (header.isEmpty())
         return std::nullopt;
-    QDateTime date = QDateTime::fromString(QString::fromLatin1(header), Qt::RFC2822Date);
+    // Fix (tests/session): an HTTP Date is an IMF-fixdate ending in "GMT" (RFC 9110
+    // 5.6.7), which Qt 6.4's RFC 2822 parser rejects, so the header was never used and
+    // skew came from `iat` alone (stale in SimpleJWT's refreshed access tokens). "GMT"
+    // is +0000.
+    QString text = QString::fromLatin1(header).trimmed();
+    if (text.endsWith(QLatin1String(" GMT")))
+        text = text.chopped(4) + QLatin1String(" +0000");
+    QDateTime date = QDateTime::fromString(text, Qt::RFC2822Date);
     if (!date.isValid())
         return std::nullopt;
     return date;

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+// Refresh failures (issue 3, behaviour 10):
+// - fatal: a rejected, revoked or reused refresh token moves the session to
+//   ReauthRequired (SessionRejected) and removes the storage entry;
+// - transient: server down, 5xx, timeout keep the session and its stored token,
+//   and retry with exponential backoff and jitter until the server is back.
+// Where the servers differ: tessera-server revokes the whole family when a
+// rotated token is reused; SimpleJWT rejects only the reused token, and the
+// client holding the newer one carries on.
+#include "faultproxy.h"
+#include "sessiontestsupport.h"
+
+#include <QtCore/QDateTime>
+#include <QtTest/QTest>
+
+using namespace Tessera;
+using namespace Tessera::SessionTest;
+using Tessera::Test::Action;
+using Tessera::Test::FaultProxy;
+using Tessera::Test::RequestInfo;
+using Tessera::Test::TestUser;
+
+class tst_SessionFailures : public QObject
+{
+    Q_OBJECT
+private slots:
+    void fatalRefreshFailure_data();
+    void fatalRefreshFailure();
+    void transientRefreshFailure_data();
+    void transientRefreshFailure();
+    void backoffHasJitter();
+};
+
+namespace {
+
+const QByteArray RefreshPath = "/api/token/refresh/";
+
+struct Client
+{
+    explicit Client(const QUrl &url, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+        : config(makeConfig(url, QStringLiteral("failures")))
+        , store(new TestStore)
+    {
+        config.setRequestTimeout(timeout);
+        session = std::make_unique<Session>(config);
+        SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
+        QObject::connect(session.get(), &Session::errorOccurred, session.get(),
+                         [this](const Error &error) {
+                             errors.append(error);
+                             errorTimes.append(QDateTime::currentMSecsSinceEpoch());
+                         });
+    }
+
+    QString key() const { return config.storageKey(TestUser); }
+    QByteArray storedToken() const { return store->value(key()); }
+
+    SessionConfig config;
+    TestStore *store;
+    std::unique_ptr<Session> session;
+    QList<Error> errors;
+    QList<qint64> errorTimes;
+};
+
+} // namespace
+
+void tst_SessionFailures::fatalRefreshFailure_data()
+{
+    QTest::addColumn<ServerKind>("server");
+    QTest::addColumn<QString>("scenario");
+    QTest::addColumn<bool>("reauth");
+    QTest::newRow("tessera: revoked (logged out elsewhere)")
+            << ServerKind::Tessera << QStringLiteral("revoked") << true;
+    QTest::newRow("django: blacklisted (logged out elsewhere)")
+            << ServerKind::Django << QStringLiteral("revoked") << true;
+    QTest::newRow("tessera: unknown token rejected")
+            << ServerKind::Tessera << QStringLiteral("unknown") << true;
+    QTest::newRow("django: unknown token rejected")
+            << ServerKind::Django << QStringLiteral("unknown") << true;
+    QTest::newRow("tessera: reuse of a rotated token revokes the family")
+            << ServerKind::Tessera << QStringLiteral("reused") << true;
+    QTest::newRow("django: reuse rejects only the reused token, the client carries on")
+            << ServerKind::Django << QStringLiteral("reused") << false;
+}
+
+void tst_SessionFailures::fatalRefreshFailure()
+{
+    QFETCH(ServerKind, server);
+    QFETCH(QString, scenario);
+    QFETCH(bool, reauth);
+    Peer peer(server, {300, 0, {}, {}});
+    TESSERA_START_PEER(peer);
+    Client client(peer.baseUrl());
+    Session &session = *client.session;
+    Test::HttpClient http(peer.baseUrl());
+
+    if (scenario == QLatin1String("unknown")) {
+        // A token the server never issued, found in storage at start.
+        client.store->put(client.key(), QByteArray(43, 'x'));
+        client.store->put(client.config.storageKey(QString()) + QStringLiteral("#account"),
+                          TestUser.toUtf8());
+        QCOMPARE(restore(session).code(), Error::Code::SessionRejected);
+    } else {
+        const Error error = login(session);
+        QVERIFY2(!error, qPrintable(error.message()));
+        const QByteArray first = client.storedToken();
+        if (scenario == QLatin1String("revoked")) {
+            TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(first)), 200);
+        } else {
+            // The client rotates; then someone (a thief with a copy) presents the old token.
+            SessionPrivate::get(&session)->expireAccessTokenForTesting();
+            QVERIFY(freshToken(session).has_value());
+            QVERIFY(client.storedToken() != first);
+            TESSERA_EXPECT_ERROR(http.refresh(QString::fromLatin1(first)), 401, "token_not_valid");
+        }
+        SessionPrivate::get(&session)->expireAccessTokenForTesting();
+        const auto token = freshToken(session);
+        QCOMPARE(token.has_value(), !reauth);
+    }
+
+    if (reauth) {
+        QCOMPARE(session.state(), Session::State::ReauthRequired);
+        QCOMPARE(session.lastError().code(), Error::Code::SessionRejected);
+        QVERIFY(!session.lastError().isTransient());
+        QCOMPARE(session.lastError().serverCode(), QStringLiteral("token_not_valid"));
+        // The dead token is removed from storage, so the next start does not retry it.
+        QVERIFY2(!client.store->contains(client.key()),
+                 qPrintable(client.store->events().join(u'\n')));
+        QVERIFY(!freshToken(session).has_value());
+        QCOMPARE(session.lastError().code(), Error::Code::SessionRejected);
+        // And no retry either.
+        const int rotations = peer.rotations();
+        QTest::qWait(1500);
+        QCOMPARE(peer.rotations(), rotations);
+        QCOMPARE(session.state(), Session::State::ReauthRequired);
+    } else {
+        QCOMPARE(session.state(), Session::State::SignedIn);
+        QVERIFY(!session.lastError());
+        QVERIFY(client.store->contains(client.key()));
+        QCOMPARE(session.refreshCount(), 2);
+    }
+    if (scenario == QLatin1String("reused"))
+        QCOMPARE(peer.reuseDetections(), server == ServerKind::Tessera ? 1 : 0);
+}
+
+void tst_SessionFailures::transientRefreshFailure_data()
+{
+    QTest::addColumn<ServerKind>("server");
+    QTest::addColumn<QString>("fault");
+    QTest::addColumn<Error::Code>("expected");
+    QTest::newRow("tessera: server down")
+            << ServerKind::Tessera << QStringLiteral("down") << Error::Code::NetworkError;
+    QTest::newRow("django: server down")
+            << ServerKind::Django << QStringLiteral("down") << Error::Code::NetworkError;
+    QTest::newRow("tessera: 503") << ServerKind::Tessera << QStringLiteral("503")
+                                  << Error::Code::ServerError;
+    QTest::newRow("django: timeout")
+            << ServerKind::Django << QStringLiteral("stall") << Error::Code::Timeout;
+}
+
+void tst_SessionFailures::transientRefreshFailure()
+{
+    QFETCH(ServerKind, server);
+    QFETCH(QString, fault);
+    QFETCH(Error::Code, expected);
+    Peer peer(server);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    QList<qint64> attempts;
+    connect(&proxy, &FaultProxy::requestSeen, this, [&attempts](const RequestInfo &request) {
+        if (request.path == RefreshPath)
+            attempts.append(QDateTime::currentMSecsSinceEpoch());
+    });
+    Client client(proxy.url(), std::chrono::milliseconds(500));
+    Session &session = *client.session;
+    const Error error = login(session);
+    QVERIFY2(!error, qPrintable(error.message()));
+    const QByteArray stored = client.storedToken();
+
+    if (fault == QLatin1String("down")) {
+        QVERIFY(peer.stop());
+    } else {
+        proxy.setRule([fault](const RequestInfo &request) {
+            if (request.path != RefreshPath)
+                return Action::forward();
+            if (fault == QLatin1String("503"))
+                return Action::replaceResponse(503, "application/json",
+                                               R"({"detail":"unavailable","code":"unavailable"})");
+            return Action::stall();
+        });
+    }
+
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(!freshToken(session).has_value()); // the caller waiting on the refresh is told
+    QCOMPARE(session.lastError().code(), expected);
+    QVERIFY(session.lastError().isTransient());
+    QCOMPARE(session.state(), Session::State::SignedIn); // the session is kept ...
+    QCOMPARE(client.storedToken(), stored);              // ... with its stored token
+
+    // One retry, on its own, after a backed-off delay (first: 0.5 s to 1.5 s).
+    QTRY_COMPARE_WITH_TIMEOUT(client.errors.size(), 2, 5000);
+    QCOMPARE(client.errors.at(1).code(), expected);
+    QCOMPARE(session.state(), Session::State::SignedIn);
+
+    // The server is back: the next retry (second delay: 1 s to 3 s) succeeds, no login.
+    if (fault == QLatin1String("down")) {
+        TESSERA_START_PEER(peer);
+        proxy.setUpstream(QHostAddress::LocalHost, peer.baseUrl().port());
+    } else {
+        proxy.clearRule();
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 1, 6000);
+    QCOMPARE(session.state(), Session::State::SignedIn);
+    QCOMPARE(client.errors.size(), 2);
+    QVERIFY(client.storedToken() != stored);
+    QVERIFY(freshToken(session).has_value());
+
+    // Backoff, measured on the wire from each failure to the next attempt.
+    // (QNetworkAccessManager resends once by itself when a reused keep-alive connection
+    // turns out closed, so one attempt can be two requests on the wire.)
+    auto nextAttemptAfter = [&attempts](qint64 time) {
+        for (qint64 attempt : attempts) {
+            if (attempt > time)
+                return attempt - time;
+        }
+        return qint64(-1);
+    };
+    const qint64 firstDelay = nextAttemptAfter(client.errorTimes.at(0));
+    const qint64 secondDelay = nextAttemptAfter(client.errorTimes.at(1));
+    QVERIFY2(firstDelay >= 450 && firstDelay <= 1500 + 300,
+             qPrintable(QStringLiteral("first retry after %1 ms").arg(firstDelay)));
+    QVERIFY2(secondDelay >= 950 && secondDelay <= 3000 + 300,
+             qPrintable(QStringLiteral("second retry after %1 ms").arg(secondDelay)));
+    QCOMPARE(peer.rotations(), 1);
+}
+
+// Sessions failing at the same moment do not retry in lockstep.
+void tst_SessionFailures::backoffHasJitter()
+{
+    constexpr int Sessions = 4;
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < Sessions; ++i) {
+        clients.push_back(std::make_unique<Client>(proxy.url()));
+        const Error error = login(*clients.back()->session);
+        QVERIFY2(!error, qPrintable(error.message()));
+    }
+    proxy.setRule([](const RequestInfo &request) {
+        return request.path == RefreshPath
+                ? Action::replaceResponse(503, "application/json", R"({"code":"unavailable"})")
+                : Action::forward();
+    });
+    for (auto &client : clients) {
+        SessionPrivate::get(client->session.get())->expireAccessTokenForTesting();
+        client->session->freshAccessToken();
+    }
+    QList<qint64> delays;
+    for (auto &client : clients) {
+        QTRY_VERIFY_WITH_TIMEOUT(client->errors.size() >= 2, 5000);
+        delays << client->errorTimes.at(1) - client->errorTimes.at(0);
+    }
+    std::sort(delays.begin(), delays.end());
+    QVERIFY2(delays.last() - delays.first() >= 20,
+             qPrintable(QStringLiteral("first retry delays (ms): %1 %2 %3 %4")
+                                .arg(delays.at(0))
+                                .arg(delays.at(1))
+                                .arg(delays.at(2))
+                                .arg(delays.at(3))));
+    for (qint64 delay : delays)
+        QVERIFY2(delay >= 450 && delay <= 1500 + 700, qPrintable(QString::number(delay)));
+}
+
+QTEST_GUILESS_MAIN(tst_SessionFailures)
+#include "tst_session_failures.moc"
