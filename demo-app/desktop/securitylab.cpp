@@ -259,7 +259,7 @@ void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
     const Tessera::SessionConfig config = m_session->config();
     // Not parented: QtKeychain 0.13 must not have a job deleted mid-flight;
     // the job deletes itself when done.
-    auto *job = new QKeychain::ReadPasswordJob(QStringLiteral("tessera:") + config.appId());
+    auto *job = new QKeychain::ReadPasswordJob(config.storageService());
     job->setInsecureFallback(false);
     job->setAutoDelete(true);
     job->setKey(config.storageKey(user));

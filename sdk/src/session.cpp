@@ -65,7 +65,7 @@ Session::Session(const SessionConfig &config, QObject *parent)
 {
     std::unique_ptr<Platform::SecureStore> store;
     if (config.storagePolicy() == SessionConfig::StoragePolicy::SecureStorage)
-        store = Platform::createKeychainStore(QStringLiteral("tessera:") + config.appId());
+        store = Platform::createKeychainStore(config.storageService());
     else
         store = Platform::createMemoryStore();
     d = std::make_unique<SessionPrivate>(this, config, std::move(store));
@@ -236,9 +236,9 @@ void SessionPrivate::reportError(const Error &error)
     emit q->errorOccurred(error);
 }
 
-void SessionPrivate::finish(Session::Operation operation, const Error &error)
+void SessionPrivate::finish(Session::Operation operation, const Error &error, bool reported)
 {
-    if (error.isError())
+    if (error.isError() && !reported)
         reportError(error);
     emit q->finished(operation, error, Session::QPrivateSignal());
 }
@@ -473,8 +473,10 @@ void SessionPrivate::restore(const QString &username)
                     setUser(account);
                     setState(Session::State::SignedIn);
                     qCInfo(lcSession) << "restored a stored session; refreshing";
+                    // A failed refresh has reported its error already: one
+                    // errorOccurred per error.
                     withFreshToken([this](const Secret *token, const Error &error) {
-                        finish(Session::Operation::Restore, token ? Error() : error);
+                        finish(Session::Operation::Restore, token ? Error() : error, true);
                     });
                 });
     };

@@ -76,7 +76,8 @@ private:
     void setUser(const QString &user);
     void setAccessExpiry(const QDateTime &expiresAt);
     void reportError(const Error &error);
-    void finish(Session::Operation operation, const Error &error);
+    // `reported`: the error was already emitted through errorOccurred.
+    void finish(Session::Operation operation, const Error &error, bool reported = false);
     // finish() from the event loop: for operations refused before they started.
     void finishLater(Session::Operation operation, const Error &error);
     void updateBusy(bool wasBusy);

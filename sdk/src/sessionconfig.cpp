@@ -32,6 +32,11 @@ QUrl SessionConfig::endpoint(const QString &path) const
     return url;
 }
 
+QString SessionConfig::storageService() const
+{
+    return QStringLiteral("tessera:") + m_appId;
+}
+
 QString SessionConfig::storageKey(const QString &username) const
 {
     return QStringLiteral("%1|%2|%3").arg(m_appId, origin(), username);

@@ -307,7 +307,7 @@ namespace {
 QByteArray readStoredRefreshToken(const QmlSession *session)
 {
     const Tessera::SessionConfig config = session->config();
-    QKeychain::ReadPasswordJob job(u"tessera:"_s + config.appId());
+    QKeychain::ReadPasswordJob job(config.storageService());
     job.setAutoDelete(false);
     job.setInsecureFallback(false);
     job.setKey(config.storageKey(session->user()));

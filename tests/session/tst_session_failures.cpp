@@ -11,6 +11,7 @@
 #include "sessiontestsupport.h"
 
 #include <QtCore/QDateTime>
+#include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 using namespace Tessera;
@@ -98,7 +99,10 @@ void tst_SessionFailures::fatalRefreshFailure()
         client.store->put(client.key(), QByteArray(43, 'x'));
         client.store->put(client.config.storageKey(QString()) + QStringLiteral("#account"),
                           TestUser.toUtf8());
+        QSignalSpy errors(&session, &Session::errorOccurred);
         QCOMPARE(restore(session).code(), Error::Code::SessionRejected);
+        // One error, one errorOccurred (not one from the refresh and one from restore).
+        QCOMPARE(errors.count(), 1);
     } else {
         const Error error = login(session);
         QVERIFY2(!error, qPrintable(error.message()));

@@ -73,6 +73,9 @@ public:
     // "scheme://host:port" of serverUrl, lower-case, with the default port filled in.
     QString origin() const;
     QUrl endpoint(const QString &path) const;
+    // The secure-storage service the entries are filed under ("tessera:" + app id;
+    // the Secret Service attribute "server", the Keychain service).
+    QString storageService() const;
     // The storage namespace of one account: app id + server origin + username,
     // so builds, servers and accounts never overwrite each other.
     QString storageKey(const QString &username) const;
