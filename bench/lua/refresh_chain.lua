@@ -1,0 +1,55 @@
+-- Refresh with rotation: every request spends a distinct, current refresh token.
+-- BENCH_POOL_FILE holds a pool of refresh tokens of distinct login families, one
+-- per line (minted before the run). Each wrk thread takes its own slice of the
+-- pool; every 200 answer's rotated token goes back to the end of that thread's
+-- queue, so a token is never sent twice and the pool never runs dry (it must hold
+-- more tokens per thread than connections per thread). Should it run dry anyway,
+-- an invalid token is sent and shows up as a status error, never as a reuse.
+-- Tokens are never printed.
+dofile(os.getenv("BENCH_LUA_DIR") .. "/done.lua")
+
+local path = os.getenv("BENCH_PATH") or "/api/token/refresh/"
+local threads = 0
+
+function setup(thread)
+   thread:set("thread_index", threads)
+   threads = threads + 1
+   thread:set("thread_count", threads)
+end
+
+function init(args)
+   -- thread_count is only final for the last thread; BENCH_THREADS is authoritative.
+   local n = tonumber(os.getenv("BENCH_THREADS") or "1")
+   queue, head, tail = {}, 1, 0
+   local i = 0
+   for line in io.lines(os.getenv("BENCH_POOL_FILE")) do
+      if line ~= "" and i % n == thread_index then
+         tail = tail + 1
+         queue[tail] = line
+      end
+      i = i + 1
+   end
+   headers = { ["Content-Type"] = "application/json" }
+end
+
+function request()
+   local token
+   if head <= tail then
+      token = queue[head]
+      queue[head] = nil
+      head = head + 1
+   else
+      token = "pool-exhausted"
+   end
+   return wrk.format("POST", path, headers, '{"refresh":"' .. token .. '"}')
+end
+
+function response(status, hdrs, body)
+   if status == 200 then
+      local token = string.match(body, '"refresh"%s*:%s*"([^"]+)"')
+      if token then
+         tail = tail + 1
+         queue[tail] = token
+      end
+   end
+end
