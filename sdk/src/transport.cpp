@@ -81,10 +81,16 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
     };
     QObject::connect(idleTimer, &QTimer::timeout, reply, [expire] { expire("timed out (idle)"); });
     idleTimer->start(idle);
-    QTimer::singleShot(idle * 2, reply, [reply, expire] {
+    // A child of the reply, so it dies with it: a QTimer::singleShot with a
+    // context object stays registered until it fires, one per request.
+    auto *deadline = new QTimer(reply);
+    deadline->setSingleShot(true);
+    QObject::connect(deadline, &QTimer::timeout, reply, [reply, expire] {
         if (reply->isRunning())
             expire("timed out (deadline)");
     });
+    deadline->start(idle * 2);
+    QObject::connect(reply, &QNetworkReply::finished, deadline, &QTimer::stop);
     auto progress = [idleTimer, idle] { idleTimer->start(idle); };
     QObject::connect(reply, &QNetworkReply::uploadProgress, idleTimer, progress);
     QObject::connect(reply, &QNetworkReply::downloadProgress, reply,
