@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+// Scorecard rows about the client side of a session (docs/SECURITY.md) that no
+// behaviour test of tests/session proves yet, each named after its row:
+// - CSRF: a cookie the server sets is never sent back;
+// - replay after logout: the refresh token (also an older, rotated one that the
+//   grace window would otherwise answer) and the access token are refused;
+// - revocation latency: logout to the first 401 on the old access token, in ms;
+// - a lost rotation response does not force a new login.
+// Real tessera-server (and the Django + SimpleJWT peer where it applies) on
+// loopback; the fault proxy sits between the SDK and the server where the wire
+// is observed or broken.
+#include "faultproxy.h"
+#include "sessiontestsupport.h"
+
+#include <tessera/authenticatednetworkaccessmanager.h>
+
+#include <QtCore/QElapsedTimer>
+#include <QtNetwork/QNetworkReply>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <algorithm>
+
+using namespace Tessera;
+using namespace Tessera::SessionTest;
+using Tessera::Test::Action;
+using Tessera::Test::FaultProxy;
+using Tessera::Test::RequestInfo;
+using Tessera::Test::TestUser;
+
+class tst_SecurityClient : public QObject
+{
+    Q_OBJECT
+private slots:
+    void csrfCookieNotReplayed();
+    void replayRefreshAfterLogout_data();
+    void replayRefreshAfterLogout();
+    void replayAccessAfterLogout();
+    void revocationLatency();
+    void lostRotationResponse_data();
+    void lostRotationResponse();
+};
+
+namespace {
+
+const QByteArray RefreshPath = "/api/token/refresh/";
+const QByteArray MePath = "/api/me/";
+
+// A session whose refresh token lives in a TestStore the test can read.
+struct Client
+{
+    explicit Client(const QUrl &url, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+        : config(makeConfig(url, QStringLiteral("security")))
+        , store(new TestStore)
+    {
+        config.setRequestTimeout(timeout);
+        session = std::make_unique<Session>(config);
+        SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
+    }
+
+    QByteArray storedToken() const { return store->value(config.storageKey(TestUser)); }
+
+    SessionConfig config;
+    TestStore *store;
+    std::unique_ptr<Session> session;
+};
+
+int getStatus(AuthenticatedNetworkAccessManager &network, const QUrl &url)
+{
+    std::unique_ptr<QNetworkReply> reply(network.get(QNetworkRequest(url)));
+    QSignalSpy finished(reply.get(), &QNetworkReply::finished);
+    if (!reply->isFinished() && !finished.wait(15000))
+        return -1;
+    return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+}
+
+} // namespace
+
+// Bearer tokens only: the SDK keeps no cookie jar, so a cookie a server (or
+// anyone who can make it answer) sets is never sent back, and a request forged
+// from elsewhere has no ambient credential to ride on.
+void tst_SecurityClient::csrfCookieNotReplayed()
+{
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    const QByteArray setCookies = "Set-Cookie: sessionid=csrf-canary-1; Path=/; HttpOnly\r\n"
+                                  "Set-Cookie: csrftoken=csrf-canary-2; Path=/\r\n";
+    auto withCookies = [setCookies](int status, QByteArrayView body) {
+        QByteArray raw = "HTTP/1.1 " + QByteArray::number(status)
+                + (status == 200 ? " OK" : " Service Unavailable") + "\r\n" + setCookies
+                + "Content-Type: application/json\r\nContent-Length: "
+                + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n"
+                + body.toByteArray();
+        return Action::replaceResponse(raw);
+    };
+    // The first API call and the first refresh try are answered with cookies; the
+    // failed refresh is transient, so the SDK retries on its own.
+    proxy.setRule([withCookies](const RequestInfo &request) {
+        if (request.path == MePath && request.pathIndex == 0)
+            return withCookies(200, R"({"username":"alice"})");
+        if (request.path == RefreshPath && request.pathIndex == 0)
+            return withCookies(503, R"({"code":"unavailable","detail":"try later"})");
+        return Action::forward();
+    });
+
+    Client client(proxy.url());
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    AuthenticatedNetworkAccessManager network(&session);
+    const QUrl me = client.config.endpoint(QStringLiteral("/api/me/"));
+    QCOMPARE(getStatus(network, me), 200); // the answer with cookies
+    QCOMPARE(getStatus(network, me), 200); // the real server
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(!freshToken(session).has_value()); // 503 with cookies
+    QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 1, 8000);
+    QCOMPARE(getStatus(network, me), 200);
+    QVERIFY(!logout(session));
+
+    // Every kind of call went out after the cookies were set; none carried one.
+    QVERIFY(proxy.requestCount(MePath) >= 2);
+    QVERIFY(proxy.requestCount(RefreshPath) >= 2);
+    QCOMPARE(proxy.requestCount("/api/token/blacklist/"), 1);
+    int afterCookies = 0;
+    for (const RequestInfo &request : proxy.requests()) {
+        QVERIFY2(request.header("Cookie").isNull(),
+                 qPrintable(QStringLiteral("a cookie went out with %1 %2")
+                                    .arg(QString::fromLatin1(request.method),
+                                         QString::fromLatin1(request.path))));
+        if (request.id > 1)
+            ++afterCookies;
+    }
+    qInfo("scorecard: %d requests after Set-Cookie, none with a Cookie header", afterCookies);
+}
+
+void tst_SecurityClient::replayRefreshAfterLogout_data()
+{
+    addServerRows();
+}
+
+// After logout neither the current refresh token nor the one it replaced can be
+// spent. On tessera-server the replaced token is the interesting one: within the
+// reuse-grace window it would normally be answered with its successor.
+void tst_SecurityClient::replayRefreshAfterLogout()
+{
+    QFETCH(ServerKind, server);
+    Peer peer(server);
+    TESSERA_START_PEER(peer);
+    Client client(peer.baseUrl());
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    const QByteArray first = client.storedToken();
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(freshToken(session).has_value());
+    const QByteArray current = client.storedToken();
+    QVERIFY(!first.isEmpty() && !current.isEmpty() && first != current);
+
+    QVERIFY(!logout(session));
+    QVERIFY(!client.store->contains(client.config.storageKey(TestUser)));
+
+    Test::HttpClient http(peer.baseUrl());
+    TESSERA_EXPECT_ERROR(http.refresh(QString::fromLatin1(current)), 401,
+                         QStringLiteral("token_not_valid"));
+    TESSERA_EXPECT_ERROR(http.refresh(QString::fromLatin1(first)), 401,
+                         QStringLiteral("token_not_valid"));
+    // And the SDK cannot be talked into using one: nothing is left to restore.
+    QCOMPARE(restore(session).code(), Error::Code::NotSignedIn);
+}
+
+// tessera-server revokes the family at logout, so its access tokens die at once.
+// (SimpleJWT cannot revoke access tokens: there they live until exp; see
+// docs/SECURITY.md and session.logout.)
+void tst_SecurityClient::replayAccessAfterLogout()
+{
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    Client client(peer.baseUrl());
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    const auto access = freshToken(session);
+    QVERIFY(access.has_value());
+    Test::HttpClient http(peer.baseUrl());
+    TESSERA_EXPECT_STATUS(http.me(QString::fromLatin1(*access)), 200);
+    TESSERA_EXPECT_STATUS(http.verify(QString::fromLatin1(*access)), 200);
+
+    QVERIFY(!logout(session));
+    TESSERA_EXPECT_STATUS(http.me(QString::fromLatin1(*access)), 401);
+    TESSERA_EXPECT_STATUS(http.verify(QString::fromLatin1(*access)), 401);
+}
+
+// Milliseconds from starting the logout to the first 401 on the old access
+// token, with a client hammering /api/me/ with that token the whole time.
+void tst_SecurityClient::revocationLatency()
+{
+    PeerOptions options;
+    options.extraArgs = {QStringLiteral("--login-limit"), QStringLiteral("1000")};
+    Peer peer(ServerKind::Tessera, options);
+    TESSERA_START_PEER(peer);
+    QList<qint64> latencies, logoutTimes;
+    int totalProbes = 0;
+    constexpr int Rounds = 20;
+    for (int round = 0; round < Rounds; ++round) {
+        Client client(peer.baseUrl());
+        Session &session = *client.session;
+        QVERIFY(!login(session));
+        const auto access = freshToken(session);
+        QVERIFY(access.has_value());
+        Test::HttpClient http(peer.baseUrl());
+        TESSERA_EXPECT_STATUS(http.me(QString::fromLatin1(*access)), 200);
+
+        // Start the logout, then probe with the old token until it is refused.
+        QElapsedTimer clock;
+        clock.start();
+        QSignalSpy finished(&session, &Session::finished);
+        session.logout();
+        qint64 logoutDone = -1;
+        qint64 firstRefusal = -1;
+        int probes = 0;
+        while (clock.elapsed() < 10000 && firstRefusal < 0) {
+            const Test::HttpResponse response = http.me(QString::fromLatin1(*access));
+            ++probes;
+            if (logoutDone < 0 && !finished.isEmpty())
+                logoutDone = clock.elapsed();
+            if (response.status == 401)
+                firstRefusal = clock.elapsed();
+            else
+                QVERIFY2(response.status == 200, qPrintable(response.describe()));
+        }
+        QVERIFY2(firstRefusal >= 0, "the access token was still accepted 10 s after logout");
+        QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty(), 10000);
+        if (logoutDone < 0)
+            logoutDone = clock.elapsed();
+        const QList<QVariant> arguments = finished.first();
+        QVERIFY(!arguments.at(1).value<Error>());
+        // Once the logout call returned, the very next request is refused.
+        const Test::HttpResponse after = http.me(QString::fromLatin1(*access));
+        QCOMPARE(after.status, 401);
+        latencies.append(firstRefusal);
+        logoutTimes.append(logoutDone);
+        totalProbes += probes;
+    }
+    std::sort(latencies.begin(), latencies.end());
+    std::sort(logoutTimes.begin(), logoutTimes.end());
+    qInfo("scorecard: logout start to first 401 on the old access token: median %lld ms, max "
+          "%lld ms over %d logouts (%d probes; the logout call itself: median %lld ms); the first "
+          "request after every logout call returned was refused",
+          latencies.at(Rounds / 2), latencies.last(), Rounds, totalProbes,
+          logoutTimes.at(Rounds / 2));
+    // Revocation is synchronous with the logout: no cache or replica lag may add to it.
+    QVERIFY2(latencies.last() < 2000, "revocation took seconds");
+}
+
+void tst_SecurityClient::lostRotationResponse_data()
+{
+    QTest::addColumn<bool>("afterHeaders");
+    QTest::newRow("connection closed before the response (the client resends)") << false;
+    QTest::newRow("reset in the middle of the response body (a retry later)") << true;
+}
+
+// The server rotated, but the answer never reached the client: the client still
+// holds the spent token. tessera-server's reuse-grace window answers that token
+// with the same successor instead of treating it as theft, so the session goes
+// on without a new login and without revoking the family.
+void tst_SecurityClient::lostRotationResponse()
+{
+    QFETCH(bool, afterHeaders);
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    proxy.setRule([afterHeaders](const RequestInfo &request) {
+        if (request.path != RefreshPath || request.pathIndex != 0)
+            return Action::forward();
+        return afterHeaders ? Action::forwardThenResetMidBody() : Action::forwardThenDropResponse();
+    });
+    Client client(proxy.url(), std::chrono::seconds(5));
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    const QByteArray spent = client.storedToken();
+
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    const auto refreshed = freshToken(session);
+    if (afterHeaders) {
+        // The body never completes: a transient error, the token is kept, a retry follows.
+        QVERIFY(!refreshed.has_value());
+        QVERIFY(session.lastError().isTransient());
+        QCOMPARE(client.storedToken(), spent);
+    } else {
+        // Qt resends the request on a new connection by itself; the caller sees no error.
+        QVERIFY(refreshed.has_value());
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 1, 8000);
+    QCOMPARE(session.state(), Session::State::SignedIn);
+    const auto access = freshToken(session);
+    QVERIFY(access.has_value());
+    AuthenticatedNetworkAccessManager network(&session);
+    QCOMPARE(getStatus(network, client.config.endpoint(QStringLiteral("/api/me/"))), 200);
+
+    // The spent token reached the server twice; the second time inside the grace
+    // window, answered with the successor, not as theft.
+    QCOMPARE(proxy.requestCount(RefreshPath), 2);
+    QCOMPARE(proxy.request(0).path, QByteArray("/api/token/")); // the login
+    QCOMPARE(peer.rotations(), 1);
+    QCOMPARE(peer.graceReissues(), 1);
+    QCOMPARE(peer.reuseDetections(), 0);
+    const QByteArray kept = client.storedToken();
+    QVERIFY(kept != spent);
+    // What the session stored is the live successor: the next rotation works.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(freshToken(session).has_value());
+    QCOMPARE(session.refreshCount(), 2);
+    QCOMPARE(peer.reuseDetections(), 0);
+}
+
+QTEST_GUILESS_MAIN(tst_SecurityClient)
+#include "tst_security_client.moc"
