@@ -16,6 +16,8 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -33,6 +35,7 @@ class tst_SecurityClient : public QObject
     Q_OBJECT
 private slots:
     void csrfCookieNotReplayed();
+    void tokenOnlyToSessionOrigin();
     void replayRefreshAfterLogout_data();
     void replayRefreshAfterLogout();
     void replayAccessAfterLogout();
@@ -73,6 +76,29 @@ int getStatus(AuthenticatedNetworkAccessManager &network, const QUrl &url)
         return -1;
     return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
 }
+
+// Another origin on loopback: records what arrives, answers 200 with an empty JSON object.
+class RecordingServer : public QTcpServer
+{
+public:
+    RecordingServer()
+    {
+        connect(this, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *socket = nextPendingConnection()) {
+                connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
+                    received += socket->readAll();
+                    if (received.contains("\r\n\r\n")) {
+                        socket->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+                        socket->disconnectFromHost();
+                    }
+                });
+                connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+            }
+        });
+    }
+    QByteArray received;
+};
 
 } // namespace
 
@@ -132,6 +158,41 @@ void tst_SecurityClient::csrfCookieNotReplayed()
             ++afterCookies;
     }
     qInfo("scorecard: %d requests after Set-Cookie, none with a Cookie header", afterCookies);
+}
+
+// The reference article's "cross-domain use" row, for a native client: the token
+// goes to the session's origin only. Another port on the same host, or a redirect
+// from the session's origin to elsewhere, never gets it.
+void tst_SecurityClient::tokenOnlyToSessionOrigin()
+{
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    RecordingServer other;
+    QVERIFY(other.listen(QHostAddress::LocalHost, 0));
+    const QUrl elsewhere(QStringLiteral("http://127.0.0.1:%1/api/me/").arg(other.serverPort()));
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    const QByteArray redirect = "HTTP/1.1 302 Found\r\nLocation: " + elsewhere.toEncoded()
+            + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    proxy.setRule([redirect](const RequestInfo &request) {
+        return request.path == "/redirect" ? Action::replaceResponse(redirect) : Action::forward();
+    });
+
+    Client client(proxy.url());
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    AuthenticatedNetworkAccessManager network(&session);
+    QCOMPARE(getStatus(network, client.config.endpoint(QStringLiteral("/api/me/"))), 200);
+    QVERIFY(!proxy.requests().last().header("Authorization").isNull()); // the origin gets it
+
+    QCOMPARE(getStatus(network, elsewhere), 200); // another origin: sent, but plain
+    QVERIFY(other.received.startsWith("GET /api/me/"));
+    // A redirect away from the origin is not followed (so it cannot carry the token on).
+    QCOMPARE(getStatus(network, client.config.endpoint(QStringLiteral("/redirect"))), 302);
+    QTest::qWait(200);
+    QCOMPARE(other.received.count("GET /api/me/"), 1);
+    QVERIFY2(!other.received.toLower().contains("authorization"), other.received.constData());
+    QVERIFY(!other.received.toLower().contains("bearer"));
 }
 
 void tst_SecurityClient::replayRefreshAfterLogout_data()
