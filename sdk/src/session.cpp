@@ -657,7 +657,9 @@ void SessionPrivate::onRefreshReply(QNetworkReply *reply, quint64 generation)
 void SessionPrivate::completeRefresh(RefreshOutcome outcome, const Error &error)
 {
     m_refreshing = false;
-    if (m_lock)
+    // A rejected token is removed from storage under the lock (enterReauthRequired),
+    // so another instance cannot store its fresh token in between and lose it.
+    if (m_lock && outcome != RefreshOutcome::Rejected)
         m_lock->release();
     switch (outcome) {
     case RefreshOutcome::Rotated: {
@@ -697,10 +699,18 @@ void SessionPrivate::scheduleRetry()
 void SessionPrivate::enterReauthRequired(const Error &error)
 {
     qCWarning(lcSession) << "the server rejected the refresh token: re-authentication required";
+    const QByteArray rejectedDigest = digestOf(m_refreshToken.reveal());
     wipeTokens();
     const quint64 generation = ++m_generation;
     setState(Session::State::ReauthRequired);
+    QPointer<CrossProcessLock> lock = m_lock.get();
+    auto releaseLock = [this, lock] {
+        // A refresh started since (after a new login) holds the lock itself now.
+        if (lock && !m_refreshing)
+            lock->release();
+    };
     if (!usesSecureStorage()) {
+        releaseLock();
         reportError(error);
         return failWaiters(error);
     }
@@ -708,18 +718,30 @@ void SessionPrivate::enterReauthRequired(const Error &error)
     // Fix (tests/session): the error is reported and the waiting callers (restore(),
     // requests) complete only once the entry is gone. Before, the remove raced with an
     // app that quits when restore() fails, and the dead token stayed in storage.
+    // Only the rejected token is removed: if storage holds another one (an instance
+    // that signed in again, or rotated while our lock wait timed out), it stays.
     QList<TokenCallback> waiters = std::move(m_waiters);
     m_waiters.clear();
-    m_store->remove(
-            m_config.storageKey(m_user),
-            [this, error, generation, waiters](const Platform::StoreResult &result) {
-                if (!result.ok() && result.status != Platform::StoreResult::Status::NotFound)
-                    qCWarning(lcSession) << "cannot delete the rejected token:" << result.message;
-                if (generation == m_generation)
-                    reportError(error);
-                for (const TokenCallback &waiter : waiters)
-                    waiter(nullptr, error);
-            });
+    const QString key = m_config.storageKey(m_user);
+    auto finish = [this, error, generation, waiters, releaseLock] {
+        releaseLock();
+        if (generation == m_generation)
+            reportError(error);
+        for (const TokenCallback &waiter : waiters)
+            waiter(nullptr, error);
+    };
+    m_store->read(key, [this, key, rejectedDigest, finish](const Platform::StoreResult &read) {
+        if (read.ok() && !read.data.isEmpty() && digestOf(read.data) != rejectedDigest) {
+            qCInfo(lcSession) << "storage holds a different refresh token than the rejected "
+                                 "one (another instance); kept";
+            return finish();
+        }
+        m_store->remove(key, [finish](const Platform::StoreResult &result) {
+            if (!result.ok() && result.status != Platform::StoreResult::Status::NotFound)
+                qCWarning(lcSession) << "cannot delete the rejected token:" << result.message;
+            finish();
+        });
+    });
 }
 
 void SessionPrivate::failWaiters(const Error &error)

@@ -30,6 +30,8 @@ private slots:
     void transientRefreshFailure_data();
     void transientRefreshFailure();
     void backoffHasJitter();
+    void rejectedTokenRemovedOnlyIfStillStored_data();
+    void rejectedTokenRemovedOnlyIfStillStored();
 };
 
 namespace {
@@ -275,6 +277,50 @@ void tst_SessionFailures::backoffHasJitter()
                                 .arg(delays.at(3))));
     for (qint64 delay : delays)
         QVERIFY2(delay >= 450 && delay <= 1500 + 700, qPrintable(QString::number(delay)));
+}
+
+void tst_SessionFailures::rejectedTokenRemovedOnlyIfStillStored_data()
+{
+    QTest::addColumn<bool>("otherInstanceWrites");
+    QTest::newRow("storage still holds the rejected token: removed") << false;
+    QTest::newRow("another instance stored a new token meanwhile: kept") << true;
+}
+
+// A rejected refresh token is removed from storage, but only that token: if another
+// instance of the app stored a new one while the rejected refresh was on the wire
+// (it signed in again, or rotated after our lock wait timed out), deleting it would
+// sign that instance out for nothing.
+void tst_SessionFailures::rejectedTokenRemovedOnlyIfStillStored()
+{
+    QFETCH(bool, otherInstanceWrites);
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    Client client(proxy.url());
+    Session &session = *client.session;
+    QVERIFY(!login(session));
+    Test::HttpClient http(peer.baseUrl());
+    TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(client.storedToken())), 200);
+
+    proxy.setRule([](const RequestInfo &request) {
+        return request.path == RefreshPath ? Action::holdResponse() : Action::forward();
+    });
+    QSignalSpy held(&proxy, &FaultProxy::responseHeld);
+    SessionPrivate::get(&session)->refreshNowForTesting();
+    QVERIFY(held.wait(10000));
+    const QByteArray otherToken = QByteArray(43, 'n');
+    if (otherInstanceWrites)
+        client.store->put(client.key(), otherToken);
+    QVERIFY(proxy.releaseHeld(held.first().first().toInt()));
+
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), Session::State::ReauthRequired, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(client.errors.size(), 1, 5000);
+    QCOMPARE(client.errors.first().code(), Error::Code::SessionRejected);
+    if (otherInstanceWrites)
+        QCOMPARE(client.storedToken(), otherToken);
+    else
+        QVERIFY(!client.store->contains(client.key()));
 }
 
 QTEST_GUILESS_MAIN(tst_SessionFailures)
