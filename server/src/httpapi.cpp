@@ -26,15 +26,21 @@ using Method = QHttpServerRequest::Method;
 
 const QByteArray JsonMime = QByteArrayLiteral("application/json");
 
+QHttpServerResponse serializedJsonResponse(QByteArray &&body, Status status = Status::Ok)
+{
+    QHttpServerResponse response(JsonMime, std::move(body), status);
+    // Token responses must never be cached (RFC 6749 5.1); nothing here should be.
+    // A new response has only Content-Type: adding is enough (setHeader would
+    // search and clear first, on every request).
+    response.addHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store"));
+    response.addHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    response.addHeader(QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("nosniff"));
+    return response;
+}
+
 QHttpServerResponse jsonResponse(const QJsonObject &body, Status status = Status::Ok)
 {
-    QHttpServerResponse response(JsonMime, QJsonDocument(body).toJson(QJsonDocument::Compact),
-                                 status);
-    // Token responses must never be cached (RFC 6749 5.1); nothing here should be.
-    response.setHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store"));
-    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
-    response.setHeader(QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("nosniff"));
-    return response;
+    return serializedJsonResponse(QJsonDocument(body).toJson(QJsonDocument::Compact), status);
 }
 
 QHttpServerResponse errorResponse(Status status, const QString &code, const QString &detail,
@@ -65,6 +71,18 @@ QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
             return value;
     }
     return {};
+}
+
+// How many times a header field occurs (case-insensitive name).
+int headerCount(const QHttpServerRequest &request, QByteArrayView name)
+{
+    int count = 0;
+    const auto headers = request.headers();
+    for (const auto &[key, value] : headers) {
+        if (key.compare(name, Qt::CaseInsensitive) == 0)
+            ++count;
+    }
+    return count;
 }
 
 QHttpServerResponse problemResponse(const RequestProblem &problem)
@@ -268,6 +286,11 @@ void HttpApi::addRoutes()
 
     m_server.route(
             QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
+                // Fix (tests/security headerInjection): Authorization is a singleton field;
+                // with two, which one counts is ambiguous (proxies may pick another).
+                if (headerCount(request, "authorization") > 1)
+                    return errorResponse(Status::BadRequest, QStringLiteral("invalid_request"),
+                                         QStringLiteral("More than one Authorization header."));
                 const QByteArray authorization = header(request, "authorization");
                 static const QByteArray scheme = QByteArrayLiteral("bearer ");
                 if (authorization.size() <= scheme.size()
@@ -284,11 +307,7 @@ void HttpApi::addRoutes()
                     qCDebug(lcServerAuth) << "access refused:" << check.reason;
                     return bearerChallenge(tokenNotValid(), true);
                 }
-                return jsonResponse({
-                        {QStringLiteral("username"), check.claims.value(QStringLiteral("sub"))},
-                        {QStringLiteral("id"), check.claims.value(QStringLiteral("user_id"))},
-                        {QStringLiteral("sid"), check.claims.value(QStringLiteral("sid"))},
-                });
+                return serializedJsonResponse(QByteArray(check.subjectJson));
             });
 
     m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,

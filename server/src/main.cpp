@@ -179,8 +179,8 @@ int main(int argc, char *argv[])
     // Housekeeping: forget families past their absolute or idle expiry. Keep
     // them one access lifetime longer so their last access tokens still resolve.
     QTimer purgeTimer;
-    QObject::connect(&purgeTimer, &QTimer::timeout, [&store, &config] {
-        const int removed = store->purgeExpired(TokenService::nowMs(), config.accessTtl * 1000);
+    QObject::connect(&purgeTimer, &QTimer::timeout, [&tokens] {
+        const int removed = tokens.purgeExpired(TokenService::nowMs());
         if (removed > 0)
             qCInfo(lcServerStore) << "purged" << removed << "expired session families";
     });

@@ -6,6 +6,10 @@
 
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+
+#include <cstring>
+#include <limits>
 
 namespace Tessera::Server {
 namespace {
@@ -22,6 +26,18 @@ QByteArray newRefreshToken()
 QString newId()
 {
     return QString::fromLatin1(Jose::base64UrlEncode(Jose::randomBytes(16)));
+}
+
+// The earliest second at which checkClaims (zero leeway) accepts these claims.
+double validFrom(const QJsonObject &claims)
+{
+    double from = std::numeric_limits<double>::lowest();
+    for (const QLatin1String name : {QLatin1String("iat"), QLatin1String("nbf")}) {
+        const QJsonValue value = claims.value(name);
+        if (value.isDouble())
+            from = qMax(from, value.toDouble());
+    }
+    return from;
 }
 
 } // namespace
@@ -47,6 +63,9 @@ qint64 TokenService::nowMs()
 
 bool TokenService::loadOrCreateSigningKey(QString *error)
 {
+    // Cached verdicts hold only for the key set they were reached with.
+    m_verifiedAccess.clear();
+    m_verificationKeys.clear();
     const QString algorithmName = Jose::algorithmName(m_config.algorithm);
     const QList<Store::SigningKey> stored = m_store.signingKeys(algorithmName);
     for (const Store::SigningKey &row : stored) {
@@ -180,7 +199,7 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
         if (m_store.failed())
             return {Outcome::Internal, {}};
     }
-    if (!m_store.revokeFamily(record->familyId, now, QStringLiteral("reuse")))
+    if (!revokeFamily(record->familyId, now, QStringLiteral("reuse")))
         return {Outcome::Internal, {}};
     qCWarning(lcServerAuth) << "refresh token reuse detected: family" << record->familyId
                             << "revoked";
@@ -196,7 +215,7 @@ TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
         return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
     if (record->familyRevoked || nowMs() >= record->familyExpiresAt)
         return Outcome::Invalid;
-    if (!m_store.revokeFamily(record->familyId, nowMs(), QStringLiteral("logout")))
+    if (!revokeFamily(record->familyId, nowMs(), QStringLiteral("logout")))
         return Outcome::Internal;
     qCInfo(lcServerAuth) << "logout: family" << record->familyId << "revoked";
     return Outcome::Ok;
@@ -205,22 +224,58 @@ TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
 TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToken)
 {
     AccessCheck check;
-    Jose::ClaimRequirements requirements = m_accessRequirements;
-    const Jose::VerifyResult verified =
-            Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
-    if (!verified.ok()) {
-        check.reason = Jose::errorString(verified.error);
-        return check;
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    // Oversized tokens are refused by verifyJwt anyway: not worth hashing.
+    const bool cacheable = accessToken.size() <= Jose::DefaultMaxTokenSize;
+    TokenDigest digest;
+    if (cacheable) {
+        const QByteArray hash = Jose::sha256(accessToken);
+        static_assert(sizeof(digest.words) == 32);
+        std::memcpy(digest.words.data(), hash.constData(), sizeof(digest.words));
     }
-    const QJsonValue sid = verified.claims.value(QStringLiteral("sid"));
-    if (!sid.isString()) {
-        check.reason = QStringLiteral("sid is not a string");
-        return check;
+    const VerifiedAccess *cached = cacheable ? m_verifiedAccess.find(digest) : nullptr;
+    QByteArray subjectJson;
+    QString familyId;
+    if (cached && cached->validFrom <= double(now) && double(now) < cached->expiresAt) {
+        subjectJson = cached->subjectJson;
+        familyId = cached->familyId;
+    } else {
+        // Outside its window a cached token is verified in full again, which
+        // refuses it with the precise reason.
+        if (cached)
+            m_verifiedAccess.remove(digest);
+        Jose::ClaimRequirements requirements = m_accessRequirements;
+        requirements.now = now;
+        const Jose::VerifyResult verified =
+                Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
+        if (!verified.ok()) {
+            check.reason = Jose::errorString(verified.error);
+            return check;
+        }
+        const QJsonValue sid = verified.claims.value(QStringLiteral("sid"));
+        if (!sid.isString()) {
+            check.reason = QStringLiteral("sid is not a string");
+            return check;
+        }
+        familyId = sid.toString();
+        // Rendered once per token; only what callers use is kept.
+        subjectJson = QJsonDocument(QJsonObject{
+                                            {QStringLiteral("username"),
+                                             verified.claims.value(QStringLiteral("sub"))},
+                                            {QStringLiteral("id"),
+                                             verified.claims.value(QStringLiteral("user_id"))},
+                                            {QStringLiteral("sid"), sid},
+                                    })
+                              .toJson(QJsonDocument::Compact);
+        if (cacheable)
+            m_verifiedAccess.insert(digest,
+                                    {subjectJson, familyId, validFrom(verified.claims),
+                                     verified.claims.value(QStringLiteral("exp")).toDouble()});
     }
-    switch (m_store.familyStatus(sid.toString())) {
+    switch (familyStatus(familyId)) {
     case Store::FamilyStatus::Active:
         check.outcome = Outcome::Ok;
-        check.claims = verified.claims;
+        check.subjectJson = subjectJson;
         break;
     case Store::FamilyStatus::Revoked:
         check.reason = QStringLiteral("session revoked");
@@ -233,6 +288,43 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
         break;
     }
     return check;
+}
+
+Store::FamilyStatus TokenService::familyStatus(const QString &familyId)
+{
+    if (m_activeFamilies.find(familyId))
+        return Store::FamilyStatus::Active;
+    const Store::FamilyStatus status = m_store.familyStatus(familyId);
+    // Only "active" is cached: it is the one answer that a revocation changes.
+    if (status == Store::FamilyStatus::Active)
+        m_activeFamilies.insert(familyId, true);
+    return status;
+}
+
+bool TokenService::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)
+{
+    // Dropped before the write: whatever its outcome, the next check asks the database.
+    m_activeFamilies.remove(familyId);
+    return m_store.revokeFamily(familyId, nowMs, reason);
+}
+
+int TokenService::purgeExpired(qint64 nowMs)
+{
+    // Families are kept one access lifetime past their expiry so that their
+    // last access tokens still find them.
+    const int removed = m_store.purgeExpired(nowMs, m_config.accessTtl * 1000);
+    if (removed > 0)
+        m_activeFamilies.clear(); // cheaper than finding out which ones went
+    const double now = double(nowMs / 1000);
+    m_verifiedAccess.removeIf(
+            [now](const VerifiedAccess &entry) { return entry.expiresAt <= now; });
+    return removed;
+}
+
+void TokenService::setAccessCacheCapacity(qsizetype capacity)
+{
+    m_verifiedAccess.setCapacity(capacity);
+    m_activeFamilies.setCapacity(capacity);
 }
 
 } // namespace Tessera::Server

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "boundedcache.h"
 #include "config.h"
 #include "store.h"
 
@@ -8,6 +9,8 @@
 
 #include <QtCore/QByteArray>
 #include <QtCore/QJsonObject>
+
+#include <array>
 
 namespace Tessera::Server {
 
@@ -19,9 +22,19 @@ struct TokenPair
 
 // Issues and checks tokens: access JWTs signed with the configured algorithm,
 // opaque rotating refresh tokens grouped in families. Event-loop thread only.
+//
+// checkAccess() keeps two bounded in-memory caches so that the hot path costs
+// neither a signature verification nor a database read per request:
+// - verified access tokens, keyed by the SHA-256 of the exact token bytes, with
+//   their subject; an entry is used only inside its iat/nbf..exp window;
+// - session families known to be active. Only this process revokes families
+//   (revokeFamily() drops the entry before writing), so the cache stays exact
+//   as long as no other process writes revocations to the same database.
 class TokenService
 {
 public:
+    static constexpr qsizetype DefaultAccessCacheCapacity = 8192;
+
     enum class Outcome {
         Ok,
         Invalid,  // unknown, malformed, expired, revoked: 401 token_not_valid
@@ -38,7 +51,9 @@ public:
     struct AccessCheck
     {
         Outcome outcome = Outcome::Invalid;
-        QJsonObject claims;
+        // Who the token speaks for, as compact JSON (the /api/me/ body):
+        // {"id": user_id, "sid": sid, "username": sub}.
+        QByteArray subjectJson;
         QString reason; // for the log, never the token
     };
 
@@ -54,9 +69,44 @@ public:
 
     QJsonObject jwks() const { return Jose::jwks(m_verificationKeys); }
 
+    // Removes expired families from the store and expired entries from the caches.
+    int purgeExpired(qint64 nowMs);
+
+    // For tests: the caches' bound and fill.
+    void setAccessCacheCapacity(qsizetype capacity);
+    qsizetype verifiedAccessCount() const { return m_verifiedAccess.size(); }
+    qsizetype activeFamilyCount() const { return m_activeFamilies.size(); }
+
     static qint64 nowMs();
 
 private:
+    // The SHA-256 of an access token, held inline: a cache key costs no allocation.
+    struct TokenDigest
+    {
+        std::array<quint64, 4> words{};
+        friend bool operator==(const TokenDigest &a, const TokenDigest &b)
+        {
+            return a.words == b.words;
+        }
+        friend size_t qHash(const TokenDigest &digest, size_t seed = 0) noexcept
+        {
+            return ::qHash(digest.words[0], seed);
+        }
+    };
+
+    // Kept small (about 0.5 KB per token with its family entry): the cache is
+    // full after a few thousand logins and refreshes and must not look like a leak.
+    struct VerifiedAccess
+    {
+        QByteArray subjectJson; // as in AccessCheck
+        QString familyId;
+        double validFrom = 0; // latest of iat and nbf, seconds since the epoch
+        double expiresAt = 0; // exp
+    };
+
+    Store::FamilyStatus familyStatus(const QString &familyId);
+    bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
+
     QByteArray mintAccess(qint64 userId, const QString &username, const QString &familyId,
                           qint64 nowMs) const;
     static bool looksLikeRefreshToken(const QByteArray &token);
@@ -66,6 +116,8 @@ private:
     Jose::Key m_signingKey;
     QList<Jose::Key> m_verificationKeys;
     Jose::ClaimRequirements m_accessRequirements;
+    BoundedCache<TokenDigest, VerifiedAccess> m_verifiedAccess{DefaultAccessCacheCapacity};
+    BoundedCache<QString, bool> m_activeFamilies{DefaultAccessCacheCapacity};
 };
 
 } // namespace Tessera::Server

@@ -132,6 +132,7 @@ private slots:
     void claimChecksWithRealKey();
     void tokenTypeConfusion_data();
     void tokenTypeConfusion();
+    void cachedTokenStillChecked();
     void jwks();
     void jwksPerAlgorithm_data();
     void jwksPerAlgorithm();
@@ -625,6 +626,31 @@ void tst_ServerTokens::tokenTypeConfusion()
     // The session itself is untouched by the confused request.
     TESSERA_EXPECT_STATUS(m_http->me(pair.access), 200);
     TESSERA_EXPECT_STATUS(m_http->refresh(pair.refresh), 200);
+}
+
+// The server remembers verified access tokens; the next requests with the
+// same token must still see a changed signature byte and a logout at once.
+void tst_ServerTokens::cachedTokenStillChecked()
+{
+    TESSERA_TOKEN_PAIR(pair, m_http->login(TestUser, TestPassword));
+    for (int i = 0; i < 3; ++i) {
+        const HttpResponse me = m_http->me(pair.access);
+        TESSERA_EXPECT_STATUS(me, 200);
+        QCOMPARE(me.json().value(QStringLiteral("username")).toString(), TestUser);
+        TESSERA_EXPECT_STATUS(m_http->verify(pair.access), 200);
+    }
+    QByteArray tampered = pair.access.toLatin1();
+    const qsizetype at = tampered.lastIndexOf('.') + 20;
+    tampered[at] = tampered.at(at) == 'A' ? 'B' : 'A';
+    TESSERA_EXPECT_ERROR(m_http->me(QString::fromLatin1(tampered)), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(m_http->verify(QString::fromLatin1(tampered)), 401, "token_not_valid");
+    TESSERA_EXPECT_STATUS(m_http->me(pair.access), 200);
+
+    TESSERA_EXPECT_STATUS(m_http->blacklist(pair.refresh), 200);
+    TESSERA_EXPECT_ERROR(m_http->me(pair.access), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(m_http->verify(pair.access), 401, "token_not_valid");
+    // Other sessions of the same user are untouched.
+    TESSERA_EXPECT_STATUS(m_http->me(m_pair.access), 200);
 }
 
 void tst_ServerTokens::jwks()

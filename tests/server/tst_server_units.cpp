@@ -1,16 +1,62 @@
 // SPDX-License-Identifier: MIT
+#include "boundedcache.h"
 #include "config.h"
 #include "passwordhasher.h"
 #include "ratelimiter.h"
 #include "sealedbox.h"
 #include "store.h"
+#include "tokenservice.h"
 
 #include <tessera/jose.h>
 
+#include <QtCore/QDateTime>
+#include <QtCore/QJsonDocument>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
 using namespace Tessera::Server;
+
+namespace {
+
+// A TokenService on a fresh database with one user, its signing key loaded.
+struct TokenFixture
+{
+    explicit TokenFixture(ServerConfig settings = {})
+        : config(std::move(settings))
+    {
+        QString error;
+        store = Store::open(dir.filePath(QStringLiteral("db.sqlite3")), false, &error);
+        if (!store)
+            return;
+        store->addUser(QStringLiteral("alice"), "hash");
+        user = store->findUser(QStringLiteral("alice")).value_or(Store::User{});
+        tokens = std::make_unique<TokenService>(config, *store);
+        if (!tokens->loadOrCreateSigningKey(&error))
+            tokens.reset();
+    }
+    bool ok() const { return tokens && user.id != 0; }
+    TokenPair login()
+    {
+        const auto result = tokens->startFamily(user);
+        return result.outcome == TokenService::Outcome::Ok ? result.tokens : TokenPair{};
+    }
+
+    QTemporaryDir dir;
+    ServerConfig config;
+    std::unique_ptr<Store> store;
+    Store::User user;
+    std::unique_ptr<TokenService> tokens;
+};
+
+// `token` with one character in the middle of its signature replaced.
+QByteArray withSignatureByteChanged(QByteArray token)
+{
+    const qsizetype at = token.lastIndexOf('.') + 20;
+    token[at] = token.at(at) == 'A' ? 'B' : 'A';
+    return token;
+}
+
+} // namespace
 
 class tst_ServerUnits : public QObject
 {
@@ -25,6 +71,15 @@ private slots:
     void commandLine();
     void storeRotateIsConditional();
     void helpDocumentsEveryFlag();
+    void boundedCacheEvictsOldest();
+    void boundedCacheForgetsRemovedEntries();
+    void accessCheckCachesVerifiedToken();
+    void accessCacheRefusesTamperedSignature();
+    void accessCacheRefusesRevokedFamily();
+    void accessCacheRefusesReusedFamily();
+    void accessCacheRefusesExpiredToken();
+    void accessCacheStaysBounded();
+    void accessCacheIsPerKeySet();
 };
 
 void tst_ServerUnits::helpDocumentsEveryFlag()
@@ -165,6 +220,172 @@ void tst_ServerUnits::storeRotateIsConditional()
     // Expired families (and their tokens) are purged.
     QCOMPARE(store->purgeExpired(200'000, 0), 1);
     QVERIFY(!store->findRefreshToken("h1"));
+}
+
+void tst_ServerUnits::boundedCacheEvictsOldest()
+{
+    BoundedCache<int, QString> cache(3);
+    for (int i = 1; i <= 3; ++i)
+        cache.insert(i, QString::number(i));
+    cache.insert(2, QStringLiteral("two")); // an update does not count as newer
+    cache.insert(4, QStringLiteral("4"));
+    QCOMPARE(cache.size(), 3);
+    QVERIFY(!cache.find(1));
+    QCOMPARE(*cache.find(2), QStringLiteral("two"));
+    cache.insert(5, QStringLiteral("5"));
+    QVERIFY(!cache.find(2));
+    QVERIFY(cache.find(3) && cache.find(4) && cache.find(5));
+    cache.setCapacity(1);
+    QCOMPARE(cache.size(), 1);
+    QVERIFY(cache.find(5));
+}
+
+void tst_ServerUnits::boundedCacheForgetsRemovedEntries()
+{
+    BoundedCache<int, int> cache(2);
+    cache.insert(1, 1);
+    cache.insert(2, 2);
+    cache.remove(1);
+    cache.insert(1, 10); // now the newest: 2 goes first
+    cache.insert(3, 3);
+    QVERIFY(!cache.find(2));
+    QCOMPARE(*cache.find(1), 10);
+    cache.removeIf([](int value) { return value == 3; });
+    QCOMPARE(cache.size(), 1);
+    // Many removals must not leave the cache growing underneath.
+    for (int i = 0; i < 100'000; ++i) {
+        cache.insert(100 + i, i);
+        cache.remove(100 + i);
+    }
+    QCOMPARE(cache.size(), 1);
+    QCOMPARE(*cache.find(1), 10);
+}
+
+void tst_ServerUnits::accessCheckCachesVerifiedToken()
+{
+    TokenFixture fixture;
+    QVERIFY(fixture.ok());
+    const TokenPair pair = fixture.login();
+    QVERIFY(!pair.access.isEmpty());
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 0);
+    for (int i = 0; i < 3; ++i) {
+        const auto check = fixture.tokens->checkAccess(pair.access);
+        QCOMPARE(check.outcome, TokenService::Outcome::Ok);
+        const QJsonObject subject = QJsonDocument::fromJson(check.subjectJson).object();
+        QCOMPARE(subject.value(QStringLiteral("username")).toString(), QStringLiteral("alice"));
+        QCOMPARE(subject.value(QStringLiteral("id")).toInteger(), fixture.user.id);
+        const auto payload = Tessera::Jose::base64UrlDecode(pair.access.split('.').value(1));
+        QVERIFY(payload);
+        QCOMPARE(subject.value(QStringLiteral("sid")),
+                 QJsonDocument::fromJson(*payload).object().value(QStringLiteral("sid")));
+        QCOMPARE(subject.size(), 3);
+        QCOMPARE(fixture.tokens->verifiedAccessCount(), 1);
+        QCOMPARE(fixture.tokens->activeFamilyCount(), 1);
+    }
+    // Refused tokens are never cached.
+    QCOMPARE(fixture.tokens->checkAccess("garbage").outcome, TokenService::Outcome::Invalid);
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 1);
+}
+
+void tst_ServerUnits::accessCacheRefusesTamperedSignature()
+{
+    TokenFixture fixture;
+    QVERIFY(fixture.ok());
+    const TokenPair pair = fixture.login();
+    QCOMPARE(fixture.tokens->checkAccess(pair.access).outcome, TokenService::Outcome::Ok);
+    const QByteArray tampered = withSignatureByteChanged(pair.access);
+    QVERIFY(tampered != pair.access);
+    const auto check = fixture.tokens->checkAccess(tampered);
+    QCOMPARE(check.outcome, TokenService::Outcome::Invalid);
+    QVERIFY(check.subjectJson.isEmpty());
+    QCOMPARE(check.reason, Tessera::Jose::errorString(Tessera::Jose::Error::BadSignature));
+    // Trailing whitespace or a prefix is not the same token either.
+    QCOMPARE(fixture.tokens->checkAccess(pair.access + ' ').outcome,
+             TokenService::Outcome::Invalid);
+    QCOMPARE(fixture.tokens->checkAccess(pair.access.chopped(1)).outcome,
+             TokenService::Outcome::Invalid);
+    QCOMPARE(fixture.tokens->checkAccess(pair.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 1);
+}
+
+void tst_ServerUnits::accessCacheRefusesRevokedFamily()
+{
+    TokenFixture fixture;
+    QVERIFY(fixture.ok());
+    const TokenPair pair = fixture.login();
+    const TokenPair other = fixture.login();
+    QCOMPARE(fixture.tokens->checkAccess(pair.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->checkAccess(other.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->revoke(pair.refresh), TokenService::Outcome::Ok);
+    const auto check = fixture.tokens->checkAccess(pair.access);
+    QCOMPARE(check.outcome, TokenService::Outcome::Invalid);
+    QCOMPARE(check.reason, QStringLiteral("session revoked"));
+    QCOMPARE(fixture.tokens->checkAccess(other.access).outcome, TokenService::Outcome::Ok);
+}
+
+void tst_ServerUnits::accessCacheRefusesReusedFamily()
+{
+    ServerConfig config;
+    config.reuseGrace = 0;
+    TokenFixture fixture(config);
+    QVERIFY(fixture.ok());
+    const TokenPair first = fixture.login();
+    const auto rotated = fixture.tokens->refresh(first.refresh);
+    QCOMPARE(rotated.outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->checkAccess(rotated.tokens.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->refresh(first.refresh).outcome, TokenService::Outcome::Reused);
+    QCOMPARE(fixture.tokens->checkAccess(rotated.tokens.access).outcome,
+             TokenService::Outcome::Invalid);
+    QCOMPARE(fixture.tokens->checkAccess(first.access).outcome, TokenService::Outcome::Invalid);
+}
+
+void tst_ServerUnits::accessCacheRefusesExpiredToken()
+{
+    ServerConfig config;
+    config.accessTtl = 1;
+    TokenFixture fixture(config);
+    QVERIFY(fixture.ok());
+    const TokenPair pair = fixture.login();
+    const qint64 expiresAt = QDateTime::currentSecsSinceEpoch() + 1; // at the latest
+    QCOMPARE(fixture.tokens->checkAccess(pair.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 1);
+    while (QDateTime::currentSecsSinceEpoch() < expiresAt)
+        QTest::qWait(20);
+    const auto check = fixture.tokens->checkAccess(pair.access);
+    QCOMPARE(check.outcome, TokenService::Outcome::Invalid);
+    QCOMPARE(check.reason, Tessera::Jose::errorString(Tessera::Jose::Error::Expired));
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 0);
+}
+
+void tst_ServerUnits::accessCacheStaysBounded()
+{
+    TokenFixture fixture;
+    QVERIFY(fixture.ok());
+    fixture.tokens->setAccessCacheCapacity(3);
+    QList<QByteArray> access;
+    for (int i = 0; i < 5; ++i) {
+        access.append(fixture.login().access);
+        QCOMPARE(fixture.tokens->checkAccess(access.last()).outcome, TokenService::Outcome::Ok);
+        QVERIFY(fixture.tokens->verifiedAccessCount() <= 3);
+        QVERIFY(fixture.tokens->activeFamilyCount() <= 3);
+    }
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 3);
+    // An evicted token is simply verified again.
+    QCOMPARE(fixture.tokens->checkAccess(access.first()).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 3);
+    QCOMPARE(TokenService::DefaultAccessCacheCapacity, 8192);
+}
+
+void tst_ServerUnits::accessCacheIsPerKeySet()
+{
+    TokenFixture fixture;
+    QVERIFY(fixture.ok());
+    const TokenPair pair = fixture.login();
+    QCOMPARE(fixture.tokens->checkAccess(pair.access).outcome, TokenService::Outcome::Ok);
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 1);
+    QString error;
+    QVERIFY2(fixture.tokens->loadOrCreateSigningKey(&error), qPrintable(error));
+    QCOMPARE(fixture.tokens->verifiedAccessCount(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerUnits)
