@@ -2,17 +2,28 @@
 #include <tessera/authenticatednetworkaccessmanager.h>
 
 #include "authenticatedreply_p.h"
+#include "session_p.h"
 
 #include <tessera/session.h>
 
 namespace Tessera {
 namespace {
 
-bool sameOrigin(const QUrl &url, const SessionConfig &config)
+// Equal SessionConfig::origin() strings (lower-case scheme and host, default
+// port filled in), without copying the config and formatting two strings for
+// every request. Schemes are ASCII; hosts go through toLower() as origin() does
+// (case folding differs from it for a few letters).
+bool sameOrigin(const QUrl &url, const QUrl &server)
 {
-    SessionConfig probe = config;
-    probe.setServerUrl(url);
-    return probe.origin() == config.origin();
+    const QString scheme = url.scheme();
+    if (scheme.compare(server.scheme(), Qt::CaseInsensitive) != 0)
+        return false;
+    const int defaultPort = scheme.compare(u"https", Qt::CaseInsensitive) == 0 ? 443 : 80;
+    if (url.port(defaultPort) != server.port(defaultPort))
+        return false;
+    const QString host = url.host();
+    const QString serverHost = server.host();
+    return host == serverHost || host.toLower() == serverHost.toLower();
 }
 
 } // namespace
@@ -37,7 +48,8 @@ QNetworkReply *AuthenticatedNetworkAccessManager::createRequest(Operation operat
                                                                 const QNetworkRequest &request,
                                                                 QIODevice *outgoingData)
 {
-    if (!m_session || !sameOrigin(request.url(), m_session->config()))
+    if (!m_session
+        || !sameOrigin(request.url(), SessionPrivate::get(m_session)->config().serverUrl()))
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
     // The body is read now: the caller's device may be gone by the time a
     // token is ready, and a retry after a 401 sends it again.

@@ -27,14 +27,24 @@ AuthenticatedReply::AuthenticatedReply(AuthenticatedNetworkAccessManager *manage
     setUrl(request.url());
     setOperation(operation);
     open(QIODevice::ReadOnly | QIODevice::Unbuffered);
-    // Start after the caller had a chance to connect to our signals.
-    QTimer::singleShot(0, this, &AuthenticatedReply::requestToken);
+    // With a token at hand the request goes out now: the inner reply signals only
+    // from the event loop, so the caller still connects to us in time. This saves
+    // a queued call per request. Failures found now are reported from the event
+    // loop (see failWith).
+    m_constructing = true;
+    requestToken();
+    m_constructing = false;
 }
 
 AuthenticatedReply::~AuthenticatedReply()
 {
-    if (m_inner)
-        m_inner->abort();
+    if (QNetworkReply *inner = m_inner) {
+        // A reply being destroyed emits nothing more; the inner one goes later
+        // (~QNetworkAccessManager deletes all its replies from a list it took before).
+        inner->disconnect(this);
+        inner->abort();
+        inner->deleteLater();
+    }
 }
 
 void AuthenticatedReply::requestToken()
@@ -80,7 +90,8 @@ void AuthenticatedReply::send(const Secret &token)
     if (body)
         body->setParent(m_inner);
     Transport::watchReply(m_inner, SessionPrivate::get(m_session)->config(), 0);
-    connect(m_inner, &QNetworkReply::uploadProgress, this, &QNetworkReply::uploadProgress);
+    if (m_hasBody) // nothing to relay otherwise
+        connect(m_inner, &QNetworkReply::uploadProgress, this, &QNetworkReply::uploadProgress);
     connect(m_inner, &QNetworkReply::finished, this, &AuthenticatedReply::onInnerFinished);
 }
 
@@ -111,7 +122,7 @@ void AuthenticatedReply::onInnerFinished()
         setError(transport.code() == Error::Code::Timeout ? QNetworkReply::TimeoutError
                                                           : QNetworkReply::SslHandshakeFailedError,
                  transport.message());
-    else
+    else if (inner->error() != QNetworkReply::NoError) // errorString() is a translation lookup
         setError(inner->error(), inner->errorString());
     m_buffer = inner->readAll();
     complete();
@@ -119,6 +130,14 @@ void AuthenticatedReply::onInnerFinished()
 
 void AuthenticatedReply::failWith(const Error &error)
 {
+    if (m_constructing) {
+        // The caller has not connected to our signals yet.
+        QTimer::singleShot(0, this, [this, error] {
+            if (!m_aborted && !isFinished())
+                failWith(error);
+        });
+        return;
+    }
     QNetworkReply::NetworkError code = QNetworkReply::AuthenticationRequiredError;
     switch (error.code()) {
     case Error::Code::NetworkError:

@@ -49,6 +49,7 @@ private:
     QPointer<QNetworkReply> m_inner;
     bool m_retried = false;
     bool m_aborted = false;
+    bool m_constructing = false;
     QByteArray m_buffer;
     qint64 m_readPosition = 0;
 };

@@ -1,15 +1,30 @@
 // SPDX-License-Identifier: MIT
-// Unit tests of the SDK's value types and parsers (no network, no storage).
+// Unit tests of the SDK's value types and parsers, and of its transport limits
+// and origin check against an in-process loopback server (no storage).
 #include "tokenresponse_p.h"
 
+#include <tessera/authenticatednetworkaccessmanager.h>
 #include <tessera/error.h>
 #include <tessera/jose.h>
 #include <tessera/secret.h>
+#include <tessera/session.h>
 #include <tessera/sessionconfig.h>
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QTimer>
+#include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
+
+#include <cctype>
+#include <functional>
+#include <memory>
+#include <optional>
 
 using namespace Tessera;
 
@@ -27,6 +42,66 @@ QByteArray fakeJwt(const QJsonObject &header, const QJsonObject &claims)
 }
 
 const qint64 Now = 1'800'000'000;
+
+// An HTTP server on 127.0.0.1 that hands each connection to `onRequest` once
+// the request head has arrived.
+class LoopbackServer : public QObject
+{
+public:
+    using Handler = std::function<void(QTcpSocket *)>;
+    explicit LoopbackServer(Handler onRequest)
+        : m_onRequest(std::move(onRequest))
+    {
+        m_server.listen(QHostAddress::LocalHost);
+        connect(&m_server, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+                ++connections;
+                auto received = std::make_shared<QByteArray>();
+                connect(socket, &QTcpSocket::readyRead, socket, [this, socket, received] {
+                    const bool headSeen = received->contains("\r\n\r\n");
+                    received->append(socket->readAll());
+                    if (!received->isEmpty() && !std::isupper(uchar(received->at(0)))) {
+                        socket->abort(); // not HTTP (a TLS hello): refuse at once
+                        return;
+                    }
+                    if (!headSeen && received->contains("\r\n\r\n"))
+                        m_onRequest(socket);
+                });
+            }
+        });
+    }
+    bool isListening() const { return m_server.isListening(); }
+    quint16 port() const { return m_server.serverPort(); }
+    int connections = 0;
+
+private:
+    QTcpServer m_server;
+    Handler m_onRequest;
+};
+
+SessionConfig loopbackConfig(const QString &host, quint16 port, std::chrono::milliseconds timeout)
+{
+    SessionConfig config(QUrl(QStringLiteral("http://%1:%2/").arg(host).arg(port)),
+                         QStringLiteral("org.tessera.tests.units"));
+    config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
+    config.setRequestTimeout(timeout);
+    return config;
+}
+
+// Signs in against `server` and returns how the login ended, and after how long.
+std::pair<std::optional<Error>, qint64> loginAgainst(const LoopbackServer &server,
+                                                     std::chrono::milliseconds timeout)
+{
+    Session session(loopbackConfig(QStringLiteral("127.0.0.1"), server.port(), timeout));
+    std::optional<Error> result;
+    QObject::connect(&session, &Session::finished, &session,
+                     [&result](Session::Operation, const Error &error) { result = error; });
+    QElapsedTimer clock;
+    clock.start();
+    session.login(QStringLiteral("alice"), QStringLiteral("not-a-real-password"));
+    (void)QTest::qWaitFor([&result] { return result.has_value(); }, 10000); // checked by the caller
+    return {result, clock.elapsed()};
+}
 
 } // namespace
 
@@ -49,6 +124,18 @@ private slots:
     void tokenResponse_data();
     void tokenResponse();
     void serverProblem();
+    void idleTimeout();
+    void deadlineOutlastsTrickle();
+    void responseSizeLimit();
+    void bearerOnlyForSessionOrigin_data();
+    void bearerOnlyForSessionOrigin();
+
+public:
+    tst_SdkUnits()
+    {
+        // The timeout tests tell the idle limit from the deadline by these lines.
+        QLoggingCategory::setFilterRules(QStringLiteral("tessera.network.info=true"));
+    }
 };
 
 void tst_SdkUnits::transportPolicy_data()
@@ -309,6 +396,94 @@ void tst_SdkUnits::serverProblem()
             parseServerProblem(R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
     QCOMPARE(problem.code, QStringLiteral("token_not_valid"));
     QCOMPARE(parseServerProblem("not json").code, QString());
+}
+
+void tst_SdkUnits::idleTimeout()
+{
+    LoopbackServer silent([](QTcpSocket *) {}); // reads the request, never answers
+    QVERIFY(silent.isListening());
+    QTest::ignoreMessage(QtInfoMsg, QRegularExpression(QStringLiteral("timed out \\(idle\\)")));
+    const auto [error, elapsedMs] = loginAgainst(silent, std::chrono::milliseconds(400));
+    QVERIFY(error);
+    QCOMPARE(error->code(), Error::Code::Timeout);
+    QVERIFY2(elapsedMs >= 350, qPrintable(QString::number(elapsedMs)));
+}
+
+void tst_SdkUnits::deadlineOutlastsTrickle()
+{
+    // Headers at once, then one body byte every 100 ms: never idle for 400 ms,
+    // so only the total deadline (800 ms) ends it.
+    LoopbackServer trickle([](QTcpSocket *socket) {
+        // 503: the login handler checks transport errors for statuses other than 200.
+        socket->write("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 1000\r\n\r\n");
+        auto *drip = new QTimer(socket);
+        QObject::connect(drip, &QTimer::timeout, socket, [socket] { socket->write(" "); });
+        drip->start(100);
+    });
+    QVERIFY(trickle.isListening());
+    QTest::ignoreMessage(QtInfoMsg, QRegularExpression(QStringLiteral("timed out \\(deadline\\)")));
+    const auto [error, elapsedMs] = loginAgainst(trickle, std::chrono::milliseconds(400));
+    QVERIFY(error);
+    QCOMPARE(error->code(), Error::Code::Timeout);
+    QVERIFY2(elapsedMs >= 750, qPrintable(QString::number(elapsedMs)));
+}
+
+void tst_SdkUnits::responseSizeLimit()
+{
+    const QByteArray body(MaxTokenResponseBytes + 1024, ' ');
+    LoopbackServer oversized([&body](QTcpSocket *socket) {
+        // 503 for the reason given in deadlineOutlastsTrickle().
+        socket->write("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Content-Length: "
+                      + QByteArray::number(body.size()) + "\r\n\r\n");
+        socket->write(body);
+    });
+    QVERIFY(oversized.isListening());
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("exceeds \\d+ bytes")));
+    const auto [error, elapsedMs] = loginAgainst(oversized, std::chrono::milliseconds(5000));
+    Q_UNUSED(elapsedMs);
+    QVERIFY(error);
+    QCOMPARE(error->code(), Error::Code::ServerError);
+    QVERIFY2(error->message().contains(QStringLiteral("too large")), qPrintable(error->message()));
+}
+
+void tst_SdkUnits::bearerOnlyForSessionOrigin_data()
+{
+    // The session's server is http://localhost:PORT/, not signed in: a request it
+    // would authenticate fails at once with AuthenticationRequiredError and never
+    // reaches the network; any other origin goes out as it is.
+    QTest::addColumn<QString>("url"); // %1: the port of the loopback server
+    QTest::addColumn<bool>("authenticated");
+    QTest::addRow("same origin") << "http://localhost:%1/api/me/" << true;
+    QTest::addRow("scheme and host in capitals") << "HTTP://LocalHost:%1/api/me/" << true;
+    QTest::addRow("same address, other host name") << "http://127.0.0.1:%1/api/me/" << false;
+    QTest::addRow("https, same host and port") << "https://localhost:%1/api/me/" << false;
+}
+
+void tst_SdkUnits::bearerOnlyForSessionOrigin()
+{
+    QFETCH(QString, url);
+    QFETCH(bool, authenticated);
+    LoopbackServer server([](QTcpSocket *socket) {
+        socket->write("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+    });
+    QVERIFY(server.isListening());
+    Session session(loopbackConfig(QStringLiteral("localhost"), server.port(),
+                                   std::chrono::milliseconds(5000)));
+    AuthenticatedNetworkAccessManager manager(&session);
+    std::unique_ptr<QNetworkReply> reply(
+            manager.get(QNetworkRequest(QUrl(url.arg(server.port())))));
+    // Connected only now, after get() returned, as callers do: nothing may be missed.
+    bool finished = false;
+    connect(reply.get(), &QNetworkReply::finished, this, [&finished] { finished = true; });
+    QVERIFY(!reply->isFinished());
+    QTRY_VERIFY_WITH_TIMEOUT(finished, 10000);
+    QCOMPARE(reply->error() == QNetworkReply::AuthenticationRequiredError, authenticated);
+    if (authenticated)
+        QCOMPARE(server.connections, 0);
+    else if (reply->url().scheme() == u"http")
+        QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 204);
 }
 
 QTEST_GUILESS_MAIN(tst_SdkUnits)
