@@ -50,6 +50,18 @@ Error storageError(const Platform::StoreResult &result, const QString &what)
 }
 
 constexpr qint64 MaxBackoffMs = 60000;
+constexpr qint64 MaxTrustedSkewMs = 366LL * 24 * 3600 * 1000;
+constexpr qint64 MinUsableLifetimeMs = 2000;
+
+// RFC 6749 5.1: a token response is application/json. Anything else (an HTML error
+// page of a proxy, a captive portal) is not a token response, whatever it contains.
+bool isJsonResponse(QNetworkReply *reply)
+{
+    const QByteArray type = reply->rawHeader("Content-Type");
+    const qsizetype parameters = type.indexOf(';');
+    const QByteArray mediaType = parameters < 0 ? type : type.first(parameters);
+    return mediaType.trimmed().toLower() == "application/json";
+}
 
 QByteArray digestOf(QByteArrayView token)
 {
@@ -289,31 +301,50 @@ Error SessionPrivate::httpError(QNetworkReply *reply, const ServerProblem &probl
             QStringLiteral("%1: unexpected HTTP status %2").arg(what).arg(status), problem.code};
 }
 
-void SessionPrivate::adoptAccessToken(TokenResponse &response)
+std::optional<SessionPrivate::AccessTiming>
+SessionPrivate::accessTiming(const TokenResponse &response, QString *problem) const
 {
     // Clock skew: the server's Date header (or the token's iat) against our clock
     // at arrival, so exp is compared with a clock that agrees with the server's.
     const qint64 arrival = response.arrivalMs;
-    qint64 skewMs = 0;
-    if (response.serverDate)
-        skewMs = response.serverDate->toMSecsSinceEpoch() - arrival;
-    else if (response.claims.issuedAt)
-        skewMs = *response.claims.issuedAt * 1000 - arrival;
+    AccessTiming timing;
+    if (response.serverDate) {
+        timing.skewMs = response.serverDate->toMSecsSinceEpoch() - arrival;
+    } else if (response.claims.issuedAt) {
+        timing.skewMs = *response.claims.issuedAt * 1000 - arrival;
+        // A clock a year off is not skew; an iat of 0 would make any exp look fresh.
+        if (qAbs(timing.skewMs) > MaxTrustedSkewMs) {
+            *problem = QStringLiteral("access token iat is implausible");
+            return std::nullopt;
+        }
+    }
     // Ignore sub-second noise from whole-second timestamps.
-    if (qAbs(skewMs) < 1500)
-        skewMs = 0;
-    const qint64 serverNowMs = arrival + skewMs;
-    const qint64 lifetimeMs = response.claims.issuedAt
-            ? (response.claims.expiresAt - *response.claims.issuedAt) * 1000
-            : qMax<qint64>(0, response.claims.expiresAt * 1000 - serverNowMs);
+    if (qAbs(timing.skewMs) < 1500)
+        timing.skewMs = 0;
+    const qint64 remainingMs = response.claims.expiresAt * 1000 - (arrival + timing.skewMs);
+    // A token that is (nearly) expired on arrival would be refreshed again at once,
+    // and again: refuse it instead of looping.
+    if (remainingMs < MinUsableLifetimeMs) {
+        *problem = QStringLiteral("access token is expired on arrival");
+        return std::nullopt;
+    }
+    // The lead is taken from what is left, not from exp - iat: SimpleJWT's refreshed
+    // tokens can carry an old iat, and a lead longer than what is left would loop.
     const qint64 configuredLeadMs = qint64(m_config.refreshLead().count()) * 1000;
-    const qint64 leadMs = qMin(qMax(configuredLeadMs, lifetimeMs / 5), lifetimeMs / 2);
+    const qint64 leadMs = qMin(qMax(configuredLeadMs, remainingMs / 5), remainingMs / 2);
+    timing.expiryMs = response.claims.expiresAt * 1000 - timing.skewMs;
+    timing.refreshDueMs = timing.expiryMs - leadMs;
+    return timing;
+}
 
-    m_accessExpiryMs = response.claims.expiresAt * 1000 - skewMs;
-    m_refreshDueMs = m_accessExpiryMs - leadMs;
+void SessionPrivate::adoptAccessToken(TokenResponse &response, const AccessTiming &timing)
+{
+    m_accessExpiryMs = timing.expiryMs;
+    m_refreshDueMs = timing.refreshDueMs;
     m_accessToken = std::move(response.access);
-    if (skewMs != 0)
-        qCInfo(lcSession) << "server clock differs by" << skewMs / 1000 << "s; expiry corrected";
+    if (timing.skewMs != 0)
+        qCInfo(lcSession) << "server clock differs by" << timing.skewMs / 1000
+                          << "s; expiry corrected";
     setAccessExpiry(QDateTime::fromMSecsSinceEpoch(m_accessExpiryMs, Qt::UTC));
     m_refreshTimer.start(
             int(qBound<qint64>(qint64(0), m_refreshDueMs - nowMs(), qint64(24) * 3600 * 1000)));
@@ -376,30 +407,41 @@ void SessionPrivate::login(const QString &username, const QString &password)
             setState(Session::State::SignedOut);
             finish(Session::Operation::Login, error);
         };
-        if (status == 400 || status == 401 || status == 403) {
+        // Fix (tests/security): a cut, a timeout or the size cap after a 200 status
+        // line is the transport's error, not an "unusable token response".
+        const bool transportFailed = Transport::replyError(reply).isError();
+        if (!transportFailed && (status == 400 || status == 401 || status == 403)) {
             const ServerProblem problem = parseServerProblem(body);
             return fail({Error::Code::InvalidCredentials,
                          QStringLiteral("the server refused the username or password"),
                          problem.code});
         }
-        if (status != 200)
+        if (transportFailed || status != 200)
             return fail(httpError(reply, parseServerProblem(body), QStringLiteral("login")));
         QString problem;
         const qint64 serverNow = nowMs() / 1000 + 60; // only a plausibility bound
-        auto response = parseTokenResponse(body, true, serverNow, &problem);
-        if (!response)
+        std::optional<TokenResponse> response;
+        if (!isJsonResponse(reply))
+            problem = QStringLiteral("not application/json");
+        else
+            response = parseTokenResponse(body, true, serverNow, &problem);
+        std::optional<AccessTiming> timing;
+        if (response) {
+            response->arrivalMs = nowMs();
+            response->serverDate = Transport::serverDate(reply);
+            timing = accessTiming(*response, &problem);
+        }
+        if (!response || !timing)
             return fail({Error::Code::ServerError,
                          QStringLiteral("login: unusable token response (%1)").arg(problem)});
 
         // Persist first: the session is SignedIn only once the refresh token is stored.
         auto tokens = std::make_shared<TokenResponse>(std::move(*response));
-        tokens->arrivalMs = nowMs();
-        tokens->serverDate = Transport::serverDate(reply);
-        auto accept = [this, tokens, username] {
+        auto accept = [this, tokens, username, timing = *timing] {
             m_storedDigest = digestOf(tokens->refresh.reveal());
             m_refreshToken = std::move(tokens->refresh);
             setUser(username);
-            adoptAccessToken(*tokens);
+            adoptAccessToken(*tokens, timing);
             setState(Session::State::SignedIn);
             qCInfo(lcSession) << "login succeeded";
             finish(Session::Operation::Login, {});
@@ -512,6 +554,16 @@ void SessionPrivate::withFreshToken(TokenCallback callback)
                 : Error(Error::Code::NotSignedIn, QStringLiteral("not signed in"));
         return callback(nullptr, error);
     }
+    // Fix (tests/security): while a transient failure is backed off from, callers do
+    // not start refreshes of their own (an app polling every 250 ms flooded a failing
+    // server): a token that is due but not expired is still good; else the caller
+    // waits for the scheduled retry and gets its outcome.
+    if (m_retryTimer.isActive() && !m_refreshing) {
+        if (!m_accessToken.isEmpty() && nowMs() < m_accessExpiryMs)
+            return callback(&m_accessToken, {});
+        m_waiters.append(std::move(callback));
+        return;
+    }
     m_waiters.append(std::move(callback));
     startRefresh();
 }
@@ -612,7 +664,11 @@ void SessionPrivate::onRefreshReply(QNetworkReply *reply, quint64 generation)
                                httpError(reply, problem, QStringLiteral("refresh")));
 
     QString parseProblem;
-    auto response = parseTokenResponse(body, false, nowMs() / 1000 + 24 * 3600, &parseProblem);
+    std::optional<TokenResponse> response;
+    if (!isJsonResponse(reply))
+        parseProblem = QStringLiteral("not application/json");
+    else
+        response = parseTokenResponse(body, false, nowMs() / 1000 + 24 * 3600, &parseProblem);
     if (!response)
         // Possibly truncated after the server rotated: keep the old token; the
         // server's grace window hands the new one out again on retry.
@@ -624,10 +680,23 @@ void SessionPrivate::onRefreshReply(QNetworkReply *reply, quint64 generation)
     auto tokens = std::make_shared<TokenResponse>(std::move(*response));
     tokens->arrivalMs = nowMs();
     tokens->serverDate = Transport::serverDate(reply);
-    auto apply = [this, tokens](const Error &storageFailure) {
+    // A well-formed rotation whose access token cannot be used (expired on arrival):
+    // the new refresh token is still kept (the old one is spent), the access token is
+    // not, and the failure is retried with backoff like any other server error.
+    const std::optional<AccessTiming> timing = accessTiming(*tokens, &parseProblem);
+    const Error unusableAccess = timing
+            ? Error()
+            : Error(Error::Code::ServerError,
+                    QStringLiteral("refresh: unusable access token (%1)").arg(parseProblem));
+    auto apply = [this, tokens, timing, unusableAccess](const Error &storageFailure) {
         if (!tokens->refresh.isEmpty())
             m_refreshToken = std::move(tokens->refresh);
-        adoptAccessToken(*tokens);
+        if (!timing) {
+            if (storageFailure.isError())
+                reportError(storageFailure);
+            return completeRefresh(RefreshOutcome::Failed, unusableAccess);
+        }
+        adoptAccessToken(*tokens, *timing);
         ++m_refreshCount;
         emit q->refreshCountChanged();
         if (storageFailure.isError())

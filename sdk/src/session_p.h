@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace Tessera {
 
@@ -85,8 +86,17 @@ private:
 
     QNetworkReply *postJson(const QString &path, const QJsonObject &body);
     Error httpError(QNetworkReply *reply, const ServerProblem &problem, const QString &what) const;
+    // When the access token of a response can be used (local clock, skew-corrected);
+    // nullopt and `problem` for one that is expired on arrival or whose iat is absurd.
+    struct AccessTiming
+    {
+        qint64 skewMs = 0;
+        qint64 expiryMs = 0;
+        qint64 refreshDueMs = 0;
+    };
+    std::optional<AccessTiming> accessTiming(const TokenResponse &response, QString *problem) const;
     // Takes the access token into memory and schedules the next refresh.
-    void adoptAccessToken(TokenResponse &response);
+    void adoptAccessToken(TokenResponse &response, const AccessTiming &timing);
 
     void startRefresh();
     void refreshWithLock(bool locked);

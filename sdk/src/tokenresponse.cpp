@@ -90,6 +90,11 @@ std::optional<AccessClaims> readAccessClaims(QByteArrayView token, qint64 server
             *problem = QStringLiteral("access token iat is not before exp");
             return std::nullopt;
         }
+        // An iat of 0 (or years back) would make any exp look like a long lifetime.
+        if (claims.expiresAt - *claims.issuedAt > MaxLifetimeSeconds) {
+            *problem = QStringLiteral("access token lifetime (exp - iat) is implausible");
+            return std::nullopt;
+        }
     }
     if (claims.expiresAt > serverNow + MaxLifetimeSeconds) {
         *problem = QStringLiteral("access token exp is implausibly far in the future");
