@@ -373,6 +373,11 @@ private:
     bool startTarget(const QString &name, const QStringList &args);
     TokenPair freshPair(const QString &name);
     void addForgedRow(const char *name, const QString &targetName, const QString &token);
+    // Rows "<what>, attacker kid" / ", server kid" / ", no kid": the attacker's key under
+    // its own kid, under the server's kid and without one, each with `header` added.
+    void addAttackerKeyRows(const QString &targetName, const QByteArray &payload,
+                            const AttackerKey &attacker, const QString &what,
+                            const QJsonObject &header);
     void runForgedAccessToken();
     void runRawCase(const QString &targetName, const RawCase &raw, const TokenPair &pair);
     // The server answers /healthz, still issues and accepts tokens, still publishes
@@ -480,6 +485,24 @@ void tst_SecurityRequests::addForgedRow(const char *name, const QString &targetN
                                         const QString &token)
 {
     QTest::addRow("%s: %s", qPrintable(targetName), name) << targetName << token;
+}
+
+void tst_SecurityRequests::addAttackerKeyRows(const QString &targetName, const QByteArray &payload,
+                                              const AttackerKey &attacker, const QString &what,
+                                              const QJsonObject &header)
+{
+    AttackerKey asServer = attacker;
+    asServer.kid = target(targetName).kid;
+    AttackerKey noKid = attacker;
+    noKid.kid.clear();
+    const QList<std::pair<QString, const AttackerKey *>> keys{
+            {QStringLiteral("attacker kid"), &attacker},
+            {QStringLiteral("server kid"), &asServer},
+            {QStringLiteral("no kid"), &noKid}};
+    for (const auto &[label, key] : keys) {
+        const QByteArray row = (what + QStringLiteral(", ") + label).toUtf8();
+        addForgedRow(row.constData(), targetName, signedBy(*key, payload, header));
+    }
 }
 
 void tst_SecurityRequests::runForgedAccessToken()
@@ -700,16 +723,10 @@ void tst_SecurityRequests::jkuInjection_data()
                                                                       : AttackerKey::Type::Ed25519);
         AttackerKey asServer = attacker;
         asServer.kid = t.kid;
-        AttackerKey noKid = attacker;
-        noKid.kid.clear();
         m_trap.jwksBody = jwksOf({attacker, asServer});
         const QString jku = m_trap.url(QStringLiteral("/.well-known/jwks.json"));
-        const QJsonObject header{{QStringLiteral("jku"), jku}};
-        addForgedRow("jku to the attacker JWKS, attacker kid", name,
-                     signedBy(attacker, payload, header));
-        addForgedRow("jku to the attacker JWKS, server kid", name,
-                     signedBy(asServer, payload, header));
-        addForgedRow("jku to the attacker JWKS, no kid", name, signedBy(noKid, payload, header));
+        addAttackerKeyRows(name, payload, attacker, QStringLiteral("jku to the attacker JWKS"),
+                           {{QStringLiteral("jku"), jku}});
         addForgedRow("jku plus embedded jwk", name,
                      signedBy(attacker, payload,
                               {{QStringLiteral("jku"), jku},
@@ -744,19 +761,13 @@ void tst_SecurityRequests::x5uInjection_data()
                                                                       : AttackerKey::Type::Ed25519);
         AttackerKey asServer = attacker;
         asServer.kid = t.kid;
-        AttackerKey noKid = attacker;
-        noKid.kid.clear();
         const QByteArray pem = selfSignedPem(attacker.privatePem());
         QVERIFY2(!pem.isEmpty(), "cannot make the attacker certificate");
         m_trap.certificatePem = pem;
         const QString x5u = m_trap.url(QStringLiteral("/attacker.pem"));
-        const QJsonObject header{{QStringLiteral("x5u"), x5u}};
-        addForgedRow("x5u to the attacker certificate, attacker kid", name,
-                     signedBy(attacker, payload, header));
-        addForgedRow("x5u to the attacker certificate, server kid", name,
-                     signedBy(asServer, payload, header));
-        addForgedRow("x5u to the attacker certificate, no kid", name,
-                     signedBy(noKid, payload, header));
+        addAttackerKeyRows(name, payload, attacker,
+                           QStringLiteral("x5u to the attacker certificate"),
+                           {{QStringLiteral("x5u"), x5u}});
         const QByteArray der = derOfPem(pem);
         addForgedRow("x5u plus x5c with the attacker certificate", name,
                      signedBy(asServer, payload,
