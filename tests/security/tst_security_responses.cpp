@@ -788,10 +788,15 @@ void tst_SecurityResponses::hugeBody()
                                      .arg(peak - baseline);
     qInfo("scorecard: %s", qPrintable(measured));
     if (body == StreamingFront::Body::Declared64MiB) {
-        // A declared length over the cap (64 KiB) is refused before the body is read:
-        // what the front gets to write is bounded by loopback socket buffers.
-        QVERIFY2(front.largestStream() < 32 * 1024 * 1024, qPrintable(measured));
+        // A declared length over the cap (64 KiB) is refused when the headers arrive:
+        // the body is never read to its end (what Qt's network thread reads before the
+        // refusal reaches it depends on the machine: 1.5 to 35 MB measured), and the
+        // process does not grow by the body. (Under ASan its quarantine keeps freed
+        // memory on purpose, so RSS says nothing there.)
+        QVERIFY2(front.largestStream() < 64 * 1024 * 1024, qPrintable(measured));
+#if !defined(__SANITIZE_ADDRESS__)
         QVERIFY2(peak - baseline < 32 * 1024, qPrintable(measured));
+#endif
     }
     // An endless body: the SDK refuses it at the cap, with the error and nothing lost
     // (runFault above). What Qt 6.4's network thread reads of that connection after the
