@@ -63,6 +63,18 @@ bool isJsonResponse(QNetworkReply *reply)
     return mediaType.trimmed().toLower() == "application/json";
 }
 
+// parseTokenResponse() for a reply that must also be application/json.
+std::optional<TokenResponse> parseTokenReply(QNetworkReply *reply, QByteArrayView body,
+                                             bool refreshRequired, qint64 serverNow,
+                                             QString *problem)
+{
+    if (!isJsonResponse(reply)) {
+        *problem = QStringLiteral("not application/json");
+        return std::nullopt;
+    }
+    return parseTokenResponse(body, refreshRequired, serverNow, problem);
+}
+
 QByteArray digestOf(QByteArrayView token)
 {
     return QCryptographicHash::hash(token, QCryptographicHash::Sha256);
@@ -420,11 +432,7 @@ void SessionPrivate::login(const QString &username, const QString &password)
             return fail(httpError(reply, parseServerProblem(body), QStringLiteral("login")));
         QString problem;
         const qint64 serverNow = nowMs() / 1000 + 60; // only a plausibility bound
-        std::optional<TokenResponse> response;
-        if (!isJsonResponse(reply))
-            problem = QStringLiteral("not application/json");
-        else
-            response = parseTokenResponse(body, true, serverNow, &problem);
+        auto response = parseTokenReply(reply, body, true, serverNow, &problem);
         std::optional<AccessTiming> timing;
         if (response) {
             response->arrivalMs = nowMs();
@@ -664,11 +672,7 @@ void SessionPrivate::onRefreshReply(QNetworkReply *reply, quint64 generation)
                                httpError(reply, problem, QStringLiteral("refresh")));
 
     QString parseProblem;
-    std::optional<TokenResponse> response;
-    if (!isJsonResponse(reply))
-        parseProblem = QStringLiteral("not application/json");
-    else
-        response = parseTokenResponse(body, false, nowMs() / 1000 + 24 * 3600, &parseProblem);
+    auto response = parseTokenReply(reply, body, false, nowMs() / 1000 + 24 * 3600, &parseProblem);
     if (!response)
         // Possibly truncated after the server rotated: keep the old token; the
         // server's grace window hands the new one out again on retry.

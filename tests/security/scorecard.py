@@ -101,10 +101,11 @@ def run_target(name, executable, selections, workdir):
                     results[(fname, tag)]["details"].append(detail)
                     if tag:
                         results[(fname, "")]["details"].append(f"{tag}: {detail}")
-    if process.returncode not in (0, 1) and process.returncode < 128:
-        note = f"{name} exited {process.returncode}"
-    elif process.returncode < 0 or process.returncode >= 128:
+    # QTest exits with the number of failed functions; a signal is a crash.
+    if process.returncode < 0 or process.returncode >= 128:
         note = f"{name} crashed (status {process.returncode})"
+    elif process.returncode != 0:
+        note = f"{name} exited {process.returncode}"
     return results, note, elapsed
 
 
