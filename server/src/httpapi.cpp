@@ -4,9 +4,8 @@
 #include "logging.h"
 #include "requestbody.h"
 
-#include <QtConcurrent/QtConcurrentRun>
+#include <QtCore/QCoreApplication>
 #include <QtCore/QFile>
-#include <QtCore/QFuture>
 #include <QtCore/QPointer>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
@@ -195,7 +194,24 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
 
 HttpApi::~HttpApi()
 {
+    // Hashes not started yet are dropped; running ones finish. Their queued
+    // results are discarded while the server, and so the responders' sockets,
+    // still exist.
+    m_hashPool.clear();
     m_hashPool.waitForDone();
+    QCoreApplication::removePostedEvents(this, QEvent::MetaCall);
+}
+
+void HttpApi::finishLogin(const std::optional<Store::User> &user, bool passwordOk,
+                          const QPointer<QTcpSocket> &socket, QHttpServerResponder &responder)
+{
+    // Issue tokens even if the client went away meanwhile? No: a family nobody
+    // holds would only linger until expiry.
+    if (!socket) {
+        qCInfo(lcServerAuth) << "login client disconnected";
+        return;
+    }
+    loginResponse(user, passwordOk).write(std::move(responder));
 }
 
 void HttpApi::addRoutes()
@@ -239,18 +255,23 @@ void HttpApi::addRoutes()
                 const PasswordHasher *hasher = &m_hasher;
                 QPointer<QTcpSocket> socket = responder.socket();
                 auto pending = std::make_shared<QHttpServerResponder>(std::move(responder));
-                QtConcurrent::run(&m_hashPool, [hasher, hash, password]() mutable {
-                    const bool ok = hasher->verify(hash, password);
+                // The result comes back as a queued call to this object rather than
+                // QFuture::then(this, ...): under Qt 6.4 that continuation crashed the
+                // server once (reportStarted() on a moved-from promise, docs/SECURITY.md).
+                // The task hands every capture over to the queued call, so the
+                // responder is only ever touched and destroyed on this thread.
+                m_hashPool.start([this, hasher, hash, password, user = std::move(user),
+                                  pending = std::move(pending),
+                                  socket = std::move(socket)]() mutable {
+                    const bool passwordOk = hasher->verify(hash, password);
                     password.fill('\0');
-                    return ok;
-                }).then(this, [this, user, pending, socket](bool passwordOk) {
-                    // Issue tokens even if the client went away meanwhile? No:
-                    // a family nobody holds would only linger until expiry.
-                    if (!socket) {
-                        qCInfo(lcServerAuth) << "login client disconnected";
-                        return;
-                    }
-                    loginResponse(user, passwordOk).write(std::move(*pending));
+                    QMetaObject::invokeMethod(
+                            this,
+                            [this, passwordOk, user = std::move(user), pending = std::move(pending),
+                             socket = std::move(socket)] {
+                                finishLogin(user, passwordOk, socket, *pending);
+                            },
+                            Qt::QueuedConnection);
                 });
             });
 

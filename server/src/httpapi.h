@@ -8,8 +8,10 @@
 #include "tokenservice.h"
 
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 #include <QtCore/QThreadPool>
 #include <QtHttpServer/QHttpServer>
+#include <QtNetwork/QTcpSocket>
 
 namespace Tessera::Server {
 
@@ -34,6 +36,9 @@ private:
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
     QHttpServerResponse loginResponse(const std::optional<Store::User> &user, bool passwordOk);
+    // Runs on this object's thread once the password hash has been checked.
+    void finishLogin(const std::optional<Store::User> &user, bool passwordOk,
+                     const QPointer<QTcpSocket> &socket, QHttpServerResponder &responder);
 
     const ServerConfig &m_config;
     Store &m_store;

@@ -5,6 +5,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonArray>
+#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
 #include <algorithm>
@@ -15,7 +16,7 @@ namespace {
 
 struct Attempt
 {
-    QString source;   // client source address, 127.0.0.x
+    QString source; // client source address, 127.0.0.x
     QString username;
     bool correctPassword;
     int expectedStatus;
@@ -41,6 +42,8 @@ private slots:
     void unknownUserCostsAHash();
     void rateLimit_data();
     void rateLimit();
+    void abandonedLogins();
+    void shutdownWithHashesInFlight();
 };
 
 void tst_ServerLogin::loginOk()
@@ -71,7 +74,8 @@ void tst_ServerLogin::loginOk()
     QCOMPARE(claims.value(QStringLiteral("token_type")).toString(), QStringLiteral("access"));
     QVERIFY(!claims.value(QStringLiteral("sid")).toString().isEmpty());
     QVERIFY(!claims.value(QStringLiteral("jti")).toString().isEmpty());
-    QCOMPARE(claims.value(QStringLiteral("exp")).toInteger() - claims.value(QStringLiteral("iat")).toInteger(),
+    QCOMPARE(claims.value(QStringLiteral("exp")).toInteger()
+                     - claims.value(QStringLiteral("iat")).toInteger(),
              qint64(300));
 
     // Refresh: 256 random bits, base64url, 43 characters.
@@ -181,26 +185,25 @@ void tst_ServerLogin::rateLimit_data()
 
     // Same user from four addresses: the 4th is throttled even with the right
     // password; other users are not; alice stays throttled from anywhere.
-    QTest::addRow("per username")
-            << QStringLiteral("3")
-            << QList<Attempt>{{a2, alice, false, 401}, {a3, alice, false, 401},
-                              {a4, alice, false, 401}, {a5, alice, true, 429},
-                              {a6, bob, true, 200},    {a7, alice, true, 429}};
+    QTest::addRow("per username") << QStringLiteral(
+            "3") << QList<Attempt>{{a2, alice, false, 401}, {a3, alice, false, 401},
+                                   {a4, alice, false, 401}, {a5, alice, true, 429},
+                                   {a6, bob, true, 200},    {a7, alice, true, 429}};
     // One address, four user names: the 4th is throttled; the same user from
     // another address is not.
-    QTest::addRow("per address")
-            << QStringLiteral("3")
-            << QList<Attempt>{{a2, QStringLiteral("u1"), false, 401},
-                              {a2, QStringLiteral("u2"), false, 401},
-                              {a2, QStringLiteral("u3"), false, 401},
-                              {a2, alice, true, 429},
-                              {a3, alice, true, 200},
-                              {a2, bob, true, 429}};
+    QTest::addRow("per address") << QStringLiteral("3")
+                                 << QList<Attempt>{{a2, QStringLiteral("u1"), false, 401},
+                                                   {a2, QStringLiteral("u2"), false, 401},
+                                                   {a2, QStringLiteral("u3"), false, 401},
+                                                   {a2, alice, true, 429},
+                                                   {a3, alice, true, 200},
+                                                   {a2, bob, true, 429}};
     // Attempts count, not only failures.
-    QTest::addRow("successful attempts count")
-            << QStringLiteral("3")
-            << QList<Attempt>{{a2, alice, true, 200}, {a3, alice, true, 200},
-                              {a4, alice, true, 200}, {a5, alice, true, 429}};
+    QTest::addRow("successful attempts count") << QStringLiteral("3")
+                                               << QList<Attempt>{{a2, alice, true, 200},
+                                                                 {a3, alice, true, 200},
+                                                                 {a4, alice, true, 200},
+                                                                 {a5, alice, true, 429}};
     // --login-limit 0 disables the limit.
     QTest::addRow("limit 0 disables")
             << QStringLiteral("0")
@@ -228,11 +231,11 @@ void tst_ServerLogin::rateLimit()
                                 attempt.correctPassword ? TestPassword : QStringLiteral("wrong")}};
         RawOptions options;
         options.sourceAddress = QHostAddress(attempt.source);
-        const HttpResponse response = rawRequest(
-                server.baseUrl(),
-                buildRawRequest("POST", QStringLiteral("/api/token/"), server.baseUrl(),
-                                QJsonDocument(body).toJson(QJsonDocument::Compact)),
-                options);
+        const HttpResponse response =
+                rawRequest(server.baseUrl(),
+                           buildRawRequest("POST", QStringLiteral("/api/token/"), server.baseUrl(),
+                                           QJsonDocument(body).toJson(QJsonDocument::Compact)),
+                           options);
         QVERIFY2(response.status == attempt.expectedStatus,
                  qPrintable(QStringLiteral("attempt %1 (%2 as %3): expected %4, got %5")
                                     .arg(index)
@@ -243,11 +246,119 @@ void tst_ServerLogin::rateLimit()
             QCOMPARE(response.code(), QStringLiteral("throttled"));
             bool ok = false;
             const int retryAfter = response.header("Retry-After").toInt(&ok);
-            QVERIFY2(ok, qPrintable(QStringLiteral("Retry-After is not an integer: '%1'")
-                                            .arg(QString::fromLatin1(response.header("Retry-After")))));
+            QVERIFY2(ok,
+                     qPrintable(QStringLiteral("Retry-After is not an integer: '%1'")
+                                        .arg(QString::fromLatin1(response.header("Retry-After")))));
             QVERIFY2(retryAfter > 0 && retryAfter <= 60, qPrintable(QString::number(retryAfter)));
             QVERIFY(!response.json().contains(QStringLiteral("access")));
         }
+    }
+}
+
+namespace {
+
+// Sends a login request on a fresh connection; the socket is returned open.
+std::unique_ptr<QTcpSocket> sendLogin(const ServerProcess &server, const QString &password)
+{
+    auto socket = std::make_unique<QTcpSocket>();
+    socket->connectToHost(QHostAddress::LocalHost, server.port());
+    if (!socket->waitForConnected(5000))
+        return nullptr;
+    const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("username"), TestUser},
+                                                      {QStringLiteral("password"), password}})
+                                    .toJson(QJsonDocument::Compact);
+    socket->write(buildRawRequest("POST", QStringLiteral("/api/token/"), server.baseUrl(), body));
+    if (!socket->waitForBytesWritten(5000))
+        return nullptr;
+    return socket;
+}
+
+int countLines(const QByteArray &log, const QByteArray &needle)
+{
+    return int(log.count(needle));
+}
+
+} // namespace
+
+// Clients that hang up while their password is being hashed get nothing issued
+// (no session family nobody holds), the ones that wait get their tokens, and the
+// server keeps serving. The Argon2 result is handed back to the server thread
+// for each of them; this is the path that crashed once under Qt 6.4's
+// QFuture::then (docs/SECURITY.md).
+void tst_ServerLogin::abandonedLogins()
+{
+    ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
+    server.setFastArgon2(false); // ~100 ms a hash on two threads: every hang-up lands mid-hash
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+
+    constexpr int Abandoned = 12;
+    constexpr int Kept = 4;
+    std::vector<std::unique_ptr<QTcpSocket>> kept;
+    for (int i = 0; i < Abandoned + Kept; ++i) {
+        auto socket = sendLogin(server, TestPassword);
+        QVERIFY2(socket, "could not send a login request");
+        // Interleaved, so abandoned and kept requests share the hash queue.
+        if (i % 4 == 3)
+            kept.push_back(std::move(socket));
+        else
+            socket->abort(); // RST: the server sees the connection die at once
+    }
+    QCOMPARE(int(kept.size()), Kept);
+    for (auto &socket : kept) {
+        QByteArray answer;
+        QDeadlineTimer deadline(20000);
+        while (!answer.contains("\r\n\r\n{") || !answer.endsWith('}')) {
+            QVERIFY2(!deadline.hasExpired(), answer.constData());
+            if (!socket->waitForReadyRead(int(deadline.remainingTime())))
+                break;
+            answer += socket->readAll();
+        }
+        QVERIFY2(answer.startsWith("HTTP/1.1 200"), answer.left(200).constData());
+        QVERIFY2(answer.contains("\"refresh\""), "no refresh token in the answer");
+    }
+
+    HttpClient http(server);
+    TESSERA_EXPECT_STATUS(http.health(), 200);
+    TESSERA_TOKEN_PAIR(after, http.login(TestUser, TestPassword));
+    TESSERA_EXPECT_STATUS(http.me(after.access), 200);
+
+    const QByteArray log = server.serverStderr();
+    QCOMPARE(countLines(log, "login client disconnected"), Abandoned);
+    // Kept + the check login above: nothing was issued to the abandoned ones.
+    QCOMPARE(countLines(log, "new session family"), Kept + 1);
+    QVERIFY2(server.stop(), qPrintable(server.errorString()));
+}
+
+// SIGTERM while logins wait for the hash pool: a clean exit (status 0) and
+// soon, without hashing the queued passwords first.
+void tst_ServerLogin::shutdownWithHashesInFlight()
+{
+    ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
+    server.setFastArgon2(false);
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+
+    constexpr int Waiting = 40; // ~2 s of hashing on two threads if all of it ran
+    std::vector<std::unique_ptr<QTcpSocket>> sockets;
+    for (int i = 0; i < Waiting; ++i) {
+        auto socket = sendLogin(server, TestPassword);
+        QVERIFY2(socket, "could not send a login request");
+        sockets.push_back(std::move(socket));
+    }
+    QTest::qWait(50); // let the server read them and queue the hashes
+    QElapsedTimer stopping;
+    stopping.start();
+    QVERIFY2(server.stop(), qPrintable(server.errorString()));
+    const qint64 stopMs = stopping.elapsed();
+    qInfo("stopped with %d logins queued in %lld ms", Waiting, stopMs);
+    QVERIFY2(stopMs < 1500,
+             qPrintable(QStringLiteral("stop took %1 ms: queued hashes ran first").arg(stopMs)));
+    // The server never answered a login it did not finish: every connection
+    // ends without a token.
+    for (auto &socket : sockets) {
+        socket->waitForDisconnected(2000);
+        QVERIFY(!socket->readAll().contains("\"refresh\""));
     }
 }
 
