@@ -147,6 +147,17 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
         // bounded, and a declared Content-Length over the cap is refused before any
         // body arrives.
         reply->setReadBufferSize(maxResponseBytes + 1);
+        // Fix (tests/security hugeBody, endless chunked body): Qt 6.4 starts a POST
+        // from a queued call and only then connects the reply to its network thread,
+        // so the size set just above is dropped and nothing holds the stream back
+        // (1 GiB read in some runs). Setting it again from a call queued behind that
+        // start reaches the network thread before the request goes out; requestSent
+        // is a second chance should the order ever differ.
+        const auto limitReadBuffer = [reply, maxResponseBytes] {
+            reply->setReadBufferSize(maxResponseBytes + 1);
+        };
+        QMetaObject::invokeMethod(reply, limitReadBuffer, Qt::QueuedConnection);
+        QObject::connect(reply, &QNetworkReply::requestSent, reply, limitReadBuffer);
         // downloadProgress is throttled by Qt (at most every 150 ms: 100+ MB on
         // loopback); readyRead comes with every chunk.
         QObject::connect(reply, &QIODevice::readyRead, watch, [watch, reply] {

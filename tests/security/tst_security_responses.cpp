@@ -787,21 +787,18 @@ void tst_SecurityResponses::hugeBody()
                                      .arg(front.largestStream())
                                      .arg(peak - baseline);
     qInfo("scorecard: %s", qPrintable(measured));
-    if (body == StreamingFront::Body::Declared64MiB) {
-        // A declared length over the cap (64 KiB) is refused when the headers arrive:
-        // the body is never read to its end (what Qt's network thread reads before the
-        // refusal reaches it depends on the machine: 1.5 to 35 MB measured), and the
-        // process does not grow by the body. (Under ASan its quarantine keeps freed
-        // memory on purpose, so RSS says nothing there.)
-        QVERIFY2(front.largestStream() < 64 * 1024 * 1024, qPrintable(measured));
+    // The SDK refuses the body at its cap (64 KiB) with the error and nothing lost
+    // (runFault above); a declared length over the cap is refused when the headers
+    // arrive. What Qt's network thread reads before the refusal reaches it is
+    // bounded by the reply's read buffer and the socket buffers: 0.6 to 3.5 MB
+    // streamed and at most 2.5 MB of growth measured, where an endless chunked body
+    // was read to the front's 1 GiB cap (and the process grew by as much) before
+    // the SDK made sure Qt's network thread gets the buffer size. (Under ASan its
+    // quarantine keeps freed memory on purpose, so RSS says nothing there.)
+    QVERIFY2(front.largestStream() < 16 * 1024 * 1024, qPrintable(measured));
 #if !defined(__SANITIZE_ADDRESS__)
-        QVERIFY2(peak - baseline < 32 * 1024, qPrintable(measured));
+    QVERIFY2(peak - baseline < 16 * 1024, qPrintable(measured));
 #endif
-    }
-    // An endless body: the SDK refuses it at the cap, with the error and nothing lost
-    // (runFault above). What Qt 6.4's network thread reads of that connection after the
-    // abort is not bounded by the SDK (docs/SECURITY.md, "What we do not defend
-    // against"); the figures are reported, not asserted.
 }
 
 void tst_SecurityResponses::trickleOneBytePerSecond_data()
