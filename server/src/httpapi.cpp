@@ -260,7 +260,9 @@ void HttpApi::addRoutes()
                 // server once (reportStarted() on a moved-from promise, docs/SECURITY.md).
                 // The task hands every capture over to the queued call, so the
                 // responder is only ever touched and destroyed on this thread.
-                m_hashPool.start([this, hasher, hash, password, user = std::move(user),
+                // The task holds the only copy of the password bytes, so the wipe
+                // below clears them in place instead of detaching a shared copy.
+                m_hashPool.start([this, hasher, hash, user, password = std::move(password),
                                   pending = std::move(pending),
                                   socket = std::move(socket)]() mutable {
                     const bool passwordOk = hasher->verify(hash, password);
