@@ -7,13 +7,6 @@ namespace Tessera::Platform {
 
 Q_LOGGING_CATEGORY(lcStorage, "tessera.storage", QtWarningMsg)
 
-void wipe(QByteArray &bytes)
-{
-    if (!bytes.isEmpty() && bytes.isDetached())
-        bytes.fill('\0');
-    bytes.clear();
-}
-
 void completeLater(QObject *context, SecureStore::Completion done, StoreResult result)
 {
     if (!done)

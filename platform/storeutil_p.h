@@ -4,17 +4,14 @@
 
 #include "securestore_p.h"
 
+#include <tessera/secret.h>
+
 #include <QtCore/QLoggingCategory>
 
 namespace Tessera::Platform {
 
 // "tessera.storage": events and statuses only, never a secret.
 Q_DECLARE_LOGGING_CATEGORY(lcStorage)
-
-// Overwrites the bytes of a buffer this QByteArray owns alone, then empties it. A buffer
-// still shared with another QByteArray is only released: wiping would detach and leave the
-// shared bytes untouched anyway.
-void wipe(QByteArray &bytes);
 
 // Runs done(result) later from context's event loop: never synchronously, and never once
 // context has been destroyed (pending queued calls die with their context object).

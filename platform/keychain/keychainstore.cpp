@@ -46,8 +46,8 @@ public:
     {
         // Completions of pending operations are dropped: none may run after destruction.
         for (Operation &operation : m_queue)
-            wipe(operation.secret);
-        wipe(m_current.secret);
+            secureWipe(operation.secret);
+        secureWipe(m_current.secret);
     }
 
     void read(const QString &key, Completion done) override
@@ -134,7 +134,7 @@ private:
         case KeychainOperation::Write: {
             auto *writeJob = new QKeychain::WritePasswordJob(m_service);
             writeJob->setBinaryData(m_current.secret);
-            wipe(m_current.secret);
+            secureWipe(m_current.secret);
             job = writeJob;
             break;
         }

@@ -11,7 +11,7 @@ namespace {
 
 using Status = StoreResult::Status;
 
-// A copy with a buffer of its own, so that wipe() really overwrites what this store held.
+// A copy with a buffer of its own, so that secureWipe() really overwrites what this store held.
 QByteArray deepCopy(const QByteArray &bytes)
 {
     return QByteArray(bytes.constData(), bytes.size());
@@ -26,7 +26,7 @@ public:
     ~MemoryStore() override
     {
         for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
-            wipe(it.value());
+            secureWipe(it.value());
     }
 
     void read(const QString &key, Completion done) override
@@ -54,7 +54,7 @@ public:
             return;
         }
         QByteArray &slot = m_entries[key];
-        wipe(slot);
+        secureWipe(slot);
         slot = deepCopy(secret);
         completeLater(this, std::move(done), makeResult(Status::Ok));
     }
@@ -66,7 +66,7 @@ public:
             completeLater(this, std::move(done), makeResult(Status::NotFound, notFound()));
             return;
         }
-        wipe(it.value());
+        secureWipe(it.value());
         m_entries.erase(it);
         completeLater(this, std::move(done), makeResult(Status::Ok));
     }

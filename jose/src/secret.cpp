@@ -5,7 +5,16 @@
 
 #include <QtCore/QDebug>
 
+#include <openssl/crypto.h>
+
 namespace Tessera {
+
+void secureWipe(QByteArray &bytes)
+{
+    if (!bytes.isEmpty() && bytes.isDetached())
+        OPENSSL_cleanse(bytes.data(), size_t(bytes.size()));
+    bytes.clear();
+}
 
 Secret::Secret(QByteArrayView value)
     : m_value(std::make_unique<QByteArray>(value.data(), value.size()))
@@ -39,7 +48,7 @@ void Secret::clear()
 {
     if (m_value) {
         // The buffer is never shared (see the member comment), so this wipes the bytes.
-        m_value->fill('\0');
+        secureWipe(*m_value);
         m_value.reset();
     }
 }

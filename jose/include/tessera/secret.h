@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <tessera/tessera_sdk_export.h>
+#include <tessera/tessera_jose_export.h>
 
 #include <QtCore/QByteArray>
 #include <QtCore/QByteArrayView>
@@ -14,10 +14,16 @@ QT_END_NAMESPACE
 
 namespace Tessera {
 
+// Overwrites the bytes of a buffer this QByteArray owns alone (in a way the compiler cannot
+// optimise away), then empties it. A buffer still shared with another QByteArray is only
+// released: writing would detach and leave the shared bytes untouched anyway. The one wipe
+// function of the project: storage, JOSE, the SDK and the server all use it.
+TESSERA_JOSE_EXPORT void secureWipe(QByteArray &bytes);
+
 // A token or password in memory: move-only, wiped when destroyed or cleared,
 // printed as <redacted> by QDebug. Reading the value is explicit (reveal()), so
 // it does not slip into a log line or a string by accident.
-class TESSERA_SDK_EXPORT Secret
+class TESSERA_JOSE_EXPORT Secret
 {
 public:
     Secret() = default;
@@ -45,6 +51,6 @@ private:
     std::unique_ptr<QByteArray> m_value;
 };
 
-TESSERA_SDK_EXPORT QDebug operator<<(QDebug debug, const Secret &secret);
+TESSERA_JOSE_EXPORT QDebug operator<<(QDebug debug, const Secret &secret);
 
 } // namespace Tessera

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <tessera/jose.h>
+#include <tessera/secret.h>
 
 #include "jose_p.h"
 
@@ -68,13 +69,6 @@ constexpr unsigned char P256Order[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x0
 const unsigned char *bytes(QByteArrayView view)
 {
     return reinterpret_cast<const unsigned char *>(view.data());
-}
-
-void wipe(QByteArray &data)
-{
-    if (!data.isEmpty() && data.isDetached())
-        OPENSSL_cleanse(data.data(), size_t(data.size()));
-    data.clear();
 }
 
 // A big-endian 32-byte scalar in [1, n-1].
@@ -188,7 +182,7 @@ class KeyPrivate
 public:
     KeyPrivate() = default;
     KeyPrivate(const KeyPrivate &) = default;
-    ~KeyPrivate() { wipe(secret); }
+    ~KeyPrivate() { secureWipe(secret); }
 
     Algorithm algorithm = Algorithm::ES256;
     std::shared_ptr<EVP_PKEY> pkey; // ES256, EdDSA
@@ -458,7 +452,7 @@ Key Key::generate(Algorithm algorithm)
     case Algorithm::HS256: {
         QByteArray secret = randomBytes(32);
         Key key = fromSecret(secret);
-        wipe(secret);
+        secureWipe(secret);
         return key;
     }
     case Algorithm::ES256:
@@ -512,7 +506,7 @@ Key Key::fromPem(QByteArrayView pem, Algorithm algorithm)
             pkey = nullptr;
         }
     }
-    wipe(der);
+    secureWipe(der);
     if (!pkey)
         return {};
     PkeyPtr owned(pkey);
@@ -571,7 +565,7 @@ Key ecKeyFromJwk(const QJsonObject &jwk)
         privateScalar.reset(BN_secure_new());
         if (!privateScalar || !BN_bin2bn(bytes(*d), int(d->size()), privateScalar.get()))
             return {};
-        wipe(*d);
+        secureWipe(*d);
     }
     if (!builder
         || !OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME,
@@ -617,7 +611,7 @@ Key okpKeyFromJwk(const QJsonObject &jwk)
         return {};
     EVP_PKEY *pkey =
             EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, bytes(*d), size_t(d->size()));
-    wipe(*d);
+    secureWipe(*d);
     if (!pkey)
         return {};
     PkeyPtr owned(pkey);
@@ -672,7 +666,7 @@ Key Key::fromJwk(const QJsonObject &jwk)
     case Algorithm::HS256:
         if (auto k = jwkBytes(jwk, "k", -1)) {
             key = fromSecret(*k);
-            wipe(*k);
+            secureWipe(*k);
         }
         break;
     }
@@ -788,7 +782,7 @@ QString jwkThumbprint(const QJsonObject &jwk)
     }
     canonical += '}';
     QByteArray digest = sha256(canonical);
-    wipe(canonical); // for oct keys this held the secret
+    secureWipe(canonical); // for oct keys this held the secret
     return QString::fromLatin1(base64UrlEncode(digest));
 }
 
