@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: MIT
-// Private to Tessera::Jose and its tests; never installed.
+// Private to Tessera::Jose and its tests; never installed. What the files of the Jose layer
+// share: the logging category, compact JSON, the verification helpers, and the signing entry
+// point the tests use for published vectors.
 #pragma once
 
 #include <tessera/jose.h>
+
+#include <QtCore/QLoggingCategory>
+
+#include <optional>
+
+Q_DECLARE_LOGGING_CATEGORY(lcJose)
 
 namespace Tessera::Jose::Private {
 
@@ -12,5 +20,14 @@ namespace Tessera::Jose::Private {
 // Tessera would never emit (RFC 7515 A.1 has CRLF and spaces in its header).
 // Empty when the key cannot sign.
 TESSERA_JOSE_EXPORT QByteArray signSigningInput(const Key &key, QByteArrayView signingInput);
+
+QByteArray compactJson(const QJsonObject &object);
+
+// A VerifyResult holding only `error` (logged at debug level, never with token content).
+VerifyResult rejected(Error error);
+
+// The JOSE header or claim set (`what`, for the log) as a JSON object; std::nullopt when it
+// is not one.
+std::optional<QJsonObject> parseTokenJson(QByteArrayView json, const char *what);
 
 } // namespace Tessera::Jose::Private

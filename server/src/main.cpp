@@ -7,6 +7,8 @@
 #include "store.h"
 #include "tokenservice.h"
 
+#include <tessera/secret.h>
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QSocketNotifier>
@@ -14,14 +16,13 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
-#include <string>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace Tessera::Server;
+using Tessera::secureWipe;
 
 namespace {
 
@@ -74,6 +75,27 @@ void printLine(const QString &line, FILE *stream = stdout)
     std::fflush(stream);
 }
 
+// The first line of stdin without its line ending, read into buffers that secureWipe()
+// clears: one that grows is copied and wiped, never reallocated with the bytes left behind.
+QByteArray readPasswordLine()
+{
+    QByteArray line;
+    line.reserve(256);
+    for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) {
+        if (line.size() == line.capacity()) {
+            QByteArray larger;
+            larger.reserve(2 * line.capacity());
+            larger.append(line);
+            secureWipe(line);
+            line = std::move(larger);
+        }
+        line.append(char(c));
+    }
+    if (line.endsWith('\r'))
+        line.chop(1);
+    return line;
+}
+
 int addUser(const ParsedCommandLine &command)
 {
     QString error;
@@ -82,18 +104,14 @@ int addUser(const ParsedCommandLine &command)
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
         return 1;
     }
-    std::string line;
-    if (!std::getline(std::cin, line) || line.empty()) {
+    QByteArray password = readPasswordLine();
+    if (password.isEmpty()) {
         printLine(QStringLiteral("tessera-server: no password on stdin"), stderr);
         return 2;
     }
-    if (!line.empty() && line.back() == '\r')
-        line.pop_back();
-    QByteArray password(line.data(), qsizetype(line.size()));
-    std::fill(line.begin(), line.end(), '\0');
     const PasswordHasher hasher(command.config.argon2MemoryKiB, command.config.argon2Iterations);
     const QByteArray hash = hasher.hash(password);
-    password.fill('\0');
+    secureWipe(password);
     if (hash.isEmpty()) {
         printLine(QStringLiteral("tessera-server: password hashing failed"), stderr);
         return 1;

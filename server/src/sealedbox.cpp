@@ -2,6 +2,9 @@
 #include "sealedbox.h"
 
 #include <tessera/jose.h>
+#include <tessera/secret.h>
+
+#include <QtCore/QScopeGuard>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -51,7 +54,9 @@ QByteArray deriveKey(const QByteArray &token)
                                    size_t(key.size()), params)
             == 1;
     EVP_KDF_CTX_free(ctx);
-    return ok ? key : QByteArray();
+    if (!ok)
+        secureWipe(key);
+    return key;
 }
 
 } // namespace
@@ -59,7 +64,8 @@ QByteArray deriveKey(const QByteArray &token)
 QByteArray sealForToken(const QByteArray &token, const QByteArray &plaintext,
                         const QByteArray &associatedData)
 {
-    const QByteArray key = deriveKey(token);
+    QByteArray key = deriveKey(token);
+    const auto wipeKey = qScopeGuard([&key] { secureWipe(key); });
     CipherCtx ctx(EVP_CIPHER_CTX_new());
     if (key.isEmpty() || !ctx)
         return {};
@@ -94,7 +100,8 @@ std::optional<QByteArray> openWithToken(const QByteArray &token, const QByteArra
 {
     if (sealed.size() < NonceBytes + TagBytes)
         return std::nullopt;
-    const QByteArray key = deriveKey(token);
+    QByteArray key = deriveKey(token);
+    const auto wipeKey = qScopeGuard([&key] { secureWipe(key); });
     CipherCtx ctx(EVP_CIPHER_CTX_new());
     if (key.isEmpty() || !ctx)
         return std::nullopt;
@@ -119,8 +126,12 @@ std::optional<QByteArray> openWithToken(const QByteArray &token, const QByteArra
         || EVP_DecryptFinal_ex(ctx.get(),
                                reinterpret_cast<unsigned char *>(plaintext.data()) + length,
                                &finalLength)
-                != 1)
+                != 1) {
+        // GCM writes the plaintext before it checks the tag: a refused box leaves bytes of
+        // a refresh token here.
+        secureWipe(plaintext);
         return std::nullopt;
+    }
     return plaintext;
 }
 

@@ -67,11 +67,13 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
     m_verifiedAccess.clear();
     m_verificationKeys.clear();
     const QString algorithmName = Jose::algorithmName(m_config.algorithm);
-    const QList<Store::SigningKey> stored = m_store.signingKeys(algorithmName);
-    for (const Store::SigningKey &row : stored) {
+    QList<Store::SigningKey> stored = m_store.signingKeys(algorithmName);
+    for (Store::SigningKey &row : stored) {
+        const Secret material(row.material);
+        secureWipe(row.material);
         Jose::Key key = m_config.algorithm == Jose::Algorithm::HS256
-                ? Jose::Key::fromSecret(row.material)
-                : Jose::Key::fromPem(row.material, m_config.algorithm);
+                ? Jose::Key::fromSecret(material)
+                : Jose::Key::fromPrivateKeyPem(material, m_config.algorithm);
         if (key.isNull()) {
             *error = QStringLiteral("stored signing key %1 cannot be loaded").arg(row.keyId);
             return false;
@@ -87,9 +89,12 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
         }
         if (key.keyId().isEmpty())
             key.setKeyId(newId());
-        const QByteArray material =
+        const Secret material =
                 m_config.algorithm == Jose::Algorithm::HS256 ? key.secret() : key.privateKeyPem();
-        if (!m_store.addSigningKey({key.keyId(), algorithmName, material})) {
+        Store::SigningKey row{key.keyId(), algorithmName, material.reveal().toByteArray()};
+        const bool saved = m_store.addSigningKey(row);
+        secureWipe(row.material);
+        if (!saved) {
             *error = QStringLiteral("cannot store the new signing key");
             return false;
         }

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const QList<Key> keys = [] {
         Key es = Key::generate(Algorithm::ES256);
         Key ed = Key::generate(Algorithm::EdDSA);
-        Key hs = Key::fromSecret(QByteArray(32, 'k'));
+        Key hs = Key::fromSecret(Tessera::Secret(QByteArray(32, 'k')));
         hs.setKeyId(QStringLiteral("hs"));
         return QList<Key>{es, ed, hs};
     }();

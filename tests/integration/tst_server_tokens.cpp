@@ -58,9 +58,9 @@ QString hmacJws(const QByteArray &headerJson, const QJsonObject &claims, const Q
 }
 
 // A self-signed X.509 certificate for `privateKeyPem` (for x5c / x5u rows).
-QByteArray selfSignedCertificateDer(const QByteArray &privateKeyPem)
+QByteArray selfSignedCertificateDer(QByteArrayView privateKeyPem)
 {
-    BIO *bio = BIO_new_mem_buf(privateKeyPem.constData(), int(privateKeyPem.size()));
+    BIO *bio = BIO_new_mem_buf(privateKeyPem.data(), int(privateKeyPem.size()));
     EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
     if (!key)
@@ -450,7 +450,7 @@ void tst_ServerTokens::hostileAccessToken_data()
 
     // Keys offered by the token itself, or by URL (the attacker server counts fetches).
     const QJsonObject foreignJwk = foreign.publicJwk();
-    const QByteArray certificateDer = selfSignedCertificateDer(foreign.privateKeyPem());
+    const QByteArray certificateDer = selfSignedCertificateDer(foreign.privateKeyPem().reveal());
     QVERIFY(!certificateDer.isEmpty());
     const QString attackerUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_attacker.serverPort());
     m_attacker.body = compact(Jose::jwks({foreign}));

@@ -17,6 +17,7 @@
 #include <limits>
 
 using namespace Tessera::Jose;
+using Tessera::Secret;
 
 namespace {
 
@@ -671,8 +672,8 @@ void tst_Jose::signVerifyRoundTrip()
         verifiers = {key, Key::fromSecret(key.secret())};
     } else {
         verifiers = {key, Key::fromJwk(key.publicJwk()),
-                     Key::fromPem(key.publicKeyPem(), algorithm),
-                     Key::fromPem(key.privateKeyPem(), algorithm)};
+                     Key::fromPublicKeyPem(key.publicKeyPem(), algorithm),
+                     Key::fromPrivateKeyPem(key.privateKeyPem(), algorithm)};
     }
     ClaimRequirements requirements;
     requirements.now = Now + 10;
@@ -692,7 +693,7 @@ void tst_Jose::signVerifyRoundTrip()
 
     // A key re-imported from PEM signs tokens the original key accepts.
     if (algorithm != Algorithm::HS256) {
-        const Key reimported = Key::fromPem(key.privateKeyPem(), algorithm);
+        const Key reimported = Key::fromPrivateKeyPem(key.privateKeyPem(), algorithm);
         QVERIFY(reimported.hasPrivateKey());
         QCOMPARE(verifyJwt(signJwt(reimported, claims, "at+jwt"), {key}, requirements).error,
                  Error::None);
@@ -736,24 +737,24 @@ void tst_Jose::generatedKeys()
 
     if (algorithm == Algorithm::HS256) {
         QCOMPARE(a.secret().size(), 32);
-        QVERIFY(a.secret() != b.secret());
+        QVERIFY(!a.secret().equals(b.secret().reveal()));
         QVERIFY(a.publicJwk().isEmpty());
         QVERIFY(a.thumbprint().isEmpty());
         QVERIFY(a.keyId().isEmpty());
         QVERIFY(a.privateKeyPem().isEmpty());
         QVERIFY(a.publicKeyPem().isEmpty());
         QCOMPARE(jwks({a}), QJsonObject({{"keys", QJsonArray()}}));
-        QVERIFY(Key::fromSecret(a.secret()).secret() == a.secret());
-        QVERIFY(Key::fromSecret(a.secret().left(31)).isNull());
-        QVERIFY(!Key::fromSecret(QByteArray(32, 'x')).isNull());
+        QVERIFY(Key::fromSecret(a.secret()).secret().equals(a.secret().reveal()));
+        QVERIFY(Key::fromSecret(Secret(a.secret().reveal().first(31))).isNull());
+        QVERIFY(!Key::fromSecret(Secret(QByteArray(32, 'x'))).isNull());
         return;
     }
 
     QVERIFY(a.secret().isEmpty());
-    QVERIFY(a.privateKeyPem() != b.privateKeyPem());
+    QVERIFY(!a.privateKeyPem().equals(b.privateKeyPem().reveal()));
     QVERIFY(a.thumbprint() != b.thumbprint());
     QVERIFY(a.publicJwk() != b.publicJwk());
-    QVERIFY(a.privateKeyPem().startsWith("-----BEGIN PRIVATE KEY-----\n"));
+    QVERIFY(a.privateKeyPem().reveal().startsWith("-----BEGIN PRIVATE KEY-----\n"));
     QVERIFY(a.publicKeyPem().startsWith("-----BEGIN PUBLIC KEY-----\n"));
 
     const QJsonObject jwk = a.publicJwk();
@@ -778,11 +779,11 @@ void tst_Jose::generatedKeys()
     QCOMPARE(fromJwk.publicKeyPem(), a.publicKeyPem());
 
     // PEM round trips.
-    const Key fromPrivatePem = Key::fromPem(a.privateKeyPem(), algorithm);
+    const Key fromPrivatePem = Key::fromPrivateKeyPem(a.privateKeyPem(), algorithm);
     QVERIFY(fromPrivatePem.hasPrivateKey());
-    QCOMPARE(fromPrivatePem.privateKeyPem(), a.privateKeyPem());
+    QVERIFY(fromPrivatePem.privateKeyPem().equals(a.privateKeyPem().reveal()));
     QCOMPARE(fromPrivatePem.thumbprint(), a.thumbprint());
-    const Key fromPublicPem = Key::fromPem(a.publicKeyPem(), algorithm);
+    const Key fromPublicPem = Key::fromPublicKeyPem(a.publicKeyPem(), algorithm);
     QVERIFY(!fromPublicPem.isNull());
     QVERIFY(!fromPublicPem.hasPrivateKey());
     QCOMPARE(fromPublicPem.thumbprint(), a.thumbprint());
@@ -790,9 +791,12 @@ void tst_Jose::generatedKeys()
     // The PEM of one algorithm is not a key of the other.
     const Algorithm otherAlgorithm =
             algorithm == Algorithm::ES256 ? Algorithm::EdDSA : Algorithm::ES256;
-    QVERIFY(Key::fromPem(a.privateKeyPem(), otherAlgorithm).isNull());
-    QVERIFY(Key::fromPem(a.publicKeyPem(), otherAlgorithm).isNull());
-    QVERIFY(Key::fromPem(a.privateKeyPem(), Algorithm::HS256).isNull());
+    QVERIFY(Key::fromPrivateKeyPem(a.privateKeyPem(), otherAlgorithm).isNull());
+    QVERIFY(Key::fromPublicKeyPem(a.publicKeyPem(), otherAlgorithm).isNull());
+    QVERIFY(Key::fromPrivateKeyPem(a.privateKeyPem(), Algorithm::HS256).isNull());
+    // Each import reads one kind of PEM, so a private key never arrives as plain bytes.
+    QVERIFY(Key::fromPublicKeyPem(a.privateKeyPem().reveal(), algorithm).isNull());
+    QVERIFY(Key::fromPrivateKeyPem(Secret(a.publicKeyPem()), algorithm).isNull());
 
     // Key ids: copies share material but not a later setKeyId.
     Key copy = a;
@@ -832,8 +836,14 @@ void tst_Jose::pemImport()
     QFETCH(Algorithm, algorithm);
     QFETCH(bool, valid);
 
-    const Key key = Key::fromPem(pem, algorithm);
+    // Private keys (PKCS#8) through fromPrivateKeyPem, everything else through
+    // fromPublicKeyPem; the other import refuses the row either way.
+    const bool isPrivate = pem.contains("PRIVATE KEY");
+    const Key key = isPrivate ? Key::fromPrivateKeyPem(Secret(pem), algorithm)
+                              : Key::fromPublicKeyPem(pem, algorithm);
     QCOMPARE(!key.isNull(), valid);
+    QVERIFY(isPrivate ? Key::fromPublicKeyPem(pem, algorithm).isNull()
+                      : Key::fromPrivateKeyPem(Secret(pem), algorithm).isNull());
     if (valid) {
         QVERIFY(!key.hasPrivateKey());
         QCOMPARE(key.publicJwk().value("x").toString(), SpkiX);
@@ -940,7 +950,7 @@ void tst_Jose::jwkImport()
     if (jwk.contains("kid"))
         QCOMPARE(key.keyId(), jwk.value("kid").toString());
     if (key.algorithm() == Algorithm::HS256) {
-        QCOMPARE(key.secret(), jwkBytes(jwk, "k"));
+        QVERIFY(key.secret().equals(jwkBytes(jwk, "k")));
         QVERIFY(key.publicJwk().isEmpty());
     } else {
         const QJsonObject publicJwk = key.publicJwk();
@@ -960,7 +970,7 @@ void tst_Jose::jwksDocument()
     const QByteArray text = json(document);
     QVERIFY(!text.contains("\"d\""));
     QVERIFY(!text.contains("\"k\""));
-    QVERIFY(!text.contains(b64(m_hs.secret())));
+    QVERIFY(!text.contains(b64(m_hs.secret().reveal())));
     // Keys published in a JWKS import back to working verification keys.
     const QJsonObject claims{{"exp", Now + 60}};
     ClaimRequirements requirements;
@@ -1006,7 +1016,7 @@ void tst_Jose::algorithmConfusion()
     QFETCH(QString, kid);
     QFETCH(QString, keys);
 
-    const Key attackerKey = Key::fromSecret(secret);
+    const Key attackerKey = Key::fromSecret(Secret(secret));
     QVERIFY(!attackerKey.isNull());
     QJsonObject header{{"alg", "HS256"}, {"typ", "JWT"}};
     if (!kid.isEmpty())
@@ -1578,7 +1588,7 @@ void tst_Jose::loggingNeverShowsTokens()
     const QtMessageHandler previous = qInstallMessageHandler(captureMessage);
 
     const QByteArray token = signCompact(m_es, json({{"sub", "alice-secret-subject"}}));
-    const QByteArray forged = forge(Key::fromSecret(m_es.publicKeyPem()),
+    const QByteArray forged = forge(Key::fromSecret(Secret(m_es.publicKeyPem())),
                                     json({{"alg", "HS256"}, {"kid", "es"}}), "{}");
     verifyCompact(flipBit(token, 2, 3), keySet("es"));
     verifyCompact(forged, keySet("es"));
@@ -1587,7 +1597,7 @@ void tst_Jose::loggingNeverShowsTokens()
     requirements.now = Now;
     verifyJwt(token, keySet("es"), requirements); // no exp
     Key::fromJwk(ecJwk(Rfc7515A3X, Rfc7515A3X, Rfc7515A3D));
-    Key::fromSecret(QByteArray("short-secret-sentinel"));
+    Key::fromSecret(Secret("short-secret-sentinel"));
 
     qInstallMessageHandler(previous);
     QLoggingCategory::setFilterRules(QString());

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Tessera::Jose — JWS compact serialization, JWK/JWKS and JWT claim checks on
-// OpenSSL EVP. Shared by tessera-server and the client SDK.
+// OpenSSL EVP. Shared by tessera-server and the client SDK. Secret key material goes
+// in and out as Tessera::Secret.
 #pragma once
 
+#include <tessera/secret.h>
 #include <tessera/tessera_jose_export.h>
 
 #include <QtCore/QByteArray>
@@ -55,11 +57,14 @@ public:
 
     // Fresh random key: P-256 for ES256, Ed25519 for EdDSA, 32 random bytes for HS256.
     static Key generate(Algorithm algorithm);
-    // PKCS#8 / SubjectPublicKeyInfo PEM for ES256 (P-256 only) and EdDSA (Ed25519 only).
-    // A null Key when the PEM does not hold a key of that algorithm.
-    static Key fromPem(QByteArrayView pem, Algorithm algorithm);
+    // Unencrypted PKCS#8 PEM ("PRIVATE KEY") for ES256 (P-256 only) and EdDSA (Ed25519
+    // only). A null Key when the PEM does not hold a private key of that algorithm.
+    static Key fromPrivateKeyPem(const Secret &pem, Algorithm algorithm);
+    // SubjectPublicKeyInfo PEM ("PUBLIC KEY"), the same algorithms. A private key PEM is
+    // refused here: it comes in as a Secret, through fromPrivateKeyPem().
+    static Key fromPublicKeyPem(QByteArrayView pem, Algorithm algorithm);
     // HS256 secret; at least 32 bytes (RFC 7518 section 3.2), otherwise a null Key.
-    static Key fromSecret(QByteArrayView secret);
+    static Key fromSecret(const Secret &secret);
     // JWK (RFC 7517): kty EC + crv P-256, kty OKP + crv Ed25519 (RFC 8037), kty oct.
     // Private members ("d", "k") are accepted. Sets keyId() from "kid" when present.
     // A present "alg" must agree with the key type. Null Key on any error.
@@ -74,12 +79,14 @@ public:
     QString keyId() const;
     void setKeyId(const QString &keyId);
 
-    // PKCS#8 PEM of the private key; empty for HS256 and public-only keys.
-    QByteArray privateKeyPem() const;
-    // SubjectPublicKeyInfo PEM of the public key (fromPem() reads it back); empty for HS256.
+    // PKCS#8 PEM of the private key (fromPrivateKeyPem() reads it back); empty for HS256
+    // and public-only keys.
+    Secret privateKeyPem() const;
+    // SubjectPublicKeyInfo PEM of the public key (fromPublicKeyPem() reads it back); empty
+    // for HS256.
     QByteArray publicKeyPem() const;
-    // HS256 only: the raw secret. Empty otherwise.
-    QByteArray secret() const;
+    // HS256 only: a copy of the raw secret. Empty otherwise.
+    Secret secret() const;
 
     // Public JWK with "kty", curve members, "kid", "alg" and "use":"sig".
     // Empty for HS256: symmetric keys are never published.

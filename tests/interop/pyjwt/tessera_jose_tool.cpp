@@ -7,7 +7,7 @@
 //       {"alg","token","public_jwk","thumbprint","kid", and "private_pem"+"public_pem"
 //        or "secret" (base64url)} as JSON.
 //   tessera-jose-tool verify
-//       Reads {"alg","token", one of "pem"|"jwk"|"secret" (base64url), optional "kid",
+//       Reads {"alg","token", one of "pem" (public key)|"jwk"|"secret" (base64url), optional "kid",
 //       "issuer","audience","type","now"} from stdin, runs verifyJwt and prints
 //       {"ok","error","header","claims"}. Exit status 0 when valid, 1 when rejected.
 //   Exit status 2: usage or key errors.
@@ -64,9 +64,10 @@ int sign(const QStringList &args)
                     {"thumbprint", key.thumbprint()},
                     {"public_jwk", key.publicJwk()}};
     if (*algorithm == Algorithm::HS256) {
-        out.insert("secret", QString::fromLatin1(base64UrlEncode(key.secret())));
+        // Printed for PyJWT to verify with: a test tool's output, never a product's.
+        out.insert("secret", QString::fromLatin1(base64UrlEncode(key.secret().reveal())));
     } else {
-        out.insert("private_pem", QString::fromLatin1(key.privateKeyPem()));
+        out.insert("private_pem", QString::fromLatin1(key.privateKeyPem().reveal()));
         out.insert("public_pem", QString::fromLatin1(key.publicKeyPem()));
     }
     print(out);
@@ -85,13 +86,13 @@ int verify()
 
     Key key;
     if (request.contains("pem")) {
-        key = Key::fromPem(request.value("pem").toString().toLatin1(), *algorithm);
+        key = Key::fromPublicKeyPem(request.value("pem").toString().toLatin1(), *algorithm);
     } else if (request.contains("jwk")) {
         key = Key::fromJwk(request.value("jwk").toObject());
     } else if (request.contains("secret")) {
         const auto secret = base64UrlDecode(request.value("secret").toString().toLatin1());
         if (secret)
-            key = Key::fromSecret(*secret);
+            key = Key::fromSecret(Tessera::Secret(*secret));
     }
     if (key.isNull() || key.algorithm() != *algorithm)
         return fail("no usable key in the request");

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// Cryptographic helpers of Tessera::Jose on OpenSSL EVP: HMAC, one-shot sign and verify, the
+// ES256 signature encodings, P-256 key checks, and the public primitives (constant-time
+// comparison, random bytes, SHA-256).
+#include "crypto_p.h"
+
+#include <tessera/jose.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+namespace Tessera::Jose {
+
+namespace Private {
+
+namespace {
+
+// Order n of the P-256 group, big-endian.
+constexpr unsigned char P256Order[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00,
+                                         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                         0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84,
+                                         0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+
+} // namespace
+
+bool isP256Scalar(const unsigned char *scalar)
+{
+    const bool zero = std::all_of(scalar, scalar + 32, [](unsigned char c) { return c == 0; });
+    return !zero && std::memcmp(scalar, P256Order, 32) < 0;
+}
+
+bool isP256Key(EVP_PKEY *pkey)
+{
+    if (!EVP_PKEY_is_a(pkey, "EC"))
+        return false;
+    char name[64] = {};
+    size_t length = 0;
+    if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name,
+                                        &length))
+        return false;
+    return std::strcmp(name, SN_X9_62_prime256v1) == 0 || std::strcmp(name, "P-256") == 0;
+}
+
+QByteArray p256Coordinate(EVP_PKEY *pkey, const char *name)
+{
+    BIGNUM *raw = nullptr;
+    if (!EVP_PKEY_get_bn_param(pkey, name, &raw))
+        return {};
+    const BnPtr bn(raw);
+    QByteArray out(P256CoordinateSize, Qt::Uninitialized);
+    if (BN_bn2binpad(bn.get(), reinterpret_cast<unsigned char *>(out.data()), int(out.size()))
+        != out.size())
+        return {};
+    return out;
+}
+
+bool checkKey(EVP_PKEY *pkey, bool hasPrivate)
+{
+    const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+    if (!ctx)
+        return false;
+    return (hasPrivate ? EVP_PKEY_check(ctx.get()) : EVP_PKEY_public_check(ctx.get())) == 1;
+}
+
+QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data)
+{
+    QByteArray out(HmacSha256Size, Qt::Uninitialized);
+    size_t length = 0;
+    if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret.data(),
+                   size_t(secret.size()), bytes(data), size_t(data.size()),
+                   reinterpret_cast<unsigned char *>(out.data()), size_t(out.size()), &length)
+        || length != size_t(HmacSha256Size))
+        return {};
+    return out;
+}
+
+QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data)
+{
+    const MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, pkey) != 1)
+        return {};
+    size_t length = 0;
+    if (EVP_DigestSign(ctx.get(), nullptr, &length, bytes(data), size_t(data.size())) != 1)
+        return {};
+    QByteArray out(qsizetype(length), Qt::Uninitialized);
+    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(out.data()), &length,
+                       bytes(data), size_t(data.size()))
+        != 1)
+        return {};
+    out.resize(qsizetype(length));
+    return out;
+}
+
+bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature)
+{
+    const MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey) != 1)
+        return false;
+    return EVP_DigestVerify(ctx.get(), bytes(signature), size_t(signature.size()), bytes(data),
+                            size_t(data.size()))
+            == 1;
+}
+
+QByteArray derToRaw(QByteArrayView der)
+{
+    const unsigned char *p = bytes(der);
+    const EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, long(der.size())));
+    if (!sig)
+        return {};
+    const BIGNUM *r = nullptr;
+    const BIGNUM *s = nullptr;
+    ECDSA_SIG_get0(sig.get(), &r, &s);
+    QByteArray out(Es256SignatureSize, Qt::Uninitialized);
+    auto *o = reinterpret_cast<unsigned char *>(out.data());
+    if (BN_bn2binpad(r, o, 32) != 32 || BN_bn2binpad(s, o + 32, 32) != 32)
+        return {};
+    return out;
+}
+
+QByteArray rawToDer(QByteArrayView raw)
+{
+    BnPtr r(BN_bin2bn(bytes(raw), 32, nullptr));
+    BnPtr s(BN_bin2bn(bytes(raw) + 32, 32, nullptr));
+    EcdsaSigPtr sig(ECDSA_SIG_new());
+    if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1)
+        return {};
+    r.release(); // owned by sig now
+    s.release();
+    unsigned char *der = nullptr;
+    const int length = i2d_ECDSA_SIG(sig.get(), &der);
+    if (length <= 0)
+        return {};
+    QByteArray out(reinterpret_cast<const char *>(der), length);
+    OPENSSL_free(der);
+    return out;
+}
+
+} // namespace Private
+
+bool constantTimeEquals(QByteArrayView a, QByteArrayView b)
+{
+    if (a.size() != b.size())
+        return false;
+    if (a.isEmpty())
+        return true;
+    return CRYPTO_memcmp(a.data(), b.data(), size_t(a.size())) == 0;
+}
+
+QByteArray randomBytes(qsizetype count)
+{
+    if (count <= 0)
+        return {};
+    QByteArray out(count, Qt::Uninitialized);
+    auto *data = reinterpret_cast<unsigned char *>(out.data());
+    for (qsizetype done = 0; done < count;) {
+        const int chunk = int(std::min<qsizetype>(count - done, INT_MAX));
+        if (RAND_bytes(data + done, chunk) != 1)
+            qFatal("tessera.jose: the OpenSSL random number generator failed");
+        done += chunk;
+    }
+    return out;
+}
+
+QByteArray sha256(QByteArrayView data)
+{
+    QByteArray out(32, Qt::Uninitialized);
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), size_t(data.size()), reinterpret_cast<unsigned char *>(out.data()),
+                   &length, EVP_sha256(), nullptr)
+                != 1
+        || length != 32)
+        qFatal("tessera.jose: SHA-256 failed");
+    return out;
+}
+
+} // namespace Tessera::Jose

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// Private to Tessera::Jose: OpenSSL ownership types and the cryptographic helpers the key, JWK
+// and JWS files share (HMAC, EVP one-shot sign and verify, the ES256 signature encodings).
+#pragma once
+
+#include <QtCore/QByteArray>
+#include <QtCore/QByteArrayView>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
+namespace Tessera::Jose::Private {
+
+template<typename T, void (*Free)(T *)> struct Deleter
+{
+    void operator()(T *p) const { Free(p); }
+};
+template<typename T, void (*Free)(T *)> using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+
+using PkeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
+using PkeyCtxPtr = Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
+using MdCtxPtr = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
+using BioPtr = Owned<BIO, BIO_free_all>;
+using BnPtr = Owned<BIGNUM, BN_free>;
+using SecureBnPtr = Owned<BIGNUM, BN_clear_free>;
+using EcdsaSigPtr = Owned<ECDSA_SIG, ECDSA_SIG_free>;
+using ParamBldPtr = Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
+using ParamPtr = Owned<OSSL_PARAM, OSSL_PARAM_free>;
+using Pkcs8Ptr = Owned<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>;
+
+inline constexpr qsizetype P256CoordinateSize = 32;
+inline constexpr qsizetype Es256SignatureSize = 64;
+inline constexpr qsizetype Ed25519KeySize = 32;
+inline constexpr qsizetype Ed25519SignatureSize = 64;
+inline constexpr qsizetype HmacSha256Size = 32;
+inline constexpr qsizetype MinimumHs256SecretSize = 32; // RFC 7518 section 3.2
+
+inline const unsigned char *bytes(QByteArrayView view)
+{
+    return reinterpret_cast<const unsigned char *>(view.data());
+}
+
+// A big-endian 32-byte scalar in [1, n-1], n the order of the P-256 group.
+bool isP256Scalar(const unsigned char *scalar);
+// An EC key on the P-256 curve.
+bool isP256Key(EVP_PKEY *pkey);
+// A P-256 public coordinate (OSSL_PKEY_PARAM_EC_PUB_X / _Y), zero-padded to 32 bytes.
+QByteArray p256Coordinate(EVP_PKEY *pkey, const char *name);
+// EVP_PKEY_check with a private key (point on the curve, scalar in range, pair matches),
+// EVP_PKEY_public_check without.
+bool checkKey(EVP_PKEY *pkey, bool hasPrivate);
+
+QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data);
+// EVP_DigestSign / EVP_DigestVerify one-shot; md is nullptr for Ed25519.
+QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data);
+bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature);
+// DER ECDSA-Sig-Value <-> r||s, each zero-padded to 32 bytes (RFC 7518 section 3.4).
+QByteArray derToRaw(QByteArrayView der);
+QByteArray rawToDer(QByteArrayView raw);
+
+} // namespace Tessera::Jose::Private
