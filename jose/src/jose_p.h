@@ -26,8 +26,7 @@ QByteArray compactJson(const QJsonObject &object);
 // A VerifyResult holding only `error` (logged at debug level, never with token content).
 VerifyResult rejected(Error error);
 
-// The JOSE header or claim set (`what`, for the log) as a JSON object; std::nullopt when it
-// is not one.
+// parseJsonObject(), logging why a header or claim set (`what`) was refused.
 std::optional<QJsonObject> parseTokenJson(QByteArrayView json, const char *what);
 
 } // namespace Tessera::Jose::Private

@@ -5,6 +5,8 @@
 #include "jose_p.h"
 #include "key_p.h"
 
+#include <tessera/strictjson.h>
+
 #include <QtCore/QJsonDocument>
 
 #include <variant>
@@ -161,13 +163,11 @@ VerifyResult Private::rejected(Error error)
 
 std::optional<QJsonObject> Private::parseTokenJson(QByteArrayView json, const char *what)
 {
-    QJsonParseError error;
-    const QJsonDocument document = QJsonDocument::fromJson(json.toByteArray(), &error);
-    if (error.error != QJsonParseError::NoError || !document.isObject()) {
-        qCDebug(lcJose) << what << "is not a JSON object";
-        return std::nullopt;
-    }
-    return document.object();
+    QString problem;
+    auto object = parseJsonObject(json, &problem);
+    if (!object)
+        qCDebug(lcJose) << what << "is not a strict JSON object:" << problem;
+    return object;
 }
 
 namespace {
@@ -216,6 +216,8 @@ VerifyResult verifyCompact(QByteArrayView compact, const QList<Key> &keys, qsize
     if (!headerJson || !payload || !signature)
         return rejected(Error::Malformed);
 
+    // Strict: a header with two "alg" (or "kid", "crit", ...) is refused, not read one way here
+    // and another way by the next parser.
     const auto header = parseTokenJson(*headerJson, "JOSE header");
     if (!header)
         return rejected(Error::Malformed);

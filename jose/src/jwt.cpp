@@ -122,7 +122,8 @@ VerifyResult verifyJwt(QByteArrayView compact, const QList<Key> &keys,
     VerifyResult result = verifyCompact(compact, keys, maxSize);
     if (!result.ok())
         return result;
-    // Only now, with the signature verified, is the payload parsed.
+    // Only now, with the signature verified, is the payload parsed; strictly, so that two "exp"
+    // or two "sub" members are refused instead of read as whichever comes last.
     const auto claims = parseTokenJson(result.payload, "JWT claim set");
     if (!claims)
         return rejected(Error::Malformed);

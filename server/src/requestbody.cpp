@@ -1,36 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "requestbody.h"
 
+#include <tessera/strictjson.h>
+
 #include <QtCore/QJsonArray>
-#include <QtCore/QJsonDocument>
 
 namespace Tessera::Server {
-namespace {
-
-// RFC 8259 forbids unescaped control characters inside strings; Qt's parser
-// lets some through (NUL, TAB), so check before parsing.
-bool hasRawControlCharacterInString(const QByteArray &json)
-{
-    bool inString = false;
-    bool escaped = false;
-    for (const char c : json) {
-        if (!inString) {
-            inString = c == '"';
-            continue;
-        }
-        if (static_cast<unsigned char>(c) < 0x20)
-            return true;
-        if (escaped)
-            escaped = false;
-        else if (c == '\\')
-            escaped = true;
-        else if (c == '"')
-            inString = false;
-    }
-    return false;
-}
-
-} // namespace
 
 std::variant<QJsonObject, RequestProblem> parseJsonBody(const QByteArray &body,
                                                         QByteArrayView contentType, qint64 maxBytes)
@@ -48,15 +23,16 @@ std::variant<QJsonObject, RequestProblem> parseJsonBody(const QByteArray &body,
                               QStringLiteral("unsupported_media_type"),
                               QStringLiteral("Content-Type must be application/json"),
                               {}};
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
-    if (parseError.error != QJsonParseError::NoError || !document.isObject()
-        || hasRawControlCharacterInString(body))
+    // The parser that reads JOSE headers and claims: a body with two "password" or two
+    // "refresh" members is refused, not read as whichever one a parser keeps.
+    QString problem;
+    std::optional<QJsonObject> object = Jose::parseJsonObject(body, &problem);
+    if (!object)
         return RequestProblem{400,
                               QStringLiteral("parse_error"),
-                              QStringLiteral("Body must be a JSON object"),
+                              QStringLiteral("Body must be a JSON object (%1)").arg(problem),
                               {}};
-    return document.object();
+    return std::move(*object);
 }
 
 std::optional<RequestProblem> requireStrings(const QJsonObject &body,

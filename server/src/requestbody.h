@@ -23,8 +23,9 @@ struct RequestProblem
 };
 
 // The JSON object of a request body (an empty body is an empty object), or the
-// problem: over `maxBytes` (413), not application/json (415), not a JSON object,
-// invalid UTF-8 or raw control characters in strings (400 parse_error).
+// problem: over `maxBytes` (413), not application/json (415), or not one JSON object
+// by the rules of Tessera::Jose::parseJsonObject (400 parse_error): duplicate member
+// names, raw control characters in strings, invalid UTF-8, nesting too deep included.
 std::variant<QJsonObject, RequestProblem>
 parseJsonBody(const QByteArray &body, QByteArrayView contentType, qint64 maxBytes);
 

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target: the JOSE parser and verifier (compact JWS, claims, JWK import).
+// libFuzzer target: the JOSE parser and verifier (compact JWS, claims, JWK import) and the
+// strict JSON-object parser, checked against QJsonDocument: what the strict parser accepts,
+// Qt must accept and read as the same object.
 #include <tessera/jose.h>
+#include <tessera/strictjson.h>
 
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 
 #include <cstdint>
+#include <cstdlib>
 
 using namespace Tessera::Jose;
 
@@ -30,14 +34,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     requirements.requiredClaims = {QStringLiteral("sub")};
     verifyJwt(input, keys, requirements);
 
-    const QJsonDocument document = QJsonDocument::fromJson(input.toByteArray());
-    if (document.isObject()) {
-        const Key key = Key::fromJwk(document.object());
+    const std::optional<QJsonObject> object = parseJsonObject(input);
+    if (object) {
+        QJsonParseError error;
+        const QJsonDocument document = QJsonDocument::fromJson(input.toByteArray(), &error);
+        if (error.error != QJsonParseError::NoError || document.object() != *object)
+            std::abort(); // the two parsers read an accepted document differently
+        const Key key = Key::fromJwk(*object);
         if (!key.isNull()) {
             key.publicJwk();
             key.thumbprint();
         }
-        jwkThumbprint(document.object());
+        jwkThumbprint(*object);
     }
     return 0;
 }

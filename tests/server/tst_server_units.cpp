@@ -3,9 +3,12 @@
 #include "config.h"
 #include "passwordhasher.h"
 #include "ratelimiter.h"
+#include "requestbody.h"
 #include "sealedbox.h"
 #include "store.h"
 #include "tokenservice.h"
+
+#include "strictjsoncases.h"
 
 #include <tessera/jose.h>
 
@@ -80,6 +83,8 @@ private slots:
     void accessCacheRefusesExpiredToken();
     void accessCacheStaysBounded();
     void accessCacheIsPerKeySet();
+    void requestBodyIsStrictJson_data();
+    void requestBodyIsStrictJson();
 };
 
 void tst_ServerUnits::helpDocumentsEveryFlag()
@@ -386,6 +391,40 @@ void tst_ServerUnits::accessCacheIsPerKeySet()
     QString error;
     QVERIFY2(fixture.tokens->loadOrCreateSigningKey(&error), qPrintable(error));
     QCOMPARE(fixture.tokens->verifiedAccessCount(), 0);
+}
+
+// The rows tst_jose runs through the JOSE parser: a request body is read exactly as a JOSE
+// header or claim set would be.
+void tst_ServerUnits::requestBodyIsStrictJson_data()
+{
+    Tessera::Test::addStrictJsonRows();
+}
+
+void tst_ServerUnits::requestBodyIsStrictJson()
+{
+    QFETCH(QByteArray, json);
+    QFETCH(QString, problem);
+
+    const auto parsed = parseJsonBody(json, "application/json", 1024 * 1024);
+    if (json.isEmpty()) {
+        // No body at all is the empty object, an HTTP-level rule applied before any parsing.
+        QVERIFY(std::holds_alternative<QJsonObject>(parsed));
+        QVERIFY(std::get<QJsonObject>(parsed).isEmpty());
+        return;
+    }
+    if (problem.isEmpty()) {
+        const QJsonObject *object = std::get_if<QJsonObject>(&parsed);
+        const RequestProblem *refused = std::get_if<RequestProblem>(&parsed);
+        QVERIFY2(object, qPrintable(refused ? refused->detail : QString()));
+        QCOMPARE(*object, QJsonDocument::fromJson(json).object());
+        return;
+    }
+    const RequestProblem *refused = std::get_if<RequestProblem>(&parsed);
+    QVERIFY2(refused, "accepted");
+    QCOMPARE(refused->status, 400);
+    QCOMPARE(refused->code, QStringLiteral("parse_error"));
+    QVERIFY2(refused->detail.contains(problem), qPrintable(refused->detail));
+    QVERIFY(refused->fieldErrors.isEmpty());
 }
 
 QTEST_GUILESS_MAIN(tst_ServerUnits)

@@ -2,8 +2,10 @@
 // Unit tests of Tessera::Jose: base64url, keys, JWS, claims, published RFC vectors and
 // hostile tokens.
 #include <tessera/jose.h>
+#include <tessera/strictjson.h>
 
 #include "jose_p.h"
+#include "strictjsoncases.h"
 
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonArray>
@@ -298,6 +300,9 @@ private slots:
     void claimsDefaultClock();
     void verifyJwtPayloads_data();
     void verifyJwtPayloads();
+
+    void strictJson_data();
+    void strictJson();
 
     void primitives();
     void constantTimeCompare_data();
@@ -1073,13 +1078,41 @@ void tst_Jose::hostileTokens_data()
                               << Error::Malformed;
     QTest::addRow("alg array") << forge(m_es, R"({"alg":["ES256"]})", payload) << "es"
                                << Error::Malformed;
-    // RFC 7515 section 4: duplicate names resolve to the lexically last one.
+    // RFC 7515 section 4 lets a parser refuse duplicate names or keep the last one; Tessera
+    // refuses them, validly signed or not, so no other parser can read the header differently.
     QTest::addRow("duplicate alg, none last")
             << forge(m_es, R"({"alg":"ES256","kid":"es","alg":"none"})", payload) << "es"
-            << Error::UnsupportedAlgorithm;
+            << Error::Malformed;
     QTest::addRow("duplicate alg, ES256 last")
             << forge(m_es, R"({"alg":"none","kid":"es","alg":"ES256"})", payload) << "es"
-            << Error::None;
+            << Error::Malformed;
+    QTest::addRow("duplicate alg, same value")
+            << forge(m_es, R"({"alg":"ES256","kid":"es","alg":"ES256"})", payload) << "es"
+            << Error::Malformed;
+    QTest::addRow("duplicate alg, escaped name")
+            << forge(m_es, R"({"alg":"none","kid":"es","\u0061lg":"ES256"})", payload) << "es"
+            << Error::Malformed;
+    QTest::addRow("duplicate kid, the right one last")
+            << forge(m_es, R"({"alg":"ES256","kid":"ed","kid":"es"})", payload) << "all"
+            << Error::Malformed;
+    QTest::addRow("duplicate typ")
+            << forge(m_es, R"({"alg":"ES256","kid":"es","typ":"JWT","typ":"at+jwt"})", payload)
+            << "es" << Error::Malformed;
+    QTest::addRow("duplicate crit, hidden by the second")
+            << forge(m_es, R"({"alg":"ES256","kid":"es","crit":["exp"],"crit":[]})", payload)
+            << "es" << Error::Malformed;
+    QTest::addRow("raw NUL in a header string") << forge(
+            m_es, QByteArray(R"({"alg":"ES256","kid":"es","x":"a)") + '\0' + "b\"}", payload)
+                                                << "es" << Error::Malformed;
+    QTest::addRow("raw tab in the kid")
+            << forge(m_es, "{\"alg\":\"ES256\",\"kid\":\"es\t\"}", payload) << "es"
+            << Error::Malformed;
+    QTest::addRow("escaped lone surrogate in the header")
+            << forge(m_es, R"({"alg":"ES256","kid":"es","x":"\ud800"})", payload) << "es"
+            << Error::Malformed;
+    QTest::addRow("byte order mark before the header")
+            << forge(m_es, "\xef\xbb\xbf{\"alg\":\"ES256\",\"kid\":\"es\"}", payload) << "es"
+            << Error::Malformed;
 
     // Key material or key locations from the token are never used, even validly signed.
     const QJsonObject attackerJwk = Key::fromJwk(m_esOther.publicJwk()).publicJwk();
@@ -1495,8 +1528,30 @@ void tst_Jose::verifyJwtPayloads_data()
             << "{\"exp\":1700000060,\"x\":" + QByteArray(5000, '[') + QByteArray(5000, ']') + "}"
             << Error::Malformed;
     QTest::addRow("moderately nested claim")
-            << "{\"exp\":1700000060,\"x\":" + QByteArray(100, '[') + QByteArray(100, ']') + "}"
+            << "{\"exp\":1700000060,\"x\":" + QByteArray(60, '[') + QByteArray(60, ']') + "}"
             << Error::None;
+    QTest::addRow("claim nested one past the depth limit") << "{\"exp\":1700000060,\"x\":"
+                    + QByteArray(DefaultMaxJsonDepth, '[') + QByteArray(DefaultMaxJsonDepth, ']')
+                    + "}" << Error::Malformed;
+    // RFC 7519 section 4: refused rather than read as the last one, which would make an
+    // expired token valid or change its subject for whichever parser reads it next.
+    QTest::addRow("duplicate exp, expired first")
+            << QByteArray("{\"exp\":1,\"exp\":1700000060}") << Error::Malformed;
+    QTest::addRow("duplicate exp, expired last")
+            << QByteArray("{\"exp\":1700000060,\"exp\":1}") << Error::Malformed;
+    QTest::addRow("duplicate sub")
+            << QByteArray(R"({"exp":1700000060,"sub":"alice","sub":"admin"})") << Error::Malformed;
+    QTest::addRow("duplicate sub, escaped name")
+            << QByteArray(R"({"exp":1700000060,"sub":"alice","s\u0075b":"admin"})")
+            << Error::Malformed;
+    QTest::addRow("duplicate in a nested claim")
+            << QByteArray(R"({"exp":1700000060,"cnf":{"jkt":"a","jkt":"b"}})") << Error::Malformed;
+    QTest::addRow("raw NUL in a claim") << QByteArray(R"({"exp":1700000060,"sub":"alice)") + '\0'
+                    + "admin\"}" << Error::Malformed;
+    QTest::addRow("raw line feed in a claim")
+            << QByteArray("{\"exp\":1700000060,\"sub\":\"alice\nadmin\"}") << Error::Malformed;
+    QTest::addRow("escaped NUL in a claim")
+            << QByteArray(R"({"exp":1700000060,"sub":"alice\u0000admin"})") << Error::None;
 }
 
 void tst_Jose::verifyJwtPayloads()
@@ -1522,6 +1577,45 @@ void tst_Jose::verifyJwtPayloads()
         QCOMPARE(result.claims, QJsonDocument::fromJson(payload).object());
         QCOMPARE(result.header.value("kid").toString(), "ed");
     }
+}
+
+// --- strict JSON -------------------------------------------------------------------------
+
+void tst_Jose::strictJson_data()
+{
+    Tessera::Test::addStrictJsonRows();
+}
+
+void tst_Jose::strictJson()
+{
+    QFETCH(QByteArray, json);
+    QFETCH(QString, problem);
+
+    QString reported = QStringLiteral("untouched");
+    const std::optional<QJsonObject> object = parseJsonObject(json, &reported);
+    if (problem.isEmpty()) {
+        QVERIFY2(object.has_value(), qPrintable(reported));
+        QCOMPARE(reported, QStringLiteral("untouched"));
+        // Where both accept, both read the same object.
+        QJsonParseError error;
+        const QJsonDocument qt = QJsonDocument::fromJson(json, &error);
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        QCOMPARE(*object, qt.object());
+        return;
+    }
+    QVERIFY2(!object.has_value(), "accepted");
+    QVERIFY2(reported.contains(problem), qPrintable(reported));
+    QVERIFY2(reported.contains(QStringLiteral(" at byte ")), qPrintable(reported));
+    // The verifier refuses a validly signed token with this header or these claims (when the
+    // token stays under the size limit, which would refuse it first).
+    if (json.size() > DefaultMaxTokenSize / 2)
+        return;
+    QCOMPARE(verifyCompact(forge(m_es, json, "{}"), keySet("es")).error, Error::Malformed);
+    ClaimRequirements requirements;
+    requirements.now = Now;
+    requirements.requireExpiry = false;
+    QCOMPARE(verifyJwt(signCompact(m_es, json), keySet("es"), requirements).error,
+             Error::Malformed);
 }
 
 // --- primitives ----------------------------------------------------------------------------

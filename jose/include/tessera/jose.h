@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Tessera::Jose — JWS compact serialization, JWK/JWKS and JWT claim checks on
 // OpenSSL EVP. Shared by tessera-server and the client SDK. Secret key material goes
-// in and out as Tessera::Secret.
+// in and out as Tessera::Secret; headers and claims are parsed by parseJsonObject()
+// (tessera/strictjson.h).
 #pragma once
 
 #include <tessera/secret.h>
@@ -118,7 +119,8 @@ TESSERA_JOSE_EXPORT QByteArray signJwt(const Key &key, const QJsonObject &claims
 enum class Error {
     None,
     TooLarge,             // input over the size limit
-    Malformed,            // not three base64url segments, header/payload not a JSON object, ...
+    Malformed,            // not three base64url segments, header/payload not one strict JSON
+                          // object (parseJsonObject(): duplicate names, raw NUL, ...), ...
     UnsupportedAlgorithm, // "none" or any algorithm Tessera does not implement
     AlgorithmMismatch,    // header "alg" differs from the selected key's algorithm
     ForbiddenHeader,      // "jku", "x5u", "x5c", "jwk" (keys are never taken from the token)
@@ -147,9 +149,10 @@ struct TESSERA_JOSE_EXPORT VerifyResult
     bool ok() const { return error == Error::None; }
 };
 
-// Signature check only. Key selection: the key whose keyId() equals the header's
-// "kid"; without "kid", the only key in the list. The header's "alg" must name
-// that key's algorithm.
+// Signature check only. The header is parsed with parseJsonObject() (tessera/strictjson.h):
+// duplicate names, raw control characters and the like make the token Malformed. Key
+// selection: the key whose keyId() equals the header's "kid"; without "kid", the only key in
+// the list. The header's "alg" must name that key's algorithm.
 TESSERA_JOSE_EXPORT VerifyResult verifyCompact(QByteArrayView compact, const QList<Key> &keys,
                                                qsizetype maxSize = DefaultMaxTokenSize);
 
@@ -169,7 +172,7 @@ struct TESSERA_JOSE_EXPORT ClaimRequirements
 TESSERA_JOSE_EXPORT Error checkClaims(const QJsonObject &header, const QJsonObject &claims,
                                       const ClaimRequirements &requirements);
 
-// verifyCompact + payload must be a JSON object + checkClaims.
+// verifyCompact + payload must be one strict JSON object (parseJsonObject()) + checkClaims.
 TESSERA_JOSE_EXPORT VerifyResult verifyJwt(QByteArrayView compact, const QList<Key> &keys,
                                            const ClaimRequirements &requirements,
                                            qsizetype maxSize = DefaultMaxTokenSize);
