@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Threat-model scorecard (issue 5), hostile requests: tessera-server against
 // forged access tokens (alg none, algorithm confusion, kid/jku/x5u injection),
-// oversized tokens, deeply nested JSON, invalid UTF-8 and header tricks. Each
-// function is one scorecard row; each row asserts the refusal, that nothing was
-// accepted (no 200, the legitimate refresh token was not spent, no key was
-// fetched) and that the server stays healthy. tests/integration covers the
-// broad hostile-token matrix; these rows target the attacks by name.
+// oversized tokens, deeply nested JSON, invalid UTF-8, duplicate JSON member
+// names and header tricks. Each function is one scorecard row; each row asserts
+// the refusal, that nothing was accepted (no 200, the legitimate refresh token
+// was not spent, no key was fetched) and that the server stays healthy.
+// tests/integration covers the broad hostile-token matrix; these rows target the
+// attacks by name.
 #include "testsupport.h"
 
 #include <QtCore/QCryptographicHash>
@@ -71,6 +72,21 @@ class AttackerKey
 {
 public:
     enum class Type { P256, Ed25519 };
+
+    // A PKCS#8 private key: the server's own signing key, read from its database, signs
+    // tokens that only the way they are parsed can make invalid.
+    static AttackerKey fromPrivatePem(const QByteArray &pem)
+    {
+        AttackerKey key;
+        BIO *in = BIO_new_mem_buf(pem.constData(), int(pem.size()));
+        EVP_PKEY *raw = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+        BIO_free(in);
+        key.m_type = raw && EVP_PKEY_id(raw) == EVP_PKEY_ED25519 ? Type::Ed25519 : Type::P256;
+        key.m_key.reset(raw, EVP_PKEY_free);
+        return key;
+    }
+
+    bool isNull() const { return !m_key; }
 
     static AttackerKey generate(Type type)
     {
@@ -337,6 +353,7 @@ struct RawCase
 {
     QByteArray bytes;
     QList<int> acceptable; // statuses; Closed: the connection may be cut instead
+    QString code;          // when set, the "code" the refusal must carry
 };
 
 } // namespace
@@ -367,6 +384,10 @@ private slots:
     void invalidUtf8();
     void headerInjection_data();
     void headerInjection();
+    void duplicateKeysInBody_data();
+    void duplicateKeysInBody();
+    void duplicateKeysInToken_data();
+    void duplicateKeysInToken();
 
 private:
     Target &target(const QString &name) { return m_targets.at(name); }
@@ -813,6 +834,8 @@ void tst_SecurityRequests::runRawCase(const QString &targetName, const RawCase &
         // Refusals are the server's own JSON errors, and they hand out nothing.
         QVERIFY2(response.isJsonObject() && !response.code().isEmpty(),
                  qPrintable(response.describe()));
+        if (!raw.code.isEmpty())
+            QCOMPARE(response.code(), raw.code);
         // (Field errors may name "refresh"; a token would be a string there.)
         for (const char *member : {"access", "refresh"})
             QVERIFY2(!response.json().value(QLatin1String(member)).isString(),
@@ -1174,6 +1197,176 @@ void tst_SecurityRequests::headerInjection()
     QFETCH(QString, access);
     QFETCH(QString, refresh);
     runRawCase(server, {bytes, acceptable}, {access, refresh});
+}
+
+// --- duplicate JSON member names ---------------------------------------------------
+
+// Two members of one name in a request body: a parser that keeps the last one (Qt's, and
+// tessera-server's before it refused them) reads the body differently from one that keeps
+// the first, so the body is refused as a whole: 400 parse_error, nothing spent.
+void tst_SecurityRequests::duplicateKeysInBody_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("server");
+    QTest::addColumn<QString>("access");
+    QTest::addColumn<QString>("refresh");
+
+    const QUrl base = target(Es).server->baseUrl();
+    const QByteArray user = TestUser.toUtf8();
+    const QByteArray password = TestPassword.toUtf8();
+    // Each row embeds the row's own legitimate tokens; afterwards they must still work.
+    auto row =
+            [&](const char *name, const char *path,
+                const std::function<QByteArray(const QByteArray &access, const QByteArray &refresh)>
+                        &body) {
+                const TokenPair pair = freshPair(Es);
+                QTest::addRow("%s", name)
+                        << buildRawRequest("POST", QString::fromLatin1(path), base,
+                                           body(pair.access.toLatin1(), pair.refresh.toLatin1()))
+                        << Es << pair.access << pair.refresh;
+            };
+    row("login: a wrong password, then the right one", "/api/token/", [&](auto, auto) {
+        return R"({"username":")" + user + R"(","password":"wrong","password":")" + password
+                + R"("})";
+    });
+    row("login: the right password, then a wrong one", "/api/token/", [&](auto, auto) {
+        return R"({"username":")" + user + R"(","password":")" + password
+                + R"(","password":"wrong"})";
+    });
+    row("login: an unknown user, then the real one", "/api/token/", [&](auto, auto) {
+        return R"({"username":"nobody","password":")" + password + R"(","username":")" + user
+                + R"("})";
+    });
+    row("login: the second password under an escaped name", "/api/token/", [&](auto, auto) {
+        return R"({"username":")" + user + R"(","password":"wrong","p\u0061ssword":")" + password
+                + R"("})";
+    });
+    row("refresh: garbage, then the valid token", "/api/token/refresh/",
+        [&](auto, auto r) { return R"({"refresh":"garbage","refresh":")" + r + R"("})"; });
+    row("refresh: the valid token, then garbage", "/api/token/refresh/",
+        [&](auto, auto r) { return R"({"refresh":")" + r + R"(","refresh":"garbage"})"; });
+    row("refresh: the valid token under an escaped name", "/api/token/refresh/",
+        [&](auto, auto r) { return R"({"refresh":"garbage","\u0072efresh":")" + r + R"("})"; });
+    row("refresh: a duplicate in a nested member", "/api/token/refresh/",
+        [&](auto, auto r) { return R"({"refresh":")" + r + R"(","x":{"a":1,"a":2}})"; });
+    row("blacklist: garbage, then the valid token", "/api/token/blacklist/",
+        [&](auto, auto r) { return R"({"refresh":"garbage","refresh":")" + r + R"("})"; });
+    row("verify: garbage, then the valid access token", "/api/token/verify/",
+        [&](auto a, auto) { return R"({"token":"garbage","token":")" + a + R"("})"; });
+}
+
+void tst_SecurityRequests::duplicateKeysInBody()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, server);
+    QFETCH(QString, access);
+    QFETCH(QString, refresh);
+    runRawCase(server, {bytes, {400}, QStringLiteral("parse_error")}, {access, refresh});
+}
+
+// Tokens signed with the server's own key whose JOSE header or claims name a member twice
+// (or hold a raw control character in a string): the signature is valid, so only the parser
+// stands between such a token and acceptance. Each row's control (the same header and claims
+// without the duplicate, signed the same way) is accepted.
+void tst_SecurityRequests::duplicateKeysInToken_data()
+{
+    QTest::addColumn<QString>("server");
+    QTest::addColumn<QString>("token");
+    QTest::addColumn<QString>("control");
+
+    for (const QString &name : {Es, Ed}) {
+        const Target &t = target(name);
+        QString error;
+        // Schema of server/src/store.cpp: signing_keys(kid, alg, material).
+        const auto rows =
+                sqliteSelect(t.server->databasePath(),
+                             QStringLiteral("SELECT kid, material FROM signing_keys"), &error);
+        QVERIFY2(rows.has_value(), qPrintable(error));
+        AttackerKey serverKey;
+        for (const QVariantList &row : *rows) {
+            if (row.at(0).toString() == t.kid)
+                serverKey = AttackerKey::fromPrivatePem(row.at(1).toByteArray());
+        }
+        QVERIFY2(!serverKey.isNull(),
+                 "the signing key of the access tokens is not in the database");
+
+        // A fresh session per row: its access token is alive and its family not revoked.
+        auto add = [&](const char *rowName, const QByteArray &header, const QByteArray &claims,
+                       const QByteArray &controlHeader, const QByteArray &controlClaims) {
+            auto sign = [&](const QByteArray &h, const QByteArray &c) {
+                const QByteArray input = b64(h) + '.' + b64(c);
+                return QString::fromLatin1(input + '.' + b64(serverKey.sign(input)));
+            };
+            QTest::addRow("%s: %s", qPrintable(name), rowName)
+                    << name << sign(header, claims) << sign(controlHeader, controlClaims);
+        };
+        auto claimsOfFreshSession = [&] {
+            const TokenPair pair = freshPair(name);
+            return base64UrlDecodeLoose(jwtSegments(pair.access).at(1)).value_or(QByteArray());
+        };
+        // Qt writes members in sorted order: {"alg":..,"kid":..,"typ":"at+jwt"}.
+        const QByteArray header = compact(
+                {{QStringLiteral("alg"), jwtHeader(t.pair.access).value(QStringLiteral("alg"))},
+                 {QStringLiteral("kid"), t.kid},
+                 {QStringLiteral("typ"), QStringLiteral("at+jwt")}});
+        // `first` goes before the real members, so a last-one-wins parser reads the real ones.
+        auto headerWith = [&](const QByteArray &first) {
+            return '{' + first + ',' + header.mid(1);
+        };
+        auto claimsWith = [](const QByteArray &claims, const QByteArray &first) {
+            return '{' + first + ',' + claims.mid(1);
+        };
+        auto claimsPlus = [](const QByteArray &claims, const QByteArray &last) {
+            return claims.chopped(1) + ',' + last + '}';
+        };
+
+        QByteArray claims = claimsOfFreshSession();
+        add("header: alg none, then the real alg", headerWith(R"("alg":"none")"), claims, header,
+            claims);
+        claims = claimsOfFreshSession();
+        add("header: alg none under an escaped name", headerWith(R"("\u0061lg":"none")"), claims,
+            header, claims);
+        claims = claimsOfFreshSession();
+        add("header: an unknown kid, then the real kid", headerWith(R"("kid":"unknown")"), claims,
+            header, claims);
+        claims = claimsOfFreshSession();
+        add("header: typ JWT, then at+jwt", headerWith(R"("typ":"JWT")"), claims, header, claims);
+        claims = claimsOfFreshSession();
+        add("claims: another sub, then the real sub", header,
+            claimsWith(claims, R"("sub":"someone-else")"), header, claims);
+        claims = claimsOfFreshSession();
+        add("claims: sub under an escaped name", header,
+            claimsWith(claims, R"("s\u0075b":"someone-else")"), header, claims);
+        claims = claimsOfFreshSession();
+        add("claims: an expired exp, then the real exp", header, claimsWith(claims, R"("exp":1)"),
+            header, claims);
+        claims = claimsOfFreshSession();
+        add("claims: another sid, then the real sid", header,
+            claimsWith(claims, R"("sid":"another-family")"), header, claims);
+        claims = claimsOfFreshSession();
+        add("claims: a duplicate inside an extra claim", header,
+            claimsPlus(claims, R"("cnf":{"jkt":"a","jkt":"b"})"), header,
+            claimsPlus(claims, R"("cnf":{"jkt":"a"})"));
+        claims = claimsOfFreshSession();
+        add("claims: a raw NUL in an extra claim", header,
+            claimsPlus(claims, QByteArray(R"("note":"a)") + '\0' + "b\""), header,
+            claimsPlus(claims, R"("note":"a\u0000b")"));
+        claims = claimsOfFreshSession();
+        add("claims: a raw line feed in an extra claim", header,
+            claimsPlus(claims, "\"note\":\"a\nb\""), header,
+            claimsPlus(claims, R"("note":"a\nb")"));
+    }
+}
+
+void tst_SecurityRequests::duplicateKeysInToken()
+{
+    QFETCH(QString, server);
+    QFETCH(QString, control);
+    // The key and the claims are right: without the duplicate the server accepts the token.
+    const HttpResponse accepted = target(server).http->me(control);
+    TESSERA_EXPECT_STATUS(accepted, 200);
+    QCOMPARE(accepted.str(QStringLiteral("username")), TestUser);
+    runForgedAccessToken();
 }
 
 QTEST_GUILESS_MAIN(tst_SecurityRequests)
