@@ -748,8 +748,13 @@ FACT_DEFAULTS = {k: "?" for k in ("date", "cpu", "mem_gib", "kernel", "load_star
 FACT_DEFAULTS.update({"nproc": None, "busy_start": None})
 
 
+def at_least(value, bound):
+    """True or False, or None when there is no measurement (NaN)."""
+    return None if value != value else value >= bound
+
+
 def verdict(ok):
-    return "**met**" if ok else "**missed**"
+    return "not measured" if ok is None else "**met**" if ok else "**missed**"
 
 
 # The measures of bench_sdk_overhead, in the order shown: key, label, unit, scale to the unit.
@@ -787,12 +792,17 @@ def render_sdk_overhead(sdk, callgrind, w, targets):
       "has one). The overhead of a round is (authenticated / raw - 1) of a measure; the table gives its "
       "spread over the rounds, and the cost per request (median over rounds) of each side.")
     w("")
-    w("Steer by CPU time (and instructions where there is a counter), not by wall time: a neighbour "
-      "that loads the machine delays both processes, so wall time moves with it (on this machine the same "
-      "program once gave 9.2 % sequential / 1.4 % at 100 concurrent, and 0.9 % / 30.4 % in another run), "
-      "while the CPU time and instructions a request needs barely change. The target (<= 3 % per request) "
-      "is judged on CPU time, client + server: on loopback a request's time is the CPU time of both ends, "
-      "so this is the wall-time overhead without the waiting; the client's share alone is beside it.")
+    w("Which measure to steer by. Wall time moves with whatever else the machine runs (with wall time "
+      "alone, the same program gave 9.2 % sequential / 1.4 % at 100 concurrent in one run on the "
+      "development machine and 0.9 % / 30.4 % in another). CPU time moves much less: a busy neighbour "
+      "delays a process without adding to its CPU time, but it still slows each instruction (shared caches "
+      "and cores), so single rounds spread widely on a loaded machine and the median of many short "
+      "paired rounds is the figure to read. Instruction counts do not move with load at all: the hardware "
+      "counter where the machine has one (many virtual machines have none), and callgrind's exact count "
+      "per request (sequential, client, all threads), which is the figure to steer by where there is no "
+      "counter. The target (<= 3 % per request) is judged on the median CPU time, client + server (on "
+      "loopback a request's time is the CPU time of both ends, so this is the wall-time overhead without "
+      "the waiting), and on callgrind's count where the profile ran.")
     w("")
     w("| mode | measure | raw per request | authenticated per request | overhead: min / q1 / **median** / q3 / max |")
     w("|---|---|---:|---:|---|")
@@ -829,6 +839,10 @@ def render_sdk_overhead(sdk, callgrind, w, targets):
                             f"{fmt(med_pct, 1)} % (IQR {fmt(spreads[judged]['q1'], 1)} to "
                             f"{fmt(spreads[judged]['q3'], 1)}; client alone {fmt(client, 1)} %, "
                             f"wall {fmt(wall, 1)} %)", med_pct <= 3))
+        if conc == 1 and callgrind and callgrind.get("overhead_pct") is not None:
+            targets.append(("SDK overhead <= 3 % per request (sequential, instructions, callgrind)",
+                            f"{fmt(callgrind['overhead_pct'], 1)} % ({fmt(callgrind['extra_ir_per_request'])} "
+                            f"more than {fmt(callgrind['raw_ir_per_request'])})", callgrind["overhead_pct"] <= 3))
     w("")
     w("| mode | requests x rounds | wall ms per round, raw / authenticated (median) | latency p50 / p99 µs, raw | "
       "latency p50 / p99 µs, authenticated | failures | refreshes | load at start |")
@@ -969,9 +983,10 @@ def render_report(raw):
     me_t = sums.get(("me", "tessera"), {}).get("rps", float("nan"))
     triv = sums.get(("trivial", "trivial"), {}).get("rps", float("nan"))
     r_triv = me_t / triv if triv == triv and triv else float("nan")
-    targets.append(("refresh with rotation >= 20x Django", f"{fmt(r_refresh, 1)}x", r_refresh >= 20))
-    targets.append(("authenticated GET >= 30x Django", f"{fmt(r_me, 1)}x", r_me >= 30))
-    targets.append(("authenticated GET >= 0.5x trivial Qt HttpServer route", f"{fmt(r_triv, 2)}x", r_triv >= 0.5))
+    targets.append(("refresh with rotation >= 20x Django", f"{fmt(r_refresh, 1)}x", at_least(r_refresh, 20)))
+    targets.append(("authenticated GET >= 30x Django", f"{fmt(r_me, 1)}x", at_least(r_me, 30)))
+    targets.append(("authenticated GET >= 0.5x trivial Qt HttpServer route", f"{fmt(r_triv, 2)}x",
+                    at_least(r_triv, 0.5)))
     w(f"Ratios: login {fmt(ratio('login', 'tessera', 'django'), 2)}x, refresh {fmt(r_refresh, 1)}x, "
       f"GET /api/me/ {fmt(r_me, 1)}x, verify {fmt(ratio('verify', 'tessera', 'django'), 1)}x "
       f"(tessera-server / Django); GET /api/me/ is {fmt(r_triv, 2)}x the trivial route.")
@@ -1167,7 +1182,7 @@ def render_report(raw):
         w(f"| {name} | {value} | {verdict(ok)} |")
     w("")
     notes = []
-    missed = {name for name, _, ok in targets if not ok}
+    missed = {name for name, _, ok in targets if ok is False}
     if any(n.startswith("authenticated GET") for n in missed):
         dj = sums.get(("me", "django"), {}).get("rps", float("nan"))
         hz = sums.get(("healthz", "tessera"), {}).get("rps", float("nan"))
@@ -1179,9 +1194,33 @@ def render_report(raw):
             "rest goes (Qt HttpServer 6.4 reads request headers a byte at a time, so a ~540-byte bearer header "
             "alone costs the trivial route a good part of its rate).")
     if any(n.startswith("SDK overhead") for n in missed):
+        cg = (prof or {}).get("sdk") or {}
+        seq = res.get("sdk", {}).get("overhead_1", {})
+        extra_us = None
+        if seq.get("auth_per_request", {}).get("client_cpu") and seq.get("raw_per_request", {}).get("client_cpu"):
+            extra_us = seq["auth_per_request"]["client_cpu"]["median"] - seq["raw_per_request"]["client_cpu"]["median"]
+        where = ""
+        if cg.get("rows"):
+            alloc = sum(d for name, d in cg["rows"] if re.match(r"(_int_free|_int_malloc|malloc|free|"
+                                                                r"malloc_consolidate)$", name))
+            where = (f" Of the extra instructions, {fmt(alloc)} per request are in the allocator (malloc/free: "
+                     "the second reply object, its copied request and headers); the rest is spread thin (see "
+                     "the profile below).")
         notes.append(
-            "**SDK overhead.** The per-round CPU times above say how much the authenticated manager adds to a "
-            "request; the callgrind profile below (instructions by function) says where it goes.")
+            "**SDK overhead.** What the authenticated manager adds is client-side work per request: "
+            + (f"{fmt(cg['extra_ir_per_request'])} instructions (callgrind, exact), " if cg.get("extra_ir_per_request") else "")
+            + (f"about {fmt(extra_us, 1)} µs of client CPU time (median of the paired rounds), " if extra_us is not None else "")
+            + "against a raw request that itself costs the client "
+            + (f"{fmt(cg['raw_ir_per_request'])} instructions" if cg.get("raw_ir_per_request") else "its CPU time above")
+            + ". The server sees almost the same request from both: the SDK's carries two more headers "
+            "(`Cache-Control: no-cache`, `Pragma: no-cache`, from its always-network cache policy), "
+            + (f"and its CPU time per request came out {fmt(seq['overhead_pct_spread']['server_cpu']['median'], 1)} % "
+               "higher (median; within the noise of the rounds)"
+               if (seq.get("overhead_pct_spread") or {}).get("server_cpu") else "")
+            + "." + where
+            + (f" Meeting 3 % means at most {fmt(0.03 * cg['raw_ir_per_request'])} extra instructions per request; "
+               if cg.get("raw_ir_per_request") else " ")
+            + "that is work on the SDK's request path (sdk/), not on the benchmark.")
     if notes:
         w("## Misses explained")
         w("")
@@ -1204,7 +1243,13 @@ def render_report(raw):
             if isinstance(runs, list):
                 for r in runs:
                     r.pop("command", None)
-    w(json.dumps(slim, indent=1, sort_keys=True)[:200000])
+    for row in slim.get("growth", []):
+        for r in row["runs"]:
+            r.pop("command", None)
+    text = json.dumps(slim, indent=1, sort_keys=True)
+    # Lists of numbers (per-round figures) on one line each.
+    text = re.sub(r"\[\s*\n([-\d.e+,\snul]*?)\n\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+    w(text[:200000])
     w("```")
     w("</details>")
     w("")
@@ -1275,7 +1320,7 @@ def render_to(raw, out_path):
     write_text_atomically(out_path, text)
     log(f"wrote {out_path}")
     for name, value, ok in targets:
-        log(f"{'MET   ' if ok else 'MISSED'} {name}: {value}")
+        log(f"{'UNMEASURED' if ok is None else 'MET   ' if ok else 'MISSED'} {name}: {value}")
 
 
 def interrupt(signum, frame):

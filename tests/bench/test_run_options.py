@@ -8,10 +8,12 @@ that each run writes a whole report and its raw file, that the report can be ren
 from the raw file alone, and that a run stopped half-way keeps what it measured. Every
 documented option of bench/run.sh is in one of the runs:
 
-    --reps --duration --skip-growth     run "profiled" (also: cold start, profiles)
-    --sizes --skip-cold --no-profile    run "growth"
-    --quick                             run "stopped" (stopped after its first measurement)
-    --out --raw --report-only           every run
+    --reps --duration --skip-growth --cold-runs    run "profiled" (also: cold start, profiles)
+    --sizes --skip-cold --no-profile               run "growth", with the counts of
+    --connections --pool --login-duration          bench/run.py --help
+    --sdk-requests --sdk-rounds --storm-rounds
+    --quick                                        run "stopped" (stopped after its first measurement)
+    --out --raw --report-only                      every run
 
 --smoke stands in for --quick in the whole runs: a whole --quick run takes several minutes
 (a 3 s wrk run per workload and server, 15 s callgrind runs), too much for every CI run;
@@ -87,6 +89,11 @@ def check_whole_run(runner, name, options, expect):
     report = open(out).read() if os.path.exists(out) else ""
     check(f"{label}: writes the report", report.startswith("# Benchmarks") and "## Targets" in report, log)
     check(f"{label}: the report names the options", all(o in report for o in options), report[:600])
+    given = {options[i][2:].replace("-", "_"): options[i + 1] for i in range(len(options) - 1)
+             if options[i].startswith("--") and not options[i + 1].startswith("--")}
+    used = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw["args"].items()}
+    check(f"{label}: explicit values win over --smoke's", all(used.get(k) == v for k, v in given.items()),
+          f"{given} {used}")
     server = raw["results"]["server"]
     check(f"{label}: every server workload was measured",
           sorted(server) == ["healthz", "login", "me", "refresh", "trivial", "verify"], sorted(server))
@@ -165,10 +172,12 @@ def main():
     work = tempfile.mkdtemp(prefix="tessera-bench-test.")
     runner = Runner(args.root, args.build, work)
     try:
-        check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1"],
+        check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1", "--cold-runs", "2"],
                         [("cost growth", False, grown, "--skip-growth"), ("cold start", True, cold, None),
                          ("profiles", True, profiled, None)])
-        check_whole_run(runner, "growth", ["--sizes", "100,300", "--skip-cold", "--no-profile"],
+        check_whole_run(runner, "growth", ["--sizes", "100,300", "--skip-cold", "--no-profile", "--connections", "5",
+                                           "--pool", "20", "--login-duration", "2", "--sdk-requests", "50",
+                                           "--sdk-rounds", "3", "--storm-rounds", "1"],
                         [("cost growth", True, grown, None), ("cold start", False, cold, "--skip-cold"),
                          ("profiles", False, profiled, "--no-profile")])
         check_stopped_run(runner)
