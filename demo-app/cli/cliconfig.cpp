@@ -59,15 +59,35 @@ QString unsafeDirectory(const QString &config, const QString &directory)
     return {};
 }
 
+// Why a directory above the config, from its own up to the root (symbolic
+// links resolved), is unsafe, or an empty string.
+QString unsafeDirectories(const QString &path)
+{
+    char resolved[PATH_MAX];
+    const QString parent = QFileInfo(path).absolutePath();
+    if (!::realpath(QFile::encodeName(parent).constData(), resolved))
+        return QStringLiteral("cannot check config %1: %2: %3")
+                .arg(path, parent, systemError(errno));
+    QString directory = QFile::decodeName(resolved);
+    for (;;) {
+        if (const QString why = unsafeDirectory(path, directory); !why.isEmpty())
+            return why;
+        if (directory == QLatin1String("/"))
+            return {};
+        directory = QFileInfo(directory).path();
+    }
+}
+
 // Why the config file or a directory above it is unsafe, or an empty string.
-// A missing file is safe to read (there is nothing in it).
-QString unsafeConfig(const QString &path)
+// A missing file is safe to read (there is nothing in it); writing one checks
+// the directories (missingFileIsSafe = false).
+QString unsafeConfig(const QString &path, bool missingFileIsSafe)
 {
     struct stat st;
     if (::lstat(QFile::encodeName(path).constData(), &st) != 0) {
-        if (errno == ENOENT)
-            return {};
-        return QStringLiteral("cannot read config %1: %2").arg(path, systemError(errno));
+        if (errno != ENOENT)
+            return QStringLiteral("cannot read config %1: %2").arg(path, systemError(errno));
+        return missingFileIsSafe ? QString() : unsafeDirectories(path);
     }
     if (S_ISLNK(st.st_mode))
         return QStringLiteral("refusing config %1: it is a symbolic link; fix: replace the link "
@@ -85,21 +105,7 @@ QString unsafeConfig(const QString &path)
         return QStringLiteral(
                        "refusing config %1: it is writable by %2 (mode %3); fix: chmod 600 %1")
                 .arg(path, writableBy(st.st_mode), modeText(st.st_mode));
-
-    // Every directory from the file's up to the root, symbolic links resolved.
-    char resolved[PATH_MAX];
-    const QString parent = QFileInfo(path).absolutePath();
-    if (!::realpath(QFile::encodeName(parent).constData(), resolved))
-        return QStringLiteral("cannot check config %1: %2: %3")
-                .arg(path, parent, systemError(errno));
-    QString directory = QFile::decodeName(resolved);
-    for (;;) {
-        if (const QString why = unsafeDirectory(path, directory); !why.isEmpty())
-            return why;
-        if (directory == QLatin1String("/"))
-            return {};
-        directory = QFileInfo(directory).path();
-    }
+    return unsafeDirectories(path);
 }
 
 // mkdir -p, but every directory it creates is 0700 from the start.
@@ -133,7 +139,7 @@ CliConfig::CliConfig(const QString &path)
 bool CliConfig::load(QString *error)
 {
     m_values.clear();
-    if (const QString why = unsafeConfig(m_path); !why.isEmpty()) {
+    if (const QString why = unsafeConfig(m_path, true); !why.isEmpty()) {
         *error = why;
         return false;
     }
@@ -161,7 +167,7 @@ bool CliConfig::save(QString *error)
         && ::lstat(QFile::encodeName(directory).constData(), &st) == 0 && S_ISDIR(st.st_mode)
         && st.st_uid == geteuid() && (st.st_mode & 077))
         ::chmod(QFile::encodeName(directory).constData(), 0700);
-    if (const QString why = unsafeConfig(m_path); !why.isEmpty()) {
+    if (const QString why = unsafeConfig(m_path, false); !why.isEmpty()) {
         *error = why;
         return false;
     }

@@ -331,6 +331,12 @@ def main():
         os.chmod(opendir, 0o777)
         write_config(os.path.join(opendir, "cli.conf"), trap.url)
         refused("in a directory writable by all", os.path.join(opendir, "cli.conf"), b"directory")
+        new_in_open = os.path.join(opendir, "new.conf")
+        code, _, err = cli("login", "--username", "alice", "--password-stdin", *paths, stdin=PASSWORD + "\n",
+                           config=new_in_open)
+        check("login writes no new config into a directory others can write, and says so (exit 1)",
+              code == 1 and not os.path.exists(new_in_open) and b"refusing config" in err
+              and err.count(b"\n") == 1 and os.listdir(opendir) == ["cli.conf"], f"{code} {err!r}")
         write_config(os.path.join(trust, "target.conf"), trap.url)
         os.symlink(os.path.join(trust, "target.conf"), os.path.join(trust, "link.conf"))
         refused("symbolic link", os.path.join(trust, "link.conf"), b"symbolic link")
