@@ -96,14 +96,14 @@ Tessera::Error runOperation(Tessera::Session &session, Tessera::Session::Operati
 {
     QEventLoop loop;
     std::optional<Tessera::Error> result;
-    auto connection = QObject::connect(
-            &session, &Tessera::Session::finished, &loop,
-            [&](Tessera::Session::Operation op, const Tessera::Error &error) {
-                if (op != operation)
-                    return;
-                result = error;
-                loop.quit();
-            });
+    auto connection =
+            QObject::connect(&session, &Tessera::Session::finished, &loop,
+                             [&](Tessera::Session::Operation op, const Tessera::Error &error) {
+                                 if (op != operation)
+                                     return;
+                                 result = error;
+                                 loop.quit();
+                             });
     QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
     start();
     if (!result)
@@ -112,6 +112,13 @@ Tessera::Error runOperation(Tessera::Session &session, Tessera::Session::Operati
     if (!result)
         return {Tessera::Error::Code::Timeout, QStringLiteral("operation timed out")};
     return *result;
+}
+
+// Refreshes the session has made so far. The one place the benchmarks read
+// this count: it may leave Session's public API (then read it privately here).
+inline int refreshesMadeBy(const Tessera::Session &session)
+{
+    return session.refreshCount();
 }
 
 // The current access token, for the raw-QNAM baseline. Kept by the caller in
@@ -142,6 +149,26 @@ inline double median(std::vector<double> values)
     std::sort(values.begin(), values.end());
     const size_t n = values.size();
     return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// The spread of a few values (rounds): min, quartiles (linear interpolation
+// between closest ranks), median and max.
+inline QJsonObject spread(std::vector<double> values)
+{
+    if (values.empty())
+        return {};
+    std::sort(values.begin(), values.end());
+    auto quantile = [&](double q) {
+        const double position = q * double(values.size() - 1);
+        const size_t below = size_t(position);
+        const size_t above = std::min(below + 1, values.size() - 1);
+        return values[below] + (values[above] - values[below]) * (position - double(below));
+    };
+    return {{QStringLiteral("min"), values.front()},
+            {QStringLiteral("q1"), quantile(0.25)},
+            {QStringLiteral("median"), quantile(0.5)},
+            {QStringLiteral("q3"), quantile(0.75)},
+            {QStringLiteral("max"), values.back()}};
 }
 
 // Percentile by nearest rank, p in [0, 100].

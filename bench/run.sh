@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # Builds the benchmark programs (Release) and runs them all on loopback; writes
-# docs/BENCHMARKS.md. Build directory: ${TESSERA_BENCH_BUILD_DIR:-build-bench}.
-# Options go to bench/run.py: --reps N, --duration S, --sizes 1000,100000,1000000,
-# --skip-growth, --skip-cold, --no-profile (skip perf + callgrind profiles), --quick.
+# docs/BENCHMARKS.md. Build directory: ${TESSERA_BENCH_BUILD_DIR:-build-bench};
+# TESSERA_BENCH_SKIP_BUILD=1 uses the programs already built there as they are
+# (the ctest test bench.run_options does, in the test build).
+# Options go to bench/run.py (`bench/run.py --help`):
+#   --reps N, --duration S, --sizes 1000,100000,1000000   counts and sizes
+#   --skip-growth, --skip-cold, --no-profile (skip perf + callgrind profiles)   phases
+#   --quick   a short run (numbers only indicative)
+#   --smoke   the smallest run that takes every code path (numbers meaningless)
+#   --out FILE   the report (default docs/BENCHMARKS.md)
+#   --raw FILE   the raw results, JSON, written as each measurement completes
+#                (default BUILD/bench-results/raw-DATE.json); the report is rendered from it
+#   --report-only RAW   render the report again from a raw file, measuring nothing
 # Needs: wrk, gunicorn, Debian's python3-django + DRF + SimpleJWT, gnome-keyring and
 # dbus (cold start), linux-perf and valgrind for the profiles (see scripts/packages.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TESSERA_BENCH_BUILD_DIR:-$root/build-bench}
-jobs=$(nproc)
-((jobs > 2)) && jobs=2
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=ON \
-  -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF >/dev/null
-cmake --build "$build" -j"$jobs" --target tessera-server bench_trivial_server bench_sdk_overhead \
-  bench_refresh_storm bench_cold_start
+for arg in "$@"; do
+  # Rendering alone needs no build.
+  [[ "$arg" == --report-only* ]] && exec /usr/bin/python3 "$root/bench/run.py" "$@"
+done
+if [[ "${TESSERA_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+  jobs=$(nproc)
+  ((jobs > 2)) && jobs=2
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=ON \
+    -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF >/dev/null
+  cmake --build "$build" -j"$jobs" --target tessera-server bench_trivial_server bench_sdk_overhead \
+    bench_refresh_storm bench_cold_start
+fi
 exec /usr/bin/python3 "$root/bench/run.py" --build "$build" "$@"

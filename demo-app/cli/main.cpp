@@ -2,6 +2,9 @@
 // tessera: a scriptable command-line client for Tessera sessions, in the
 // spirit of `gh auth`. The refresh token lives in the platform's secure
 // storage; the access token is obtained fresh by each invocation.
+#include "cliconfig.h"
+#include "requestpath.h"
+
 #include <tessera/authenticatednetworkaccessmanager.h>
 #include <tessera/session.h>
 
@@ -9,8 +12,6 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
-#include <QtCore/QSettings>
-#include <QtCore/QStandardPaths>
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
 #include <QtNetwork/QNetworkReply>
@@ -43,7 +44,9 @@ Commands:
             --server URL  --username NAME  --password-stdin (else a prompt without echo)
   status    Whether a session is stored, for which user and server, and when the
             access token expires (after one refresh). Never prints a token.
-  get PATH  Authenticated GET of PATH on the server; prints the body.
+  get PATH  Authenticated GET of PATH on the server; prints the body. PATH is a
+            path on the session's server starting with a single "/" (/api/me/);
+            anything that could name another host (//host/x, http://...) is refused.
   token     Prints a fresh access token, for scripts:
               curl -H "Authorization: Bearer $(tessera token)" ...
             Never prints the refresh token.
@@ -65,11 +68,15 @@ Options:
   -h, --help            Show this text.
 
 The config file remembers the server URL, the username and the endpoint paths
-(plain text, never a token). Flags override it.
+(plain text, never a token). Flags override it. It is written 0600 in a 0700
+directory; like ssh, tessera refuses a config that is a symbolic link, is not
+yours, or that group or others can write (or whose directory they can write),
+and says why. The password prompt names the user and the server it goes to.
 
 Exit codes:
   0  ok
-  2  usage error
+  1  other failure (e.g. the config file could not be written)
+  2  usage error, or a config file that is not safe to use
   3  signed out, or re-authentication required
   4  secure storage unavailable, locked or refused
   5  network or server error
@@ -104,17 +111,18 @@ int exitCodeFor(const Error &error)
     }
 }
 
-QString readPassword(bool fromStdin)
+QString readPassword(bool fromStdin, const QString &prompt)
 {
     std::string line;
     if (!fromStdin && isatty(STDIN_FILENO)) {
-        std::fputs("Password: ", stderr);
-        std::fflush(stderr);
         termios saved{};
         tcgetattr(STDIN_FILENO, &saved);
         termios silent = saved;
         silent.c_lflag &= ~tcflag_t(ECHO);
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent);
+        // After echo is off: whatever is typed once the prompt shows is read, not echoed.
+        std::fputs(prompt.toLocal8Bit().constData(), stderr);
+        std::fflush(stderr);
         std::getline(std::cin, line);
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
         std::fputc('\n', stderr);
@@ -163,13 +171,14 @@ private:
     void doGet();
     void doToken();
     void doStatus();
-    void rememberSettings();
+    bool rememberSettings();
 
     const QCommandLineParser &m_parser;
     QString m_name;
     QString m_argument;
-    std::unique_ptr<QSettings> m_settings;
+    std::unique_ptr<TesseraCli::CliConfig> m_settings;
     SessionConfig m_config;
+    QUrl m_getUrl;
     std::unique_ptr<Session> m_session;
     std::unique_ptr<AuthenticatedNetworkAccessManager> m_network;
     bool m_memoryOnly = false;
@@ -179,10 +188,10 @@ QString Command::option(const QString &name) const
 {
     if (m_parser.isSet(name))
         return m_parser.value(name);
-    return m_settings->value(name).toString();
+    return m_settings->value(name);
 }
 
-void Command::rememberSettings()
+bool Command::rememberSettings()
 {
     m_settings->setValue(QStringLiteral("server"), m_config.serverUrl().toString());
     m_settings->setValue(QStringLiteral("username"), m_session->user());
@@ -190,16 +199,23 @@ void Command::rememberSettings()
     m_settings->setValue(QStringLiteral("obtain-path"), m_config.obtainPath());
     m_settings->setValue(QStringLiteral("refresh-path"), m_config.refreshPath());
     m_settings->setValue(QStringLiteral("revoke-path"), m_config.revokePath());
-    m_settings->sync();
+    QString error;
+    if (m_settings->save(&error))
+        return true;
+    printError(QStringLiteral("signed in, but %1").arg(error));
+    return false;
 }
 
 int Command::run()
 {
     const QString configFile = m_parser.isSet(QStringLiteral("config"))
             ? m_parser.value(QStringLiteral("config"))
-            : QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation)
-                    + QStringLiteral("/tessera/cli.conf");
-    m_settings = std::make_unique<QSettings>(configFile, QSettings::IniFormat);
+            : TesseraCli::CliConfig::defaultPath();
+    m_settings = std::make_unique<TesseraCli::CliConfig>(configFile);
+    if (QString error; !m_settings->load(&error)) {
+        printError(error);
+        return ExitUsage;
+    }
     m_memoryOnly = m_parser.isSet(QStringLiteral("memory-only"));
 
     const QString server = option(QStringLiteral("server"));
@@ -222,6 +238,15 @@ int Command::run()
     if (const Error error = m_config.validate()) {
         printError(error.message());
         return ExitUsage;
+    }
+    if (m_name == u"get") {
+        // Before any request: a PATH that names another origin gets none at all.
+        QString error;
+        m_getUrl = TesseraCli::resolveRequestPath(m_config.serverUrl(), m_argument, &error);
+        if (!m_getUrl.isValid()) {
+            printError(error);
+            return ExitUsage;
+        }
     }
 
     m_session = std::make_unique<Session>(m_config);
@@ -254,8 +279,9 @@ int Command::run()
                          }
                          if (error.isError())
                              return fail(error);
-                         if (operation == Session::Operation::Login && !m_memoryOnly)
-                             rememberSettings();
+                         if (operation == Session::Operation::Login && !m_memoryOnly
+                             && !rememberSettings())
+                             return finish(ExitFailure);
                          afterSignIn();
                      });
 
@@ -278,7 +304,12 @@ int Command::run()
             printError(QStringLiteral(
                     "note: --memory-only keeps nothing after this command; use "
                     "`tessera --memory-only get PATH` to sign in and call in one go"));
-        const QString password = readPassword(m_parser.isSet(QStringLiteral("password-stdin")));
+        // Named, so a server= line someone edited into the config cannot
+        // collect the password unnoticed.
+        const QString prompt = QStringLiteral("Password for %1 at %2: ")
+                                       .arg(username, m_config.serverUrl().toDisplayString());
+        const QString password =
+                readPassword(m_parser.isSet(QStringLiteral("password-stdin")), prompt);
         if (password.isEmpty()) {
             printError(QStringLiteral("no password given"));
             return ExitUsage;
@@ -311,17 +342,14 @@ void Command::doStatus()
 {
     std::printf("signed in as %s\nserver: %s\naccess token expires: %s\n",
                 qPrintable(m_session->user()), qPrintable(m_config.serverUrl().toString()),
-                qPrintable(m_session->accessExpiresAt().toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss t"))));
+                qPrintable(m_session->accessExpiresAt().toLocalTime().toString(
+                        QStringLiteral("yyyy-MM-dd HH:mm:ss t"))));
     finish(ExitOk);
 }
 
 void Command::doGet()
 {
-    QString path = m_argument;
-    if (!path.startsWith(u'/'))
-        path.prepend(u'/');
-    QUrl url = m_config.serverUrl().resolved(QUrl(path));
-    QNetworkReply *reply = m_network->get(QNetworkRequest(url));
+    QNetworkReply *reply = m_network->get(QNetworkRequest(m_getUrl));
     QObject::connect(reply, &QNetworkReply::finished, this, [this, reply] {
         reply->deleteLater();
         const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();

@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""bench/run.sh with each documented option, in its smallest mode (--smoke).
+
+    test_run_options.py --root SOURCE_DIR --build BUILD_DIR
+
+Runs the script against the programs of BUILD_DIR (TESSERA_BENCH_SKIP_BUILD=1) and checks
+that each run writes a whole report and its raw file, that the report can be rendered again
+from the raw file alone, and that a run stopped half-way keeps what it measured. Every
+documented option of bench/run.sh is in one of the runs:
+
+    --reps --duration --skip-growth --cold-runs    run "profiled" (also: cold start, profiles)
+    --sizes --skip-cold --no-profile               run "growth", with the counts of
+    --connections --pool --login-duration          bench/run.py --help
+    --sdk-requests --sdk-rounds --storm-rounds
+    --quick                                        run "stopped" (stopped after its first measurement)
+    --out --raw --report-only                      every run
+
+--smoke stands in for --quick in the whole runs: a whole --quick run takes several minutes
+(a 3 s wrk run per workload and server, 15 s callgrind runs), too much for every CI run;
+--smoke takes the same code paths with the smallest counts. Prints one line per check.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    results["passed" if condition else "failed"] += 1
+    print(f"{'PASS' if condition else 'FAIL'}  {name}{'' if condition else '  -- ' + str(detail)[-3000:]}",
+          flush=True)
+    return condition
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class Runner:
+    def __init__(self, root, build, work):
+        self.script = os.path.join(root, "bench", "run.sh")
+        self.work = work
+        self.env = dict(os.environ, TESSERA_BENCH_BUILD_DIR=build, TESSERA_BENCH_SKIP_BUILD="1")
+
+    def paths(self, name):
+        return os.path.join(self.work, name + ".md"), os.path.join(self.work, name + ".json")
+
+    def start(self, name, options):
+        out, raw = self.paths(name)
+        return subprocess.Popen([self.script, *options, "--out", out, "--raw", raw], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def run(self, name, options, timeout=900):
+        started = time.time()
+        proc = self.start(name, options)
+        log, _ = proc.communicate(timeout=timeout)
+        print(f"      ({name}: {time.time() - started:.0f} s)", flush=True)
+        return proc.returncode, log
+
+    def render(self, raw, out):
+        proc = subprocess.run([self.script, "--report-only", raw, "--out", out], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode, proc.stdout + proc.stderr
+
+
+def check_whole_run(runner, name, options, expect):
+    """One whole run: exit 0, a complete raw file, a report with the expected sections, and the
+    same report again from the raw file alone."""
+    code, log = runner.run(name, ["--smoke", *options])
+    out, raw_path = runner.paths(name)
+    label = f"{name} ({' '.join(options)})"
+    check(f"{label}: exits 0", code == 0, log)
+    raw = load(raw_path)
+    if not check(f"{label}: writes the raw file", raw is not None, log):
+        return
+    check(f"{label}: the raw file is complete, no phase failed",
+          raw.get("complete") is True and raw.get("failures") == [], raw.get("failures"))
+    report = open(out).read() if os.path.exists(out) else ""
+    check(f"{label}: writes the report", report.startswith("# Benchmarks") and "## Targets" in report, log)
+    check(f"{label}: the report names the options", all(o in report for o in options), report[:600])
+    given = {options[i][2:].replace("-", "_"): options[i + 1] for i in range(len(options) - 1)
+             if options[i].startswith("--") and not options[i + 1].startswith("--")}
+    used = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw["args"].items()}
+    check(f"{label}: explicit values win over --smoke's", all(used.get(k) == v for k, v in given.items()),
+          f"{given} {used}")
+    server = raw["results"]["server"]
+    check(f"{label}: every server workload was measured",
+          sorted(server) == ["healthz", "login", "me", "refresh", "trivial", "verify"], sorted(server))
+    sdk = raw["results"]["sdk"]
+    for conc in (1, 100):
+        r = sdk.get(f"overhead_{conc}", {})
+        spreads = r.get("overhead_pct_spread", {})
+        check(f"{label}: SDK overhead at {conc} in flight has CPU-time figures for client and server",
+              "error" not in r and spreads.get("client_cpu") and spreads.get("server_cpu")
+              and spreads.get("total_cpu") and len(r.get("raw_client_cpu_us", [])) == r.get("rounds"), r)
+    check(f"{label}: the refresh storm ran", "error" not in sdk.get("storm", {"error": "missing"}), sdk.get("storm"))
+    for section, present, marker, option in expect:
+        if present:
+            check(f"{label}: {section} measured", marker(raw, report), report[-2000:])
+        else:
+            check(f"{label}: {section} not run, and the report says so",
+                  not marker(raw, report) and f"Not run ({option})." in report, report[-2000:])
+    again = os.path.join(runner.work, name + ".again.md")
+    code, text = runner.render(raw_path, again)
+    check(f"{label}: --report-only renders the same report from the raw file alone",
+          code == 0 and os.path.exists(again) and open(again).read() == report, text)
+
+
+def grown(raw, report):
+    return bool(raw["results"]["growth"]) and "Not run (--skip-growth)" not in report
+
+
+def cold(raw, report):
+    return "error" not in raw["results"]["sdk"].get("cold", {"error": "not run"}) \
+        and "Process start (`posix_spawn`)" in report
+
+
+def profiled(raw, report):
+    p = raw["results"].get("profile") or {}
+    return bool(p.get("callgrind", {}).get("me") and p.get("sdk")) and "## Profiles" in report
+
+
+def check_stopped_run(runner):
+    """A run stopped (SIGTERM) after its first measurement keeps it, and renders."""
+    name = "stopped"
+    options = ["--quick", "--skip-growth", "--skip-cold", "--no-profile"]
+    out, raw_path = runner.paths(name)
+    proc = runner.start(name, options)
+    deadline = time.time() + 600
+    raw = None
+    while time.time() < deadline and proc.poll() is None:
+        raw = load(raw_path)
+        if raw and raw["results"]["server"]:
+            break
+        time.sleep(0.5)
+    measured = bool(raw and raw["results"]["server"])
+    check("stopped (--quick): the first measurement is on disk while the run goes on", measured,
+          proc.poll())
+    proc.send_signal(signal.SIGTERM)
+    log, _ = proc.communicate(timeout=180)
+    check("stopped: exits 130 and writes no report", proc.returncode == 130 and not os.path.exists(out),
+          f"{proc.returncode} {log}")
+    kept = load(raw_path)
+    check("stopped: the raw file still holds what was measured, marked incomplete",
+          kept is not None and kept.get("complete") is False and kept["results"]["server"]
+          and all(runs for key in kept["results"]["server"].values() for runs in key.values()
+                  if isinstance(runs, list)), kept and kept["results"]["server"].keys())
+    again = os.path.join(runner.work, name + ".again.md")
+    code, text = runner.render(raw_path, again)
+    report = open(again).read() if os.path.exists(again) else ""
+    check("stopped: --report-only renders it, marked incomplete",
+          code == 0 and "**Incomplete run:**" in report and "stopped before its end" in report,
+          text + report[:1500])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--build", required=True)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="tessera-bench-test.")
+    runner = Runner(args.root, args.build, work)
+    try:
+        check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1", "--cold-runs", "2"],
+                        [("cost growth", False, grown, "--skip-growth"), ("cold start", True, cold, None),
+                         ("profiles", True, profiled, None)])
+        check_whole_run(runner, "growth", ["--sizes", "100,300", "--skip-cold", "--no-profile", "--connections", "5",
+                                           "--pool", "20", "--login-duration", "2", "--sdk-requests", "50",
+                                           "--sdk-rounds", "3", "--storm-rounds", "1"],
+                        [("cost growth", True, grown, None), ("cold start", False, cold, "--skip-cold"),
+                         ("profiles", False, profiled, "--no-profile")])
+        check_stopped_run(runner)
+        code, text = runner.render(os.path.join(work, "missing.json"), os.path.join(work, "missing.md"))
+        check("--report-only of a missing file fails", code != 0 and not os.path.exists(os.path.join(work, "missing.md")),
+              text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
