@@ -224,8 +224,10 @@ class Bench:
                        capture_output=True, timeout=120)
 
     def start_tessera(self, name, db, extra=(), stderr_path=None, env=None):
+        # --argon2-rehash off: the "pool" user keeps its cheap hash (a login would
+        # otherwise rehash it to the default cost and slow every later mint).
         argv = [self.server_bin, "--listen", "127.0.0.1:0", "--db", db, "--login-limit", "0",
-                "--access-ttl", "3600", *extra]
+                "--argon2-rehash", "off", "--access-ttl", "3600", *extra]
         p = Process(name, argv, env=env, stderr_path=stderr_path)
         self.processes.append(p)
         return p
@@ -420,7 +422,7 @@ class Bench:
         r["server_rotations"] = text.count("refresh rotated in family")
         r["server_logins"] = text.count("login: new session family")
         r["server_cmd"] = ("QT_LOGGING_RULES=tessera.server.auth.debug=true tessera-server --listen 127.0.0.1:0 "
-                           f"--db storm.sqlite3 --login-limit 0 --access-ttl {ttl}")
+                           f"--db storm.sqlite3 --login-limit 0 --argon2-rehash off --access-ttl {ttl}")
         r["command"] = " ".join(["bench/bench_refresh_storm", "--server", "http://127.0.0.1:PORT", "--user", "pool",
                                  "--requests", "1000", "--rounds", str(a.storm_rounds), "--expire-wait-ms",
                                  str(ttl * 1000 + 1000), "< password"])
@@ -530,7 +532,7 @@ class Bench:
     def callgrind_server(self, db, key, path, script, seconds=15):
         out_file = self.path(f"callgrind.{key}")
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", self.server_bin, "--listen",
-                "127.0.0.1:0", "--db", db, "--login-limit", "0", "--access-ttl", "3600"]
+                "127.0.0.1:0", "--db", db, "--login-limit", "0", "--argon2-rehash", "off", "--access-ttl", "3600"]
         server = Process(f"tessera-server under callgrind ({key})", argv, stderr_path=self.path("valgrind.log"),
                          start_timeout=600)
         self.processes.append(server)
