@@ -12,9 +12,29 @@
 #include <QtCore/QThread>
 #include <QtNetwork/QTcpSocket>
 
+#include <cerrno>
+
+#include <sys/socket.h>
+
 namespace Tessera::Server {
 namespace {
 constexpr qint64 DecoyRefreshMs = 10'000;
+
+// Whether the client has reset or closed its side of the connection, asked of
+// the kernel: Qt learns it only when the event loop gets to that socket, which
+// during a burst of hang-ups can be after their logins were queued.
+bool peerHasClosed(qintptr descriptor)
+{
+    if (descriptor < 0)
+        return true;
+    char byte;
+    const ssize_t peeked = ::recv(int(descriptor), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked > 0)
+        return false; // more bytes to read: a pipelined request
+    if (peeked == 0)
+        return true; // FIN: nothing more will come, and Qt closes such a connection
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
 } // namespace
 
 struct LoginRoute::Login
@@ -29,7 +49,8 @@ struct LoginRoute::Login
 
     bool clientConnected() const
     {
-        return socket && socket->state() == QAbstractSocket::ConnectedState;
+        return socket && socket->state() == QAbstractSocket::ConnectedState
+                && !peerHasClosed(socket->socketDescriptor());
     }
 };
 
