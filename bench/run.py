@@ -226,8 +226,10 @@ class Bench:
     def start_tessera(self, name, db, extra=(), stderr_path=None, env=None):
         # --argon2-rehash off: the "pool" user keeps its cheap hash (a login would
         # otherwise rehash it to the default cost and slow every later mint).
+        # --login-queue: room for every wrk connection's login (else 503 server_busy).
         argv = [self.server_bin, "--listen", "127.0.0.1:0", "--db", db, "--login-limit", "0",
-                "--argon2-rehash", "off", "--access-ttl", "3600", *extra]
+                "--argon2-rehash", "off", "--login-queue", str(max(32, self.args.connections)),
+                "--access-ttl", "3600", *extra]
         p = Process(name, argv, env=env, stderr_path=stderr_path)
         self.processes.append(p)
         return p
