@@ -337,8 +337,8 @@ void LoginRoute::chooseDecoy()
     m_decoyParameters = chosen;
     m_decoy = PasswordHasher::decoyHash(chosen);
     qCInfo(lcServerAuth).noquote()
-            << QStringLiteral("unknown usernames are checked against a decoy hash with %1 (%2 "
-                              "users have these parameters)")
+            << QStringLiteral("unknown usernames are checked against a decoy hash with %1; "
+                              "stored users with these parameters: %2")
                        .arg(chosen.toString())
                        .arg(chosenCount);
 }
