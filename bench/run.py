@@ -280,7 +280,11 @@ class Bench:
                        capture_output=True, timeout=120)
 
     def start_tessera(self, name, db, extra=(), stderr_path=None, env=None):
+        # --argon2-rehash off: the "pool" user keeps its cheap hash (a login would
+        # otherwise rehash it to the default cost and slow every later mint).
+        # --login-queue: room for every wrk connection's login (else 503 server_busy).
         argv = [self.server_bin, "--listen", "127.0.0.1:0", "--db", db, "--login-limit", "0",
+                "--argon2-rehash", "off", "--login-queue", str(max(32, self.args.connections)),
                 "--access-ttl", "3600", *(CHEAP_ARGON2 if self.args.smoke else []), *extra]
         p = Process(name, argv, env=env, stderr_path=stderr_path)
         self.processes.append(p)
@@ -483,7 +487,7 @@ class Bench:
         r["server_rotations"] = text.count("refresh rotated in family")
         r["server_logins"] = text.count("login: new session family")
         r["server_cmd"] = ("QT_LOGGING_RULES=tessera.server.auth.debug=true tessera-server --listen 127.0.0.1:0 "
-                           f"--db storm.sqlite3 --login-limit 0 --access-ttl {ttl}")
+                           f"--db storm.sqlite3 --login-limit 0 --argon2-rehash off --access-ttl {ttl}")
         r["command"] = " ".join(["bench/bench_refresh_storm", "--server", "http://127.0.0.1:PORT", "--user", "pool",
                                  "--requests", "1000", "--rounds", str(a.storm_rounds), "--expire-wait-ms",
                                  str(ttl * 1000 + 1000), "< password"])
@@ -597,7 +601,7 @@ class Bench:
     def callgrind_server(self, db, key, path, script, seconds=15):
         out_file = self.path(f"callgrind.{key}")
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", self.server_bin, "--listen",
-                "127.0.0.1:0", "--db", db, "--login-limit", "0", "--access-ttl", "3600",
+                "127.0.0.1:0", "--db", db, "--login-limit", "0", "--argon2-rehash", "off", "--access-ttl", "3600",
                 *(CHEAP_ARGON2 if self.args.smoke else [])]
         server = Process(f"tessera-server under callgrind ({key})", argv, stderr_path=self.path("valgrind.log"),
                          start_timeout=600)

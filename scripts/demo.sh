@@ -12,9 +12,11 @@ TESSERA_BUILD_DIR=$build "$root/scripts/build.sh"
 workdir="$build/demo"
 mkdir -p "$workdir"
 log="$workdir/server.log"
-cd "$workdir" # the server's SQLite default, tessera-server.sqlite3, lives here
-"$build/server/tessera-server" --listen 127.0.0.1:0 --demo --access-ttl 60 --reuse-grace 2 \
-  >"$workdir/server.out" 2>"$log" &
+cd "$workdir"
+# The demo keeps its database here, next to its logs (the server's default is
+# ~/.local/share/tessera-server/); the server refuses a directory others can write.
+"$build/server/tessera-server" --listen 127.0.0.1:0 --db "$workdir/tessera-server.sqlite3" --demo \
+  --access-ttl 60 --reuse-grace 2 >"$workdir/server.out" 2>"$log" &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

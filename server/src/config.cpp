@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
+#include "clientaddress.h"
+#include "databasefiles.h"
+
 #include <QtCore/QCommandLineParser>
 
 namespace Tessera::Server {
@@ -22,8 +25,12 @@ const QList<Option> &options()
                      "the chosen address is printed as 'listening on http://HOST:PORT'. "
                      "IPv6: [::1]:PORT.")},
             {QStringLiteral("db"), QStringLiteral("PATH"),
-             QStringLiteral("SQLite database, WAL mode, created with mode 0600 "
-                            "(default tessera-server.sqlite3).")},
+             QStringLiteral(
+                     "SQLite database, WAL mode, created with mode 0600 (default "
+                     "$XDG_DATA_HOME/tessera-server/tessera-server.sqlite3, that is "
+                     "~/.local/share/tessera-server/ when XDG_DATA_HOME is unset). The server "
+                     "refuses to start when the file, its -wal, -shm or -journal file is not "
+                     "this user's with mode 0600, or when others can write to its directory.")},
             {QStringLiteral("access-ttl"), QStringLiteral("SECONDS"),
              QStringLiteral("Access token lifetime (default 300).")},
             {QStringLiteral("refresh-idle-ttl"), QStringLiteral("SECONDS"),
@@ -49,11 +56,38 @@ const QList<Option> &options()
             {QStringLiteral("max-body-bytes"), QStringLiteral("N"),
              QStringLiteral("Larger request bodies get 413 (default 65536).")},
             {QStringLiteral("login-limit"), QStringLiteral("N"),
-             QStringLiteral("Login attempts allowed per username and per client address in each "
-                            "--login-window; beyond it 429 with Retry-After (default 10; 0 "
-                            "disables).")},
+             QStringLiteral("Failed logins allowed per username and client address in each "
+                            "--login-window; beyond it 429 with Retry-After for that pair only. "
+                            "Successes never count and reset the pair (default 10; 0 disables "
+                            "every login limit).")},
             {QStringLiteral("login-window"), QStringLiteral("SECONDS"),
-             QStringLiteral("Window of --login-limit (default 60).")},
+             QStringLiteral("Window of the login limits (default 60).")},
+            {QStringLiteral("login-address-limit"), QStringLiteral("N"),
+             QStringLiteral("Failed logins allowed per client address, whatever the username, in "
+                            "each --login-window; beyond it 429 (default 100; 0 disables).")},
+            {QStringLiteral("login-user-ceiling"), QStringLiteral("N"),
+             QStringLiteral(
+                     "Failed logins per username, from all addresses, in each "
+                     "--login-window beyond which every address that failed for it backs off "
+                     "exponentially (429 with Retry-After); an address without failures is "
+                     "never held back (default 100; 0 disables).")},
+            {QStringLiteral("trusted-proxy"), QStringLiteral("ADDR[/PREFIX]"),
+             QStringLiteral(
+                     "A reverse proxy whose X-Forwarded-For is believed (repeatable). For "
+                     "requests from it the client is the right-most X-Forwarded-For address "
+                     "that is not a trusted proxy; from anyone else the header is ignored.")},
+            {QStringLiteral("login-queue"), QStringLiteral("N"),
+             QStringLiteral("Logins that may wait for a password-hashing thread; beyond it 503 "
+                            "with Retry-After. A waiting login whose client hung up is dropped "
+                            "unhashed (default 32).")},
+            {QStringLiteral("argon2-rehash"), QStringLiteral("on|off"),
+             QStringLiteral("After a successful login, rehash the password with the current "
+                            "--argon2-* settings if it was stored with others (default on).")},
+            {QStringLiteral("reuse-grace-answers"), QStringLiteral("N"),
+             QStringLiteral("How many times the grace window answers one rotated refresh token; "
+                            "the next presentation revokes the family (default 4: the retries one "
+                            "client makes "
+                            "within the default window).")},
             {QStringLiteral("argon2-memory"), QStringLiteral("KIB"),
              QStringLiteral("Argon2id memory cost in KiB (default 65536; parallelism 1).")},
             {QStringLiteral("argon2-iterations"), QStringLiteral("N"),
@@ -155,8 +189,9 @@ QString helpText()
     addOption(QStringLiteral("  --help"), QStringLiteral("Show this text."));
     text += QStringLiteral(
             "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories\n"
-        "tessera.server.http, .auth, .store). Events only: tokens, passwords and Authorization\n"
-        "headers are never logged.\n");
+            "tessera.server.http, .auth, .store). Events only: tokens, passwords and "
+            "Authorization\n"
+            "headers are never logged.\n");
     return text;
 }
 
@@ -201,8 +236,8 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     if (parser.isSet(QStringLiteral("listen"))
         && !parseListen(parser.value(QStringLiteral("listen")), &config))
         return fail(QStringLiteral("listen"));
-    if (parser.isSet(QStringLiteral("db")))
-        config.databasePath = parser.value(QStringLiteral("db"));
+    config.databasePath = parser.isSet(QStringLiteral("db")) ? parser.value(QStringLiteral("db"))
+                                                             : defaultDatabasePath();
     const struct
     {
         const char *name;
@@ -229,6 +264,41 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             return fail(QStringLiteral("login-limit"));
         config.loginLimit = int(limit);
     }
+    // Logins, client addresses, the grace window's bound.
+    const struct
+    {
+        const char *name;
+        qint64 minimum;
+        qint64 maximum;
+        int *target;
+    } counts[] = {
+            {"login-address-limit", 0, 1000000, &config.loginAddressLimit},
+            {"login-user-ceiling", 0, 1000000, &config.loginUserCeiling},
+            {"login-queue", 0, 100000, &config.loginQueue},
+            {"reuse-grace-answers", 1, 100, &config.reuseGraceAnswers},
+    };
+    for (const auto &count : counts) {
+        const QString name = QString::fromLatin1(count.name);
+        if (!parser.isSet(name))
+            continue;
+        qint64 value = 0;
+        if (!parseSeconds(parser.value(name), count.minimum, &value) || value > count.maximum)
+            return fail(name);
+        *count.target = int(value);
+    }
+    for (const QString &proxy : parser.values(QStringLiteral("trusted-proxy"))) {
+        const auto subnet = parseSubnet(proxy);
+        if (!subnet)
+            return fail(QStringLiteral("trusted-proxy"));
+        config.trustedProxies.append(*subnet);
+    }
+    if (parser.isSet(QStringLiteral("argon2-rehash"))) {
+        const QString mode = parser.value(QStringLiteral("argon2-rehash"));
+        if (mode != u"on" && mode != u"off")
+            return fail(QStringLiteral("argon2-rehash"));
+        config.argon2Rehash = mode == u"on";
+    }
+
     if (parser.isSet(QStringLiteral("alg"))) {
         const auto algorithm = Jose::algorithmFromName(parser.value(QStringLiteral("alg")));
         if (!algorithm)

@@ -4,6 +4,8 @@
 #include <tessera/jose.h>
 
 #include <QtCore/QString>
+#include <QtCore/QList>
+#include <QtCore/QPair>
 #include <QtCore/QStringList>
 #include <QtNetwork/QHostAddress>
 
@@ -16,7 +18,7 @@ struct ServerConfig
 {
     QHostAddress listenAddress = QHostAddress::LocalHost;
     quint16 listenPort = 8000;
-    QString databasePath = QStringLiteral("tessera-server.sqlite3");
+    QString databasePath; // parseCommandLine() sets defaultDatabasePath() when --db is not given
     qint64 accessTtl = 300;
     qint64 refreshIdleTtl = 14 * 24 * 3600;
     qint64 sessionMaxTtl = 30 * 24 * 3600;
@@ -33,6 +35,16 @@ struct ServerConfig
     quint32 argon2Iterations = 3;
     bool fullSync = false;
     bool demo = false;
+
+    // Logins, client addresses and the grace window's bound (docs/SERVER.md
+    // "Login limits", "Grace window"). loginLimit above counts failures per
+    // username and client address.
+    QList<QPair<QHostAddress, int>> trustedProxies; // X-Forwarded-For is read only from these
+    int loginAddressLimit = 100;                    // failures per client address, any username
+    int loginUserCeiling = 100; // failures per username beyond which its addresses back off
+    int loginQueue = 32;        // logins waiting for a hashing thread; beyond: 503
+    bool argon2Rehash = true;   // rehash to the current --argon2-* after a successful login
+    int reuseGraceAnswers = 4;  // answers the grace window gives one rotated token
 };
 
 enum class Command { Serve, AddUser, Help };

@@ -1,22 +1,21 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "clientaddress.h"
 #include "config.h"
+#include "loginroute.h"
 #include "passwordhasher.h"
-#include "ratelimiter.h"
 #include "store.h"
 #include "tokenservice.h"
 
 #include <QtCore/QObject>
-#include <QtCore/QPointer>
-#include <QtCore/QThreadPool>
 #include <QtHttpServer/QHttpServer>
-#include <QtNetwork/QTcpSocket>
 
 namespace Tessera::Server {
 
 // The HTTP surface: routes, request validation and JSON error bodies. Owns the
-// QHttpServer; all handlers run on the event-loop thread except the Argon2 work.
+// QHttpServer; all handlers run on the event-loop thread except the Argon2 work
+// of the login route (LoginRoute).
 class HttpApi : public QObject
 {
     Q_OBJECT
@@ -35,18 +34,14 @@ private:
     template<typename Handler>
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
-    QHttpServerResponse loginResponse(const std::optional<Store::User> &user, bool passwordOk);
-    // Runs on this object's thread once the password hash has been checked.
-    void finishLogin(const std::optional<Store::User> &user, bool passwordOk,
-                     const QPointer<QTcpSocket> &socket, QHttpServerResponder &responder);
+    // The client as --trusted-proxy defines it, for log lines.
+    QString clientAddress(const QHttpServerRequest &request) const;
 
     const ServerConfig &m_config;
     Store &m_store;
     TokenService &m_tokens;
-    const PasswordHasher &m_hasher;
-    RateLimiter m_userLimiter;
-    RateLimiter m_addressLimiter;
-    QThreadPool m_hashPool;
+    ClientAddressResolver m_clients;
+    LoginRoute m_login;
     QHttpServer m_server;
 };
 

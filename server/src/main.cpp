@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tessera-server: the companion auth server. See docs/SERVER.md.
 #include "config.h"
+#include "databasefiles.h"
 #include "httpapi.h"
 #include "logging.h"
 #include "passwordhasher.h"
@@ -96,14 +97,25 @@ QByteArray readPasswordLine()
     return line;
 }
 
-int addUser(const ParsedCommandLine &command)
+// The database, its directory created first when it is the default one.
+std::unique_ptr<Store> openStore(const ServerConfig &config)
 {
     QString error;
-    auto store = Store::open(command.config.databasePath, command.config.fullSync, &error);
-    if (!store) {
+    if (config.databasePath == defaultDatabasePath() && !createDefaultDatabaseDirectory(&error)) {
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
-        return 1;
+        return nullptr;
     }
+    auto store = Store::open(config.databasePath, config.fullSync, &error);
+    if (!store)
+        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+    return store;
+}
+
+int addUser(const ParsedCommandLine &command)
+{
+    auto store = openStore(command.config);
+    if (!store)
+        return 1;
     QByteArray password = readPasswordLine();
     if (password.isEmpty()) {
         printLine(QStringLiteral("tessera-server: no password on stdin"), stderr);
@@ -154,12 +166,10 @@ int main(int argc, char *argv[])
         return addUser(command);
 
     const ServerConfig &config = command.config;
-    QString error;
-    auto store = Store::open(config.databasePath, config.fullSync, &error);
-    if (!store) {
-        printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+    auto store = openStore(config);
+    if (!store)
         return 1;
-    }
+    QString error;
     const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
     TokenService tokens(config, *store);
     if (!tokens.loadOrCreateSigningKey(&error)) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store.h"
 
+#include "databasefiles.h"
 #include "logging.h"
 
 #include <QtCore/QFile>
@@ -12,7 +13,9 @@
 namespace Tessera::Server {
 namespace {
 
-constexpr int SchemaVersion = 1;
+// 1: the first schema. 2: refresh_tokens.grace_answers (how many times the
+// grace window answered a rotated token).
+constexpr int SchemaVersion = 2;
 
 const char *const SchemaStatements[] = {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -43,7 +46,8 @@ const char *const SchemaStatements[] = {
         " issued_at INTEGER NOT NULL,"
         " idle_expires_at INTEGER NOT NULL,"
         " rotated_at INTEGER,"
-        " successor_sealed BLOB)",
+        " successor_sealed BLOB,"
+        " grace_answers INTEGER NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
         "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
         "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
@@ -51,20 +55,22 @@ const char *const SchemaStatements[] = {
 
 const char RefreshColumns[] =
         "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
-        " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL"
+        " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL,"
+        " r.parent_hash, r.grace_answers"
         " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
         " JOIN users u ON u.id = f.user_id ";
 
-bool restrictPermissions(const QString &path)
+// Creates the database file with mode 0600 (O_EXCL, under umask 077), so it
+// never exists with wider permissions, even briefly.
+bool createIfMissing(const QString &path)
 {
-    // Create the file ourselves so it never exists with wider permissions, even briefly.
     QFile file(path);
-    if (!file.exists()) {
-        if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
-            return false;
-        file.close();
-    }
-    return file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    if (file.exists())
+        return true;
+    if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
+        return false;
+    file.close();
+    return true;
 }
 
 } // namespace
@@ -89,7 +95,13 @@ Store::~Store()
 
 std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *error)
 {
-    if (!restrictPermissions(path)) {
+    // Files SQLite creates (-wal, -shm, -journal) get mode 0600 too.
+    const ScopedUmask ownerOnly(077);
+    if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
+        *error = problem;
+        return nullptr;
+    }
+    if (!createIfMissing(path)) {
         *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
         return nullptr;
     }
@@ -115,16 +127,13 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
             return nullptr;
         }
     }
-    if (!store->migrate()) {
-        *error = QStringLiteral("cannot create the schema: ") + store->m_db.lastError().text();
+    if (!store->migrate(error))
         return nullptr;
-    }
-    // WAL and shared-memory files are created with the process umask (main()
-    // sets 077); tighten them too in case they predate this process.
-    for (const char *suffix : {"-wal", "-shm"}) {
-        if (QFileInfo::exists(path + QLatin1String(suffix)))
-            QFile::setPermissions(path + QLatin1String(suffix),
-                                  QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    // Again now that the WAL files exist: one created by someone else between
+    // the first check and SQLite's open would be caught here.
+    if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
+        *error = problem;
+        return nullptr;
     }
 
     auto prepare = [&store](const QString &sql) {
@@ -152,25 +161,51 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
     return store;
 }
 
-bool Store::migrate()
+bool Store::migrate(QString *error)
 {
     QSqlQuery query(m_db);
-    if (!m_db.transaction())
+    auto fail = [this, &query, error](const QString &what) {
+        *error = what + QStringLiteral(": ") + query.lastError().text();
+        m_db.rollback();
         return false;
-    for (const char *statement : SchemaStatements) {
-        if (!query.exec(QString::fromLatin1(statement))) {
-            qCCritical(lcServerStore) << "schema statement failed:" << query.lastError().text();
-            m_db.rollback();
-            return false;
-        }
+    };
+    if (!m_db.transaction()) {
+        *error = QStringLiteral("cannot start a transaction: ") + m_db.lastError().text();
+        return false;
     }
-    query.prepare(QStringLiteral("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)"));
-    query.addBindValue(QString::number(SchemaVersion));
-    if (!query.exec()) {
+    // A new database gets the current schema at once; these are no-ops on an
+    // existing one, which the steps below bring up to date.
+    for (const char *statement : SchemaStatements) {
+        if (!query.exec(QString::fromLatin1(statement)))
+            return fail(QStringLiteral("cannot create the schema"));
+    }
+    if (!query.exec(QStringLiteral("SELECT value FROM meta WHERE key = 'schema'")))
+        return fail(QStringLiteral("cannot read the schema version"));
+    const int version = query.next() ? query.value(0).toInt() : SchemaVersion;
+    query.finish();
+    if (version > SchemaVersion) {
+        *error = QStringLiteral("the database has schema version %1, newer than this server's (%2)")
+                         .arg(version)
+                         .arg(SchemaVersion);
         m_db.rollback();
         return false;
     }
-    return m_db.commit();
+    if (version < 2
+        && !query.exec(QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
+                                      " INTEGER NOT NULL DEFAULT 0")))
+        return fail(QStringLiteral("cannot upgrade the schema to version 2"));
+    query.prepare(QStringLiteral("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"));
+    query.addBindValue(QString::number(SchemaVersion));
+    if (!query.exec())
+        return fail(QStringLiteral("cannot record the schema version"));
+    if (!m_db.commit()) {
+        *error = QStringLiteral("cannot commit the schema: ") + m_db.lastError().text();
+        return false;
+    }
+    if (version < SchemaVersion)
+        qCInfo(lcServerStore) << "database schema upgraded from version" << version << "to"
+                              << SchemaVersion;
+    return true;
 }
 
 bool Store::execute(QSqlQuery &query)
@@ -278,6 +313,8 @@ std::optional<Store::RefreshRecord> Store::readRefresh(QSqlQuery &query)
     record.successorSealed = query.value(7).toByteArray();
     record.familyExpiresAt = query.value(8).toLongLong();
     record.familyRevoked = query.value(9).toBool();
+    record.parentHash = query.value(10).toByteArray();
+    record.graceAnswers = query.value(11).toInt();
     query.finish();
     return record;
 }
@@ -362,6 +399,57 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
     if (!execute(query))
         return 0;
     return query.numRowsAffected();
+}
+
+bool Store::replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
+                                const QByteArray &newHash)
+{
+    // One statement, so SQLite applies it whole or not at all; the compare
+    // keeps a concurrent change from being overwritten.
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral(
+            "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"));
+    query.addBindValue(QString::fromLatin1(newHash));
+    query.addBindValue(userId);
+    query.addBindValue(QString::fromLatin1(expectedHash));
+    return execute(query) && query.numRowsAffected() == 1;
+}
+
+qint64 Store::forEachPasswordHash(qint64 afterUserId,
+                                  const std::function<void(const QByteArray &)> &visit)
+{
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(QStringLiteral("SELECT id, password_hash FROM users WHERE id > ? ORDER BY id"));
+    query.addBindValue(afterUserId);
+    if (!execute(query))
+        return afterUserId;
+    qint64 last = afterUserId;
+    while (query.next()) {
+        last = query.value(0).toLongLong();
+        visit(query.value(1).toByteArray());
+    }
+    return last;
+}
+
+bool Store::claimGraceAnswer(const QByteArray &tokenHash, int maxAnswers)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("UPDATE refresh_tokens SET grace_answers = grace_answers + 1"
+                                 " WHERE token_hash = ? AND grace_answers < ?"));
+    query.addBindValue(tokenHash);
+    query.addBindValue(maxAnswers);
+    return execute(query) && query.numRowsAffected() == 1;
+}
+
+std::optional<int> Store::graceAnswers(const QByteArray &tokenHash)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("SELECT grace_answers FROM refresh_tokens WHERE token_hash = ?"));
+    query.addBindValue(tokenHash);
+    if (!execute(query) || !query.next())
+        return std::nullopt;
+    return query.value(0).toInt();
 }
 
 } // namespace Tessera::Server

@@ -7,6 +7,7 @@
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlQuery>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -45,11 +46,15 @@ public:
         QByteArray successorSealed;
         qint64 familyExpiresAt = 0;
         bool familyRevoked = false;
+        QByteArray parentHash; // empty for a family's first token
+        int graceAnswers = 0;  // times the grace window answered this token
     };
 
     enum class FamilyStatus { Active, Revoked, Missing, Error };
     enum class AddUserResult { Added, Exists, Failed };
 
+    // Refuses unsafe database files (databasefiles.h) and upgrades an older
+    // schema in place.
     static std::unique_ptr<Store> open(const QString &path, bool fullSync, QString *error);
     ~Store();
     Store(const Store &) = delete;
@@ -57,6 +62,15 @@ public:
 
     std::optional<User> findUser(const QString &username);
     AddUserResult addUser(const QString &username, const QByteArray &passwordHash);
+    // Sets a user's hash if it still is `expectedHash`. False when nothing was
+    // changed; the stored hash is then the old one, whole.
+    bool replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
+                             const QByteArray &newHash);
+    // Calls `visit` with the hash of every user whose id is above `afterUserId`
+    // and returns the highest id seen (`afterUserId` when none). Users are
+    // never deleted, so this reads only what is new since the last call.
+    qint64 forEachPasswordHash(qint64 afterUserId,
+                               const std::function<void(const QByteArray &)> &visit);
 
     QList<SigningKey> signingKeys(const QString &algorithm);
     bool addSigningKey(const SigningKey &key);
@@ -72,6 +86,10 @@ public:
                 const QString &familyId, const QByteArray &successorHash,
                 qint64 successorIdleExpiresAtMs);
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
+    // Counts one more grace-window answer for a rotated token, unless it had
+    // `maxAnswers` already. True when counted.
+    bool claimGraceAnswer(const QByteArray &tokenHash, int maxAnswers);
+    std::optional<int> graceAnswers(const QByteArray &tokenHash);
     FamilyStatus familyStatus(const QString &familyId);
     // Deletes families past their absolute or idle expiry (plus `slackMs`, so
     // their last access tokens still find their family). Returns rows removed.
@@ -83,7 +101,7 @@ public:
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
-    bool migrate();
+    bool migrate(QString *error);
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
 
     QString m_connectionName;

@@ -146,7 +146,8 @@ bool TokenService::looksLikeRefreshToken(const QByteArray &token)
     return decoded && decoded->size() == RefreshTokenBytes;
 }
 
-TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
+TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
+                                           const QString &clientAddress)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return {Outcome::Invalid, {}};
@@ -186,29 +187,60 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken)
 
     // Already rotated. Within the grace window the immediate parent of the
     // current token gets that same current token back (a lost response, or two
-    // app instances racing); anything else is reuse.
+    // app instances racing), a bounded number of times; anything else is reuse.
     const qint64 graceMs = m_config.reuseGrace * 1000;
+    QString reuse = QStringLiteral("a rotated token presented again");
     if (graceMs > 0 && now - *record->rotatedAt <= graceMs) {
         const auto successor = m_store.findSuccessor(hash);
         if (successor && !successor->rotatedAt && now < successor->idleExpiresAt) {
-            const auto token =
-                    openWithToken(refreshToken, record->successorSealed, successor->tokenHash);
-            if (token && Jose::sha256(*token) == successor->tokenHash) {
-                qCInfo(lcServerAuth) << "refresh within the grace window in family"
-                                     << record->familyId << ": current token returned again";
+            const Grace grace = answerWithinGrace(*record, refreshToken, *successor);
+            if (!grace.successor.isEmpty()) {
+                qCInfo(lcServerAuth).noquote()
+                        << QStringLiteral("refresh within the grace window in family %1: current "
+                                          "token returned again (answer %2 of %3) to %4")
+                                   .arg(record->familyId)
+                                   .arg(record->graceAnswers + 1)
+                                   .arg(m_config.reuseGraceAnswers)
+                                   .arg(clientAddress);
                 return {Outcome::Ok,
                         {mintAccess(record->userId, record->username, record->familyId, now),
-                         *token}};
+                         grace.successor}};
             }
+            reuse = grace.refusal;
+        } else {
+            reuse = QStringLiteral("not the parent of the current token");
         }
         if (m_store.failed())
             return {Outcome::Internal, {}};
     }
     if (!revokeFamily(record->familyId, now, QStringLiteral("reuse")))
         return {Outcome::Internal, {}};
-    qCWarning(lcServerAuth) << "refresh token reuse detected: family" << record->familyId
-                            << "revoked";
+    qCWarning(lcServerAuth).noquote()
+            << QStringLiteral("refresh token reuse detected: family %1 revoked (%2) from %3")
+                       .arg(record->familyId, reuse, clientAddress);
     return {Outcome::Reused, {}};
+}
+
+TokenService::Grace TokenService::answerWithinGrace(const Store::RefreshRecord &parent,
+                                                    const QByteArray &parentToken,
+                                                    const Store::RefreshRecord &successor)
+{
+    // The window serves the one client that lost a response, not a second
+    // holder of the token. A parent that was itself handed out a second time by
+    // the window may have two holders; one of them presenting it again after
+    // its rotation is that second client.
+    if (!parent.parentHash.isEmpty() && m_store.graceAnswers(parent.parentHash).value_or(0) > 0)
+        return {{},
+                QStringLiteral("a token the grace window had handed out again, presented "
+                               "again after its rotation")};
+    if (!m_store.claimGraceAnswer(parent.tokenHash, m_config.reuseGraceAnswers))
+        return {{},
+                QStringLiteral("the grace window already answered it %1 times")
+                        .arg(parent.graceAnswers)};
+    const auto token = openWithToken(parentToken, parent.successorSealed, successor.tokenHash);
+    if (!token || Jose::sha256(*token) != successor.tokenHash)
+        return {{}, QStringLiteral("its sealed successor does not open")};
+    return {*token, {}};
 }
 
 TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)

@@ -63,7 +63,8 @@ public:
     bool loadOrCreateSigningKey(QString *error);
 
     Result startFamily(const Store::User &user);
-    Result refresh(const QByteArray &refreshToken);
+    // `clientAddress` is for the log lines of the grace window and of reuse.
+    Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {});
     Outcome revoke(const QByteArray &refreshToken);
     AccessCheck checkAccess(const QByteArray &accessToken);
 
@@ -103,6 +104,16 @@ private:
         double validFrom = 0; // latest of iat and nbf, seconds since the epoch
         double expiresAt = 0; // exp
     };
+
+    // The grace window's answer to a rotated parent of the current token: the
+    // successor, or why there is none (then it is reuse).
+    struct Grace
+    {
+        QByteArray successor;
+        QString refusal;
+    };
+    Grace answerWithinGrace(const Store::RefreshRecord &parent, const QByteArray &parentToken,
+                            const Store::RefreshRecord &successor);
 
     Store::FamilyStatus familyStatus(const QString &familyId);
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);

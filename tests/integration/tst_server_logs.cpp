@@ -15,6 +15,7 @@ private slots:
     void noSecretsInLogs_data();
     void noSecretsInLogs();
     void userAddDoesNotEchoPassword();
+    void loginFailuresNameTheClient();
 };
 
 void tst_ServerLogs::noSecretsInLogs_data()
@@ -65,10 +66,12 @@ void tst_ServerLogs::noSecretsInLogs()
     TESSERA_EXPECT_STATUS(http.refresh(second.refresh), 401);
     TESSERA_EXPECT_STATUS(http.refresh(secondRotated.refresh), 401);
     secrets << second.access << second.refresh << secondRotated.access << secondRotated.refresh;
-    const QString forged = login.access.section(u'.', 0, 1) + QStringLiteral(".forgedsignatureforgedsignature");
+    const QString forged =
+            login.access.section(u'.', 0, 1) + QStringLiteral(".forgedsignatureforgedsignature");
     TESSERA_EXPECT_STATUS(http.me(forged), 401);
     TESSERA_EXPECT_STATUS(http.verify(forged), 401);
-    const QString unknownRefresh = QString::fromLatin1(base64UrlEncodeNoPad(QByteArray(32, '\x5a')));
+    const QString unknownRefresh =
+            QString::fromLatin1(base64UrlEncodeNoPad(QByteArray(32, '\x5a')));
     TESSERA_EXPECT_STATUS(http.refresh(unknownRefresh), 401);
     secrets << forged << unknownRefresh;
 
@@ -79,10 +82,12 @@ void tst_ServerLogs::noSecretsInLogs()
     QVERIFY2(err.contains("tessera.server"), err.left(2000).constData());
     QVERIFY2(err.count('\n') >= 5, err.constData());
     for (const QString &secret : std::as_const(secrets)) {
-        QVERIFY2(!containsSecret(err, secret),
-                 qPrintable(QStringLiteral("stderr contains a secret (%1...)").arg(secret.left(8))));
-        QVERIFY2(!containsSecret(out, secret),
-                 qPrintable(QStringLiteral("stdout contains a secret (%1...)").arg(secret.left(8))));
+        QVERIFY2(
+                !containsSecret(err, secret),
+                qPrintable(QStringLiteral("stderr contains a secret (%1...)").arg(secret.left(8))));
+        QVERIFY2(
+                !containsSecret(out, secret),
+                qPrintable(QStringLiteral("stdout contains a secret (%1...)").arg(secret.left(8))));
     }
     QVERIFY(!err.contains("Bearer "));
 }
@@ -96,6 +101,48 @@ void tst_ServerLogs::userAddDoesNotEchoPassword()
     TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
     QVERIFY(!server.lastAddUserOutput().contains(TestPassword.toUtf8()));
     QVERIFY(!server.lastAddUserOutput().contains("$argon2"));
+}
+
+// "login failed" lines say which client failed (its address; behind a trusted
+// proxy, the forwarded one), so an operator can act on them; never the password,
+// nor the typed username (people type passwords into it).
+void tst_ServerLogs::loginFailuresNameTheClient()
+{
+    ServerProcess server({QStringLiteral("--trusted-proxy"), QStringLiteral("127.0.0.2")});
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("QT_LOGGING_RULES"), QStringLiteral("*.debug=true"));
+    server.setEnvironment(environment);
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+
+    const QString wrongPassword = QStringLiteral("hunter2-wrong-c0ffee");
+    const QString typedUsername = QStringLiteral("pa55word-typed-as-username");
+    auto login = [&server](const char *source, const QString &username, const QString &password,
+                           const QList<QByteArray> &headers = {}) {
+        RawOptions options;
+        options.sourceAddress = QHostAddress(QString::fromLatin1(source));
+        const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("username"), username},
+                                                          {QStringLiteral("password"), password}})
+                                        .toJson(QJsonDocument::Compact);
+        return rawRequest(server.baseUrl(),
+                          buildRawRequest("POST", QStringLiteral("/api/token/"), server.baseUrl(),
+                                          body, "application/json", headers),
+                          options);
+    };
+    TESSERA_EXPECT_STATUS(login("127.0.0.9", TestUser, wrongPassword), 401);
+    TESSERA_EXPECT_STATUS(login("127.0.0.10", typedUsername, wrongPassword), 401);
+    TESSERA_EXPECT_STATUS(
+            login("127.0.0.2", TestUser, wrongPassword, {"X-Forwarded-For: 203.0.113.77"}), 401);
+    QVERIFY2(server.stop(), qPrintable(server.errorString()));
+
+    const QByteArray log = server.serverStderr();
+    QVERIFY2(log.contains("login failed for user id 1 from 127.0.0.9"), log.constData());
+    QVERIFY2(log.contains("login failed for an unknown username from 127.0.0.10"), log.constData());
+    QVERIFY2(log.contains("login failed for user id 1 from 203.0.113.77"), log.constData());
+    QCOMPARE(int(log.count("login failed")), 3);
+    for (const QString &secret : {wrongPassword, TestPassword, typedUsername})
+        QVERIFY2(!log.contains(secret.toUtf8()),
+                 qPrintable(QStringLiteral("the log contains %1").arg(secret)));
 }
 
 QTEST_GUILESS_MAIN(tst_ServerLogs)

@@ -6,7 +6,12 @@
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
+#include <QtCore/QCryptographicHash>
+#include <QtCore/QDateTime>
 #include <QtCore/QFileInfo>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlError>
+#include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
 #include <sys/stat.h>
@@ -30,6 +35,56 @@ QByteArray readAll(const QString &path)
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
+// Runs statements on an SQLite file as its owner would, files kept 0600.
+bool sqliteExec(const QString &path, const QStringList &statements, QString *error)
+{
+    const QString connection = QStringLiteral("persistence-test");
+    const mode_t previous = ::umask(077);
+    bool ok = true;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connection);
+        db.setDatabaseName(path);
+        ok = db.open();
+        QSqlQuery query(db);
+        for (const QString &statement : statements) {
+            if (!ok)
+                break;
+            ok = query.exec(statement);
+            if (!ok)
+                *error = statement + QStringLiteral(": ") + query.lastError().text();
+        }
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(connection);
+    ::umask(previous);
+    return ok;
+}
+
+// The schema of the first release (version 1), as it created its tables.
+const QStringList SchemaVersion1{
+        QStringLiteral("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"),
+        QStringLiteral("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,"
+                       " password_hash TEXT NOT NULL, created_at INTEGER NOT NULL)"),
+        QStringLiteral("CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg TEXT NOT NULL,"
+                       " material BLOB NOT NULL, created_at INTEGER NOT NULL)"),
+        QStringLiteral("CREATE TABLE families (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL"
+                       " REFERENCES users(id) ON DELETE CASCADE, created_at INTEGER NOT NULL,"
+                       " expires_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason TEXT)"),
+        QStringLiteral("CREATE TABLE refresh_tokens (token_hash BLOB PRIMARY KEY, family_id TEXT"
+                       " NOT NULL REFERENCES families(id) ON DELETE CASCADE, parent_hash BLOB,"
+                       " issued_at INTEGER NOT NULL, idle_expires_at INTEGER NOT NULL,"
+                       " rotated_at INTEGER, successor_sealed BLOB)"),
+        QStringLiteral("CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id)"),
+        QStringLiteral("CREATE UNIQUE INDEX refresh_tokens_parent ON refresh_tokens(parent_hash)"),
+        QStringLiteral("CREATE INDEX families_expiry ON families(expires_at)"),
+        QStringLiteral("INSERT INTO meta (key, value) VALUES ('schema', '1')"),
+};
+
+QString sid(const QString &access)
+{
+    return jwtClaims(access).value(QStringLiteral("sid")).toString();
+}
+
 } // namespace
 
 class tst_ServerPersistence : public QObject
@@ -40,6 +95,8 @@ private slots:
     void databaseMode();
     void restart();
     void noPlaintextSecretsInDatabase();
+    void schemaVersion1IsUpgraded();
+    void newerSchemaIsRefused();
 };
 
 void tst_ServerPersistence::databaseMode_data()
@@ -65,8 +122,9 @@ void tst_ServerPersistence::databaseMode()
 
     const QFileInfo info(server.databasePath());
     QVERIFY(info.exists());
-    QCOMPARE(info.permissions() & (QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup
-                                   | QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther),
+    QCOMPARE(info.permissions()
+                     & (QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup
+                        | QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther),
              QFileDevice::Permissions());
     QCOMPARE(fileMode(server.databasePath()), 0600);
     // WAL and shared-memory files hold the same data.
@@ -74,7 +132,8 @@ void tst_ServerPersistence::databaseMode()
         const QString path = server.databasePath() + QLatin1String(suffix);
         if (QFileInfo::exists(path))
             QVERIFY2(fileMode(path) == 0600,
-                     qPrintable(QStringLiteral("%1 has mode %2").arg(path).arg(fileMode(path), 0, 8)));
+                     qPrintable(
+                             QStringLiteral("%1 has mode %2").arg(path).arg(fileMode(path), 0, 8)));
     }
     QVERIFY2(server.stop(), qPrintable(server.errorString()));
     QCOMPARE(fileMode(server.databasePath()), 0600);
@@ -108,11 +167,13 @@ void tst_ServerPersistence::restart()
     TESSERA_EXPECT_STATUS(http.me(afterRestart.access), 200);
     // The user is still there.
     TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
-    TESSERA_EXPECT_ERROR(http.login(TestUser, QStringLiteral("wrong")), 401, "authentication_failed");
+    TESSERA_EXPECT_ERROR(http.login(TestUser, QStringLiteral("wrong")), 401,
+                         "authentication_failed");
     // Revocations and rotations survived too.
     TESSERA_EXPECT_ERROR(http.refresh(loggedOut.refresh), 401, "token_not_valid");
     TESSERA_EXPECT_ERROR(http.me(loggedOut.access), 401, "token_not_valid");
-    TESSERA_EXPECT_ERROR(http.refresh(session.refresh), 401, "token_not_valid"); // reuse after restart
+    TESSERA_EXPECT_ERROR(http.refresh(session.refresh), 401,
+                         "token_not_valid"); // reuse after restart
     // ... and that reuse revoked its family, across the restart.
     TESSERA_EXPECT_ERROR(http.refresh(afterRestart.refresh), 401, "token_not_valid");
 }
@@ -155,6 +216,87 @@ void tst_ServerPersistence::noPlaintextSecretsInDatabase()
         for (const QString &token : accessTokens)
             QVERIFY2(!containsSecret(bytes, token), "access token on disk");
     }
+}
+
+// A database written by the first schema (no grace_answers column) is
+// upgraded in place on start: its users, sessions and refresh tokens go on
+// working, and the grace window counts its answers from then on.
+void tst_ServerPersistence::schemaVersion1IsUpgraded()
+{
+    // A real Argon2 hash of the test password, from a database `user add` made.
+    ServerProcess donor;
+    TESSERA_ADD_USER(donor, TestUser, TestPassword.toUtf8());
+    const auto hashRows =
+            sqliteSelect(donor.databasePath(), QStringLiteral("SELECT password_hash FROM users"));
+    QVERIFY(hashRows && hashRows->size() == 1);
+    const QString passwordHash = hashRows->first().first().toString();
+
+    // An old session: a family and its current refresh token.
+    const QByteArray oldToken = base64UrlEncodeNoPad(QByteArray(32, '\x3c'));
+    const QString tokenHash = QString::fromLatin1(
+            QCryptographicHash::hash(oldToken, QCryptographicHash::Sha256).toHex());
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("30")});
+    QString error;
+    QVERIFY2(
+            sqliteExec(
+                    server.databasePath(),
+                    SchemaVersion1
+                            + QStringList{QStringLiteral(
+                                                  "INSERT INTO users VALUES (1, '%1', '%2', 0)")
+                                                  .arg(TestUser, passwordHash),
+                                          QStringLiteral(
+                                                  "INSERT INTO families VALUES ('old-family', 1,"
+                                                  " %1, %2, NULL, NULL)")
+                                                  .arg(now)
+                                                  .arg(now + 3600'000),
+                                          QStringLiteral("INSERT INTO refresh_tokens VALUES (x'%1',"
+                                                         " 'old-family', NULL, %2, %3, NULL, NULL)")
+                                                  .arg(tokenHash)
+                                                  .arg(now)
+                                                  .arg(now + 3600'000)},
+                    &error),
+            qPrintable(error));
+    TESSERA_START(server);
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 2"));
+    const auto version = sqliteSelect(
+            server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
+    QVERIFY(version && version->size() == 1);
+    QCOMPARE(version->first().first().toString(), QStringLiteral("2"));
+
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
+    QCOMPARE(sid(rotated.access), QStringLiteral("old-family"));
+    // The grace window on a pre-upgrade token: answered and counted.
+    const HttpResponse again = http.refresh(QString::fromLatin1(oldToken));
+    TESSERA_EXPECT_STATUS(again, 200);
+    QCOMPARE(again.str(QStringLiteral("refresh")), rotated.refresh);
+    const auto counted = sqliteSelect(
+            server.databasePath(),
+            QStringLiteral("SELECT grace_answers FROM refresh_tokens WHERE token_hash = x'%1'")
+                    .arg(tokenHash));
+    QVERIFY(counted && counted->size() == 1);
+    QCOMPARE(counted->first().first().toInt(), 1);
+    TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
+    // Starting again on the upgraded file upgrades nothing.
+    QVERIFY2(server.restart(), qPrintable(server.errorString()));
+    QCOMPARE(int(server.serverStderr().count("database schema upgraded")), 1);
+    TESSERA_EXPECT_STATUS(http.refresh(rotated.refresh), 200);
+}
+
+// A database from a newer server is left alone, not half-understood.
+void tst_ServerPersistence::newerSchemaIsRefused()
+{
+    ServerProcess server;
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    QString error;
+    QVERIFY2(sqliteExec(server.databasePath(),
+                        {QStringLiteral("UPDATE meta SET value = '99' WHERE key = 'schema'")},
+                        &error),
+             qPrintable(error));
+    QVERIFY(!server.start(5000));
+    QVERIFY2(server.serverStderr().contains("schema version 99, newer than this server's"),
+             server.serverStderr().constData());
 }
 
 QTEST_GUILESS_MAIN(tst_ServerPersistence)

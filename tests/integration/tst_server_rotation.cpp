@@ -3,6 +3,7 @@
 // grace window, and logout (docs/SERVER.md "Token semantics").
 #include "testsupport.h"
 
+#include <QtCore/QSet>
 #include <QtTest/QTest>
 
 using namespace Tessera::Test;
@@ -19,6 +20,9 @@ private slots:
     void logout();
     void blacklistRejects_data();
     void blacklistRejects();
+    void graceAnswersAreBounded_data();
+    void graceAnswersAreBounded();
+    void syncedThiefIsDetected();
 };
 
 namespace {
@@ -26,6 +30,19 @@ namespace {
 QString sid(const QString &access)
 {
     return jwtClaims(access).value(QStringLiteral("sid")).toString();
+}
+
+// A refresh from a chosen loopback source address (the log names it).
+HttpResponse refreshFrom(const ServerProcess &server, const QString &source, const QString &token)
+{
+    RawOptions options;
+    options.sourceAddress = QHostAddress(source);
+    const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
+                                    .toJson(QJsonDocument::Compact);
+    return rawRequest(
+            server.baseUrl(),
+            buildRawRequest("POST", QStringLiteral("/api/token/refresh/"), server.baseUrl(), body),
+            options);
 }
 
 } // namespace
@@ -100,9 +117,11 @@ void tst_ServerRotation::reusedToken_data()
 
     QTest::addRow("grace 0, parent") << QStringLiteral("0") << 1 << 0 << 0 << false;
     QTest::addRow("grace 5, parent within window") << QStringLiteral("5") << 1 << 0 << 0 << true;
-    QTest::addRow("grace 5, parent of R2 within window") << QStringLiteral("5") << 2 << 1 << 0 << true;
+    QTest::addRow("grace 5, parent of R2 within window")
+            << QStringLiteral("5") << 2 << 1 << 0 << true;
     QTest::addRow("grace 1, parent after window") << QStringLiteral("1") << 1 << 0 << 1700 << false;
-    QTest::addRow("grace 5, grandparent within window") << QStringLiteral("5") << 2 << 0 << 0 << false;
+    QTest::addRow("grace 5, grandparent within window")
+            << QStringLiteral("5") << 2 << 0 << 0 << false;
     QTest::addRow("grace 5, great-grandparent") << QStringLiteral("5") << 3 << 0 << 0 << false;
 }
 
@@ -225,6 +244,86 @@ void tst_ServerRotation::blacklistRejects()
     HttpClient http(server);
     TESSERA_EXPECT_ERROR(http.blacklist(token), 401, "token_not_valid");
     TESSERA_EXPECT_ERROR(http.refresh(token), 401, "token_not_valid");
+}
+
+void tst_ServerRotation::graceAnswersAreBounded_data()
+{
+    QTest::addColumn<QStringList>("flags");
+    QTest::addColumn<int>("answers"); // the bound in effect
+    QTest::addRow("default bound (4)") << QStringList{} << 4;
+    QTest::addRow("--reuse-grace-answers 1")
+            << QStringList{QStringLiteral("--reuse-grace-answers"), QStringLiteral("1")} << 1;
+}
+
+// A thief replaying the parent of the current token inside the window gets the
+// current token a bounded number of times (so a bounded number of access
+// tokens), then the family is revoked: the window serves one client's retries,
+// not a second client. Each answer is logged with the client's address.
+void tst_ServerRotation::graceAnswersAreBounded()
+{
+    QFETCH(QStringList, flags);
+    QFETCH(int, answers);
+    ServerProcess server(QStringList{QStringLiteral("--reuse-grace"), QStringLiteral("30")}
+                         + flags);
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(bystander, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(current, http.refresh(login.refresh));
+
+    const QString thief = QStringLiteral("127.0.0.66");
+    QSet<QString> minted;
+    for (int i = 0; i < answers; ++i) {
+        const HttpResponse again = refreshFrom(server, thief, login.refresh);
+        TESSERA_EXPECT_STATUS(again, 200);
+        QCOMPARE(again.str(QStringLiteral("refresh")), current.refresh);
+        minted.insert(again.str(QStringLiteral("access")));
+    }
+    QCOMPARE(minted.size(), answers);
+    // One more: reuse. The family is revoked, the current tokens with it.
+    TESSERA_EXPECT_ERROR(refreshFrom(server, thief, login.refresh), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.refresh(current.refresh), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.me(current.access), 401, "token_not_valid");
+    for (const QString &access : std::as_const(minted))
+        TESSERA_EXPECT_ERROR(http.me(access), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(refreshFrom(server, thief, login.refresh), 401, "token_not_valid");
+    TESSERA_EXPECT_STATUS(http.me(bystander.access), 200);
+
+    const QByteArray log = server.serverStderr();
+    QCOMPARE(int(log.count("current token returned again")), answers);
+    QVERIFY2(log.contains(QStringLiteral("(answer %1 of %1) to 127.0.0.66").arg(answers).toUtf8()),
+             log.constData());
+    QVERIFY2(log.contains(QStringLiteral("already answered it %1 times) from 127.0.0.66")
+                                  .arg(answers)
+                                  .toUtf8()),
+             log.constData());
+    for (const QString &secret : {login.refresh, current.refresh, current.access})
+        QVERIFY(!containsSecret(log, secret));
+}
+
+// A thief who keeps in step, replaying each parent once right after each of the
+// victim's rotations, is caught at the second one: a token the window handed
+// out twice may have two holders, and its own rotation is not repeated.
+void tst_ServerRotation::syncedThiefIsDetected()
+{
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("30")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    const QString thief = QStringLiteral("127.0.0.67");
+
+    TESSERA_TOKEN_PAIR(first, http.refresh(login.refresh));                // the victim rotates
+    const HttpResponse stolen = refreshFrom(server, thief, login.refresh); // the thief, in step
+    TESSERA_EXPECT_STATUS(stolen, 200);
+    QCOMPARE(stolen.str(QStringLiteral("refresh")), first.refresh);
+    TESSERA_TOKEN_PAIR(second, http.refresh(first.refresh)); // the victim rotates again
+    TESSERA_EXPECT_ERROR(refreshFrom(server, thief, first.refresh), 401, "token_not_valid");
+    // Detected: both are signed out.
+    TESSERA_EXPECT_ERROR(http.refresh(second.refresh), 401, "token_not_valid");
+    TESSERA_EXPECT_ERROR(http.me(second.access), 401, "token_not_valid");
+    QVERIFY(server.serverStderr().contains("handed out again, presented again after its rotation"));
 }
 
 QTEST_GUILESS_MAIN(tst_ServerRotation)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "boundedcache.h"
+#include "clientaddress.h"
 #include "config.h"
+#include "databasefiles.h"
+#include "loginlimiter.h"
 #include "passwordhasher.h"
-#include "ratelimiter.h"
 #include "requestbody.h"
 #include "sealedbox.h"
 #include "store.h"
@@ -13,9 +15,14 @@
 #include <tessera/jose.h>
 
 #include <QtCore/QDateTime>
+#include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QTemporaryDir>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
+
+#include <sys/stat.h>
 
 using namespace Tessera::Server;
 
@@ -67,9 +74,20 @@ class tst_ServerUnits : public QObject
 private slots:
     void sealedBoxRoundTrip();
     void sealedBoxRejectsOtherTokenOrRow();
-    void rateLimiterWindow();
-    void rateLimiterDisabled();
+    void loginLimiterCountsFailuresOnly();
+    void loginLimiterPairLimit();
+    void loginLimiterAddressLimit();
+    void loginLimiterUserCeilingBacksOff();
+    void loginLimiterDisabled();
+    void clientAddress_data();
+    void clientAddress();
+    void limiterKeyGroupsIpv6By64();
     void passwordHasher();
+    void decoyHashCostsLikeItsParameters();
+    void storeReplacePasswordHashIsConditional();
+    void storeUpgradesSchemaVersion1();
+    void storeCountsGraceAnswers();
+    void unsafeDatabaseFiles();
     void commandLine_data();
     void commandLine();
     void storeRotateIsConditional();
@@ -90,11 +108,31 @@ private slots:
 void tst_ServerUnits::helpDocumentsEveryFlag()
 {
     const QString help = helpText();
-    for (const char *flag :
-         {"--listen", "--db", "--access-ttl", "--refresh-idle-ttl", "--session-max-ttl",
-          "--reuse-grace", "--alg", "--issuer", "--audience", "--tls-cert", "--tls-key", "--demo",
-          "--max-body-bytes", "--login-limit", "--login-window", "--argon2-memory",
-          "--argon2-iterations", "--db-sync", "user add"}) {
+    for (const char *flag : {"--listen",
+                             "--db",
+                             "--access-ttl",
+                             "--refresh-idle-ttl",
+                             "--session-max-ttl",
+                             "--reuse-grace",
+                             "--alg",
+                             "--issuer",
+                             "--audience",
+                             "--tls-cert",
+                             "--tls-key",
+                             "--demo",
+                             "--max-body-bytes",
+                             "--login-limit",
+                             "--login-window",
+                             "--argon2-memory",
+                             "--argon2-iterations",
+                             "--db-sync",
+                             "user add",
+                             "--login-address-limit",
+                             "--login-user-ceiling",
+                             "--trusted-proxy",
+                             "--login-queue",
+                             "--argon2-rehash",
+                             "--reuse-grace-answers"}) {
         QVERIFY2(help.contains(QLatin1String(flag)), flag);
     }
     for (const QString &line : help.split(u'\n'))
@@ -124,24 +162,181 @@ void tst_ServerUnits::sealedBoxRejectsOtherTokenOrRow()
     QVERIFY(!openWithToken(token, sealed.left(10), "row"));
 }
 
-void tst_ServerUnits::rateLimiterWindow()
+namespace {
+LoginLimiter::Verdict admit(LoginLimiter &limiter, const QString &user, const QString &address,
+                            qint64 nowMs, LoginLimiter::Ticket *ticket = nullptr)
 {
-    RateLimiter limiter(3, 10'000);
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 1'000), 0);
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 2'000), 0);
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 3'000), 0);
-    // 4th inside the window: wait until the first attempt (t=1 s) leaves it (t=11 s).
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 4'000), 7);
-    QCOMPARE(limiter.attempt(QStringLiteral("bob"), 4'000), 0);
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 10'999), 1);
-    QCOMPARE(limiter.attempt(QStringLiteral("alice"), 11'001), 0);
+    LoginLimiter::Ticket unused;
+    return limiter.admit(user, address, nowMs, ticket ? ticket : &unused);
+}
+const QString A = QStringLiteral("192.0.2.1");
+const QString B = QStringLiteral("192.0.2.2");
+} // namespace
+
+// Successes never count, and a success clears its pair.
+void tst_ServerUnits::loginLimiterCountsFailuresOnly()
+{
+    LoginLimiter limiter({3, 5, 100, 10'000});
+    for (int i = 0; i < 20; ++i) {
+        LoginLimiter::Ticket ticket;
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 1'000 + i, &ticket).retryAfterSeconds,
+                 0);
+        limiter.succeeded(ticket);
+    }
+    // Two failures, a success, then three more failures are allowed again.
+    for (int i = 0; i < 2; ++i)
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 2'000).retryAfterSeconds, 0);
+    LoginLimiter::Ticket ticket;
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 2'100, &ticket).retryAfterSeconds, 0);
+    limiter.succeeded(ticket);
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 2'200).retryAfterSeconds, 0);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 2'300).reason, LoginLimiter::Reason::Pair);
+    // A withdrawn attempt (the password was never checked) does not count.
+    LoginLimiter fresh({1, 5, 100, 10'000});
+    QCOMPARE(admit(fresh, QStringLiteral("bob"), A, 1'000, &ticket).retryAfterSeconds, 0);
+    fresh.withdrawn(ticket);
+    QCOMPARE(admit(fresh, QStringLiteral("bob"), A, 1'001).retryAfterSeconds, 0);
 }
 
-void tst_ServerUnits::rateLimiterDisabled()
+// Failures of one (username, address) pair hold back that pair only.
+void tst_ServerUnits::loginLimiterPairLimit()
 {
-    RateLimiter limiter(0, 10'000);
+    LoginLimiter limiter({3, 100, 100, 10'000});
+    for (qint64 t : {1'000, 2'000, 3'000})
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), A, t).retryAfterSeconds, 0);
+    // Wait until the first failure (t = 1 s) leaves the window (t = 11 s).
+    const auto refused = admit(limiter, QStringLiteral("alice"), A, 4'000);
+    QCOMPARE(refused.retryAfterSeconds, 7);
+    QCOMPARE(refused.reason, LoginLimiter::Reason::Pair);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), B, 4'000).retryAfterSeconds, 0);
+    QCOMPARE(admit(limiter, QStringLiteral("bob"), A, 4'000).retryAfterSeconds, 0);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 10'999).retryAfterSeconds, 1);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 11'001).retryAfterSeconds, 0);
+}
+
+// Failures from one address across many usernames (password spraying).
+void tst_ServerUnits::loginLimiterAddressLimit()
+{
+    LoginLimiter limiter({3, 4, 100, 10'000});
+    for (int i = 0; i < 4; ++i)
+        QCOMPARE(admit(limiter, QStringLiteral("u%1").arg(i), A, 1'000).retryAfterSeconds, 0);
+    const auto refused = admit(limiter, QStringLiteral("u9"), A, 2'000);
+    QCOMPARE(refused.reason, LoginLimiter::Reason::Address);
+    QCOMPARE(refused.retryAfterSeconds, 9);
+    QCOMPARE(admit(limiter, QStringLiteral("u9"), B, 2'000).retryAfterSeconds, 0);
+}
+
+// Past the username's ceiling, addresses that failed for it back off
+// exponentially; an address without failures is never held back.
+void tst_ServerUnits::loginLimiterUserCeilingBacksOff()
+{
+    LoginLimiter limiter({10, 1000, 4, 60'000});
+    for (int i = 0; i < 4; ++i)
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), QStringLiteral("198.51.100.%1").arg(i),
+                       1'000)
+                         .retryAfterSeconds,
+                 0);
+    // 198.51.100.0 has failed once: base backoff 60 s / 10 = 6 s after its failure.
+    const auto first =
+            admit(limiter, QStringLiteral("alice"), QStringLiteral("198.51.100.0"), 2'000);
+    QCOMPARE(first.reason, LoginLimiter::Reason::UserBackoff);
+    QCOMPARE(first.retryAfterSeconds, 5);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), QStringLiteral("198.51.100.0"), 7'000)
+                     .retryAfterSeconds,
+             0);
+    // Its second failure doubles the wait: 12 s after t = 7 s.
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), QStringLiteral("198.51.100.0"), 18'000)
+                     .retryAfterSeconds,
+             1);
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), QStringLiteral("198.51.100.0"), 19'000)
+                     .retryAfterSeconds,
+             0);
+    // A new address, and another username from a failing address, are not slowed.
+    QCOMPARE(admit(limiter, QStringLiteral("alice"), B, 19'000).retryAfterSeconds, 0);
+    QCOMPARE(admit(limiter, QStringLiteral("bob"), QStringLiteral("198.51.100.0"), 19'000)
+                     .retryAfterSeconds,
+             0);
+}
+
+void tst_ServerUnits::loginLimiterDisabled()
+{
+    LoginLimiter limiter({0, 1, 1, 10'000});
     for (int i = 0; i < 100; ++i)
-        QCOMPARE(limiter.attempt(QStringLiteral("alice"), 1'000), 0);
+        QCOMPARE(admit(limiter, QStringLiteral("alice"), A, 1'000).retryAfterSeconds, 0);
+}
+
+void tst_ServerUnits::clientAddress_data()
+{
+    QTest::addColumn<QStringList>("trusted");
+    QTest::addColumn<QString>("peer");
+    QTest::addColumn<QList<QByteArray>>("forwardedFor");
+    QTest::addColumn<QString>("expected");
+
+    const QStringList proxy{QStringLiteral("127.0.0.2")};
+    QTest::addRow("no trusted proxy: header ignored")
+            << QStringList{} << "127.0.0.2" << QList<QByteArray>{"203.0.113.5"} << "127.0.0.2";
+    QTest::addRow("untrusted peer: header ignored")
+            << proxy << "127.0.0.3" << QList<QByteArray>{"203.0.113.5"} << "127.0.0.3";
+    QTest::addRow("trusted peer") << proxy << "127.0.0.2" << QList<QByteArray>{"203.0.113.5"}
+                                  << "203.0.113.5";
+    QTest::addRow("right-most wins over forged left entries")
+            << proxy << "127.0.0.2" << QList<QByteArray>{"10.9.9.9, 198.51.100.1, 203.0.113.5"}
+            << "203.0.113.5";
+    QTest::addRow("trusted hops skipped")
+            << QStringList{QStringLiteral("127.0.0.2"), QStringLiteral("10.0.0.0/8")} << "127.0.0.2"
+            << QList<QByteArray>{"198.51.100.1, 203.0.113.5, 10.1.2.3"} << "203.0.113.5";
+    QTest::addRow("all trusted: the left-most")
+            << QStringList{QStringLiteral("127.0.0.2"), QStringLiteral("10.0.0.0/8")} << "127.0.0.2"
+            << QList<QByteArray>{"10.0.0.1, 10.0.0.2"} << "10.0.0.1";
+    QTest::addRow("two header fields, in order")
+            << proxy << "127.0.0.2" << QList<QByteArray>{"198.51.100.1", "203.0.113.9"}
+            << "203.0.113.9";
+    QTest::addRow("malformed entry: the trusted hop")
+            << proxy << "127.0.0.2" << QList<QByteArray>{"203.0.113.5, not-an-address"}
+            << "127.0.0.2";
+    QTest::addRow("no header from a trusted peer")
+            << proxy << "127.0.0.2" << QList<QByteArray>{} << "127.0.0.2";
+    QTest::addRow("ports and brackets")
+            << proxy << "127.0.0.2" << QList<QByteArray>{"[2001:db8::7]:443, 203.0.113.5:80"}
+            << "203.0.113.5";
+    QTest::addRow("bracketed IPv6")
+            << proxy << "127.0.0.2" << QList<QByteArray>{" [2001:db8::7]:443 "} << "2001:db8::7";
+    QTest::addRow("IPv4-mapped peer")
+            << proxy << "::ffff:127.0.0.2" << QList<QByteArray>{"203.0.113.5"} << "203.0.113.5";
+}
+
+void tst_ServerUnits::clientAddress()
+{
+    QFETCH(QStringList, trusted);
+    QFETCH(QString, peer);
+    QFETCH(QList<QByteArray>, forwardedFor);
+    QFETCH(QString, expected);
+    QList<Subnet> subnets;
+    for (const QString &text : trusted) {
+        const auto subnet = parseSubnet(text);
+        QVERIFY2(subnet, qPrintable(text));
+        subnets.append(*subnet);
+    }
+    const ClientAddressResolver resolver(subnets);
+    QCOMPARE(ClientAddressResolver::displayAddress(
+                     resolver.clientAddress(QHostAddress(peer), forwardedFor)),
+             expected);
+}
+
+void tst_ServerUnits::limiterKeyGroupsIpv6By64()
+{
+    QCOMPARE(
+            ClientAddressResolver::limiterKey(QHostAddress(QStringLiteral("2001:db8:1:2:3:4:5:6"))),
+            QStringLiteral("2001:db8:1:2::/64"));
+    QCOMPARE(ClientAddressResolver::limiterKey(QHostAddress(QStringLiteral("2001:db8:1:2:ff::1"))),
+             QStringLiteral("2001:db8:1:2::/64"));
+    QCOMPARE(ClientAddressResolver::limiterKey(QHostAddress(QStringLiteral("::ffff:192.0.2.7"))),
+             QStringLiteral("192.0.2.7"));
+    QCOMPARE(ClientAddressResolver::limiterKey(QHostAddress(QStringLiteral("192.0.2.7"))),
+             QStringLiteral("192.0.2.7"));
+    QVERIFY(!parseSubnet(QStringLiteral("10.0.0.0/33")));
+    QVERIFY(!parseSubnet(QStringLiteral("proxy.example")));
 }
 
 void tst_ServerUnits::passwordHasher()
@@ -153,8 +348,154 @@ void tst_ServerUnits::passwordHasher()
     QVERIFY(hasher.verify(hash, "correct horse"));
     QVERIFY(!hasher.verify(hash, "wrong horse"));
     QVERIFY(!hasher.verify(QByteArray(), "correct horse"));
-    QVERIFY(hasher.decoyHash().startsWith("$argon2id$v=19$m=8,t=1,p=1$"));
     QVERIFY(hasher.hash("correct horse") != hash); // salted
+    const auto parameters = PasswordHasher::parameters(hash);
+    QVERIFY(parameters);
+    QCOMPARE(*parameters, hasher.currentParameters());
+    QCOMPARE(parameters->memoryKiB, 8u);
+    QCOMPARE(parameters->iterations, 1u);
+    QCOMPARE(parameters->parallelism, 1u);
+    QCOMPARE(parameters->saltBytes, 16);
+    QCOMPARE(parameters->hashBytes, 32);
+    QVERIFY(!hasher.needsRehash(hash));
+    QVERIFY(PasswordHasher(16, 1).needsRehash(hash));
+    QVERIFY(PasswordHasher(8, 2).needsRehash(hash));
+    QVERIFY(!PasswordHasher::parameters("$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"));
+    QVERIFY(!PasswordHasher::parameters("plain"));
+}
+
+// The decoy for unknown users has exactly the parameters asked for (and so the
+// cost of a stored hash with them), and no password matches it.
+void tst_ServerUnits::decoyHashCostsLikeItsParameters()
+{
+    const QByteArray stored = PasswordHasher(32, 2).hash("secret");
+    const auto parameters = PasswordHasher::parameters(stored);
+    QVERIFY(parameters);
+    const QByteArray decoy = PasswordHasher::decoyHash(*parameters);
+    QVERIFY(decoy.startsWith("$argon2id$v=19$m=32,t=2,p=1$"));
+    QCOMPARE(PasswordHasher::parameters(decoy), parameters);
+    QVERIFY(decoy != PasswordHasher::decoyHash(*parameters)); // random salt and digest
+    const PasswordHasher hasher(8, 1);
+    for (const QByteArray password : {QByteArray("secret"), QByteArray(), QByteArray("x")})
+        QVERIFY(!hasher.verify(decoy, password));
+}
+
+void tst_ServerUnits::storeReplacePasswordHashIsConditional()
+{
+    QTemporaryDir dir;
+    QString error;
+    auto store = Store::open(dir.filePath(QStringLiteral("db.sqlite3")), false, &error);
+    QVERIFY2(store, qPrintable(error));
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "old"), Store::AddUserResult::Added);
+    const qint64 id = store->findUser(QStringLiteral("alice"))->id;
+    QVERIFY(!store->replacePasswordHash(id, "not the stored one", "new"));
+    QCOMPARE(store->findUser(QStringLiteral("alice"))->passwordHash, QByteArray("old"));
+    QVERIFY(store->replacePasswordHash(id, "old", "new"));
+    QCOMPARE(store->findUser(QStringLiteral("alice"))->passwordHash, QByteArray("new"));
+    QList<QByteArray> seen;
+    QCOMPARE(store->forEachPasswordHash(0, [&seen](const QByteArray &h) { seen.append(h); }), id);
+    QCOMPARE(seen, QList<QByteArray>{"new"});
+    QCOMPARE(store->forEachPasswordHash(id, [&seen](const QByteArray &h) { seen.append(h); }), id);
+    QCOMPARE(seen.size(), 1);
+}
+
+// A database written by the first schema (no grace_answers column) opens,
+// keeps its rows and gains the column.
+void tst_ServerUnits::storeUpgradesSchemaVersion1()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("v1.sqlite3"));
+    {
+        const ScopedUmask ownerOnly(077);
+        QSqlDatabase db =
+                QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("v1"));
+        db.setDatabaseName(path);
+        QVERIFY(db.open());
+        QSqlQuery query(db);
+        for (const char *statement : {
+                     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                     "INSERT INTO meta VALUES ('schema', '1')",
+                     "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,"
+                     " password_hash TEXT NOT NULL, created_at INTEGER NOT NULL)",
+                     "CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg TEXT NOT NULL,"
+                     " material BLOB NOT NULL, created_at INTEGER NOT NULL)",
+                     "CREATE TABLE families (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL"
+                     " REFERENCES users(id) ON DELETE CASCADE, created_at INTEGER NOT NULL,"
+                     " expires_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason TEXT)",
+                     "CREATE TABLE refresh_tokens (token_hash BLOB PRIMARY KEY, family_id TEXT NOT"
+                     " NULL REFERENCES families(id) ON DELETE CASCADE, parent_hash BLOB,"
+                     " issued_at INTEGER NOT NULL, idle_expires_at INTEGER NOT NULL,"
+                     " rotated_at INTEGER, successor_sealed BLOB)",
+                     "INSERT INTO users VALUES (1, 'alice', 'hash', 0)",
+                     "INSERT INTO families VALUES ('fam', 1, 0, 100000, NULL, NULL)",
+                     "INSERT INTO refresh_tokens VALUES (x'6830', 'fam', NULL, 0, 50000, NULL, "
+                     "NULL)",
+             })
+            QVERIFY2(query.exec(QString::fromLatin1(statement)), statement);
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("v1"));
+    QString error;
+    auto store = Store::open(path, false, &error);
+    QVERIFY2(store, qPrintable(error));
+    const auto token = store->findRefreshToken("h0");
+    QVERIFY(token);
+    QCOMPARE(token->familyId, QStringLiteral("fam"));
+    QCOMPARE(token->graceAnswers, 0);
+    QVERIFY(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000));
+    QVERIFY(store->claimGraceAnswer("h0", 1));
+    store.reset();
+    store = Store::open(path, false, &error); // and once more, already upgraded
+    QVERIFY2(store, qPrintable(error));
+    QCOMPARE(store->graceAnswers("h0"), std::optional<int>(1));
+}
+
+void tst_ServerUnits::storeCountsGraceAnswers()
+{
+    QTemporaryDir dir;
+    QString error;
+    auto store = Store::open(dir.filePath(QStringLiteral("db.sqlite3")), false, &error);
+    QVERIFY2(store, qPrintable(error));
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash"), Store::AddUserResult::Added);
+    QVERIFY(store->createFamily(QStringLiteral("fam"), store->findUser(QStringLiteral("alice"))->id,
+                                0, 100'000, "h0", 50'000));
+    QVERIFY(store->claimGraceAnswer("h0", 2));
+    QVERIFY(store->claimGraceAnswer("h0", 2));
+    QVERIFY(!store->claimGraceAnswer("h0", 2));
+    QCOMPARE(store->graceAnswers("h0"), std::optional<int>(2));
+    QCOMPARE(store->findRefreshToken("h0")->graceAnswers, 2);
+    QVERIFY(!store->graceAnswers("nope"));
+}
+
+// The checks behind "refusing ..." at start (more in integration.server.database).
+void tst_ServerUnits::unsafeDatabaseFiles()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("db.sqlite3"));
+    QVERIFY2(Tessera::Server::unsafeDatabaseFiles(path).isEmpty(),
+             qPrintable(Tessera::Server::unsafeDatabaseFiles(path)));
+    QString error;
+    auto store = Store::open(path, false, &error); // open: its -wal and -shm exist
+    QVERIFY2(store, qPrintable(error));
+    QCOMPARE(QFile::permissions(path),
+             QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadUser
+                     | QFileDevice::WriteUser);
+    QFile wal(path + QStringLiteral("-wal"));
+    QVERIFY(wal.exists());
+    QVERIFY(wal.setPermissions(wal.permissions() | QFileDevice::ReadOther));
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 0604")));
+    QVERIFY(!Store::open(path, false, &error));
+    QVERIFY2(error.contains(QStringLiteral("-wal")), qPrintable(error));
+    QVERIFY(wal.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0777) == 0);
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 0777")));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 01777) == 0);
+    QVERIFY2(Tessera::Server::unsafeDatabaseFiles(path).isEmpty(),
+             qPrintable(Tessera::Server::unsafeDatabaseFiles(path)));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0700) == 0);
+    QFile::remove(path + QStringLiteral("-journal"));
+    QVERIFY(QFile::link(path, path + QStringLiteral("-journal")));
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("symbolic link")));
 }
 
 void tst_ServerUnits::commandLine_data()
@@ -182,6 +523,17 @@ void tst_ServerUnits::commandLine_data()
             << QStringList{"--demo", "--listen", "0.0.0.0:8000"} << false << "" << 0;
     QTest::addRow("unknown option") << QStringList{"--frobnicate"} << false << "" << 0;
     QTest::addRow("bad db-sync") << QStringList{"--db-sync", "off"} << false << "" << 0;
+    QTest::addRow("trusted proxies")
+            << QStringList{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1"} << true
+            << "127.0.0.1" << 8000;
+    QTest::addRow("bad trusted proxy")
+            << QStringList{"--trusted-proxy", "proxy.example"} << false << "" << 0;
+    QTest::addRow("bad argon2-rehash")
+            << QStringList{"--argon2-rehash", "maybe"} << false << "" << 0;
+    QTest::addRow("zero grace answers refused")
+            << QStringList{"--reuse-grace-answers", "0"} << false << "" << 0;
+    QTest::addRow("login queue 0 ok")
+            << QStringList{"--login-queue", "0"} << true << "127.0.0.1" << 8000;
 }
 
 void tst_ServerUnits::commandLine()

@@ -16,9 +16,11 @@
 //   must never fire, and any 401 is an error.
 // - Server flags: fast Argon2 (ServerProcess), --login-limit 1000000 (the
 //   largest accepted value: the limiter stays on but a minute holds far fewer
-//   logins), --reuse-grace 60 so that a rotation whose answer the kill cut off
-//   is still inside the grace window when it is checked after the restart,
-//   even on a slow CI machine.
+//   logins), --login-queue as large as --connections (every login waits its
+//   turn for a hashing thread instead of getting 503 server_busy, which
+//   tests/security loginQueueIsBounded checks), --reuse-grace 60 so that a
+//   rotation whose answer the kill cut off is still inside the grace window
+//   when it is checked after the restart, even on a slow CI machine.
 // - Errors: transport errors, timeouts, protocol errors, idle connections the
 //   server closed, and every non-200 answer. All must be 0 before the kill.
 //   After the SIGKILL only transport failures are expected ("cut").
@@ -164,6 +166,7 @@ public:
         : m_options(options)
         , m_random(options.seed)
         , m_server({QStringLiteral("--login-limit"), QStringLiteral("1000000"),
+                    QStringLiteral("--login-queue"), QString::number(options.connections),
                     QStringLiteral("--reuse-grace"), QStringLiteral("60")})
     { }
 

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include "jsonresponses.h"
+
+#include <QtCore/QJsonDocument>
+
+namespace Tessera::Server {
+namespace {
+const QByteArray JsonMime = QByteArrayLiteral("application/json");
+} // namespace
+
+QHttpServerResponse serializedJsonResponse(QByteArray &&body, Status status)
+{
+    QHttpServerResponse response(JsonMime, std::move(body), status);
+    // Token responses must never be cached (RFC 6749 5.1); nothing here should be.
+    // A new response has only Content-Type: adding is enough (setHeader would
+    // search and clear first, on every request).
+    response.addHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store"));
+    response.addHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    response.addHeader(QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("nosniff"));
+    return response;
+}
+
+QHttpServerResponse jsonResponse(const QJsonObject &body, Status status)
+{
+    return serializedJsonResponse(QJsonDocument(body).toJson(QJsonDocument::Compact), status);
+}
+
+QHttpServerResponse errorResponse(Status status, const QString &code, const QString &detail,
+                                  QJsonObject extra)
+{
+    extra.insert(QStringLiteral("code"), code);
+    extra.insert(QStringLiteral("detail"), detail);
+    return jsonResponse(extra, status);
+}
+
+QHttpServerResponse internalError()
+{
+    return errorResponse(Status::InternalServerError, QStringLiteral("server_error"),
+                         QStringLiteral("Internal server error"));
+}
+
+QHttpServerResponse problemResponse(const RequestProblem &problem)
+{
+    return errorResponse(Status(problem.status), problem.code, problem.detail, problem.fieldErrors);
+}
+
+QHttpServerResponse tokenPairResponse(const TokenPair &tokens)
+{
+    return jsonResponse({{QStringLiteral("access"), QString::fromLatin1(tokens.access)},
+                         {QStringLiteral("refresh"), QString::fromLatin1(tokens.refresh)}});
+}
+
+QHttpServerResponse retryLaterResponse(Status status, const QString &code, const QString &detail,
+                                       qint64 retryAfterSeconds)
+{
+    auto response = errorResponse(status, code, detail);
+    response.setHeader(QByteArrayLiteral("Retry-After"),
+                       QByteArray::number(qMax<qint64>(1, retryAfterSeconds)));
+    return response;
+}
+
+QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
+{
+    const auto headers = request.headers();
+    for (const auto &[key, value] : headers) {
+        if (key.compare(name, Qt::CaseInsensitive) == 0)
+            return value;
+    }
+    return {};
+}
+
+QList<QByteArray> headerValues(const QHttpServerRequest &request, QByteArrayView name)
+{
+    QList<QByteArray> values;
+    const auto headers = request.headers();
+    for (const auto &[key, value] : headers) {
+        if (key.compare(name, Qt::CaseInsensitive) == 0)
+            values.append(value);
+    }
+    return values;
+}
+
+std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest &request,
+                                                        qint64 maxBytes)
+{
+    auto parsed = parseJsonBody(request.body(), header(request, "content-type"), maxBytes);
+    if (const auto *problem = std::get_if<RequestProblem>(&parsed))
+        return problemResponse(*problem);
+    return std::get<QJsonObject>(parsed);
+}
+
+std::optional<QHttpServerResponse> requireFields(const QJsonObject &body,
+                                                 std::initializer_list<QString> fields)
+{
+    if (const auto problem = requireStrings(body, fields))
+        return problemResponse(*problem);
+    return std::nullopt;
+}
+
+} // namespace Tessera::Server

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "requestbody.h"
+#include "tokenservice.h"
+
+#include <QtCore/QByteArray>
+#include <QtCore/QByteArrayView>
+#include <QtCore/QJsonObject>
+#include <QtHttpServer/QHttpServerRequest>
+#include <QtHttpServer/QHttpServerResponse>
+
+#include <initializer_list>
+#include <optional>
+#include <variant>
+
+namespace Tessera::Server {
+
+// The JSON bodies and headers every route answers with (docs/SERVER.md
+// "Endpoints"): no-store, nosniff, and {"code","detail"} on errors.
+using Status = QHttpServerResponse::StatusCode;
+
+QHttpServerResponse serializedJsonResponse(QByteArray &&body, Status status = Status::Ok);
+QHttpServerResponse jsonResponse(const QJsonObject &body, Status status = Status::Ok);
+QHttpServerResponse errorResponse(Status status, const QString &code, const QString &detail,
+                                  QJsonObject extra = {});
+QHttpServerResponse internalError();
+QHttpServerResponse problemResponse(const RequestProblem &problem);
+QHttpServerResponse tokenPairResponse(const TokenPair &tokens);
+// 429 or 503 with Retry-After in whole seconds.
+QHttpServerResponse retryLaterResponse(Status status, const QString &code, const QString &detail,
+                                       qint64 retryAfterSeconds);
+
+// The first value of a header field (case-insensitive name), empty if absent.
+QByteArray header(const QHttpServerRequest &request, QByteArrayView name);
+// Every value of a header field, in order.
+QList<QByteArray> headerValues(const QHttpServerRequest &request, QByteArrayView name);
+
+// The JSON object in the body, or the error response to send instead.
+std::variant<QJsonObject, QHttpServerResponse> jsonBody(const QHttpServerRequest &request,
+                                                        qint64 maxBytes);
+std::optional<QHttpServerResponse> requireFields(const QJsonObject &body,
+                                                 std::initializer_list<QString> fields);
+
+} // namespace Tessera::Server

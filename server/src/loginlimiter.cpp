@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+#include "loginlimiter.h"
+
+namespace Tessera::Server {
+
+const QList<qint64> &LoginLimiter::Windows::current(const QString &key, qint64 nowMs)
+{
+    static const QList<qint64> none;
+    const auto it = m_times.find(key);
+    if (it == m_times.end())
+        return none;
+    while (!it->isEmpty() && it->first() <= nowMs - m_windowMs)
+        it->removeFirst();
+    return *it;
+}
+
+void LoginLimiter::Windows::add(const QString &key, qint64 atMs, qsizetype keepAtMost)
+{
+    QList<qint64> &times = m_times[key];
+    times.append(atMs);
+    while (times.size() > keepAtMost)
+        times.removeFirst();
+}
+
+void LoginLimiter::Windows::remove(const QString &key, qint64 atMs)
+{
+    const auto it = m_times.find(key);
+    if (it == m_times.end())
+        return;
+    it->removeOne(atMs);
+    if (it->isEmpty())
+        m_times.erase(it);
+}
+
+void LoginLimiter::Windows::prune(qint64 nowMs)
+{
+    for (auto it = m_times.begin(); it != m_times.end();) {
+        if (it->isEmpty() || it->last() <= nowMs - m_windowMs)
+            it = m_times.erase(it);
+        else
+            ++it;
+    }
+}
+
+LoginLimiter::LoginLimiter(const Settings &settings)
+    : m_settings(settings)
+    , m_pairs(settings.windowMs)
+    , m_addresses(settings.windowMs)
+    , m_usernames(settings.windowMs)
+{ }
+
+QString LoginLimiter::pairKey(const QString &username, const QString &address)
+{
+    // An address never contains U+001F, so the key cannot be ambiguous.
+    return address + QChar(0x1f) + username;
+}
+
+void LoginLimiter::pruneAll(qint64 nowMs)
+{
+    // Keys come from clients (user names, addresses): drop stale ones regularly
+    // so the tables cannot grow without bound.
+    if (nowMs - m_lastPruneMs <= m_settings.windowMs)
+        return;
+    m_lastPruneMs = nowMs;
+    m_pairs.prune(nowMs);
+    m_addresses.prune(nowMs);
+    m_usernames.prune(nowMs);
+}
+
+LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString &address,
+                                          qint64 nowMs, Ticket *ticket)
+{
+    *ticket = Ticket{username, address, nowMs, false};
+    if (!enabled())
+        return {};
+    pruneAll(nowMs);
+    const qint64 windowMs = m_settings.windowMs;
+    const QString pair = pairKey(username, address);
+
+    qint64 waitMs = 0;
+    Reason reason = Reason::None;
+    auto mustWait = [&waitMs, &reason](qint64 ms, Reason why) {
+        if (ms > waitMs) {
+            waitMs = ms;
+            reason = why;
+        }
+    };
+    const QList<qint64> &pairFailures = m_pairs.current(pair, nowMs);
+    if (pairFailures.size() >= m_settings.pairLimit)
+        mustWait(pairFailures.first() + windowMs - nowMs, Reason::Pair);
+    if (m_settings.addressLimit > 0) {
+        const QList<qint64> &addressFailures = m_addresses.current(address, nowMs);
+        if (addressFailures.size() >= m_settings.addressLimit)
+            mustWait(addressFailures.first() + windowMs - nowMs, Reason::Address);
+    }
+    if (m_settings.userCeiling > 0 && !pairFailures.isEmpty()
+        && m_usernames.current(username, nowMs).size() >= m_settings.userCeiling) {
+        const qint64 baseMs = qMax<qint64>(1000, windowMs / m_settings.pairLimit);
+        const int doublings = int(qMin<qsizetype>(pairFailures.size() - 1, 20));
+        const qint64 backoffMs = qMin(windowMs, baseMs << doublings);
+        mustWait(pairFailures.last() + backoffMs - nowMs, Reason::UserBackoff);
+    }
+    if (waitMs > 0)
+        return {(waitMs + 999) / 1000, reason};
+
+    m_pairs.add(pair, nowMs, m_settings.pairLimit);
+    if (m_settings.addressLimit > 0)
+        m_addresses.add(address, nowMs, m_settings.addressLimit);
+    if (m_settings.userCeiling > 0)
+        m_usernames.add(username, nowMs, m_settings.userCeiling);
+    ticket->counted = true;
+    return {};
+}
+
+void LoginLimiter::succeeded(const Ticket &ticket)
+{
+    if (!ticket.counted)
+        return;
+    m_pairs.clear(pairKey(ticket.username, ticket.address));
+    m_addresses.remove(ticket.address, ticket.atMs);
+    m_usernames.remove(ticket.username, ticket.atMs);
+}
+
+void LoginLimiter::withdrawn(const Ticket &ticket)
+{
+    if (!ticket.counted)
+        return;
+    m_pairs.remove(pairKey(ticket.username, ticket.address), ticket.atMs);
+    m_addresses.remove(ticket.address, ticket.atMs);
+    m_usernames.remove(ticket.username, ticket.atMs);
+}
+
+} // namespace Tessera::Server

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <QtCore/QHash>
+#include <QtCore/QList>
+#include <QtCore/QString>
+
+namespace Tessera::Server {
+
+// Login throttling that nobody can turn against a user (docs/SERVER.md
+// "Login limits"). Only failed attempts count, in sliding windows:
+// - per (username, client address): `pairLimit` failures, then 429 for that
+//   pair alone until the oldest leaves the window;
+// - per client address, whatever the username: `addressLimit` failures
+//   (password spraying from one address);
+// - per username, whatever the address: past `userCeiling` failures the
+//   username is under a distributed attack, and each pair with failures of its
+//   own backs off exponentially (window / pairLimit, doubled per failure, at
+//   most the window). A pair without failures is never held back, so the
+//   attacker cannot spend the legitimate user's attempts.
+// A success clears its pair and stops counting as a failure; successes never
+// count against anything. Event-loop thread only.
+class LoginLimiter
+{
+public:
+    struct Settings
+    {
+        int pairLimit = 10;     // 0 disables every limit
+        int addressLimit = 100; // 0 disables this one
+        int userCeiling = 100;  // 0 disables this one
+        qint64 windowMs = 60'000;
+    };
+
+    enum class Reason { None, Pair, Address, UserBackoff };
+
+    struct Verdict
+    {
+        qint64 retryAfterSeconds = 0; // 0: admitted
+        Reason reason = Reason::None;
+    };
+
+    // An admitted attempt. It counts as a failure from admission on (so that
+    // attempts in flight count too) until succeeded() or withdrawn().
+    struct Ticket
+    {
+        QString username;
+        QString address;
+        qint64 atMs = 0;
+        bool counted = false;
+    };
+
+    explicit LoginLimiter(const Settings &settings);
+
+    // `address` is the client's limiter key (ClientAddressResolver::limiterKey).
+    Verdict admit(const QString &username, const QString &address, qint64 nowMs, Ticket *ticket);
+    // The password was right: the pair starts over.
+    void succeeded(const Ticket &ticket);
+    // The password was never checked (the client left, the queue was full).
+    void withdrawn(const Ticket &ticket);
+
+    bool enabled() const { return m_settings.pairLimit > 0; }
+
+private:
+    // Failure times per key, oldest first, pruned to the window on access.
+    class Windows
+    {
+    public:
+        explicit Windows(qint64 windowMs)
+            : m_windowMs(windowMs)
+        { }
+        const QList<qint64> &current(const QString &key, qint64 nowMs);
+        void add(const QString &key, qint64 atMs, qsizetype keepAtMost);
+        void remove(const QString &key, qint64 atMs);
+        void clear(const QString &key) { m_times.remove(key); }
+        void prune(qint64 nowMs);
+
+    private:
+        qint64 m_windowMs;
+        QHash<QString, QList<qint64>> m_times;
+    };
+
+    static QString pairKey(const QString &username, const QString &address);
+    void pruneAll(qint64 nowMs);
+
+    Settings m_settings;
+    Windows m_pairs;
+    Windows m_addresses;
+    Windows m_usernames;
+    qint64 m_lastPruneMs = 0;
+};
+
+} // namespace Tessera::Server

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: MIT
+#include "loginroute.h"
+
+#include "jsonresponses.h"
+#include "logging.h"
+
+#include <tessera/secret.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QPointer>
+#include <QtCore/QThread>
+#include <QtNetwork/QTcpSocket>
+
+#include <cerrno>
+
+#include <sys/socket.h>
+
+namespace Tessera::Server {
+namespace {
+constexpr qint64 DecoyRefreshMs = 10'000;
+
+// Whether the client has reset or closed its side of the connection, asked of
+// the kernel: Qt learns it only when the event loop gets to that socket, which
+// during a burst of hang-ups can be after their logins were queued.
+bool peerHasClosed(qintptr descriptor)
+{
+    if (descriptor < 0)
+        return true;
+    char byte;
+    const ssize_t peeked = ::recv(int(descriptor), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked > 0)
+        return false; // more bytes to read: a pipelined request
+    if (peeked == 0)
+        return true; // FIN: nothing more will come, and Qt closes such a connection
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+} // namespace
+
+struct LoginRoute::Login
+{
+    QHttpServerResponder responder; // server thread only
+    QPointer<QTcpSocket> socket;
+    std::optional<Store::User> user;
+    QByteArray hash; // the user's, or the decoy
+    Secret password;
+    LoginLimiter::Ticket ticket;
+    QString address; // for the log
+
+    bool clientConnected() const
+    {
+        return socket && socket->state() == QAbstractSocket::ConnectedState
+                && !peerHasClosed(socket->socketDescriptor());
+    }
+};
+
+LoginRoute::LoginRoute(const ServerConfig &config, Store &store, TokenService &tokens,
+                       const PasswordHasher &hasher, const ClientAddressResolver &clients,
+                       QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_store(store)
+    , m_tokens(tokens)
+    , m_hasher(hasher)
+    , m_clients(clients)
+    , m_limiter({config.loginLimit, config.loginAddressLimit, config.loginUserCeiling,
+                 config.loginWindow * 1000})
+{
+    // Argon2 is memory-hard: bound how many hashes run at once.
+    m_threads = qMax(2, QThread::idealThreadCount());
+    m_pool.setMaxThreadCount(m_threads);
+    refreshDecoy(TokenService::nowMs());
+}
+
+LoginRoute::~LoginRoute()
+{
+    shutdown();
+}
+
+void LoginRoute::shutdown()
+{
+    m_waiting.clear();
+    m_pool.clear();
+    m_pool.waitForDone();
+    // Results of the checks that ran are queued calls to this object: drop them
+    // with their logins while the sockets still exist.
+    QCoreApplication::removePostedEvents(this, QEvent::MetaCall);
+    m_running.clear();
+}
+
+void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder &&responder)
+{
+    auto body = jsonBody(request, m_config.maxBodyBytes);
+    if (auto *error = std::get_if<QHttpServerResponse>(&body))
+        return error->write(std::move(responder));
+    const QJsonObject object = std::get<QJsonObject>(body);
+    if (auto error =
+                requireFields(object, {QStringLiteral("username"), QStringLiteral("password")}))
+        return error->write(std::move(responder));
+
+    auto login = std::make_unique<Login>(Login{std::move(responder), {}, {}, {}, {}, {}, {}});
+    login->socket = login->responder.socket();
+    const QHostAddress client = m_clients.clientAddress(request.remoteAddress(),
+                                                        headerValues(request, "x-forwarded-for"));
+    login->address = ClientAddressResolver::displayAddress(client);
+    const QString username = object.value(QStringLiteral("username")).toString();
+    QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
+    login->password = Secret(password);
+    secureWipe(password);
+
+    const qint64 now = TokenService::nowMs();
+    const LoginLimiter::Verdict verdict = m_limiter.admit(
+            username, ClientAddressResolver::limiterKey(client), now, &login->ticket);
+    if (verdict.retryAfterSeconds > 0) {
+        static const char *const reasons[] = {"", "per username and address", "per address",
+                                              "username under attack: backoff"};
+        qCWarning(lcServerAuth).noquote()
+                << QStringLiteral("login throttled (%1) for %2, retry in %3 s")
+                           .arg(QLatin1String(reasons[int(verdict.reason)]), login->address)
+                           .arg(verdict.retryAfterSeconds);
+        return retryLaterResponse(Status::TooManyRequests, QStringLiteral("throttled"),
+                                  QStringLiteral("Too many failed login attempts. Retry in %1 s.")
+                                          .arg(verdict.retryAfterSeconds),
+                                  verdict.retryAfterSeconds)
+                .write(std::move(login->responder));
+    }
+    refreshDecoy(now);
+    login->user = m_store.findUser(username);
+    if (!login->user && m_store.failed()) {
+        m_limiter.withdrawn(login->ticket);
+        return internalError().write(std::move(login->responder));
+    }
+    // Unknown users are verified against the decoy: same cost, same answer.
+    login->hash = login->user ? login->user->passwordHash : m_decoy;
+    admit(std::move(login));
+}
+
+void LoginRoute::admit(std::unique_ptr<Login> login)
+{
+    if (qsizetype(m_running.size()) < m_threads)
+        return start(std::move(login));
+    if (qsizetype(m_waiting.size()) >= m_config.loginQueue)
+        dropAbandonedWaiting();
+    if (qsizetype(m_waiting.size()) >= m_config.loginQueue) {
+        m_limiter.withdrawn(login->ticket);
+        const qint64 retryAfter = retryAfterSeconds();
+        qCWarning(lcServerAuth).noquote()
+                << QStringLiteral("login queue full (%1 waiting): 503 to %2, retry in %3 s")
+                           .arg(m_waiting.size())
+                           .arg(login->address)
+                           .arg(retryAfter);
+        return retryLaterResponse(
+                       Status::ServiceUnavailable, QStringLiteral("server_busy"),
+                       QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter),
+                       retryAfter)
+                .write(std::move(login->responder));
+    }
+    m_waiting.push_back(std::move(login));
+}
+
+void LoginRoute::start(std::unique_ptr<Login> login)
+{
+    const quint64 id = ++m_lastId;
+    // The task holds the only copy of the password, so clearing it there wipes it.
+    auto password = std::make_shared<Secret>(std::move(login->password));
+    const QByteArray hash = login->hash;
+    const bool rehash = login->user && m_config.argon2Rehash && m_hasher.needsRehash(hash);
+    const PasswordHasher *hasher = &m_hasher;
+    m_running.emplace(id, std::move(login));
+    m_pool.start([this, id, hasher, hash, password, rehash] {
+        QElapsedTimer timer;
+        timer.start();
+        const bool passwordOk = hasher->verify(hash, password->reveal());
+        const QByteArray rehashed =
+                passwordOk && rehash ? hasher->hash(password->reveal()) : QByteArray();
+        password->clear();
+        const qint64 hashMs = timer.elapsed();
+        QMetaObject::invokeMethod(
+                this,
+                [this, id, passwordOk, rehashed, hashMs] {
+                    finish(id, passwordOk, rehashed, hashMs);
+                },
+                Qt::QueuedConnection);
+    });
+}
+
+void LoginRoute::finish(quint64 id, bool passwordOk, const QByteArray &rehashed, qint64 hashMs)
+{
+    m_averageHashMs = m_averageHashMs == 0 ? double(hashMs) : 0.8 * m_averageHashMs + 0.2 * hashMs;
+    auto node = m_running.extract(id);
+    if (node.empty())
+        return;
+    std::unique_ptr<Login> login = std::move(node.mapped());
+    if (passwordOk) {
+        m_limiter.succeeded(login->ticket);
+        if (!rehashed.isEmpty())
+            storeRehash(*login->user, rehashed);
+    }
+    // Issue tokens even if the client went away meanwhile? No: a family nobody
+    // holds would only linger until expiry.
+    if (!login->clientConnected())
+        qCInfo(lcServerAuth).noquote()
+                << QStringLiteral("login client disconnected: %1 left during its password check")
+                           .arg(login->address);
+    else
+        answer(*login, passwordOk);
+    login.reset();
+    startWaiting();
+}
+
+void LoginRoute::answer(Login &login, bool passwordOk)
+{
+    if (!login.user || !passwordOk) {
+        qCInfo(lcServerAuth).noquote()
+                << (login.user ? QStringLiteral("login failed for user id %1 from %2")
+                                         .arg(login.user->id)
+                                         .arg(login.address)
+                               : QStringLiteral("login failed for an unknown username from %1")
+                                         .arg(login.address));
+        return errorResponse(Status::Unauthorized, QStringLiteral("authentication_failed"),
+                             QStringLiteral("No active account found with the given credentials"))
+                .write(std::move(login.responder));
+    }
+    const auto result = m_tokens.startFamily(*login.user);
+    if (result.outcome != TokenService::Outcome::Ok)
+        return internalError().write(std::move(login.responder));
+    tokenPairResponse(result.tokens).write(std::move(login.responder));
+}
+
+void LoginRoute::storeRehash(const Store::User &user, const QByteArray &rehashed)
+{
+    if (!m_store.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
+        qCWarning(lcServerAuth) << "could not store the rehashed password of user id" << user.id
+                                << "; it keeps its old hash";
+        return;
+    }
+    qCInfo(lcServerAuth).noquote()
+            << QStringLiteral("password of user id %1 rehashed from %2 to %3")
+                       .arg(user.id)
+                       .arg(PasswordHasher::parameters(user.passwordHash)
+                                    .value_or(Argon2Parameters{})
+                                    .toString(),
+                            m_hasher.currentParameters().toString());
+    countStoredHash(user.passwordHash, -1);
+    countStoredHash(rehashed, +1);
+    chooseDecoy();
+}
+
+void LoginRoute::startWaiting()
+{
+    while (qsizetype(m_running.size()) < m_threads && !m_waiting.empty()) {
+        std::unique_ptr<Login> login = std::move(m_waiting.front());
+        m_waiting.pop_front();
+        if (!login->clientConnected())
+            skipAbandoned(*login);
+        else
+            start(std::move(login));
+    }
+}
+
+void LoginRoute::skipAbandoned(Login &login)
+{
+    m_limiter.withdrawn(login.ticket);
+    qCInfo(lcServerAuth).noquote()
+            << QStringLiteral("login client disconnected: %1 left while waiting, password check "
+                              "skipped")
+                       .arg(login.address);
+}
+
+void LoginRoute::dropAbandonedWaiting()
+{
+    for (auto it = m_waiting.begin(); it != m_waiting.end();) {
+        if ((*it)->clientConnected()) {
+            ++it;
+            continue;
+        }
+        skipAbandoned(**it);
+        it = m_waiting.erase(it);
+    }
+}
+
+qint64 LoginRoute::retryAfterSeconds() const
+{
+    // Time for the logins ahead to be checked, at the measured pace.
+    const double aheadMs = double(m_waiting.size() + m_running.size()) / m_threads
+            * (m_averageHashMs > 0 ? m_averageHashMs : 1000.0);
+    return qMax<qint64>(1, qint64(aheadMs + 999) / 1000);
+}
+
+void LoginRoute::refreshDecoy(qint64 nowMs)
+{
+    if (m_decoyCheckedMs != 0 && nowMs - m_decoyCheckedMs < DecoyRefreshMs)
+        return;
+    m_decoyCheckedMs = nowMs;
+    const qint64 lastUserId = m_lastUserId;
+    m_lastUserId = m_store.forEachPasswordHash(
+            m_lastUserId, [this](const QByteArray &hash) { countStoredHash(hash, +1); });
+    if (m_lastUserId != lastUserId || m_decoy.isEmpty())
+        chooseDecoy();
+}
+
+void LoginRoute::countStoredHash(const QByteArray &hash, int delta)
+{
+    const auto parameters = PasswordHasher::parameters(hash);
+    if (!parameters)
+        return;
+    const QString key = parameters->toString();
+    m_storedParameters.insert(key, *parameters);
+    int &count = m_storedParameterCounts[key];
+    count += delta;
+    if (count <= 0) {
+        m_storedParameterCounts.remove(key);
+        m_storedParameters.remove(key);
+    }
+}
+
+void LoginRoute::chooseDecoy()
+{
+    // The parameters most users have; on a tie the current settings, else the
+    // costlier set. No users yet: the current settings.
+    const Argon2Parameters current = m_hasher.currentParameters();
+    Argon2Parameters chosen = current;
+    int chosenCount = 0;
+    auto cost = [](const Argon2Parameters &p) { return quint64(p.memoryKiB) * p.iterations; };
+    for (auto it = m_storedParameterCounts.cbegin(); it != m_storedParameterCounts.cend(); ++it) {
+        const Argon2Parameters &candidate = m_storedParameters.value(it.key());
+        const bool better = it.value() > chosenCount
+                || (it.value() == chosenCount && chosen != current
+                    && (candidate == current || cost(candidate) > cost(chosen)));
+        if (better) {
+            chosen = candidate;
+            chosenCount = it.value();
+        }
+    }
+    if (!m_decoy.isEmpty() && chosen == m_decoyParameters)
+        return;
+    m_decoyParameters = chosen;
+    m_decoy = PasswordHasher::decoyHash(chosen);
+    qCInfo(lcServerAuth).noquote()
+            << QStringLiteral("unknown usernames are checked against a decoy hash with %1; "
+                              "stored users with these parameters: %2")
+                       .arg(chosen.toString())
+                       .arg(chosenCount);
+}
+
+} // namespace Tessera::Server

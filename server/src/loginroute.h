@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "clientaddress.h"
+#include "config.h"
+#include "loginlimiter.h"
+#include "passwordhasher.h"
+#include "store.h"
+#include "tokenservice.h"
+
+#include <QtCore/QHash>
+#include <QtCore/QObject>
+#include <QtCore/QThreadPool>
+#include <QtHttpServer/QHttpServerRequest>
+#include <QtHttpServer/QHttpServerResponder>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+namespace Tessera::Server {
+
+// POST /api/token/, the one route that is slow on purpose (Argon2id).
+//
+// On the server thread: parse, throttle (LoginLimiter, failures only), look the
+// user up, then queue the password check. At most one check per pool thread
+// runs at a time; the others wait here, at most --login-queue of them (beyond:
+// 503 + Retry-After), and a waiting login whose client has hung up is dropped
+// without hashing. A check's result comes back to the server thread as a queued
+// call, so responders are only ever touched and destroyed there (Qt HttpServer
+// 6.4's QFuture path crashed, docs/SECURITY.md).
+//
+// Unknown users are checked against a decoy hash with the Argon2 parameters
+// most stored users have, so they cost what a known user costs; a successful
+// login rehashes a password stored with other parameters (--argon2-rehash).
+class LoginRoute : public QObject
+{
+    Q_OBJECT
+public:
+    LoginRoute(const ServerConfig &config, Store &store, TokenService &tokens,
+               const PasswordHasher &hasher, const ClientAddressResolver &clients,
+               QObject *parent = nullptr);
+    ~LoginRoute() override;
+
+    void handle(const QHttpServerRequest &request, QHttpServerResponder &&responder);
+
+    // Drops waiting logins unanswered, waits for the running checks (at most
+    // one per thread) and discards their results. Call while the HTTP server,
+    // and so the responders' sockets, still exist.
+    void shutdown();
+
+private:
+    struct Login;
+
+    void admit(std::unique_ptr<Login> login);
+    void startWaiting();
+    void start(std::unique_ptr<Login> login);
+    void finish(quint64 id, bool passwordOk, const QByteArray &rehashed, qint64 hashMs);
+    void answer(Login &login, bool passwordOk);
+    void storeRehash(const Store::User &user, const QByteArray &rehashed);
+    void skipAbandoned(Login &login);
+    void dropAbandonedWaiting();
+    qint64 retryAfterSeconds() const;
+
+    // The decoy: refreshed at most every 10 s from users added since, and
+    // after every rehash.
+    void refreshDecoy(qint64 nowMs);
+    void countStoredHash(const QByteArray &hash, int delta);
+    void chooseDecoy();
+
+    const ServerConfig &m_config;
+    Store &m_store;
+    TokenService &m_tokens;
+    const PasswordHasher &m_hasher;
+    const ClientAddressResolver &m_clients;
+    LoginLimiter m_limiter;
+
+    QThreadPool m_pool;
+    int m_threads = 2;
+    std::deque<std::unique_ptr<Login>> m_waiting;
+    std::map<quint64, std::unique_ptr<Login>> m_running;
+    quint64 m_lastId = 0;
+    double m_averageHashMs = 0;
+
+    QHash<QString, int> m_storedParameterCounts; // Argon2Parameters::toString() -> users
+    QHash<QString, Argon2Parameters> m_storedParameters;
+    qint64 m_lastUserId = 0;
+    qint64 m_decoyCheckedMs = 0;
+    Argon2Parameters m_decoyParameters;
+    QByteArray m_decoy;
+};
+
+} // namespace Tessera::Server
