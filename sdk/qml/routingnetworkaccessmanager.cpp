@@ -155,7 +155,7 @@ public:
             return finishWith(result);
         }
         m_reply = send(m_session->networkAccessManager(), m_operation, m_request, m_body);
-        m_body.fill('\0');
+        secureWipe(m_body);
         if (!m_reply) {
             RelayResult result;
             result.error = QNetworkReply::ProtocolUnknownError;

@@ -79,7 +79,7 @@ void AuthenticatedReply::send(const Secret &token)
     QByteArray authorization = QByteArrayLiteral("Bearer ");
     authorization.append(token.reveal().data(), token.size());
     request.setRawHeader(QByteArrayLiteral("Authorization"), authorization);
-    authorization.fill('\0');
+    secureWipe(authorization);
 
     QBuffer *body = nullptr;
     if (m_hasBody) {

@@ -173,7 +173,7 @@ TestStore::TestStore() = default;
 TestStore::~TestStore()
 {
     for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
-        it.value().fill('\0');
+        secureWipe(it.value());
 }
 
 void TestStore::read(const QString &key, Completion done)
@@ -182,19 +182,21 @@ void TestStore::read(const QString &key, Completion done)
     StoreResult result;
     if (m_entries.contains(key)) {
         result.status = Status::Ok;
-        result.data = QByteArray(m_entries.value(key).constData(), m_entries.value(key).size());
+        result.data = Secret(m_entries.value(key));
     } else {
         result.status = Status::NotFound;
         result.message = QStringLiteral("no entry");
     }
-    QTimer::singleShot(0, this, [done = std::move(done), result] { done(result); });
+    QTimer::singleShot(0, this, [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+    });
 }
 
-void TestStore::write(const QString &key, const QByteArray &secret, Completion done)
+void TestStore::write(const QString &key, const Secret &secret, Completion done)
 {
     m_events << QStringLiteral("write ") + key;
     emit writeRequested(key);
-    Held held{key, QByteArray(secret.constData(), secret.size()), std::move(done)};
+    Held held{key, secret.reveal().toByteArray(), std::move(done)};
     if (m_holdWrites) {
         m_held.append(std::move(held));
         return;
@@ -212,7 +214,7 @@ void TestStore::completeWrite(Held held)
     else
         result.message = QStringLiteral("write refused by the test");
     m_events << QStringLiteral("write-done %1 %2").arg(held.key).arg(int(result.status));
-    held.done(result);
+    held.done(std::move(result));
 }
 
 void TestStore::releaseWrites()
@@ -228,7 +230,9 @@ void TestStore::remove(const QString &key, Completion done)
     m_events << QStringLiteral("remove ") + key;
     StoreResult result;
     result.status = m_entries.remove(key) ? Status::Ok : Status::NotFound;
-    QTimer::singleShot(0, this, [done = std::move(done), result] { done(result); });
+    QTimer::singleShot(0, this, [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+    });
 }
 
 // --- Session helpers ----------------------------------------------------------
@@ -294,13 +298,13 @@ namespace {
 StoreResult waitStore(const std::function<void(Platform::SecureStore::Completion)> &start)
 {
     std::optional<StoreResult> result;
-    start([&result](const StoreResult &r) { result = r; });
+    start([&result](StoreResult r) { result = std::move(r); });
     if (!QTest::qWaitFor([&] { return result.has_value(); }, 20000)) {
         StoreResult timeout;
         timeout.message = QStringLiteral("store operation timed out");
         return timeout;
     }
-    return *result;
+    return std::move(*result);
 }
 
 } // namespace
@@ -314,7 +318,7 @@ StoreResult storeRead(Platform::SecureStore *store, const QString &key)
 StoreResult storeWrite(Platform::SecureStore *store, const QString &key, const QByteArray &value)
 {
     return waitStore([&](Platform::SecureStore::Completion done) {
-        store->write(key, value, std::move(done));
+        store->write(key, Secret(value), std::move(done));
     });
 }
 

@@ -101,7 +101,7 @@ public:
     ~TestStore() override;
 
     void read(const QString &key, Completion done) override;
-    void write(const QString &key, const QByteArray &secret, Completion done) override;
+    void write(const QString &key, const Secret &secret, Completion done) override;
     void remove(const QString &key, Completion done) override;
     QString backendName() const override { return QStringLiteral("test"); }
 
@@ -113,6 +113,7 @@ public:
     void setWriteStatus(Status status) { m_writeStatus = status; }
 
     bool contains(const QString &key) const { return m_entries.contains(key); }
+    // Test inspection: the stored bytes in the clear.
     QByteArray value(const QString &key) const { return m_entries.value(key); }
     void put(const QString &key, const QByteArray &value) { m_entries.insert(key, value); }
     // "write <key>", "write-done <key> <status>", "read <key>", "remove <key>", in order.

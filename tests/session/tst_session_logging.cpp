@@ -133,7 +133,7 @@ void tst_SessionLogging::noSecretsInLogs()
         const Platform::StoreResult stored = storedRefreshToken(session);
         QVERIFY(stored.ok());
         Test::HttpClient http(peer.baseUrl());
-        TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data)), 200);
+        TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data.reveal())), 200);
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
         QVERIFY(!freshToken(session).has_value());
         QCOMPARE(session.state(), Session::State::ReauthRequired);

@@ -180,7 +180,7 @@ void tst_SessionRequests::reactiveRefreshRejected()
     const Platform::StoreResult stored = storedRefreshToken(client.session);
     QVERIFY2(stored.ok(), qPrintable(stored.message));
     Test::HttpClient http(peer.baseUrl());
-    TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data)), 200);
+    TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data.reveal())), 200);
 
     const QList<QNetworkReply *> replies = client.get(1);
     QTRY_VERIFY_WITH_TIMEOUT(allFinished(replies), 20000);

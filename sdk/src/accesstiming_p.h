@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// Private (exported only for the tests): when an access token can be used and when to
+// refresh it, on the local clock: clock-skew correction and the refresh lead. Never installed.
+#pragma once
+
+#include "tokenresponse_p.h"
+
+#include <tessera/tessera_sdk_export.h>
+
+#include <QtCore/QDateTime>
+#include <QtCore/QString>
+
+#include <chrono>
+#include <optional>
+
+namespace Tessera {
+
+inline qint64 nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+// A server clock a year off is not skew: an iat that far away is refused.
+inline constexpr qint64 MaxTrustedSkewMs = 366LL * 24 * 3600 * 1000;
+// An access token with less left than this on arrival is refused: the next refresh would be
+// due at once, and again, and so on.
+inline constexpr qint64 MinUsableLifetimeMs = 2000;
+
+struct AccessTiming
+{
+    qint64 skewMs = 0;       // server clock minus local clock
+    qint64 expiryMs = 0;     // exp on the local clock
+    qint64 refreshDueMs = 0; // local clock: refresh from here on
+};
+
+// The timing of a token response's access token (arrivalMs and serverDate filled in), with
+// `configuredLead` as SessionConfig::refreshLead(): the lead is
+// min(max(configuredLead, 20 % of what is left), 50 % of what is left). nullopt and `problem`
+// for a token that is expired (or nearly) on arrival, or whose iat is implausible.
+TESSERA_SDK_EXPORT std::optional<AccessTiming>
+accessTiming(const TokenResponse &response, std::chrono::seconds configuredLead, QString *problem);
+
+} // namespace Tessera
