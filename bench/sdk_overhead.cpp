@@ -37,8 +37,7 @@ int main(int argc, char *argv[])
     Tessera::SessionConfig config(server, QStringLiteral("org.tessera.bench"));
     config.setStoragePolicy(Tessera::SessionConfig::StoragePolicy::MemoryOnly);
     Tessera::Session session(config);
-    const Tessera::Error loginError = runOperation(
-            session, Tessera::Session::Operation::Login, [&] { session.login(user, password); });
+    const Tessera::Error loginError = runOperation(session.login(user, password));
     if (loginError.isError())
         die(QStringLiteral("login failed: ") + loginError.message());
 
@@ -60,8 +59,8 @@ int main(int argc, char *argv[])
     // Warm-up: open the connections and settle allocations on both sides.
     for (QNetworkAccessManager *m : {static_cast<QNetworkAccessManager *>(&raw),
                                      static_cast<QNetworkAccessManager *>(&authenticated)}) {
-        const BatchResult w = runBatch(m, m == &raw ? rawRequest : plainRequest, warmup,
-                                       concurrency);
+        const BatchResult w =
+                runBatch(m, m == &raw ? rawRequest : plainRequest, warmup, concurrency);
         if (w.failed || w.timedOut)
             die(QStringLiteral("warm-up failed"));
     }
@@ -72,7 +71,8 @@ int main(int argc, char *argv[])
     for (int round = 0; round < rounds; ++round) {
         for (int leg = 0; leg < 2; ++leg) {
             const bool useRaw = (round % 2 == 0) == (leg == 0);
-            if ((only == QLatin1String("raw") && !useRaw) || (only == QLatin1String("auth") && useRaw))
+            if ((only == QLatin1String("raw") && !useRaw)
+                || (only == QLatin1String("auth") && useRaw))
                 continue;
             BatchResult r = useRaw ? runBatch(&raw, rawRequest, requests, concurrency)
                                    : runBatch(&authenticated, plainRequest, requests, concurrency);
@@ -109,7 +109,7 @@ int main(int argc, char *argv[])
             {QStringLiteral("auth_p50_us"), percentile(authLatency, 50)},
             {QStringLiteral("auth_p99_us"), percentile(authLatency, 99)},
             {QStringLiteral("failures"), failures},
-            {QStringLiteral("refreshes"), session.refreshCount()},
+            {QStringLiteral("refreshes"), refreshCount(session)},
     });
     return failures == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "credentialvault_p.h"
+#include "operation_p.h"
 #include "singleflightrefresher_p.h"
 #include "tokenendpoint_p.h"
 
@@ -14,7 +15,7 @@
 
 namespace Tessera {
 
-// Exported only for the tests, which drive it through its private API.
+// Exported only for the tests and benchmarks, which drive it through its private API.
 class TESSERA_SDK_EXPORT SessionPrivate : public QObject
 {
     Q_OBJECT
@@ -37,11 +38,17 @@ public:
     // newer token already exists, then hand that out.
     void tokenRejected(QByteArrayView usedToken, TokenCallback callback);
 
-    void login(const QString &username, const QString &password);
-    void restore(const QString &username);
-    void logout();
+    QFuture<void> login(const QString &username, const QString &password);
+    QFuture<void> restore(const QString &username);
+    QFuture<void> logout();
+    QFuture<Secret> freshAccessToken();
+    void setConfig(const SessionConfig &config);
+    // ~Session: every operation still running fails with Cancelled while the session is
+    // still whole (continuations may run inside this call).
+    void abandonOperations();
 
-    // Tests: forget the access token (the next request must refresh), or refresh now.
+    // Tests and benchmarks: forget the access token (the next request must refresh), refresh
+    // now, count the refreshes that brought a new access token.
     void expireAccessTokenForTesting();
     void refreshNowForTesting();
     int refreshCount() const;
@@ -56,17 +63,25 @@ public:
     bool m_logoutInFlight = false;
 
 private:
+    using VoidOperation = std::shared_ptr<Operation<void>>;
+
     void setState(Session::State state);
     void setUser(const QString &user);
     void setAccessExpiry(const QDateTime &expiresAt);
-    void reportError(const Error &error);
-    // `reported`: the error was already emitted through errorOccurred.
-    void finish(Session::Operation operation, const Error &error, bool reported = false);
-    // finish() from the event loop: for operations refused before they started.
-    void finishLater(Session::Operation operation, const Error &error);
+    void setLastError(const Error &error);
+    // A failure of background work; `callersTold`: waiting callers got it, so it is not
+    // emitted again (errorOccurred).
+    void reportFailure(const Error &error, bool callersTold);
+    // A new operation: lastError() is cleared.
+    template<typename T> std::shared_ptr<Operation<T>> startOperation();
+    template<typename T> void failOperation(Operation<T> &operation, const Error &error);
+    // Fails an operation refused before it started, from the event loop: its continuations
+    // never run inside the call (an app may quit from one before exec()).
+    QFuture<void> refuse(const VoidOperation &operation, const Error &error);
     void updateBusy(bool wasBusy);
     bool computeBusy() const;
     void wipeTokens();
+    void runLogout();
     void runPendingLogout();
 
     // The configuration first: the parts below keep a reference to it.
@@ -76,9 +91,12 @@ private:
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;
 
+    VoidOperation m_signIn;                           // the login or restore in flight
+    QList<VoidOperation> m_logouts;                   // every logout() waiting for the one logout
+    QList<std::weak_ptr<OperationBase>> m_operations; // all started, for abandonOperations()
     bool m_pendingLogout = false;
-    // Bumped by login, restore and logout: answers and storage completions of an older
-    // operation are ignored.
+    // Bumped by login, restore, logout and setConfig: answers and storage completions of an
+    // older operation are ignored.
     quint64 m_generation = 0;
 };
 

@@ -175,7 +175,6 @@ void SingleFlightRefresher::onRefreshAnswer(TokenOutcome outcome)
         }
         adoptAccessToken(*tokens, *timing);
         ++m_refreshCount;
-        emit refreshCountChanged();
         if (storageFailure.isError())
             emit storageFailed(storageFailure);
         completeRefresh(Outcome::Rotated, {});

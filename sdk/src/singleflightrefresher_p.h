@@ -81,7 +81,6 @@ Q_SIGNALS:
     void refreshStarted();
     // The access token's expiry on the local clock; invalid when there is none.
     void accessExpiryChanged(const QDateTime &expiresAt);
-    void refreshCountChanged();
     void refreshSucceeded();
     // `waitersTold`: callers were waiting and get the error as well.
     void refreshFailed(const Tessera::Error &error, bool waitersTold);

@@ -93,14 +93,14 @@ std::pair<std::optional<Error>, qint64> loginAgainst(const LoopbackServer &serve
                                                      std::chrono::milliseconds timeout)
 {
     Session session(loopbackConfig(QStringLiteral("127.0.0.1"), server.port(), timeout));
-    std::optional<Error> result;
-    QObject::connect(&session, &Session::finished, &session,
-                     [&result](Session::Operation, const Error &error) { result = error; });
     QElapsedTimer clock;
     clock.start();
-    session.login(QStringLiteral("alice"), QStringLiteral("not-a-real-password"));
-    (void)QTest::qWaitFor([&result] { return result.has_value(); }, 10000); // checked by the caller
-    return {result, clock.elapsed()};
+    const QFuture<void> login =
+            session.login(QStringLiteral("alice"), QStringLiteral("not-a-real-password"));
+    // Checked by the caller.
+    if (!QTest::qWaitFor([&login] { return login.isFinished(); }, 10000))
+        return {std::nullopt, clock.elapsed()};
+    return {errorOf(login), clock.elapsed()};
 }
 
 } // namespace

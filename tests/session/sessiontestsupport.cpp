@@ -251,46 +251,47 @@ SessionConfig makeConfig(const QUrl &url, const QString &appName)
     return config;
 }
 
-Error runOperation(Session &session, Session::Operation operation,
-                   const std::function<void()> &start, int timeoutMs)
+Error waitFor(QFuture<void> future, int timeoutMs)
 {
-    std::optional<Error> result;
-    const auto connection =
-            QObject::connect(&session, &Session::finished,
-                             [&result, operation](Session::Operation finished, const Error &error) {
-                                 if (finished == operation && !result)
-                                     result = error;
-                             });
-    start();
-    (void)QTest::qWaitFor([&] { return result.has_value(); }, timeoutMs);
-    QObject::disconnect(connection);
-    return result.value_or(Error(Error::Code::Cancelled, QStringLiteral("timed out")));
+    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs))
+        return {Error::Code::Cancelled, QStringLiteral("timed out")};
+    return errorOf(future);
 }
 
 Error login(Session &session, const QString &user, const QString &password)
 {
-    return runOperation(session, Session::Operation::Login, [&] { session.login(user, password); });
+    return waitFor(session.login(user, password));
 }
 
 Error restore(Session &session, const QString &user)
 {
-    return runOperation(session, Session::Operation::Restore, [&] { session.restore(user); });
+    return waitFor(session.restore(user));
 }
 
 Error logout(Session &session)
 {
-    return runOperation(session, Session::Operation::Logout, [&] { session.logout(); });
+    return waitFor(session.logout());
 }
 
-std::optional<QByteArray> freshToken(Session &session, int timeoutMs)
+std::optional<QByteArray> freshToken(Session &session, int timeoutMs, Error *error)
 {
     QFuture<Secret> future = session.freshAccessToken();
-    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs))
+    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs)) {
+        if (error)
+            *error = {Error::Code::Cancelled, QStringLiteral("timed out")};
         return std::nullopt;
-    if (future.isCanceled() || future.resultCount() != 1)
+    }
+    if (const Error failure = errorOf(future)) {
+        if (error)
+            *error = failure;
         return std::nullopt;
-    const Secret token = future.takeResult();
-    return token.reveal().toByteArray();
+    }
+    return future.takeResult().reveal().toByteArray();
+}
+
+int refreshCount(Session &session)
+{
+    return SessionPrivate::get(&session)->refreshCount();
 }
 
 namespace {

@@ -118,7 +118,7 @@ void tst_SessionLogging::noSecretsInLogs()
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
         QVERIFY(!freshToken(session).has_value());
         proxy.clearRule();
-        QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 3, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(refreshCount(session), 3, 5000);
     }
     {
         // A second start restores from storage and logs out.

@@ -202,7 +202,7 @@ void tst_SessionRotation::rotatedTokenStoredBeforeUse()
     QTest::qWait(700);
     QCOMPARE(proxy.requestCount(MePath), 0);
     QVERIFY(!reply->isFinished());
-    QCOMPARE(session.refreshCount(), 0);
+    QCOMPARE(refreshCount(session), 0);
     QCOMPARE(store->value(key), first);
 
     store->releaseWrites();
@@ -260,7 +260,7 @@ void tst_SessionRotation::failedWriteKeepsRotatedToken()
     // session carries on with the new tokens.
     const auto access = freshToken(session);
     QVERIFY(access.has_value());
-    QCOMPARE(session.refreshCount(), 1);
+    QCOMPARE(refreshCount(session), 1);
     QCOMPARE(errors.size(), 1);
     QCOMPARE(errors.first().code(), expected);
     QVERIFY2(errors.first().message().contains(QLatin1String("memory")),
@@ -274,7 +274,7 @@ void tst_SessionRotation::failedWriteKeepsRotatedToken()
     SessionPrivate::get(&session)->expireAccessTokenForTesting();
     QVERIFY(freshToken(session).has_value());
     QCOMPARE(session.state(), Session::State::SignedIn);
-    QCOMPARE(session.refreshCount(), 2);
+    QCOMPARE(refreshCount(session), 2);
     QCOMPARE(peer.rotations(), 2);
     QCOMPARE(peer.reuseDetections(), 0);
     // Storage has caught up with the newest token.
