@@ -8,6 +8,7 @@
 #include "operation_p.h"
 #include "singleflightrefresher_p.h"
 #include "tokenendpoint_p.h"
+#include "tokenprovider_p.h"
 
 #include <tessera/session.h>
 
@@ -15,13 +16,12 @@
 
 namespace Tessera {
 
-// Exported only for the tests and benchmarks, which drive it through its private API.
-class TESSERA_SDK_EXPORT SessionPrivate : public QObject
+// The session's token provider for its authenticated requests. Exported only for the tests
+// and benchmarks, which drive it through its private API.
+class TESSERA_SDK_EXPORT SessionPrivate : public TokenProvider
 {
     Q_OBJECT
 public:
-    using TokenCallback = SingleFlightRefresher::TokenCallback;
-
     SessionPrivate(Session *q, const SessionConfig &config);
     ~SessionPrivate() override;
 
@@ -31,12 +31,15 @@ public:
     void setStoreForTesting(std::unique_ptr<Platform::SecureStore> store);
     Platform::SecureStore *store() const;
 
-    // A fresh access token for a caller (SingleFlightRefresher::withFreshToken), or why
-    // there is none: not signed in, signing out, sign in again, or the configuration.
-    void withFreshToken(TokenCallback callback);
-    // A request carrying `usedToken` was answered 401: refresh once unless a
-    // newer token already exists, then hand that out.
-    void tokenRejected(QByteArrayView usedToken, TokenCallback callback);
+    // TokenProvider. withFreshToken() gives the refresher's token
+    // (SingleFlightRefresher::withFreshToken), or why there is none: not signed in,
+    // signing out, sign in again, or the configuration.
+    const SessionConfig &config() const override { return m_config; }
+    void withFreshToken(TokenCallback callback) override;
+    void tokenRejected(QByteArrayView usedToken, TokenCallback callback) override;
+    void authorize(QNetworkRequest &request, const Secret &token) const override;
+    // Whether a request to `url` goes to the server (originOf) and so carries the token.
+    bool isServerOrigin(const QUrl &url) const;
 
     QFuture<void> login(const QString &username, const QString &password);
     QFuture<void> restore(const QString &username);
@@ -52,8 +55,6 @@ public:
     void expireAccessTokenForTesting();
     void refreshNowForTesting();
     int refreshCount() const;
-
-    const SessionConfig &config() const { return m_config; }
 
     Session *q;
     Session::State m_state = Session::State::SignedOut;
@@ -87,6 +88,7 @@ private:
     // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
+    QString m_serverOrigin; // originOf(m_config.serverUrl())
     std::unique_ptr<TokenEndpoint> m_endpoint;
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;

@@ -4,6 +4,7 @@
 #include "session_p.h"
 
 #include "logging_p.h"
+#include "transport_p.h"
 
 #include <QtCore/QTimer>
 
@@ -58,6 +59,20 @@ void SessionPrivate::tokenRejected(QByteArrayView usedToken, TokenCallback callb
 {
     m_refresher->dropRejectedAccessToken(usedToken);
     withFreshToken(std::move(callback));
+}
+
+void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token) const
+{
+    Transport::prepareRequest(request, m_config);
+    QByteArray authorization = QByteArrayLiteral("Bearer ");
+    authorization.append(token.reveal().data(), token.size());
+    request.setRawHeader(QByteArrayLiteral("Authorization"), authorization);
+    secureWipe(authorization);
+}
+
+bool SessionPrivate::isServerOrigin(const QUrl &url) const
+{
+    return !m_serverOrigin.isEmpty() && originOf(url) == m_serverOrigin;
 }
 
 QFuture<Secret> SessionPrivate::freshAccessToken()

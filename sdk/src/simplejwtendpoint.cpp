@@ -73,76 +73,85 @@ public:
 
     void obtainWithPassword(const QString &username, const QString &password, Done done) override
     {
-        QNetworkReply *reply = postJson(
+        exchange(
                 m_config.obtainPath(),
-                {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}});
-        connect(reply, &QNetworkReply::finished, this, [reply, done = std::move(done)] {
-            reply->deleteLater();
-            const QByteArray body = reply->readAll();
-            // A cut, a timeout or the size cap after a 200 status line is the transport's
-            // error, not an unusable token response.
-            const bool transportFailed = Transport::replyError(reply).isError();
-            const int status = httpStatus(reply);
-            if (!transportFailed && isRefusal(status))
-                return done(TokenOutcome::rejected(
-                        {Error::Code::InvalidCredentials,
-                         QStringLiteral("the server refused the username or password"),
-                         parseServerProblem(body).code}));
-            if (transportFailed || status != 200)
-                return done(TokenOutcome::failed(
-                        httpError(reply, parseServerProblem(body), QStringLiteral("login"))));
-            // exp is checked against our clock plus a minute: only a plausibility bound.
-            done(tokensOf(reply, body, true, nowMs() / 1000 + 60, QStringLiteral("login")));
-        });
+                {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}},
+                [done = std::move(done)](QNetworkReply *reply) {
+                    const QByteArray body = reply->readAll();
+                    // A cut, a timeout or the size cap after a 200 status line is the transport's
+                    // error, not an unusable token response.
+                    const bool transportFailed = Transport::replyError(reply).isError();
+                    const int status = httpStatus(reply);
+                    if (!transportFailed && isRefusal(status))
+                        return done(TokenOutcome::rejected(
+                                {Error::Code::InvalidCredentials,
+                                 QStringLiteral("the server refused the username or password"),
+                                 parseServerProblem(body).code}));
+                    if (transportFailed || status != 200)
+                        return done(TokenOutcome::failed(httpError(reply, parseServerProblem(body),
+                                                                   QStringLiteral("login"))));
+                    // exp is checked against our clock plus a minute: only a plausibility bound.
+                    done(tokensOf(reply, body, true, nowMs() / 1000 + 60, QStringLiteral("login")));
+                });
     }
 
     void refresh(const Secret &refreshToken, Done done) override
     {
-        QNetworkReply *reply =
-                postJson(m_config.refreshPath(),
-                         {{QStringLiteral("refresh"), QString::fromLatin1(refreshToken.reveal())}});
-        connect(reply, &QNetworkReply::finished, this, [reply, done = std::move(done)] {
-            reply->deleteLater();
-            const QByteArray body = reply->readAll();
-            const int status = httpStatus(reply);
-            const ServerProblem problem = parseServerProblem(body);
-            const Error transport = Transport::replyError(reply);
-            if (!transport.isError() && isRefusal(status))
-                return done(TokenOutcome::rejected(
-                        {Error::Code::SessionRejected,
-                         QStringLiteral("the server rejected the session (revoked, "
-                                        "expired or reused); sign in again"),
-                         problem.code}));
-            if (transport.isError() || status != 200)
-                return done(
-                        TokenOutcome::failed(httpError(reply, problem, QStringLiteral("refresh"))));
-            // A refresh may leave the refresh token as it is (no rotation).
-            done(tokensOf(reply, body, false, nowMs() / 1000 + 24 * 3600,
-                          QStringLiteral("refresh")));
-        });
+        exchange(m_config.refreshPath(), refreshBody(refreshToken),
+                 [done = std::move(done)](QNetworkReply *reply) {
+                     const QByteArray body = reply->readAll();
+                     const int status = httpStatus(reply);
+                     const ServerProblem problem = parseServerProblem(body);
+                     const Error transport = Transport::replyError(reply);
+                     if (!transport.isError() && isRefusal(status))
+                         return done(TokenOutcome::rejected(
+                                 {Error::Code::SessionRejected,
+                                  QStringLiteral("the server rejected the session (revoked, "
+                                                 "expired or reused); sign in again"),
+                                  problem.code}));
+                     if (transport.isError() || status != 200)
+                         return done(TokenOutcome::failed(
+                                 httpError(reply, problem, QStringLiteral("refresh"))));
+                     // A refresh may leave the refresh token as it is (no rotation).
+                     done(tokensOf(reply, body, false, nowMs() / 1000 + 24 * 3600,
+                                   QStringLiteral("refresh")));
+                 });
     }
 
     bool canRevoke() const override { return !m_config.revokePath().isEmpty(); }
 
     void revoke(const Secret &refreshToken, RevokeDone done) override
     {
-        QNetworkReply *reply =
-                postJson(m_config.revokePath(),
-                         {{QStringLiteral("refresh"), QString::fromLatin1(refreshToken.reveal())}});
-        connect(reply, &QNetworkReply::finished, this, [reply, done = std::move(done)] {
-            reply->deleteLater();
-            if (!done)
-                return;
-            const int status = httpStatus(reply);
-            // 401: the server no longer knows the token, so it is revoked already.
-            if (Transport::replyError(reply).isError() || (status != 200 && status != 401))
-                return done(httpError(reply, parseServerProblem(reply->readAll()),
-                                      QStringLiteral("revoke")));
-            done({});
-        });
+        exchange(m_config.revokePath(), refreshBody(refreshToken),
+                 [done = std::move(done)](QNetworkReply *reply) {
+                     if (!done)
+                         return;
+                     const int status = httpStatus(reply);
+                     // 401: the server no longer knows the token, so it is revoked already.
+                     if (Transport::replyError(reply).isError() || (status != 200 && status != 401))
+                         return done(httpError(reply, parseServerProblem(reply->readAll()),
+                                               QStringLiteral("revoke")));
+                     done({});
+                 });
     }
 
 private:
+    static QJsonObject refreshBody(const Secret &refreshToken)
+    {
+        return {{QStringLiteral("refresh"), QString::fromLatin1(refreshToken.reveal())}};
+    }
+
+    // POSTs `body` and calls `onFinished` with the finished reply (deleted afterwards).
+    template<typename OnFinished>
+    void exchange(const QString &path, const QJsonObject &body, OnFinished onFinished)
+    {
+        QNetworkReply *reply = postJson(path, body);
+        connect(reply, &QNetworkReply::finished, this, [reply, onFinished = std::move(onFinished)] {
+            reply->deleteLater();
+            onFinished(reply);
+        });
+    }
+
     QNetworkReply *postJson(const QString &path, const QJsonObject &body)
     {
         QNetworkRequest request(m_config.endpoint(path));

@@ -114,6 +114,8 @@ private slots:
     void configValidation_data();
     void configValidation();
     void storageKeysAreDistinct();
+    void origin_data();
+    void origin();
     void endpoints();
     void secretRedactsAndWipes();
     void secretMoveLeavesSourceEmpty();
@@ -217,6 +219,38 @@ void tst_SdkUnits::storageKeysAreDistinct()
                                      QStringLiteral("app"));
     QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")),
              a.storageKey(QStringLiteral("alice")));
+}
+
+void tst_SdkUnits::origin_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("origin");
+    QTest::addRow("https, default port") << "https://Example.COM/api/?q=1#f"
+                                         << "https://example.com:443";
+    QTest::addRow("http, default port") << "HTTP://LocalHost/"
+                                        << "http://localhost:80";
+    QTest::addRow("explicit port") << "http://127.0.0.1:8000/x"
+                                   << "http://127.0.0.1:8000";
+    QTest::addRow("default port spelled out") << "https://a.example:443/"
+                                              << "https://a.example:443";
+    QTest::addRow("IPv6 in brackets") << "https://[::1]:8443/"
+                                      << "https://[::1]:8443";
+    QTest::addRow("user info is not part of it") << "https://user@a.example/"
+                                                 << "https://a.example:443";
+    QTest::addRow("no host") << "file:///tmp/x"
+                             << "";
+    QTest::addRow("empty") << ""
+                           << "";
+}
+
+// One definition of an origin: the storage namespace (SessionConfig::origin) and the
+// authenticated manager's decision (which compares originOf of request and server) share it.
+void tst_SdkUnits::origin()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, origin);
+    QCOMPARE(originOf(QUrl(url)), origin);
+    QCOMPARE(SessionConfig(QUrl(url), QStringLiteral("app")).origin(), origin);
 }
 
 void tst_SdkUnits::endpoints()
