@@ -26,8 +26,15 @@ std::optional<AccessTiming> accessTiming(const TokenResponse &response,
     const qint64 remainingMs = response.claims.expiresAt * 1000 - (arrival + timing.skewMs);
     // A token that is (nearly) expired on arrival would be refreshed again at once,
     // and again: refuse it instead of looping.
-    if (remainingMs < MinUsableLifetimeMs) {
+    if (remainingMs <= 0) {
         *problem = QStringLiteral("access token is expired on arrival");
+        return std::nullopt;
+    }
+    if (remainingMs < MinUsableLifetimeMs) {
+        *problem = QStringLiteral("access token has %1 ms left on arrival, below the minimum "
+                                  "of %2 ms")
+                           .arg(remainingMs)
+                           .arg(MinUsableLifetimeMs);
         return std::nullopt;
     }
     // The lead is taken from what is left, not from exp - iat: SimpleJWT's refreshed

@@ -22,9 +22,14 @@ inline qint64 nowMs()
 
 // A server clock a year off is not skew: an iat that far away is refused.
 inline constexpr qint64 MaxTrustedSkewMs = 366LL * 24 * 3600 * 1000;
-// An access token with less left than this on arrival is refused: the next refresh would be
-// due at once, and again, and so on.
-inline constexpr qint64 MinUsableLifetimeMs = 2000;
+// An access token with less left than this on arrival is refused. What the loop protection
+// needs: a token that is expired (or nearly) on arrival would be due for refresh at once, and
+// its successor too, a refresh loop. A token with R left is refreshed R/2 after it arrives
+// (the lead is at most half of what is left), so this floor keeps successive refreshes at
+// least 250 ms apart whatever the server issues: at most four a second, never a loop. It is
+// low enough for 2-second tokens: exp has whole-second precision, so a token of lifetime L
+// arrives with between L - 1 s and L s left (less the transfer time).
+inline constexpr qint64 MinUsableLifetimeMs = 500;
 
 struct AccessTiming
 {
@@ -36,7 +41,8 @@ struct AccessTiming
 // The timing of a token response's access token (arrivalMs and serverDate filled in), with
 // `configuredLead` as SessionConfig::refreshLead(): the lead is
 // min(max(configuredLead, 20 % of what is left), 50 % of what is left). nullopt and `problem`
-// for a token that is expired (or nearly) on arrival, or whose iat is implausible.
+// for a token that is expired on arrival, has less than MinUsableLifetimeMs left (the message
+// names both), or whose iat is implausible.
 TESSERA_SDK_EXPORT std::optional<AccessTiming>
 accessTiming(const TokenResponse &response, std::chrono::seconds configuredLead, QString *problem);
 

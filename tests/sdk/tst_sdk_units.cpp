@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Unit tests of the SDK's value types and parsers, and of its transport limits
 // and origin check against an in-process loopback server (no storage).
+#include "accesstiming_p.h"
 #include "tokenresponse_p.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -126,6 +127,8 @@ private slots:
     void tokenResponse_data();
     void tokenResponse();
     void serverProblem();
+    void accessTimingFloor_data();
+    void accessTimingFloor();
     void idleTimeout();
     void deadlineOutlastsTrickle();
     void responseSizeLimit();
@@ -430,6 +433,53 @@ void tst_SdkUnits::serverProblem()
             parseServerProblem(R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
     QCOMPARE(problem.code, QStringLiteral("token_not_valid"));
     QCOMPARE(parseServerProblem("not json").code, QString());
+}
+
+void tst_SdkUnits::accessTimingFloor_data()
+{
+    // exp is Now + expSeconds (server clock = local clock: no Date, no iat); the token
+    // arrives arrivalOffsetMs after Now. Refresh is due at arrival + dueAfterMs.
+    QTest::addColumn<int>("expSeconds");
+    QTest::addColumn<int>("arrivalOffsetMs");
+    QTest::addColumn<int>("dueAfterMs"); // -1: refused
+    QTest::addColumn<QString>("problem");
+    QTest::addRow("5 min token: the configured lead (60 s)") << 300 << 0 << 240000 << "";
+    QTest::addRow("2 s token, arrived at once: half of it") << 2 << 0 << 1000 << "";
+    QTest::addRow("2 s token issued late in its second (1.1 s left)") << 2 << 900 << 550 << "";
+    QTest::addRow("1 s token, 0.6 s left") << 1 << 400 << 300 << "";
+    QTest::addRow("exactly the minimum left") << 1 << 500 << 250 << "";
+    QTest::addRow("0.45 s left") << 1 << 550 << -1
+                                 << "access token has 450 ms left on arrival, below the minimum "
+                                    "of 500 ms";
+    QTest::addRow("expired at arrival") << 1 << 1000 << -1 << "access token is expired on arrival";
+    QTest::addRow("expired an hour ago")
+            << -3600 << 0 << -1 << "access token is expired on arrival";
+}
+
+// The floor keeps refreshes at least MinUsableLifetimeMs / 2 apart (no refresh loop) and lets
+// 2-second tokens through; below it the error says how much was left and what the minimum is.
+void tst_SdkUnits::accessTimingFloor()
+{
+    QFETCH(int, expSeconds);
+    QFETCH(int, arrivalOffsetMs);
+    QFETCH(int, dueAfterMs);
+    QFETCH(QString, problem);
+    TokenResponse response;
+    response.claims.expiresAt = Now + expSeconds;
+    response.arrivalMs = Now * 1000 + arrivalOffsetMs;
+    QString why;
+    const std::optional<AccessTiming> timing =
+            accessTiming(response, std::chrono::seconds(60), &why);
+    if (dueAfterMs < 0) {
+        QVERIFY(!timing);
+        QCOMPARE(why, problem);
+        return;
+    }
+    QVERIFY2(timing, qPrintable(why));
+    QCOMPARE(timing->skewMs, 0);
+    QCOMPARE(timing->expiryMs, (Now + expSeconds) * 1000);
+    QCOMPARE(timing->refreshDueMs - response.arrivalMs, qint64(dueAfterMs));
+    QVERIFY(timing->refreshDueMs - response.arrivalMs >= MinUsableLifetimeMs / 2);
 }
 
 void tst_SdkUnits::idleTimeout()
