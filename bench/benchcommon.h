@@ -3,11 +3,14 @@
 // here are never printed or logged.
 #pragma once
 
+#include "session_p.h" // SessionPrivate::refreshCount(): not public API
+
 #include <tessera/session.h>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
 #include <QtCore/QFuture>
+#include <QtCore/QFutureWatcher>
 #include <QtCore/QHash>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
@@ -89,36 +92,25 @@ inline void printJson(const QJsonObject &object)
     std::exit(1);
 }
 
-// Runs one Session operation to completion (bounded by timeoutMs).
-template<typename Start>
-Tessera::Error runOperation(Tessera::Session &session, Tessera::Session::Operation operation,
-                            Start start, int timeoutMs = 60000)
+// Waits for one Session operation (its future) to complete, bounded by timeoutMs.
+inline Tessera::Error runOperation(QFuture<void> operation, int timeoutMs = 60000)
 {
     QEventLoop loop;
-    std::optional<Tessera::Error> result;
-    auto connection =
-            QObject::connect(&session, &Tessera::Session::finished, &loop,
-                             [&](Tessera::Session::Operation op, const Tessera::Error &error) {
-                                 if (op != operation)
-                                     return;
-                                 result = error;
-                                 loop.quit();
-                             });
+    QFutureWatcher<void> watcher;
+    QObject::connect(&watcher, &QFutureWatcher<void>::finished, &loop, &QEventLoop::quit);
+    watcher.setFuture(operation);
     QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
-    start();
-    if (!result)
+    if (!operation.isFinished())
         loop.exec();
-    QObject::disconnect(connection);
-    if (!result)
+    if (!operation.isFinished())
         return {Tessera::Error::Code::Timeout, QStringLiteral("operation timed out")};
-    return *result;
+    return Tessera::errorOf(operation);
 }
 
-// Refreshes the session has made so far. The one place the benchmarks read
-// this count: it may leave Session's public API (then read it privately here).
-inline int refreshesMadeBy(const Tessera::Session &session)
+// Refreshes that brought a new access token (a private counter of the SDK).
+inline int refreshCount(Tessera::Session &session)
 {
-    return session.refreshCount();
+    return Tessera::SessionPrivate::get(&session)->refreshCount();
 }
 
 // The current access token, for the raw-QNAM baseline. Kept by the caller in
@@ -136,7 +128,7 @@ inline QByteArray freshToken(Tessera::Session &session, int timeoutMs = 30000)
     QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
     if (!future.isFinished())
         loop.exec();
-    if (!future.isFinished() || future.isCanceled() || future.resultCount() != 1)
+    if (!future.isFinished() || Tessera::errorOf(future))
         return {};
     const Tessera::Secret token = future.takeResult();
     return token.reveal().toByteArray();

@@ -51,8 +51,7 @@ int runSetup(const QUrl &server, const QString &user)
 {
     const QString password = readStdinLine();
     Tessera::Session session(makeConfig(server));
-    const Tessera::Error error = runOperation(session, Tessera::Session::Operation::Login,
-                                              [&] { session.login(user, password); });
+    const Tessera::Error error = runOperation(session.login(user, password));
     if (error.isError())
         die(QStringLiteral("setup login failed: ") + error.message());
     return 0;
@@ -61,11 +60,10 @@ int runSetup(const QUrl &server, const QString &user)
 int runLogout(const QUrl &server)
 {
     Tessera::Session session(makeConfig(server));
-    Tessera::Error error = runOperation(session, Tessera::Session::Operation::Restore,
-                                        [&] { session.restore(); });
+    Tessera::Error error = runOperation(session.restore());
     if (error.isError())
         die(QStringLiteral("logout: restore failed: ") + error.message());
-    error = runOperation(session, Tessera::Session::Operation::Logout, [&] { session.logout(); });
+    error = runOperation(session.logout());
     if (error.isError())
         die(QStringLiteral("logout failed: ") + error.message());
     return 0;
@@ -83,8 +81,7 @@ int runCold(qint64 mainNs, const QUrl &server, const QString &path)
                              refreshing = nowNs();
                      });
     const qint64 restoreCalled = nowNs();
-    const Tessera::Error error = runOperation(session, Tessera::Session::Operation::Restore,
-                                              [&] { session.restore(); });
+    const Tessera::Error error = runOperation(session.restore());
     const qint64 restored = nowNs();
     if (error.isError())
         die(QStringLiteral("restore failed: ") + error.message());
@@ -194,8 +191,9 @@ int main(int argc, char *argv[])
     {
         QProcess setup;
         setup.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        setup.start(self, {QStringLiteral("--setup"), QStringLiteral("--server"), server.toString(),
-                           QStringLiteral("--user"), user});
+        setup.start(self,
+                    {QStringLiteral("--setup"), QStringLiteral("--server"), server.toString(),
+                     QStringLiteral("--user"), user});
         setup.write(password.toUtf8() + '\n');
         setup.closeWriteChannel();
         if (!setup.waitForFinished(120000) || setup.exitCode() != 0)
@@ -206,9 +204,10 @@ int main(int argc, char *argv[])
     for (int i = 0; i < runs; ++i) {
         qint64 spawned = 0;
         int exitCode = 0;
-        const QByteArray out = spawnChild({self, QStringLiteral("--cold"), QStringLiteral("--server"),
-                                           server.toString(), QStringLiteral("--path"), path},
-                                          &spawned, &exitCode);
+        const QByteArray out =
+                spawnChild({self, QStringLiteral("--cold"), QStringLiteral("--server"),
+                            server.toString(), QStringLiteral("--path"), path},
+                           &spawned, &exitCode);
         const qint64 exited = nowNs();
         const QJsonObject t = QJsonDocument::fromJson(out.trimmed()).object();
         if (exitCode != 0 || t.isEmpty())
@@ -253,7 +252,8 @@ int main(int argc, char *argv[])
     {
         QProcess logout;
         logout.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        logout.start(self, {QStringLiteral("--logout"), QStringLiteral("--server"), server.toString()});
+        logout.start(self,
+                     {QStringLiteral("--logout"), QStringLiteral("--server"), server.toString()});
         if (!logout.waitForFinished(120000) || logout.exitCode() != 0)
             die(QStringLiteral("logout child failed"));
     }

@@ -1032,7 +1032,7 @@ def render_report(raw):
     if st and "error" not in st:
         w(f"1,000 authenticated GETs issued at once on an expired access token (the client blocks until the "
           f"token has expired on both sides), {st['rounds']} rounds. Refreshes counted by the SDK "
-          f"(`Session::refreshCount`) and by the server's log (`refresh rotated` debug lines).")
+          f"(its private counter, `SessionPrivate::refreshCount()`) and by the server's log (`refresh rotated` debug lines).")
         w("")
         w("| | value |")
         w("|---|---|")

@@ -2,7 +2,8 @@
 // Private: the one interface every secure-storage backend implements. Never installed.
 #pragma once
 
-#include <QtCore/QByteArray>
+#include <tessera/secret.h>
+
 #include <QtCore/QObject>
 #include <QtCore/QString>
 
@@ -25,19 +26,20 @@ struct StoreResult
 
     Status status = Status::Other;
     QString message; // for humans and logs; never contains the secret
-    QByteArray data; // read(): the secret when status == Ok
+    Secret data;     // read(): the secret when status == Ok
 
     bool ok() const { return status == Status::Ok; }
 };
 
 // Asynchronous secret storage keyed by strings. Completions run on the thread
 // that owns the store, after the call returned (never synchronously inside
-// read/write/remove), and never after the store is destroyed.
+// read/write/remove), and never after the store is destroyed. A completion receives
+// the result by value: a read's secret moves on to whoever keeps it, never copied.
 class SecureStore : public QObject
 {
     Q_OBJECT
 public:
-    using Completion = std::function<void(const StoreResult &)>;
+    using Completion = std::function<void(StoreResult)>;
 
     // Secrets larger than this are refused with TooLarge on every platform, so
     // behaviour does not depend on the platform's own limit (Windows Credential
@@ -48,7 +50,8 @@ public:
     ~SecureStore() override = default;
 
     virtual void read(const QString &key, Completion done) = 0;
-    virtual void write(const QString &key, const QByteArray &secret, Completion done) = 0;
+    // The store keeps a copy of its own; the caller's Secret is left as it was.
+    virtual void write(const QString &key, const Secret &secret, Completion done) = 0;
     virtual void remove(const QString &key, Completion done) = 0;
 
     // "keychain" or "memory": for logs and diagnostics.

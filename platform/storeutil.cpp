@@ -12,8 +12,26 @@ void completeLater(QObject *context, SecureStore::Completion done, StoreResult r
     if (!done)
         return;
     QMetaObject::invokeMethod(
-            context, [done = std::move(done), result = std::move(result)]() { done(result); },
+            context,
+            [done = std::move(done), result = std::move(result)]() mutable {
+                done(std::move(result));
+            },
             Qt::QueuedConnection);
+}
+
+bool refuseOversized(QObject *context, const char *backend, const Secret &secret,
+                     SecureStore::Completion &done)
+{
+    if (secret.size() <= SecureStore::MaxSecretBytes)
+        return false;
+    qCWarning(lcStorage, "%s write refused: %lld bytes exceed the %lld-byte limit", backend,
+              qlonglong(secret.size()), qlonglong(SecureStore::MaxSecretBytes));
+    completeLater(context, std::move(done),
+                  makeResult(StoreResult::Status::TooLarge,
+                             QStringLiteral("secret of %1 bytes exceeds the %2-byte limit")
+                                     .arg(secret.size())
+                                     .arg(SecureStore::MaxSecretBytes)));
+    return true;
 }
 
 StoreResult makeResult(StoreResult::Status status, const QString &message)

@@ -17,6 +17,11 @@ Q_DECLARE_LOGGING_CATEGORY(lcStorage)
 // context has been destroyed (pending queued calls die with their context object).
 void completeLater(QObject *context, SecureStore::Completion done, StoreResult result);
 
+// Refuses a secret over SecureStore::MaxSecretBytes: completes `done` later with TooLarge
+// (and logs it, naming `backend`) and returns true; false when the size is fine.
+bool refuseOversized(QObject *context, const char *backend, const Secret &secret,
+                     SecureStore::Completion &done);
+
 // A StoreResult with a status and a human message.
 StoreResult makeResult(StoreResult::Status status, const QString &message = {});
 

@@ -147,7 +147,7 @@ QString readUsername()
     return QString::fromStdString(line).trimmed();
 }
 
-// One invocation: a command driven through the session's signals.
+// One invocation: a command driven through the futures of the session's operations.
 class Command : public QObject
 {
 public:
@@ -167,7 +167,10 @@ private:
         printError(error.message());
         finish(exitCodeFor(error));
     }
+    void signIn(QFuture<void> signedIn, bool login);
+    void signInFailed(const Error &error, bool login);
     void afterSignIn();
+    void logout();
     void doGet();
     void doToken();
     void doStatus();
@@ -252,39 +255,6 @@ int Command::run()
     m_session = std::make_unique<Session>(m_config);
     m_network = std::make_unique<AuthenticatedNetworkAccessManager>(m_session.get());
 
-    QObject::connect(m_session.get(), &Session::finished, this,
-                     [this](Session::Operation operation, const Error &error) {
-                         if (operation == Session::Operation::Logout) {
-                             if (error.isError())
-                                 return fail(error);
-                             std::puts("signed out");
-                             return finish(ExitOk);
-                         }
-                         if (error.isError() && operation == Session::Operation::Restore) {
-                             if (m_name == u"logout") {
-                                 // Still holding the token (e.g. the server is down):
-                                 // log out anyway; local state is cleared either way.
-                                 if (m_session->state() == Session::State::SignedIn)
-                                     return m_session->logout();
-                                 std::puts("not signed in");
-                                 return finish(ExitOk);
-                             }
-                             if (m_name == u"status" && exitCodeFor(error) == ExitSignedOut) {
-                                 std::puts(error.code() == Error::Code::NotSignedIn
-                                                   ? "not signed in"
-                                                   : "signed out: the server ended the session; "
-                                                     "sign in again");
-                                 return finish(ExitSignedOut);
-                             }
-                         }
-                         if (error.isError())
-                             return fail(error);
-                         if (operation == Session::Operation::Login && !m_memoryOnly
-                             && !rememberSettings())
-                             return finish(ExitFailure);
-                         afterSignIn();
-                     });
-
     const bool needsLogin = m_name == u"login" || (m_memoryOnly && m_name != u"logout");
     if (m_memoryOnly && (m_name == u"status" || m_name == u"logout")) {
         printError(QStringLiteral("--memory-only keeps no session between invocations, so there is "
@@ -314,11 +284,54 @@ int Command::run()
             printError(QStringLiteral("no password given"));
             return ExitUsage;
         }
-        m_session->login(username, password);
+        signIn(m_session->login(username, password), true);
     } else {
-        m_session->restore();
+        signIn(m_session->restore(), false);
     }
     return -1; // continue in the event loop
+}
+
+void Command::signIn(QFuture<void> signedIn, bool login)
+{
+    signedIn.then(this,
+                  [this, login] {
+                      if (login && !m_memoryOnly && !rememberSettings())
+                          return finish(ExitFailure);
+                      afterSignIn();
+                  })
+            .onFailed(this, [this, login](const ErrorException &failure) {
+                signInFailed(failure.error(), login);
+            });
+}
+
+void Command::signInFailed(const Error &error, bool login)
+{
+    if (!login && m_name == u"logout") {
+        // Still holding the token (e.g. the server is down): log out anyway; local state
+        // is cleared either way.
+        if (m_session->state() == Session::State::SignedIn)
+            return logout();
+        std::puts("not signed in");
+        return finish(ExitOk);
+    }
+    if (!login && m_name == u"status" && exitCodeFor(error) == ExitSignedOut) {
+        std::puts(error.code() == Error::Code::NotSignedIn
+                          ? "not signed in"
+                          : "signed out: the server ended the session; sign in again");
+        return finish(ExitSignedOut);
+    }
+    fail(error);
+}
+
+void Command::logout()
+{
+    m_session->logout()
+            .then(this,
+                  [this] {
+                      std::puts("signed out");
+                      finish(ExitOk);
+                  })
+            .onFailed(this, [this](const ErrorException &failure) { fail(failure.error()); });
 }
 
 void Command::afterSignIn()
@@ -335,7 +348,7 @@ void Command::afterSignIn()
     if (m_name == u"token")
         return doToken();
     if (m_name == u"logout")
-        return m_session->logout();
+        return logout();
 }
 
 void Command::doStatus()
@@ -370,14 +383,14 @@ void Command::doGet()
 
 void Command::doToken()
 {
-    m_session->freshAccessToken().then(this, [this](QFuture<Secret> future) {
-        if (future.isCanceled() || future.resultCount() == 0)
-            return fail(m_session->lastError());
-        const Secret token = future.takeResult();
-        std::fwrite(token.reveal().data(), 1, size_t(token.size()), stdout);
-        std::fputc('\n', stdout);
-        finish(ExitOk);
-    });
+    m_session->freshAccessToken()
+            .then(this,
+                  [this](Secret token) {
+                      std::fwrite(token.reveal().data(), 1, size_t(token.size()), stdout);
+                      std::fputc('\n', stdout);
+                      finish(ExitOk);
+                  })
+            .onFailed(this, [this](const ErrorException &failure) { fail(failure.error()); });
 }
 
 } // namespace

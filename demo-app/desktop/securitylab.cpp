@@ -293,11 +293,11 @@ void SecurityLab::withAccessToken(TokenCallback done)
     const quint64 generation = m_generation;
     session->freshAccessToken()
             .then(this,
-                  [this, generation, done](QFuture<Tessera::Secret> future) {
+                  [this, generation, done](Tessera::Secret token) {
                       if (generation == m_generation)
-                          done(future.takeResult());
+                          done(std::move(token));
                   })
-            .onCanceled(this, [this, generation, done] {
+            .onFailed(this, [this, generation, done] {
                 if (generation == m_generation)
                     done(std::nullopt);
             });

@@ -42,32 +42,20 @@ public:
         : m_service(service)
     { }
 
-    ~KeychainStore() override
-    {
-        // Completions of pending operations are dropped: none may run after destruction.
-        for (Operation &operation : m_queue)
-            secureWipe(operation.secret);
-        secureWipe(m_current.secret);
-    }
+    // Completions of pending operations are dropped with them (none may run after
+    // destruction); their secrets wipe themselves.
+    ~KeychainStore() override = default;
 
     void read(const QString &key, Completion done) override
     {
         enqueue({KeychainOperation::Read, key, {}, std::move(done)});
     }
 
-    void write(const QString &key, const QByteArray &secret, Completion done) override
+    void write(const QString &key, const Secret &secret, Completion done) override
     {
-        if (secret.size() > MaxSecretBytes) {
-            qCWarning(lcStorage, "keychain write refused: %lld bytes exceed the %lld-byte limit",
-                      qlonglong(secret.size()), qlonglong(MaxSecretBytes));
-            completeLater(this, std::move(done),
-                          makeResult(Status::TooLarge,
-                                     QStringLiteral("secret of %1 bytes exceeds the %2-byte limit")
-                                             .arg(secret.size())
-                                             .arg(MaxSecretBytes)));
+        if (refuseOversized(this, "keychain", secret, done))
             return;
-        }
-        enqueue({KeychainOperation::Write, key, secret, std::move(done)});
+        enqueue({KeychainOperation::Write, key, secret.clone(), std::move(done)});
     }
 
     void remove(const QString &key, Completion done) override
@@ -82,7 +70,7 @@ private:
     {
         KeychainOperation kind = KeychainOperation::Read;
         QString key;
-        QByteArray secret;
+        Secret secret;
         Completion done;
     };
 
@@ -114,7 +102,8 @@ private:
     void probed(const ProbeResult &probe)
     {
         if (probe.result) {
-            finish(*probe.result);
+            // A probe's result carries a status and a message, never a secret.
+            finish(makeResult(probe.result->status, probe.result->message));
             return;
         }
         startJob(probe.entryLocked);
@@ -133,8 +122,11 @@ private:
             break;
         case KeychainOperation::Write: {
             auto *writeJob = new QKeychain::WritePasswordJob(m_service);
-            writeJob->setBinaryData(m_current.secret);
-            secureWipe(m_current.secret);
+            // The job keeps its own (shared) copy until it deletes itself; ours goes now.
+            QByteArray bytes = m_current.secret.reveal().toByteArray();
+            writeJob->setBinaryData(bytes);
+            secureWipe(bytes);
+            m_current.secret.clear();
             job = writeJob;
             break;
         }
@@ -163,8 +155,11 @@ private:
         result.message = job->errorString();
         if (result.ok()) {
             result.message.clear();
-            if (auto *readJob = qobject_cast<QKeychain::ReadPasswordJob *>(job))
-                result.data = readJob->binaryData();
+            if (auto *readJob = qobject_cast<QKeychain::ReadPasswordJob *>(job)) {
+                QByteArray bytes = readJob->binaryData();
+                result.data = Secret(bytes);
+                secureWipe(bytes);
+            }
         }
 
         if (entryLocked && m_current.kind == KeychainOperation::Read
@@ -175,7 +170,9 @@ private:
             // libsecret reports a remove of a locked entry it could not unlock as done.
             Detail::probeKeychain(KeychainOperation::VerifyRemoved, m_service, m_current.key, this,
                                   [this](const ProbeResult &probe) {
-                                      finish(probe.result.value_or(makeResult(Status::Ok)));
+                                      finish(probe.result ? makeResult(probe.result->status,
+                                                                       probe.result->message)
+                                                          : makeResult(Status::Ok));
                                   });
             return;
         }
@@ -196,7 +193,7 @@ private:
         m_current = Operation();
         const QPointer<KeychainStore> self(this);
         if (done)
-            done(result); // may destroy the store
+            done(std::move(result)); // may destroy the store
         if (self)
             startNext();
     }

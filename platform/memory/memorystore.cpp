@@ -4,18 +4,12 @@
 #include "securestore_p.h"
 #include "storeutil_p.h"
 
-#include <QtCore/QHash>
+#include <map>
 
 namespace Tessera::Platform {
 namespace {
 
 using Status = StoreResult::Status;
-
-// A copy with a buffer of its own, so that secureWipe() really overwrites what this store held.
-QByteArray deepCopy(const QByteArray &bytes)
-{
-    return QByteArray(bytes.constData(), bytes.size());
-}
 
 class MemoryStore final : public SecureStore
 {
@@ -23,51 +17,32 @@ class MemoryStore final : public SecureStore
 public:
     using SecureStore::SecureStore;
 
-    ~MemoryStore() override
-    {
-        for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
-            secureWipe(it.value());
-    }
-
     void read(const QString &key, Completion done) override
-    {
-        const auto it = m_entries.constFind(key);
-        if (it == m_entries.cend()) {
-            completeLater(this, std::move(done), makeResult(Status::NotFound, notFound()));
-            return;
-        }
-        StoreResult result = makeResult(Status::Ok);
-        result.data = deepCopy(it.value());
-        completeLater(this, std::move(done), std::move(result));
-    }
-
-    void write(const QString &key, const QByteArray &secret, Completion done) override
-    {
-        if (secret.size() > MaxSecretBytes) {
-            qCWarning(lcStorage, "memory write refused: %lld bytes exceed the %lld-byte limit",
-                      qlonglong(secret.size()), qlonglong(MaxSecretBytes));
-            completeLater(this, std::move(done),
-                          makeResult(Status::TooLarge,
-                                     QStringLiteral("secret of %1 bytes exceeds the %2-byte limit")
-                                             .arg(secret.size())
-                                             .arg(MaxSecretBytes)));
-            return;
-        }
-        QByteArray &slot = m_entries[key];
-        secureWipe(slot);
-        slot = deepCopy(secret);
-        completeLater(this, std::move(done), makeResult(Status::Ok));
-    }
-
-    void remove(const QString &key, Completion done) override
     {
         const auto it = m_entries.find(key);
         if (it == m_entries.end()) {
             completeLater(this, std::move(done), makeResult(Status::NotFound, notFound()));
             return;
         }
-        secureWipe(it.value());
-        m_entries.erase(it);
+        StoreResult result = makeResult(Status::Ok);
+        result.data = it->second.clone();
+        completeLater(this, std::move(done), std::move(result));
+    }
+
+    void write(const QString &key, const Secret &secret, Completion done) override
+    {
+        if (refuseOversized(this, "memory", secret, done))
+            return;
+        m_entries[key] = secret.clone(); // the Secret it replaces wipes itself
+        completeLater(this, std::move(done), makeResult(Status::Ok));
+    }
+
+    void remove(const QString &key, Completion done) override
+    {
+        if (m_entries.erase(key) == 0) {
+            completeLater(this, std::move(done), makeResult(Status::NotFound, notFound()));
+            return;
+        }
         completeLater(this, std::move(done), makeResult(Status::Ok));
     }
 
@@ -76,7 +51,9 @@ public:
 private:
     static QString notFound() { return QStringLiteral("no entry under that key"); }
 
-    QHash<QString, QByteArray> m_entries;
+    // Secrets wipe themselves when replaced, erased or destroyed. (A QHash would need
+    // copyable values.)
+    std::map<QString, Secret> m_entries;
 };
 
 } // namespace

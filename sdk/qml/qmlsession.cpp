@@ -116,7 +116,7 @@ bool QmlSession::isBusy() const
 
 int QmlSession::refreshCount() const
 {
-    return m_session ? m_session->refreshCount() : 0;
+    return m_refreshCount;
 }
 
 QString QmlSession::errorCode() const
@@ -152,19 +152,24 @@ void QmlSession::ensureSession()
     }
     m_configDirty = false;
     m_session = new Tessera::Session(config(), this);
+    m_refreshCount = 0;
     using S = Tessera::Session;
     connect(m_session, &S::stateChanged, this, [this] {
         Detail::updateSessionRoute(this);
         emit stateChanged();
     });
     connect(m_session, &S::userChanged, this, &QmlSession::userChanged);
-    connect(m_session, &S::accessExpiresAtChanged, this, &QmlSession::expiresAtChanged);
-    connect(m_session, &S::busyChanged, this, &QmlSession::busyChanged);
-    connect(m_session, &S::refreshCountChanged, this, &QmlSession::refreshCountChanged);
-    connect(m_session, &S::errorOccurred, this, &QmlSession::setError);
-    connect(m_session, &S::finished, this, [this](S::Operation operation, const Error &error) {
-        emit finished(Operation(int(operation)), !error.isError(), error.message());
+    connect(m_session, &S::accessExpiresAtChanged, this, [this] {
+        // A refresh brings its access token while the state is Refreshing.
+        if (m_session->state() == S::State::Refreshing && m_session->accessExpiresAt().isValid()) {
+            ++m_refreshCount;
+            emit refreshCountChanged();
+        }
+        emit expiresAtChanged();
     });
+    connect(m_session, &S::busyChanged, this, &QmlSession::busyChanged);
+    // Background failures; an operation's own failure arrives through watch().
+    connect(m_session, &S::errorOccurred, this, &QmlSession::setError);
     Detail::updateSessionRoute(this);
     // Only what differs from the session this one replaces.
     if (state() != oldState)
@@ -208,18 +213,28 @@ void QmlSession::clearError()
     setError({});
 }
 
+void QmlSession::watch(Operation operation, QFuture<void> future)
+{
+    future.then(this, [this, operation] {
+              emit finished(operation, true, QString());
+          }).onFailed(this, [this, operation](const ErrorException &failure) {
+        setError(failure.error());
+        emit finished(operation, false, failure.error().message());
+    });
+}
+
 void QmlSession::login(const QString &username, const QString &password)
 {
     clearError();
     ensureSession();
-    m_session->login(username, password);
+    watch(Operation::Login, m_session->login(username, password));
 }
 
 void QmlSession::restore(const QString &username)
 {
     clearError();
     ensureSession();
-    m_session->restore(username);
+    watch(Operation::Restore, m_session->restore(username));
 }
 
 void QmlSession::logout()
@@ -229,7 +244,7 @@ void QmlSession::logout()
         emit finished(Operation::Logout, true, QString());
         return;
     }
-    m_session->logout();
+    watch(Operation::Logout, m_session->logout());
 }
 
 } // namespace Tessera::Qml

@@ -61,11 +61,7 @@ public:
     };
     Q_ENUM(State)
 
-    enum class Operation {
-        Login = int(Tessera::Session::Operation::Login),
-        Restore = int(Tessera::Session::Operation::Restore),
-        Logout = int(Tessera::Session::Operation::Logout),
-    };
+    enum class Operation { Login, Restore, Logout };
     Q_ENUM(Operation)
 
     explicit QmlSession(QObject *parent = nullptr);
@@ -133,6 +129,8 @@ private:
     void configChanged();
     void ensureSession();
     void setError(const Tessera::Error &error);
+    // Emits finished() (and the error) when the operation's future is done.
+    void watch(Operation operation, QFuture<void> future);
 
     QUrl m_serverUrl;
     QString m_appId;
@@ -141,6 +139,8 @@ private:
     Tessera::Session *m_session = nullptr;
     AuthenticatedNetworkAccessManager *m_network = nullptr;
     Tessera::Error m_error;
+    // Refreshes of the current session: access tokens that arrived while it was Refreshing.
+    int m_refreshCount = 0;
 };
 
 } // namespace Qml

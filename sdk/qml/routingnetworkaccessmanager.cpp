@@ -52,15 +52,6 @@ QList<Route> &registry()
     return routes;
 }
 
-QString originOf(const QUrl &url)
-{
-    if (!url.isValid() || url.host().isEmpty())
-        return {};
-    SessionConfig probe;
-    probe.setServerUrl(url);
-    return probe.origin();
-}
-
 // The route for a request: a signed-in session on that origin first, else any
 // session configured for it (for the token endpoint refusal).
 std::optional<Route> findRoute(const QUrl &url)
@@ -115,19 +106,6 @@ QNetworkReply *send(QNetworkAccessManager *manager, QNetworkAccessManager::Opera
     return nullptr;
 }
 
-RelayResult resultOf(QNetworkReply *reply)
-{
-    RelayResult result;
-    result.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    result.reason = reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toByteArray();
-    result.headers = reply->rawHeaderPairs();
-    result.body = reply->readAll();
-    result.error = reply->error();
-    result.errorString =
-            reply->error() == QNetworkReply::NoError ? QString() : reply->errorString();
-    return result;
-}
-
 const QString refusedMessage =
         QStringLiteral("token endpoints are not reachable through the QML network access manager");
 
@@ -149,15 +127,15 @@ public:
     {
         // Still registered means still alive: both happen on this thread.
         if (!isRegistered(m_session) || !m_session->isSignedIn()) {
-            RelayResult result;
+            ReplyContent result;
             result.error = QNetworkReply::AuthenticationRequiredError;
             result.errorString = QStringLiteral("not signed in");
             return finishWith(result);
         }
         m_reply = send(m_session->networkAccessManager(), m_operation, m_request, m_body);
-        m_body.fill('\0');
+        secureWipe(m_body);
         if (!m_reply) {
-            RelayResult result;
+            ReplyContent result;
             result.error = QNetworkReply::ProtocolUnknownError;
             result.errorString = QStringLiteral("unsupported operation");
             return finishWith(result);
@@ -166,7 +144,7 @@ public:
             QNetworkReply *reply = m_reply;
             m_reply = nullptr;
             reply->deleteLater();
-            finishWith(resultOf(reply));
+            finishWith(takeReplyContent(reply));
         });
     }
 
@@ -177,10 +155,10 @@ public:
     }
 
 Q_SIGNALS:
-    void done(const Tessera::Qml::Detail::RelayResult &result);
+    void done(const Tessera::ReplyContent &result);
 
 private:
-    void finishWith(const RelayResult &result)
+    void finishWith(const ReplyContent &result)
     {
         emit done(result);
         deleteLater();
@@ -231,82 +209,6 @@ void updateSessionRoute(QmlSession *session)
         if (existing.session == session)
             existing = route;
     }
-}
-
-// --- BufferedReply -------------------------------------------------------------
-
-BufferedReply::BufferedReply(QObject *parent, QNetworkAccessManager::Operation operation,
-                             const QNetworkRequest &request)
-    : QNetworkReply(parent)
-{
-    setRequest(request);
-    setUrl(request.url());
-    setOperation(operation);
-    open(QIODevice::ReadOnly | QIODevice::Unbuffered);
-}
-
-void BufferedReply::deliver(const RelayResult &result)
-{
-    if (m_done)
-        return;
-    for (const auto &pair : result.headers)
-        setRawHeader(pair.first, pair.second);
-    if (result.status != 0) {
-        setAttribute(QNetworkRequest::HttpStatusCodeAttribute, result.status);
-        setAttribute(QNetworkRequest::HttpReasonPhraseAttribute, result.reason);
-    }
-    setError(result.error, result.errorString);
-    m_buffer = result.body;
-    complete();
-}
-
-void BufferedReply::failLater(QNetworkReply::NetworkError error, const QString &message)
-{
-    QTimer::singleShot(0, this, [this, error, message] {
-        if (m_done)
-            return;
-        setError(error, message);
-        complete();
-    });
-}
-
-void BufferedReply::complete()
-{
-    m_done = true;
-    setFinished(true);
-    emit metaDataChanged();
-    if (!m_buffer.isEmpty()) {
-        emit downloadProgress(m_buffer.size(), m_buffer.size());
-        emit readyRead();
-    }
-    if (error() != QNetworkReply::NoError)
-        emit errorOccurred(error());
-    emit finished();
-}
-
-void BufferedReply::abort()
-{
-    if (m_done)
-        return;
-    emit abortRequested();
-    setError(QNetworkReply::OperationCanceledError, QStringLiteral("Operation canceled"));
-    complete();
-}
-
-qint64 BufferedReply::bytesAvailable() const
-{
-    return m_buffer.size() - m_readPosition + QNetworkReply::bytesAvailable();
-}
-
-qint64 BufferedReply::readData(char *data, qint64 maxSize)
-{
-    const qint64 available = m_buffer.size() - m_readPosition;
-    if (available <= 0)
-        return isFinished() ? -1 : 0;
-    const qint64 count = qMin(maxSize, available);
-    memcpy(data, m_buffer.constData() + m_readPosition, size_t(count));
-    m_readPosition += count;
-    return count;
 }
 
 // --- RoutingNetworkAccessManager ---------------------------------------------------

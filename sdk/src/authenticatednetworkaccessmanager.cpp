@@ -7,26 +7,6 @@
 #include <tessera/session.h>
 
 namespace Tessera {
-namespace {
-
-// Equal SessionConfig::origin() strings (lower-case scheme and host, default
-// port filled in), without copying the config and formatting two strings for
-// every request. Schemes are ASCII; hosts go through toLower() as origin() does
-// (case folding differs from it for a few letters).
-bool sameOrigin(const QUrl &url, const QUrl &server)
-{
-    const QString scheme = url.scheme();
-    if (scheme.compare(server.scheme(), Qt::CaseInsensitive) != 0)
-        return false;
-    const int defaultPort = scheme.compare(u"https", Qt::CaseInsensitive) == 0 ? 443 : 80;
-    if (url.port(defaultPort) != server.port(defaultPort))
-        return false;
-    const QString host = url.host();
-    const QString serverHost = server.host();
-    return host == serverHost || host.toLower() == serverHost.toLower();
-}
-
-} // namespace
 
 AuthenticatedNetworkAccessManager::AuthenticatedNetworkAccessManager(Session *session,
                                                                      QObject *parent)
@@ -48,23 +28,19 @@ QNetworkReply *AuthenticatedNetworkAccessManager::createRequest(Operation operat
                                                                 const QNetworkRequest &request,
                                                                 QIODevice *outgoingData)
 {
-    if (!m_session
-        || !sameOrigin(request.url(), SessionPrivate::get(m_session)->config().serverUrl()))
+    SessionPrivate *session = m_session ? SessionPrivate::get(m_session) : nullptr;
+    if (!session || !session->isServerOrigin(request.url()))
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
     // The body is read now: the caller's device may be gone by the time a
     // token is ready, and a retry after a 401 sends it again.
     QByteArray body;
     if (outgoingData)
         body = outgoingData->readAll();
-    return new AuthenticatedReply(this, m_session, operation, request, std::move(body),
+    auto send = [this](Operation inner, const QNetworkRequest &authorized, QIODevice *data) {
+        return QNetworkAccessManager::createRequest(inner, authorized, data);
+    };
+    return new AuthenticatedReply(this, send, session, operation, request, std::move(body),
                                   outgoingData != nullptr);
-}
-
-QNetworkReply *AuthenticatedNetworkAccessManager::createInnerRequest(Operation operation,
-                                                                     const QNetworkRequest &request,
-                                                                     QIODevice *outgoingData)
-{
-    return QNetworkAccessManager::createRequest(operation, request, outgoingData);
 }
 
 } // namespace Tessera

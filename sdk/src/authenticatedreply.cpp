@@ -2,31 +2,25 @@
 #include "authenticatedreply_p.h"
 
 #include "logging_p.h"
-#include "session_p.h"
 #include "transport_p.h"
 
-#include <tessera/authenticatednetworkaccessmanager.h>
-
 #include <QtCore/QBuffer>
-#include <QtCore/QTimer>
 
 namespace Tessera {
 
-AuthenticatedReply::AuthenticatedReply(AuthenticatedNetworkAccessManager *manager, Session *session,
+AuthenticatedReply::AuthenticatedReply(QNetworkAccessManager *manager, Send send,
+                                       TokenProvider *tokens,
                                        QNetworkAccessManager::Operation operation,
                                        const QNetworkRequest &request, QByteArray body,
                                        bool hasBody)
-    : QNetworkReply(manager)
+    : BufferedReply(manager, operation, request)
     , m_manager(manager)
-    , m_session(session)
+    , m_send(std::move(send))
+    , m_tokens(tokens)
     , m_original(request)
     , m_body(std::move(body))
     , m_hasBody(hasBody)
 {
-    setRequest(request);
-    setUrl(request.url());
-    setOperation(operation);
-    open(QIODevice::ReadOnly | QIODevice::Unbuffered);
     // With a token at hand the request goes out now: the inner reply signals only
     // from the event loop, so the caller still connects to us in time. This saves
     // a queued call per request. Failures found now are reported from the event
@@ -38,9 +32,15 @@ AuthenticatedReply::AuthenticatedReply(AuthenticatedNetworkAccessManager *manage
 
 AuthenticatedReply::~AuthenticatedReply()
 {
+    // A reply being destroyed emits nothing more; the inner one goes later
+    // (~QNetworkAccessManager deletes all its replies from a list it took before).
+    dropInner();
+}
+
+void AuthenticatedReply::dropInner()
+{
     if (QNetworkReply *inner = m_inner) {
-        // A reply being destroyed emits nothing more; the inner one goes later
-        // (~QNetworkAccessManager deletes all its replies from a list it took before).
+        m_inner = nullptr;
         inner->disconnect(this);
         inner->abort();
         inner->deleteLater();
@@ -51,7 +51,7 @@ void AuthenticatedReply::requestToken()
 {
     if (m_aborted)
         return;
-    if (!m_session)
+    if (!m_tokens)
         return failWith({Error::Code::NotSignedIn, QStringLiteral("the session is gone")});
     QPointer<AuthenticatedReply> self(this);
     auto callback = [self](const Secret *token, const Error &error) {
@@ -62,34 +62,29 @@ void AuthenticatedReply::requestToken()
         else
             self->failWith(error);
     };
-    SessionPrivate *session = SessionPrivate::get(m_session);
     if (m_retried)
-        session->tokenRejected(m_usedToken.reveal(), callback);
+        m_tokens->tokenRejected(m_usedToken.reveal(), callback);
     else
-        session->withFreshToken(callback);
+        m_tokens->withFreshToken(callback);
 }
 
 void AuthenticatedReply::send(const Secret &token)
 {
-    if (!m_manager)
+    if (!m_manager || !m_tokens)
         return failWith({Error::Code::Cancelled, QStringLiteral("the network manager is gone")});
     m_usedToken = token.clone();
     QNetworkRequest request = m_original;
-    Transport::prepareRequest(request, SessionPrivate::get(m_session)->config());
-    QByteArray authorization = QByteArrayLiteral("Bearer ");
-    authorization.append(token.reveal().data(), token.size());
-    request.setRawHeader(QByteArrayLiteral("Authorization"), authorization);
-    authorization.fill('\0');
+    m_tokens->authorize(request, token);
 
     QBuffer *body = nullptr;
     if (m_hasBody) {
         body = new QBuffer(&m_body);
         body->open(QIODevice::ReadOnly);
     }
-    m_inner = m_manager->createInnerRequest(operation(), request, body);
+    m_inner = m_send(operation(), request, body);
     if (body)
         body->setParent(m_inner);
-    Transport::watchReply(m_inner, SessionPrivate::get(m_session)->config(), 0);
+    Transport::watchReply(m_inner, m_tokens->config(), 0);
     if (m_hasBody) // nothing to relay otherwise
         connect(m_inner, &QNetworkReply::uploadProgress, this, &QNetworkReply::uploadProgress);
     connect(m_inner, &QNetworkReply::finished, this, &AuthenticatedReply::onInnerFinished);
@@ -103,41 +98,17 @@ void AuthenticatedReply::onInnerFinished()
     inner->deleteLater();
     m_inner = nullptr;
     const int status = inner->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    if (status == 401 && !m_retried && m_session) {
+    if (status == 401 && !m_retried && m_tokens) {
         // One refresh, one retry; a second 401 is delivered as it is.
         m_retried = true;
         qCInfo(lcNetwork) << "401 from" << url().path() << "- refreshing and retrying once";
         return requestToken();
     }
-
-    for (const auto &pair : inner->rawHeaderPairs())
-        setRawHeader(pair.first, pair.second);
-    for (auto attribute :
-         {QNetworkRequest::HttpStatusCodeAttribute, QNetworkRequest::HttpReasonPhraseAttribute,
-          QNetworkRequest::RedirectionTargetAttribute, QNetworkRequest::Http2WasUsedAttribute}) {
-        setAttribute(attribute, inner->attribute(attribute));
-    }
-    const Error transport = Transport::replyError(inner);
-    if (transport.code() == Error::Code::PinMismatch || transport.code() == Error::Code::Timeout)
-        setError(transport.code() == Error::Code::Timeout ? QNetworkReply::TimeoutError
-                                                          : QNetworkReply::SslHandshakeFailedError,
-                 transport.message());
-    else if (inner->error() != QNetworkReply::NoError) // errorString() is a translation lookup
-        setError(inner->error(), inner->errorString());
-    m_buffer = inner->readAll();
-    complete();
+    deliver(takeReplyContent(inner));
 }
 
 void AuthenticatedReply::failWith(const Error &error)
 {
-    if (m_constructing) {
-        // The caller has not connected to our signals yet.
-        QTimer::singleShot(0, this, [this, error] {
-            if (!m_aborted && !isFinished())
-                failWith(error);
-        });
-        return;
-    }
     QNetworkReply::NetworkError code = QNetworkReply::AuthenticationRequiredError;
     switch (error.code()) {
     case Error::Code::NetworkError:
@@ -160,53 +131,20 @@ void AuthenticatedReply::failWith(const Error &error)
     default:
         break;
     }
-    setError(code, error.message());
-    complete();
-}
-
-void AuthenticatedReply::complete()
-{
-    setFinished(true);
-    emit metaDataChanged();
-    if (!m_buffer.isEmpty()) {
-        emit downloadProgress(m_buffer.size(), m_buffer.size());
-        emit readyRead();
-    }
-    if (error() != QNetworkReply::NoError)
-        emit errorOccurred(error());
-    emit finished();
+    // While constructing, the caller has not connected to our signals yet.
+    if (m_constructing)
+        failLater(code, error.message());
+    else
+        fail(code, error.message());
 }
 
 void AuthenticatedReply::abort()
 {
-    if (isFinished() || m_aborted)
+    if (isComplete() || m_aborted)
         return;
     m_aborted = true;
-    if (m_inner) {
-        QNetworkReply *inner = m_inner;
-        m_inner = nullptr;
-        inner->disconnect(this);
-        inner->abort();
-        inner->deleteLater();
-    }
-    setError(QNetworkReply::OperationCanceledError, QStringLiteral("Operation canceled"));
-    complete();
-}
-
-qint64 AuthenticatedReply::bytesAvailable() const
-{
-    return m_buffer.size() - m_readPosition + QNetworkReply::bytesAvailable();
-}
-
-qint64 AuthenticatedReply::readData(char *data, qint64 maxSize)
-{
-    const qint64 available = m_buffer.size() - m_readPosition;
-    if (available <= 0)
-        return isFinished() ? -1 : 0;
-    const qint64 count = qMin(maxSize, available);
-    memcpy(data, m_buffer.constData() + m_readPosition, size_t(count));
-    m_readPosition += count;
-    return count;
+    dropInner();
+    BufferedReply::abort();
 }
 
 } // namespace Tessera

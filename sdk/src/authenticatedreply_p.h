@@ -1,47 +1,45 @@
 // SPDX-License-Identifier: MIT
-// Private: the reply an AuthenticatedNetworkAccessManager hands out for
-// requests to the session's server. It waits for a fresh token, sends the real
-// request, and on a 401 refreshes once and retries once.
+// Private: the reply an AuthenticatedNetworkAccessManager hands out for requests to the
+// session's server. It asks the session's token provider for a fresh token, sends the real
+// request, and on a 401 has the token refreshed once and retries once. Never installed.
 #pragma once
 
-#include <tessera/secret.h>
+#include "bufferedreply_p.h"
+#include "tokenprovider_p.h"
 
 #include <QtCore/QPointer>
-#include <QtNetwork/QNetworkAccessManager>
-#include <QtNetwork/QNetworkReply>
+
+#include <functional>
 
 namespace Tessera {
 
-class AuthenticatedNetworkAccessManager;
-class Session;
-class Error;
-
-class AuthenticatedReply : public QNetworkReply
+class AuthenticatedReply : public BufferedReply
 {
     Q_OBJECT
 public:
-    AuthenticatedReply(AuthenticatedNetworkAccessManager *manager, Session *session,
+    // Sends the real request (the manager's own QNetworkAccessManager::createRequest).
+    using Send = std::function<QNetworkReply *(QNetworkAccessManager::Operation,
+                                               const QNetworkRequest &, QIODevice *)>;
+
+    // `manager` is the parent and the sender; `body` is sent (again, on a retry) when
+    // `hasBody`.
+    AuthenticatedReply(QNetworkAccessManager *manager, Send send, TokenProvider *tokens,
                        QNetworkAccessManager::Operation operation, const QNetworkRequest &request,
                        QByteArray body, bool hasBody);
     ~AuthenticatedReply() override;
 
     void abort() override;
-    qint64 bytesAvailable() const override;
-    bool isSequential() const override { return true; }
-
-protected:
-    qint64 readData(char *data, qint64 maxSize) override;
-    qint64 writeData(const char *, qint64) override { return -1; }
 
 private:
     void requestToken();
     void send(const Secret &token);
     void onInnerFinished();
     void failWith(const Error &error);
-    void complete();
+    void dropInner();
 
-    QPointer<AuthenticatedNetworkAccessManager> m_manager;
-    QPointer<Session> m_session;
+    QPointer<QNetworkAccessManager> m_manager;
+    Send m_send;
+    QPointer<TokenProvider> m_tokens;
     QNetworkRequest m_original;
     QByteArray m_body;
     bool m_hasBody = false;
@@ -50,8 +48,6 @@ private:
     bool m_retried = false;
     bool m_aborted = false;
     bool m_constructing = false;
-    QByteArray m_buffer;
-    qint64 m_readPosition = 0;
 };
 
 } // namespace Tessera

@@ -2,6 +2,8 @@
 // Private: serialises refreshes of one account across processes of one app.
 #pragma once
 
+#include <tessera/tessera_sdk_export.h>
+
 #include <QtCore/QLockFile>
 #include <QtCore/QObject>
 #include <QtCore/QString>
@@ -14,8 +16,9 @@ namespace Tessera {
 
 // A lock file per storage key, acquired without blocking the event loop: polls
 // QLockFile::tryLock(0). QLockFile recognises the lock of a crashed (killed)
-// process as stale, so a SIGKILLed holder never blocks the others for long.
-class CrossProcessLock : public QObject
+// process as stale, so a SIGKILLed holder never blocks the others for long. Exported only
+// for the tests, which hold a session's lock as another process would.
+class TESSERA_SDK_EXPORT CrossProcessLock : public QObject
 {
     Q_OBJECT
 public:

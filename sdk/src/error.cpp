@@ -36,4 +36,47 @@ QDebug operator<<(QDebug debug, const Error &error)
     return debug;
 }
 
+ErrorException::ErrorException(const Error &error)
+    : m_error(error)
+    , m_what(error.message().toUtf8())
+{ }
+
+const char *ErrorException::what() const noexcept
+{
+    return m_what.constData();
+}
+
+void ErrorException::raise() const
+{
+    throw *this;
+}
+
+ErrorException *ErrorException::clone() const
+{
+    return new ErrorException(*this);
+}
+
+Error errorOf(const QFuture<void> &future)
+{
+    if (!future.isFinished())
+        return {Error::Code::Cancelled, QStringLiteral("the operation has not finished yet")};
+    if (!future.isCanceled())
+        return {};
+    // A failed future is cancelled and holds an exception, which waitForFinished() rethrows
+    // (at once: the future is finished).
+    QFuture<void> finished = future;
+    try {
+        finished.waitForFinished();
+    } catch (const ErrorException &exception) {
+        return exception.error();
+    } catch (const std::exception &exception) {
+        return {Error::Code::Cancelled,
+                QStringLiteral("the operation failed: %1")
+                        .arg(QString::fromUtf8(exception.what()))};
+    } catch (...) {
+        return {Error::Code::Cancelled, QStringLiteral("the operation failed")};
+    }
+    return {Error::Code::Cancelled, QStringLiteral("the operation was cancelled")};
+}
+
 } // namespace Tessera

@@ -1,140 +1,105 @@
 // SPDX-License-Identifier: MIT
-// Private: the state machine behind Tessera::Session. Never installed.
+// Private: Tessera::Session's state and its three parts: the token endpoint (the server's
+// dialect), the credential vault (the refresh token, in memory and in storage) and the
+// single-flight refresher (the access token). Never installed.
 #pragma once
 
-#include "crossprocesslock_p.h"
-#include "securestore_p.h"
-#include "tokenresponse_p.h"
+#include "credentialvault_p.h"
+#include "operation_p.h"
+#include "singleflightrefresher_p.h"
+#include "tokenendpoint_p.h"
+#include "tokenprovider_p.h"
 
 #include <tessera/session.h>
 
-#include <QtCore/QPointer>
-#include <QtCore/QTimer>
-#include <QtNetwork/QNetworkAccessManager>
-
-#include <functional>
 #include <memory>
-#include <optional>
 
 namespace Tessera {
 
-// Exported only for the tests, which drive it through its private API.
-class TESSERA_SDK_EXPORT SessionPrivate : public QObject
+// The session's token provider for its authenticated requests. Exported only for the tests
+// and benchmarks, which drive it through its private API.
+class TESSERA_SDK_EXPORT SessionPrivate : public TokenProvider
 {
     Q_OBJECT
 public:
-    // Called with the token (valid only during the call) or, when none can be
-    // had, with a null pointer and the reason.
-    using TokenCallback = std::function<void(const Secret *token, const Error &error)>;
-
-    SessionPrivate(Session *q, const SessionConfig &config,
-                   std::unique_ptr<Platform::SecureStore> store);
+    SessionPrivate(Session *q, const SessionConfig &config);
     ~SessionPrivate() override;
 
     static SessionPrivate *get(Session *session) { return session->d.get(); }
 
     // For tests: replace the secure store (e.g. one that fails writes).
     void setStoreForTesting(std::unique_ptr<Platform::SecureStore> store);
-    Platform::SecureStore *store() const { return m_store.get(); }
+    Platform::SecureStore *store() const;
 
-    // Single flight: every caller that needs a fresh token waits on one refresh.
-    void withFreshToken(TokenCallback callback);
-    // A request carrying `usedToken` was answered 401: refresh once unless a
-    // newer token already exists, then hand that out.
-    void tokenRejected(QByteArrayView usedToken, TokenCallback callback);
+    // TokenProvider. withFreshToken() gives the refresher's token
+    // (SingleFlightRefresher::withFreshToken), or why there is none: not signed in,
+    // signing out, sign in again, or the configuration.
+    const SessionConfig &config() const override { return m_config; }
+    void withFreshToken(TokenCallback callback) override;
+    void tokenRejected(QByteArrayView usedToken, TokenCallback callback) override;
+    void authorize(QNetworkRequest &request, const Secret &token) const override;
+    // Whether a request to `url` goes to the server (originOf) and so carries the token.
+    bool isServerOrigin(const QUrl &url) const;
 
-    void login(const QString &username, const QString &password);
-    void restore(const QString &username);
-    void logout();
+    QFuture<void> login(const QString &username, const QString &password);
+    QFuture<void> restore(const QString &username);
+    QFuture<void> logout();
+    QFuture<Secret> freshAccessToken();
+    void setConfig(const SessionConfig &config);
+    // ~Session: every operation still running fails with Cancelled while the session is
+    // still whole (continuations may run inside this call).
+    void abandonOperations();
 
-    // Tests: forget the access token (the next request must refresh), or refresh now.
-    void expireAccessTokenForTesting()
-    {
-        m_accessToken.clear();
-        m_refreshDueMs = 0;
-    }
-    void refreshNowForTesting() { startRefresh(); }
-
-    const SessionConfig &config() const { return m_config; }
-    QNetworkAccessManager *network() { return &m_network; }
+    // Tests and benchmarks: forget the access token (the next request must refresh), refresh
+    // now, count the refreshes that brought a new access token.
+    void expireAccessTokenForTesting();
+    void refreshNowForTesting();
+    int refreshCount() const;
 
     Session *q;
     Session::State m_state = Session::State::SignedOut;
     QString m_user;
     QDateTime m_accessExpiresAt;
     Error m_lastError;
-    int m_refreshCount = 0;
     bool m_logoutInFlight = false;
 
 private:
-    enum class RefreshOutcome { Rotated, Rejected, Failed };
-
-    bool usesSecureStorage() const;
-    QString accountPointerKey() const;
-    bool hasUsableAccessToken() const;
+    using VoidOperation = std::shared_ptr<Operation<void>>;
 
     void setState(Session::State state);
     void setUser(const QString &user);
     void setAccessExpiry(const QDateTime &expiresAt);
-    void reportError(const Error &error);
-    // `reported`: the error was already emitted through errorOccurred.
-    void finish(Session::Operation operation, const Error &error, bool reported = false);
-    // finish() from the event loop: for operations refused before they started.
-    void finishLater(Session::Operation operation, const Error &error);
+    void setLastError(const Error &error);
+    // A failure of background work; `callersTold`: waiting callers got it, so it is not
+    // emitted again (errorOccurred).
+    void reportFailure(const Error &error, bool callersTold);
+    // A new operation: lastError() is cleared.
+    template<typename T> std::shared_ptr<Operation<T>> startOperation();
+    template<typename T> void failOperation(Operation<T> &operation, const Error &error);
+    // Fails an operation refused before it started, from the event loop: its continuations
+    // never run inside the call (an app may quit from one before exec()).
+    QFuture<void> refuse(const VoidOperation &operation, const Error &error);
     void updateBusy(bool wasBusy);
     bool computeBusy() const;
-
-    QNetworkReply *postJson(const QString &path, const QJsonObject &body);
-    Error httpError(QNetworkReply *reply, const ServerProblem &problem, const QString &what) const;
-    // When the access token of a response can be used (local clock, skew-corrected);
-    // nullopt and `problem` for one that is expired on arrival or whose iat is absurd.
-    struct AccessTiming
-    {
-        qint64 skewMs = 0;
-        qint64 expiryMs = 0;
-        qint64 refreshDueMs = 0;
-    };
-    std::optional<AccessTiming> accessTiming(const TokenResponse &response, QString *problem) const;
-    // Takes the access token into memory and schedules the next refresh.
-    void adoptAccessToken(TokenResponse &response, const AccessTiming &timing);
-
-    void startRefresh();
-    void refreshWithLock(bool locked);
-    void sendRefresh();
-    void onRefreshReply(QNetworkReply *reply, quint64 generation);
-    void completeRefresh(RefreshOutcome outcome, const Error &error);
-    void scheduleRetry();
-    void enterReauthRequired(const Error &error);
-    void failWaiters(const Error &error);
-    void runPendingLogout();
     void wipeTokens();
-    // Fire-and-forget revoke of a session nobody will be able to resume.
-    void revokeBestEffort(QByteArrayView refreshToken);
+    void runLogout();
+    void runPendingLogout();
 
+    // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
-    std::unique_ptr<Platform::SecureStore> m_store;
-    QNetworkAccessManager m_network;
-    std::unique_ptr<CrossProcessLock> m_lock;
+    QString m_serverOrigin; // originOf(m_config.serverUrl())
+    std::unique_ptr<TokenEndpoint> m_endpoint;
+    std::unique_ptr<CredentialVault> m_vault;
+    std::unique_ptr<SingleFlightRefresher> m_refresher;
 
-    Secret m_refreshToken;
-    // SHA-256 of the refresh token last written to or read from storage: tells a token
-    // another process rotated from one our own failed write left behind.
-    QByteArray m_storedDigest;
-    Secret m_accessToken;
-    qint64 m_refreshDueMs = 0;   // local clock: refresh from here on
-    qint64 m_accessExpiryMs = 0; // local clock, skew-corrected
-
-    bool m_refreshing = false;
+    VoidOperation m_signIn;                           // the login or restore in flight
+    QList<VoidOperation> m_logouts;                   // every logout() waiting for the one logout
+    QList<std::weak_ptr<OperationBase>> m_operations; // all started, for abandonOperations()
     bool m_pendingLogout = false;
-    QList<TokenCallback> m_waiters;
-    QTimer m_refreshTimer;
-    QTimer m_retryTimer;
-    int m_retryAttempt = 0;
-    // Bumped by login and logout: replies and storage completions of an older
-    // generation are ignored.
+    // Bumped by login, restore, logout and setConfig: answers and storage completions of an
+    // older operation are ignored.
     quint64 m_generation = 0;
-    bool m_busy = false;
 };
 
 } // namespace Tessera

@@ -10,14 +10,32 @@ SessionConfig::SessionConfig(const QUrl &serverUrl, const QString &appId)
     , m_appId(appId)
 { }
 
+QString originOf(const QUrl &url)
+{
+    // Called for every request of an AuthenticatedNetworkAccessManager: no format string.
+    const QString host = url.host().toLower();
+    if (!url.isValid() || host.isEmpty())
+        return {};
+    const QString scheme = url.scheme().toLower();
+    const int port = url.port(scheme == u"https" ? 443 : 80);
+    const bool ipv6 = host.contains(u':');
+    QString origin;
+    origin.reserve(scheme.size() + host.size() + 12);
+    origin += scheme;
+    origin += u"://";
+    if (ipv6)
+        origin += u'[';
+    origin += host;
+    if (ipv6)
+        origin += u']';
+    origin += u':';
+    origin += QString::number(port);
+    return origin;
+}
+
 QString SessionConfig::origin() const
 {
-    const QString scheme = m_serverUrl.scheme().toLower();
-    const int port = m_serverUrl.port(scheme == u"https" ? 443 : 80);
-    QString host = m_serverUrl.host().toLower();
-    if (host.contains(u':'))
-        host = u'[' + host + u']';
-    return QStringLiteral("%1://%2:%3").arg(scheme, host).arg(port);
+    return originOf(m_serverUrl);
 }
 
 QUrl SessionConfig::endpoint(const QString &path) const

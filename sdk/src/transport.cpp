@@ -142,17 +142,14 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
     QObject::connect(reply, &QNetworkReply::downloadProgress, watch,
                      &ReplyWatch::onDownloadProgress);
     if (maxResponseBytes > 0) {
-        // Fix (tests/security hugeBody): a hostile server got hundreds of MB in before
-        // the cap was checked. The cap is now checked on every chunk, the buffer is
-        // bounded, and a declared Content-Length over the cap is refused before any
-        // body arrives.
+        // The cap is checked on every chunk, the read buffer is bounded, and a declared
+        // Content-Length over the cap is refused before any body arrives: a hostile
+        // server must not get a large body into memory.
         reply->setReadBufferSize(maxResponseBytes + 1);
-        // Fix (tests/security hugeBody, endless chunked body): Qt 6.4 starts a POST
-        // from a queued call and only then connects the reply to its network thread,
-        // so the size set just above is dropped and nothing holds the stream back
-        // (1 GiB read in some runs). Setting it again from a call queued behind that
-        // start reaches the network thread before the request goes out; requestSent
-        // is a second chance should the order ever differ.
+        // Qt 6.4 starts a POST from a queued call and only then connects the reply to its
+        // network thread, dropping a read buffer size set before. Set again from a call
+        // queued behind that start, it reaches the network thread before the request goes
+        // out; requestSent is a second chance should the order ever differ.
         const auto limitReadBuffer = [reply, maxResponseBytes] {
             reply->setReadBufferSize(maxResponseBytes + 1);
         };
@@ -208,10 +205,9 @@ std::optional<QDateTime> serverDate(QNetworkReply *reply)
     const QByteArray header = reply->rawHeader("Date");
     if (header.isEmpty())
         return std::nullopt;
-    // Fix (tests/session): an HTTP Date is an IMF-fixdate ending in "GMT" (RFC 9110
-    // 5.6.7), which Qt 6.4's RFC 2822 parser rejects, so the header was never used and
-    // skew came from `iat` alone (stale in SimpleJWT's refreshed access tokens). "GMT"
-    // is +0000.
+    // An HTTP Date is an IMF-fixdate ending in "GMT" (RFC 9110 5.6.7), which Qt 6.4's
+    // RFC 2822 parser rejects; "GMT" is +0000. (SimpleJWT's refreshed access tokens carry
+    // a stale iat, so this header is the reliable server clock.)
     QString text = QString::fromLatin1(header).trimmed();
     if (text.endsWith(QLatin1String(" GMT")))
         text = text.chopped(4) + QLatin1String(" +0000");

@@ -36,6 +36,7 @@
 #include <optional>
 
 using namespace Tessera::Platform;
+using Tessera::Secret;
 using Status = StoreResult::Status;
 
 namespace {
@@ -60,11 +61,11 @@ std::shared_ptr<Completed> start(const Starter &starter)
 {
     auto completed = std::make_shared<Completed>();
     auto inCall = std::make_shared<bool>(true);
-    starter([completed, inCall](const StoreResult &result) {
+    starter([completed, inCall](StoreResult result) {
         if (*inCall)
             completed->synchronous = true;
         ++completed->calls;
-        completed->result = result;
+        completed->result = std::move(result);
     });
     *inCall = false;
     return completed;
@@ -85,7 +86,9 @@ std::shared_ptr<Completed> readKey(SecureStore &store, const QString &key)
 std::shared_ptr<Completed> writeKey(SecureStore &store, const QString &key,
                                     const QByteArray &secret)
 {
-    return await([&](SecureStore::Completion done) { store.write(key, secret, std::move(done)); });
+    return await([&](SecureStore::Completion done) {
+        store.write(key, Secret(secret), std::move(done));
+    });
 }
 
 std::shared_ptr<Completed> removeKey(SecureStore &store, const QString &key)
@@ -132,15 +135,15 @@ QByteArray bytesOfSize(qsizetype size, char seed)
 QString secretServiceProblem()
 {
     QObject context;
-    std::optional<Detail::ProbeResult> probe;
+    std::optional<QString> problem; // empty when the probe found nothing wrong
     Detail::probeKeychain(Detail::KeychainOperation::Write, QStringLiteral("tessera-probe"),
                           QStringLiteral("probe"), &context,
-                          [&](const Detail::ProbeResult &result) { probe = result; });
-    if (!QTest::qWaitFor([&] { return probe.has_value(); }, 15000))
+                          [&](const Detail::ProbeResult &result) {
+                              problem = result.result ? result.result->message : QString();
+                          });
+    if (!QTest::qWaitFor([&] { return problem.has_value(); }, 15000))
         return QStringLiteral("the availability probe did not answer");
-    if (probe->result)
-        return probe->result->message;
-    return {};
+    return *problem;
 }
 
 struct SecretToolItems
@@ -359,12 +362,13 @@ int runHelper(int argc, char **argv)
     auto done = [&](const StoreResult &result) {
         std::printf("RESULT\t%s\t%s\t%lld\t%s\t%s\n", qPrintable(label),
                     qPrintable(statusName(result.status)), qlonglong(timer.elapsed()),
-                    result.data.toBase64().constData(), qPrintable(oneLine(result.message)));
+                    result.data.reveal().toByteArray().toBase64().constData(),
+                    qPrintable(oneLine(result.message)));
         std::fflush(stdout);
         app.quit();
     };
     if (op == QLatin1String("write"))
-        store->write(key, secret, done);
+        store->write(key, Secret(secret), done);
     else if (op == QLatin1String("read"))
         store->read(key, done);
     else if (op == QLatin1String("remove"))
@@ -434,20 +438,20 @@ void TestSecureStore::memoryRoundTrip()
     COMPARE_RESULT(writeKey(*store, QStringLiteral("alice"), first), Status::Ok);
     auto read = readKey(*store, QStringLiteral("alice"));
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, first);
+    QCOMPARE(read->result.data.reveal().toByteArray(), first);
 
     COMPARE_RESULT(writeKey(*store, QStringLiteral("alice"), "second"), Status::Ok);
     COMPARE_RESULT(writeKey(*store, QStringLiteral("bob"), "bobs"), Status::Ok);
     read = readKey(*store, QStringLiteral("alice"));
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, QByteArray("second"));
+    QCOMPARE(read->result.data.reveal().toByteArray(), QByteArray("second"));
 
     COMPARE_RESULT(removeKey(*store, QStringLiteral("alice")), Status::Ok);
     COMPARE_RESULT(readKey(*store, QStringLiteral("alice")), Status::NotFound);
     COMPARE_RESULT(removeKey(*store, QStringLiteral("alice")), Status::NotFound);
     read = readKey(*store, QStringLiteral("bob"));
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, QByteArray("bobs"));
+    QCOMPARE(read->result.data.reveal().toByteArray(), QByteArray("bobs"));
 }
 
 void TestSecureStore::memorySizeLimit_data()
@@ -474,7 +478,7 @@ void TestSecureStore::memorySizeLimit()
                    fits ? Status::Ok : Status::TooLarge);
     const auto read = readKey(*store, QStringLiteral("k"));
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, fits ? secret : QByteArray("previous"));
+    QCOMPARE(read->result.data.reveal().toByteArray(), fits ? secret : QByteArray("previous"));
 }
 
 void TestSecureStore::memoryAsyncContract()
@@ -486,9 +490,9 @@ void TestSecureStore::memoryAsyncContract()
             order << what + QLatin1Char(':') + statusName(result.status);
         };
     };
-    store->write(QStringLiteral("k"), "v", record(QStringLiteral("write")));
+    store->write(QStringLiteral("k"), Secret("v"), record(QStringLiteral("write")));
     store->read(QStringLiteral("k"), record(QStringLiteral("read")));
-    store->write(QStringLiteral("k"), bytesOfSize(SecureStore::MaxSecretBytes + 1, 'x'),
+    store->write(QStringLiteral("k"), Secret(bytesOfSize(SecureStore::MaxSecretBytes + 1, 'x')),
                  record(QStringLiteral("too-large")));
     store->remove(QStringLiteral("k"), record(QStringLiteral("remove")));
     store->remove(QStringLiteral("k"), record(QStringLiteral("remove-again")));
@@ -507,7 +511,7 @@ void TestSecureStore::memoryNoCompletionAfterDestruction()
     int calls = 0;
     {
         auto store = createMemoryStore();
-        store->write(QStringLiteral("k"), "v", [&calls](const StoreResult &) { ++calls; });
+        store->write(QStringLiteral("k"), Secret("v"), [&calls](const StoreResult &) { ++calls; });
         store->read(QStringLiteral("k"), [&calls](const StoreResult &) { ++calls; });
     }
     QTest::qWait(50);
@@ -595,7 +599,7 @@ void TestSecureStore::keychainRoundTrip()
     COMPARE_RESULT(writeKey(*store, key, first), Status::Ok);
     auto read = readKey(*store, key);
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, first);
+    QCOMPARE(read->result.data.reveal().toByteArray(), first);
 
     // What QtKeychain's libsecret path put into the Secret Service.
     SecretToolItems items = secretToolSearch(attributes);
@@ -611,7 +615,7 @@ void TestSecureStore::keychainRoundTrip()
     COMPARE_RESULT(writeKey(*store, key, second), Status::Ok);
     read = readKey(*store, key);
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, second);
+    QCOMPARE(read->result.data.reveal().toByteArray(), second);
     items = secretToolSearch(attributes);
     QVERIFY2(items.count == 1, qPrintable(items.raw));
     QCOMPARE(items.fields.value(QStringLiteral("secret")).toLatin1(), second.toBase64());
@@ -620,7 +624,7 @@ void TestSecureStore::keychainRoundTrip()
     const auto other = createKeychainStore(m_service);
     read = readKey(*other, key);
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, second);
+    QCOMPARE(read->result.data.reveal().toByteArray(), second);
 
     COMPARE_RESULT(removeKey(*store, key), Status::Ok);
     COMPARE_RESULT(readKey(*store, key), Status::NotFound);
@@ -654,7 +658,7 @@ void TestSecureStore::keychainSizeLimit()
         QVERIFY2(items.count == 1, qPrintable(items.raw));
         const auto read = readKey(*store, key);
         COMPARE_RESULT(read, Status::Ok);
-        QCOMPARE(read->result.data, secret);
+        QCOMPARE(read->result.data.reveal().toByteArray(), secret);
         COMPARE_RESULT(removeKey(*store, key), Status::Ok);
     } else {
         QVERIFY2(items.count == 0, qPrintable(items.raw)); // storage untouched
@@ -672,8 +676,9 @@ void TestSecureStore::keychainKeepsCallOrder()
     // Logout then an immediate new login: the remove must not overtake the write.
     const auto removed =
             start([&](SecureStore::Completion done) { store->remove(key, std::move(done)); });
-    const auto written =
-            start([&](SecureStore::Completion done) { store->write(key, "new", std::move(done)); });
+    const auto written = start([&](SecureStore::Completion done) {
+        store->write(key, Secret("new"), std::move(done));
+    });
     const auto read =
             start([&](SecureStore::Completion done) { store->read(key, std::move(done)); });
     QVERIFY(removed->calls == 0 && written->calls == 0 && read->calls == 0);
@@ -681,7 +686,7 @@ void TestSecureStore::keychainKeepsCallOrder()
     COMPARE_RESULT(removed, Status::Ok);
     COMPARE_RESULT(written, Status::Ok);
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, QByteArray("new"));
+    QCOMPARE(read->result.data.reveal().toByteArray(), QByteArray("new"));
     COMPARE_RESULT(removeKey(*store, key), Status::Ok);
 }
 
@@ -710,7 +715,8 @@ void TestSecureStore::keychainDestroyedMidFlight()
     int calls = 0;
     for (int delayMs : {0, 1, 2, 5, 10, 20, 50}) {
         auto store = createKeychainStore(m_service);
-        store->write(QStringLiteral("mid-flight"), "value", [&](const StoreResult &) { ++calls; });
+        store->write(QStringLiteral("mid-flight"), Secret("value"),
+                     [&](const StoreResult &) { ++calls; });
         if (delayMs > 0)
             QTest::qWait(delayMs);
         const int before = calls;
@@ -724,7 +730,7 @@ void TestSecureStore::keychainDestroyedMidFlight()
     COMPARE_RESULT(writeKey(*store, QStringLiteral("mid-flight"), "final"), Status::Ok);
     const auto read = readKey(*store, QStringLiteral("mid-flight"));
     COMPARE_RESULT(read, Status::Ok);
-    QCOMPARE(read->result.data, QByteArray("final"));
+    QCOMPARE(read->result.data.reveal().toByteArray(), QByteArray("final"));
     COMPARE_RESULT(removeKey(*store, QStringLiteral("mid-flight")), Status::Ok);
 }
 

@@ -25,6 +25,7 @@
 #include <QtNetwork/QNetworkReply>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -100,7 +101,22 @@ int main(int argc, char *argv[])
         say(QStringLiteral("error %1").arg(name(error.code())));
     });
 
-    auto afterRestore = [&]() {
+    // Each operation prints its result line, then goes on (`next`) or exits.
+    std::function<void()> afterRestore;
+    auto report = [&](QFuture<void> future, std::function<void()> next) {
+        future.then(&session, [next, done] {
+                  sayResult({});
+                  if (next)
+                      next();
+                  else
+                      done(0);
+              }).onFailed(&session, [done](const ErrorException &failure) {
+            sayResult(failure.error());
+            done(1);
+        });
+    };
+
+    afterRestore = [&]() {
         if (command == u"restore") {
             return done(session.state() == Session::State::SignedIn ? 0 : 1);
         }
@@ -124,42 +140,25 @@ int main(int argc, char *argv[])
             QTimer::singleShot(int(wait), &session, [&session, done] {
                 say(QStringLiteral("refreshing"));
                 SessionPrivate::get(&session)->expireAccessTokenForTesting();
-                session.freshAccessToken().then(&session, [&session, done](QFuture<Secret> future) {
-                    const bool ok = !future.isCanceled() && future.resultCount() == 1;
-                    sayResult(ok ? Error() : session.lastError());
-                    done(ok ? 0 : 1);
+                session.freshAccessToken().then(&session, [done](const QFuture<Secret> &future) {
+                    const Error error = errorOf(future);
+                    sayResult(error);
+                    done(error.isError() ? 1 : 0);
                 });
             });
             return;
         }
-        if (command == u"logout") {
-            session.logout();
-            return;
-        }
+        if (command == u"logout")
+            return report(session.logout(), {});
     };
-
-    QObject::connect(&session, &Session::finished,
-                     [&](Session::Operation operation, const Error &error) {
-                         sayResult(error);
-                         switch (operation) {
-                         case Session::Operation::Login:
-                             return done(error.isError() ? 1 : 0);
-                         case Session::Operation::Logout:
-                             return done(error.isError() ? 1 : 0);
-                         case Session::Operation::Restore:
-                             if (error.isError())
-                                 return done(1);
-                             return afterRestore();
-                         }
-                     });
 
     if (command == u"login") {
         std::string password;
         std::getline(std::cin, password);
-        session.login(parser.value(userOption), QString::fromStdString(password));
+        report(session.login(parser.value(userOption), QString::fromStdString(password)), {});
     } else if (command == u"restore" || command == u"get" || command == u"refresh"
                || command == u"logout") {
-        session.restore(parser.value(userOption));
+        report(session.restore(parser.value(userOption)), afterRestore);
     } else {
         say(QStringLiteral("unknown command"));
         return 2;

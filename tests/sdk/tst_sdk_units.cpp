@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Unit tests of the SDK's value types and parsers, and of its transport limits
 // and origin check against an in-process loopback server (no storage).
+#include "accesstiming_p.h"
 #include "tokenresponse_p.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -93,14 +94,14 @@ std::pair<std::optional<Error>, qint64> loginAgainst(const LoopbackServer &serve
                                                      std::chrono::milliseconds timeout)
 {
     Session session(loopbackConfig(QStringLiteral("127.0.0.1"), server.port(), timeout));
-    std::optional<Error> result;
-    QObject::connect(&session, &Session::finished, &session,
-                     [&result](Session::Operation, const Error &error) { result = error; });
     QElapsedTimer clock;
     clock.start();
-    session.login(QStringLiteral("alice"), QStringLiteral("not-a-real-password"));
-    (void)QTest::qWaitFor([&result] { return result.has_value(); }, 10000); // checked by the caller
-    return {result, clock.elapsed()};
+    const QFuture<void> login =
+            session.login(QStringLiteral("alice"), QStringLiteral("not-a-real-password"));
+    // Checked by the caller.
+    if (!QTest::qWaitFor([&login] { return login.isFinished(); }, 10000))
+        return {std::nullopt, clock.elapsed()};
+    return {errorOf(login), clock.elapsed()};
 }
 
 } // namespace
@@ -114,6 +115,8 @@ private slots:
     void configValidation_data();
     void configValidation();
     void storageKeysAreDistinct();
+    void origin_data();
+    void origin();
     void endpoints();
     void secretRedactsAndWipes();
     void secretMoveLeavesSourceEmpty();
@@ -124,6 +127,8 @@ private slots:
     void tokenResponse_data();
     void tokenResponse();
     void serverProblem();
+    void accessTimingFloor_data();
+    void accessTimingFloor();
     void idleTimeout();
     void deadlineOutlastsTrickle();
     void responseSizeLimit();
@@ -217,6 +222,38 @@ void tst_SdkUnits::storageKeysAreDistinct()
                                      QStringLiteral("app"));
     QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")),
              a.storageKey(QStringLiteral("alice")));
+}
+
+void tst_SdkUnits::origin_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("origin");
+    QTest::addRow("https, default port") << "https://Example.COM/api/?q=1#f"
+                                         << "https://example.com:443";
+    QTest::addRow("http, default port") << "HTTP://LocalHost/"
+                                        << "http://localhost:80";
+    QTest::addRow("explicit port") << "http://127.0.0.1:8000/x"
+                                   << "http://127.0.0.1:8000";
+    QTest::addRow("default port spelled out") << "https://a.example:443/"
+                                              << "https://a.example:443";
+    QTest::addRow("IPv6 in brackets") << "https://[::1]:8443/"
+                                      << "https://[::1]:8443";
+    QTest::addRow("user info is not part of it") << "https://user@a.example/"
+                                                 << "https://a.example:443";
+    QTest::addRow("no host") << "file:///tmp/x"
+                             << "";
+    QTest::addRow("empty") << ""
+                           << "";
+}
+
+// One definition of an origin: the storage namespace (SessionConfig::origin) and the
+// authenticated manager's decision (which compares originOf of request and server) share it.
+void tst_SdkUnits::origin()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, origin);
+    QCOMPARE(originOf(QUrl(url)), origin);
+    QCOMPARE(SessionConfig(QUrl(url), QStringLiteral("app")).origin(), origin);
 }
 
 void tst_SdkUnits::endpoints()
@@ -396,6 +433,53 @@ void tst_SdkUnits::serverProblem()
             parseServerProblem(R"({"detail":"Token is blacklisted","code":"token_not_valid"})");
     QCOMPARE(problem.code, QStringLiteral("token_not_valid"));
     QCOMPARE(parseServerProblem("not json").code, QString());
+}
+
+void tst_SdkUnits::accessTimingFloor_data()
+{
+    // exp is Now + expSeconds (server clock = local clock: no Date, no iat); the token
+    // arrives arrivalOffsetMs after Now. Refresh is due at arrival + dueAfterMs.
+    QTest::addColumn<int>("expSeconds");
+    QTest::addColumn<int>("arrivalOffsetMs");
+    QTest::addColumn<int>("dueAfterMs"); // -1: refused
+    QTest::addColumn<QString>("problem");
+    QTest::addRow("5 min token: the configured lead (60 s)") << 300 << 0 << 240000 << "";
+    QTest::addRow("2 s token, arrived at once: half of it") << 2 << 0 << 1000 << "";
+    QTest::addRow("2 s token issued late in its second (1.1 s left)") << 2 << 900 << 550 << "";
+    QTest::addRow("1 s token, 0.6 s left") << 1 << 400 << 300 << "";
+    QTest::addRow("exactly the minimum left") << 1 << 500 << 250 << "";
+    QTest::addRow("0.45 s left") << 1 << 550 << -1
+                                 << "access token has 450 ms left on arrival, below the minimum "
+                                    "of 500 ms";
+    QTest::addRow("expired at arrival") << 1 << 1000 << -1 << "access token is expired on arrival";
+    QTest::addRow("expired an hour ago")
+            << -3600 << 0 << -1 << "access token is expired on arrival";
+}
+
+// The floor keeps refreshes at least MinUsableLifetimeMs / 2 apart (no refresh loop) and lets
+// 2-second tokens through; below it the error says how much was left and what the minimum is.
+void tst_SdkUnits::accessTimingFloor()
+{
+    QFETCH(int, expSeconds);
+    QFETCH(int, arrivalOffsetMs);
+    QFETCH(int, dueAfterMs);
+    QFETCH(QString, problem);
+    TokenResponse response;
+    response.claims.expiresAt = Now + expSeconds;
+    response.arrivalMs = Now * 1000 + arrivalOffsetMs;
+    QString why;
+    const std::optional<AccessTiming> timing =
+            accessTiming(response, std::chrono::seconds(60), &why);
+    if (dueAfterMs < 0) {
+        QVERIFY(!timing);
+        QCOMPARE(why, problem);
+        return;
+    }
+    QVERIFY2(timing, qPrintable(why));
+    QCOMPARE(timing->skewMs, 0);
+    QCOMPARE(timing->expiryMs, (Now + expSeconds) * 1000);
+    QCOMPARE(timing->refreshDueMs - response.arrivalMs, qint64(dueAfterMs));
+    QVERIFY(timing->refreshDueMs - response.arrivalMs >= MinUsableLifetimeMs / 2);
 }
 
 void tst_SdkUnits::idleTimeout()

@@ -173,7 +173,7 @@ TestStore::TestStore() = default;
 TestStore::~TestStore()
 {
     for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
-        it.value().fill('\0');
+        secureWipe(it.value());
 }
 
 void TestStore::read(const QString &key, Completion done)
@@ -182,19 +182,21 @@ void TestStore::read(const QString &key, Completion done)
     StoreResult result;
     if (m_entries.contains(key)) {
         result.status = Status::Ok;
-        result.data = QByteArray(m_entries.value(key).constData(), m_entries.value(key).size());
+        result.data = Secret(m_entries.value(key));
     } else {
         result.status = Status::NotFound;
         result.message = QStringLiteral("no entry");
     }
-    QTimer::singleShot(0, this, [done = std::move(done), result] { done(result); });
+    QTimer::singleShot(0, this, [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+    });
 }
 
-void TestStore::write(const QString &key, const QByteArray &secret, Completion done)
+void TestStore::write(const QString &key, const Secret &secret, Completion done)
 {
     m_events << QStringLiteral("write ") + key;
     emit writeRequested(key);
-    Held held{key, QByteArray(secret.constData(), secret.size()), std::move(done)};
+    Held held{key, secret.reveal().toByteArray(), std::move(done)};
     if (m_holdWrites) {
         m_held.append(std::move(held));
         return;
@@ -212,7 +214,7 @@ void TestStore::completeWrite(Held held)
     else
         result.message = QStringLiteral("write refused by the test");
     m_events << QStringLiteral("write-done %1 %2").arg(held.key).arg(int(result.status));
-    held.done(result);
+    held.done(std::move(result));
 }
 
 void TestStore::releaseWrites()
@@ -228,7 +230,9 @@ void TestStore::remove(const QString &key, Completion done)
     m_events << QStringLiteral("remove ") + key;
     StoreResult result;
     result.status = m_entries.remove(key) ? Status::Ok : Status::NotFound;
-    QTimer::singleShot(0, this, [done = std::move(done), result] { done(result); });
+    QTimer::singleShot(0, this, [done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+    });
 }
 
 // --- Session helpers ----------------------------------------------------------
@@ -247,46 +251,47 @@ SessionConfig makeConfig(const QUrl &url, const QString &appName)
     return config;
 }
 
-Error runOperation(Session &session, Session::Operation operation,
-                   const std::function<void()> &start, int timeoutMs)
+Error waitFor(QFuture<void> future, int timeoutMs)
 {
-    std::optional<Error> result;
-    const auto connection =
-            QObject::connect(&session, &Session::finished,
-                             [&result, operation](Session::Operation finished, const Error &error) {
-                                 if (finished == operation && !result)
-                                     result = error;
-                             });
-    start();
-    (void)QTest::qWaitFor([&] { return result.has_value(); }, timeoutMs);
-    QObject::disconnect(connection);
-    return result.value_or(Error(Error::Code::Cancelled, QStringLiteral("timed out")));
+    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs))
+        return {Error::Code::Cancelled, QStringLiteral("timed out")};
+    return errorOf(future);
 }
 
 Error login(Session &session, const QString &user, const QString &password)
 {
-    return runOperation(session, Session::Operation::Login, [&] { session.login(user, password); });
+    return waitFor(session.login(user, password));
 }
 
 Error restore(Session &session, const QString &user)
 {
-    return runOperation(session, Session::Operation::Restore, [&] { session.restore(user); });
+    return waitFor(session.restore(user));
 }
 
 Error logout(Session &session)
 {
-    return runOperation(session, Session::Operation::Logout, [&] { session.logout(); });
+    return waitFor(session.logout());
 }
 
-std::optional<QByteArray> freshToken(Session &session, int timeoutMs)
+std::optional<QByteArray> freshToken(Session &session, int timeoutMs, Error *error)
 {
     QFuture<Secret> future = session.freshAccessToken();
-    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs))
+    if (!QTest::qWaitFor([&] { return future.isFinished(); }, timeoutMs)) {
+        if (error)
+            *error = {Error::Code::Cancelled, QStringLiteral("timed out")};
         return std::nullopt;
-    if (future.isCanceled() || future.resultCount() != 1)
+    }
+    if (const Error failure = errorOf(future)) {
+        if (error)
+            *error = failure;
         return std::nullopt;
-    const Secret token = future.takeResult();
-    return token.reveal().toByteArray();
+    }
+    return future.takeResult().reveal().toByteArray();
+}
+
+int refreshCount(Session &session)
+{
+    return SessionPrivate::get(&session)->refreshCount();
 }
 
 namespace {
@@ -294,13 +299,13 @@ namespace {
 StoreResult waitStore(const std::function<void(Platform::SecureStore::Completion)> &start)
 {
     std::optional<StoreResult> result;
-    start([&result](const StoreResult &r) { result = r; });
+    start([&result](StoreResult r) { result = std::move(r); });
     if (!QTest::qWaitFor([&] { return result.has_value(); }, 20000)) {
         StoreResult timeout;
         timeout.message = QStringLiteral("store operation timed out");
         return timeout;
     }
-    return *result;
+    return std::move(*result);
 }
 
 } // namespace
@@ -314,7 +319,7 @@ StoreResult storeRead(Platform::SecureStore *store, const QString &key)
 StoreResult storeWrite(Platform::SecureStore *store, const QString &key, const QByteArray &value)
 {
     return waitStore([&](Platform::SecureStore::Completion done) {
-        store->write(key, value, std::move(done));
+        store->write(key, Secret(value), std::move(done));
     });
 }
 

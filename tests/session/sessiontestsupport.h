@@ -101,7 +101,7 @@ public:
     ~TestStore() override;
 
     void read(const QString &key, Completion done) override;
-    void write(const QString &key, const QByteArray &secret, Completion done) override;
+    void write(const QString &key, const Secret &secret, Completion done) override;
     void remove(const QString &key, Completion done) override;
     QString backendName() const override { return QStringLiteral("test"); }
 
@@ -113,6 +113,7 @@ public:
     void setWriteStatus(Status status) { m_writeStatus = status; }
 
     bool contains(const QString &key) const { return m_entries.contains(key); }
+    // Test inspection: the stored bytes in the clear.
     QByteArray value(const QString &key) const { return m_entries.value(key); }
     void put(const QString &key, const QByteArray &value) { m_entries.insert(key, value); }
     // "write <key>", "write-done <key> <status>", "read <key>", "remove <key>", in order.
@@ -144,17 +145,20 @@ private:
 SessionConfig makeConfig(const QUrl &url, const QString &appName);
 QString uniqueAppId(const QString &appName);
 
-// Starts the operation and waits for its finished() signal. A timeout gives
+// Waits for an operation's future and returns its error (errorOf()). A timeout gives
 // Error::Code::Cancelled with the message "timed out".
-Error runOperation(Session &session, Session::Operation operation,
-                   const std::function<void()> &start, int timeoutMs = 20000);
+Error waitFor(QFuture<void> future, int timeoutMs = 20000);
 Error login(Session &session, const QString &user = Test::TestUser,
             const QString &password = Test::TestPassword);
 Error restore(Session &session, const QString &user = QString());
 Error logout(Session &session);
 
-// Session::freshAccessToken(), waited for. nullopt when it failed (cancelled).
-std::optional<QByteArray> freshToken(Session &session, int timeoutMs = 20000);
+// Session::freshAccessToken(), waited for. nullopt when it failed; `error` (when given)
+// then says why.
+std::optional<QByteArray> freshToken(Session &session, int timeoutMs = 20000,
+                                     Error *error = nullptr);
+// The refreshes that brought a new access token (the private counter).
+int refreshCount(Session &session);
 
 // One read/write/remove on a store, waited for.
 Platform::StoreResult storeRead(Platform::SecureStore *store, const QString &key);

@@ -118,7 +118,7 @@ void tst_SessionLogging::noSecretsInLogs()
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
         QVERIFY(!freshToken(session).has_value());
         proxy.clearRule();
-        QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 3, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(refreshCount(session), 3, 5000);
     }
     {
         // A second start restores from storage and logs out.
@@ -133,7 +133,7 @@ void tst_SessionLogging::noSecretsInLogs()
         const Platform::StoreResult stored = storedRefreshToken(session);
         QVERIFY(stored.ok());
         Test::HttpClient http(peer.baseUrl());
-        TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data)), 200);
+        TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored.data.reveal())), 200);
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
         QVERIFY(!freshToken(session).has_value());
         QCOMPARE(session.state(), Session::State::ReauthRequired);

@@ -14,6 +14,7 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QRegularExpression>
 #include <QtNetwork/QNetworkReply>
+#include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 using namespace Tessera;
@@ -26,6 +27,8 @@ private slots:
     void initTestCase();
     void proactiveRefreshWithSkew_data();
     void proactiveRefreshWithSkew();
+    void shortLivedAccessTokens_data() { addServerRows(); }
+    void shortLivedAccessTokens();
 };
 
 namespace {
@@ -116,9 +119,9 @@ void tst_SessionRefresh::proactiveRefreshWithSkew()
 
     // No refresh early (a server clock behind must not make every token look expired) ...
     QTest::qWait(1500);
-    QCOMPARE(session.refreshCount(), 0);
+    QCOMPARE(refreshCount(session), 0);
     // ... and one before exp (a server clock ahead must not make it late).
-    QTRY_COMPARE_WITH_TIMEOUT(session.refreshCount(), 1, (Ttl + 2) * 1000);
+    QTRY_COMPARE_WITH_TIMEOUT(refreshCount(session), 1, (Ttl + 2) * 1000);
     const qint64 refreshedAfter = QDateTime::currentMSecsSinceEpoch() - requested;
     QVERIFY2(refreshedAfter < Ttl * 1000,
              qPrintable(QStringLiteral("refreshed %1 ms after login; the token lived %2 s")
@@ -153,8 +156,47 @@ void tst_SessionRefresh::proactiveRefreshWithSkew()
     QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 10000);
     QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
     reply->deleteLater();
-    QCOMPARE(session.refreshCount(), 1);
+    QCOMPARE(refreshCount(session), 1);
     QCOMPARE(peer.rotations(), 1);
+}
+
+// A server issuing 2-second access tokens: sign-in works (a token lives less than the old
+// 2 s floor on arrival, since exp has whole-second precision), the session keeps refreshing
+// ahead of expiry, and never faster than the floor allows (MinUsableLifetimeMs / 2 apart).
+void tst_SessionRefresh::shortLivedAccessTokens()
+{
+    QFETCH(ServerKind, server);
+    constexpr int Ttl = 2;
+    constexpr int WatchMs = 6000;
+    Peer peer(server, {Ttl, -1, {}, {}});
+    TESSERA_START_PEER(peer);
+    const SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("shortlived"));
+    Session session(config);
+    SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
+    QSignalSpy errors(&session, &Session::errorOccurred);
+    const Error error = login(session);
+    QVERIFY2(!error, qPrintable(error.message()));
+
+    QTest::qWait(WatchMs);
+    const int refreshes = refreshCount(session);
+    QVERIFY2(refreshes >= WatchMs / (Ttl * 1000),
+             qPrintable(QStringLiteral("%1 refreshes in %2 ms").arg(refreshes).arg(WatchMs)));
+    QVERIFY2(refreshes <= WatchMs / (MinUsableLifetimeMs / 2) + 1,
+             qPrintable(QStringLiteral("%1 refreshes in %2 ms: faster than the floor allows")
+                                .arg(refreshes)
+                                .arg(WatchMs)));
+    QCOMPARE(errors.count(), 0);
+    QVERIFY2(!session.lastError(), qPrintable(session.lastError().message()));
+
+    // The token in hand is good at the server.
+    AuthenticatedNetworkAccessManager network(&session);
+    QNetworkReply *reply =
+            network.get(QNetworkRequest(config.endpoint(QStringLiteral("/api/me/"))));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 10000);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+    reply->deleteLater();
+    QVERIFY(session.state() == Session::State::SignedIn
+            || session.state() == Session::State::Refreshing);
 }
 
 QTEST_GUILESS_MAIN(tst_SessionRefresh)

@@ -9,6 +9,7 @@
 //   without a new login. SimpleJWT has no grace window: there (and on
 //   tessera-server with --reuse-grace 0) the next start ends in ReauthRequired
 //   and the dead token is removed from storage.
+#include "crossprocesslock_p.h"
 #include "faultproxy.h"
 #include "sessiontestsupport.h"
 
@@ -36,6 +37,7 @@ private slots:
     void initTestCase();
     void twoProcessesRefreshAtOnce_data();
     void twoProcessesRefreshAtOnce();
+    void lockFollowsTheAccount();
     void rotatedTokenStoredBeforeUse_data() { addServerRows(); }
     void rotatedTokenStoredBeforeUse();
     void failedWriteKeepsRotatedToken_data();
@@ -130,6 +132,46 @@ void tst_SessionRotation::twoProcessesRefreshAtOnce()
              qPrintable(after.describe()));
 }
 
+// The refresh lock is the signed-in account's: a session that signs out and signs in as
+// someone else serialises its refreshes with that account's other processes, not with the
+// first account's.
+void tst_SessionRotation::lockFollowsTheAccount()
+{
+    const QString bob = QStringLiteral("bob");
+    const QByteArray bobPassword = "bob's password, long enough";
+    Peer peer(ServerKind::Tessera);
+    QVERIFY2(peer.tessera()->addUser(TestUser, TestPassword.toUtf8()),
+             qPrintable(peer.tessera()->errorString()));
+    QVERIFY2(peer.tessera()->addUser(bob, bobPassword), qPrintable(peer.tessera()->errorString()));
+    TESSERA_START_PEER(peer);
+    const SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("lockaccount"));
+    Session session(config);
+    SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
+
+    // Alice refreshes once (under her lock), then signs out; Bob signs in.
+    QVERIFY(!login(session));
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(freshToken(session).has_value());
+    QVERIFY(!logout(session));
+    const Error error = login(session, bob, QString::fromUtf8(bobPassword));
+    QVERIFY2(!error, qPrintable(error.message()));
+
+    // Another process of this app is refreshing Bob's session: it holds Bob's lock.
+    CrossProcessLock otherProcess(config.storageKey(bob));
+    bool held = false;
+    otherProcess.acquire([&held](bool locked) { held = locked; });
+    QTRY_VERIFY(held);
+    const int rotations = peer.rotations();
+    SessionPrivate::get(&session)->refreshNowForTesting();
+    QTest::qWait(1500);
+    QCOMPARE(session.state(), Session::State::Refreshing); // waiting for Bob's lock
+    QCOMPARE(peer.rotations(), rotations);
+    otherProcess.release();
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), Session::State::SignedIn, 10000);
+    QCOMPARE(peer.rotations(), rotations + 1);
+    QCOMPARE(session.user(), bob);
+}
+
 // Behaviour 7, first half.
 void tst_SessionRotation::rotatedTokenStoredBeforeUse()
 {
@@ -160,7 +202,7 @@ void tst_SessionRotation::rotatedTokenStoredBeforeUse()
     QTest::qWait(700);
     QCOMPARE(proxy.requestCount(MePath), 0);
     QVERIFY(!reply->isFinished());
-    QCOMPARE(session.refreshCount(), 0);
+    QCOMPARE(refreshCount(session), 0);
     QCOMPARE(store->value(key), first);
 
     store->releaseWrites();
@@ -218,7 +260,7 @@ void tst_SessionRotation::failedWriteKeepsRotatedToken()
     // session carries on with the new tokens.
     const auto access = freshToken(session);
     QVERIFY(access.has_value());
-    QCOMPARE(session.refreshCount(), 1);
+    QCOMPARE(refreshCount(session), 1);
     QCOMPARE(errors.size(), 1);
     QCOMPARE(errors.first().code(), expected);
     QVERIFY2(errors.first().message().contains(QLatin1String("memory")),
@@ -232,7 +274,7 @@ void tst_SessionRotation::failedWriteKeepsRotatedToken()
     SessionPrivate::get(&session)->expireAccessTokenForTesting();
     QVERIFY(freshToken(session).has_value());
     QCOMPARE(session.state(), Session::State::SignedIn);
-    QCOMPARE(session.refreshCount(), 2);
+    QCOMPARE(refreshCount(session), 2);
     QCOMPARE(peer.rotations(), 2);
     QCOMPARE(peer.reuseDetections(), 0);
     // Storage has caught up with the newest token.

@@ -31,9 +31,6 @@ protected:
                                  QIODevice *outgoingData = nullptr) override;
 
 private:
-    friend class AuthenticatedReply;
-    QNetworkReply *createInnerRequest(Operation operation, const QNetworkRequest &request,
-                                      QIODevice *outgoingData);
     QPointer<Session> m_session;
 };
 

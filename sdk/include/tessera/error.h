@@ -3,6 +3,9 @@
 
 #include <tessera/tessera_sdk_export.h>
 
+#include <QtCore/QByteArray>
+#include <QtCore/QException>
+#include <QtCore/QFuture>
 #include <QtCore/QMetaType>
 #include <QtCore/QObject>
 #include <QtCore/QString>
@@ -80,6 +83,39 @@ private:
 };
 
 TESSERA_SDK_EXPORT QDebug operator<<(QDebug debug, const Error &error);
+
+// How a failed operation of the SDK reaches its QFuture (Session::login() and the others):
+// the future fails with this exception, which holds the Error. Catch it with
+// `.onFailed(context, [](const Tessera::ErrorException &e) { ... e.error() ... })`, or read
+// a finished future with errorOf(). raise() and clone() keep the type when QFuture stores
+// and rethrows it.
+class TESSERA_SDK_EXPORT ErrorException : public QException
+{
+public:
+    explicit ErrorException(const Error &error);
+
+    const Error &error() const noexcept { return m_error; }
+    // The error's message (UTF-8). Messages never hold a token or a password.
+    const char *what() const noexcept override;
+
+    void raise() const override;
+    ErrorException *clone() const override;
+
+private:
+    Error m_error;
+    QByteArray m_what;
+};
+
+// The Error a finished future of the SDK carries, for callers that do not handle exceptions:
+// NoError when the operation succeeded, its ErrorException's error when it failed, Cancelled
+// when the future was cancelled or failed otherwise. Meant for a finished future: one still
+// running gives Cancelled ("has not finished") without waiting.
+TESSERA_SDK_EXPORT Error errorOf(const QFuture<void> &future);
+
+template<typename T> Error errorOf(const QFuture<T> &future)
+{
+    return errorOf(QFuture<void>(future));
+}
 
 } // namespace Tessera
 

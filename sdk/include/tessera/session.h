@@ -20,15 +20,27 @@ class SessionPrivate;
 // secure storage and the access token in memory, refreshes before expiry and
 // after a 401 (one refresh at a time, also across processes of the same app and
 // account), and revokes on logout. Lives on one thread; no call blocks.
+//
+// Every operation a caller starts returns a QFuture: it finishes when the operation
+// succeeded, or fails with Tessera::ErrorException holding the Error (see docs/SDK.md):
+//
+//     session->login(user, password)
+//             .then(window, [window] { window->showMain(); })
+//             .onFailed(window, [window](const Tessera::ErrorException &e) {
+//                 window->showError(e.error().message());
+//             });
+//
+// A failure is reported once, by the future of the operation that met it. errorOccurred()
+// is for what no caller waits on: a proactive refresh or a retry, a storage problem after a
+// success. lastError() holds the latest failure of either kind for a UI to bind to.
 class TESSERA_SDK_EXPORT Session : public QObject
 {
     Q_OBJECT
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
     Q_PROPERTY(QString user READ user NOTIFY userChanged)
     Q_PROPERTY(QDateTime accessExpiresAt READ accessExpiresAt NOTIFY accessExpiresAtChanged)
-    Q_PROPERTY(Tessera::Error lastError READ lastError NOTIFY errorOccurred)
+    Q_PROPERTY(Tessera::Error lastError READ lastError NOTIFY lastErrorChanged)
     Q_PROPERTY(bool busy READ isBusy NOTIFY busyChanged)
-    Q_PROPERTY(int refreshCount READ refreshCount NOTIFY refreshCountChanged)
 
 public:
     enum class State {
@@ -40,52 +52,59 @@ public:
     };
     Q_ENUM(State)
 
-    enum class Operation { Login, Restore, Logout };
-    Q_ENUM(Operation)
-
+    // Signed out, with no configuration yet: setConfig() before the first operation
+    // (which fails with InvalidConfiguration until then).
+    explicit Session(QObject *parent = nullptr);
     explicit Session(const SessionConfig &config, QObject *parent = nullptr);
+    // Operations still running fail with Cancelled before the session goes.
     ~Session() override;
 
     SessionConfig config() const;
+    // Takes effect while SignedOut or ReauthRequired (then the state becomes SignedOut).
+    // Otherwise, or while an operation runs, the configuration is kept: lastError() becomes
+    // Cancelled ("sign out first") and a warning is logged.
+    void setConfig(const SessionConfig &config);
+
     State state() const;
     QString user() const;
     // Local time at which the access token expires (corrected for server clock skew).
     QDateTime accessExpiresAt() const;
+    // The latest failure: of an operation (cleared when the next one starts) or of
+    // background work. NoError when there is none.
     Error lastError() const;
     bool isBusy() const;
-    int refreshCount() const;
 
     // Sends the credentials once; the password is not kept. On success the
     // refresh token is in secure storage before the state becomes SignedIn.
-    void login(const QString &username, const QString &password);
+    QFuture<void> login(const QString &username, const QString &password);
     // Signs in from secure storage alone: the account last signed in for this
     // app and server (or `username`), then one refresh.
-    void restore(const QString &username = QString());
+    QFuture<void> restore(const QString &username = QString());
     // Revokes server-side, deletes the storage entry and wipes memory. Local
-    // state is cleared even when the server cannot be reached (RevokeFailed).
-    void logout();
+    // state is cleared even when the server cannot be reached: the future then
+    // fails with RevokeFailed.
+    QFuture<void> logout();
 
-    // A valid access token, refreshed first when needed. For callers with
-    // their own HTTP stack; prefer AuthenticatedNetworkAccessManager. The
-    // future fails (QFuture::isCanceled) when no token can be had; lastError()
-    // then says why. Take the value with QFuture::takeResult().
+    // A valid access token, refreshed first when needed; NotSignedIn (or SessionRejected,
+    // InvalidConfiguration) when none can be had. For callers with their own HTTP stack;
+    // prefer AuthenticatedNetworkAccessManager. Secret is move-only: take it in a
+    // continuation `.then(ctx, [](Tessera::Secret token) { ... })` or with takeResult(),
+    // once; QFuture::result() does not compile for it.
     QFuture<Secret> freshAccessToken();
 
 Q_SIGNALS:
-    void stateChanged(Tessera::Session::State state);
-    void userChanged();
-    void accessExpiresAtChanged();
-    void busyChanged();
-    void refreshCountChanged();
-    // Every error, including those of background refreshes.
-    void errorOccurred(const Tessera::Error &error);
-    // login(), restore() or logout() is complete; `error` is NoError on success.
-    void finished(Tessera::Session::Operation operation, const Tessera::Error &error,
-                  QPrivateSignal);
+    void stateChanged(Tessera::Session::State state, QPrivateSignal);
+    void userChanged(QPrivateSignal);
+    void accessExpiresAtChanged(QPrivateSignal);
+    void busyChanged(QPrivateSignal);
+    void lastErrorChanged(QPrivateSignal);
+    void configChanged(QPrivateSignal);
+    // A failure no caller waits on: a proactive or retried refresh, or a storage problem
+    // after an operation succeeded (a rotated token held in memory only).
+    void errorOccurred(const Tessera::Error &error, QPrivateSignal);
 
 private:
     friend class SessionPrivate;
-    friend class AuthenticatedReply;
     std::unique_ptr<SessionPrivate> d;
 };
 

@@ -70,7 +70,7 @@ public:
     StoragePolicy storagePolicy() const { return m_storagePolicy; }
     void setStoragePolicy(StoragePolicy policy) { m_storagePolicy = policy; }
 
-    // "scheme://host:port" of serverUrl, lower-case, with the default port filled in.
+    // originOf(serverUrl()).
     QString origin() const;
     QUrl endpoint(const QString &path) const;
     // The secure-storage service the entries are filed under ("tessera:" + app id;
@@ -98,5 +98,11 @@ private:
 
 // True for http:// URLs only when the host is a loopback address or "localhost".
 TESSERA_SDK_EXPORT bool isTransportAllowed(const QUrl &url);
+
+// The origin of a URL (RFC 6454) as the SDK compares and stores it: "scheme://host:port",
+// scheme and host lower-case, IPv6 hosts in brackets, the default port (443 for https, else
+// 80) filled in. Empty for a URL without a host. The one definition: the session's storage
+// namespace and the decision which requests carry the token both use it.
+TESSERA_SDK_EXPORT QString originOf(const QUrl &url);
 
 } // namespace Tessera

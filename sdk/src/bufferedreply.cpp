@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+#include "bufferedreply_p.h"
+
+#include "transport_p.h"
+
+#include <QtCore/QTimer>
+
+namespace Tessera {
+
+ReplyContent takeReplyContent(QNetworkReply *finished)
+{
+    ReplyContent content;
+    content.status = finished->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    content.reason = finished->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toByteArray();
+    content.redirectTarget = finished->attribute(QNetworkRequest::RedirectionTargetAttribute);
+    content.http2WasUsed = finished->attribute(QNetworkRequest::Http2WasUsedAttribute);
+    content.headers = finished->rawHeaderPairs();
+    content.body = finished->readAll();
+    const Error transport = Transport::replyError(finished);
+    if (transport.code() == Error::Code::Timeout) {
+        content.error = QNetworkReply::TimeoutError;
+        content.errorString = transport.message();
+    } else if (transport.code() == Error::Code::PinMismatch) {
+        content.error = QNetworkReply::SslHandshakeFailedError;
+        content.errorString = transport.message();
+    } else if (finished->error() != QNetworkReply::NoError) {
+        content.error = finished->error();
+        content.errorString = finished->errorString(); // a translation lookup: only on error
+    }
+    return content;
+}
+
+BufferedReply::BufferedReply(QObject *parent, QNetworkAccessManager::Operation operation,
+                             const QNetworkRequest &request)
+    : QNetworkReply(parent)
+{
+    setRequest(request);
+    setUrl(request.url());
+    setOperation(operation);
+    open(QIODevice::ReadOnly | QIODevice::Unbuffered);
+}
+
+void BufferedReply::deliver(const ReplyContent &content)
+{
+    if (m_complete)
+        return;
+    for (const auto &pair : content.headers)
+        setRawHeader(pair.first, pair.second);
+    setAttribute(QNetworkRequest::HttpStatusCodeAttribute,
+                 content.status ? QVariant(content.status) : QVariant());
+    setAttribute(QNetworkRequest::HttpReasonPhraseAttribute,
+                 content.status ? QVariant(content.reason) : QVariant());
+    setAttribute(QNetworkRequest::RedirectionTargetAttribute, content.redirectTarget);
+    setAttribute(QNetworkRequest::Http2WasUsedAttribute, content.http2WasUsed);
+    if (content.error != QNetworkReply::NoError)
+        setError(content.error, content.errorString);
+    m_buffer = content.body;
+    complete();
+}
+
+void BufferedReply::fail(QNetworkReply::NetworkError error, const QString &message)
+{
+    if (m_complete)
+        return;
+    setError(error, message);
+    complete();
+}
+
+void BufferedReply::failLater(QNetworkReply::NetworkError error, const QString &message)
+{
+    QTimer::singleShot(0, this, [this, error, message] { fail(error, message); });
+}
+
+void BufferedReply::complete()
+{
+    m_complete = true;
+    setFinished(true);
+    emit metaDataChanged();
+    if (!m_buffer.isEmpty()) {
+        emit downloadProgress(m_buffer.size(), m_buffer.size());
+        emit readyRead();
+    }
+    if (error() != QNetworkReply::NoError)
+        emit errorOccurred(error());
+    emit finished();
+}
+
+void BufferedReply::abort()
+{
+    if (m_complete)
+        return;
+    emit abortRequested();
+    fail(QNetworkReply::OperationCanceledError, QStringLiteral("Operation canceled"));
+}
+
+qint64 BufferedReply::bytesAvailable() const
+{
+    return m_buffer.size() - m_readPosition + QNetworkReply::bytesAvailable();
+}
+
+qint64 BufferedReply::readData(char *data, qint64 maxSize)
+{
+    const qint64 available = m_buffer.size() - m_readPosition;
+    if (available <= 0)
+        return isFinished() ? -1 : 0;
+    const qint64 count = qMin(maxSize, available);
+    memcpy(data, m_buffer.constData() + m_readPosition, size_t(count));
+    m_readPosition += count;
+    return count;
+}
+
+} // namespace Tessera

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+// The credential vault (credentialvault_p.h), except its rotation steps, which are in
+// crashsaferotation.cpp.
+#include "credentialvault_p.h"
+
+#include "logging_p.h"
+#include "storageerror_p.h"
+
+#include <tessera/sessionconfig.h>
+
+#include <QtCore/QCryptographicHash>
+
+namespace Tessera {
+
+using Platform::StoreResult;
+
+CredentialVault::CredentialVault(const SessionConfig &config, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+{
+    applyConfig();
+}
+
+CredentialVault::~CredentialVault() = default;
+
+void CredentialVault::applyConfig()
+{
+    const bool persist = m_config.storagePolicy() == SessionConfig::StoragePolicy::SecureStorage;
+    const QString service = m_config.storageService();
+    if (m_store && persist == m_storePersists && service == m_storeService)
+        return;
+    m_store = persist ? Platform::createKeychainStore(service) : Platform::createMemoryStore();
+    m_storePersists = persist;
+    m_storeService = service;
+}
+
+void CredentialVault::setStoreForTesting(std::unique_ptr<Platform::SecureStore> store)
+{
+    m_store = std::move(store);
+}
+
+bool CredentialVault::persists() const
+{
+    return m_config.storagePolicy() == SessionConfig::StoragePolicy::SecureStorage;
+}
+
+QString CredentialVault::storageKey(const QString &account) const
+{
+    return m_config.storageKey(account);
+}
+
+QString CredentialVault::accountPointerKey() const
+{
+    // Names the account last signed in for this app and server, so restore()
+    // needs no username; holds the user name, never a token.
+    return m_config.storageKey(QString()) + QStringLiteral("#account");
+}
+
+QByteArray CredentialVault::digestOf(QByteArrayView token)
+{
+    return QCryptographicHash::hash(token, QCryptographicHash::Sha256);
+}
+
+void CredentialVault::hold(Secret token, bool stored)
+{
+    // Not stored: storage still holds the token last stored, and the digest still names it.
+    if (stored)
+        m_storedDigest = digestOf(token.reveal());
+    m_refreshToken = std::move(token);
+}
+
+Secret CredentialVault::take()
+{
+    m_storedDigest.clear();
+    return std::move(m_refreshToken);
+}
+
+void CredentialVault::forget()
+{
+    m_refreshToken.clear();
+    m_storedDigest.clear();
+}
+
+void CredentialVault::storeSignIn(const QString &account, const Secret &token,
+                                  std::function<bool()> stillWanted, Done done)
+{
+    m_store->write(storageKey(account), token,
+                   [this, account, stillWanted = std::move(stillWanted),
+                    done = std::move(done)](const StoreResult &result) {
+                       if (!stillWanted())
+                           return;
+                       if (!result.ok())
+                           return done(storageError(
+                                   result, QStringLiteral("cannot store the refresh token")));
+                       m_store->write(accountPointerKey(), Secret(account.toUtf8()),
+                                      [done](const StoreResult &pointer) {
+                                          if (!pointer.ok())
+                                              qCWarning(lcSession) << "cannot remember the account:"
+                                                                   << pointer.message;
+                                          done({});
+                                      });
+                   });
+}
+
+void CredentialVault::load(const QString &account, LoadDone done)
+{
+    const QString what = QStringLiteral("cannot read the stored session");
+    auto readToken = [this, what, done](const QString &name) {
+        m_store->read(storageKey(name), [name, what, done](StoreResult result) {
+            if (result.status == StoreResult::Status::NotFound)
+                return done(name, {},
+                            {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
+            if (!result.ok())
+                return done(name, {}, storageError(result, what));
+            done(name, std::move(result.data), {});
+        });
+    };
+    if (!account.isEmpty())
+        return readToken(account);
+    m_store->read(accountPointerKey(), [readToken, what, done](const StoreResult &result) {
+        if (result.ok() && !result.data.isEmpty())
+            return readToken(QString::fromUtf8(result.data.reveal()));
+        if (result.ok() || result.status == StoreResult::Status::NotFound)
+            return done({}, {}, {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
+        done({}, {}, storageError(result, what));
+    });
+}
+
+void CredentialVault::removeAccount(const QString &account, Done done)
+{
+    struct Removal
+    {
+        int pending = 2;
+        Error error;
+        Done done;
+    };
+    auto removal = std::make_shared<Removal>();
+    removal->done = std::move(done);
+    auto removed = [removal](const StoreResult &result) {
+        if (isStorageFailure(result))
+            removal->error =
+                    storageError(result, QStringLiteral("cannot delete the stored session"));
+        if (--removal->pending == 0)
+            removal->done(removal->error);
+    };
+    m_store->remove(storageKey(account), removed);
+    m_store->remove(accountPointerKey(), removed);
+}
+
+void CredentialVault::removeIfStillStored(const QString &account, const QByteArray &rejectedDigest,
+                                          std::function<void()> done)
+{
+    const QString key = storageKey(account);
+    m_store->read(key,
+                  [this, key, rejectedDigest, done = std::move(done)](const StoreResult &read) {
+                      if (read.ok() && !read.data.isEmpty()
+                          && digestOf(read.data.reveal()) != rejectedDigest) {
+                          qCInfo(lcSession)
+                                  << "storage holds a different refresh token than the rejected "
+                                     "one (another instance); kept";
+                          return done();
+                      }
+                      m_store->remove(key, [done](const StoreResult &result) {
+                          if (isStorageFailure(result))
+                              qCWarning(lcSession)
+                                      << "cannot delete the rejected token:" << result.message;
+                          done();
+                      });
+                  });
+}
+
+} // namespace Tessera

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Private: the credential vault, the one owner of the refresh token: in memory, and in the
+// platform's secure storage under the account's key. Never installed.
+#pragma once
+
+#include "securestore_p.h"
+
+#include <tessera/error.h>
+#include <tessera/secret.h>
+
+#include <QtCore/QObject>
+
+#include <functional>
+#include <memory>
+
+namespace Tessera {
+
+class SessionConfig;
+
+// Keeps the refresh token of the signed-in account, and the account pointer (which account
+// restore() resumes). Knows what it last stored (a digest), so that it can tell a token
+// another process rotated from one its own failed write left behind, and so that it removes
+// a rejected token only while storage still holds that one. Completions run from the event
+// loop and never after the vault is destroyed.
+class CredentialVault : public QObject
+{
+    Q_OBJECT
+public:
+    using Done = std::function<void(const Error &error)>;
+
+    // `config` is the session's and outlives the vault.
+    explicit CredentialVault(const SessionConfig &config, QObject *parent = nullptr);
+    ~CredentialVault() override;
+
+    // Secure storage for SessionConfig::StoragePolicy::SecureStorage, memory for MemoryOnly.
+    // Re-creates the store when the configuration now names another one.
+    void applyConfig();
+    void setStoreForTesting(std::unique_ptr<Platform::SecureStore> store);
+    Platform::SecureStore *store() const { return m_store.get(); }
+    // True when tokens outlive the process (secure storage); false in memory-only mode.
+    bool persists() const;
+    // The storage key of an account's refresh token (SessionConfig::storageKey).
+    QString storageKey(const QString &account) const;
+
+    // --- in memory ---
+    const Secret &refreshToken() const { return m_refreshToken; }
+    // Holds `token` as the account's refresh token. `stored`: storage holds it too; else
+    // storage still holds the token stored before (a write failed).
+    void hold(Secret token, bool stored);
+    // Hands the token over (logout revokes it) and forgets it.
+    Secret take();
+    // Forgets the token and what was stored; storage is not touched.
+    void forget();
+
+    // --- in storage ---
+    // A new sign-in: stores the refresh token, then the account pointer (a failure there is
+    // logged only: the pointer is a convenience for restore()). Does not hold the token.
+    // Stops after the first write when `stillWanted()` says the sign-in was abandoned.
+    void storeSignIn(const QString &account, const Secret &token, std::function<bool()> stillWanted,
+                     Done done);
+    // The stored session of `account`, or of the account the pointer names when empty.
+    // NotSignedIn when there is none. Does not hold the token.
+    using LoadDone = std::function<void(const QString &account, Secret token, const Error &error)>;
+    void load(const QString &account, LoadDone done);
+    // Logout: removes the account's token and the pointer. The error of a failed removal.
+    void removeAccount(const QString &account, Done done);
+    // Removes the token whose digest is `rejectedDigest`, but only while storage still holds
+    // that one: a token another instance stored meanwhile is kept.
+    void removeIfStillStored(const QString &account, const QByteArray &rejectedDigest,
+                             std::function<void()> done);
+
+    // --- crash-safe rotation (crashsaferotation.cpp) ---
+    // Stores a rotated refresh token before anyone uses the access token that came with it.
+    // The vault holds `rotated` from the moment the write completes, whatever its outcome:
+    // the old token is spent, and a failed write is reported (the error), never swallowed.
+    // `done` runs only while `stillWanted()` says so (the session may have moved on).
+    void storeRotated(const QString &account, Secret rotated, std::function<bool()> stillWanted,
+                      Done done);
+    // Before a refresh, under the cross-process lock: takes a token another process of this
+    // app and account rotated meanwhile from storage, so the spent one is not presented.
+    void adoptNewerStoredToken(const QString &account, std::function<bool()> stillWanted,
+                               std::function<void()> done);
+
+    static QByteArray digestOf(QByteArrayView token);
+
+private:
+    QString accountPointerKey() const;
+
+    const SessionConfig &m_config;
+    std::unique_ptr<Platform::SecureStore> m_store;
+    QString m_storeService; // what m_store was created for
+    bool m_storePersists = false;
+    Secret m_refreshToken;
+    // SHA-256 of the refresh token last written to or read from storage.
+    QByteArray m_storedDigest;
+};
+
+} // namespace Tessera

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+#include "singleflightrefresher_p.h"
+
+#include "credentialvault_p.h"
+#include "crossprocesslock_p.h"
+#include "logging_p.h"
+#include "tokenendpoint_p.h"
+
+#include <tessera/sessionconfig.h>
+
+namespace Tessera {
+
+SingleFlightRefresher::SingleFlightRefresher(const SessionConfig &config, TokenEndpoint *endpoint,
+                                             CredentialVault *vault, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_endpoint(endpoint)
+    , m_vault(vault)
+{
+    m_refreshTimer.setSingleShot(true);
+    m_retryTimer.setSingleShot(true);
+    connect(&m_refreshTimer, &QTimer::timeout, this, [this] {
+        qCDebug(lcSession) << "proactive refresh before the access token expires";
+        startRefresh();
+    });
+    connect(&m_retryTimer, &QTimer::timeout, this, &SingleFlightRefresher::startRefresh);
+}
+
+SingleFlightRefresher::~SingleFlightRefresher()
+{
+    // A lock still shared with a pending removal must not call back into us.
+    if (m_lock)
+        m_lock->release();
+    m_waiters.clear();
+}
+
+void SingleFlightRefresher::setAccount(const QString &account)
+{
+    m_account = account;
+}
+
+void SingleFlightRefresher::adoptAccessToken(TokenResponse &response, const AccessTiming &timing)
+{
+    m_accessExpiryMs = timing.expiryMs;
+    m_refreshDueMs = timing.refreshDueMs;
+    m_accessToken = std::move(response.access);
+    if (timing.skewMs != 0)
+        qCInfo(lcSession) << "server clock differs by" << timing.skewMs / 1000
+                          << "s; expiry corrected";
+    emit accessExpiryChanged(QDateTime::fromMSecsSinceEpoch(m_accessExpiryMs, Qt::UTC));
+    m_refreshTimer.start(
+            int(qBound<qint64>(qint64(0), m_refreshDueMs - nowMs(), qint64(24) * 3600 * 1000)));
+}
+
+void SingleFlightRefresher::forgetAccessToken()
+{
+    m_accessToken.clear();
+    m_refreshDueMs = 0;
+    m_accessExpiryMs = 0;
+    m_refreshTimer.stop();
+    m_retryTimer.stop();
+    m_backoff.reset();
+    emit accessExpiryChanged(QDateTime());
+}
+
+void SingleFlightRefresher::reset()
+{
+    ++m_generation;
+    forgetAccessToken();
+}
+
+bool SingleFlightRefresher::hasUsableAccessToken() const
+{
+    return !m_refreshing && !m_accessToken.isEmpty() && nowMs() < m_refreshDueMs;
+}
+
+void SingleFlightRefresher::withFreshToken(TokenCallback callback)
+{
+    if (hasUsableAccessToken())
+        return callback(&m_accessToken, {});
+    if (m_retryTimer.isActive() && !m_refreshing) {
+        if (!m_accessToken.isEmpty() && nowMs() < m_accessExpiryMs)
+            return callback(&m_accessToken, {});
+        m_waiters.append(std::move(callback));
+        return;
+    }
+    m_waiters.append(std::move(callback));
+    startRefresh();
+}
+
+void SingleFlightRefresher::dropRejectedAccessToken(QByteArrayView usedToken)
+{
+    // Another request may already have refreshed: then the newer token is used.
+    if (!m_accessToken.isEmpty() && !m_accessToken.equals(usedToken))
+        return;
+    qCInfo(lcSession) << "the server refused the access token; refreshing once";
+    m_accessToken.clear();
+    m_refreshDueMs = 0;
+}
+
+void SingleFlightRefresher::expireAccessTokenForTesting()
+{
+    m_accessToken.clear();
+    m_refreshDueMs = 0;
+}
+
+void SingleFlightRefresher::failWaiters(const Error &error)
+{
+    auto waiters = std::move(m_waiters);
+    m_waiters.clear();
+    for (auto &waiter : waiters)
+        waiter(nullptr, error);
+}
+
+void SingleFlightRefresher::startRefresh()
+{
+    if (m_refreshing || m_vault->refreshToken().isEmpty())
+        return;
+    m_refreshing = true;
+    m_retryTimer.stop();
+    m_refreshTimer.stop();
+    emit refreshStarted();
+    if (!m_vault->persists())
+        return sendRefresh();
+    // One lock per account: after a sign-out and a sign-in as someone else, that account's.
+    const QString key = m_vault->storageKey(m_account);
+    if (!m_lock || m_lockKey != key) {
+        m_lock = std::make_shared<CrossProcessLock>(key);
+        m_lockKey = key;
+    }
+    const quint64 generation = m_generation;
+    auto stillWanted = [this, generation] { return generation == m_generation; };
+    m_lock->acquire([this, stillWanted](bool) {
+        if (!stillWanted())
+            return;
+        m_vault->adoptNewerStoredToken(m_account, stillWanted, [this] { sendRefresh(); });
+    });
+}
+
+void SingleFlightRefresher::sendRefresh()
+{
+    const quint64 generation = m_generation;
+    qCDebug(lcSession) << "refresh request sent";
+    m_endpoint->refresh(m_vault->refreshToken(), [this, generation](TokenOutcome outcome) {
+        if (generation == m_generation)
+            onRefreshAnswer(std::move(outcome));
+    });
+}
+
+void SingleFlightRefresher::onRefreshAnswer(TokenOutcome outcome)
+{
+    if (outcome.kind == TokenOutcome::Kind::Rejected)
+        return completeRefresh(Outcome::Rejected, outcome.error);
+    if (outcome.kind == TokenOutcome::Kind::Failed)
+        // Possibly cut after the server rotated: the old token is kept; the server's grace
+        // window hands the new one out again on retry.
+        return completeRefresh(Outcome::Failed, outcome.error);
+
+    auto tokens = std::make_shared<TokenResponse>(std::move(outcome.tokens));
+    // A well-formed rotation whose access token cannot be used (expired on arrival):
+    // the new refresh token is still kept (the old one is spent), the access token is
+    // not, and the failure is retried with backoff like any other server error.
+    QString problem;
+    const std::optional<AccessTiming> timing =
+            accessTiming(*tokens, m_config.refreshLead(), &problem);
+    const Error unusableAccess = timing
+            ? Error()
+            : Error(Error::Code::ServerError,
+                    QStringLiteral("refresh: unusable access token (%1)").arg(problem));
+    auto useTokens = [this, tokens, timing, unusableAccess](const Error &storageFailure) {
+        if (!timing) {
+            if (storageFailure.isError())
+                emit storageFailed(storageFailure);
+            return completeRefresh(Outcome::Failed, unusableAccess);
+        }
+        adoptAccessToken(*tokens, *timing);
+        ++m_refreshCount;
+        if (storageFailure.isError())
+            emit storageFailed(storageFailure);
+        completeRefresh(Outcome::Rotated, {});
+    };
+    if (tokens->refresh.isEmpty() || m_vault->refreshToken().equals(tokens->refresh.reveal()))
+        return useTokens({}); // no rotation
+    const quint64 generation = m_generation;
+    m_vault->storeRotated(
+            m_account, std::move(tokens->refresh),
+            [this, generation] { return generation == m_generation; }, useTokens);
+}
+
+void SingleFlightRefresher::completeRefresh(Outcome outcome, const Error &error)
+{
+    m_refreshing = false;
+    // A rejected token is removed from storage under the lock (rejectRefreshToken), so
+    // another instance cannot store its fresh token in between and lose it.
+    if (m_lock && outcome != Outcome::Rejected)
+        m_lock->release();
+    switch (outcome) {
+    case Outcome::Rotated: {
+        m_backoff.reset();
+        qCInfo(lcSession) << "refresh succeeded";
+        emit refreshSucceeded();
+        auto waiters = std::move(m_waiters);
+        m_waiters.clear();
+        for (auto &waiter : waiters)
+            waiter(&m_accessToken, {});
+        break;
+    }
+    case Outcome::Rejected:
+        rejectRefreshToken(error);
+        break;
+    case Outcome::Failed:
+        emit refreshFailed(error, !m_waiters.isEmpty());
+        failWaiters(error);
+        if (error.isTransient())
+            scheduleRetry();
+        break;
+    }
+    emit refreshDone();
+}
+
+void SingleFlightRefresher::scheduleRetry()
+{
+    const qint64 delay = m_backoff.nextDelayMs();
+    qCInfo(lcSession) << "refresh failed transiently; retrying in" << delay << "ms";
+    m_retryTimer.start(int(delay));
+}
+
+void SingleFlightRefresher::rejectRefreshToken(const Error &error)
+{
+    qCWarning(lcSession) << "the server rejected the refresh token: re-authentication required";
+    const QByteArray rejectedDigest = CredentialVault::digestOf(m_vault->refreshToken().reveal());
+    m_vault->forget();
+    ++m_generation;
+    forgetAccessToken();
+    const quint64 generation = m_generation;
+    emit refreshTokenRejected();
+    std::shared_ptr<CrossProcessLock> lock = m_lock;
+    auto releaseLock = [this, lock] {
+        // A refresh started since (after a new login) may hold this lock itself now.
+        if (lock && !(m_refreshing && lock == m_lock))
+            lock->release();
+    };
+    if (!m_vault->persists()) {
+        releaseLock();
+        emit rejectionSettled(error, !m_waiters.isEmpty());
+        return failWaiters(error);
+    }
+    // A rejected token is useless: removed, so the next start does not retry it. The error is
+    // reported and the waiting callers (restore(), requests) complete only once the entry is
+    // gone, so an app that quits on the error does not leave the dead token behind.
+    QList<TokenCallback> waiters = std::move(m_waiters);
+    m_waiters.clear();
+    m_vault->removeIfStillStored(m_account, rejectedDigest,
+                                 [this, error, generation, waiters, releaseLock] {
+                                     releaseLock();
+                                     if (generation == m_generation)
+                                         emit rejectionSettled(error, !waiters.isEmpty());
+                                     for (const TokenCallback &waiter : waiters)
+                                         waiter(nullptr, error);
+                                 });
+}
+
+} // namespace Tessera

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// Private: the server's token endpoint behind one interface, one implementation per dialect
+// (today SimpleJWT, simplejwtendpoint.cpp). An implementation owns the HTTP exchanges and the
+// wire format: paths, request bodies, which status or error code means "rejected". The
+// session and the refresher see only typed outcomes. Never installed.
+#pragma once
+
+#include "tokenresponse_p.h"
+
+#include <tessera/error.h>
+#include <tessera/secret.h>
+
+#include <QtCore/QObject>
+
+#include <functional>
+#include <memory>
+
+namespace Tessera {
+
+class SessionConfig;
+
+// What a token request came to.
+struct TokenOutcome
+{
+    enum class Kind {
+        Issued,   // tokens: a usable response (arrivalMs and serverDate filled in)
+        Rejected, // the server refused the credentials or the refresh token: ask the user
+        Failed,   // transport, server or response failure: worth retrying later
+    };
+
+    Kind kind = Kind::Failed;
+    TokenResponse tokens; // Issued only
+    Error error;          // Rejected (InvalidCredentials, SessionRejected) and Failed
+
+    static TokenOutcome issued(TokenResponse tokens)
+    {
+        TokenOutcome outcome;
+        outcome.kind = Kind::Issued;
+        outcome.tokens = std::move(tokens);
+        return outcome;
+    }
+    static TokenOutcome rejected(Error error) { return {Kind::Rejected, {}, std::move(error)}; }
+    static TokenOutcome failed(Error error) { return {Kind::Failed, {}, std::move(error)}; }
+};
+
+// Completions run from the event loop, after the call returned, and never after the
+// endpoint is destroyed. Requests follow the transport policy (transport_p.h).
+class TokenEndpoint : public QObject
+{
+    Q_OBJECT
+public:
+    using Done = std::function<void(TokenOutcome outcome)>;
+    using RevokeDone = std::function<void(const Error &error)>;
+
+    using QObject::QObject;
+    ~TokenEndpoint() override = default;
+
+    // Username and password for a token pair (SimpleJWT's obtain; OAuth 2's password grant).
+    // The password is sent once and kept nowhere.
+    virtual void obtainWithPassword(const QString &username, const QString &password,
+                                    Done done) = 0;
+    // Spends `refreshToken` for a new access token and, with rotation, a new refresh token.
+    virtual void refresh(const Secret &refreshToken, Done done) = 0;
+
+    // False when the server has no revocation endpoint.
+    virtual bool canRevoke() const = 0;
+    // Revokes `refreshToken` server-side: NoError also when the server no longer knows it.
+    // `done` may be empty (best effort).
+    virtual void revoke(const Secret &refreshToken, RevokeDone done) = 0;
+};
+
+// djangorestframework-simplejwt: JSON bodies to the configured obtain, refresh and
+// blacklist paths. `config` is the session's and outlives the endpoint.
+std::unique_ptr<TokenEndpoint> createSimpleJwtEndpoint(const SessionConfig &config);
+
+} // namespace Tessera

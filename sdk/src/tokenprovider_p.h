@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// Private: what an authenticated request asks of the session, and all it may ask. Never
+// installed.
+#pragma once
+
+#include <tessera/error.h>
+#include <tessera/secret.h>
+
+#include <QtCore/QByteArrayView>
+#include <QtCore/QObject>
+
+#include <functional>
+
+QT_BEGIN_NAMESPACE
+class QNetworkRequest;
+QT_END_NAMESPACE
+
+namespace Tessera {
+
+class SessionConfig;
+
+// Hands out access tokens to requests (AuthenticatedReply) and puts them on the wire.
+// Implemented by the session's private side; a QObject so that a request can tell when
+// the session is gone (QPointer).
+class TokenProvider : public QObject
+{
+    Q_OBJECT
+public:
+    // Called with the token (valid only during the call) or, when none can be
+    // had, with a null pointer and the reason.
+    using TokenCallback = std::function<void(const Secret *token, const Error &error)>;
+
+    using QObject::QObject;
+    ~TokenProvider() override = default;
+
+    // The transport policy of requests to the server (timeouts, pins, CAs).
+    virtual const SessionConfig &config() const = 0;
+    // Single flight: a fresh token now, or after the one refresh every caller waits on.
+    virtual void withFreshToken(TokenCallback callback) = 0;
+    // A request carrying `usedToken` was answered 401: refresh once unless a newer token
+    // already exists, then hand that out.
+    virtual void tokenRejected(QByteArrayView usedToken, TokenCallback callback) = 0;
+    // Puts `token` on a request to the server: the transport policy and
+    // `Authorization: Bearer`. (Where a proof of possession will be attached, for DPoP.)
+    virtual void authorize(QNetworkRequest &request, const Secret &token) const = 0;
+};
+
+} // namespace Tessera

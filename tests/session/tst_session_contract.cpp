@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// The asynchronous and error contract of Tessera::Session (issue 10, docs/SDK.md):
+// - every operation a caller starts returns a future that finishes, or fails with
+//   Tessera::ErrorException holding the Error, exactly once;
+// - a failure is reported by the future of the operation that met it, never also by
+//   errorOccurred, which is for work no caller waits on (a proactive refresh);
+// - lastError is cleared when an operation starts and set when one fails;
+// - freshAccessToken() on a signed-out session fails with NotSignedIn, whatever failed before;
+// - an operation refused up front still finishes from the event loop, never inside the call;
+// - setConfig() applies while signed out only;
+// - the signals are private: only the SDK can emit them (checked at compile time below).
+#include "sessiontestsupport.h"
+
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <type_traits>
+
+using namespace Tessera;
+using namespace Tessera::SessionTest;
+using Tessera::Test::TestPassword;
+using Tessera::Test::TestUser;
+
+// Code outside the SDK cannot emit a Session signal: each takes a trailing QPrivateSignal,
+// which only Session (and its private side) can construct.
+static_assert(!std::is_invocable_v<decltype(&Session::stateChanged), Session *, Session::State>);
+static_assert(!std::is_invocable_v<decltype(&Session::userChanged), Session *>);
+static_assert(!std::is_invocable_v<decltype(&Session::accessExpiresAtChanged), Session *>);
+static_assert(!std::is_invocable_v<decltype(&Session::busyChanged), Session *>);
+static_assert(!std::is_invocable_v<decltype(&Session::lastErrorChanged), Session *>);
+static_assert(!std::is_invocable_v<decltype(&Session::configChanged), Session *>);
+static_assert(!std::is_invocable_v<decltype(&Session::errorOccurred), Session *, const Error &>);
+
+class tst_SessionContract : public QObject
+{
+    Q_OBJECT
+private slots:
+    void init();
+    void operationFailureReportedOnce_data();
+    void operationFailureReportedOnce();
+    void backgroundFailureReportedByErrorOccurred();
+    void lastErrorClearedWhenOperationStarts();
+    void freshTokenWhenSignedOutIsNotSignedIn();
+    void continuationsSeeTheErrorAndTheToken();
+    void refusedOperationFinishesFromTheEventLoop();
+    void setConfigOnlyWhileSignedOut();
+    void signOutCancelsSignIn();
+    void destroyedSessionFailsItsOperations();
+
+private:
+    std::unique_ptr<Peer> m_peer;
+    SessionConfig config(const QString &name) const
+    {
+        SessionConfig config = makeConfig(m_peer->baseUrl(), name);
+        config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
+        return config;
+    }
+};
+
+// A server of its own for each test: its login rate limit counts every attempt.
+void tst_SessionContract::init()
+{
+    m_peer = std::make_unique<Peer>(ServerKind::Tessera);
+    TESSERA_START_PEER(*m_peer);
+}
+
+void tst_SessionContract::operationFailureReportedOnce_data()
+{
+    QTest::addColumn<QString>("operation");
+    QTest::addColumn<Error::Code>("expected");
+    QTest::newRow("login with a wrong password")
+            << QStringLiteral("login") << Error::Code::InvalidCredentials;
+    QTest::newRow("restore with nothing stored")
+            << QStringLiteral("restore") << Error::Code::NotSignedIn;
+    QTest::newRow("freshAccessToken with a revoked session")
+            << QStringLiteral("token") << Error::Code::SessionRejected;
+}
+
+void tst_SessionContract::operationFailureReportedOnce()
+{
+    QFETCH(QString, operation);
+    QFETCH(Error::Code, expected);
+    SessionConfig settings = makeConfig(m_peer->baseUrl(), QStringLiteral("contract"));
+    Session session(settings);
+    SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
+    if (operation == QLatin1String("token")) {
+        QVERIFY(!login(session));
+        Test::HttpClient http(m_peer->baseUrl());
+        const QByteArray stored = storedRefreshToken(session).data.reveal().toByteArray();
+        TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(stored)), 200);
+        SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    }
+    QSignalSpy errors(&session, &Session::errorOccurred);
+    QSignalSpy lastErrorChanges(&session, &Session::lastErrorChanged);
+
+    Error error;
+    if (operation == QLatin1String("login"))
+        error = login(session, TestUser, QStringLiteral("not the password"));
+    else if (operation == QLatin1String("restore"))
+        error = restore(session);
+    else
+        QVERIFY(!freshToken(session, 20000, &error).has_value());
+
+    QCOMPARE(error.code(), expected);
+    QCOMPARE(session.lastError(), error);
+    QCOMPARE(lastErrorChanges.count(), 1);
+    QTest::qWait(100); // nothing more arrives later either
+    QCOMPARE(errors.count(), 0);
+}
+
+void tst_SessionContract::backgroundFailureReportedByErrorOccurred()
+{
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    Session session(makeConfig(peer.baseUrl(), QStringLiteral("contract")));
+    SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
+    QVERIFY(!login(session));
+    QSignalSpy errors(&session, &Session::errorOccurred);
+    QVERIFY(peer.stop());
+    // The proactive refresh, which no caller waits on.
+    SessionPrivate::get(&session)->refreshNowForTesting();
+    QTRY_COMPARE_WITH_TIMEOUT(errors.count(), 1, 15000);
+    const Error error = errors.first().first().value<Error>();
+    QCOMPARE(error.code(), Error::Code::NetworkError);
+    QCOMPARE(session.lastError(), error);
+    QCOMPARE(session.state(), Session::State::SignedIn);
+}
+
+void tst_SessionContract::lastErrorClearedWhenOperationStarts()
+{
+    Session session(config(QStringLiteral("contract")));
+    QCOMPARE(login(session, TestUser, QStringLiteral("not the password")).code(),
+             Error::Code::InvalidCredentials);
+    QCOMPARE(session.lastError().code(), Error::Code::InvalidCredentials);
+    QSignalSpy lastErrorChanges(&session, &Session::lastErrorChanged);
+    const QFuture<void> signedIn = session.login(TestUser, TestPassword);
+    QVERIFY(!session.lastError()); // at once, inside the call
+    QCOMPARE(lastErrorChanges.count(), 1);
+    QVERIFY(!waitFor(signedIn));
+    QVERIFY(!session.lastError());
+    QCOMPARE(lastErrorChanges.count(), 1);
+}
+
+void tst_SessionContract::freshTokenWhenSignedOutIsNotSignedIn()
+{
+    Session session(config(QStringLiteral("contract")));
+    QCOMPARE(login(session, TestUser, QStringLiteral("not the password")).code(),
+             Error::Code::InvalidCredentials);
+    const QFuture<Secret> token = session.freshAccessToken();
+    QVERIFY(token.isFinished()); // nothing to wait for
+    QCOMPARE(errorOf(token).code(), Error::Code::NotSignedIn);
+    QCOMPARE(session.lastError().code(), Error::Code::NotSignedIn);
+
+    // The same after a sign-out.
+    QVERIFY(!login(session));
+    QVERIFY(!logout(session));
+    QCOMPARE(errorOf(session.freshAccessToken()).code(), Error::Code::NotSignedIn);
+}
+
+void tst_SessionContract::continuationsSeeTheErrorAndTheToken()
+{
+    Session session(config(QStringLiteral("contract")));
+    QObject context;
+    bool continued = false;
+    std::optional<Error> caught;
+    session.login(TestUser, QStringLiteral("not the password"))
+            .then(&context, [&continued] { continued = true; })
+            .onFailed(&context,
+                      [&caught](const ErrorException &failure) { caught = failure.error(); });
+    QTRY_VERIFY_WITH_TIMEOUT(caught.has_value(), 15000);
+    QCOMPARE(caught->code(), Error::Code::InvalidCredentials);
+    QVERIFY(!continued);
+
+    QVERIFY(!login(session));
+    std::optional<QByteArray> token;
+    std::optional<Error> failed;
+    session.freshAccessToken()
+            .then(&context, [&token](Secret secret) { token = secret.reveal().toByteArray(); })
+            .onFailed(&context,
+                      [&failed](const ErrorException &failure) { failed = failure.error(); });
+    QTRY_VERIFY_WITH_TIMEOUT(token.has_value() || failed.has_value(), 15000);
+    QVERIFY2(!failed, qPrintable(failed.value_or(Error()).message()));
+    QCOMPARE(token->count('.'), 2);
+}
+
+void tst_SessionContract::refusedOperationFinishesFromTheEventLoop()
+{
+    Session session(config(QStringLiteral("contract")));
+    const QFuture<void> refused = session.login(TestUser, QString());
+    QVERIFY(!refused.isFinished());
+    QCOMPARE(waitFor(refused).code(), Error::Code::InvalidCredentials);
+
+    QVERIFY(!login(session));
+    const QFuture<void> again = session.login(TestUser, TestPassword);
+    QVERIFY(!again.isFinished());
+    QCOMPARE(waitFor(again).code(), Error::Code::Cancelled); // signed in already
+    QCOMPARE(session.state(), Session::State::SignedIn);
+}
+
+void tst_SessionContract::setConfigOnlyWhileSignedOut()
+{
+    Session session; // no configuration yet
+    QCOMPARE(login(session).code(), Error::Code::InvalidConfiguration);
+    QSignalSpy configChanges(&session, &Session::configChanged);
+    const SessionConfig first = config(QStringLiteral("contract"));
+    session.setConfig(first);
+    QCOMPARE(configChanges.count(), 1);
+    QCOMPARE(session.config().appId(), first.appId());
+    QVERIFY(!login(session));
+
+    // Signed in: kept, and said so.
+    const SessionConfig second = config(QStringLiteral("contract"));
+    session.setConfig(second);
+    QCOMPARE(configChanges.count(), 1);
+    QCOMPARE(session.config().appId(), first.appId());
+    QCOMPARE(session.lastError().code(), Error::Code::Cancelled);
+    QCOMPARE(session.state(), Session::State::SignedIn);
+    QVERIFY(freshToken(session).has_value());
+
+    QVERIFY(!logout(session));
+    session.setConfig(second);
+    QCOMPARE(configChanges.count(), 2);
+    QCOMPARE(session.config().appId(), second.appId());
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    const Error signedIn = login(session);
+    QVERIFY2(!signedIn, qPrintable(signedIn.message()));
+}
+
+void tst_SessionContract::signOutCancelsSignIn()
+{
+    Session session(config(QStringLiteral("contract")));
+    const QFuture<void> signingIn = session.login(TestUser, TestPassword);
+    QCOMPARE(session.state(), Session::State::SigningIn);
+    const QFuture<void> signedOut = session.logout();
+    QVERIFY(!waitFor(signedOut));
+    QVERIFY(signingIn.isFinished());
+    QCOMPARE(errorOf(signingIn).code(), Error::Code::Cancelled);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QTest::qWait(500); // the login's answer arrives and changes nothing
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QVERIFY(!freshToken(session).has_value());
+}
+
+void tst_SessionContract::destroyedSessionFailsItsOperations()
+{
+    auto session = std::make_unique<Session>(config(QStringLiteral("contract")));
+    QObject context;
+    std::optional<Error> caught;
+    QFuture<void> signingIn = session->login(TestUser, TestPassword);
+    signingIn.then(&context, [] {}).onFailed(&context, [&caught](const ErrorException &failure) {
+        caught = failure.error();
+    });
+    session.reset();
+    QVERIFY(signingIn.isFinished());
+    QCOMPARE(errorOf(signingIn).code(), Error::Code::Cancelled);
+    QVERIFY(caught.has_value());
+    QCOMPARE(caught->code(), Error::Code::Cancelled);
+}
+
+QTEST_GUILESS_MAIN(tst_SessionContract)
+#include "tst_session_contract.moc"
