@@ -33,6 +33,15 @@ struct ServerConfig
     quint32 argon2Iterations = 3;
     bool fullSync = false;
     bool demo = false;
+
+    // HTTP connections (docs/SERVER.md, "Connections and limits").
+    qint64 headerTimeout = 10;
+    qint64 bodyTimeout = 10;
+    qint64 idleTimeout = 10;
+    qint64 maxHeaderBytes = 16 * 1024;
+    int maxHeaderFields = 100;
+    int maxConnections = 1024;
+    int maxConnectionsPerAddress = 64;
 };
 
 enum class Command { Serve, AddUser, Help };

@@ -69,6 +69,7 @@ private slots:
     void passwordHasher();
     void commandLine_data();
     void commandLine();
+    void commandLineHttpLimits();
     void storeRotateIsConditional();
     void helpDocumentsEveryFlag();
     void boundedCacheEvictsOldest();
@@ -85,11 +86,32 @@ private slots:
 void tst_ServerUnits::helpDocumentsEveryFlag()
 {
     const QString help = helpText();
-    for (const char *flag :
-         {"--listen", "--db", "--access-ttl", "--refresh-idle-ttl", "--session-max-ttl",
-          "--reuse-grace", "--alg", "--issuer", "--audience", "--tls-cert", "--tls-key", "--demo",
-          "--max-body-bytes", "--login-limit", "--login-window", "--argon2-memory",
-          "--argon2-iterations", "--db-sync", "user add"}) {
+    for (const char *flag : {"--listen",
+                             "--db",
+                             "--access-ttl",
+                             "--refresh-idle-ttl",
+                             "--session-max-ttl",
+                             "--reuse-grace",
+                             "--alg",
+                             "--issuer",
+                             "--audience",
+                             "--tls-cert",
+                             "--tls-key",
+                             "--demo",
+                             "--max-body-bytes",
+                             "--login-limit",
+                             "--login-window",
+                             "--argon2-memory",
+                             "--argon2-iterations",
+                             "--db-sync",
+                             "--header-timeout",
+                             "--body-timeout",
+                             "--idle-timeout",
+                             "--max-header-bytes",
+                             "--max-header-fields",
+                             "--max-connections",
+                             "--max-connections-per-address",
+                             "user add"}) {
         QVERIFY2(help.contains(QLatin1String(flag)), flag);
     }
     for (const QString &line : help.split(u'\n'))
@@ -177,6 +199,29 @@ void tst_ServerUnits::commandLine_data()
             << QStringList{"--demo", "--listen", "0.0.0.0:8000"} << false << "" << 0;
     QTest::addRow("unknown option") << QStringList{"--frobnicate"} << false << "" << 0;
     QTest::addRow("bad db-sync") << QStringList{"--db-sync", "off"} << false << "" << 0;
+    QTest::addRow("HTTP limits") << QStringList{"--header-timeout",
+                                                "2",
+                                                "--body-timeout",
+                                                "3",
+                                                "--idle-timeout",
+                                                "4",
+                                                "--max-header-bytes",
+                                                "4096",
+                                                "--max-header-fields",
+                                                "20",
+                                                "--max-connections",
+                                                "10",
+                                                "--max-connections-per-address",
+                                                "0"}
+                                 << true << "127.0.0.1" << 8000;
+    QTest::addRow("zero header timeout")
+            << QStringList{"--header-timeout", "0"} << false << "" << 0;
+    QTest::addRow("zero idle timeout") << QStringList{"--idle-timeout", "0"} << false << "" << 0;
+    QTest::addRow("tiny header cap")
+            << QStringList{"--max-header-bytes", "100"} << false << "" << 0;
+    QTest::addRow("zero connections") << QStringList{"--max-connections", "0"} << false << "" << 0;
+    QTest::addRow("negative per-address cap")
+            << QStringList{"--max-connections-per-address", "-1"} << false << "" << 0;
 }
 
 void tst_ServerUnits::commandLine()
@@ -192,6 +237,34 @@ void tst_ServerUnits::commandLine()
     QFETCH(int, port);
     QCOMPARE(parsed.config.listenAddress, QHostAddress(address));
     QCOMPARE(int(parsed.config.listenPort), port);
+}
+
+void tst_ServerUnits::commandLineHttpLimits()
+{
+    const ServerConfig defaults;
+    QCOMPARE(defaults.headerTimeout, 10);
+    QCOMPARE(defaults.bodyTimeout, 10);
+    QCOMPARE(defaults.idleTimeout, 10);
+    QCOMPARE(defaults.maxHeaderBytes, 16 * 1024);
+    QCOMPARE(defaults.maxHeaderFields, 100);
+    QCOMPARE(defaults.maxConnections, 1024);
+    QCOMPARE(defaults.maxConnectionsPerAddress, 64);
+    const ParsedCommandLine parsed = parseCommandLine(
+            {QStringLiteral("tessera-server"), QStringLiteral("--header-timeout"),
+             QStringLiteral("2"), QStringLiteral("--body-timeout"), QStringLiteral("3"),
+             QStringLiteral("--idle-timeout"), QStringLiteral("4"),
+             QStringLiteral("--max-header-bytes"), QStringLiteral("4096"),
+             QStringLiteral("--max-header-fields"), QStringLiteral("20"),
+             QStringLiteral("--max-connections"), QStringLiteral("10"),
+             QStringLiteral("--max-connections-per-address"), QStringLiteral("0")});
+    QVERIFY2(parsed.error.isEmpty(), qPrintable(parsed.error));
+    QCOMPARE(parsed.config.headerTimeout, 2);
+    QCOMPARE(parsed.config.bodyTimeout, 3);
+    QCOMPARE(parsed.config.idleTimeout, 4);
+    QCOMPARE(parsed.config.maxHeaderBytes, 4096);
+    QCOMPARE(parsed.config.maxHeaderFields, 20);
+    QCOMPARE(parsed.config.maxConnections, 10);
+    QCOMPARE(parsed.config.maxConnectionsPerAddress, 0);
 }
 
 void tst_ServerUnits::storeRotateIsConditional()
