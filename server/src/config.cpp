@@ -173,6 +173,10 @@ QString helpText()
     for (const Option &option : options())
         addOption(QStringLiteral("  --%1 %2").arg(option.name, option.valueName),
                   option.description);
+    addOption(QStringLiteral("  --insecure-http"),
+              QStringLiteral("Allow plain HTTP on a non-loopback --listen address, for a "
+                             "TLS-terminating proxy in front. Without it, such an address needs "
+                             "--tls-cert and --tls-key."));
     addOption(QStringLiteral("  --demo"),
               QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
                              "the credentials. Only with a loopback --listen address."));
@@ -193,6 +197,7 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     for (const Option &option : options())
         parser.addOption(QCommandLineOption(option.name, option.description, option.valueName));
     parser.addOption(QCommandLineOption(QStringLiteral("demo")));
+    parser.addOption(QCommandLineOption(QStringLiteral("insecure-http")));
     parser.addOption(QCommandLineOption(QStringLiteral("help")));
     if (!parser.parse(arguments)) {
         result.error = parser.errorText();
@@ -330,6 +335,17 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             if (!parseSeconds(parser.value(name), count.minimum, &value) || value > 1000000)
                 return fail(name);
             *count.target = int(value);
+        }
+        config.insecureHttp = parser.isSet(QStringLiteral("insecure-http"));
+        // Passwords and tokens must not cross a network in the clear: plain HTTP
+        // only on loopback, or when a TLS-terminating proxy is said to be in front.
+        if (!config.listenAddress.isLoopback() && config.tlsCertificatePath.isEmpty()
+            && !config.insecureHttp) {
+            result.error = QStringLiteral("plain HTTP on the non-loopback address %1: use "
+                                          "--tls-cert and --tls-key, or "
+                                          "--insecure-http behind a TLS-terminating proxy")
+                                   .arg(config.listenAddress.toString());
+            return result;
         }
     }
     config.demo = parser.isSet(QStringLiteral("demo"));

@@ -35,6 +35,7 @@ struct ServerConfig
     bool demo = false;
 
     // HTTP connections (docs/SERVER.md, "Connections and limits").
+    bool insecureHttp = false; // plain HTTP on a non-loopback address, behind a TLS proxy
     qint64 headerTimeout = 10;
     qint64 bodyTimeout = 10;
     qint64 idleTimeout = 10;

@@ -196,7 +196,20 @@ void tst_ServerUnits::commandLine_data()
     QTest::addRow("zero ttl refused") << QStringList{"--access-ttl", "0"} << false << "" << 0;
     QTest::addRow("cert without key") << QStringList{"--tls-cert", "a.pem"} << false << "" << 0;
     QTest::addRow("demo on public address")
-            << QStringList{"--demo", "--listen", "0.0.0.0:8000"} << false << "" << 0;
+            << QStringList{"--demo", "--insecure-http", "--listen", "0.0.0.0:8000"} << false << ""
+            << 0;
+    QTest::addRow("plain HTTP on a public address")
+            << QStringList{"--listen", "0.0.0.0:8000"} << false << "" << 0;
+    QTest::addRow("plain HTTP on an IPv6 public address")
+            << QStringList{"--listen", "[2001:db8::1]:8000"} << false << "" << 0;
+    QTest::addRow("plain HTTP behind a TLS proxy")
+            << QStringList{"--listen", "0.0.0.0:8000", "--insecure-http"} << true << "0.0.0.0"
+            << 8000;
+    QTest::addRow("HTTPS on a public address")
+            << QStringList{"--listen", "0.0.0.0:8443", "--tls-cert", "a.pem", "--tls-key", "b.pem"}
+            << true << "0.0.0.0" << 8443;
+    QTest::addRow("plain HTTP on another loopback address")
+            << QStringList{"--listen", "127.0.0.2:8000"} << true << "127.0.0.2" << 8000;
     QTest::addRow("unknown option") << QStringList{"--frobnicate"} << false << "" << 0;
     QTest::addRow("bad db-sync") << QStringList{"--db-sync", "off"} << false << "" << 0;
     QTest::addRow("HTTP limits") << QStringList{"--header-timeout",
