@@ -8,7 +8,6 @@ namespace {
 
 constexpr int MaxLeadingEmptyLines = 8; // RFC 9112 2.2: ignore at least one
 constexpr qsizetype MaxChunkLineBytes = 1024;
-constexpr qsizetype MaxChunkSizeDigits = 16;
 
 const char *const InvalidRequest = "invalid_request";
 
@@ -531,12 +530,13 @@ void RequestFramer::chunkSizeLine(QByteArrayView line)
     qsizetype digits = 0;
     qint64 size = 0;
     while (digits < line.size() && isHexDigit(line[digits])) {
-        if (digits == MaxChunkSizeDigits) {
+        size = size * 16 + hexValue(line[digits]);
+        ++digits;
+        // Checked digit by digit, so the value never overflows (leading zeros are fine).
+        if (size > m_limits.maxBodyBytes) {
             stop(413, "request_too_large", "request body too large");
             return;
         }
-        size = size * 16 + hexValue(line[digits]);
-        ++digits;
     }
     if (digits == 0) {
         stop(400, InvalidRequest, "malformed chunk size");

@@ -99,6 +99,11 @@ void tst_ServerFraming::accepted_data()
                           "3\r\nhel\r\n2;ext=\"v\"\r\nlo\r\n0\r\nTrailer-A: x\r\n\r\n")
             << QList<QByteArray>{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"}
             << QList<bool>{false};
+    QTest::addRow("chunk size with leading zeros")
+            << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "00000000000000000002\r\nhi\r\n0\r\n\r\n")
+            << QList<QByteArray>{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"}
+            << QList<bool>{false};
     QTest::addRow("Transfer-Encoding value is case-insensitive")
             << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"
                           "0\r\n\r\n")
@@ -202,6 +207,9 @@ void tst_ServerFraming::refused_data()
                                                  << 413 << QByteArray("request_too_large") << 0;
     QTest::addRow("huge chunk size")
             << head("Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n") << 413
+            << QByteArray("request_too_large") << 0;
+    QTest::addRow("chunk size past 64 bits (found by fuzz_http_framing)")
+            << head("Transfer-Encoding: chunked\r\n\r\nCCCCCCCCCCCCCCCC\r\n") << 413
             << QByteArray("request_too_large") << 0;
 
     // RFC 9112 2.2, 5.2: line endings and folding.
