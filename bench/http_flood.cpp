@@ -3,7 +3,7 @@
 // of issue 15, finding 1, against a real tessera-server on loopback.
 //
 //   bench_http_flood [--server PATH] [--connections 500] [--sources 10]
-//                    [--mode mixed|headers|line|body] [--hold 15] [--ulimit N]
+//                    [--mode mixed|headers|line|body|partial] [--hold 15] [--ulimit N]
 //                    [--fast-argon2] [--json FILE]
 //
 // Starts the server (a temporary database with one user), opens --connections
@@ -11,7 +11,8 @@
 // each sending, by --mode ("mixed" rotates the three): "headers", about 1 MB of
 // header fields; "line", one header line of 1 MB that never ends; "body", a
 // valid head announcing 60,000 bytes and then a body trickled at 1 KB every
-// 500 ms. They stay open until the server closes them or --hold seconds pass.
+// 500 ms; "partial" (not part of "mixed"), a request head without its end and
+// nothing more. They stay open until the server closes them or --hold seconds pass.
 // Meanwhile it samples the server's RSS (VmRSS, every 100 ms) and times a
 // legitimate client from 127.0.0.1: GET /healthz twice a second and a login
 // every 2 s, each on a new connection, 5 s timeout. Then it closes what is
@@ -28,6 +29,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QMap>
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
@@ -73,7 +75,7 @@ double mib(qint64 kib)
 class Attacker : public QObject
 {
 public:
-    enum class Mode { Headers, Line, Body };
+    enum class Mode { Headers, Line, Body, Partial };
 
     Attacker(quint16 port, const QHostAddress &source, Mode mode)
         : m_mode(mode)
@@ -112,13 +114,16 @@ private:
             QByteArray head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
             if (m_mode == Mode::Line)
                 head += "X-Long: ";
+            if (m_mode == Mode::Partial)
+                head += "X-Half: sent";
             if (m_mode == Mode::Body)
                 head = "POST /api/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                        "application/json\r\nContent-Length: 60000\r\n\r\n";
             m_socket.write(head);
             return;
         }
-        if (m_mode == Mode::Body || m_sent >= FloodBytes || m_socket.bytesToWrite() > ChunkBytes)
+        if (m_mode == Mode::Body || m_mode == Mode::Partial || m_sent >= FloodBytes
+            || m_socket.bytesToWrite() > ChunkBytes)
             return;
         static const QByteArray fields = [] {
             QByteArray text;
@@ -209,13 +214,19 @@ struct Latencies
     {
         QList<qint64> sorted = ms;
         std::sort(sorted.begin(), sorted.end());
-        const int ok = int(std::count(statuses.begin(), statuses.end(), 200));
-        return QStringLiteral(
-                       "%1 requests, %2 answered 200, %3 other answers, %4 without an answer "
-                       "within 5 s; median %5 ms, max %6 ms")
+        QMap<int, int> byStatus;
+        for (int status : statuses)
+            ++byStatus[status];
+        QStringList answers;
+        for (auto it = byStatus.cbegin(); it != byStatus.cend(); ++it)
+            answers.append(
+                    QStringLiteral("%1 x %2")
+                            .arg(it.value())
+                            .arg(it.key() ? QString::number(it.key()) : QStringLiteral("none")));
+        return QStringLiteral("%1 requests (%2), %3 without a complete answer within 5 s; "
+                              "median %4 ms, max %5 ms")
                 .arg(statuses.size())
-                .arg(ok)
-                .arg(statuses.size() - ok - failed)
+                .arg(answers.join(QStringLiteral(", ")))
                 .arg(failed)
                 .arg(sorted.isEmpty() ? -1 : sorted.at(sorted.size() / 2))
                 .arg(sorted.isEmpty() ? -1 : sorted.last());
@@ -240,9 +251,9 @@ int main(int argc, char *argv[])
     const QCommandLineOption sourcesOption(QStringLiteral("sources"),
                                            QStringLiteral("source addresses (10)"),
                                            QStringLiteral("N"), QStringLiteral("10"));
-    const QCommandLineOption modeOption(QStringLiteral("mode"),
-                                        QStringLiteral("mixed, headers, line or body (mixed)"),
-                                        QStringLiteral("MODE"), QStringLiteral("mixed"));
+    const QCommandLineOption modeOption(
+            QStringLiteral("mode"), QStringLiteral("mixed, headers, line, body or partial (mixed)"),
+            QStringLiteral("MODE"), QStringLiteral("mixed"));
     const QCommandLineOption holdOption(QStringLiteral("hold"),
                                         QStringLiteral("seconds the attack lasts (15)"),
                                         QStringLiteral("S"), QStringLiteral("15"));
@@ -266,7 +277,7 @@ int main(int argc, char *argv[])
     const QString mode = parser.value(modeOption);
     if (binary.isEmpty() || !QFile::exists(binary)
         || !QStringList{QStringLiteral("mixed"), QStringLiteral("headers"), QStringLiteral("line"),
-                        QStringLiteral("body")}
+                        QStringLiteral("body"), QStringLiteral("partial")}
                     .contains(mode)) {
         std::fputs("bench_http_flood: need --server PATH and a valid --mode\n", stderr);
         return 2;
@@ -353,6 +364,8 @@ int main(int argc, char *argv[])
             attackMode = Attacker::Mode::Line;
         else if (mode == u"body" || (mode == u"mixed" && i % 3 == 2))
             attackMode = Attacker::Mode::Body;
+        else if (mode == u"partial")
+            attackMode = Attacker::Mode::Partial;
         const QHostAddress source(QStringLiteral("127.0.0.%1").arg(2 + i % sources));
         attackers.push_back(std::make_unique<Attacker>(port, source, attackMode));
     }
@@ -399,7 +412,8 @@ int main(int argc, char *argv[])
         after.append(rssKiB(pid));
     }
     Latencies healthAfter;
-    healthAfter.add(timeRequest(port, health, &status), status);
+    const qint64 afterMs = timeRequest(port, health, &status);
+    healthAfter.add(afterMs, status);
 
     server.terminate();
     server.waitForFinished(10000);
