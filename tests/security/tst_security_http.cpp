@@ -439,9 +439,13 @@ void tst_SecurityHttp::floodMemoryIsBoundedAndReturned()
           before, peak, after, refused);
     QVERIFY2(peak - before < 64 * 1024,
              qPrintable(QStringLiteral("grew by %1 KiB during the flood").arg(peak - before)));
-    QVERIFY2(after - before < 16 * 1024,
-             qPrintable(QStringLiteral("still %1 KiB above the start after the flood")
-                                .arg(after - before)));
+    // Returned: at most half of what the flood added is still held (and never
+    // more than 2 MiB of noise when the flood added little).
+    QVERIFY2(after - before <= qMax<qint64>(2048, (peak - before) / 2),
+             qPrintable(QStringLiteral("still %1 KiB above the start after the flood (%2 KiB at "
+                                       "the peak)")
+                                .arg(after - before)
+                                .arg(peak - before)));
     QVERIFY2(refused >= 150, qPrintable(QString::number(refused)));
     expectServed(*server);
 }
