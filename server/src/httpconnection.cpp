@@ -63,6 +63,7 @@ HttpConnection::HttpConnection(QTcpSocket *socket, const ConnectionSettings &set
                                std::function<void()> onClosed)
     : QObject(socket)
     , m_socket(socket)
+    , m_ssl(qobject_cast<QSslSocket *>(socket))
     , m_settings(settings)
     , m_onClosed(std::move(onClosed))
     , m_framer(settings.framing)
@@ -75,8 +76,8 @@ HttpConnection::HttpConnection(QTcpSocket *socket, const ConnectionSettings &set
     socket->setReadBufferSize(settings.readBufferBytes);
     connect(socket, &QIODevice::readyRead, this, &HttpConnection::onReadyRead);
     connect(socket, &QIODevice::bytesWritten, this, &HttpConnection::onBytesWritten);
-    if (auto *ssl = qobject_cast<QSslSocket *>(socket))
-        connect(ssl, &QSslSocket::encryptedBytesWritten, this, &HttpConnection::onBytesWritten);
+    if (m_ssl)
+        connect(m_ssl, &QSslSocket::encryptedBytesWritten, this, &HttpConnection::onBytesWritten);
     m_timer.setSingleShot(true);
     connect(&m_timer, &QTimer::timeout, this, &HttpConnection::onTimeout);
     updateTimer();
@@ -92,8 +93,8 @@ HttpConnection::~HttpConnection()
 qint64 HttpConnection::pendingOutput() const
 {
     qint64 pending = m_socket->bytesToWrite();
-    if (const auto *ssl = qobject_cast<const QSslSocket *>(m_socket))
-        pending += ssl->encryptedBytesToWrite();
+    if (m_ssl)
+        pending += m_ssl->encryptedBytesToWrite();
     return pending;
 }
 
@@ -139,10 +140,13 @@ void HttpConnection::noteWrite()
 {
     if (!m_outstanding || m_responseBegun)
         return;
-    // QHttpServerResponder writes a whole answer in one go; the next request
-    // is handed over once control is back in the event loop.
+    // QHttpServerResponder writes a whole answer in one go. An answer written
+    // during the hand-over is complete when it returns (release() goes on);
+    // one written later (a login) is complete once control is back in the
+    // event loop.
     m_responseBegun = true;
-    QMetaObject::invokeMethod(this, &HttpConnection::finishResponse, Qt::QueuedConnection);
+    if (!m_releasing)
+        QMetaObject::invokeMethod(this, &HttpConnection::finishResponse, Qt::QueuedConnection);
 }
 
 void HttpConnection::trackPhase()
@@ -215,7 +219,10 @@ void HttpConnection::release(RequestFramer::Request request)
         m_socket->abort();
         return;
     }
-    updateTimer();
+    if (m_responseBegun)
+        finishResponse();
+    else
+        updateTimer();
 }
 
 void HttpConnection::finishResponse()
@@ -283,9 +290,9 @@ void HttpConnection::onTimeout()
 {
     const std::optional<Clock::time_point> due = deadline();
     if (!due)
-        return;
+        return; // re-armed when a deadline runs again
     if (Clock::now() < *due) {
-        updateTimer(); // a coarse timer may fire a little early
+        updateTimer(); // the deadline moved on, or a coarse timer fired early
         return;
     }
     if (m_closing) {
@@ -332,13 +339,15 @@ std::optional<HttpConnection::Clock::time_point> HttpConnection::deadline() cons
 
 void HttpConnection::updateTimer()
 {
+    // The timer is only restarted when the deadline moves earlier: a timer that
+    // fires before its deadline (or with none) is re-armed by onTimeout(), which
+    // keeps a busy keep-alive connection from re-registering a timer per request.
     const std::optional<Clock::time_point> due = deadline();
-    if (!due) {
-        m_timer.stop();
+    if (!due || (m_timer.isActive() && *due >= m_timerDue))
         return;
-    }
+    m_timerDue = *due;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*due - Clock::now());
-    m_timer.start(int(qBound(qint64(0), qint64(left.count()), qint64(24 * 3600 * 1000))));
+    m_timer.start(int(qBound(qint64(0), qint64(left.count()) + 1, qint64(24 * 3600 * 1000))));
 }
 
 } // namespace Tessera::Server

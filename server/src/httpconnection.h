@@ -8,6 +8,8 @@
 #include <QtCore/QTimer>
 #include <QtNetwork/QTcpSocket>
 
+QT_FORWARD_DECLARE_CLASS(QSslSocket)
+
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -73,6 +75,7 @@ private:
     QString peer() const;
 
     QTcpSocket *m_socket;
+    QSslSocket *m_ssl; // the same socket, with TLS; null without
     ConnectionSettings m_settings;
     std::function<void()> m_onClosed;
     RequestFramer m_framer;
@@ -82,6 +85,7 @@ private:
     Clock::time_point m_phaseStart;
     Clock::time_point m_lastActivity;
     Clock::time_point m_lingerDeadline;
+    Clock::time_point m_timerDue; // what m_timer was last started for
     RequestFramer::Phase m_trackedPhase = RequestFramer::Phase::Idle;
     quint64 m_trackedCompleted = 0;
 
