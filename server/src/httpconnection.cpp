@@ -168,7 +168,8 @@ void HttpConnection::trackPhase()
 
 void HttpConnection::processQueue()
 {
-    if (m_closing || m_outstanding || m_releasing)
+    if (m_closing || m_outstanding || m_releasing
+        || m_socket->state() != QAbstractSocket::ConnectedState)
         return;
     if (m_framer.hasRequest()) {
         // A client that does not read its answers gets no more of them.
@@ -204,6 +205,7 @@ void HttpConnection::release(RequestFramer::Request request)
     if (m_socket->bytesAvailable() != bytes.size()) {
         qCWarning(lcServerHttp) << "cannot hand a request to the HTTP parser; connection from"
                                 << peer() << "closed";
+        m_closing = true;
         m_socket->abort();
         return;
     }
@@ -216,6 +218,7 @@ void HttpConnection::release(RequestFramer::Request request)
         qCWarning(lcServerHttp) << "the HTTP parser left" << m_socket->bytesAvailable()
                                 << "bytes of a framed request; connection from" << peer()
                                 << "closed";
+        m_closing = true;
         m_socket->abort();
         return;
     }

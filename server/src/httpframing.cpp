@@ -193,7 +193,6 @@ void RequestFramer::feed(QByteArrayView data)
 {
     qsizetype i = 0;
     while (i < data.size() && m_state != State::Done) {
-        m_receivedAnything = true;
         if (m_phase == Phase::Idle)
             m_phase = Phase::Head;
         switch (m_state) {

@@ -75,7 +75,6 @@ public:
     // The request being read asked for 100-continue and its body is still to come.
     bool wantsContinue() const { return m_phase == Phase::Body && m_expectContinue; }
     void continueSent() { m_expectContinue = false; }
-    bool receivedAnything() const { return m_receivedAnything; }
 
 private:
     enum class State {
@@ -104,7 +103,6 @@ private:
     Phase m_phase = Phase::Idle;
     FramingError m_error;
     bool m_silentStop = false;
-    bool m_receivedAnything = false;
 
     // The line being read and its CR state.
     QByteArray m_line;
