@@ -96,6 +96,30 @@ const QList<Option> &options()
              QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
                             "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
                             "commit).")},
+            // HTTP connections
+            {QStringLiteral("header-timeout"), QStringLiteral("SECONDS"),
+             QStringLiteral("A request head must arrive within this time of its first byte (the "
+                            "first one within this time of the connection, TLS handshake "
+                            "included); else 408 and close (default 10).")},
+            {QStringLiteral("body-timeout"), QStringLiteral("SECONDS"),
+             QStringLiteral("A request body must arrive within this time of its head; else 408 "
+                            "and close (default 10).")},
+            {QStringLiteral("idle-timeout"), QStringLiteral("SECONDS"),
+             QStringLiteral("An idle keep-alive connection, or one whose client stops reading "
+                            "its answers, is closed after this time (default 10).")},
+            {QStringLiteral("max-header-bytes"), QStringLiteral("N"),
+             QStringLiteral("Request line and header fields together; larger heads get 431 and "
+                            "close (default 16384; the request line alone at most 8192: 414).")},
+            {QStringLiteral("max-header-fields"), QStringLiteral("N"),
+             QStringLiteral("Header fields per request; more get 431 and close (default 100).")},
+            {QStringLiteral("max-connections"), QStringLiteral("N"),
+             QStringLiteral("Open connections in total; beyond, new ones get 503 and are closed "
+                            "(default 1024, lowered to what the open-file limit leaves).")},
+            {QStringLiteral("max-connections-per-address"), QStringLiteral("N"),
+             QStringLiteral("Open connections per client address (an IPv6 /64); beyond, 503 "
+                            "and close. Behind a proxy every connection comes from the proxy: "
+                            "set it to at least the proxy's maxconn (default 64; 0: no "
+                            "per-address cap).")},
     };
     return list;
 }
@@ -183,6 +207,10 @@ QString helpText()
     for (const Option &option : options())
         addOption(QStringLiteral("  --%1 %2").arg(option.name, option.valueName),
                   option.description);
+    addOption(QStringLiteral("  --insecure-http"),
+              QStringLiteral("Allow plain HTTP on a non-loopback --listen address, for a "
+                             "TLS-terminating proxy in front. Without it, such an address needs "
+                             "--tls-cert and --tls-key."));
     addOption(QStringLiteral("  --demo"),
               QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
                              "the credentials. Only with a loopback --listen address."));
@@ -203,6 +231,7 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     for (const Option &option : options())
         parser.addOption(QCommandLineOption(option.name, option.description, option.valueName));
     parser.addOption(QCommandLineOption(QStringLiteral("demo")));
+    parser.addOption(QCommandLineOption(QStringLiteral("insecure-http")));
     parser.addOption(QCommandLineOption(QStringLiteral("help")));
     if (!parser.parse(arguments)) {
         result.error = parser.errorText();
@@ -335,6 +364,58 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
         if (mode != u"normal" && mode != u"full")
             return fail(QStringLiteral("db-sync"));
         config.fullSync = mode == u"full";
+    }
+    // HTTP connections
+    {
+        const struct
+        {
+            const char *name;
+            qint64 minimum;
+            qint64 maximum;
+            qint64 *target;
+        } limits[] = {
+                {"header-timeout", 1, 3600, &config.headerTimeout},
+                {"body-timeout", 1, 3600, &config.bodyTimeout},
+                {"idle-timeout", 1, 3600, &config.idleTimeout},
+                {"max-header-bytes", 1024, 1024 * 1024, &config.maxHeaderBytes},
+        };
+        for (const auto &limit : limits) {
+            const QString name = QString::fromLatin1(limit.name);
+            if (parser.isSet(name)
+                && (!parseSeconds(parser.value(name), limit.minimum, limit.target)
+                    || *limit.target > limit.maximum))
+                return fail(name);
+        }
+        const struct
+        {
+            const char *name;
+            qint64 minimum;
+            int *target;
+        } counts[] = {
+                {"max-header-fields", 1, &config.maxHeaderFields},
+                {"max-connections", 1, &config.maxConnections},
+                {"max-connections-per-address", 0, &config.maxConnectionsPerAddress},
+        };
+        for (const auto &count : counts) {
+            const QString name = QString::fromLatin1(count.name);
+            qint64 value = 0;
+            if (!parser.isSet(name))
+                continue;
+            if (!parseSeconds(parser.value(name), count.minimum, &value) || value > 1000000)
+                return fail(name);
+            *count.target = int(value);
+        }
+        config.insecureHttp = parser.isSet(QStringLiteral("insecure-http"));
+        // Passwords and tokens must not cross a network in the clear: plain HTTP
+        // only on loopback, or when a TLS-terminating proxy is said to be in front.
+        if (!config.listenAddress.isLoopback() && config.tlsCertificatePath.isEmpty()
+            && !config.insecureHttp) {
+            result.error = QStringLiteral("plain HTTP on the non-loopback address %1: use "
+                                          "--tls-cert and --tls-key, or "
+                                          "--insecure-http behind a TLS-terminating proxy")
+                                   .arg(config.listenAddress.toString());
+            return result;
+        }
     }
     config.demo = parser.isSet(QStringLiteral("demo"));
     if (config.demo && !config.listenAddress.isLoopback()) {

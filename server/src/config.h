@@ -45,6 +45,16 @@ struct ServerConfig
     int loginQueue = 32;        // logins waiting for a hashing thread; beyond: 503
     bool argon2Rehash = true;   // rehash to the current --argon2-* after a successful login
     int reuseGraceAnswers = 4;  // answers the grace window gives one rotated token
+
+    // HTTP connections (docs/SERVER.md, "Connections and limits").
+    bool insecureHttp = false; // plain HTTP on a non-loopback address, behind a TLS proxy
+    qint64 headerTimeout = 10;
+    qint64 bodyTimeout = 10;
+    qint64 idleTimeout = 10;
+    qint64 maxHeaderBytes = 16 * 1024;
+    int maxHeaderFields = 100;
+    int maxConnections = 1024;
+    int maxConnectionsPerAddress = 64;
 };
 
 enum class Command { Serve, AddUser, Help };

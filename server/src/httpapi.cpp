@@ -2,14 +2,14 @@
 #include "httpapi.h"
 
 #include "jsonresponses.h"
+#include "connectionlimiter.h"
+#include "httplistener.h"
 #include "logging.h"
 
 #include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
 #include <QtNetwork/QSslCertificate>
 #include <QtNetwork/QSslKey>
-#include <QtNetwork/QSslServer>
-#include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
 #include <variant>
@@ -49,45 +49,6 @@ QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalid
                                : QByteArrayLiteral("Bearer realm=\"api\""));
     return std::move(response);
 }
-
-// Qt HttpServer 6.4 buffers a whole request body before any handler runs and
-// has no size limit of its own. This wrapper cuts a connection that sends more
-// than `limit` bytes without getting a response, so a huge body cannot exhaust
-// memory; bodies below the limit but over --max-body-bytes get a proper 413
-// from the handlers.
-template<typename Base> class BoundedServer : public Base
-{
-public:
-    BoundedServer(qint64 limit, QObject *parent)
-        : Base(parent)
-        , m_limit(limit)
-    { }
-
-    QTcpSocket *nextPendingConnection() override
-    {
-        QTcpSocket *socket = Base::nextPendingConnection();
-        if (!socket)
-            return nullptr;
-        auto unanswered = std::make_shared<qint64>(0);
-        // Connected before QHttpServer connects its own readyRead slot, so this
-        // runs first and sees each chunk before the parser buffers it.
-        QObject::connect(socket, &QIODevice::readyRead, socket, [socket, unanswered, this] {
-            *unanswered += socket->bytesAvailable();
-            if (*unanswered > m_limit) {
-                qCWarning(lcServerHttp)
-                        << "connection from" << socket->peerAddress().toString() << "sent more than"
-                        << m_limit << "bytes without a response: closed";
-                socket->abort();
-            }
-        });
-        QObject::connect(socket, &QIODevice::bytesWritten, socket,
-                         [unanswered] { *unanswered = 0; });
-        return socket;
-    }
-
-private:
-    qint64 m_limit;
-};
 
 } // namespace
 
@@ -236,9 +197,7 @@ QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
 
 quint16 HttpApi::listen(QString *error)
 {
-    // Bodies up to 1 MiB (or 4x the limit) get a clean 413; beyond, the connection is cut.
-    const qint64 connectionLimit = qMax<qint64>(1024 * 1024, 4 * m_config.maxBodyBytes);
-    QTcpServer *tcpServer = nullptr;
+    std::optional<QSslConfiguration> tls;
     if (!m_config.tlsCertificatePath.isEmpty()) {
         QFile certificateFile(m_config.tlsCertificatePath);
         QFile keyFile(m_config.tlsKeyPath);
@@ -255,26 +214,42 @@ quint16 HttpApi::listen(QString *error)
             *error = QStringLiteral("invalid TLS certificate or key (PEM, EC or RSA)");
             return 0;
         }
-        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-        tls.setLocalCertificate(certificate);
-        tls.setPrivateKey(key);
-        tls.setProtocol(QSsl::TlsV1_2OrLater);
-        auto *sslServer = new BoundedServer<QSslServer>(connectionLimit, this);
-        sslServer->setSslConfiguration(tls);
-        tcpServer = sslServer;
-    } else {
-        tcpServer = new BoundedServer<QTcpServer>(connectionLimit, this);
+        tls = QSslConfiguration::defaultConfiguration();
+        tls->setLocalCertificate(certificate);
+        tls->setPrivateKey(key);
+        tls->setProtocol(QSsl::TlsV1_2OrLater);
     }
-    if (!tcpServer->listen(m_config.listenAddress, m_config.listenPort)) {
+
+    ConnectionSettings settings;
+    settings.framing.maxHeadBytes = qsizetype(m_config.maxHeaderBytes);
+    settings.framing.maxRequestLineBytes = qMin<qsizetype>(8 * 1024, settings.framing.maxHeadBytes);
+    settings.framing.maxHeaderFields = m_config.maxHeaderFields;
+    settings.framing.maxBodyBytes = m_config.maxBodyBytes;
+    settings.headerTimeout = std::chrono::seconds(m_config.headerTimeout);
+    settings.bodyTimeout = std::chrono::seconds(m_config.bodyTimeout);
+    settings.idleTimeout = std::chrono::seconds(m_config.idleTimeout);
+    // Descriptors kept for everything but client connections (database files, the
+    // listening socket, the signal pipe, Qt, refused connections being answered).
+    constexpr int reservedDescriptors = 48 + HttpListener::MaxRefusalsInFlight;
+    const FileDescriptorBudget budget =
+            fitToFileDescriptorLimit(m_config.maxConnections, reservedDescriptors);
+    if (budget.connections < m_config.maxConnections)
+        qCWarning(lcServerHttp).nospace()
+                << "at most " << budget.connections << " connections instead of "
+                << m_config.maxConnections << ": the open-file limit is " << budget.softLimit
+                << " (hard " << budget.hardLimit << ")";
+    auto *listener = new HttpListener(settings, budget.connections,
+                                      m_config.maxConnectionsPerAddress, std::move(tls), this);
+    if (!listener->listen(m_config.listenAddress, m_config.listenPort)) {
         *error = QStringLiteral("cannot listen on %1:%2: %3")
                          .arg(m_config.listenAddress.toString())
                          .arg(m_config.listenPort)
-                         .arg(tcpServer->errorString());
-        delete tcpServer;
+                         .arg(listener->errorString());
+        delete listener;
         return 0;
     }
-    m_server.bind(tcpServer);
-    return tcpServer->serverPort();
+    m_server.bind(listener);
+    return listener->serverPort();
 }
 
 } // namespace Tessera::Server

@@ -12,13 +12,14 @@
 #include <sys/types.h>
 
 #ifndef TESSERA_SERVER_PATH
-#  define TESSERA_SERVER_PATH ""
+#define TESSERA_SERVER_PATH ""
 #endif
 
 namespace Tessera::Test {
 
 ServerProcess::ServerProcess(QStringList extraArgs)
-    : m_extraArgs(std::move(extraArgs)), m_environment(QProcessEnvironment::systemEnvironment())
+    : m_extraArgs(std::move(extraArgs))
+    , m_environment(QProcessEnvironment::systemEnvironment())
 {
     // An inherited rule must not change what the server logs unless a test asks.
     m_environment.remove(QStringLiteral("QT_LOGGING_RULES"));
@@ -97,12 +98,15 @@ bool ServerProcess::start(int timeoutMs)
     }
     const QString binary = binaryPath();
     if (binary.isEmpty()) {
-        m_error = QStringLiteral("no tessera-server binary (TESSERA_SERVER_PATH not set at build time)");
+        m_error = QStringLiteral(
+                "no tessera-server binary (TESSERA_SERVER_PATH not set at build time)");
         return false;
     }
     drain();
     m_process = std::make_unique<QProcess>();
     m_process->setProcessEnvironment(m_environment);
+    if (m_childModifier)
+        m_process->setChildProcessModifier(m_childModifier);
     m_process->setProcessChannelMode(QProcess::SeparateChannels);
     m_process->setWorkingDirectory(m_dir.path());
     QProcess *process = m_process.get();
@@ -123,8 +127,8 @@ bool ServerProcess::start(int timeoutMs)
     }
 
     static const QRegularExpression listening(
-        QStringLiteral("listening on (https?)://(127\\.0\\.0\\.1|\\[::1\\]):(\\d+)\\s*$"),
-        QRegularExpression::MultilineOption);
+            QStringLiteral("listening on (https?)://(127\\.0\\.0\\.1|\\[::1\\]):(\\d+)\\s*$"),
+            QRegularExpression::MultilineOption);
     QEventLoop loop;
     QTimer timer;
     timer.setSingleShot(true);
@@ -161,8 +165,8 @@ bool ServerProcess::start(int timeoutMs)
         m_process.reset();
         return false;
     }
-    m_baseUrl = QUrl(QStringLiteral("%1://%2:%3").arg(match.captured(1), match.captured(2),
-                                                      match.captured(3)));
+    m_baseUrl = QUrl(QStringLiteral("%1://%2:%3")
+                             .arg(match.captured(1), match.captured(2), match.captured(3)));
     return true;
 }
 
@@ -180,7 +184,8 @@ bool ServerProcess::stop(int timeoutMs)
         }
     }
     drain();
-    const bool clean = m_process->exitStatus() == QProcess::NormalExit && m_process->exitCode() == 0;
+    const bool clean =
+            m_process->exitStatus() == QProcess::NormalExit && m_process->exitCode() == 0;
     if (!clean)
         m_error = QStringLiteral("server exit: status %1 code %2")
                           .arg(int(m_process->exitStatus()))
@@ -216,8 +221,8 @@ void ServerProcess::printLogIfFailed()
     if (log.isEmpty())
         return;
     constexpr qsizetype Tail = 8000;
-    qWarning().noquote() << "---- tessera-server stderr"
-                         << (log.size() > Tail ? "(tail)" : "") << "----\n"
+    qWarning().noquote() << "---- tessera-server stderr" << (log.size() > Tail ? "(tail)" : "")
+                         << "----\n"
                          << QString::fromUtf8(log.right(Tail)) << "\n---- end of stderr ----";
 }
 
@@ -228,8 +233,8 @@ bool ServerProcess::addUser(const QString &name, const QByteArray &password)
     process.setProcessEnvironment(m_environment);
     process.setWorkingDirectory(m_dir.path());
     process.setProcessChannelMode(QProcess::MergedChannels);
-    QStringList args{QStringLiteral("user"), QStringLiteral("add"), name,
-                     QStringLiteral("--db"), databasePath()};
+    QStringList args{QStringLiteral("user"), QStringLiteral("add"), name, QStringLiteral("--db"),
+                     databasePath()};
     args += argonArgs();
     process.start(binaryPath(), args);
     if (!process.waitForStarted(10000)) {

@@ -11,6 +11,7 @@
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUrl>
 
+#include <functional>
 #include <memory>
 
 namespace Tessera::Test {
@@ -35,6 +36,11 @@ public:
     void setExtraArgs(const QStringList &args) { m_extraArgs = args; }
     QStringList extraArgs() const { return m_extraArgs; }
     void setEnvironment(const QProcessEnvironment &environment) { m_environment = environment; }
+    // Runs in the child between fork and exec (setrlimit, for instance); set before start().
+    void setChildProcessModifier(std::function<void()> modifier)
+    {
+        m_childModifier = std::move(modifier);
+    }
 
     // Starts the server and waits for "listening on http://HOST:PORT".
     bool start(int timeoutMs = 15000);
@@ -72,6 +78,7 @@ private:
     QTemporaryDir m_dir;
     QStringList m_extraArgs;
     QProcessEnvironment m_environment;
+    std::function<void()> m_childModifier;
     bool m_fastArgon2 = true;
     std::unique_ptr<QProcess> m_process;
     QUrl m_baseUrl;

@@ -499,10 +499,15 @@ void tst_ServerTokens::hostileAccessToken()
     QFETCH(QString, token);
     QFETCH(int, status);
 
+    // In the Authorization header, a token that does not fit the server's header
+    // cap (--max-header-bytes, default 16 KiB) is refused before it is parsed.
+    const bool overHeaderCap = token.size() > 16 * 1024;
     const HttpResponse me = m_http->me(token);
-    TESSERA_EXPECT_STATUS(me, status);
+    TESSERA_EXPECT_STATUS(me, overHeaderCap ? 431 : status);
     QVERIFY2(me.isJsonObject(), qPrintable(me.describe()));
-    if (status == 401) {
+    if (overHeaderCap) {
+        QCOMPARE(me.code(), QStringLiteral("header_too_large"));
+    } else if (status == 401) {
         QCOMPARE(me.code(), QStringLiteral("token_not_valid"));
         QVERIFY(me.header("WWW-Authenticate").startsWith("Bearer"));
     } else {

@@ -90,6 +90,7 @@ private slots:
     void unsafeDatabaseFiles();
     void commandLine_data();
     void commandLine();
+    void commandLineHttpLimits();
     void storeRotateIsConditional();
     void helpDocumentsEveryFlag();
     void boundedCacheEvictsOldest();
@@ -132,7 +133,14 @@ void tst_ServerUnits::helpDocumentsEveryFlag()
                              "--trusted-proxy",
                              "--login-queue",
                              "--argon2-rehash",
-                             "--reuse-grace-answers"}) {
+                             "--reuse-grace-answers",
+                             "--header-timeout",
+                             "--body-timeout",
+                             "--idle-timeout",
+                             "--max-header-bytes",
+                             "--max-header-fields",
+                             "--max-connections",
+                             "--max-connections-per-address"}) {
         QVERIFY2(help.contains(QLatin1String(flag)), flag);
     }
     for (const QString &line : help.split(u'\n'))
@@ -520,7 +528,20 @@ void tst_ServerUnits::commandLine_data()
     QTest::addRow("zero ttl refused") << QStringList{"--access-ttl", "0"} << false << "" << 0;
     QTest::addRow("cert without key") << QStringList{"--tls-cert", "a.pem"} << false << "" << 0;
     QTest::addRow("demo on public address")
-            << QStringList{"--demo", "--listen", "0.0.0.0:8000"} << false << "" << 0;
+            << QStringList{"--demo", "--insecure-http", "--listen", "0.0.0.0:8000"} << false << ""
+            << 0;
+    QTest::addRow("plain HTTP on a public address")
+            << QStringList{"--listen", "0.0.0.0:8000"} << false << "" << 0;
+    QTest::addRow("plain HTTP on an IPv6 public address")
+            << QStringList{"--listen", "[2001:db8::1]:8000"} << false << "" << 0;
+    QTest::addRow("plain HTTP behind a TLS proxy")
+            << QStringList{"--listen", "0.0.0.0:8000", "--insecure-http"} << true << "0.0.0.0"
+            << 8000;
+    QTest::addRow("HTTPS on a public address")
+            << QStringList{"--listen", "0.0.0.0:8443", "--tls-cert", "a.pem", "--tls-key", "b.pem"}
+            << true << "0.0.0.0" << 8443;
+    QTest::addRow("plain HTTP on another loopback address")
+            << QStringList{"--listen", "127.0.0.2:8000"} << true << "127.0.0.2" << 8000;
     QTest::addRow("unknown option") << QStringList{"--frobnicate"} << false << "" << 0;
     QTest::addRow("bad db-sync") << QStringList{"--db-sync", "off"} << false << "" << 0;
     QTest::addRow("trusted proxies")
@@ -534,6 +555,29 @@ void tst_ServerUnits::commandLine_data()
             << QStringList{"--reuse-grace-answers", "0"} << false << "" << 0;
     QTest::addRow("login queue 0 ok")
             << QStringList{"--login-queue", "0"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("HTTP limits") << QStringList{"--header-timeout",
+                                                "2",
+                                                "--body-timeout",
+                                                "3",
+                                                "--idle-timeout",
+                                                "4",
+                                                "--max-header-bytes",
+                                                "4096",
+                                                "--max-header-fields",
+                                                "20",
+                                                "--max-connections",
+                                                "10",
+                                                "--max-connections-per-address",
+                                                "0"}
+                                 << true << "127.0.0.1" << 8000;
+    QTest::addRow("zero header timeout")
+            << QStringList{"--header-timeout", "0"} << false << "" << 0;
+    QTest::addRow("zero idle timeout") << QStringList{"--idle-timeout", "0"} << false << "" << 0;
+    QTest::addRow("tiny header cap")
+            << QStringList{"--max-header-bytes", "100"} << false << "" << 0;
+    QTest::addRow("zero connections") << QStringList{"--max-connections", "0"} << false << "" << 0;
+    QTest::addRow("negative per-address cap")
+            << QStringList{"--max-connections-per-address", "-1"} << false << "" << 0;
 }
 
 void tst_ServerUnits::commandLine()
@@ -549,6 +593,34 @@ void tst_ServerUnits::commandLine()
     QFETCH(int, port);
     QCOMPARE(parsed.config.listenAddress, QHostAddress(address));
     QCOMPARE(int(parsed.config.listenPort), port);
+}
+
+void tst_ServerUnits::commandLineHttpLimits()
+{
+    const ServerConfig defaults;
+    QCOMPARE(defaults.headerTimeout, 10);
+    QCOMPARE(defaults.bodyTimeout, 10);
+    QCOMPARE(defaults.idleTimeout, 10);
+    QCOMPARE(defaults.maxHeaderBytes, 16 * 1024);
+    QCOMPARE(defaults.maxHeaderFields, 100);
+    QCOMPARE(defaults.maxConnections, 1024);
+    QCOMPARE(defaults.maxConnectionsPerAddress, 64);
+    const ParsedCommandLine parsed = parseCommandLine(
+            {QStringLiteral("tessera-server"), QStringLiteral("--header-timeout"),
+             QStringLiteral("2"), QStringLiteral("--body-timeout"), QStringLiteral("3"),
+             QStringLiteral("--idle-timeout"), QStringLiteral("4"),
+             QStringLiteral("--max-header-bytes"), QStringLiteral("4096"),
+             QStringLiteral("--max-header-fields"), QStringLiteral("20"),
+             QStringLiteral("--max-connections"), QStringLiteral("10"),
+             QStringLiteral("--max-connections-per-address"), QStringLiteral("0")});
+    QVERIFY2(parsed.error.isEmpty(), qPrintable(parsed.error));
+    QCOMPARE(parsed.config.headerTimeout, 2);
+    QCOMPARE(parsed.config.bodyTimeout, 3);
+    QCOMPARE(parsed.config.idleTimeout, 4);
+    QCOMPARE(parsed.config.maxHeaderBytes, 4096);
+    QCOMPARE(parsed.config.maxHeaderFields, 20);
+    QCOMPARE(parsed.config.maxConnections, 10);
+    QCOMPARE(parsed.config.maxConnectionsPerAddress, 0);
 }
 
 void tst_ServerUnits::storeRotateIsConditional()

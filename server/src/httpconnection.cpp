@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+#include "httpconnection.h"
+
+#include "logging.h"
+
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtNetwork/QSslSocket>
+
+#include <sys/socket.h>
+
+namespace Tessera::Server {
+namespace {
+
+QByteArrayView reasonPhrase(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+} // namespace
+
+QByteArray closingErrorResponse(int status, QByteArrayView code, QByteArrayView detail,
+                                QByteArrayView extraHeaders)
+{
+    const QByteArray body =
+            QJsonDocument(QJsonObject{{QStringLiteral("code"), QString::fromLatin1(code)},
+                                      {QStringLiteral("detail"), QString::fromLatin1(detail)}})
+                    .toJson(QJsonDocument::Compact);
+    QByteArray response = "HTTP/1.1 " + QByteArray::number(status) + ' '
+            + reasonPhrase(status).toByteArray() + "\r\n";
+    response += "Content-Type: application/json\r\n"
+                "Cache-Control: no-store\r\n"
+                "X-Content-Type-Options: nosniff\r\n"
+                "Connection: close\r\n";
+    response += extraHeaders.toByteArray();
+    response += "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n";
+    response += body;
+    return response;
+}
+
+HttpConnection::HttpConnection(QTcpSocket *socket, const ConnectionSettings &settings,
+                               std::function<void()> onClosed)
+    : QObject(socket)
+    , m_socket(socket)
+    , m_ssl(qobject_cast<QSslSocket *>(socket))
+    , m_settings(settings)
+    , m_onClosed(std::move(onClosed))
+    , m_framer(settings.framing)
+    , m_acceptedAt(Clock::now())
+    , m_phaseStart(m_acceptedAt)
+    , m_lastActivity(m_acceptedAt)
+{
+    // Qt's buffer holds at most this much before the kernel's buffer (and TCP
+    // flow control) takes over; every readyRead empties it.
+    socket->setReadBufferSize(settings.readBufferBytes);
+    connect(socket, &QIODevice::readyRead, this, &HttpConnection::onReadyRead);
+    connect(socket, &QIODevice::bytesWritten, this, &HttpConnection::onBytesWritten);
+    if (m_ssl)
+        connect(m_ssl, &QSslSocket::encryptedBytesWritten, this, &HttpConnection::onBytesWritten);
+    m_timer.setSingleShot(true);
+    connect(&m_timer, &QTimer::timeout, this, &HttpConnection::onTimeout);
+    updateTimer();
+}
+
+HttpConnection::~HttpConnection()
+{
+    if (m_onClosed)
+        m_onClosed();
+}
+
+// Bytes written but not yet handed to the kernel (for TLS, plaintext and ciphertext).
+qint64 HttpConnection::pendingOutput() const
+{
+    qint64 pending = m_socket->bytesToWrite();
+    if (m_ssl)
+        pending += m_ssl->encryptedBytesToWrite();
+    return pending;
+}
+
+QString HttpConnection::peer() const
+{
+    return m_socket->peerAddress().toString();
+}
+
+void HttpConnection::onReadyRead()
+{
+    if (m_releasing)
+        return;
+    // QHttpServer starts a transaction on every readyRead; since this guard
+    // emptied the buffer before, it read nothing in it. Closing it here keeps
+    // the bytes read below from being kept for a rollback.
+    if (m_socket->isTransactionStarted())
+        m_socket->commitTransaction();
+    char buffer[16 * 1024];
+    qint64 n = 0;
+    // Read until empty: the last, short read also re-arms the socket's read notifier.
+    while ((n = m_socket->read(buffer, sizeof buffer)) > 0) {
+        if (!m_closing)
+            m_framer.feed(QByteArrayView(buffer, n));
+    }
+    m_lastActivity = Clock::now();
+    trackPhase();
+    processQueue();
+    updateTimer();
+}
+
+void HttpConnection::onBytesWritten()
+{
+    m_lastActivity = Clock::now();
+    if (m_closing) {
+        shutdownWhenFlushed();
+        return;
+    }
+    processQueue();
+    updateTimer();
+}
+
+void HttpConnection::noteWrite()
+{
+    if (!m_outstanding || m_responseBegun)
+        return;
+    // QHttpServerResponder writes a whole answer in one go. An answer written
+    // during the hand-over is complete when it returns (release() goes on);
+    // one written later (a login) is complete once control is back in the
+    // event loop.
+    m_responseBegun = true;
+    if (!m_releasing)
+        QMetaObject::invokeMethod(this, &HttpConnection::finishResponse, Qt::QueuedConnection);
+}
+
+void HttpConnection::trackPhase()
+{
+    const RequestFramer::Phase phase = m_framer.phase();
+    const quint64 completed = m_framer.completedRequests();
+    const bool newMessage = completed != m_trackedCompleted;
+    if (phase == RequestFramer::Phase::Head
+        && (m_trackedPhase != RequestFramer::Phase::Head || newMessage)) {
+        // The first request's head counts from the accept (TLS handshake included).
+        m_phaseStart = completed == 0 ? m_acceptedAt : Clock::now();
+    } else if (phase == RequestFramer::Phase::Body
+               && (m_trackedPhase != RequestFramer::Phase::Body || newMessage)) {
+        m_phaseStart = Clock::now();
+    }
+    m_trackedPhase = phase;
+    m_trackedCompleted = completed;
+}
+
+void HttpConnection::processQueue()
+{
+    if (m_closing || m_outstanding || m_releasing
+        || m_socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    if (m_framer.hasRequest()) {
+        // A client that does not read its answers gets no more of them.
+        if (pendingOutput() > m_settings.writeBacklogBytes)
+            return;
+        release(m_framer.takeRequest());
+        return;
+    }
+    if (m_framer.failed()) {
+        respondAndClose(m_framer.error());
+        return;
+    }
+    if (m_framer.stopped()) {
+        lingerClose();
+        return;
+    }
+    if (m_framer.wantsContinue()) {
+        m_socket->write("HTTP/1.1 100 Continue\r\n\r\n");
+        m_framer.continueSent();
+    }
+}
+
+void HttpConnection::release(RequestFramer::Request request)
+{
+    m_outstanding = true;
+    m_responseBegun = false;
+    m_closeAfterResponse = request.closeAfter;
+    if (m_socket->isTransactionStarted())
+        m_socket->commitTransaction();
+    const QByteArray &bytes = request.message;
+    for (qsizetype i = bytes.size(); i-- > 0;)
+        m_socket->ungetChar(bytes.at(i));
+    if (m_socket->bytesAvailable() != bytes.size()) {
+        qCWarning(lcServerHttp) << "cannot hand a request to the HTTP parser; connection from"
+                                << peer() << "closed";
+        m_closing = true;
+        m_socket->abort();
+        return;
+    }
+    m_releasing = true;
+    emit m_socket->readyRead();
+    m_releasing = false;
+    // Qt's parser and the framer agree on where a canonical request ends; if
+    // they ever did not, what is left must not be taken for another request.
+    if (m_socket->bytesAvailable() > 0) {
+        qCWarning(lcServerHttp) << "the HTTP parser left" << m_socket->bytesAvailable()
+                                << "bytes of a framed request; connection from" << peer()
+                                << "closed";
+        m_closing = true;
+        m_socket->abort();
+        return;
+    }
+    if (m_responseBegun)
+        finishResponse();
+    else
+        updateTimer();
+}
+
+void HttpConnection::finishResponse()
+{
+    m_outstanding = false;
+    m_lastActivity = Clock::now();
+    if (m_closeAfterResponse) {
+        lingerClose();
+        return;
+    }
+    processQueue();
+    updateTimer();
+}
+
+void HttpConnection::respondAndClose(const FramingError &error)
+{
+    if (error.status != 0) {
+        qCDebug(lcServerHttp) << "request from" << peer() << "refused:" << error.status
+                              << error.detail.constData();
+        m_socket->write(closingErrorResponse(error.status, error.code, error.detail));
+    } else {
+        qCDebug(lcServerHttp) << "connection from" << peer()
+                              << "closed:" << error.detail.constData();
+    }
+    lingerClose();
+}
+
+void HttpConnection::lingerClose()
+{
+    if (m_closing)
+        return;
+    m_closing = true;
+    m_lingerDeadline = Clock::now() + m_settings.lingerTimeout;
+    shutdownWhenFlushed();
+    updateTimer();
+}
+
+// Checked from the event loop: QSslSocket reports bytesWritten while it still
+// holds the ciphertext it is about to hand to the kernel.
+void HttpConnection::shutdownWhenFlushed()
+{
+    QMetaObject::invokeMethod(
+            this,
+            [this] {
+                if (pendingOutput() == 0)
+                    shutdownWrite();
+            },
+            Qt::QueuedConnection);
+}
+
+// Half-close: the client reads the last answer and then end-of-stream; what it
+// still sends is read and dropped until it closes or the linger time ends, so
+// the kernel does not reset the connection under the unread answer.
+void HttpConnection::shutdownWrite()
+{
+    if (m_shutdownSent)
+        return;
+    m_shutdownSent = true;
+    const qintptr descriptor = m_socket->socketDescriptor();
+    if (descriptor >= 0)
+        ::shutdown(int(descriptor), SHUT_WR);
+}
+
+void HttpConnection::onTimeout()
+{
+    const std::optional<Clock::time_point> due = deadline();
+    if (!due)
+        return; // re-armed when a deadline runs again
+    if (Clock::now() < *due) {
+        updateTimer(); // the deadline moved on, or a coarse timer fired early
+        return;
+    }
+    if (m_closing) {
+        m_socket->abort();
+        return;
+    }
+    switch (m_framer.phase()) {
+    case RequestFramer::Phase::Head:
+    case RequestFramer::Phase::Body:
+        qCDebug(lcServerHttp) << "request from" << peer() << "not received in time";
+        m_framer.fail(408, "request_timeout", "request not received in time");
+        processQueue();
+        break;
+    default:
+        // Nothing of a request arrived (a silent or idle keep-alive connection),
+        // or the client stopped reading its answers.
+        qCDebug(lcServerHttp) << "idle connection from" << peer() << "closed";
+        lingerClose();
+        break;
+    }
+}
+
+std::optional<HttpConnection::Clock::time_point> HttpConnection::deadline() const
+{
+    if (m_closing)
+        return m_lingerDeadline;
+    if (m_outstanding)
+        return std::nullopt; // the server is working on an answer: no client deadline runs
+    switch (m_framer.phase()) {
+    case RequestFramer::Phase::Head:
+        return m_phaseStart + m_settings.headerTimeout;
+    case RequestFramer::Phase::Body:
+        return m_phaseStart + m_settings.bodyTimeout;
+    case RequestFramer::Phase::Idle:
+        if (m_framer.completedRequests() == 0)
+            return m_acceptedAt + m_settings.headerTimeout;
+        return m_lastActivity + m_settings.idleTimeout;
+    case RequestFramer::Phase::Stopped:
+        break;
+    }
+    // Answers still queued or being written: the client must keep reading them.
+    return m_lastActivity + m_settings.idleTimeout;
+}
+
+void HttpConnection::updateTimer()
+{
+    // The timer is only restarted when the deadline moves earlier: a timer that
+    // fires before its deadline (or with none) is re-armed by onTimeout(), which
+    // keeps a busy keep-alive connection from re-registering a timer per request.
+    const std::optional<Clock::time_point> due = deadline();
+    if (!due || (m_timer.isActive() && *due >= m_timerDue))
+        return;
+    m_timerDue = *due;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*due - Clock::now());
+    m_timer.start(int(qBound(qint64(0), qint64(left.count()) + 1, qint64(24 * 3600 * 1000))));
+}
+
+} // namespace Tessera::Server
