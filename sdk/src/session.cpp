@@ -6,6 +6,7 @@
 #include "session_p.h"
 
 #include "logging_p.h"
+#include "sessiondirectory_p.h"
 
 #include <QtCore/QTimer>
 
@@ -20,10 +21,14 @@ Session::Session(QObject *parent)
 Session::Session(const SessionConfig &config, QObject *parent)
     : QObject(parent)
     , d(std::make_unique<SessionPrivate>(this, config))
-{ }
+{
+    SessionDirectory::add(this);
+}
 
 Session::~Session()
 {
+    // Gone for other threads first: nothing is routed to a session being destroyed.
+    SessionDirectory::remove(this);
     d->abandonOperations();
 }
 

@@ -33,6 +33,10 @@ class SessionPrivate;
 // A failure is reported once, by the future of the operation that met it. errorOccurred()
 // is for what no caller waits on: a proactive refresh or a retry, a storage problem after a
 // success. lastError() holds the latest failure of either kind for a UI to bind to.
+//
+// QML uses this class itself (`import Tessera`, sdk/qml): its properties, State, and
+// login(), restore() and logout(), whose outcome QML reads from state and lastError (QML has
+// no use for the future). freshAccessToken() is not callable from QML: no token ever is.
 class TESSERA_SDK_EXPORT Session : public QObject
 {
     Q_OBJECT
@@ -41,6 +45,7 @@ class TESSERA_SDK_EXPORT Session : public QObject
     Q_PROPERTY(QDateTime accessExpiresAt READ accessExpiresAt NOTIFY accessExpiresAtChanged)
     Q_PROPERTY(Tessera::Error lastError READ lastError NOTIFY lastErrorChanged)
     Q_PROPERTY(bool busy READ isBusy NOTIFY busyChanged)
+    Q_PROPERTY(Tessera::SessionConfig config READ config WRITE setConfig NOTIFY configChanged)
 
 public:
     enum class State {
@@ -76,14 +81,14 @@ public:
 
     // Sends the credentials once; the password is not kept. On success the
     // refresh token is in secure storage before the state becomes SignedIn.
-    QFuture<void> login(const QString &username, const QString &password);
+    Q_INVOKABLE QFuture<void> login(const QString &username, const QString &password);
     // Signs in from secure storage alone: the account last signed in for this
     // app and server (or `username`), then one refresh.
-    QFuture<void> restore(const QString &username = QString());
+    Q_INVOKABLE QFuture<void> restore(const QString &username = QString());
     // Revokes server-side, deletes the storage entry and wipes memory. Local
     // state is cleared even when the server cannot be reached: the future then
     // fails with RevokeFailed.
-    QFuture<void> logout();
+    Q_INVOKABLE QFuture<void> logout();
 
     // A valid access token, refreshed first when needed; NotSignedIn (or SessionRejected,
     // InvalidConfiguration) when none can be had. For callers with their own HTTP stack;

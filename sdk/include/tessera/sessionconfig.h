@@ -16,9 +16,19 @@ namespace Tessera {
 
 // Where and how a Session signs in. A plain value type: copy it, change it,
 // hand it to a Session. Defaults speak djangorestframework-simplejwt.
+//
+// The properties are what QML may set (`session.config.serverUrl: ...`); the refresh lead,
+// timeout, pins and certificates are set from C++ and kept when QML changes the others.
+// Nothing in it is secret.
 class TESSERA_SDK_EXPORT SessionConfig
 {
     Q_GADGET
+    Q_PROPERTY(QUrl serverUrl READ serverUrl WRITE setServerUrl)
+    Q_PROPERTY(QString appId READ appId WRITE setAppId)
+    Q_PROPERTY(QString obtainPath READ obtainPath WRITE setObtainPath)
+    Q_PROPERTY(QString refreshPath READ refreshPath WRITE setRefreshPath)
+    Q_PROPERTY(QString revokePath READ revokePath WRITE setRevokePath)
+    Q_PROPERTY(StoragePolicy storagePolicy READ storagePolicy WRITE setStoragePolicy)
 public:
     enum class StoragePolicy {
         SecureStorage, // refresh token in the platform's secure storage (default)
