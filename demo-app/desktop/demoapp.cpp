@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "demoapp.h"
 
-#include <qmlnetwork.h>
+#include <tessera/qmlnetwork.h>
 
 #include <QtGui/QGuiApplication>
 #include <QtQml/QQmlApplicationEngine>

@@ -3,9 +3,8 @@
 
 #include "diskscan.h"
 
-#include <qmlsession.h>
-
 #include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/qmlnetwork.h>
 #include <tessera/session.h>
 #include <tessera/sessionconfig.h>
 
@@ -14,6 +13,7 @@
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QLocale>
+#include <QtCore/QMetaEnum>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTimer>
 #include <QtNetwork/QNetworkReply>
@@ -67,23 +67,12 @@ QStringList SecurityLab::checks()
             QStringLiteral("logout"), QStringLiteral("reuse")};
 }
 
-QObject *SecurityLab::session() const
+void SecurityLab::setSession(Tessera::Session *session)
 {
-    return m_session;
-}
-
-void SecurityLab::setSession(QObject *session)
-{
-    auto *typed = qobject_cast<Tessera::Qml::QmlSession *>(session);
-    if (typed == m_session)
+    if (session == m_session)
         return;
-    m_session = typed;
+    m_session = session;
     emit sessionChanged();
-}
-
-Tessera::Qml::QmlSession *SecurityLab::qmlSession() const
-{
-    return m_session;
 }
 
 void SecurityLab::reset()
@@ -182,9 +171,23 @@ void SecurityLab::finish(const QString &status, const QString &summary)
     QTimer::singleShot(0, this, &SecurityLab::runNextQueued);
 }
 
+bool SecurityLab::isSignedIn() const
+{
+    return m_session
+            && (m_session->state() == Tessera::Session::State::SignedIn
+                || m_session->state() == Tessera::Session::State::Refreshing);
+}
+
+bool SecurityLab::isMemoryOnly() const
+{
+    return m_session
+            && m_session->config().storagePolicy()
+            == Tessera::SessionConfig::StoragePolicy::MemoryOnly;
+}
+
 bool SecurityLab::requireSignedIn()
 {
-    if (m_session && m_session->isSignedIn())
+    if (isSignedIn())
         return true;
     finish(Info, tr("Sign in first: this check needs a live session."));
     return false;
@@ -285,13 +288,12 @@ void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
 
 void SecurityLab::withAccessToken(TokenCallback done)
 {
-    Tessera::Session *session = m_session ? m_session->currentSession() : nullptr;
-    if (!session) {
+    if (!m_session) {
         done(std::nullopt);
         return;
     }
     const quint64 generation = m_generation;
-    session->freshAccessToken()
+    m_session->freshAccessToken()
             .then(this,
                   [this, generation, done](Tessera::Secret token) {
                       if (generation == m_generation)
@@ -310,7 +312,7 @@ void SecurityLab::runDisk()
     start(QStringLiteral("disk"), tr("Reading the Secret Service, then scanning the disk…"));
     if (!requireSignedIn())
         return;
-    const bool memoryOnly = m_session->memoryOnly();
+    const bool memoryOnly = isMemoryOnly();
     auto needles = std::make_shared<QList<QByteArray>>();
     auto storedLine = std::make_shared<QString>();
 
@@ -457,7 +459,7 @@ void SecurityLab::runLogout()
     start(QStringLiteral("logout"), tr("Keeping a copy of the access token, then signing out…"));
     if (!requireSignedIn())
         return;
-    const bool memoryOnly = m_session->memoryOnly();
+    const bool memoryOnly = isMemoryOnly();
     const QString user = m_session->user();
     auto access = std::make_shared<Tessera::Secret>();
     auto refresh = std::make_shared<Tessera::Secret>();
@@ -503,19 +505,22 @@ void SecurityLab::runLogout()
     };
 
     auto signOut = [this, afterLogout] {
-        auto connection = std::make_shared<QMetaObject::Connection>();
-        *connection = connect(
-                m_session, &Tessera::Qml::QmlSession::finished, this,
-                [this, connection, afterLogout](Tessera::Qml::QmlSession::Operation operation,
-                                                bool success, const QString &error) {
-                    if (operation != Tessera::Qml::QmlSession::Operation::Logout)
-                        return;
-                    disconnect(*connection);
-                    progress(success ? tr("Signed out: the server revoked the session.")
-                                     : tr("Signed out locally; %1").arg(error));
-                    afterLogout();
-                });
-        m_session->logout();
+        const quint64 generation = m_generation;
+        m_session->logout()
+                .then(this,
+                      [this, generation, afterLogout] {
+                          if (generation != m_generation)
+                              return;
+                          progress(tr("Signed out: the server revoked the session."));
+                          afterLogout();
+                      })
+                .onFailed(this,
+                          [this, generation, afterLogout](const Tessera::ErrorException &failure) {
+                              if (generation != m_generation)
+                                  return;
+                              progress(tr("Signed out locally; %1").arg(failure.error().message()));
+                              afterLogout();
+                          });
     };
 
     withAccessToken([this, access, refresh, memoryOnly, user,
@@ -523,7 +528,7 @@ void SecurityLab::runLogout()
         if (!token)
             return finish(Fail,
                           tr("Could not get an access token: %1")
-                                  .arg(m_session ? m_session->errorString() : QString()));
+                                  .arg(m_session ? m_session->lastError().message() : QString()));
         *access = std::move(*token);
         get(QStringLiteral("/api/me/"), access.get(),
             [this, refresh, memoryOnly, user, signOut](HttpResult &before) {
@@ -547,7 +552,7 @@ void SecurityLab::runReuse()
     start(QStringLiteral("reuse"), tr("Playing the thief: reading the stored refresh token…"));
     if (!requireSignedIn())
         return;
-    if (m_session->memoryOnly())
+    if (isMemoryOnly())
         return finish(Info,
                       tr("Needs secure storage: the thief's copy is read from the Secret "
                          "Service, and a memory-only session stores nothing."));
@@ -611,7 +616,7 @@ void SecurityLab::endReuseCheck(std::shared_ptr<Tessera::Secret> thief)
                          .arg(describe(thiefResult.status, thiefResult.code)));
         // This app's session: its access token is dead at once, and the one
         // refresh the SDK tries after the 401 is refused.
-        QNetworkReply *reply = m_session->networkAccessManager()->get(
+        QNetworkReply *reply = Tessera::Qml::networkAccessManager(m_session)->get(
                 QNetworkRequest(endpoint(QStringLiteral("/api/me/"))));
         const quint64 generation = m_generation;
         const bool thiefDead = thiefResult.status == 401;
@@ -623,9 +628,12 @@ void SecurityLab::endReuseCheck(std::shared_ptr<Tessera::Secret> thief)
             progress(tr("This app's next API call: %1; the session is now %2.")
                              .arg(status ? QStringLiteral("HTTP %1").arg(status)
                                          : tr("refused by the SDK"),
-                                  m_session ? m_session->stateName() : QString()));
-            const bool ended = m_session
-                    && m_session->state() == Tessera::Qml::QmlSession::State::ReauthRequired;
+                                  m_session ? QString::fromLatin1(
+                                          QMetaEnum::fromType<Tessera::Session::State>().valueToKey(
+                                                  int(m_session->state())))
+                                            : QString()));
+            const bool ended =
+                    m_session && m_session->state() == Tessera::Session::State::ReauthRequired;
             if (thiefDead && ended)
                 return finish(Pass,
                               tr("Reuse detected: the family was revoked, for the thief "

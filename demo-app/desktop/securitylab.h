@@ -2,6 +2,7 @@
 #pragma once
 
 #include <tessera/secret.h>
+#include <tessera/session.h>
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonObject>
@@ -14,13 +15,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-
-namespace Tessera {
-class Session;
-namespace Qml {
-class QmlSession;
-}
-} // namespace Tessera
 
 namespace TesseraDemo {
 
@@ -37,7 +31,7 @@ class SecurityLab : public QObject
 {
     Q_OBJECT
     QML_ELEMENT
-    Q_PROPERTY(QObject *session READ session WRITE setSession NOTIFY sessionChanged)
+    Q_PROPERTY(Tessera::Session *session READ session WRITE setSession NOTIFY sessionChanged)
     Q_PROPERTY(QVariantMap results READ results NOTIFY resultsChanged)
     Q_PROPERTY(bool running READ isRunning NOTIFY runningChanged)
     Q_PROPERTY(QStringList checks READ checks CONSTANT)
@@ -46,8 +40,8 @@ public:
     explicit SecurityLab(QObject *parent = nullptr);
     ~SecurityLab() override;
 
-    QObject *session() const;
-    void setSession(QObject *session);
+    Tessera::Session *session() const { return m_session; }
+    void setSession(Tessera::Session *session);
     QVariantMap results() const { return m_results; }
     bool isRunning() const { return !m_current.isEmpty(); }
     static QStringList checks();
@@ -96,7 +90,8 @@ private:
     void finish(const QString &status, const QString &summary);
     void runNextQueued();
 
-    Tessera::Qml::QmlSession *qmlSession() const;
+    bool isSignedIn() const;
+    bool isMemoryOnly() const;
     bool requireSignedIn();
     QUrl endpoint(const QString &path) const;
     void get(const QString &path, const Tessera::Secret *bearer, HttpCallback done);
@@ -104,7 +99,7 @@ private:
     void readStoredToken(const QString &user, StoredCallback done);
     void withAccessToken(TokenCallback done);
 
-    QPointer<Tessera::Qml::QmlSession> m_session;
+    QPointer<Tessera::Session> m_session;
     QNetworkAccessManager m_http;
     QVariantMap m_results;
     QString m_current;

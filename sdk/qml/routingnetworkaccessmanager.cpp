@@ -1,85 +1,35 @@
 // SPDX-License-Identifier: MIT
 #include "routingnetworkaccessmanager_p.h"
 
-#include "qmlnetwork.h"
-#include "qmlsession.h"
+#include "bufferedreply_p.h"    // the SDK's, shared with its authenticated replies
+#include "sessiondirectory_p.h" // the SDK's directory of live sessions
 
 #include <tessera/authenticatednetworkaccessmanager.h>
-#include <tessera/sessionconfig.h>
+#include <tessera/qmlnetwork.h>
+#include <tessera/session.h>
 
-#include <QtCore/QBuffer>
-#include <QtCore/QCoreApplication>
-#include <QtCore/QMutex>
+#include <QtCore/QPointer>
 #include <QtCore/QThread>
-#include <QtCore/QTimer>
 #include <QtQml/QQmlEngine>
-
-#include <optional>
 
 namespace Tessera::Qml {
 namespace Detail {
 namespace {
 
-struct Route
+// The session's one authenticated manager: a child of the session, found by its type.
+class SharedNetworkAccessManager : public AuthenticatedNetworkAccessManager
 {
-    QmlSession *session = nullptr; // only dereferenced on `thread`
-    QThread *thread = nullptr;
-    QString origin;         // empty: no server configured
-    QStringList tokenPaths; // obtain, refresh, revoke
-    bool signedIn = false;
-
-    bool isTokenEndpoint(const QString &path) const
-    {
-        const QString trimmed = path.endsWith(u'/') ? path.chopped(1) : path;
-        for (const QString &tokenPath : tokenPaths) {
-            if (tokenPath == path || tokenPath == trimmed
-                || (tokenPath.endsWith(u'/') && tokenPath.chopped(1) == trimmed))
-                return true;
-        }
-        return false;
-    }
+    Q_OBJECT
+public:
+    explicit SharedNetworkAccessManager(Session *session)
+        : AuthenticatedNetworkAccessManager(session, session)
+    { }
 };
 
-QMutex &registryMutex()
+bool isSignedIn(const Session *session)
 {
-    static QMutex mutex;
-    return mutex;
-}
-
-QList<Route> &registry()
-{
-    static QList<Route> routes;
-    return routes;
-}
-
-// The route for a request: a signed-in session on that origin first, else any
-// session configured for it (for the token endpoint refusal).
-std::optional<Route> findRoute(const QUrl &url)
-{
-    const QString origin = originOf(url);
-    if (origin.isEmpty())
-        return std::nullopt;
-    QMutexLocker locker(&registryMutex());
-    std::optional<Route> found;
-    for (const Route &route : std::as_const(registry())) {
-        if (route.origin != origin)
-            continue;
-        if (route.signedIn)
-            return route;
-        if (!found)
-            found = route;
-    }
-    return found;
-}
-
-bool isRegistered(QmlSession *session)
-{
-    QMutexLocker locker(&registryMutex());
-    for (const Route &route : std::as_const(registry())) {
-        if (route.session == session)
-            return true;
-    }
-    return false;
+    return session->state() == Session::State::SignedIn
+            || session->state() == Session::State::Refreshing;
 }
 
 QNetworkReply *send(QNetworkAccessManager *manager, QNetworkAccessManager::Operation operation,
@@ -106,16 +56,24 @@ QNetworkReply *send(QNetworkAccessManager *manager, QNetworkAccessManager::Opera
     return nullptr;
 }
 
+ReplyContent failure(QNetworkReply::NetworkError error, const QString &message)
+{
+    ReplyContent content;
+    content.error = error;
+    content.errorString = message;
+    return content;
+}
+
 const QString refusedMessage =
         QStringLiteral("token endpoints are not reachable through the QML network access manager");
 
-// Runs one relayed request on the session's thread and reports back by a
-// queued signal, which Qt drops safely if the waiting reply is gone.
+// Runs one routed request on the session's thread and reports back by a queued signal,
+// which Qt drops safely if the waiting reply is gone.
 class RelayTask : public QObject
 {
     Q_OBJECT
 public:
-    RelayTask(QmlSession *session, QNetworkAccessManager::Operation operation,
+    RelayTask(Session *session, QNetworkAccessManager::Operation operation,
               const QNetworkRequest &request, QByteArray body)
         : m_session(session)
         , m_operation(operation)
@@ -125,26 +83,25 @@ public:
 
     void start()
     {
-        // Still registered means still alive: both happen on this thread.
-        if (!isRegistered(m_session) || !m_session->isSignedIn()) {
-            ReplyContent result;
-            result.error = QNetworkReply::AuthenticationRequiredError;
-            result.errorString = QStringLiteral("not signed in");
-            return finishWith(result);
-        }
-        m_reply = send(m_session->networkAccessManager(), m_operation, m_request, m_body);
+        // In the directory means alive: both are decided on this thread.
+        if (!SessionDirectory::contains(m_session) || !isSignedIn(m_session))
+            return finishWith(failure(QNetworkReply::AuthenticationRequiredError,
+                                      QStringLiteral("not signed in")));
+        QNetworkReply *reply =
+                send(networkAccessManager(m_session), m_operation, m_request, m_body);
         secureWipe(m_body);
-        if (!m_reply) {
-            ReplyContent result;
-            result.error = QNetworkReply::ProtocolUnknownError;
-            result.errorString = QStringLiteral("unsupported operation");
-            return finishWith(result);
-        }
-        connect(m_reply, &QNetworkReply::finished, this, [this] {
-            QNetworkReply *reply = m_reply;
-            m_reply = nullptr;
+        if (!reply)
+            return finishWith(failure(QNetworkReply::ProtocolUnknownError,
+                                      QStringLiteral("unsupported operation")));
+        m_reply = reply;
+        connect(reply, &QNetworkReply::finished, this, [this, reply] {
             reply->deleteLater();
             finishWith(takeReplyContent(reply));
+        });
+        // The session's manager, and its replies with it, go with the session.
+        connect(reply, &QObject::destroyed, this, [this] {
+            finishWith(failure(QNetworkReply::OperationCanceledError,
+                               QStringLiteral("the session was destroyed")));
         });
     }
 
@@ -160,58 +117,22 @@ Q_SIGNALS:
 private:
     void finishWith(const ReplyContent &result)
     {
+        if (m_finished)
+            return;
+        m_finished = true;
         emit done(result);
         deleteLater();
     }
 
-    QmlSession *m_session;
+    Session *m_session;
     QNetworkAccessManager::Operation m_operation;
     QNetworkRequest m_request;
     QByteArray m_body;
     QPointer<QNetworkReply> m_reply;
+    bool m_finished = false;
 };
 
 } // namespace
-
-// --- registry ----------------------------------------------------------------
-
-void registerSession(QmlSession *session)
-{
-    Route route;
-    route.session = session;
-    route.thread = session->thread();
-    QMutexLocker locker(&registryMutex());
-    registry().append(route);
-}
-
-void unregisterSession(QmlSession *session)
-{
-    QMutexLocker locker(&registryMutex());
-    registry().removeIf([session](const Route &route) { return route.session == session; });
-}
-
-void updateSessionRoute(QmlSession *session)
-{
-    // The configuration in force: the live session's, else the next one's.
-    const Tessera::Session *current = session->currentSession();
-    const SessionConfig config = current ? current->config() : session->config();
-    Route route;
-    route.session = session;
-    route.thread = session->thread();
-    route.origin = originOf(config.serverUrl());
-    for (const QString &path : {config.obtainPath(), config.refreshPath(), config.revokePath()}) {
-        if (!path.isEmpty())
-            route.tokenPaths.append(config.endpoint(path).path());
-    }
-    route.signedIn = session->isSignedIn();
-    QMutexLocker locker(&registryMutex());
-    for (Route &existing : registry()) {
-        if (existing.session == session)
-            existing = route;
-    }
-}
-
-// --- RoutingNetworkAccessManager ---------------------------------------------------
 
 RoutingNetworkAccessManager::RoutingNetworkAccessManager(QObject *parent)
     : QNetworkAccessManager(parent)
@@ -223,7 +144,7 @@ QNetworkReply *RoutingNetworkAccessManager::createRequest(Operation operation,
                                                           const QNetworkRequest &request,
                                                           QIODevice *outgoingData)
 {
-    const std::optional<Route> route = findRoute(request.url());
+    const std::optional<SessionDirectory::Entry> route = SessionDirectory::find(request.url());
     if (!route)
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
     if (route->isTokenEndpoint(request.url().path())) {
@@ -233,39 +154,20 @@ QNetworkReply *RoutingNetworkAccessManager::createRequest(Operation operation,
     }
     if (!route->signedIn)
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
-    if (route->thread != QThread::currentThread())
-        return relay(route->session, route->thread, operation, request, outgoingData);
-
-    // On the session's thread: registered means alive.
-    const QByteArray body = outgoingData ? outgoingData->readAll() : QByteArray();
-    QNetworkReply *reply = send(managerFor(route->session), operation, request, body);
-    if (!reply)
-        return QNetworkAccessManager::createRequest(operation, request, outgoingData);
-    return reply;
+    return relay(*route, operation, request, outgoingData);
 }
 
-AuthenticatedNetworkAccessManager *RoutingNetworkAccessManager::managerFor(QmlSession *session)
-{
-    Tessera::Session *current = session->session();
-    QPointer<AuthenticatedNetworkAccessManager> &manager = m_managers[session];
-    // A manager of an earlier session stays alive (a child of this one) for
-    // the replies it handed out.
-    if (!manager || manager->session() != current)
-        manager = new AuthenticatedNetworkAccessManager(current, this);
-    return manager;
-}
-
-QNetworkReply *RoutingNetworkAccessManager::relay(QmlSession *session, QThread *sessionThread,
+QNetworkReply *RoutingNetworkAccessManager::relay(const SessionDirectory::Entry &route,
                                                   Operation operation,
                                                   const QNetworkRequest &request,
                                                   QIODevice *outgoingData)
 {
     auto *reply = new BufferedReply(this, operation, request);
-    auto *task = new RelayTask(session, operation, request,
+    auto *task = new RelayTask(route.session, operation, request,
                                outgoingData ? outgoingData->readAll() : QByteArray());
     connect(task, &RelayTask::done, reply, &BufferedReply::deliver, Qt::QueuedConnection);
     connect(reply, &BufferedReply::abortRequested, task, &RelayTask::abort, Qt::QueuedConnection);
-    task->moveToThread(sessionThread);
+    task->moveToThread(route.thread);
     QMetaObject::invokeMethod(task, &RelayTask::start, Qt::QueuedConnection);
     return reply;
 }
@@ -287,6 +189,15 @@ void installNetworkAccess(QQmlEngine *engine, InstallMode mode)
     if (mode == InstallMode::IfNoFactory && engine->networkAccessManagerFactory())
         return;
     engine->setNetworkAccessManagerFactory(&factory);
+}
+
+AuthenticatedNetworkAccessManager *networkAccessManager(Session *session)
+{
+    if (!session)
+        return nullptr;
+    auto *manager = session->findChild<Detail::SharedNetworkAccessManager *>(
+            QString(), Qt::FindDirectChildrenOnly);
+    return manager ? manager : new Detail::SharedNetworkAccessManager(session);
 }
 
 } // namespace Tessera::Qml

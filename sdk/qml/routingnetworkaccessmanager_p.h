@@ -1,30 +1,21 @@
 // SPDX-License-Identifier: MIT
-// Private: the network access manager that NetworkAccessManagerFactory hands
-// to QML engines, and the registry of live QML sessions it routes by.
+// Private: the network access manager that NetworkAccessManagerFactory hands to QML engines.
 #pragma once
 
-#include "bufferedreply_p.h" // the SDK's, shared with its authenticated replies
-
-#include <QtCore/QHash>
-#include <QtCore/QList>
-#include <QtCore/QPair>
-#include <QtCore/QPointer>
 #include <QtNetwork/QNetworkAccessManager>
-#include <QtNetwork/QNetworkReply>
 
 namespace Tessera {
-class AuthenticatedNetworkAccessManager;
+namespace SessionDirectory {
+struct Entry;
+}
 namespace Qml {
-class QmlSession;
 namespace Detail {
 
-// Registry of live QML sessions: a thread-safe snapshot of what routing needs
-// (origin, token endpoint paths, signed in or not), kept current by each
-// session on its own thread, so a loader thread can decide without touching it.
-void registerSession(QmlSession *session);
-void unregisterSession(QmlSession *session);
-void updateSessionRoute(QmlSession *session);
-
+// Routes a request by the SDK's directory of live sessions (sessiondirectory_p.h), which any
+// thread may read: to a signed-in session's server through that session's one authenticated
+// manager (networkAccessManager(Session *)), on the session's thread; to its token endpoints
+// not at all; anywhere else unchanged. A routed request is answered by a reply this manager
+// owns, so the engine's reply outlives a session destroyed meanwhile.
 class RoutingNetworkAccessManager : public QNetworkAccessManager
 {
     Q_OBJECT
@@ -37,13 +28,8 @@ protected:
                                  QIODevice *outgoingData = nullptr) override;
 
 private:
-    QNetworkReply *relay(QmlSession *session, QThread *sessionThread, Operation operation,
+    QNetworkReply *relay(const SessionDirectory::Entry &route, Operation operation,
                          const QNetworkRequest &request, QIODevice *outgoingData);
-    AuthenticatedNetworkAccessManager *managerFor(QmlSession *session);
-
-    // One authenticated manager per session, owned here so that replies handed
-    // to QML live as long as this manager (the engine's), not the session.
-    QHash<QmlSession *, QPointer<AuthenticatedNetworkAccessManager>> m_managers;
 };
 
 } // namespace Detail

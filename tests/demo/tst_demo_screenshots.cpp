@@ -8,6 +8,8 @@
 
 #include <demoapp.h>
 
+#include <tessera/session.h>
+
 #include <QtCore/QDir>
 #include <QtCore/QHash>
 #include <QtGui/QGuiApplication>
@@ -24,6 +26,8 @@
 Q_IMPORT_QML_PLUGIN(TesseraDemoPlugin)
 
 using namespace Qt::StringLiterals;
+using Tessera::Error;
+using Tessera::Session;
 
 namespace {
 
@@ -107,7 +111,8 @@ private slots:
 
 private:
     QQuickItem *item(const char *objectName) const;
-    QObject *session() const { return m_window->property("session").value<QObject *>(); }
+    // The window's Session: Tessera::Session itself, created by the QML.
+    Session *session() const { return m_window->property("session").value<Session *>(); }
     QObject *lab() const { return m_window->property("lab").value<QObject *>(); }
     QVariantMap labResult(const QString &check) const
     {
@@ -209,8 +214,10 @@ void TestDemoScreenshots::signedOut()
 {
     // The start-up restore finds nothing stored and settles on the sign-in form.
     QTRY_VERIFY_WITH_TIMEOUT(!m_window->property("restoring").toBool(), Timeout);
-    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
-    QCOMPARE(session()->property("errorString").toString(), QString());
+    QVERIFY(session());
+    QCOMPARE(session()->state(), Session::State::SignedOut);
+    // Nothing stored: the restore says so, and the form does not show it as an error.
+    QCOMPARE(session()->lastError().code(), Error::Code::NotSignedIn);
     QVERIFY(item("signInButton") && item("signInButton")->isVisible());
     QVERIFY(item("loginError") && !item("loginError")->isVisible());
     m_signedOut = shoot(u"signed-out.png"_s);
@@ -226,8 +233,8 @@ void TestDemoScreenshots::wrongPasswordShownInPlace()
     typeText(m_window, u"wrong password"_s);
     QTest::keyClick(m_window, Qt::Key_Return);
     QTRY_VERIFY_WITH_TIMEOUT(item("loginError")->isVisible(), Timeout);
-    QCOMPARE(session()->property("errorCode").toString(), u"InvalidCredentials"_s);
-    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
+    QCOMPARE(session()->lastError().code(), Error::Code::InvalidCredentials);
+    QCOMPARE(session()->state(), Session::State::SignedOut);
     // The password field is cleared and focused for the next attempt.
     QCOMPARE(item("passwordInput")->property("text").toString(), QString());
     QTRY_VERIFY(item("passwordInput")->hasActiveFocus());
@@ -239,14 +246,15 @@ void TestDemoScreenshots::signInWithKeyboard()
     // Username is still filled in; Enter in the password field submits.
     QCOMPARE(item("usernameInput")->property("text").toString(), u"demo"_s);
     typeInto("passwordInput", u"tessera-demo"_s);
-    QSignalSpy busy(session(), SIGNAL(busyChanged()));
+    QSignalSpy busy(session(), &Session::busyChanged);
     QTest::keyClick(m_window, Qt::Key_Return);
-    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedIn"_s, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedIn, Timeout);
     QVERIFY(busy.count() >= 2);
-    QCOMPARE(session()->property("user").toString(), u"demo"_s);
+    QCOMPARE(session()->user(), u"demo"_s);
     QCOMPARE(item("passwordInput")->property("text").toString(), QString());
     QTRY_VERIFY(item("sessionUser")->isVisible());
     QTRY_VERIFY(item("expiryCountdown")->property("text").toString().contains(u':'));
+    QTRY_VERIFY(item("tokenReceivedAt")->property("text").toString().contains(u':'));
 }
 
 void TestDemoScreenshots::callProtectedApi()
@@ -291,7 +299,7 @@ void TestDemoScreenshots::reuseDetectionEndsSession()
     QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
              qPrintable(result.value(u"summary"_s).toString() + u" | "_s
                         + result.value(u"details"_s).toStringList().join(u" | "_s)));
-    QCOMPARE(session()->property("stateName").toString(), u"ReauthRequired"_s);
+    QCOMPARE(session()->state(), Session::State::ReauthRequired);
     QVERIFY(item("sessionEndedBanner")->isVisible());
     expectContent(shoot(u"session-ended.png"_s), u"session-ended.png"_s);
 }
@@ -299,12 +307,12 @@ void TestDemoScreenshots::reuseDetectionEndsSession()
 void TestDemoScreenshots::replayAfterLogoutRefused()
 {
     click(item("signInAgainButton"));
-    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedOut"_s, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedOut, Timeout);
     QTRY_VERIFY(item("signInButton")->isVisible());
     QCOMPARE(item("usernameInput")->property("text").toString(), u"demo"_s);
     typeInto("passwordInput", u"tessera-demo"_s);
     QTest::keyClick(m_window, Qt::Key_Enter); // the keypad's Enter works too
-    QTRY_COMPARE_WITH_TIMEOUT(session()->property("stateName").toString(), u"SignedIn"_s, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedIn, Timeout);
     // A new login starts a clean lab.
     QCOMPARE(labResult(u"reuse"_s).value(u"status"_s).toString(), u"idle"_s);
 
@@ -314,7 +322,7 @@ void TestDemoScreenshots::replayAfterLogoutRefused()
     QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
              qPrintable(result.value(u"summary"_s).toString() + u" | "_s
                         + result.value(u"details"_s).toStringList().join(u" | "_s)));
-    QCOMPARE(session()->property("stateName").toString(), u"SignedOut"_s);
+    QCOMPARE(session()->state(), Session::State::SignedOut);
     QTRY_VERIFY(item("signInButton")->isVisible());
 }
 

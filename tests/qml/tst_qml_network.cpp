@@ -3,12 +3,11 @@
 // requests from the engine's thread and from a loader thread (as Image uses)
 // carry the session's token; other origins and token endpoints never see it.
 // And, with the real tokens in hand (C++ only), nothing reachable from QML on
-// a Session contains either of them.
+// a Session (Tessera::Session itself, created by QML) contains either of them.
+#include "faultproxy.h"
 #include "serverprocess.h"
 
-#include <qmlnetwork.h>
-#include <qmlsession.h>
-
+#include <tessera/qmlnetwork.h>
 #include <tessera/session.h>
 
 #include <QtCore/QJsonDocument>
@@ -27,7 +26,7 @@
 
 #include <memory>
 
-using Tessera::Qml::QmlSession;
+using Tessera::Session;
 using namespace Qt::StringLiterals;
 
 namespace {
@@ -97,12 +96,14 @@ private slots:
     void otherOriginsNeverSeeToken();
     void tokenEndpointsRefused();
     void signedOutRequestsGoOutPlain();
-    void factoryLeavesAppFactoryAlone();
+    void destroyedSessionEndsItsRequests();
+    void installLeavesAppFactoryAlone();
     void nothingSecretReachableFromQml();
 
 private:
-    QmlSession *createSession(bool memoryOnly);
-    void signIn(QmlSession *session);
+    // A Session created by QML, signed out, for the test server (or `server`).
+    Session *createSession(bool memoryOnly, const QUrl &server = {});
+    void signIn(Session *session);
     QUrl url(const QString &path) const { return m_server->baseUrl().resolved(QUrl(path)); }
 
     std::unique_ptr<Tessera::Test::ServerProcess> m_server;
@@ -131,45 +132,48 @@ void TestQmlNetwork::init()
 
 void TestQmlNetwork::cleanup()
 {
-    if (auto *session = qobject_cast<QmlSession *>(m_sessionObject.get())) {
-        if (session->isSignedIn()) {
-            QSignalSpy finished(session, &QmlSession::finished);
-            session->logout();
-            finished.wait(Timeout);
+    if (auto *session = qobject_cast<Session *>(m_sessionObject.get())) {
+        if (session->state() == Session::State::SignedIn) {
+            const QFuture<void> done = session->logout();
+            QTRY_VERIFY_WITH_TIMEOUT(done.isFinished(), Timeout);
         }
     }
     m_sessionObject.reset();
     m_engine.reset();
 }
 
-QmlSession *TestQmlNetwork::createSession(bool memoryOnly)
+Session *TestQmlNetwork::createSession(bool memoryOnly, const QUrl &server)
 {
     QQmlComponent component(m_engine.get());
-    component.setData(
-            QByteArrayLiteral("import Tessera\nSession { appId: \"org.tessera.tests.qmlnet\" }"),
-            QUrl());
+    component.setData(u"import Tessera\n"
+                      "Session {\n"
+                      "    config.serverUrl: \"%1\"\n"
+                      "    config.appId: \"org.tessera.tests.qmlnet\"\n"
+                      "    config.storagePolicy: SessionConfig.%2\n"
+                      "}\n"_s.arg((server.isEmpty() ? m_server->baseUrl() : server).toString(),
+                                  memoryOnly ? u"MemoryOnly"_s : u"SecureStorage"_s)
+                              .toUtf8(),
+                      QUrl());
     if (!component.isReady())
         qWarning() << component.status() << component.errors();
-    m_sessionObject.reset(component.createWithInitialProperties(
-            {{u"serverUrl"_s, m_server->baseUrl()}, {u"memoryOnly"_s, memoryOnly}}));
-    auto *session = qobject_cast<QmlSession *>(m_sessionObject.get());
+    m_sessionObject.reset(component.create());
+    auto *session = qobject_cast<Session *>(m_sessionObject.get());
     if (!session)
         qWarning() << component.errors();
     return session;
 }
 
-void TestQmlNetwork::signIn(QmlSession *session)
+void TestQmlNetwork::signIn(Session *session)
 {
-    QSignalSpy finished(session, &QmlSession::finished);
-    session->login(DemoUser, DemoPassword);
-    QVERIFY(finished.wait(Timeout));
-    QVERIFY2(finished.first().at(1).toBool(), qPrintable(session->errorString()));
-    QCOMPARE(session->state(), QmlSession::State::SignedIn);
+    const QFuture<void> done = session->login(DemoUser, DemoPassword);
+    QTRY_VERIFY_WITH_TIMEOUT(done.isFinished(), Timeout);
+    QVERIFY2(!Tessera::errorOf(done), qPrintable(Tessera::errorOf(done).message()));
+    QCOMPARE(session->state(), Session::State::SignedIn);
 }
 
 void TestQmlNetwork::engineManagerCarriesToken()
 {
-    QmlSession *session = createSession(true);
+    Session *session = createSession(true);
     QVERIFY(session);
     signIn(session);
     if (QTest::currentTestFailed())
@@ -185,7 +189,7 @@ void TestQmlNetwork::loaderThreadManagerCarriesToken()
 {
     // QQuickPixmapReader (Image) asks the factory for a manager on its own
     // thread; the request is relayed to the session's thread and back.
-    QmlSession *session = createSession(true);
+    Session *session = createSession(true);
     QVERIFY(session);
     signIn(session);
     if (QTest::currentTestFailed())
@@ -220,7 +224,7 @@ void TestQmlNetwork::loaderThreadManagerCarriesToken()
 
 void TestQmlNetwork::otherOriginsNeverSeeToken()
 {
-    QmlSession *session = createSession(true);
+    Session *session = createSession(true);
     QVERIFY(session);
     signIn(session);
     if (QTest::currentTestFailed())
@@ -238,7 +242,7 @@ void TestQmlNetwork::otherOriginsNeverSeeToken()
 
 void TestQmlNetwork::tokenEndpointsRefused()
 {
-    QmlSession *session = createSession(true);
+    Session *session = createSession(true);
     QVERIFY(session);
     signIn(session);
     if (QTest::currentTestFailed())
@@ -258,12 +262,12 @@ void TestQmlNetwork::tokenEndpointsRefused()
         QVERIFY(response.body.isEmpty());
     }
     // The session itself is unaffected.
-    QCOMPARE(session->state(), QmlSession::State::SignedIn);
+    QCOMPARE(session->state(), Session::State::SignedIn);
 }
 
 void TestQmlNetwork::signedOutRequestsGoOutPlain()
 {
-    QmlSession *session = createSession(true);
+    Session *session = createSession(true);
     QVERIFY(session);
     const Response response =
             waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(url(u"/api/me/"_s))));
@@ -272,7 +276,36 @@ void TestQmlNetwork::signedOutRequestsGoOutPlain()
              u"not_authenticated"_s);
 }
 
-void TestQmlNetwork::factoryLeavesAppFactoryAlone()
+void TestQmlNetwork::destroyedSessionEndsItsRequests()
+{
+    // The session's manager, and the request in flight with it, go with the session; the
+    // reply the engine holds still finishes, with an error, instead of waiting forever.
+    using Tessera::Test::Action;
+    Tessera::Test::FaultProxy proxy(QHostAddress::LocalHost, m_server->port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    bool stalled = false;
+    proxy.setRule([&stalled](const Tessera::Test::RequestInfo &request) {
+        if (request.path != "/api/me/")
+            return Action::forward();
+        stalled = true;
+        return Action::stall();
+    });
+    Session *session = createSession(true, proxy.url());
+    QVERIFY(session);
+    signIn(session);
+    if (QTest::currentTestFailed())
+        return;
+    QNetworkReply *reply = m_engine->networkAccessManager()->get(
+            QNetworkRequest(proxy.url().resolved(QUrl(u"/api/me/"_s))));
+    QTRY_VERIFY_WITH_TIMEOUT(stalled, Timeout); // sent, with the token, and never answered
+    m_sessionObject.reset();
+    const Response response = waitFor(reply);
+    QVERIFY(response.done);
+    QCOMPARE(response.status, 0);
+    QCOMPARE(response.error, QNetworkReply::OperationCanceledError);
+}
+
+void TestQmlNetwork::installLeavesAppFactoryAlone()
 {
     class OwnFactory : public QQmlNetworkAccessManagerFactory
     {
@@ -285,26 +318,28 @@ void TestQmlNetwork::factoryLeavesAppFactoryAlone()
     QQmlEngine engine;
     engine.addImportPath(u"qrc:/qt/qml"_s);
     engine.setNetworkAccessManagerFactory(&own);
+    Tessera::Qml::installNetworkAccess(&engine, Tessera::Qml::InstallMode::IfNoFactory);
+    QCOMPARE(engine.networkAccessManagerFactory(), &own);
+    // A Session does not touch the engine's factory: installing it is the application's call.
     QQmlComponent component(&engine);
     component.setData(QByteArrayLiteral("import Tessera\nSession {}"), QUrl());
     std::unique_ptr<QObject> object(component.create());
     QVERIFY2(object, qPrintable(component.errorString()));
     QCOMPARE(engine.networkAccessManagerFactory(), &own);
 
-    // An engine without a factory gets Tessera's from the Session itself.
+    // An engine without a factory gets Tessera's; Always replaces an application's.
     QQmlEngine bare;
-    bare.addImportPath(u"qrc:/qt/qml"_s);
-    QQmlComponent bareComponent(&bare);
-    bareComponent.setData(QByteArrayLiteral("import Tessera\nSession {}"), QUrl());
-    std::unique_ptr<QObject> bareObject(bareComponent.create());
-    QVERIFY2(bareObject, qPrintable(bareComponent.errorString()));
+    Tessera::Qml::installNetworkAccess(&bare, Tessera::Qml::InstallMode::IfNoFactory);
     QVERIFY(dynamic_cast<Tessera::Qml::NetworkAccessManagerFactory *>(
             bare.networkAccessManagerFactory()));
+    Tessera::Qml::installNetworkAccess(&engine, Tessera::Qml::InstallMode::Always);
+    QVERIFY(dynamic_cast<Tessera::Qml::NetworkAccessManagerFactory *>(
+            engine.networkAccessManagerFactory()));
 }
 
 namespace {
 
-QByteArray readStoredRefreshToken(const QmlSession *session)
+QByteArray readStoredRefreshToken(const Session *session)
 {
     const Tessera::SessionConfig config = session->config();
     QKeychain::ReadPasswordJob job(config.storageService());
@@ -319,7 +354,8 @@ QByteArray readStoredRefreshToken(const QmlSession *session)
 }
 
 // Every value reachable from QML without arguments: properties, recursively
-// through QObject-valued ones, and list/map values.
+// through QObject-valued ones and value types (the configuration, the error), and list/map
+// values.
 void collect(const QVariant &value, QStringList *out, int depth);
 
 void collectObject(const QObject *object, QStringList *out, int depth)
@@ -335,6 +371,12 @@ void collect(const QVariant &value, QStringList *out, int depth)
 {
     if (value.canConvert<QObject *>() && value.metaType().flags() & QMetaType::PointerToQObject)
         return collectObject(value.value<QObject *>(), out, depth);
+    if (value.metaType().flags() & QMetaType::IsGadget) {
+        const QMetaObject *gadget = value.metaType().metaObject();
+        for (int i = 0; i < gadget->propertyCount(); ++i)
+            collect(gadget->property(i).readOnGadget(value.constData()), out, depth + 1);
+        return;
+    }
     if (value.metaType().id() == QMetaType::QVariantList) {
         for (const QVariant &item : value.toList())
             collect(item, out, depth + 1);
@@ -355,16 +397,16 @@ void collect(const QVariant &value, QStringList *out, int depth)
 
 void TestQmlNetwork::nothingSecretReachableFromQml()
 {
-    QmlSession *session = createSession(false); // secure storage: the real refresh token
+    Session *session = createSession(false); // secure storage: the real refresh token
     QVERIFY(session);
     signIn(session);
     if (QTest::currentTestFailed())
         return;
-    QSignalSpy errors(session, &QmlSession::errorOccurred);
+    QSignalSpy errors(session, &Session::errorOccurred);
 
     const QByteArray refresh = readStoredRefreshToken(session);
     QVERIFY2(refresh.size() >= 32, "the refresh token is in the Secret Service");
-    QFuture<Tessera::Secret> future = session->session()->freshAccessToken();
+    QFuture<Tessera::Secret> future = session->freshAccessToken();
     QTRY_VERIFY_WITH_TIMEOUT(future.isFinished(), Timeout);
     QVERIFY(!future.isCanceled());
     const QByteArray access = future.takeResult().reveal().toByteArray();
@@ -377,7 +419,9 @@ void TestQmlNetwork::nothingSecretReachableFromQml()
 
     QStringList values;
     collectObject(session, &values, 0);
-    QVERIFY(values.size() >= 12);
+    // objectName, state, user, accessExpiresAt, busy; lastError's 4; config's 6
+    QVERIFY2(values.size() >= 15, qPrintable(values.join(u", "_s)));
+    QVERIFY(values.contains(m_server->baseUrl().toString())); // config.serverUrl was read
     for (const QString &value : std::as_const(values)) {
         const QByteArray bytes = value.toUtf8();
         QVERIFY2(!bytes.contains(access), "a property holds the access token");
@@ -385,14 +429,18 @@ void TestQmlNetwork::nothingSecretReachableFromQml()
         QVERIFY2(!bytes.contains(access.split('.').value(2)), "a property holds a JWT signature");
     }
 
-    // Nothing callable from QML returns a value (so none can return a token),
-    // and no signal carries more than strings of state and errors.
+    // Nothing callable from QML returns a value (login, restore and logout return a
+    // QFuture<void>, which holds none), so none can return a token; freshAccessToken() is not
+    // callable at all.
     const QMetaObject *meta = session->metaObject();
+    QVERIFY(meta->indexOfMethod("login(QString,QString)") >= 0);
+    QCOMPARE(meta->indexOfMethod("freshAccessToken()"), -1);
     for (int i = QObject::staticMetaObject.methodCount(); i < meta->methodCount(); ++i) {
         const QMetaMethod method = meta->method(i);
         if (method.access() == QMetaMethod::Private)
             continue;
-        QVERIFY2(method.returnMetaType() == QMetaType::fromType<void>(),
+        QVERIFY2(method.returnMetaType() == QMetaType::fromType<void>()
+                         || method.returnMetaType() == QMetaType::fromType<QFuture<void>>(),
                  method.methodSignature().constData());
         QVERIFY2(!method.name().toLower().contains("token"), method.methodSignature().constData());
     }

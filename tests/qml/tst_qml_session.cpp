@@ -4,7 +4,7 @@
 // is test harness only; the Tessera module itself never uses one.
 #include "serverprocess.h"
 
-#include <qmlnetwork.h>
+#include <tessera/qmlnetwork.h>
 
 #include <QtQml/QQmlContext>
 #include <QtQml/QQmlEngine>

@@ -5,12 +5,11 @@
 import QtQuick
 import QtQuick.Controls.Basic
 import QtQuick.Layouts
-import Tessera
 
 Card {
     id: card
 
-    required property Session session
+    required property bool signedIn
     required property url serverUrl
 
     property bool loading: false
@@ -52,7 +51,7 @@ Card {
         Layout.fillWidth: true
         text: card.loading ? qsTr("Calling…") : qsTr("Call protected API")
         busy: card.loading
-        enabled: !card.loading && card.session.signedIn
+        enabled: !card.loading && card.signedIn
         onClicked: card.call()
     }
 

@@ -16,8 +16,12 @@ Item {
 
     property string localError: ""
     readonly property bool working: session.busy || restoring
+    // Nothing stored (NotSignedIn, from the start-up restore) is the normal first start.
+    readonly property bool showsSessionError: session.state === Session.SignedOut
+                                              && session.lastError.code !== SessionError.NoError
+                                              && session.lastError.code !== SessionError.NotSignedIn
     readonly property string shownError: localError !== "" ? localError
-                                       : session.state === Session.SignedOut ? session.errorString
+                                       : showsSessionError ? session.lastError.message
                                        : ""
 
     function submit() {
@@ -33,6 +37,8 @@ Item {
         }
         localError = ""
         session.login(username.text.trim(), password.text)
+        // The password is never kept, not even in the form.
+        password.text = ""
     }
 
     onVisibleChanged: {
@@ -48,12 +54,9 @@ Item {
 
     Connections {
         target: view.session
-        function onFinished(operation, success) {
-            if (operation !== Session.Login)
-                return
-            // The password is never kept, not even in the form.
-            password.text = ""
-            if (!success)
+        // A failed sign-in: ready for the next attempt.
+        function onLastErrorChanged() {
+            if (view.visible && view.showsSessionError)
                 password.field.forceActiveFocus()
         }
     }
@@ -111,7 +114,7 @@ Item {
                 label: qsTr("Password")
                 placeholderText: qsTr("Your password")
                 echoMode: TextInput.Password
-                invalid: view.session.errorCode === "InvalidCredentials"
+                invalid: view.session.lastError.code === SessionError.InvalidCredentials
                 field.enabled: !view.working
                 field.objectName: "passwordInput"
                 onAccepted: view.submit()
@@ -122,7 +125,7 @@ Item {
                 objectName: "loginError"
                 Layout.fillWidth: true
                 visible: view.shownError !== ""
-                kind: view.session.errorTransient ? "warning" : "error"
+                kind: view.session.lastError.transient ? "warning" : "error"
                 text: view.shownError
             }
 

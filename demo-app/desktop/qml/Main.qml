@@ -20,9 +20,10 @@ ApplicationWindow {
 
     readonly property string serverLabel: serverUrl.toString().replace(/^[a-z]+:\/\//, "")
                                                          .replace(/\/$/, "")
-    readonly property bool showSession: session.state === Session.SignedIn
-                                        || session.state === Session.Refreshing
-                                        || session.state === Session.ReauthRequired
+    readonly property bool signedIn: session.state === Session.SignedIn
+                                     || session.state === Session.Refreshing
+    readonly property bool showSession: signedIn || session.state === Session.ReauthRequired
+    // The start-up restore, until it has an outcome (state and lastError say which).
     property bool restoring: false
     property string lastUser: ""
 
@@ -31,7 +32,7 @@ ApplicationWindow {
     minimumWidth: 1000
     minimumHeight: 700
     visible: true
-    title: session.signedIn ? qsTr("Tessera Demo — %1").arg(session.user) : qsTr("Tessera Demo")
+    title: signedIn ? qsTr("Tessera Demo — %1").arg(session.user) : qsTr("Tessera Demo")
     color: Theme.background
     font.family: Theme.fontFamily
     font.pixelSize: Theme.body
@@ -39,21 +40,16 @@ ApplicationWindow {
     Session {
         id: session
         objectName: "session"
-        serverUrl: window.serverUrl
-        appId: window.appId
-        memoryOnly: window.memoryOnly
+        config.serverUrl: window.serverUrl
+        config.appId: window.appId
+        config.storagePolicy: window.memoryOnly ? SessionConfig.MemoryOnly
+                                                : SessionConfig.SecureStorage
 
         onUserChanged: if (user !== "") window.lastUser = user
-        onFinished: (operation, success) => {
-            if (operation === Session.Restore) {
-                window.restoring = false
-                // Nothing stored is the normal first start, not an error.
-                if (!success && errorCode === "NotSignedIn")
-                    clearError()
-            }
-            if (operation === Session.Login && success)
-                lab.reset()
-        }
+        onBusyChanged: if (!busy) window.restoring = false
+        onLastErrorChanged: if (lastError.code !== SessionError.NoError) window.restoring = false
+        // A new sign-in starts a clean lab.
+        onStateChanged: (newState) => { if (newState === Session.SigningIn) lab.reset() }
     }
 
     SecurityLab {
@@ -89,6 +85,7 @@ ApplicationWindow {
         anchors.fill: parent
         visible: window.showSession
         session: session
+        signedIn: window.signedIn
         lab: lab
         serverUrl: window.serverUrl
         serverLabel: window.serverLabel

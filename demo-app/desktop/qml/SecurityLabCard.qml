@@ -4,13 +4,12 @@
 import QtQuick
 import QtQuick.Controls.Basic
 import QtQuick.Layouts
-import Tessera
 import TesseraDemo
 
 Card {
     id: card
 
-    required property Session session
+    required property bool signedIn
     required property SecurityLab lab
 
     readonly property int threatWidth: 160
@@ -68,7 +67,7 @@ Card {
         kind: "secondary"
         text: qsTr("Run safe checks")
         busy: card.lab.running
-        enabled: !card.lab.running && card.session.signedIn
+        enabled: !card.lab.running && card.signedIn
         onClicked: card.lab.runSafeChecks()
     }
 
@@ -223,7 +222,7 @@ Card {
                                 font.pixelSize: Theme.small
                                 text: row.modelData.action
                                 busy: row.status === "running"
-                                enabled: !card.lab.running && card.session.signedIn
+                                enabled: !card.lab.running && card.signedIn
                                 onClicked: card.lab.run(row.modelData.key)
                             }
                             Label {

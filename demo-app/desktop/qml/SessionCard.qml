@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Who is signed in, the session state, a live countdown to the access token's
-// expiry, and how many refreshes happened.
+// expiry, and when the current access token arrived.
 import QtQuick
 import QtQuick.Controls.Basic
 import QtQuick.Layouts
@@ -14,9 +14,14 @@ Card {
 
     property date now: new Date()
     property real lifetimeMs: 0
-    readonly property bool hasExpiry: !isNaN(session.expiresAt.getTime())
-    readonly property real remainingMs: hasExpiry ? Math.max(0, session.expiresAt - now) : 0
+    // When the current access token arrived (at sign-in, or by a refresh): a new token is
+    // a new expiry.
+    property date receivedAt: new Date(NaN)
+    readonly property bool hasExpiry: !isNaN(session.accessExpiresAt.getTime())
+    readonly property real remainingMs: hasExpiry ? Math.max(0, session.accessExpiresAt - now) : 0
     readonly property bool ended: session.state === Session.ReauthRequired
+    readonly property bool hasError: session.lastError.code !== SessionError.NoError
+    readonly property bool memoryOnly: session.config.storagePolicy === SessionConfig.MemoryOnly
 
     function clock(ms) {
         const total = Math.ceil(ms / 1000)
@@ -43,12 +48,20 @@ Card {
         onTriggered: card.now = new Date()
     }
 
+    function tokenArrived() {
+        card.now = new Date()
+        const expires = card.session.accessExpiresAt
+        const known = !isNaN(expires.getTime())
+        card.lifetimeMs = known ? Math.max(1, expires - card.now) : 0
+        card.receivedAt = known ? card.now : new Date(NaN)
+    }
+
+    Component.onCompleted: tokenArrived()
+
     Connections {
         target: card.session
-        function onExpiresAtChanged() {
-            card.now = new Date()
-            const expires = card.session.expiresAt
-            card.lifetimeMs = isNaN(expires.getTime()) ? 0 : Math.max(1, expires - card.now)
+        function onAccessExpiresAtChanged() {
+            card.tokenArrived()
         }
     }
 
@@ -156,12 +169,13 @@ Card {
         columnSpacing: 12
         rowSpacing: 8
 
-        Label { text: qsTr("Refreshes"); color: Theme.textMuted; font.pixelSize: Theme.small }
+        Label { text: qsTr("Token received"); color: Theme.textMuted; font.pixelSize: Theme.small }
         Label {
-            objectName: "refreshCount"
+            objectName: "tokenReceivedAt"
             Layout.fillWidth: true
             horizontalAlignment: Text.AlignRight
-            text: card.session.refreshCount
+            text: isNaN(card.receivedAt.getTime())
+                  ? "–" : card.receivedAt.toLocaleTimeString(Qt.locale(), "HH:mm:ss")
             color: Theme.text
             font.pixelSize: Theme.small
             font.bold: true
@@ -170,8 +184,8 @@ Card {
         Label {
             Layout.fillWidth: true
             horizontalAlignment: Text.AlignRight
-            text: card.hasExpiry ? card.session.expiresAt.toLocaleTimeString(Qt.locale(), "HH:mm:ss")
-                                 : "–"
+            text: card.hasExpiry
+                  ? card.session.accessExpiresAt.toLocaleTimeString(Qt.locale(), "HH:mm:ss") : "–"
             color: Theme.text
             font.pixelSize: Theme.small
             font.bold: true
@@ -180,7 +194,7 @@ Card {
         Label {
             Layout.fillWidth: true
             horizontalAlignment: Text.AlignRight
-            text: card.session.memoryOnly ? qsTr("in memory only") : qsTr("in the Secret Service")
+            text: card.memoryOnly ? qsTr("in memory only") : qsTr("in the Secret Service")
             color: Theme.text
             font.pixelSize: Theme.small
             font.bold: true
@@ -193,7 +207,7 @@ Card {
         visible: card.ended
         kind: "error"
         title: qsTr("The server ended this session")
-        text: card.session.errorString
+        text: card.session.lastError.message
         AppButton {
             objectName: "signInAgainButton"
             text: qsTr("Sign in again")
@@ -203,9 +217,9 @@ Card {
 
     Banner {
         Layout.fillWidth: true
-        visible: !card.ended && card.session.errorString !== ""
-        kind: card.session.errorTransient ? "warning" : "error"
-        text: card.session.errorString
+        visible: !card.ended && card.hasError
+        kind: card.session.lastError.transient ? "warning" : "error"
+        text: card.session.lastError.message
     }
 
     AppButton {

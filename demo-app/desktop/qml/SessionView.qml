@@ -9,6 +9,7 @@ Item {
     id: view
 
     required property Session session
+    required property bool signedIn
     required property SecurityLab lab
     required property url serverUrl
     required property string serverLabel
@@ -32,7 +33,7 @@ Item {
             ApiCard {
                 Layout.fillWidth: true
                 Layout.fillHeight: true
-                session: view.session
+                signedIn: view.signedIn
                 serverUrl: view.serverUrl
             }
         }
@@ -40,7 +41,7 @@ Item {
         SecurityLabCard {
             Layout.fillWidth: true
             Layout.fillHeight: true
-            session: view.session
+            signedIn: view.signedIn
             lab: view.lab
         }
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The QML Session type against a live tessera-server (testServerUrl, from the
-// C++ harness), and XMLHttpRequest through the Tessera network access manager.
+// The QML Session type (Tessera::Session itself) against a live tessera-server (testServerUrl,
+// from the C++ harness), and XMLHttpRequest through the Tessera network access manager.
 import QtQuick
 import QtTest
 import Tessera
@@ -16,9 +16,9 @@ TestCase {
     Component {
         id: sessionComponent
         Session {
-            serverUrl: testServerUrl
-            appId: "org.tessera.tests.qml"
-            memoryOnly: true
+            config.serverUrl: testServerUrl
+            config.appId: "org.tessera.tests.qml"
+            config.storagePolicy: SessionConfig.MemoryOnly
         }
     }
 
@@ -27,9 +27,16 @@ TestCase {
         SignalSpy { }
     }
 
-    function createSession(properties) {
-        const session = createTemporaryObject(sessionComponent, testCase, properties || {})
+    // A Session configured for the test server, memory-only; `storage` true keeps the refresh
+    // token in the Secret Service instead, `serverUrl` points it elsewhere. Both are written
+    // through session.config while signed out, as an app would.
+    function createSession(options) {
+        const session = createTemporaryObject(sessionComponent, testCase)
         verify(session, "Session created")
+        if (options && options.storage)
+            session.config.storagePolicy = SessionConfig.SecureStorage
+        if (options && options.serverUrl)
+            session.config.serverUrl = options.serverUrl
         return session
     }
 
@@ -38,22 +45,30 @@ TestCase {
                                      { target: target, signalName: signalName })
     }
 
-    // Runs `operation` and waits for the session's finished(operation, success, errorString).
-    function finish(session, operation) {
-        const finished = spy(session, "finished")
+    function hasError(session) {
+        return session.lastError.code !== SessionError.NoError
+    }
+
+    // Runs `operation` (a login, restore or logout) and waits until it has settled: the
+    // session is no longer busy and has reached `state`, or it reports an error. The outcome
+    // is what QML reads: state and lastError.
+    function settle(session, operation, state) {
         operation()
-        if (finished.count === 0)
-            finished.wait(timeout)
-        compare(finished.count, 1, "one finished signal")
-        return { operation: finished.signalArguments[0][0],
-                 success: finished.signalArguments[0][1],
-                 errorString: finished.signalArguments[0][2] }
+        tryVerify(() => hasError(session) || (!session.busy && session.state === state), timeout,
+                  "settled in state " + state)
+        tryVerify(() => !session.busy, timeout, "no longer busy")
+        return session.lastError
     }
 
     function signIn(session) {
-        const result = finish(session, () => session.login(demoUser, demoPassword))
-        verify(result.success, "login failed: " + result.errorString)
+        const error = settle(session, () => session.login(demoUser, demoPassword),
+                             Session.SignedIn)
+        compare(error.code, SessionError.NoError, "login failed: " + error.message)
         compare(session.state, Session.SignedIn)
+    }
+
+    function signedIn(session) {
+        return session.state === Session.SignedIn || session.state === Session.Refreshing
     }
 
     // XMLHttpRequest through the engine's network access manager; resolves to
@@ -83,79 +98,100 @@ TestCase {
     function test_initialState() {
         const session = createSession()
         compare(session.state, Session.SignedOut)
-        compare(session.stateName, "SignedOut")
-        compare(session.signedIn, false)
+        compare(signedIn(session), false)
         compare(session.user, "")
         compare(session.busy, false)
-        compare(session.errorString, "")
-        compare(session.refreshCount, 0)
-        verify(isNaN(session.expiresAt.getTime()), "no expiry while signed out")
+        compare(session.lastError.code, SessionError.NoError)
+        compare(session.lastError.message, "")
+        verify(isNaN(session.accessExpiresAt.getTime()), "no expiry while signed out")
+        compare(String(session.config.serverUrl), testServerUrl)
+        compare(session.config.appId, "org.tessera.tests.qml")
+        compare(session.config.storagePolicy, SessionConfig.MemoryOnly)
+        compare(session.config.obtainPath, "/api/token/", "defaults kept")
+    }
+
+    function test_configWrittenWhileSignedOut() {
+        const session = createSession()
+        const changes = spy(session, "configChanged")
+        session.config.appId = "org.tessera.tests.qml.other"
+        compare(changes.count, 1)
+        compare(session.config.appId, "org.tessera.tests.qml.other")
+        compare(String(session.config.serverUrl), testServerUrl, "the rest of the configuration kept")
+
+        // Signed in, the configuration stays as it is, and the session says why.
+        signIn(session)
+        session.config.appId = "org.tessera.tests.qml"
+        compare(changes.count, 1)
+        compare(session.config.appId, "org.tessera.tests.qml.other")
+        compare(session.lastError.code, SessionError.Cancelled)
+        compare(session.state, Session.SignedIn)
     }
 
     function test_loginSucceeds() {
         const session = createSession()
         const busy = spy(session, "busyChanged")
+        const errors = spy(session, "lastErrorChanged")
         const states = []
         session.stateChanged.connect(() => states.push(session.state))
 
-        const result = finish(session, () => {
+        const error = settle(session, () => {
             session.login(demoUser, demoPassword)
             // busy and SigningIn are visible at once, before the server answers
             compare(session.busy, true)
             compare(session.state, Session.SigningIn)
-        })
-        compare(result.operation, Session.Login)
-        verify(result.success, result.errorString)
-        compare(result.errorString, "")
+        }, Session.SignedIn)
+        compare(error.code, SessionError.NoError, error.message)
         compare(session.state, Session.SignedIn)
-        compare(session.stateName, "SignedIn")
-        compare(session.signedIn, true)
+        compare(signedIn(session), true)
         compare(session.user, demoUser)
         compare(session.busy, false)
         compare(busy.count, 2, "busy went true, then false")
-        compare(session.errorString, "")
+        compare(errors.count, 0, "no error set, none cleared")
         verify(states.indexOf(Session.SigningIn) >= 0, "passed through SigningIn")
         const now = new Date()
-        verify(session.expiresAt > now, "access token expires in the future")
-        verify(session.expiresAt - now <= 10 * 60 * 1000, "and soon (server default: 5 min)")
+        verify(session.accessExpiresAt > now, "access token expires in the future")
+        verify(session.accessExpiresAt - now <= 10 * 60 * 1000, "and soon (server default: 5 min)")
     }
 
     function test_wrongPassword() {
         const session = createSession()
-        const errors = spy(session, "errorOccurred")
-        const result = finish(session, () => session.login(demoUser, "not the password"))
-        compare(result.success, false)
-        verify(result.errorString.length > 0)
+        const background = spy(session, "errorOccurred")
+        const error = settle(session, () => session.login(demoUser, "not the password"),
+                             Session.SignedIn)
+        compare(error.code, SessionError.InvalidCredentials)
+        compare(error.transient, false)
+        verify(error.message.length > 0, "a message")
+        verify(error.message.indexOf("not the password") < 0, "password not echoed")
         compare(session.state, Session.SignedOut)
         compare(session.user, "")
         compare(session.busy, false)
-        verify(session.errorString.length > 0, "errorString set")
-        compare(session.errorString, result.errorString)
-        compare(session.errorCode, "InvalidCredentials")
-        compare(session.errorTransient, false)
-        compare(errors.count, 1)
-        verify(session.errorString.indexOf("not the password") < 0, "password not echoed")
+        compare(session.lastError.code, SessionError.InvalidCredentials)
+        // The failure belongs to the login; errorOccurred is for background work only.
+        compare(background.count, 0)
 
         // the next attempt starts with a clean error
-        signIn(session)
-        compare(session.errorString, "")
-        compare(session.errorCode, "")
+        const cleared = spy(session, "lastErrorChanged")
+        session.login(demoUser, demoPassword)
+        compare(session.lastError.code, SessionError.NoError, "cleared when the login starts")
+        compare(cleared.count, 1)
+        tryVerify(() => session.state === Session.SignedIn, timeout)
+        compare(session.lastError.message, "")
     }
 
     function test_unreachableServer() {
         const session = createSession({ serverUrl: "http://127.0.0.1:9" })
-        const result = finish(session, () => session.login(demoUser, demoPassword))
-        compare(result.success, false)
+        const error = settle(session, () => session.login(demoUser, demoPassword),
+                             Session.SignedIn)
         compare(session.state, Session.SignedOut)
-        compare(session.errorCode, "NetworkError")
-        compare(session.errorTransient, true)
+        compare(error.code, SessionError.NetworkError)
+        compare(error.transient, true)
     }
 
     function test_insecureTransportRefused() {
         const session = createSession({ serverUrl: "http://auth.example.com" })
-        const result = finish(session, () => session.login(demoUser, demoPassword))
-        compare(result.success, false)
-        compare(session.errorCode, "InsecureTransport")
+        const error = settle(session, () => session.login(demoUser, demoPassword),
+                             Session.SignedIn)
+        compare(error.code, SessionError.InsecureTransport)
         compare(session.state, Session.SignedOut)
     }
 
@@ -163,52 +199,49 @@ TestCase {
         const session = createSession()
         signIn(session)
         const busy = spy(session, "busyChanged")
-        const result = finish(session, () => {
+        const error = settle(session, () => {
             session.logout()
             compare(session.busy, true, "busy while the revoke is in flight")
-        })
-        compare(result.operation, Session.Logout)
-        verify(result.success, result.errorString)
+        }, Session.SignedOut)
+        compare(error.code, SessionError.NoError, error.message)
         compare(session.state, Session.SignedOut)
-        compare(session.signedIn, false)
+        compare(signedIn(session), false)
         compare(session.user, "")
         compare(session.busy, false)
         compare(busy.count, 2)
-        verify(isNaN(session.expiresAt.getTime()))
+        verify(isNaN(session.accessExpiresAt.getTime()))
     }
 
     function test_restore() {
         // Secure storage (the Secret Service of scripts/with-keyring.sh).
-        const first = createSession({ memoryOnly: false })
+        const first = createSession({ storage: true })
         signIn(first)
 
         // Another Session of the same app (a restart) restores from storage alone.
-        const second = createSession({ memoryOnly: false })
-        const result = finish(second, () => {
+        const second = createSession({ storage: true })
+        const error = settle(second, () => {
             second.restore()
             compare(second.busy, true)
-        })
-        compare(result.operation, Session.Restore)
-        verify(result.success, result.errorString)
+        }, Session.SignedIn)
+        compare(error.code, SessionError.NoError, error.message)
         compare(second.state, Session.SignedIn)
         compare(second.user, demoUser)
-        verify(second.expiresAt > new Date())
-        verify(second.refreshCount >= 1, "restore refreshes once")
+        // Nothing but the refresh token is stored: an access token means restore refreshed.
+        verify(second.accessExpiresAt > new Date(), "restore refreshed: it has an access token")
 
         // After logout nothing is stored: the next restore finds no session.
-        verify(finish(second, () => second.logout()).success)
-        const third = createSession({ memoryOnly: false })
-        const none = finish(third, () => third.restore())
-        compare(none.success, false)
+        compare(settle(second, () => second.logout(), Session.SignedOut).code,
+                SessionError.NoError)
+        const third = createSession({ storage: true })
+        const none = settle(third, () => third.restore(), Session.SignedIn)
+        compare(none.code, SessionError.NotSignedIn)
         compare(third.state, Session.SignedOut)
-        compare(third.errorCode, "NotSignedIn")
     }
 
     function test_restoreMemoryOnly() {
         const session = createSession()
-        const result = finish(session, () => session.restore())
-        compare(result.success, false)
-        compare(session.errorCode, "NotSignedIn")
+        const error = settle(session, () => session.restore(), Session.SignedIn)
+        compare(error.code, SessionError.NotSignedIn)
         compare(session.state, Session.SignedOut)
     }
 
@@ -225,7 +258,8 @@ TestCase {
         verify(me.headers.toLowerCase().indexOf("authorization") < 0)
 
         // Logout revokes at once: the same request is refused again.
-        verify(finish(session, () => session.logout()).success)
+        compare(settle(session, () => session.logout(), Session.SignedOut).code,
+                SessionError.NoError)
         compare(request("GET", "/api/me/").status, 401)
     }
 
@@ -249,16 +283,26 @@ TestCase {
         const jwt = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/
         const opaque = /[A-Za-z0-9_-]{32,}/
         let checked = 0
-        for (const key in session) {
-            verify(!/token|secret|refresh(?!Count)|access/i.test(key), "member named " + key)
-            const value = session[key]
-            if (typeof value === "function")
-                continue
-            const text = String(value)
-            verify(!jwt.test(text), key + " looks like a JWT")
-            verify(!opaque.test(text), key + " looks like an opaque token")
-            ++checked
+        // Every member, and every member of the configuration and error values.
+        const values = [["session", session], ["config", session.config],
+                        ["lastError", session.lastError]]
+        for (const [name, object] of values) {
+            for (const key in object) {
+                // accessExpiresAt is a time; anything else named so is suspect
+                verify(key === "accessExpiresAt" || key === "accessExpiresAtChanged"
+                       || !/token|secret|refresh(?!Path)|access/i.test(key),
+                       "member named " + name + "." + key)
+                const value = object[key]
+                if (typeof value === "function")
+                    continue
+                const text = String(value)
+                verify(!jwt.test(text), name + "." + key + " looks like a JWT")
+                verify(!opaque.test(text), name + "." + key + " looks like an opaque token")
+                ++checked
+            }
         }
-        verify(checked >= 10, "properties enumerated: " + checked)
+        verify(checked >= 16, "properties enumerated: " + checked)
+        // A token can only be had from C++: freshAccessToken() is not callable here.
+        compare(typeof session.freshAccessToken, "undefined")
     }
 }
