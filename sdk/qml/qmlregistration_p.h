@@ -34,7 +34,9 @@ struct SessionConfigForeign
     QML_VALUE_TYPE(sessionConfig)
 };
 
-// SessionConfig.SecureStorage, SessionConfig.MemoryOnly.
+// SessionConfig.SecureStorage, SessionConfig.MemoryOnly. (The engine resolves enums registered
+// this way; qmllint 6.4 does not and reports "unqualified access". Copying the enums into a
+// namespace of our own, as Qt Quick does for Font, is what this module avoids.)
 namespace SessionConfigEnums {
 Q_NAMESPACE
 QML_FOREIGN_NAMESPACE(Tessera::SessionConfig)

@@ -127,6 +127,23 @@ TestCase {
         compare(session.state, Session.SignedIn)
     }
 
+    // A draft configuration of its own (the sessionConfig value type), applied in one go.
+    property sessionConfig draft
+
+    function test_configAppliedWhole() {
+        const session = createSession()
+        draft = session.config
+        draft.appId = "org.tessera.tests.qml.draft"
+        draft.revokePath = ""
+        compare(session.config.appId, "org.tessera.tests.qml", "the draft is a copy")
+        const changes = spy(session, "configChanged")
+        session.config = draft
+        compare(changes.count, 1)
+        compare(session.config.appId, "org.tessera.tests.qml.draft")
+        compare(session.config.revokePath, "")
+        compare(String(session.config.serverUrl), testServerUrl)
+    }
+
     function test_loginSucceeds() {
         const session = createSession()
         const busy = spy(session, "busyChanged")
