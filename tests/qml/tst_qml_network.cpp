@@ -7,6 +7,7 @@
 #include "faultproxy.h"
 #include "serverprocess.h"
 
+#include <tessera/authenticatednetworkaccessmanager.h>
 #include <tessera/qmlnetwork.h>
 #include <tessera/session.h>
 
@@ -105,6 +106,8 @@ private:
     Session *createSession(bool memoryOnly, const QUrl &server = {});
     void signIn(Session *session);
     QUrl url(const QString &path) const { return m_server->baseUrl().resolved(QUrl(path)); }
+    // The session's requests from QML and from C++ share one authenticated manager.
+    void verifyOneManager(Session *session);
 
     std::unique_ptr<Tessera::Test::ServerProcess> m_server;
     std::unique_ptr<QQmlEngine> m_engine;
@@ -171,6 +174,17 @@ void TestQmlNetwork::signIn(Session *session)
     QCOMPARE(session->state(), Session::State::SignedIn);
 }
 
+void TestQmlNetwork::verifyOneManager(Session *session)
+{
+    using Tessera::AuthenticatedNetworkAccessManager;
+    const auto managers = session->findChildren<AuthenticatedNetworkAccessManager *>();
+    QCOMPARE(managers.size(), 1);
+    QCOMPARE(managers.first(), Tessera::Qml::networkAccessManager(session));
+    QVERIFY(m_engine->networkAccessManager()
+                    ->findChildren<AuthenticatedNetworkAccessManager *>()
+                    .isEmpty());
+}
+
 void TestQmlNetwork::engineManagerCarriesToken()
 {
     Session *session = createSession(true);
@@ -183,6 +197,7 @@ void TestQmlNetwork::engineManagerCarriesToken()
     QVERIFY(me.done);
     QCOMPARE(me.status, 200);
     QCOMPARE(QJsonDocument::fromJson(me.body).object().value(u"username"_s).toString(), DemoUser);
+    verifyOneManager(session);
 }
 
 void TestQmlNetwork::loaderThreadManagerCarriesToken()
@@ -220,6 +235,7 @@ void TestQmlNetwork::loaderThreadManagerCarriesToken()
     QCOMPARE(result.status, 200);
     QCOMPARE(QJsonDocument::fromJson(result.body).object().value(u"username"_s).toString(),
              DemoUser);
+    verifyOneManager(session);
 }
 
 void TestQmlNetwork::otherOriginsNeverSeeToken()
