@@ -15,7 +15,6 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QEventLoop>
-#include <QtCore/QFile>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QJsonArray>
 #include <QtCore/QLocale>
@@ -39,6 +38,7 @@ using namespace Tessera::SessionTest;
 using Tessera::Test::Action;
 using Tessera::Test::FaultProxy;
 using Tessera::Test::RequestInfo;
+using Tessera::Test::residentKiB;
 using Tessera::Test::TestPassword;
 using Tessera::Test::TestUser;
 
@@ -80,18 +80,6 @@ QByteArray rawResponse(int status, const QByteArray &contentType, const QByteArr
     raw += "Date: " + httpDateNow() + "\r\nCache-Control: no-store\r\nContent-Length: "
             + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     return raw;
-}
-
-qint64 residentKiB()
-{
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    }
-    return -1;
 }
 
 // --- token surgery ------------------------------------------------------------
@@ -765,11 +753,12 @@ void tst_SecurityResponses::hugeBody()
     qint64 peak = 0;
     QTimer sampler;
     sampler.setInterval(5);
-    connect(&sampler, &QTimer::timeout, this, [&peak] { peak = qMax(peak, residentKiB()); });
+    connect(&sampler, &QTimer::timeout, this,
+            [&peak] { peak = qMax(peak, residentKiB(QCoreApplication::applicationPid())); });
     runFault(proxy, client, operation,
              [&](bool on) {
                  if (on) {
-                     baseline = residentKiB();
+                     baseline = residentKiB(QCoreApplication::applicationPid());
                      peak = baseline;
                      sampler.start();
                  } else {

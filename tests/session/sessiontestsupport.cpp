@@ -106,33 +106,44 @@ bool Peer::start()
     return true;
 }
 
+Test::ListeningProcess &Peer::process()
+{
+    if (m_tessera)
+        return *m_tessera;
+    return *m_django;
+}
+
+const Test::ListeningProcess &Peer::process() const
+{
+    if (m_tessera)
+        return *m_tessera;
+    return *m_django;
+}
+
 bool Peer::stop()
 {
-    return m_tessera ? m_tessera->stop() : m_django->stop();
+    return process().stop();
 }
 
 void Peer::kill()
 {
-    if (m_tessera)
-        m_tessera->kill();
-    else
-        m_django->kill();
+    process().kill();
 }
 
 bool Peer::isRunning() const
 {
-    return m_tessera ? m_tessera->isRunning() : m_django->isRunning();
+    return process().isRunning();
 }
 
 QUrl Peer::baseUrl() const
 {
-    return m_tessera ? m_tessera->baseUrl() : m_django->baseUrl();
+    return process().baseUrl();
 }
 
 QByteArray Peer::log()
 {
     pumpEvents();
-    return m_tessera ? m_tessera->serverStderr() : m_django->peerStderr();
+    return process().serverStderr();
 }
 
 int Peer::rotations()

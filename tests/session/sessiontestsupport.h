@@ -74,6 +74,9 @@ public:
     Test::DjangoPeer *django() { return m_django.get(); }
 
 private:
+    Test::ListeningProcess &process();
+    const Test::ListeningProcess &process() const;
+
     ServerKind m_kind;
     PeerOptions m_options;
     std::unique_ptr<Test::ServerProcess> m_tessera;
