@@ -37,6 +37,13 @@ inline const QString TestPassword = QStringLiteral("correct horse battery staple
 #define TESSERA_START(server) QVERIFY2((server).start(), qPrintable((server).errorString()))
 #define TESSERA_ADD_USER(server, name, password) \
     QVERIFY2((server).addUser((name), QByteArray(password)), qPrintable((server).errorString()))
+// The usual start: the test user (TestUser, TestPassword) added, then the server started.
+#define TESSERA_START_WITH_TEST_USER(server) \
+    do { \
+        TESSERA_ADD_USER(server, ::Tessera::Test::TestUser, \
+                         ::Tessera::Test::TestPassword.toUtf8()); \
+        TESSERA_START(server); \
+    } while (false)
 
 // Status check that prints the response on failure. `responseExpr` is
 // evaluated exactly once (it is often the request itself).

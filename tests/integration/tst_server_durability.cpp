@@ -112,8 +112,7 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("10"),
                           QStringLiteral("--login-limit"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     const QUrl base = server.baseUrl();
 
     std::vector<Chain> chains(Chains);
@@ -269,8 +268,7 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
 void tst_ServerDurability::lostResponseThenSigkill()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("10")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     QString parent;
     {
         HttpClient http(server);

@@ -55,8 +55,7 @@ void tst_ServerRequests::initTestCase()
     m_server = std::make_unique<ServerProcess>(
             QStringList{QStringLiteral("--max-body-bytes"), QString::number(MaxBody),
                         QStringLiteral("--login-limit"), QStringLiteral("0")});
-    TESSERA_ADD_USER(*m_server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(*m_server);
+    TESSERA_START_WITH_TEST_USER(*m_server);
     m_http = std::make_unique<HttpClient>(*m_server);
 }
 

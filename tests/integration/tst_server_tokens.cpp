@@ -192,8 +192,7 @@ void tst_ServerTokens::initTestCase()
     // rules one by one (typ, iss, aud, exp, sid).
     m_hsServer = std::make_unique<ServerProcess>(
             QStringList{QStringLiteral("--alg"), QStringLiteral("HS256")});
-    TESSERA_ADD_USER(*m_hsServer, TestUser, TestPassword.toUtf8());
-    TESSERA_START(*m_hsServer);
+    TESSERA_START_WITH_TEST_USER(*m_hsServer);
     m_hsHttp = std::make_unique<HttpClient>(*m_hsServer);
     {
         TESSERA_TOKEN_PAIR(pair, m_hsHttp->login(TestUser, TestPassword));
@@ -732,8 +731,7 @@ void tst_ServerTokens::jwksPerAlgorithm()
     QFETCH(QString, kty);
 
     ServerProcess server({QStringLiteral("--alg"), alg});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
     QCOMPARE(jwtHeader(pair.access).value(QStringLiteral("alg")).toString(), alg);
@@ -767,8 +765,7 @@ void tst_ServerTokens::jwksPerAlgorithm()
 void tst_ServerTokens::jwksSameAfterRestart()
 {
     ServerProcess server;
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
     const HttpResponse before = http.jwks();
