@@ -3,6 +3,7 @@
 // (alg none, algorithm confusion, tampering, foreign keys, jku/x5u/jwk/x5c/kid
 // injection, token type confusion), claim checks with the real HS256 key, and
 // the published JWKS.
+#include "keyfetchtrap.h"
 #include "testsupport.h"
 
 #include <tessera/jose.h>
@@ -11,15 +12,7 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonArray>
 #include <QtCore/QMessageAuthenticationCode>
-#include <QtNetwork/QSslCertificate>
-#include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
-
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <memory>
 
@@ -58,63 +51,6 @@ QString hmacJws(const QByteArray &headerJson, const QJsonObject &claims, const Q
             input + '.' + base64UrlEncodeNoPad(QMessageAuthenticationCode::hash(input, key, hash)));
 }
 
-// A self-signed X.509 certificate for `privateKeyPem` (for x5c / x5u rows).
-QByteArray selfSignedCertificateDer(QByteArrayView privateKeyPem)
-{
-    BIO *bio = BIO_new_mem_buf(privateKeyPem.data(), int(privateKeyPem.size()));
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (!key)
-        return {};
-    X509 *certificate = X509_new();
-    X509_set_version(certificate, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(certificate), 1);
-    X509_gmtime_adj(X509_getm_notBefore(certificate), -60);
-    X509_gmtime_adj(X509_getm_notAfter(certificate), 3600);
-    X509_set_pubkey(certificate, key);
-    X509_NAME *name = X509_get_subject_name(certificate);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char *>("tessera-server"), -1, -1,
-                               0);
-    X509_set_issuer_name(certificate, name);
-    QByteArray der;
-    if (X509_sign(certificate, key, EVP_sha256()) > 0) {
-        const int length = i2d_X509(certificate, nullptr);
-        der.resize(length);
-        auto *out = reinterpret_cast<unsigned char *>(der.data());
-        i2d_X509(certificate, &out);
-    }
-    X509_free(certificate);
-    EVP_PKEY_free(key);
-    return der;
-}
-
-// Answers every request with `body` and counts the requests: a server that
-// follows jku/x5u would show up here.
-class AttackerServer : public QTcpServer
-{
-public:
-    QByteArray body;
-    int hits = 0;
-
-protected:
-    void incomingConnection(qintptr descriptor) override
-    {
-        auto *socket = new QTcpSocket(this);
-        socket->setSocketDescriptor(descriptor);
-        ++hits;
-        connect(socket, &QTcpSocket::readyRead, socket, [socket, this] {
-            socket->readAll();
-            socket->write(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                    "Content-Length: "
-                    + QByteArray::number(body.size()) + "\r\n\r\n" + body);
-            socket->disconnectFromHost();
-        });
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-    }
-};
-
 } // namespace
 
 class tst_ServerTokens : public QObject
@@ -146,7 +82,7 @@ private:
     std::unique_ptr<HttpClient> m_http;
     std::unique_ptr<ServerProcess> m_hsServer; // --alg HS256
     std::unique_ptr<HttpClient> m_hsHttp;
-    AttackerServer m_attacker;
+    KeyFetchTrap m_attacker;
 
     TokenPair m_pair;  // alice's session on m_server
     TokenPair m_bob;   // bob's session on m_server
@@ -224,7 +160,7 @@ void tst_ServerTokens::cleanup()
         m_server->printLogIfFailed();
     if (m_hsServer)
         m_hsServer->printLogIfFailed();
-    QCOMPARE(m_attacker.hits, 0); // no jku / x5u was ever fetched
+    QCOMPARE(m_attacker.connections, 0); // no jku / x5u was ever fetched
 }
 
 void tst_ServerTokens::cleanupTestCase()
@@ -456,10 +392,13 @@ void tst_ServerTokens::hostileAccessToken_data()
 
     // Keys offered by the token itself, or by URL (the attacker server counts fetches).
     const QJsonObject foreignJwk = foreign.publicJwk();
-    const QByteArray certificateDer = selfSignedCertificateDer(foreign.privateKeyPem().reveal());
+    const QByteArray certificateDer =
+            selfSignedCertificate(foreign.privateKeyPem().reveal().toByteArray(),
+                                  QStringLiteral("tessera-server"))
+                    .toDer();
     QVERIFY(!certificateDer.isEmpty());
-    const QString attackerUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_attacker.serverPort());
-    m_attacker.body = compact(Jose::jwks({foreign}));
+    const QString attackerUrl = m_attacker.url(QStringLiteral("/"));
+    m_attacker.jwksBody = compact(Jose::jwks({foreign}));
     const struct
     {
         const char *name;
