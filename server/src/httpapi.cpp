@@ -117,8 +117,8 @@ void HttpApi::addRoutes()
 
     m_server.route(
             QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
-                // Fix (tests/security headerInjection): Authorization is a singleton field;
-                // with two, which one counts is ambiguous (proxies may pick another).
+                // Authorization is a singleton field; with two, which one counts is
+                // ambiguous (a proxy may pick another), so refuse the request.
                 if (headerValues(request, "authorization").size() > 1)
                     return errorResponse(Status::BadRequest, QStringLiteral("invalid_request"),
                                          QStringLiteral("More than one Authorization header."));

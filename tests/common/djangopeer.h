@@ -5,25 +5,14 @@
 // of ServerProcess for the server people already run.
 #pragma once
 
-#include <QtCore/QByteArray>
-#include <QtCore/QProcess>
-#include <QtCore/QProcessEnvironment>
-#include <QtCore/QString>
-#include <QtCore/QTemporaryDir>
-#include <QtCore/QUrl>
-
-#include <memory>
+#include "listeningprocess.h"
 
 namespace Tessera::Test {
 
-class DjangoPeer
+class DjangoPeer : public ListeningProcess
 {
 public:
     DjangoPeer();
-    ~DjangoPeer(); // stops the peer; prints its stderr when the current test failed
-
-    DjangoPeer(const DjangoPeer &) = delete;
-    DjangoPeer &operator=(const DjangoPeer &) = delete;
 
     // run_peer.py of the source tree; $TESSERA_DJANGO_PEER overrides it.
     static QString scriptPath();
@@ -32,36 +21,14 @@ public:
 
     // SimpleJWT ACCESS_TOKEN_LIFETIME in seconds (default 300). Set before start().
     void setAccessTtl(int seconds) { m_accessTtl = seconds; }
-    // E.g. LD_PRELOAD/FAKETIME for a server whose clock is off. The peer's signing key
-    // (TESSERA_DJANGO_SECRET_KEY) is kept unless `environment` sets one.
-    void setEnvironment(const QProcessEnvironment &environment)
-    {
-        const QString key = QStringLiteral("TESSERA_DJANGO_SECRET_KEY");
-        const QString secret = m_environment.value(key);
-        m_environment = environment;
-        if (!m_environment.contains(key))
-            m_environment.insert(key, secret);
-    }
-    QProcessEnvironment environment() const { return m_environment; }
 
     // Migrates, creates `user` with `password` and waits for "listening on
     // http://127.0.0.1:PORT". The database survives stop(), so start() again
-    // keeps users and tokens (the port changes).
+    // keeps users and tokens (the port changes). The peer's signing key
+    // (TESSERA_DJANGO_SECRET_KEY) is one per object, unless setEnvironment() sets one.
     bool start(const QString &user, const QByteArray &password, int timeoutMs = 30000);
-    // SIGTERM and wait.
-    bool stop(int timeoutMs = 10000);
-    // SIGKILL and reap.
-    void kill();
 
-    bool isRunning() const;
-    QUrl baseUrl() const { return m_baseUrl; }
-    quint16 port() const { return quint16(m_baseUrl.port()); }
     QString databasePath() const;
-    QString directory() const { return m_dir.path(); }
-
-    QByteArray peerStderr();
-    void printLogIfFailed();
-    QString errorString() const { return m_error; }
 
     // Server-side counters read from the peer's database
     // (rest_framework_simplejwt.token_blacklist): rows of BlacklistedToken and
@@ -72,16 +39,9 @@ public:
     int outstandingCount() const;
 
 private:
-    void drain();
-
-    QTemporaryDir m_dir;
-    QProcessEnvironment m_environment;
     int m_accessTtl = 300;
-    std::unique_ptr<QProcess> m_process;
-    QUrl m_baseUrl;
-    QByteArray m_stdout;
-    QByteArray m_stderr;
-    QString m_error;
+    // Kept across stop()/start(), so tokens survive a restart as on a real deployment.
+    QString m_secretKey;
 };
 
 } // namespace Tessera::Test

@@ -29,15 +29,15 @@ using namespace Tessera::Test;
 
 namespace {
 
-constexpr int Chains = 40;         // one refresh in flight per chain
+constexpr int Chains = 40; // one refresh in flight per chain
 constexpr int LoadBeforeKillMs = 1200;
 
 struct Chain
 {
-    QStringList seen;      // refresh tokens answered 200, in order; [0] from login
+    QStringList seen; // refresh tokens answered 200, in order; [0] from login
     QString lastAccess;
-    bool running = true;   // a request is (or will be) in flight
-    bool stopped = false;  // the transport failed (server gone)
+    bool running = true;  // a request is (or will be) in flight
+    bool stopped = false; // the transport failed (server gone)
     int unexpected401 = 0;
     QString failure;
     std::unique_ptr<QNetworkAccessManager> manager;
@@ -78,17 +78,18 @@ void tst_ServerDurability::checkNoHalfRotatedFamily(const QString &dbPath, bool 
                                                     int expectedFamilies)
 {
     QString error;
-    const auto families = sqliteSelect(
-            dbPath,
-            QStringLiteral("SELECT f.id, f.revoked_at IS NOT NULL,"
-                           " (SELECT COUNT(*) FROM refresh_tokens r"
-                           "  WHERE r.family_id = f.id AND r.rotated_at IS NULL)"
-                           " FROM families f"),
-            &error, readOnly);
+    const auto families =
+            sqliteSelect(dbPath,
+                         QStringLiteral("SELECT f.id, f.revoked_at IS NOT NULL,"
+                                        " (SELECT COUNT(*) FROM refresh_tokens r"
+                                        "  WHERE r.family_id = f.id AND r.rotated_at IS NULL)"
+                                        " FROM families f"),
+                         &error, readOnly);
     QVERIFY2(families.has_value(), qPrintable(error));
     QCOMPARE(families->size(), expectedFamilies);
     for (const QVariantList &row : *families) {
-        QVERIFY2(!row.at(1).toBool(), qPrintable(QStringLiteral("family %1 was revoked").arg(row.at(0).toString())));
+        QVERIFY2(!row.at(1).toBool(),
+                 qPrintable(QStringLiteral("family %1 was revoked").arg(row.at(0).toString())));
         QVERIFY2(row.at(2).toInt() == 1,
                  qPrintable(QStringLiteral("family %1 has %2 current refresh tokens")
                                     .arg(row.at(0).toString())
@@ -97,9 +98,11 @@ void tst_ServerDurability::checkNoHalfRotatedFamily(const QString &dbPath, bool 
     // Every rotated token has exactly one successor row and its sealed copy.
     const auto orphans = sqliteSelect(
             dbPath,
-            QStringLiteral("SELECT COUNT(*) FROM refresh_tokens p WHERE p.rotated_at IS NOT NULL AND"
-                           " (p.successor_sealed IS NULL OR"
-                           "  (SELECT COUNT(*) FROM refresh_tokens c WHERE c.parent_hash = p.token_hash) != 1)"),
+            QStringLiteral(
+                    "SELECT COUNT(*) FROM refresh_tokens p WHERE p.rotated_at IS NOT NULL AND"
+                    " (p.successor_sealed IS NULL OR"
+                    "  (SELECT COUNT(*) FROM refresh_tokens c WHERE c.parent_hash = p.token_hash) "
+                    "!= 1)"),
             &error, readOnly);
     QVERIFY2(orphans.has_value(), qPrintable(error));
     QCOMPARE(orphans->first().first().toInt(), 0);
@@ -109,8 +112,7 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("10"),
                           QStringLiteral("--login-limit"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     const QUrl base = server.baseUrl();
 
     std::vector<Chain> chains(Chains);
@@ -128,36 +130,45 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
     std::function<void(Chain &)> spend = [&](Chain &chainRef) {
         Chain *const chain = &chainRef;
         QNetworkRequest request(QUrl(base.toString() + QStringLiteral("/api/token/refresh/")));
-        request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
-        const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("refresh"), chain->seen.last()}})
-                                        .toJson(QJsonDocument::Compact);
+        request.setHeader(QNetworkRequest::ContentTypeHeader,
+                          QByteArrayLiteral("application/json"));
+        const QByteArray body =
+                QJsonDocument(QJsonObject{{QStringLiteral("refresh"), chain->seen.last()}})
+                        .toJson(QJsonDocument::Compact);
         QNetworkReply *reply = chain->manager->post(request, body);
-        QObject::connect(reply, &QNetworkReply::finished, reply, [&spend, &answered, &killed, chain, reply] {
-            reply->deleteLater();
-            const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-            const QJsonObject json = QJsonDocument::fromJson(reply->readAll()).object();
-            // Connection-level errors (refused, closed mid-response, ...) are below 100.
-            const bool transportError = reply->error() != QNetworkReply::NoError && reply->error() < 100;
-            if (status == 200 && !transportError && !json.value(QStringLiteral("refresh")).toString().isEmpty()) {
-                ++answered;
-                chain->seen << json.value(QStringLiteral("refresh")).toString();
-                chain->lastAccess = json.value(QStringLiteral("access")).toString();
-                spend(*chain);
-                return;
-            }
-            chain->running = false;
-            if (transportError || status == 0) {
-                chain->stopped = true; // transport error: expected only once the server is killed
-                if (!killed)
-                    chain->failure = QStringLiteral("transport error before the kill: ") + reply->errorString();
-                return;
-            }
-            if (status == 401)
-                ++chain->unexpected401;
-            chain->failure = QStringLiteral("HTTP %1 during the load: %2")
-                                    .arg(status)
-                                    .arg(QString::fromUtf8(QJsonDocument(json).toJson(QJsonDocument::Compact)));
-        });
+        QObject::connect(
+                reply, &QNetworkReply::finished, reply, [&spend, &answered, &killed, chain, reply] {
+                    reply->deleteLater();
+                    const int status =
+                            reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+                    const QJsonObject json = QJsonDocument::fromJson(reply->readAll()).object();
+                    // Connection-level errors (refused, closed mid-response, ...) are below 100.
+                    const bool transportError =
+                            reply->error() != QNetworkReply::NoError && reply->error() < 100;
+                    if (status == 200 && !transportError
+                        && !json.value(QStringLiteral("refresh")).toString().isEmpty()) {
+                        ++answered;
+                        chain->seen << json.value(QStringLiteral("refresh")).toString();
+                        chain->lastAccess = json.value(QStringLiteral("access")).toString();
+                        spend(*chain);
+                        return;
+                    }
+                    chain->running = false;
+                    if (transportError || status == 0) {
+                        chain->stopped =
+                                true; // transport error: expected only once the server is killed
+                        if (!killed)
+                            chain->failure = QStringLiteral("transport error before the kill: ")
+                                    + reply->errorString();
+                        return;
+                    }
+                    if (status == 401)
+                        ++chain->unexpected401;
+                    chain->failure = QStringLiteral("HTTP %1 during the load: %2")
+                                             .arg(status)
+                                             .arg(QString::fromUtf8(QJsonDocument(json).toJson(
+                                                     QJsonDocument::Compact)));
+                });
     };
     for (Chain &chain : chains) {
         chain.manager = std::make_unique<QNetworkAccessManager>();
@@ -170,9 +181,9 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
     const int answeredBeforeKill = answered;
     killed = true;
     server.kill();
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(chains.begin(), chains.end(),
-                                         [](const Chain &c) { return !c.running; }),
-                             20000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+            std::all_of(chains.begin(), chains.end(), [](const Chain &c) { return !c.running; }),
+            20000);
     qInfo("%d refreshes answered in %d ms of load (%d when SIGKILL was sent)", answered,
           LoadBeforeKillMs, answeredBeforeKill);
     QVERIFY2(answered >= Chains, "the load did not get going");
@@ -196,26 +207,31 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
     int lostResponses = 0;
     for (int i = 0; i < Chains; ++i) {
         QString error;
-        const auto rows = sqliteSelect(
-                copy,
-                QStringLiteral("SELECT r.rotated_at IS NULL,"
-                               " (SELECT hex(c.token_hash) FROM refresh_tokens c WHERE c.parent_hash = r.token_hash)"
-                               " FROM refresh_tokens r WHERE r.token_hash = X'%1'")
-                        .arg(hashHex(chains[i].seen.last())),
-                &error, false);
+        const auto rows =
+                sqliteSelect(copy,
+                             QStringLiteral("SELECT r.rotated_at IS NULL,"
+                                            " (SELECT hex(c.token_hash) FROM refresh_tokens c "
+                                            "WHERE c.parent_hash = r.token_hash)"
+                                            " FROM refresh_tokens r WHERE r.token_hash = X'%1'")
+                                     .arg(hashHex(chains[i].seen.last())),
+                             &error, false);
         QVERIFY2(rows.has_value(), qPrintable(error));
         QVERIFY2(rows->size() == 1,
-                 qPrintable(QStringLiteral("chain %1: its newest acknowledged refresh token (after %2 "
-                                           "rotations) is not in the database: an answered rotation was lost")
-                                    .arg(i)
-                                    .arg(chains[i].seen.size() - 1)));
+                 qPrintable(
+                         QStringLiteral(
+                                 "chain %1: its newest acknowledged refresh token (after %2 "
+                                 "rotations) is not in the database: an answered rotation was lost")
+                                 .arg(i)
+                                 .arg(chains[i].seen.size() - 1)));
         if (!rows->first().at(0).toBool()) {
             lostSuccessorHash[i] = rows->first().at(1).toString().toLower();
-            QVERIFY2(!lostSuccessorHash[i].isEmpty(), qPrintable(QStringLiteral("chain %1: rotated without successor").arg(i)));
+            QVERIFY2(!lostSuccessorHash[i].isEmpty(),
+                     qPrintable(QStringLiteral("chain %1: rotated without successor").arg(i)));
             ++lostResponses;
         }
     }
-    qInfo("%d of %d chains had a rotation committed whose response was lost", lostResponses, Chains);
+    qInfo("%d of %d chains had a rotation committed whose response was lost", lostResponses,
+          Chains);
 
     // Restart on the same database, well within the 10 s grace window.
     TESSERA_START(server);
@@ -224,11 +240,13 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
         Chain &chain = chains[i];
         const HttpResponse again = http.refresh(chain.seen.last());
         QVERIFY2(again.status == 200,
-                 qPrintable(QStringLiteral("chain %1 (%2): newest acknowledged token refused after the "
-                                           "crash: %3")
+                 qPrintable(QStringLiteral(
+                                    "chain %1 (%2): newest acknowledged token refused after the "
+                                    "crash: %3")
                                     .arg(i)
-                                    .arg(lostSuccessorHash[i].isEmpty() ? QStringLiteral("not rotated")
-                                                                        : QStringLiteral("response lost"))
+                                    .arg(lostSuccessorHash[i].isEmpty()
+                                                 ? QStringLiteral("not rotated")
+                                                 : QStringLiteral("response lost"))
                                     .arg(again.describe())));
         const QString next = again.str(QStringLiteral("refresh"));
         if (!lostSuccessorHash[i].isEmpty()) {
@@ -250,8 +268,7 @@ void tst_ServerDurability::sigkillUnderRefreshLoad()
 void tst_ServerDurability::lostResponseThenSigkill()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("10")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     QString parent;
     {
         HttpClient http(server);
@@ -265,13 +282,18 @@ void tst_ServerDurability::lostResponseThenSigkill()
         QVERIFY(socket.waitForConnected(5000));
         const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("refresh"), parent}})
                                         .toJson(QJsonDocument::Compact);
-        socket.write(buildRawRequest("POST", QStringLiteral("/api/token/refresh/"), server.baseUrl(), body));
+        socket.write(buildRawRequest("POST", QStringLiteral("/api/token/refresh/"),
+                                     server.baseUrl(), body));
         QVERIFY(socket.waitForBytesWritten(5000));
         // The rotation commits; its response sits unread in this socket's buffer.
-        const QString query = QStringLiteral("SELECT rotated_at IS NOT NULL FROM refresh_tokens WHERE token_hash = X'%1'")
+        const QString query = QStringLiteral("SELECT rotated_at IS NOT NULL FROM refresh_tokens "
+                                             "WHERE token_hash = X'%1'")
                                       .arg(hashHex(parent));
-        QTRY_VERIFY_WITH_TIMEOUT(sqliteSelect(server.databasePath(), query).value_or(QList<QVariantList>{})
-                                         .value(0).value(0).toBool(),
+        QTRY_VERIFY_WITH_TIMEOUT(sqliteSelect(server.databasePath(), query)
+                                         .value_or(QList<QVariantList>{})
+                                         .value(0)
+                                         .value(0)
+                                         .toBool(),
                                  5000);
         server.kill();
         socket.abort();
@@ -279,7 +301,8 @@ void tst_ServerDurability::lostResponseThenSigkill()
     QString error;
     const auto successor = sqliteSelect(
             server.databasePath(),
-            QStringLiteral("SELECT hex(token_hash) FROM refresh_tokens WHERE parent_hash = X'%1'").arg(hashHex(parent)),
+            QStringLiteral("SELECT hex(token_hash) FROM refresh_tokens WHERE parent_hash = X'%1'")
+                    .arg(hashHex(parent)),
             &error, false);
     QVERIFY2(successor.has_value() && successor->size() == 1, qPrintable(error));
 

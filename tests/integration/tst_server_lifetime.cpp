@@ -25,8 +25,7 @@ void tst_ServerLifetime::absoluteLifetime()
     ServerProcess server({QStringLiteral("--session-max-ttl"), QStringLiteral("3"),
                           QStringLiteral("--refresh-idle-ttl"), QStringLiteral("100"),
                           QStringLiteral("--reuse-grace"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     QElapsedTimer sinceLogin;
@@ -55,8 +54,7 @@ void tst_ServerLifetime::idleLifetime()
 {
     ServerProcess server({QStringLiteral("--refresh-idle-ttl"), QStringLiteral("2"),
                           QStringLiteral("--reuse-grace"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
@@ -81,8 +79,7 @@ void tst_ServerLifetime::accessExpiry()
 {
     QFETCH(int, ttl);
     ServerProcess server({QStringLiteral("--access-ttl"), QString::number(ttl)});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));

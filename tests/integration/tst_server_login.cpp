@@ -49,8 +49,7 @@ private slots:
 void tst_ServerLogin::loginOk()
 {
     ServerProcess server;
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     const HttpResponse response = http.login(TestUser, TestPassword);
@@ -137,8 +136,7 @@ void tst_ServerLogin::unknownUserCostsAHash()
 {
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
     server.setFastArgon2(false); // default Argon2 cost, so the hash dominates the timing
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     // Warm up both paths (connection setup, first allocation of Argon2 memory).
@@ -287,8 +285,7 @@ void tst_ServerLogin::abandonedLogins()
 {
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
     server.setFastArgon2(false); // ~100 ms a hash on two threads: every hang-up lands mid-hash
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
 
     constexpr int Abandoned = 12;
     constexpr int Kept = 4;
@@ -334,8 +331,7 @@ void tst_ServerLogin::shutdownWithHashesInFlight()
 {
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0")});
     server.setFastArgon2(false);
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
 
     constexpr int Waiting = 40; // ~2 s of hashing on two threads if all of it ran
     std::vector<std::unique_ptr<QTcpSocket>> sockets;

@@ -33,8 +33,7 @@ void tst_ServerLogs::noSecretsInLogs()
     QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
     environment.insert(QStringLiteral("QT_LOGGING_RULES"), rules);
     server.setEnvironment(environment);
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     const QString wrongPassword = QStringLiteral("wrong-password-7f3a9c");
@@ -112,8 +111,7 @@ void tst_ServerLogs::loginFailuresNameTheClient()
     QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
     environment.insert(QStringLiteral("QT_LOGGING_RULES"), QStringLiteral("*.debug=true"));
     server.setEnvironment(environment);
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
 
     const QString wrongPassword = QStringLiteral("hunter2-wrong-c0ffee");
     const QString typedUsername = QStringLiteral("pa55word-typed-as-username");

@@ -142,8 +142,7 @@ void tst_ServerPersistence::databaseMode()
 void tst_ServerPersistence::restart()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(session, http.login(TestUser, TestPassword));
@@ -183,8 +182,7 @@ void tst_ServerPersistence::restart()
 void tst_ServerPersistence::noPlaintextSecretsInDatabase()
 {
     ServerProcess server;
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     QList<QString> refreshTokens;
     QList<QString> accessTokens;

@@ -55,8 +55,7 @@ void tst_ServerRequests::initTestCase()
     m_server = std::make_unique<ServerProcess>(
             QStringList{QStringLiteral("--max-body-bytes"), QString::number(MaxBody),
                         QStringLiteral("--login-limit"), QStringLiteral("0")});
-    TESSERA_ADD_USER(*m_server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(*m_server);
+    TESSERA_START_WITH_TEST_USER(*m_server);
     m_http = std::make_unique<HttpClient>(*m_server);
 }
 
@@ -104,31 +103,34 @@ void tst_ServerRequests::request_data()
     // Not a JSON object.
     QTest::addRow("login: not JSON") << QByteArray("POST") << login << json << QByteArray("hello")
                                      << 400 << parseError << none << QByteArray();
-    QTest::addRow("login: truncated JSON") << QByteArray("POST") << login << json
-                                           << QByteArray(R"({"username":"alice",)") << 400
-                                           << parseError << none << QByteArray();
-    QTest::addRow("login: JSON array")
-            << QByteArray("POST") << login << json
-            << QByteArray(R"([{"username":"alice","password":"x"}])") << 400 << parseError << none
-            << QByteArray();
-    QTest::addRow("login: JSON string") << QByteArray("POST") << login << json << QByteArray(R"("alice")")
-                                        << 400 << parseError << none << QByteArray();
+    QTest::addRow("login: truncated JSON")
+            << QByteArray("POST") << login << json << QByteArray(R"({"username":"alice",)") << 400
+            << parseError << none << QByteArray();
+    QTest::addRow("login: JSON array") << QByteArray("POST") << login << json
+                                       << QByteArray(R"([{"username":"alice","password":"x"}])")
+                                       << 400 << parseError << none << QByteArray();
+    QTest::addRow("login: JSON string")
+            << QByteArray("POST") << login << json << QByteArray(R"("alice")") << 400 << parseError
+            << none << QByteArray();
     QTest::addRow("login: JSON number") << QByteArray("POST") << login << json << QByteArray("42")
                                         << 400 << parseError << none << QByteArray();
     QTest::addRow("login: JSON null") << QByteArray("POST") << login << json << QByteArray("null")
                                       << 400 << parseError << none << QByteArray();
-    QTest::addRow("login: empty body") << QByteArray("POST") << login << json << QByteArray()
-                                       << 400 << parseOrInvalid << none << QByteArray();
+    QTest::addRow("login: empty body") << QByteArray("POST") << login << json << QByteArray() << 400
+                                       << parseOrInvalid << none << QByteArray();
     QTest::addRow("login: trailing garbage")
             << QByteArray("POST") << login << json
             << QByteArray(R"({"username":"alice","password":"x"} x)") << 400 << parseError << none
             << QByteArray();
-    QTest::addRow("refresh: not JSON") << QByteArray("POST") << refresh << json << QByteArray("refresh=x")
-                                       << 400 << parseError << none << QByteArray();
-    QTest::addRow("blacklist: JSON array") << QByteArray("POST") << blacklist << json << QByteArray("[]")
-                                           << 400 << parseError << none << QByteArray();
-    QTest::addRow("verify: not JSON") << QByteArray("POST") << verify << json << QByteArray("{token}")
-                                      << 400 << parseError << none << QByteArray();
+    QTest::addRow("refresh: not JSON")
+            << QByteArray("POST") << refresh << json << QByteArray("refresh=x") << 400 << parseError
+            << none << QByteArray();
+    QTest::addRow("blacklist: JSON array")
+            << QByteArray("POST") << blacklist << json << QByteArray("[]") << 400 << parseError
+            << none << QByteArray();
+    QTest::addRow("verify: not JSON")
+            << QByteArray("POST") << verify << json << QByteArray("{token}") << 400 << parseError
+            << none << QByteArray();
 
     // Invalid UTF-8 (JSON text must be UTF-8, RFC 8259 section 8.1).
     QTest::addRow("login: invalid UTF-8 in a string")
@@ -141,8 +143,8 @@ void tst_ServerRequests::request_data()
             << none << QByteArray();
     QTest::addRow("login: UTF-8 encoded surrogate")
             << QByteArray("POST") << login << json
-            << QByteArray("{\"username\":\"a\",\"password\":\"\xed\xa0\x80\"}") << 400 << parseOrInvalid
-            << none << QByteArray();
+            << QByteArray("{\"username\":\"a\",\"password\":\"\xed\xa0\x80\"}") << 400
+            << parseOrInvalid << none << QByteArray();
     QTest::addRow("login: truncated UTF-8 sequence")
             << QByteArray("POST") << login << json
             << QByteArray("{\"username\":\"\xe2\x82\",\"password\":\"x\"}") << 400 << parseOrInvalid
@@ -151,15 +153,15 @@ void tst_ServerRequests::request_data()
     // Field errors, DRF style.
     QTest::addRow("login: empty object") << QByteArray("POST") << login << json << QByteArray("{}")
                                          << 400 << invalid << (u + p) << QByteArray();
-    QTest::addRow("login: missing password") << QByteArray("POST") << login << json
-                                             << QByteArray(R"({"username":"alice"})") << 400 << invalid
-                                             << p << QByteArray();
-    QTest::addRow("login: missing username") << QByteArray("POST") << login << json
-                                             << QByteArray(R"({"password":"x"})") << 400 << invalid << u
-                                             << QByteArray();
-    QTest::addRow("login: username is a number")
-            << QByteArray("POST") << login << json << QByteArray(R"({"username":42,"password":"x"})")
-            << 400 << invalid << u << QByteArray();
+    QTest::addRow("login: missing password")
+            << QByteArray("POST") << login << json << QByteArray(R"({"username":"alice"})") << 400
+            << invalid << p << QByteArray();
+    QTest::addRow("login: missing username")
+            << QByteArray("POST") << login << json << QByteArray(R"({"password":"x"})") << 400
+            << invalid << u << QByteArray();
+    QTest::addRow("login: username is a number") << QByteArray("POST") << login << json
+                                                 << QByteArray(R"({"username":42,"password":"x"})")
+                                                 << 400 << invalid << u << QByteArray();
     QTest::addRow("login: password is null")
             << QByteArray("POST") << login << json
             << QByteArray(R"({"username":"alice","password":null})") << 400 << invalid << p
@@ -176,29 +178,29 @@ void tst_ServerRequests::request_data()
             << QByteArray("POST") << login << json
             << QByteArray(R"({"username":"alice","password":true})") << 400 << invalid << p
             << QByteArray();
-    QTest::addRow("login: empty username")
-            << QByteArray("POST") << login << json << QByteArray(R"({"username":"","password":"x"})")
-            << 400 << invalid << u << QByteArray();
-    QTest::addRow("refresh: missing refresh") << QByteArray("POST") << refresh << json << QByteArray("{}")
-                                              << 400 << invalid << r << QByteArray();
+    QTest::addRow("login: empty username") << QByteArray("POST") << login << json
+                                           << QByteArray(R"({"username":"","password":"x"})") << 400
+                                           << invalid << u << QByteArray();
+    QTest::addRow("refresh: missing refresh")
+            << QByteArray("POST") << refresh << json << QByteArray("{}") << 400 << invalid << r
+            << QByteArray();
     QTest::addRow("refresh: refresh is a number")
             << QByteArray("POST") << refresh << json << QByteArray(R"({"refresh":12345})") << 400
             << invalid << r << QByteArray();
     QTest::addRow("blacklist: missing refresh")
             << QByteArray("POST") << blacklist << json << QByteArray(R"({"token":"x"})") << 400
             << invalid << r << QByteArray();
-    QTest::addRow("verify: missing token") << QByteArray("POST") << verify << json
-                                           << QByteArray(R"({"access":"x"})") << 400 << invalid << t
-                                           << QByteArray();
-    QTest::addRow("verify: token is an array") << QByteArray("POST") << verify << json
-                                               << QByteArray(R"({"token":["x"]})") << 400 << invalid
-                                               << t << QByteArray();
+    QTest::addRow("verify: missing token")
+            << QByteArray("POST") << verify << json << QByteArray(R"({"access":"x"})") << 400
+            << invalid << t << QByteArray();
+    QTest::addRow("verify: token is an array")
+            << QByteArray("POST") << verify << json << QByteArray(R"({"token":["x"]})") << 400
+            << invalid << t << QByteArray();
 
     // Content type.
-    QTest::addRow("login: text/plain")
-            << QByteArray("POST") << login << QByteArray("text/plain")
-            << QByteArray(R"({"username":"alice","password":"x"})") << 415 << media << none
-            << QByteArray();
+    QTest::addRow("login: text/plain") << QByteArray("POST") << login << QByteArray("text/plain")
+                                       << QByteArray(R"({"username":"alice","password":"x"})")
+                                       << 415 << media << none << QByteArray();
     QTest::addRow("login: form-urlencoded")
             << QByteArray("POST") << login << QByteArray("application/x-www-form-urlencoded")
             << QByteArray("username=alice&password=x") << 415 << media << none << QByteArray();
@@ -215,11 +217,11 @@ void tst_ServerRequests::request_data()
             << QByteArray("POST") << login << json << loginBodyOfSize(MaxBody) << 401 << authFailed
             << none << QByteArray();
     QTest::addRow("login: body one byte over the limit")
-            << QByteArray("POST") << login << json << loginBodyOfSize(MaxBody + 1) << 413 << tooLarge
-            << none << QByteArray();
+            << QByteArray("POST") << login << json << loginBodyOfSize(MaxBody + 1) << 413
+            << tooLarge << none << QByteArray();
     QTest::addRow("login: body twice the limit")
-            << QByteArray("POST") << login << json << loginBodyOfSize(2 * MaxBody) << 413 << tooLarge
-            << none << QByteArray();
+            << QByteArray("POST") << login << json << loginBodyOfSize(2 * MaxBody) << 413
+            << tooLarge << none << QByteArray();
     QTest::addRow("refresh: body over the limit")
             << QByteArray("POST") << refresh << json
             << QByteArray(R"({"refresh":")") + QByteArray(2 * MaxBody, 'A') + QByteArray(R"("})")
@@ -232,24 +234,29 @@ void tst_ServerRequests::request_data()
     // Methods and routes.
     QTest::addRow("GET /api/token/") << QByteArray("GET") << login << QByteArray() << QByteArray()
                                      << 405 << notAllowed << none << QByteArray("POST");
-    QTest::addRow("PUT /api/token/refresh/") << QByteArray("PUT") << refresh << json << QByteArray("{}")
-                                             << 405 << notAllowed << none << QByteArray("POST");
-    QTest::addRow("DELETE /api/token/blacklist/") << QByteArray("DELETE") << blacklist << QByteArray()
-                                                  << QByteArray() << 405 << notAllowed << none
-                                                  << QByteArray("POST");
-    QTest::addRow("GET /api/token/verify/") << QByteArray("GET") << verify << QByteArray() << QByteArray()
-                                            << 405 << notAllowed << none << QByteArray("POST");
-    QTest::addRow("PATCH /api/token/") << QByteArray("PATCH") << login << json << QByteArray("{}") << 405
-                                       << notAllowed << none << QByteArray("POST");
-    QTest::addRow("POST /api/me/") << QByteArray("POST") << QStringLiteral("/api/me/") << json
-                                   << QByteArray("{}") << 405 << notAllowed << none << QByteArray("GET");
-    QTest::addRow("DELETE /api/me/") << QByteArray("DELETE") << QStringLiteral("/api/me/") << QByteArray()
-                                     << QByteArray() << 405 << notAllowed << none << QByteArray("GET");
-    QTest::addRow("POST /.well-known/jwks.json")
-            << QByteArray("POST") << QStringLiteral("/.well-known/jwks.json") << json << QByteArray("{}")
+    QTest::addRow("PUT /api/token/refresh/")
+            << QByteArray("PUT") << refresh << json << QByteArray("{}") << 405 << notAllowed << none
+            << QByteArray("POST");
+    QTest::addRow("DELETE /api/token/blacklist/")
+            << QByteArray("DELETE") << blacklist << QByteArray() << QByteArray() << 405
+            << notAllowed << none << QByteArray("POST");
+    QTest::addRow("GET /api/token/verify/")
+            << QByteArray("GET") << verify << QByteArray() << QByteArray() << 405 << notAllowed
+            << none << QByteArray("POST");
+    QTest::addRow("PATCH /api/token/") << QByteArray("PATCH") << login << json << QByteArray("{}")
+                                       << 405 << notAllowed << none << QByteArray("POST");
+    QTest::addRow("POST /api/me/")
+            << QByteArray("POST") << QStringLiteral("/api/me/") << json << QByteArray("{}") << 405
+            << notAllowed << none << QByteArray("GET");
+    QTest::addRow("DELETE /api/me/")
+            << QByteArray("DELETE") << QStringLiteral("/api/me/") << QByteArray() << QByteArray()
             << 405 << notAllowed << none << QByteArray("GET");
-    QTest::addRow("POST /healthz") << QByteArray("POST") << QStringLiteral("/healthz") << json
-                                   << QByteArray("{}") << 405 << notAllowed << none << QByteArray("GET");
+    QTest::addRow("POST /.well-known/jwks.json")
+            << QByteArray("POST") << QStringLiteral("/.well-known/jwks.json") << json
+            << QByteArray("{}") << 405 << notAllowed << none << QByteArray("GET");
+    QTest::addRow("POST /healthz")
+            << QByteArray("POST") << QStringLiteral("/healthz") << json << QByteArray("{}") << 405
+            << notAllowed << none << QByteArray("GET");
     QTest::addRow("GET /nope") << QByteArray("GET") << QStringLiteral("/nope") << QByteArray()
                                << QByteArray() << 404 << notFound << none << QByteArray();
     QTest::addRow("POST /nope") << QByteArray("POST") << QStringLiteral("/nope") << json
@@ -293,10 +300,12 @@ void tst_ServerRequests::request()
     }
     for (const QString &field : fields)
         QVERIFY2(!fieldErrorText(response, field).isEmpty(),
-                 qPrintable(QStringLiteral("no field error for '%1': %2").arg(field, response.describe())));
+                 qPrintable(QStringLiteral("no field error for '%1': %2")
+                                    .arg(field, response.describe())));
     if (!allow.isEmpty())
         QVERIFY2(response.header("Allow").contains(allow),
-                 qPrintable(QStringLiteral("Allow: '%1'").arg(QString::fromLatin1(response.header("Allow")))));
+                 qPrintable(QStringLiteral("Allow: '%1'")
+                                    .arg(QString::fromLatin1(response.header("Allow")))));
     if (status == 200 && path == u"/healthz")
         QCOMPARE(response.str(QStringLiteral("status")), QStringLiteral("ok"));
 }
@@ -331,28 +340,28 @@ void tst_ServerRequests::rawRequest_data()
             << buildRawRequest("POST", login, base, credentials, "application/json",
                                {"Content-Length: 1000000000000"})
             << true << QList<int>{Any4xx, Closed} << QString();
-    QTest::addRow("negative Content-Length")
-            << buildRawRequest("POST", login, base, credentials, "application/json",
-                               {"Content-Length: -5"})
-            << true << QList<int>{Any4xx, Closed} << QString();
-    QTest::addRow("non-numeric Content-Length")
-            << buildRawRequest("POST", login, base, credentials, "application/json",
-                               {"Content-Length: ten"})
-            << true << QList<int>{Any4xx, Closed} << QString();
+    QTest::addRow("negative Content-Length") << buildRawRequest(
+            "POST", login, base, credentials, "application/json", {"Content-Length: -5"})
+                                             << true << QList<int>{Any4xx, Closed} << QString();
+    QTest::addRow("non-numeric Content-Length") << buildRawRequest(
+            "POST", login, base, credentials, "application/json", {"Content-Length: ten"})
+                                                << true << QList<int>{Any4xx, Closed} << QString();
     {
-        QByteArray chunked = head + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        QByteArray chunked =
+                head + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
         const QByteArray body = loginBodyOfSize(2 * MaxBody);
         for (qsizetype i = 0; i < body.size(); i += 256) {
             const QByteArray chunk = body.mid(i, 256);
             chunked += QByteArray::number(chunk.size(), 16) + "\r\n" + chunk + "\r\n";
         }
         chunked += "0\r\n\r\n";
-        QTest::addRow("chunked body over the limit")
-                << chunked << false << QList<int>{413, Closed} << QStringLiteral("request_too_large");
+        QTest::addRow("chunked body over the limit") << chunked << false << QList<int>{413, Closed}
+                                                     << QStringLiteral("request_too_large");
     }
-    QTest::addRow("2 MiB body")
-            << buildRawRequest("POST", login, base, loginBodyOfSize(2 * 1024 * 1024)) << false
-            << QList<int>{413, Closed} << QStringLiteral("request_too_large");
+    QTest::addRow("2 MiB body") << buildRawRequest("POST", login, base,
+                                                   loginBodyOfSize(2 * 1024 * 1024))
+                                << false << QList<int>{413, Closed}
+                                << QStringLiteral("request_too_large");
     QTest::addRow("invalid UTF-8 in the body")
             << buildRawRequest("POST", login, base, "{\"username\":\"\xff\",\"password\":\"\xfe\"}")
             << false << QList<int>{400} << QString();
@@ -361,11 +370,10 @@ void tst_ServerRequests::rawRequest_data()
                                QByteArray("{\"username\":\"al\0ice\x01\",\"password\":\"x\"}", 37))
             << false << QList<int>{400} << QString();
     QTest::addRow("binary garbage instead of JSON")
-            << buildRawRequest("POST", login, base, QByteArray("\x00\x01\x02\xff\xfe\x80", 6)) << false
-            << QList<int>{400} << QStringLiteral("parse_error");
-    QTest::addRow("garbage request line")
-            << QByteArray("\x00\xff\xfe GARBAGE \x01\r\n\r\n", 17) << true
-            << QList<int>{Any4xx, Closed} << QString();
+            << buildRawRequest("POST", login, base, QByteArray("\x00\x01\x02\xff\xfe\x80", 6))
+            << false << QList<int>{400} << QStringLiteral("parse_error");
+    QTest::addRow("garbage request line") << QByteArray("\x00\xff\xfe GARBAGE \x01\r\n\r\n", 17)
+                                          << true << QList<int>{Any4xx, Closed} << QString();
     QTest::addRow("header without a colon")
             << QByteArray("GET /healthz HTTP/1.1\r\nHost 127.0.0.1\r\nnonsense\r\n\r\n") << true
             << QList<int>{Any4xx, Closed, 200} << QString();
@@ -388,7 +396,8 @@ void tst_ServerRequests::rawRequest()
     QVERIFY2(ok, qPrintable(response.describe()));
     QVERIFY2(response.status < 500, qPrintable(response.describe()));
     if (response.status >= 400) {
-        QVERIFY2(response.isJsonObject() && !response.code().isEmpty(), qPrintable(response.describe()));
+        QVERIFY2(response.isJsonObject() && !response.code().isEmpty(),
+                 qPrintable(response.describe()));
         if (!code.isEmpty())
             QCOMPARE(response.code(), code);
     }

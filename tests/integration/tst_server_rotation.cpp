@@ -32,6 +32,21 @@ QString sid(const QString &access)
     return jwtClaims(access).value(QStringLiteral("sid")).toString();
 }
 
+// A login of the test user and `rotations` refreshes after it, each spending the refresh
+// token before it: every pair of the chain, the login first. Shorter when a step was not
+// answered with a token pair.
+QList<TokenPair> rotationChain(HttpClient &http, int rotations)
+{
+    QList<TokenPair> chain;
+    for (auto next = tokenPair(http.login(TestUser, TestPassword)); next;
+         next = tokenPair(http.refresh(next->refresh))) {
+        chain.append(*next);
+        if (chain.size() > rotations)
+            break;
+    }
+    return chain;
+}
+
 // A refresh from a chosen loopback source address (the log names it).
 HttpResponse refreshFrom(const ServerProcess &server, const QString &source, const QString &token)
 {
@@ -50,8 +65,7 @@ HttpResponse refreshFrom(const ServerProcess &server, const QString &source, con
 void tst_ServerRotation::rotation()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(first, http.login(TestUser, TestPassword));
@@ -77,8 +91,7 @@ void tst_ServerRotation::rotation()
 void tst_ServerRotation::reuseRevokesFamily()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(other, http.login(TestUser, TestPassword)); // another device
@@ -134,17 +147,12 @@ void tst_ServerRotation::reusedToken()
     QFETCH(bool, expectCurrent);
 
     ServerProcess server({QStringLiteral("--reuse-grace"), grace});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(bystander, http.login(TestUser, TestPassword));
-    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
-    QList<TokenPair> chain{login};
-    for (int i = 0; i < rotations; ++i) {
-        TESSERA_TOKEN_PAIR(next, http.refresh(chain.last().refresh));
-        chain.append(next);
-    }
+    const QList<TokenPair> chain = rotationChain(http, rotations);
+    QCOMPARE(chain.size(), rotations + 1);
     const TokenPair current = chain.last();
     if (waitMs > 0)
         QTest::qWait(waitMs);
@@ -189,17 +197,12 @@ void tst_ServerRotation::logout()
     QFETCH(int, rotations);
 
     ServerProcess server; // default grace window (10 s): logout must still win over it
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
     TESSERA_TOKEN_PAIR(other, http.login(TestUser, TestPassword));
-    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
-    QList<TokenPair> chain{login};
-    for (int i = 0; i < rotations; ++i) {
-        TESSERA_TOKEN_PAIR(next, http.refresh(chain.last().refresh));
-        chain.append(next);
-    }
+    const QList<TokenPair> chain = rotationChain(http, rotations);
+    QCOMPARE(chain.size(), rotations + 1);
     const TokenPair current = chain.last();
     TESSERA_EXPECT_STATUS(http.me(current.access), 200);
 
@@ -265,8 +268,7 @@ void tst_ServerRotation::graceAnswersAreBounded()
     QFETCH(int, answers);
     ServerProcess server(QStringList{QStringLiteral("--reuse-grace"), QStringLiteral("30")}
                          + flags);
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(bystander, http.login(TestUser, TestPassword));
     TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
@@ -308,8 +310,7 @@ void tst_ServerRotation::graceAnswersAreBounded()
 void tst_ServerRotation::syncedThiefIsDetected()
 {
     ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("30")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
     const QString thief = QStringLiteral("127.0.0.67");

@@ -3,6 +3,7 @@
 // (alg none, algorithm confusion, tampering, foreign keys, jku/x5u/jwk/x5c/kid
 // injection, token type confusion), claim checks with the real HS256 key, and
 // the published JWKS.
+#include "keyfetchtrap.h"
 #include "testsupport.h"
 
 #include <tessera/jose.h>
@@ -11,15 +12,7 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonArray>
 #include <QtCore/QMessageAuthenticationCode>
-#include <QtNetwork/QSslCertificate>
-#include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
-
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <memory>
 
@@ -52,65 +45,11 @@ QString signWith(const Jose::Key &key, const QJsonObject &claims, QJsonObject he
 QString hmacJws(const QByteArray &headerJson, const QJsonObject &claims, const QByteArray &key,
                 QCryptographicHash::Algorithm hash)
 {
-    const QByteArray input = base64UrlEncodeNoPad(headerJson) + '.' + base64UrlEncodeNoPad(compact(claims));
-    return QString::fromLatin1(input + '.'
-                               + base64UrlEncodeNoPad(QMessageAuthenticationCode::hash(input, key, hash)));
+    const QByteArray input =
+            base64UrlEncodeNoPad(headerJson) + '.' + base64UrlEncodeNoPad(compact(claims));
+    return QString::fromLatin1(
+            input + '.' + base64UrlEncodeNoPad(QMessageAuthenticationCode::hash(input, key, hash)));
 }
-
-// A self-signed X.509 certificate for `privateKeyPem` (for x5c / x5u rows).
-QByteArray selfSignedCertificateDer(QByteArrayView privateKeyPem)
-{
-    BIO *bio = BIO_new_mem_buf(privateKeyPem.data(), int(privateKeyPem.size()));
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (!key)
-        return {};
-    X509 *certificate = X509_new();
-    X509_set_version(certificate, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(certificate), 1);
-    X509_gmtime_adj(X509_getm_notBefore(certificate), -60);
-    X509_gmtime_adj(X509_getm_notAfter(certificate), 3600);
-    X509_set_pubkey(certificate, key);
-    X509_NAME *name = X509_get_subject_name(certificate);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char *>("tessera-server"), -1, -1, 0);
-    X509_set_issuer_name(certificate, name);
-    QByteArray der;
-    if (X509_sign(certificate, key, EVP_sha256()) > 0) {
-        const int length = i2d_X509(certificate, nullptr);
-        der.resize(length);
-        auto *out = reinterpret_cast<unsigned char *>(der.data());
-        i2d_X509(certificate, &out);
-    }
-    X509_free(certificate);
-    EVP_PKEY_free(key);
-    return der;
-}
-
-// Answers every request with `body` and counts the requests: a server that
-// follows jku/x5u would show up here.
-class AttackerServer : public QTcpServer
-{
-public:
-    QByteArray body;
-    int hits = 0;
-
-protected:
-    void incomingConnection(qintptr descriptor) override
-    {
-        auto *socket = new QTcpSocket(this);
-        socket->setSocketDescriptor(descriptor);
-        ++hits;
-        connect(socket, &QTcpSocket::readyRead, socket, [socket, this] {
-            socket->readAll();
-            socket->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                          "Content-Length: "
-                          + QByteArray::number(body.size()) + "\r\n\r\n" + body);
-            socket->disconnectFromHost();
-        });
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-    }
-};
 
 } // namespace
 
@@ -143,11 +82,11 @@ private:
     std::unique_ptr<HttpClient> m_http;
     std::unique_ptr<ServerProcess> m_hsServer; // --alg HS256
     std::unique_ptr<HttpClient> m_hsHttp;
-    AttackerServer m_attacker;
+    KeyFetchTrap m_attacker;
 
-    TokenPair m_pair;   // alice's session on m_server
-    TokenPair m_bob;    // bob's session on m_server
-    QJsonObject m_jwk;  // the published key that signed m_pair.access
+    TokenPair m_pair;  // alice's session on m_server
+    TokenPair m_bob;   // bob's session on m_server
+    QJsonObject m_jwk; // the published key that signed m_pair.access
     QByteArray m_jwksBody;
     QString m_kid;
 
@@ -169,7 +108,8 @@ void tst_ServerTokens::initTestCase()
     {
         TESSERA_TOKEN_PAIR(pair, m_http->login(TestUser, TestPassword));
         m_pair = pair;
-        TESSERA_TOKEN_PAIR(bob, m_http->login(QStringLiteral("bob"), QStringLiteral("bob password")));
+        TESSERA_TOKEN_PAIR(bob,
+                           m_http->login(QStringLiteral("bob"), QStringLiteral("bob password")));
         m_bob = bob;
     }
     const HttpResponse jwks = m_http->jwks();
@@ -188,8 +128,7 @@ void tst_ServerTokens::initTestCase()
     // rules one by one (typ, iss, aud, exp, sid).
     m_hsServer = std::make_unique<ServerProcess>(
             QStringList{QStringLiteral("--alg"), QStringLiteral("HS256")});
-    TESSERA_ADD_USER(*m_hsServer, TestUser, TestPassword.toUtf8());
-    TESSERA_START(*m_hsServer);
+    TESSERA_START_WITH_TEST_USER(*m_hsServer);
     m_hsHttp = std::make_unique<HttpClient>(*m_hsServer);
     {
         TESSERA_TOKEN_PAIR(pair, m_hsHttp->login(TestUser, TestPassword));
@@ -199,18 +138,20 @@ void tst_ServerTokens::initTestCase()
         m_hsRevokedSid = jwtClaims(revoked.access).value(QStringLiteral("sid")).toString();
     }
     m_hsKid = jwtHeader(m_hsPair.access).value(QStringLiteral("kid")).toString();
-    QCOMPARE(jwtHeader(m_hsPair.access).value(QStringLiteral("alg")).toString(), QStringLiteral("HS256"));
+    QCOMPARE(jwtHeader(m_hsPair.access).value(QStringLiteral("alg")).toString(),
+             QStringLiteral("HS256"));
     QString error;
     // Schema of server/src/store.cpp: signing_keys(kid, alg, material).
-    const auto rows = sqliteSelect(m_hsServer->databasePath(),
-                                   QStringLiteral("SELECT kid, material FROM signing_keys WHERE alg = 'HS256'"),
-                                   &error);
+    const auto rows = sqliteSelect(
+            m_hsServer->databasePath(),
+            QStringLiteral("SELECT kid, material FROM signing_keys WHERE alg = 'HS256'"), &error);
     QVERIFY2(rows.has_value(), qPrintable(error));
     for (const QVariantList &row : *rows) {
         if (row.at(0).toString() == m_hsKid || m_hsKid.isEmpty())
             m_hsSecret = row.at(1).toByteArray();
     }
-    QVERIFY2(m_hsSecret.size() >= 32, "HS256 secret of the access token's kid not found in the database");
+    QVERIFY2(m_hsSecret.size() >= 32,
+             "HS256 secret of the access token's kid not found in the database");
 }
 
 void tst_ServerTokens::cleanup()
@@ -219,7 +160,7 @@ void tst_ServerTokens::cleanup()
         m_server->printLogIfFailed();
     if (m_hsServer)
         m_hsServer->printLogIfFailed();
-    QCOMPARE(m_attacker.hits, 0); // no jku / x5u was ever fetched
+    QCOMPARE(m_attacker.connections, 0); // no jku / x5u was ever fetched
 }
 
 void tst_ServerTokens::cleanupTestCase()
@@ -237,8 +178,10 @@ void tst_ServerTokens::verify_data()
     QTest::addColumn<QString>("code");
 
     QTest::addRow("valid access token") << m_pair.access << 200 << QString();
-    QTest::addRow("garbage") << QStringLiteral("garbage") << 401 << QStringLiteral("token_not_valid");
-    QTest::addRow("three empty segments") << QStringLiteral("..") << 401 << QStringLiteral("token_not_valid");
+    QTest::addRow("garbage") << QStringLiteral("garbage") << 401
+                             << QStringLiteral("token_not_valid");
+    QTest::addRow("three empty segments")
+            << QStringLiteral("..") << 401 << QStringLiteral("token_not_valid");
     QTest::addRow("a.b.c") << QStringLiteral("a.b.c") << 401 << QStringLiteral("token_not_valid");
     QTest::addRow("refresh token") << m_pair.refresh << 401 << QStringLiteral("token_not_valid");
     QTest::addRow("empty") << QString() << 400 << QStringLiteral("invalid");
@@ -274,8 +217,8 @@ void tst_ServerTokens::meWithoutBearer_data()
     QTest::addRow("Bearer without token")
             << QByteArray("Bearer")
             << QStringList{QStringLiteral("not_authenticated"), QStringLiteral("token_not_valid")};
-    QTest::addRow("Bearer garbage") << QByteArray("Bearer garbage")
-                                    << QStringList{QStringLiteral("token_not_valid")};
+    QTest::addRow("Bearer garbage")
+            << QByteArray("Bearer garbage") << QStringList{QStringLiteral("token_not_valid")};
 }
 
 void tst_ServerTokens::meWithoutBearer()
@@ -318,20 +261,19 @@ void tst_ServerTokens::hostileAccessToken_data()
             << withSignatureOf(access, headerJson, payloadJson) << 200;
 
     // "none".
-    QTest::addRow("alg none, no signature")
-            << QString::fromLatin1(base64UrlEncodeNoPad(withAlg(QStringLiteral("none"))) + '.'
-                                   + segments.at(1) + '.')
-            << 401;
-    QTest::addRow("alg None, no signature")
-            << QString::fromLatin1(base64UrlEncodeNoPad(withAlg(QStringLiteral("None"))) + '.'
-                                   + segments.at(1) + '.')
-            << 401;
+    QTest::addRow("alg none, no signature") << QString::fromLatin1(
+            base64UrlEncodeNoPad(withAlg(QStringLiteral("none"))) + '.' + segments.at(1) + '.')
+                                            << 401;
+    QTest::addRow("alg None, no signature") << QString::fromLatin1(
+            base64UrlEncodeNoPad(withAlg(QStringLiteral("None"))) + '.' + segments.at(1) + '.')
+                                            << 401;
     QTest::addRow("alg none, original signature")
             << withSignatureOf(access, withAlg(QStringLiteral("none")), payloadJson) << 401;
     {
         QJsonObject h = header;
         h.remove(QStringLiteral("alg"));
-        QTest::addRow("no alg, original signature") << withSignatureOf(access, compact(h), payloadJson) << 401;
+        QTest::addRow("no alg, original signature")
+                << withSignatureOf(access, compact(h), payloadJson) << 401;
     }
     QTest::addRow("two segments only")
             << QString::fromLatin1(segments.at(0) + '.' + segments.at(1)) << 401;
@@ -354,15 +296,15 @@ void tst_ServerTokens::hostileAccessToken_data()
         const char *name;
         QByteArray key;
     } confusionKeys[] = {
-        {"JWK JSON (compact)", compact(m_jwk)},
-        {"JWK JSON (indented)", QJsonDocument(m_jwk).toJson(QJsonDocument::Indented)},
-        {"JWKS document bytes", m_jwksBody},
-        {"SPKI PEM", pem},
-        {"SPKI PEM without final newline", pem.trimmed()},
-        {"SPKI DER", der},
-        {"uncompressed EC point", point},
-        {"kid", m_kid.toLatin1()},
-        {"empty key", QByteArray()},
+            {"JWK JSON (compact)", compact(m_jwk)},
+            {"JWK JSON (indented)", QJsonDocument(m_jwk).toJson(QJsonDocument::Indented)},
+            {"JWKS document bytes", m_jwksBody},
+            {"SPKI PEM", pem},
+            {"SPKI PEM without final newline", pem.trimmed()},
+            {"SPKI DER", der},
+            {"uncompressed EC point", point},
+            {"kid", m_kid.toLatin1()},
+            {"empty key", QByteArray()},
     };
     for (const auto &confusion : confusionKeys) {
         QTest::addRow("HS256 keyed with %s", confusion.name)
@@ -388,47 +330,46 @@ void tst_ServerTokens::hostileAccessToken_data()
     };
     QTest::addRow("tampered sub") << tampered(QStringLiteral("sub"), QStringLiteral("bob")) << 401;
     QTest::addRow("tampered user_id") << tampered(QStringLiteral("user_id"), 2) << 401;
-    QTest::addRow("tampered exp")
-            << tampered(QStringLiteral("exp"), claims.value(QStringLiteral("exp")).toInteger() + 3600) << 401;
-    QTest::addRow("tampered sid")
-            << tampered(QStringLiteral("sid"), jwtClaims(m_bob.access).value(QStringLiteral("sid")))
-            << 401;
-    QTest::addRow("header kid changed")
-            << withSignatureOf(access, compact(QJsonObject{{QStringLiteral("alg"), QStringLiteral("ES256")},
-                                                           {QStringLiteral("typ"), typ},
-                                                           {QStringLiteral("kid"), QStringLiteral("other")}}),
-                               payloadJson)
-            << 401;
-    QTest::addRow("signature of another token")
-            << QString::fromLatin1(segments.at(0) + '.' + segments.at(1) + '.'
-                                   + jwtSegments(m_bob.access).at(2))
-            << 401;
+    QTest::addRow("tampered exp") << tampered(
+            QStringLiteral("exp"), claims.value(QStringLiteral("exp")).toInteger() + 3600)
+                                  << 401;
+    QTest::addRow("tampered sid") << tampered(QStringLiteral("sid"),
+                                              jwtClaims(m_bob.access).value(QStringLiteral("sid")))
+                                  << 401;
+    QTest::addRow("header kid changed") << withSignatureOf(
+            access,
+            compact(QJsonObject{{QStringLiteral("alg"), QStringLiteral("ES256")},
+                                {QStringLiteral("typ"), typ},
+                                {QStringLiteral("kid"), QStringLiteral("other")}}),
+            payloadJson) << 401;
+    QTest::addRow("signature of another token") << QString::fromLatin1(
+            segments.at(0) + '.' + segments.at(1) + '.' + jwtSegments(m_bob.access).at(2))
+                                                << 401;
     {
         QByteArray signature = *base64UrlDecodeLoose(segments.at(2));
         signature[10] = char(signature[10] ^ 0x01);
-        QTest::addRow("signature bit flipped")
-                << QString::fromLatin1(segments.at(0) + '.' + segments.at(1) + '.'
-                                       + base64UrlEncodeNoPad(signature))
-                << 401;
+        QTest::addRow("signature bit flipped") << QString::fromLatin1(
+                segments.at(0) + '.' + segments.at(1) + '.' + base64UrlEncodeNoPad(signature))
+                                               << 401;
         QTest::addRow("signature truncated")
                 << QString::fromLatin1(segments.at(0) + '.' + segments.at(1) + '.'
                                        + base64UrlEncodeNoPad(signature.left(32)))
                 << 401;
-        QTest::addRow("signature zero") << QString::fromLatin1(segments.at(0) + '.' + segments.at(1) + '.'
-                                                               + base64UrlEncodeNoPad(QByteArray(64, '\0')))
-                                        << 401;
+        QTest::addRow("signature zero")
+                << QString::fromLatin1(segments.at(0) + '.' + segments.at(1) + '.'
+                                       + base64UrlEncodeNoPad(QByteArray(64, '\0')))
+                << 401;
     }
     QTest::addRow("extra segment") << access + QStringLiteral(".AAAA") << 401;
-    QTest::addRow("JWE-shaped five segments")
-            << QStringLiteral("%1..%2.%3.AAAA").arg(QString::fromLatin1(segments.at(0)),
-                                                    QString::fromLatin1(segments.at(1)),
-                                                    QString::fromLatin1(segments.at(2)))
-            << 401;
+    QTest::addRow("JWE-shaped five segments") << QStringLiteral("%1..%2.%3.AAAA")
+                                                         .arg(QString::fromLatin1(segments.at(0)),
+                                                              QString::fromLatin1(segments.at(1)),
+                                                              QString::fromLatin1(segments.at(2)))
+                                              << 401;
     {
         QJsonObject c = claims;
         c.insert(QStringLiteral("padding"), QString(17 * 1024, u'x'));
-        QTest::addRow("oversized token")
-                << withSignatureOf(access, headerJson, compact(c)) << 401;
+        QTest::addRow("oversized token") << withSignatureOf(access, headerJson, compact(c)) << 401;
     }
 
     // Keys the server does not hold.
@@ -437,7 +378,8 @@ void tst_ServerTokens::hostileAccessToken_data()
     QTest::addRow("foreign ES256 key, own kid") << signWith(foreign, claims) << 401;
     Jose::Key foreignAsServer = foreign;
     foreignAsServer.setKeyId(m_kid);
-    QTest::addRow("foreign ES256 key under the server's kid") << signWith(foreignAsServer, claims) << 401;
+    QTest::addRow("foreign ES256 key under the server's kid")
+            << signWith(foreignAsServer, claims) << 401;
     {
         Jose::Key foreignNoKid = foreign;
         foreignNoKid.setKeyId(QString());
@@ -450,21 +392,26 @@ void tst_ServerTokens::hostileAccessToken_data()
 
     // Keys offered by the token itself, or by URL (the attacker server counts fetches).
     const QJsonObject foreignJwk = foreign.publicJwk();
-    const QByteArray certificateDer = selfSignedCertificateDer(foreign.privateKeyPem().reveal());
+    const QByteArray certificateDer =
+            selfSignedCertificate(foreign.privateKeyPem().reveal().toByteArray(),
+                                  QStringLiteral("tessera-server"))
+                    .toDer();
     QVERIFY(!certificateDer.isEmpty());
-    const QString attackerUrl = QStringLiteral("http://127.0.0.1:%1/").arg(m_attacker.serverPort());
-    m_attacker.body = compact(Jose::jwks({foreign}));
+    const QString attackerUrl = m_attacker.url(QStringLiteral("/"));
+    m_attacker.jwksBody = compact(Jose::jwks({foreign}));
     const struct
     {
         const char *name;
         QString member;
         QJsonValue value;
     } injections[] = {
-        {"embedded jwk", QStringLiteral("jwk"), foreignJwk},
-        {"x5c with attacker certificate", QStringLiteral("x5c"),
-         QJsonArray{QString::fromLatin1(certificateDer.toBase64())}},
-        {"jku to attacker JWKS", QStringLiteral("jku"), attackerUrl + QStringLiteral("jwks.json")},
-        {"x5u to attacker certificate", QStringLiteral("x5u"), attackerUrl + QStringLiteral("cert.pem")},
+            {"embedded jwk", QStringLiteral("jwk"), foreignJwk},
+            {"x5c with attacker certificate", QStringLiteral("x5c"),
+             QJsonArray{QString::fromLatin1(certificateDer.toBase64())}},
+            {"jku to attacker JWKS", QStringLiteral("jku"),
+             attackerUrl + QStringLiteral("jwks.json")},
+            {"x5u to attacker certificate", QStringLiteral("x5u"),
+             attackerUrl + QStringLiteral("cert.pem")},
     };
     for (const auto &injection : injections) {
         QTest::addRow("%s, attacker kid", injection.name)
@@ -485,13 +432,12 @@ void tst_ServerTokens::hostileAccessToken_data()
                                    .arg(QString::fromLatin1(injectedSecret))}},
                          claims, injectedSecret)
             << 401;
-    QTest::addRow("kid SQL injection, original signature")
-            << withSignatureOf(access,
-                               compact({{QStringLiteral("alg"), QStringLiteral("ES256")},
-                                        {QStringLiteral("typ"), typ},
-                                        {QStringLiteral("kid"), m_kid + QStringLiteral("' OR '1'='1")}}),
-                               payloadJson)
-            << 401;
+    QTest::addRow("kid SQL injection, original signature") << withSignatureOf(
+            access,
+            compact({{QStringLiteral("alg"), QStringLiteral("ES256")},
+                     {QStringLiteral("typ"), typ},
+                     {QStringLiteral("kid"), m_kid + QStringLiteral("' OR '1'='1")}}),
+            payloadJson) << 401;
 }
 
 void tst_ServerTokens::hostileAccessToken()
@@ -557,17 +503,23 @@ void tst_ServerTokens::claimChecksWithRealKey_data()
     QTest::addRow("control: forged with the real key") << forge(goodHeader, base) << 200;
     QTest::addRow("typ JWT") << withHeader(QStringLiteral("typ"), QStringLiteral("JWT")) << 401;
     QTest::addRow("typ missing") << withHeader(QStringLiteral("typ"), QJsonValue::Undefined) << 401;
-    QTest::addRow("typ refresh") << withHeader(QStringLiteral("typ"), QStringLiteral("refresh")) << 401;
+    QTest::addRow("typ refresh") << withHeader(QStringLiteral("typ"), QStringLiteral("refresh"))
+                                 << 401;
     QTest::addRow("iss wrong") << withClaim(QStringLiteral("iss"), QStringLiteral("evil")) << 401;
     QTest::addRow("iss missing") << withClaim(QStringLiteral("iss"), QJsonValue::Undefined) << 401;
-    QTest::addRow("aud wrong") << withClaim(QStringLiteral("aud"), QStringLiteral("other-api")) << 401;
+    QTest::addRow("aud wrong") << withClaim(QStringLiteral("aud"), QStringLiteral("other-api"))
+                               << 401;
     QTest::addRow("aud missing") << withClaim(QStringLiteral("aud"), QJsonValue::Undefined) << 401;
     QTest::addRow("exp missing") << withClaim(QStringLiteral("exp"), QJsonValue::Undefined) << 401;
     QTest::addRow("exp 10 s ago") << withClaim(QStringLiteral("exp"), now - 10) << 401;
-    QTest::addRow("exp as string") << withClaim(QStringLiteral("exp"), QString::number(now + 600)) << 401;
+    QTest::addRow("exp as string")
+            << withClaim(QStringLiteral("exp"), QString::number(now + 600)) << 401;
     QTest::addRow("sid missing") << withClaim(QStringLiteral("sid"), QJsonValue::Undefined) << 401;
-    QTest::addRow("sid unknown") << withClaim(QStringLiteral("sid"), QStringLiteral("no-such-family")) << 401;
-    QTest::addRow("sid of a logged-out family") << withClaim(QStringLiteral("sid"), m_hsRevokedSid) << 401;
+    QTest::addRow("sid unknown") << withClaim(QStringLiteral("sid"),
+                                              QStringLiteral("no-such-family"))
+                                 << 401;
+    QTest::addRow("sid of a logged-out family")
+            << withClaim(QStringLiteral("sid"), m_hsRevokedSid) << 401;
     QTest::addRow("alg HS384 with the real key")
             << hmacJws(compact({{QStringLiteral("alg"), QStringLiteral("HS384")},
                                 {QStringLiteral("typ"), QStringLiteral("at+jwt")},
@@ -577,10 +529,9 @@ void tst_ServerTokens::claimChecksWithRealKey_data()
     {
         QJsonObject h = goodHeader;
         h.insert(QStringLiteral("alg"), QStringLiteral("none"));
-        QTest::addRow("alg none with the real kid")
-                << QString::fromLatin1(base64UrlEncodeNoPad(compact(h)) + '.'
-                                       + base64UrlEncodeNoPad(compact(base)) + '.')
-                << 401;
+        QTest::addRow("alg none with the real kid") << QString::fromLatin1(
+                base64UrlEncodeNoPad(compact(h)) + '.' + base64UrlEncodeNoPad(compact(base)) + '.')
+                                                    << 401;
     }
     const Jose::Key foreign = Jose::Key::generate(Jose::Algorithm::ES256);
     QTest::addRow("ES256 token on an HS256 server") << signWith(foreign, base) << 401;
@@ -666,16 +617,16 @@ void tst_ServerTokens::jwks()
     QVERIFY(response.header("Cache-Control").contains("no-store"));
     const QJsonArray keys = response.json().value(QStringLiteral("keys")).toArray();
     QVERIFY(!keys.isEmpty());
-    static const QStringList privateMembers{QStringLiteral("d"),  QStringLiteral("p"),
-                                            QStringLiteral("q"),  QStringLiteral("dp"),
-                                            QStringLiteral("dq"), QStringLiteral("qi"),
-                                            QStringLiteral("oth"), QStringLiteral("k")};
+    static const QStringList privateMembers{
+            QStringLiteral("d"),  QStringLiteral("p"),  QStringLiteral("q"),   QStringLiteral("dp"),
+            QStringLiteral("dq"), QStringLiteral("qi"), QStringLiteral("oth"), QStringLiteral("k")};
     for (const QJsonValue &value : keys) {
         const QJsonObject key = value.toObject();
         QVERIFY2(!key.value(QStringLiteral("kid")).toString().isEmpty(), compact(key).constData());
         QVERIFY(!key.value(QStringLiteral("kty")).toString().isEmpty());
         for (const QString &member : privateMembers)
-            QVERIFY2(!key.contains(member), qPrintable(QStringLiteral("JWK has private member '%1'").arg(member)));
+            QVERIFY2(!key.contains(member),
+                     qPrintable(QStringLiteral("JWK has private member '%1'").arg(member)));
         const Jose::Key parsed = Jose::Key::fromJwk(key);
         QVERIFY(!parsed.isNull());
         QVERIFY(!parsed.hasPrivateKey());
@@ -688,11 +639,14 @@ void tst_ServerTokens::jwks()
     requirements.issuer = QStringLiteral("tessera-server");
     requirements.audience = QStringLiteral("tessera");
     requirements.type = QStringLiteral("at+jwt");
-    requirements.requiredClaims = {QStringLiteral("sub"), QStringLiteral("sid"), QStringLiteral("jti")};
-    const Jose::VerifyResult result = Jose::verifyJwt(m_pair.access.toLatin1(), {key}, requirements);
+    requirements.requiredClaims = {QStringLiteral("sub"), QStringLiteral("sid"),
+                                   QStringLiteral("jti")};
+    const Jose::VerifyResult result =
+            Jose::verifyJwt(m_pair.access.toLatin1(), {key}, requirements);
     QVERIFY2(result.ok(), qPrintable(Jose::errorString(result.error)));
     QCOMPARE(result.claims.value(QStringLiteral("sub")).toString(), TestUser);
-    QCOMPARE(result.claims.value(QStringLiteral("token_type")).toString(), QStringLiteral("access"));
+    QCOMPARE(result.claims.value(QStringLiteral("token_type")).toString(),
+             QStringLiteral("access"));
 
     // And that check means something: another key under the same kid fails.
     Jose::Key other = Jose::Key::generate(Jose::Algorithm::ES256);
@@ -716,8 +670,7 @@ void tst_ServerTokens::jwksPerAlgorithm()
     QFETCH(QString, kty);
 
     ServerProcess server({QStringLiteral("--alg"), alg});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
     QCOMPARE(jwtHeader(pair.access).value(QStringLiteral("alg")).toString(), alg);
@@ -743,15 +696,15 @@ void tst_ServerTokens::jwksPerAlgorithm()
     }
     Jose::ClaimRequirements requirements;
     requirements.type = QStringLiteral("at+jwt");
-    const Jose::VerifyResult result = Jose::verifyJwt(pair.access.toLatin1(), published, requirements);
+    const Jose::VerifyResult result =
+            Jose::verifyJwt(pair.access.toLatin1(), published, requirements);
     QVERIFY2(result.ok(), qPrintable(Jose::errorString(result.error)));
 }
 
 void tst_ServerTokens::jwksSameAfterRestart()
 {
     ServerProcess server;
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
     const HttpResponse before = http.jwks();
@@ -760,7 +713,8 @@ void tst_ServerTokens::jwksSameAfterRestart()
     QVERIFY2(server.restart(), qPrintable(server.errorString()));
     const HttpResponse after = http.jwks();
     TESSERA_EXPECT_STATUS(after, 200);
-    QCOMPARE(after.json().value(QStringLiteral("keys")), before.json().value(QStringLiteral("keys")));
+    QCOMPARE(after.json().value(QStringLiteral("keys")),
+             before.json().value(QStringLiteral("keys")));
 
     QList<Jose::Key> keys;
     for (const QJsonValue &value : after.json().value(QStringLiteral("keys")).toArray())

@@ -16,10 +16,11 @@
 #include "securestore_p.h"
 #include "storeutil_p.h"
 
+#include "keyringtest.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDirIterator>
 #include <QtCore/QElapsedTimer>
-#include <QtCore/QFile>
 #include <QtCore/QHash>
 #include <QtCore/QPointer>
 #include <QtCore/QProcess>
@@ -38,6 +39,9 @@
 using namespace Tessera::Platform;
 using Tessera::Secret;
 using Status = StoreResult::Status;
+using Tessera::Test::bareSessionBusArguments;
+using Tessera::Test::entriesBelow;
+using Tessera::Test::isolatedEnvironment;
 
 namespace {
 
@@ -108,17 +112,6 @@ std::shared_ptr<Completed> removeKey(SecureStore &store, const QString &key)
                  qPrintable(QStringLiteral("status %1 (%2), expected %3") \
                                     .arg(statusName(c_->result.status), c_->result.message, \
                                          statusName(e_)))); \
-    } while (false)
-
-// Skips the calling test function when there is no Secret Service. Only when run outside
-// scripts/with-keyring.sh: in CI these tests must run.
-#define REQUIRE_SECRET_SERVICE() \
-    do { \
-        if (!m_secretServiceProblem.isEmpty()) { \
-            QSKIP(qPrintable(QStringLiteral("no Secret Service here (%1); run the tests through " \
-                                            "scripts/with-keyring.sh") \
-                                     .arg(m_secretServiceProblem))); \
-        } \
     } while (false)
 
 QByteArray bytesOfSize(qsizetype size, char seed)
@@ -238,21 +231,20 @@ ChildRun runChild(const QString &program, const QStringList &arguments,
     return run;
 }
 
-// A child environment: this binary in helper mode, HOME and XDG_RUNTIME_DIR fresh, no
-// display (a keyring prompt must fail instead of opening a window), no XDG overrides that
-// could send files outside HOME.
+// A child environment (isolatedEnvironment()) that runs this binary in helper mode.
 QProcessEnvironment childEnvironment(const QString &home, const QString &runtimeDir)
 {
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    for (const char *name :
-         {"DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME",
-          "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "GNOME_KEYRING_CONTROL"}) {
-        env.remove(QString::fromLatin1(name));
-    }
-    env.insert(QStringLiteral("HOME"), home);
-    env.insert(QStringLiteral("XDG_RUNTIME_DIR"), runtimeDir);
+    QProcessEnvironment env = isolatedEnvironment(home, runtimeDir);
     env.insert(QString::fromLatin1(HelperEnv), QStringLiteral("1"));
     return env;
+}
+
+// `script` run by bash on a session bus of its own (dbus-run-session).
+ChildRun runOnOwnBus(const QString &script, const QProcessEnvironment &env)
+{
+    return runChild(QStringLiteral("dbus-run-session"),
+                    {QStringLiteral("--"), QStringLiteral("bash"), QStringLiteral("-c"), script},
+                    env);
 }
 
 // Every file (not directory) below dir, relative to it.
@@ -266,16 +258,6 @@ QStringList filesBelow(const QString &dir)
     return files;
 }
 
-QStringList entriesBelow(const QString &dir)
-{
-    QStringList entries;
-    QDirIterator it(dir, QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot,
-                    QDirIterator::Subdirectories);
-    while (it.hasNext())
-        entries << QDir(dir).relativeFilePath(it.next());
-    return entries;
-}
-
 bool haveTools(const QStringList &tools, QString *missing)
 {
     for (const QString &tool : tools) {
@@ -286,23 +268,6 @@ bool haveTools(const QStringList &tools, QString *missing)
     }
     return true;
 }
-
-// A session bus configuration that provides no services at all: no activatable
-// org.freedesktop.secrets, so nothing offers the Secret Service.
-// (A plain literal: moc misreads raw strings holding "//".)
-const char BareSessionBusConfig[] =
-        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-        "<busconfig>\n"
-        "  <type>session</type>\n"
-        "  <listen>unix:tmpdir=/tmp</listen>\n"
-        "  <auth>EXTERNAL</auth>\n"
-        "  <policy context=\"default\">\n"
-        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-        "    <allow eavesdrop=\"true\"/>\n"
-        "    <allow own=\"*\"/>\n"
-        "  </policy>\n"
-        "</busconfig>\n";
 
 // --- helper mode (child side) -----------------------------------------------------------------
 
@@ -413,6 +378,16 @@ private slots:
     void keychainNoLoginCollection();
 
 private:
+    // A child environment for a keyring script: $TST runs this binary in helper mode on
+    // $SERVICE.
+    QProcessEnvironment scriptEnvironment(const QString &home, const QString &runtimeDir) const
+    {
+        QProcessEnvironment env = childEnvironment(home, runtimeDir);
+        env.insert(QStringLiteral("TST"), m_self);
+        env.insert(QStringLiteral("SERVICE"), m_service);
+        return env;
+    }
+
     QString m_secretServiceProblem; // empty when this process reaches a Secret Service
 
     const QString m_service =
@@ -584,7 +559,7 @@ void TestSecureStore::keychainErrorMapping()
 
 void TestSecureStore::keychainRoundTrip()
 {
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     const auto store = createKeychainStore(m_service);
     QCOMPARE(store->backendName(), QStringLiteral("keychain"));
     const QString key = QStringLiteral("refresh:alice");
@@ -644,7 +619,7 @@ void TestSecureStore::keychainSizeLimit_data()
 
 void TestSecureStore::keychainSizeLimit()
 {
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     QFETCH(qsizetype, size);
     QFETCH(bool, fits);
     const auto store = createKeychainStore(m_service);
@@ -668,7 +643,7 @@ void TestSecureStore::keychainSizeLimit()
 
 void TestSecureStore::keychainKeepsCallOrder()
 {
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     const auto store = createKeychainStore(m_service);
     const QString key = QStringLiteral("order");
     COMPARE_RESULT(writeKey(*store, key, "old"), Status::Ok);
@@ -692,7 +667,7 @@ void TestSecureStore::keychainKeepsCallOrder()
 
 void TestSecureStore::keychainCompletionMayDestroyStore()
 {
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     auto store = createKeychainStore(m_service);
     int laterCalls = 0;
     bool firstDone = false;
@@ -709,7 +684,7 @@ void TestSecureStore::keychainCompletionMayDestroyStore()
 
 void TestSecureStore::keychainDestroyedMidFlight()
 {
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     // Destroy stores at different points of their work (while probing, while the QtKeychain
     // job runs): no completion may run afterwards and nothing may crash.
     int calls = 0;
@@ -778,15 +753,9 @@ void TestSecureStore::keychainUnavailable()
         QString missing;
         if (!haveTools({QStringLiteral("dbus-run-session")}, &missing))
             QSKIP(qPrintable(missing + QStringLiteral(" is not installed")));
-        const QString config = busConfigDir.filePath(QStringLiteral("bare-session.conf"));
-        QFile file(config);
-        QVERIFY(file.open(QIODevice::WriteOnly));
-        file.write(BareSessionBusConfig);
-        file.close();
         program = QStringLiteral("dbus-run-session");
-        arguments =
-                QStringList{QStringLiteral("--config-file=") + config, QStringLiteral("--"), m_self}
-                + arguments;
+        arguments = bareSessionBusArguments(busConfigDir.path(), QStringList{m_self} + arguments);
+        QVERIFY(!arguments.isEmpty());
     }
 
     const ChildRun run = runChild(program, arguments, env, 30000);
@@ -829,9 +798,7 @@ void TestSecureStore::keychainLockedCollection()
     }
     QTemporaryDir home, runtime;
     QVERIFY(home.isValid() && runtime.isValid());
-    QProcessEnvironment env = childEnvironment(home.path(), runtime.path());
-    env.insert(QStringLiteral("TST"), m_self);
-    env.insert(QStringLiteral("SERVICE"), m_service);
+    QProcessEnvironment env = scriptEnvironment(home.path(), runtime.path());
     env.insert(QStringLiteral("KEYRING_PASSWORD"), KeyringPassword);
 
     const QString script = QStringLiteral(R"sh(
@@ -857,9 +824,7 @@ done
 "$TST" unlocked-fresh read "$SERVICE" fresh
 echo "ITEMS $(secret-tool search --all server "$SERVICE" 2>/dev/null | grep -c '^\[')"
 )sh");
-    const ChildRun run = runChild(
-            QStringLiteral("dbus-run-session"),
-            {QStringLiteral("--"), QStringLiteral("bash"), QStringLiteral("-c"), script}, env);
+    const ChildRun run = runOnOwnBus(script, env);
     QVERIFY2(run.finished, qPrintable(run.stdOut + run.stdErr));
     const QString output = run.stdOut + run.stdErr;
 
@@ -914,9 +879,7 @@ void TestSecureStore::keychainNoLoginCollection()
     }
     QTemporaryDir home, runtime;
     QVERIFY(home.isValid() && runtime.isValid());
-    QProcessEnvironment env = childEnvironment(home.path(), runtime.path());
-    env.insert(QStringLiteral("TST"), m_self);
-    env.insert(QStringLiteral("SERVICE"), m_service);
+    const QProcessEnvironment env = scriptEnvironment(home.path(), runtime.path());
 
     const QString script = QStringLiteral(R"sh(
 gnome-keyring-daemon --start --components=secrets >/dev/null
@@ -925,9 +888,7 @@ gnome-keyring-daemon --start --components=secrets >/dev/null
 "$TST" remove remove "$SERVICE" k
 "$TST" raw-write raw-write "$SERVICE" k value
 )sh");
-    const ChildRun run = runChild(
-            QStringLiteral("dbus-run-session"),
-            {QStringLiteral("--"), QStringLiteral("bash"), QStringLiteral("-c"), script}, env);
+    const ChildRun run = runOnOwnBus(script, env);
     QVERIFY2(run.finished, qPrintable(run.stdOut + run.stdErr));
     const QString output = run.stdOut + run.stdErr;
 

@@ -738,6 +738,10 @@ FaultProxy::FaultProxy(QHostAddress upstreamHost, quint16 upstreamPort, QObject 
     connect(&m_server, &QTcpServer::newConnection, this, &FaultProxy::onNewConnection);
 }
 
+FaultProxy::FaultProxy(const QUrl &upstream, QObject *parent)
+    : FaultProxy(QHostAddress(upstream.host()), quint16(upstream.port()), parent)
+{ }
+
 FaultProxy::~FaultProxy()
 {
     m_server.close();

@@ -141,6 +141,8 @@ public:
     using Rule = std::function<Action(const RequestInfo &)>;
 
     FaultProxy(QHostAddress upstreamHost, quint16 upstreamPort, QObject *parent = nullptr);
+    // In front of the server at `upstream` (an http://ADDRESS:PORT base URL).
+    explicit FaultProxy(const QUrl &upstream, QObject *parent = nullptr);
     ~FaultProxy() override;
 
     // Listens on 127.0.0.1 on a port chosen by the system.

@@ -5,6 +5,7 @@
 // And, with the real tokens in hand (C++ only), nothing reachable from QML on
 // a Session (Tessera::Session itself, created by QML) contains either of them.
 #include "faultproxy.h"
+#include "recordingserver.h"
 #include "serverprocess.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -17,8 +18,6 @@
 #include <QtCore/QMetaProperty>
 #include <QtCore/QThread>
 #include <QtNetwork/QNetworkReply>
-#include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 #include <QtQml/QQmlComponent>
 #include <QtQml/QQmlEngine>
 #include <QtTest/QSignalSpy>
@@ -28,6 +27,7 @@
 #include <memory>
 
 using Tessera::Session;
+using Tessera::Test::RecordingServer;
 using namespace Qt::StringLiterals;
 
 namespace {
@@ -57,28 +57,6 @@ Response waitFor(QNetworkReply *reply)
     reply->deleteLater();
     return response;
 }
-
-// A loopback HTTP server of another origin that records what it was sent.
-class RecordingServer : public QTcpServer
-{
-public:
-    RecordingServer()
-    {
-        connect(this, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = nextPendingConnection()) {
-                connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
-                    received += socket->readAll();
-                    if (!received.contains("\r\n\r\n"))
-                        return;
-                    socket->write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                                  "Content-Length: 2\r\nConnection: close\r\n\r\nok");
-                    socket->disconnectFromHost();
-                });
-            }
-        });
-    }
-    QByteArray received;
-};
 
 } // namespace
 

@@ -9,26 +9,18 @@
 // Real tessera-server (and the Django + SimpleJWT peer where it applies) on
 // loopback; the fault proxy sits between the SDK and the server where the wire
 // is observed or broken.
-#include "faultproxy.h"
+#include "recordingserver.h"
 #include "sessiontestsupport.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
 
 #include <QtCore/QElapsedTimer>
-#include <QtNetwork/QNetworkReply>
-#include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
-#include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 #include <algorithm>
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
-using Tessera::Test::TestUser;
 
 class tst_SecurityClient : public QObject
 {
@@ -44,64 +36,6 @@ private slots:
     void lostRotationResponse();
 };
 
-namespace {
-
-const QByteArray RefreshPath = "/api/token/refresh/";
-const QByteArray MePath = "/api/me/";
-
-// A session whose refresh token lives in a TestStore the test can read.
-struct Client
-{
-    explicit Client(const QUrl &url, std::chrono::milliseconds timeout = std::chrono::seconds(10))
-        : config(makeConfig(url, QStringLiteral("security")))
-        , store(new TestStore)
-    {
-        config.setRequestTimeout(timeout);
-        session = std::make_unique<Session>(config);
-        SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
-    }
-
-    QByteArray storedToken() const { return store->value(config.storageKey(TestUser)); }
-
-    SessionConfig config;
-    TestStore *store;
-    std::unique_ptr<Session> session;
-};
-
-int getStatus(AuthenticatedNetworkAccessManager &network, const QUrl &url)
-{
-    std::unique_ptr<QNetworkReply> reply(network.get(QNetworkRequest(url)));
-    QSignalSpy finished(reply.get(), &QNetworkReply::finished);
-    if (!reply->isFinished() && !finished.wait(15000))
-        return -1;
-    return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-}
-
-// Another origin on loopback: records what arrives, answers 200 with an empty JSON object.
-class RecordingServer : public QTcpServer
-{
-public:
-    RecordingServer()
-    {
-        connect(this, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = nextPendingConnection()) {
-                connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
-                    received += socket->readAll();
-                    if (received.contains("\r\n\r\n")) {
-                        socket->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
-                        socket->disconnectFromHost();
-                    }
-                });
-                connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-            }
-        });
-    }
-    QByteArray received;
-};
-
-} // namespace
-
 // Bearer tokens only: the SDK keeps no cookie jar, so a cookie a server (or
 // anyone who can make it answer) sets is never sent back, and a request forged
 // from elsewhere has no ambient credential to ride on.
@@ -109,8 +43,8 @@ void tst_SecurityClient::csrfCookieNotReplayed()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     const QByteArray setCookies = "Set-Cookie: sessionid=csrf-canary-1; Path=/; HttpOnly\r\n"
                                   "Set-Cookie: csrftoken=csrf-canary-2; Path=/\r\n";
     auto withCookies = [setCookies](int status, QByteArrayView body) {
@@ -131,7 +65,7 @@ void tst_SecurityClient::csrfCookieNotReplayed()
         return Action::forward();
     });
 
-    Client client(proxy.url());
+    TestClient client(proxy.url());
     Session &session = *client.session;
     QVERIFY(!login(session));
     AuthenticatedNetworkAccessManager network(&session);
@@ -170,15 +104,15 @@ void tst_SecurityClient::tokenOnlyToSessionOrigin()
     RecordingServer other;
     QVERIFY(other.listen(QHostAddress::LocalHost, 0));
     const QUrl elsewhere(QStringLiteral("http://127.0.0.1:%1/api/me/").arg(other.serverPort()));
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     const QByteArray redirect = "HTTP/1.1 302 Found\r\nLocation: " + elsewhere.toEncoded()
             + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     proxy.setRule([redirect](const RequestInfo &request) {
         return request.path == "/redirect" ? Action::replaceResponse(redirect) : Action::forward();
     });
 
-    Client client(proxy.url());
+    TestClient client(proxy.url());
     Session &session = *client.session;
     QVERIFY(!login(session));
     AuthenticatedNetworkAccessManager network(&session);
@@ -208,7 +142,7 @@ void tst_SecurityClient::replayRefreshAfterLogout()
     QFETCH(ServerKind, server);
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    Client client(peer.baseUrl());
+    TestClient client(peer.baseUrl());
     Session &session = *client.session;
     QVERIFY(!login(session));
     const QByteArray first = client.storedToken();
@@ -236,7 +170,7 @@ void tst_SecurityClient::replayAccessAfterLogout()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    Client client(peer.baseUrl());
+    TestClient client(peer.baseUrl());
     Session &session = *client.session;
     QVERIFY(!login(session));
     const auto access = freshToken(session);
@@ -262,7 +196,7 @@ void tst_SecurityClient::revocationLatency()
     int totalProbes = 0;
     constexpr int Rounds = 20;
     for (int round = 0; round < Rounds; ++round) {
-        Client client(peer.baseUrl());
+        TestClient client(peer.baseUrl());
         Session &session = *client.session;
         QVERIFY(!login(session));
         const auto access = freshToken(session);
@@ -326,14 +260,14 @@ void tst_SecurityClient::lostRotationResponse()
     QFETCH(bool, afterHeaders);
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     proxy.setRule([afterHeaders](const RequestInfo &request) {
         if (request.path != RefreshPath || request.pathIndex != 0)
             return Action::forward();
         return afterHeaders ? Action::forwardThenResetMidBody() : Action::forwardThenDropResponse();
     });
-    Client client(proxy.url(), std::chrono::seconds(5));
+    TestClient client(proxy.url(), std::chrono::seconds(5));
     Session &session = *client.session;
     QVERIFY(!login(session));
     const QByteArray spent = client.storedToken();

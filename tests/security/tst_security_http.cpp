@@ -10,7 +10,6 @@
 #include "testsupport.h"
 
 #include <QtCore/QElapsedTimer>
-#include <QtCore/QFile>
 #include <QtCore/QProcess>
 #include <QtCore/QTemporaryDir>
 #include <QtNetwork/QSslSocket>
@@ -176,18 +175,6 @@ QByteArray postJson(const QByteArray &path, const QByteArray &body, const QByteA
 {
     return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + extra + "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
-}
-
-qint64 rssKiB(qint64 pid)
-{
-    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    }
-    return -1;
 }
 
 } // namespace
@@ -402,7 +389,7 @@ void tst_SecurityHttp::floodMemoryIsBoundedAndReturned()
     QVERIFY(server->isRunning());
     expectServed(*server); // warm up: the first request allocates for good
     QTest::qWait(200);
-    const qint64 before = rssKiB(server->pid());
+    const qint64 before = residentKiB(server->pid());
     QVERIFY(before > 0);
 
     QByteArray head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
@@ -421,7 +408,7 @@ void tst_SecurityHttp::floodMemoryIsBoundedAndReturned()
     };
     while (!allClosed() && timer.elapsed() < 20000) {
         QTest::qWait(20);
-        peak = qMax(peak, rssKiB(server->pid()));
+        peak = qMax(peak, residentKiB(server->pid()));
     }
     QVERIFY2(allClosed(), "flood connections still open after 20 s");
     int refused = 0;
@@ -433,7 +420,7 @@ void tst_SecurityHttp::floodMemoryIsBoundedAndReturned()
     flood.clear();
     // Freed memory goes back to the system (malloc_trim about a second after the burst).
     QTest::qWait(2000);
-    const qint64 after = rssKiB(server->pid());
+    const qint64 after = residentKiB(server->pid());
     qInfo("scorecard: server RSS %lld KiB before, %lld KiB at most during 200 x 1 MB heads, %lld "
           "KiB after; %d of 200 answered 431",
           before, peak, after, refused);

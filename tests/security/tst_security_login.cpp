@@ -130,8 +130,7 @@ private slots:
 void tst_SecurityLogin::wrongGuessesDoNotLockOut()
 {
     ServerProcess server; // default limits: 10 failures per user and address per minute
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     const QString attacker = QStringLiteral("127.0.0.2");
     const QString victim = QStringLiteral("127.0.0.3");
 
@@ -188,8 +187,7 @@ void tst_SecurityLogin::distributedGuessingSlowsDown()
 {
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("10"),
                           QStringLiteral("--login-user-ceiling"), QStringLiteral("6")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     for (int i = 10; i < 16; ++i)
         TESSERA_EXPECT_STATUS(
                 loginFrom(server, QStringLiteral("127.0.0.%1").arg(i), TestUser, Wrong), 401);
@@ -221,8 +219,7 @@ void tst_SecurityLogin::forwardedForOnlyFromTrustedProxy()
 {
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("2"),
                           QStringLiteral("--trusted-proxy"), QStringLiteral("127.0.0.2")});
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     const QString proxy = QStringLiteral("127.0.0.2");
     const QString direct = QStringLiteral("127.0.0.3");
     auto forwarded = [](const char *value) {
@@ -262,8 +259,7 @@ void tst_SecurityLogin::abandonedLoginsAreNotHashed()
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0"),
                           QStringLiteral("--login-queue"), QStringLiteral("200")});
     server.setFastArgon2(false); // the default cost: 64 MiB, 3 iterations
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     QList<qint64> idle;
     for (int i = 0; i < 3; ++i) {
@@ -304,8 +300,7 @@ void tst_SecurityLogin::loginQueueIsBounded()
     ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0"),
                           QStringLiteral("--login-queue"), QStringLiteral("4")});
     server.setFastArgon2(false);
-    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
-    TESSERA_START(server);
+    TESSERA_START_WITH_TEST_USER(server);
 
     constexpr int Burst = 30;
     std::vector<std::unique_ptr<QTcpSocket>> sockets;

@@ -7,6 +7,7 @@
 // was not spent, no key was fetched) and that the server stays healthy.
 // tests/integration covers the broad hostile-token matrix; these rows target the
 // attacks by name.
+#include "keyfetchtrap.h"
 #include "testsupport.h"
 
 #include <QtCore/QCryptographicHash>
@@ -27,6 +28,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -87,6 +89,14 @@ public:
     }
 
     bool isNull() const { return !m_key; }
+
+    // The same key under another key id (empty: none).
+    AttackerKey withKid(const QString &keyId) const
+    {
+        AttackerKey key = *this;
+        key.kid = keyId;
+        return key;
+    }
 
     static AttackerKey generate(Type type)
     {
@@ -190,6 +200,13 @@ private:
     std::shared_ptr<EVP_PKEY> m_key;
 };
 
+// A fresh attacker key of the algorithm the server `targetName` signs with.
+AttackerKey attackerKeyLike(const QString &targetName)
+{
+    return AttackerKey::generate(targetName == Es ? AttackerKey::Type::P256
+                                                  : AttackerKey::Type::Ed25519);
+}
+
 QByteArray jwksOf(const QList<AttackerKey> &keys)
 {
     QJsonArray array;
@@ -257,85 +274,6 @@ QByteArray pemOfDer(const QByteArray &der)
     return pem + "-----END PUBLIC KEY-----\n";
 }
 
-QByteArray derOfPem(const QByteArray &pem)
-{
-    QByteArray der;
-    for (const QByteArray &line : pem.split('\n')) {
-        if (!line.startsWith("-----"))
-            der += QByteArray::fromBase64(line);
-    }
-    return der;
-}
-
-// A self-signed certificate (PEM) for an ES256 or Ed25519 private key: what an
-// attacker would serve at x5u.
-QByteArray selfSignedPem(const QByteArray &privateKeyPem)
-{
-    BIO *in = BIO_new_mem_buf(privateKeyPem.constData(), int(privateKeyPem.size()));
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
-    BIO_free(in);
-    if (!key)
-        return {};
-    X509 *certificate = X509_new();
-    X509_set_version(certificate, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(certificate), 7);
-    X509_gmtime_adj(X509_getm_notBefore(certificate), -60);
-    X509_gmtime_adj(X509_getm_notAfter(certificate), 3600);
-    X509_set_pubkey(certificate, key);
-    X509_NAME *name = X509_get_subject_name(certificate);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char *>("attacker"), -1, -1, 0);
-    X509_set_issuer_name(certificate, name);
-    // Ed25519 signs without a separate digest.
-    const EVP_MD *digest = EVP_PKEY_id(key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
-    QByteArray pem;
-    if (X509_sign(certificate, key, digest) > 0) {
-        BIO *out = BIO_new(BIO_s_mem());
-        PEM_write_bio_X509(out, certificate);
-        char *data = nullptr;
-        const long size = BIO_get_mem_data(out, &data);
-        pem = QByteArray(data, int(size));
-        BIO_free(out);
-    }
-    X509_free(certificate);
-    EVP_PKEY_free(key);
-    return pem;
-}
-
-// Listens on loopback and answers anything with a key document. A server that
-// followed jku or x5u would connect here; every row asserts that none did.
-class FetchTrap : public QTcpServer
-{
-public:
-    QByteArray jwksBody;
-    QByteArray certificatePem;
-    int connections = 0;
-
-    QString url(const QString &path) const
-    {
-        return QStringLiteral("http://127.0.0.1:%1%2").arg(serverPort()).arg(path);
-    }
-
-protected:
-    void incomingConnection(qintptr descriptor) override
-    {
-        ++connections;
-        auto *socket = new QTcpSocket(this);
-        socket->setSocketDescriptor(descriptor);
-        connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
-            const QByteArray request = socket->readAll();
-            const bool pem = request.contains(".pem");
-            const QByteArray body = pem ? certificatePem : jwksBody;
-            socket->write("HTTP/1.1 200 OK\r\nContent-Type: "
-                          + QByteArray(pem ? "application/x-pem-file" : "application/json")
-                          + "\r\nConnection: close\r\nContent-Length: "
-                          + QByteArray::number(body.size()) + "\r\n\r\n" + body);
-            socket->disconnectFromHost();
-        });
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-    }
-};
-
 // One tessera-server under attack, with what a client can learn about it.
 struct Target
 {
@@ -348,15 +286,23 @@ struct Target
     QByteArray claimsJson; // the payload of pair.access, as issued
 };
 
-// A raw request that should be refused: the bytes and what may come back.
+// A raw request that should be refused, and the legitimate session of its row: the bytes
+// may embed its tokens, and both must still work afterwards.
 struct RawCase
 {
+    QString server;
     QByteArray bytes;
     QList<int> acceptable; // statuses; Closed: the connection may be cut instead
     QString code;          // when set, the "code" the refusal must carry
+    TokenPair pair;
 };
 
+// The bytes of a raw request, made from the row's own access and refresh tokens.
+using RawBytes = std::function<QByteArray(const QByteArray &access, const QByteArray &refresh)>;
+
 } // namespace
+
+Q_DECLARE_METATYPE(RawCase)
 
 class tst_SecurityRequests : public QObject
 {
@@ -393,6 +339,8 @@ private:
     Target &target(const QString &name) { return m_targets.at(name); }
     bool startTarget(const QString &name, const QStringList &args);
     TokenPair freshPair(const QString &name);
+    // The columns of a forged-token table: "server" (Es or Ed) and "token".
+    static void addForgedColumns();
     void addForgedRow(const char *name, const QString &targetName, const QString &token);
     // Rows "<what>, attacker kid" / ", server kid" / ", no kid": the attacker's key under
     // its own kid, under the server's kid and without one, each with `header` added.
@@ -400,13 +348,19 @@ private:
                             const AttackerKey &attacker, const QString &what,
                             const QJsonObject &header);
     void runForgedAccessToken();
-    void runRawCase(const QString &targetName, const RawCase &raw, const TokenPair &pair);
+    // A row of a raw-request table (one column, "raw"): `bytes` for a fresh session on
+    // `server`, sent to that server.
+    void addRawRow(const QByteArray &tag, const QString &server, const RawBytes &bytes,
+                   const QList<int> &acceptable, const QString &code = QString());
+    void addRawRow(const QByteArray &tag, const QString &server, const QByteArray &bytes,
+                   const QList<int> &acceptable);
+    void runRawCase();
     // The server answers /healthz, still issues and accepts tokens, still publishes
     // its keys, and `pair` (used in the attack) is neither revoked nor spent.
     void expectHealthy(const QString &targetName, const TokenPair &pair);
 
     std::map<QString, Target> m_targets;
-    FetchTrap m_trap;
+    KeyFetchTrap m_trap;
     QString m_startError;
 };
 
@@ -502,6 +456,12 @@ void tst_SecurityRequests::expectHealthy(const QString &targetName, const TokenP
 
 // --- forged access tokens --------------------------------------------------------
 
+void tst_SecurityRequests::addForgedColumns()
+{
+    QTest::addColumn<QString>("server");
+    QTest::addColumn<QString>("token");
+}
+
 void tst_SecurityRequests::addForgedRow(const char *name, const QString &targetName,
                                         const QString &token)
 {
@@ -512,10 +472,8 @@ void tst_SecurityRequests::addAttackerKeyRows(const QString &targetName, const Q
                                               const AttackerKey &attacker, const QString &what,
                                               const QJsonObject &header)
 {
-    AttackerKey asServer = attacker;
-    asServer.kid = target(targetName).kid;
-    AttackerKey noKid = attacker;
-    noKid.kid.clear();
+    const AttackerKey asServer = attacker.withKid(target(targetName).kid);
+    const AttackerKey noKid = attacker.withKid(QString());
     const QList<std::pair<QString, const AttackerKey *>> keys{
             {QStringLiteral("attacker kid"), &attacker},
             {QStringLiteral("server kid"), &asServer},
@@ -548,8 +506,7 @@ void tst_SecurityRequests::runForgedAccessToken()
 
 void tst_SecurityRequests::algNone_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     for (const QString &name : {Es, Ed}) {
         const Target &t = target(name);
         const QByteArray payload = t.claimsJson;
@@ -599,8 +556,7 @@ void tst_SecurityRequests::algNone()
 
 void tst_SecurityRequests::algorithmConfusion_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     for (const QString &name : {Es, Ed}) {
         const Target &t = target(name);
         const QByteArray payload = t.claimsJson;
@@ -646,9 +602,7 @@ void tst_SecurityRequests::algorithmConfusion_data()
                                   {QStringLiteral("typ"), QStringLiteral("at+jwt")},
                                   {QStringLiteral("kid"), t.kid}}),
                          payload, jwtSegments(t.pair.access).at(2)));
-        AttackerKey swapped = AttackerKey::generate(name == Es ? AttackerKey::Type::Ed25519
-                                                               : AttackerKey::Type::P256);
-        swapped.kid = t.kid;
+        const AttackerKey swapped = attackerKeyLike(name == Es ? Ed : Es).withKid(t.kid);
         addForgedRow("signed with an attacker key of the other algorithm, server kid", name,
                      signedBy(swapped, payload));
         const Target &other = target(name == Es ? Ed : Es);
@@ -663,8 +617,7 @@ void tst_SecurityRequests::algorithmConfusion()
 
 void tst_SecurityRequests::kidInjection_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     QFile passwd(QStringLiteral("/etc/passwd"));
     const QByteArray passwdBytes =
             passwd.open(QIODevice::ReadOnly) ? passwd.readAll() : QByteArray();
@@ -678,9 +631,7 @@ void tst_SecurityRequests::kidInjection_data()
                              payload, key);
         };
         // An attacker key with no id of its own, so the header's kid is the injected one.
-        AttackerKey attacker = AttackerKey::generate(name == Es ? AttackerKey::Type::P256
-                                                                : AttackerKey::Type::Ed25519);
-        attacker.kid.clear();
+        const AttackerKey attacker = attackerKeyLike(name).withKid(QString());
         auto asym = [&](const QJsonValue &kid) {
             return signedBy(attacker, payload, {{QStringLiteral("kid"), kid}});
         };
@@ -735,15 +686,12 @@ void tst_SecurityRequests::kidInjection()
 
 void tst_SecurityRequests::jkuInjection_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     for (const QString &name : {Es, Ed}) {
         const Target &t = target(name);
         const QByteArray payload = t.claimsJson;
-        const AttackerKey attacker = AttackerKey::generate(name == Es ? AttackerKey::Type::P256
-                                                                      : AttackerKey::Type::Ed25519);
-        AttackerKey asServer = attacker;
-        asServer.kid = t.kid;
+        const AttackerKey attacker = attackerKeyLike(name);
+        const AttackerKey asServer = attacker.withKid(t.kid);
         m_trap.jwksBody = jwksOf({attacker, asServer});
         const QString jku = m_trap.url(QStringLiteral("/.well-known/jwks.json"));
         addAttackerKeyRows(name, payload, attacker, QStringLiteral("jku to the attacker JWKS"),
@@ -773,23 +721,21 @@ void tst_SecurityRequests::jkuInjection()
 
 void tst_SecurityRequests::x5uInjection_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     for (const QString &name : {Es, Ed}) {
         const Target &t = target(name);
         const QByteArray payload = t.claimsJson;
-        const AttackerKey attacker = AttackerKey::generate(name == Es ? AttackerKey::Type::P256
-                                                                      : AttackerKey::Type::Ed25519);
-        AttackerKey asServer = attacker;
-        asServer.kid = t.kid;
-        const QByteArray pem = selfSignedPem(attacker.privatePem());
-        QVERIFY2(!pem.isEmpty(), "cannot make the attacker certificate");
-        m_trap.certificatePem = pem;
+        const AttackerKey attacker = attackerKeyLike(name);
+        const AttackerKey asServer = attacker.withKid(t.kid);
+        const QSslCertificate certificate =
+                selfSignedCertificate(attacker.privatePem(), QStringLiteral("attacker"));
+        QVERIFY2(!certificate.isNull(), "cannot make the attacker certificate");
+        m_trap.certificatePem = certificate.toPem();
         const QString x5u = m_trap.url(QStringLiteral("/attacker.pem"));
         addAttackerKeyRows(name, payload, attacker,
                            QStringLiteral("x5u to the attacker certificate"),
                            {{QStringLiteral("x5u"), x5u}});
-        const QByteArray der = derOfPem(pem);
+        const QByteArray der = certificate.toDer();
         addForgedRow("x5u plus x5c with the attacker certificate", name,
                      signedBy(asServer, payload,
                               {{QStringLiteral("x5u"), x5u},
@@ -814,10 +760,26 @@ void tst_SecurityRequests::x5uInjection()
 
 // --- raw requests ----------------------------------------------------------------
 
-void tst_SecurityRequests::runRawCase(const QString &targetName, const RawCase &raw,
-                                      const TokenPair &pair)
+void tst_SecurityRequests::addRawRow(const QByteArray &tag, const QString &server,
+                                     const RawBytes &bytes, const QList<int> &acceptable,
+                                     const QString &code)
 {
-    Target &t = target(targetName);
+    const TokenPair pair = freshPair(server);
+    QTest::addRow("%s", tag.constData()) << RawCase{
+            server, bytes(pair.access.toLatin1(), pair.refresh.toLatin1()), acceptable, code, pair};
+}
+
+void tst_SecurityRequests::addRawRow(const QByteArray &tag, const QString &server,
+                                     const QByteArray &bytes, const QList<int> &acceptable)
+{
+    addRawRow(
+            tag, server, [&bytes](auto, auto) { return bytes; }, acceptable);
+}
+
+void tst_SecurityRequests::runRawCase()
+{
+    QFETCH(RawCase, raw);
+    Target &t = target(raw.server);
     RawOptions options;
     options.timeoutMs = 10000;
     const HttpResponse response = rawRequest(t.server->baseUrl(), raw.bytes, options);
@@ -843,7 +805,7 @@ void tst_SecurityRequests::runRawCase(const QString &targetName, const RawCase &
         QVERIFY2(!response.json().contains(QStringLiteral("username")),
                  qPrintable(response.describe()));
     }
-    expectHealthy(targetName, pair);
+    expectHealthy(raw.server, raw.pair);
 }
 
 namespace {
@@ -874,19 +836,14 @@ QByteArray nested(int depth, QByteArrayView open, QByteArrayView close, QByteArr
 
 void tst_SecurityRequests::oversizedToken_data()
 {
-    QTest::addColumn<QByteArray>("bytes");
-    QTest::addColumn<QList<int>>("acceptable");
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("access");
-    QTest::addColumn<QString>("refresh");
+    QTest::addColumn<RawCase>("raw");
 
     const Target &t = target(Es);
     const QUrl base = t.server->baseUrl();
     const QList<int> headerRefused{400, 401, 413, 431, Closed};
     const QList<int> bodyRefused{400, 401, 413, Closed};
     auto row = [&](const char *name, const QByteArray &bytes, const QList<int> &acceptable) {
-        const TokenPair pair = freshPair(Es);
-        QTest::addRow("%s", name) << bytes << acceptable << Es << pair.access << pair.refresh;
+        addRawRow(name, Es, bytes, acceptable);
     };
     auto bearer = [&](int size) {
         return buildRawRequest("GET", QStringLiteral("/api/me/"), base, {}, {},
@@ -912,31 +869,21 @@ void tst_SecurityRequests::oversizedToken_data()
 
 void tst_SecurityRequests::oversizedToken()
 {
-    QFETCH(QByteArray, bytes);
-    QFETCH(QList<int>, acceptable);
-    QFETCH(QString, server);
-    QFETCH(QString, access);
-    QFETCH(QString, refresh);
-    runRawCase(server, {bytes, acceptable}, {access, refresh});
+    runRawCase();
 }
 
 void tst_SecurityRequests::deeplyNestedJson_data()
 {
-    QTest::addColumn<QByteArray>("bytes");
-    QTest::addColumn<QList<int>>("acceptable");
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("access");
-    QTest::addColumn<QString>("refresh");
+    QTest::addColumn<RawCase>("raw");
 
     const QList<int> parseRefused{400};
     const QList<int> refusedOrTooLarge{400, 413};
     auto row = [&](const char *name, const QString &server, const char *path,
                    const QByteArray &body, const QList<int> &acceptable) {
-        const TokenPair pair = freshPair(server);
-        QTest::addRow("%s: %s", qPrintable(server), name)
-                << buildRawRequest("POST", QString::fromLatin1(path),
-                                   target(server).server->baseUrl(), body)
-                << acceptable << server << pair.access << pair.refresh;
+        addRawRow(server.toUtf8() + ": " + name, server,
+                  buildRawRequest("POST", QString::fromLatin1(path),
+                                  target(server).server->baseUrl(), body),
+                  acceptable);
     };
     const QByteArray arrays100k = nested(100000, "[", "]");
     row("100k nested arrays as the refresh value (default body limit)", Es, "/api/token/refresh/",
@@ -966,34 +913,19 @@ void tst_SecurityRequests::deeplyNestedJson_data()
 
 void tst_SecurityRequests::deeplyNestedJson()
 {
-    QFETCH(QByteArray, bytes);
-    QFETCH(QList<int>, acceptable);
-    QFETCH(QString, server);
-    QFETCH(QString, access);
-    QFETCH(QString, refresh);
-    runRawCase(server, {bytes, acceptable}, {access, refresh});
+    runRawCase();
 }
 
 void tst_SecurityRequests::invalidUtf8_data()
 {
-    QTest::addColumn<QByteArray>("bytes");
-    QTest::addColumn<QList<int>>("acceptable");
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("access");
-    QTest::addColumn<QString>("refresh");
+    QTest::addColumn<RawCase>("raw");
 
     const QUrl base = target(Es).server->baseUrl();
-    const QList<int> refused{400, 401};
     // Each row embeds the row's own legitimate tokens; afterwards they must still work.
-    auto row =
-            [&](const char *name,
-                const std::function<QByteArray(const QByteArray &access, const QByteArray &refresh)>
-                        &make,
-                const QList<int> &acceptable) {
-                const TokenPair pair = freshPair(Es);
-                QTest::addRow("%s", name) << make(pair.access.toLatin1(), pair.refresh.toLatin1())
-                                          << acceptable << Es << pair.access << pair.refresh;
-            };
+    auto row = [&](const char *name, const RawBytes &make,
+                   const QList<int> &acceptable = {400, 401}) {
+        addRawRow(name, Es, make, acceptable);
+    };
     auto post = [base](const char *path, const QByteArray &body,
                        const QByteArray &contentType = "application/json") {
         return buildRawRequest("POST", QString::fromLatin1(path), base, body, contentType);
@@ -1006,84 +938,52 @@ void tst_SecurityRequests::invalidUtf8_data()
         return token.replace(token.size() / 2, 1, replacement.toByteArray());
     };
 
-    row(
-            "refresh: valid token followed by 0xFF",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xff\"}");
-            },
-            refused);
-    row(
-            "refresh: 0xFF inside the token",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/", "{\"refresh\":\"" + middle(r, "\xff") + "\"}");
-            },
-            refused);
+    row("refresh: valid token followed by 0xFF", [&](auto, auto r) {
+        return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xff\"}");
+    });
+    row("refresh: 0xFF inside the token", [&](auto, auto r) {
+        return post("/api/token/refresh/", "{\"refresh\":\"" + middle(r, "\xff") + "\"}");
+    });
     // A lenient decoder turns C0 A2 into '"' and the body into {"refresh":"<token>"}.
-    row(
-            "refresh: overlong quote closes the string",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xc0\xa2}");
-            },
-            refused);
-    row(
-            "refresh: token letter as an overlong sequence",
-            [&](auto, auto r) {
-                const char letter = r.at(0);
-                const QByteArray overlong{char(0xc0 | (letter >> 6)), char(0x80 | (letter & 0x3f))};
-                return post("/api/token/refresh/", "{\"refresh\":\"" + overlong + r.mid(1) + "\"}");
-            },
-            refused);
-    row(
-            "refresh: UTF-8 encoded surrogate after the token",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xed\xa0\x80\"}");
-            },
-            refused);
-    row(
-            "refresh: truncated sequence after the body",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\"}\xe2\x82");
-            },
-            refused);
-    row(
-            "refresh: invalid UTF-8 in the member name",
-            [&](auto, auto r) {
-                return post("/api/token/refresh/",
-                            "{\"refr\xff"
-                            "esh\":\""
-                                    + r + "\"}");
-            },
-            refused);
+    row("refresh: overlong quote closes the string", [&](auto, auto r) {
+        return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xc0\xa2}");
+    });
+    row("refresh: token letter as an overlong sequence", [&](auto, auto r) {
+        const char letter = r.at(0);
+        const QByteArray overlong{char(0xc0 | (letter >> 6)), char(0x80 | (letter & 0x3f))};
+        return post("/api/token/refresh/", "{\"refresh\":\"" + overlong + r.mid(1) + "\"}");
+    });
+    row("refresh: UTF-8 encoded surrogate after the token", [&](auto, auto r) {
+        return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xed\xa0\x80\"}");
+    });
+    row("refresh: truncated sequence after the body", [&](auto, auto r) {
+        return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\"}\xe2\x82");
+    });
+    row("refresh: invalid UTF-8 in the member name", [&](auto, auto r) {
+        return post("/api/token/refresh/",
+                    "{\"refr\xff"
+                    "esh\":\""
+                            + r + "\"}");
+    });
     row("refresh: Latin-1 body declared as charset=iso-8859-1",
         [&](auto, auto r) {
             return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\xe9\"}",
                         "application/json; charset=iso-8859-1");
         },
         {400, 401, 415});
-    row(
-            "blacklist: valid token followed by 0xFF",
-            [&](auto, auto r) {
-                return post("/api/token/blacklist/", "{\"refresh\":\"" + r + "\xff\"}");
-            },
-            refused);
-    row(
-            "verify: valid access token followed by 0xFF",
-            [&](auto a, auto) {
-                return post("/api/token/verify/", "{\"token\":\"" + a + "\xff\"}");
-            },
-            refused);
-    row(
-            "Authorization: valid access token followed by 0xFF",
-            [&](auto a, auto) { return me("Bearer " + a + "\xff"); }, refused);
-    row(
-            "Authorization: 0xFF inside the access token",
-            [&](auto a, auto) { return me("Bearer " + middle(a, "\xff")); }, refused);
-    row(
-            "Authorization: overlong sequence for a token letter",
-            [&](auto a, auto) { return me("Bearer " + middle(a, "\xc1\x81")); }, refused);
-    row(
-            "Authorization: 0xFF 0xFE instead of a token",
-            [&](auto, auto) { return me("Bearer \xff\xfe"); }, refused);
+    row("blacklist: valid token followed by 0xFF", [&](auto, auto r) {
+        return post("/api/token/blacklist/", "{\"refresh\":\"" + r + "\xff\"}");
+    });
+    row("verify: valid access token followed by 0xFF",
+        [&](auto a, auto) { return post("/api/token/verify/", "{\"token\":\"" + a + "\xff\"}"); });
+    row("Authorization: valid access token followed by 0xFF",
+        [&](auto a, auto) { return me("Bearer " + a + "\xff"); });
+    row("Authorization: 0xFF inside the access token",
+        [&](auto a, auto) { return me("Bearer " + middle(a, "\xff")); });
+    row("Authorization: overlong sequence for a token letter",
+        [&](auto a, auto) { return me("Bearer " + middle(a, "\xc1\x81")); });
+    row("Authorization: 0xFF 0xFE instead of a token",
+        [&](auto, auto) { return me("Bearer \xff\xfe"); });
     row("Content-Type with invalid UTF-8",
         [&](auto, auto r) {
             return post("/api/token/refresh/", "{\"refresh\":\"" + r + "\"}",
@@ -1094,30 +994,18 @@ void tst_SecurityRequests::invalidUtf8_data()
 
 void tst_SecurityRequests::invalidUtf8()
 {
-    QFETCH(QByteArray, bytes);
-    QFETCH(QList<int>, acceptable);
-    QFETCH(QString, server);
-    QFETCH(QString, access);
-    QFETCH(QString, refresh);
-    runRawCase(server, {bytes, acceptable}, {access, refresh});
+    runRawCase();
 }
 
 void tst_SecurityRequests::headerInjection_data()
 {
-    QTest::addColumn<QByteArray>("bytes");
-    QTest::addColumn<QList<int>>("acceptable");
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("access");
-    QTest::addColumn<QString>("refresh");
+    QTest::addColumn<RawCase>("raw");
 
     const QUrl base = target(Es).server->baseUrl();
     const QByteArray host = "Host: 127.0.0.1:" + QByteArray::number(base.port()) + "\r\n";
-    auto row = [&](const char *name,
-                   const std::function<QByteArray(const QByteArray &, const QByteArray &)> &make,
+    auto row = [&](const char *name, const RawBytes &make,
                    const QList<int> &acceptable = {400, 401, Closed}) {
-        const TokenPair pair = freshPair(Es);
-        QTest::addRow("%s", name) << make(pair.access.toLatin1(), pair.refresh.toLatin1())
-                                  << acceptable << Es << pair.access << pair.refresh;
+        addRawRow(name, Es, make, acceptable);
     };
     // GET /api/me/ with the given header lines, written as they are.
     auto me = [host](const QByteArray &headerLines) {
@@ -1191,12 +1079,7 @@ void tst_SecurityRequests::headerInjection_data()
 
 void tst_SecurityRequests::headerInjection()
 {
-    QFETCH(QByteArray, bytes);
-    QFETCH(QList<int>, acceptable);
-    QFETCH(QString, server);
-    QFETCH(QString, access);
-    QFETCH(QString, refresh);
-    runRawCase(server, {bytes, acceptable}, {access, refresh});
+    runRawCase();
 }
 
 // --- duplicate JSON member names ---------------------------------------------------
@@ -1206,25 +1089,21 @@ void tst_SecurityRequests::headerInjection()
 // the first, so the body is refused as a whole: 400 parse_error, nothing spent.
 void tst_SecurityRequests::duplicateKeysInBody_data()
 {
-    QTest::addColumn<QByteArray>("bytes");
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("access");
-    QTest::addColumn<QString>("refresh");
+    QTest::addColumn<RawCase>("raw");
 
     const QUrl base = target(Es).server->baseUrl();
     const QByteArray user = TestUser.toUtf8();
     const QByteArray password = TestPassword.toUtf8();
     // Each row embeds the row's own legitimate tokens; afterwards they must still work.
-    auto row =
-            [&](const char *name, const char *path,
-                const std::function<QByteArray(const QByteArray &access, const QByteArray &refresh)>
-                        &body) {
-                const TokenPair pair = freshPair(Es);
-                QTest::addRow("%s", name)
-                        << buildRawRequest("POST", QString::fromLatin1(path), base,
-                                           body(pair.access.toLatin1(), pair.refresh.toLatin1()))
-                        << Es << pair.access << pair.refresh;
-            };
+    auto row = [&](const char *name, const char *path, const RawBytes &body) {
+        addRawRow(
+                name, Es,
+                [&](const QByteArray &access, const QByteArray &refresh) {
+                    return buildRawRequest("POST", QString::fromLatin1(path), base,
+                                           body(access, refresh));
+                },
+                {400}, QStringLiteral("parse_error"));
+    };
     row("login: a wrong password, then the right one", "/api/token/", [&](auto, auto) {
         return R"({"username":")" + user + R"(","password":"wrong","password":")" + password
                 + R"("})";
@@ -1257,11 +1136,7 @@ void tst_SecurityRequests::duplicateKeysInBody_data()
 
 void tst_SecurityRequests::duplicateKeysInBody()
 {
-    QFETCH(QByteArray, bytes);
-    QFETCH(QString, server);
-    QFETCH(QString, access);
-    QFETCH(QString, refresh);
-    runRawCase(server, {bytes, {400}, QStringLiteral("parse_error")}, {access, refresh});
+    runRawCase();
 }
 
 // Tokens signed with the server's own key whose JOSE header or claims name a member twice
@@ -1270,8 +1145,7 @@ void tst_SecurityRequests::duplicateKeysInBody()
 // without the duplicate, signed the same way) is accepted.
 void tst_SecurityRequests::duplicateKeysInToken_data()
 {
-    QTest::addColumn<QString>("server");
-    QTest::addColumn<QString>("token");
+    addForgedColumns();
     QTest::addColumn<QString>("control");
 
     for (const QString &name : {Es, Ed}) {

@@ -7,7 +7,6 @@
 // configured time, never hand out or send a bad access token, not flood the
 // server, and lose nothing: the stored refresh token is unchanged, the session
 // stays signed in, and once the fault is gone the next refresh and request work.
-#include "faultproxy.h"
 #include "sessiontestsupport.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -15,7 +14,6 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QEventLoop>
-#include <QtCore/QFile>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QJsonArray>
 #include <QtCore/QLocale>
@@ -36,17 +34,9 @@ Q_LOGGING_CATEGORY(lcSecurityResponses, "tessera.test.security.responses")
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
-using Tessera::Test::TestPassword;
-using Tessera::Test::TestUser;
 
 namespace {
 
-const QByteArray RefreshPath = "/api/token/refresh/";
-const QByteArray ObtainPath = "/api/token/";
-const QByteArray MePath = "/api/me/";
 const QString Refresh = QStringLiteral("refresh");
 const QString Login = QStringLiteral("login");
 
@@ -80,18 +70,6 @@ QByteArray rawResponse(int status, const QByteArray &contentType, const QByteArr
     raw += "Date: " + httpDateNow() + "\r\nCache-Control: no-store\r\nContent-Length: "
             + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     return raw;
-}
-
-qint64 residentKiB()
-{
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    }
-    return -1;
 }
 
 // --- token surgery ------------------------------------------------------------
@@ -141,31 +119,15 @@ QByteArray tokenBody(const QByteArray &access, const QByteArray &refresh)
 
 // --- the client ----------------------------------------------------------------
 
-struct Client
+// A TestClient with the authenticated network access manager of its session.
+struct Client : TestClient
 {
-    Client(const QUrl &url, std::chrono::milliseconds timeout)
-        : config(makeConfig(url, QStringLiteral("security")))
-        , store(new TestStore)
-    {
-        config.setRequestTimeout(timeout);
-        session = std::make_unique<Session>(config);
-        SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
-        network = std::make_unique<AuthenticatedNetworkAccessManager>(session.get());
-        QObject::connect(session.get(), &Session::errorOccurred, session.get(),
-                         [this](const Error &error) { errors.append(error); });
-        QObject::connect(session.get(), &Session::stateChanged, session.get(),
-                         [this](Session::State state) { states.append(state); });
-    }
+    Client(const QUrl &url, std::chrono::milliseconds requestTimeout)
+        : TestClient(url, requestTimeout)
+        , network(std::make_unique<AuthenticatedNetworkAccessManager>(session.get()))
+    { }
 
-    QString key() const { return config.storageKey(TestUser); }
-    QByteArray storedToken() const { return store->value(key()); }
-
-    SessionConfig config;
-    TestStore *store;
-    std::unique_ptr<Session> session;
     std::unique_ptr<AuthenticatedNetworkAccessManager> network;
-    QList<Error> errors;
-    QList<Session::State> states;
 };
 
 // Runs a real event loop until `done` is emitted (or the timeout): unlike
@@ -501,8 +463,7 @@ void tst_SecurityResponses::runFault(FaultProxy &proxy, Client &client, const QS
     const bool refresh = operation == Refresh;
     QByteArray stored;
     if (refresh) {
-        const Error error = login(session);
-        QVERIFY2(!error, qPrintable(error.message()));
+        TESSERA_LOGIN(session);
         stored = client.storedToken();
         QVERIFY(!stored.isEmpty());
     }
@@ -629,8 +590,7 @@ void tst_SecurityResponses::runFault(FaultProxy &proxy, Client &client, const QS
         QVERIFY2(client.storedToken() != stored && !client.storedToken().isEmpty(),
                  "the refresh did not rotate the stored token");
     } else {
-        const Error error = login(session);
-        QVERIFY2(!error, qPrintable(error.message()));
+        TESSERA_LOGIN(session);
         QVERIFY(!client.storedToken().isEmpty());
     }
     QCOMPARE(session.state(), Session::State::SignedIn);
@@ -660,8 +620,8 @@ void tst_SecurityResponses::resetMidBody_data()
 void tst_SecurityResponses::resetMidBody()
 {
     QFETCH(QString, operation);
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url(), std::chrono::milliseconds(3000));
     const QByteArray path = operation == Refresh ? RefreshPath : ObtainPath;
     runFault(proxy, client, operation,
@@ -717,8 +677,8 @@ void tst_SecurityResponses::truncatedJson()
                 {{Error::Code::ServerError}, 3000});
         return;
     }
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url(), std::chrono::milliseconds(3000));
     const QByteArray path = operation == Refresh ? RefreshPath : ObtainPath;
     runFault(proxy, client, operation,
@@ -755,8 +715,8 @@ void tst_SecurityResponses::hugeBody()
     QFETCH(StreamingFront::Body, body);
     // SDK -> streaming front -> fault proxy -> server: the front answers by itself
     // while the fault is on.
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     StreamingFront front(proxy.port());
     QVERIFY(front.listen());
     Client client(front.url(), std::chrono::milliseconds(5000));
@@ -765,11 +725,12 @@ void tst_SecurityResponses::hugeBody()
     qint64 peak = 0;
     QTimer sampler;
     sampler.setInterval(5);
-    connect(&sampler, &QTimer::timeout, this, [&peak] { peak = qMax(peak, residentKiB()); });
+    connect(&sampler, &QTimer::timeout, this,
+            [&peak] { peak = qMax(peak, residentKiB(QCoreApplication::applicationPid())); });
     runFault(proxy, client, operation,
              [&](bool on) {
                  if (on) {
-                     baseline = residentKiB();
+                     baseline = residentKiB(QCoreApplication::applicationPid());
                      peak = baseline;
                      sampler.start();
                  } else {
@@ -817,8 +778,8 @@ void tst_SecurityResponses::trickleOneBytePerSecond()
     QFETCH(bool, promptHeaders);
     // Idle timeout above the 1 s between bytes; the total deadline is twice it.
     constexpr int TimeoutMs = 1500;
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     const QByteArray path = operation == Refresh ? RefreshPath : ObtainPath;
     if (!promptHeaders) {
         // No progress is reported before the headers are complete: the idle timeout ends it.
@@ -868,12 +829,11 @@ void tst_SecurityResponses::serverErrorStorm()
     int served = 0;
     int polled = 0;
     int succeeded = 0;
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url(), std::chrono::milliseconds(3000));
     Session &session = *client.session;
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
     const QByteArray stored = client.storedToken();
 
     connect(&proxy, &FaultProxy::requestSeen, this, [&](const RequestInfo &request) {
@@ -959,8 +919,8 @@ void tst_SecurityResponses::runRewrittenResponse(
                 &rewrite,
         const Expectation &expect)
 {
-    FaultProxy proxy(QHostAddress::LocalHost, m_peer->baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(m_peer->baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url(), std::chrono::milliseconds(3000));
     Test::HttpClient direct(m_peer->baseUrl());
     const QByteArray path = operation == Refresh ? RefreshPath : ObtainPath;

@@ -2,6 +2,7 @@
 #include "sessiontestsupport.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QDateTime>
 #include <QtCore/QDirIterator>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
@@ -12,6 +13,7 @@
 #include <QtDBus/QDBusConnection>
 #include <QtDBus/QDBusConnectionInterface>
 #include <QtDBus/QDBusReply>
+#include <QtNetwork/QNetworkReply>
 #include <QtTest/QTest>
 
 #ifndef TESSERA_SDK_PROBE_PATH
@@ -106,33 +108,44 @@ bool Peer::start()
     return true;
 }
 
+Test::ListeningProcess &Peer::process()
+{
+    if (m_tessera)
+        return *m_tessera;
+    return *m_django;
+}
+
+const Test::ListeningProcess &Peer::process() const
+{
+    if (m_tessera)
+        return *m_tessera;
+    return *m_django;
+}
+
 bool Peer::stop()
 {
-    return m_tessera ? m_tessera->stop() : m_django->stop();
+    return process().stop();
 }
 
 void Peer::kill()
 {
-    if (m_tessera)
-        m_tessera->kill();
-    else
-        m_django->kill();
+    process().kill();
 }
 
 bool Peer::isRunning() const
 {
-    return m_tessera ? m_tessera->isRunning() : m_django->isRunning();
+    return process().isRunning();
 }
 
 QUrl Peer::baseUrl() const
 {
-    return m_tessera ? m_tessera->baseUrl() : m_django->baseUrl();
+    return process().baseUrl();
 }
 
 QByteArray Peer::log()
 {
     pumpEvents();
-    return m_tessera ? m_tessera->serverStderr() : m_django->peerStderr();
+    return process().serverStderr();
 }
 
 int Peer::rotations()
@@ -235,6 +248,24 @@ void TestStore::remove(const QString &key, Completion done)
     });
 }
 
+// --- TestClient -------------------------------------------------------------
+
+TestClient::TestClient(const QUrl &url, std::chrono::milliseconds requestTimeout)
+    : config(makeConfig(url, QCoreApplication::applicationName()))
+    , store(new TestStore)
+{
+    config.setRequestTimeout(requestTimeout);
+    session = std::make_unique<Session>(config);
+    SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
+    QObject::connect(session.get(), &Session::errorOccurred, session.get(),
+                     [this](const Error &error) {
+                         errors.append(error);
+                         errorTimes.append(QDateTime::currentMSecsSinceEpoch());
+                     });
+    QObject::connect(session.get(), &Session::stateChanged, session.get(),
+                     [this](Session::State state) { states.append(state); });
+}
+
 // --- Session helpers ----------------------------------------------------------
 
 QString uniqueAppId(const QString &appName)
@@ -292,6 +323,14 @@ std::optional<QByteArray> freshToken(Session &session, int timeoutMs, Error *err
 int refreshCount(Session &session)
 {
     return SessionPrivate::get(&session)->refreshCount();
+}
+
+int getStatus(AuthenticatedNetworkAccessManager &network, const QUrl &url, int timeoutMs)
+{
+    std::unique_ptr<QNetworkReply> reply(network.get(QNetworkRequest(url)));
+    if (!QTest::qWaitFor([&reply] { return reply->isFinished(); }, timeoutMs))
+        return -1;
+    return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
 }
 
 namespace {
@@ -487,6 +526,15 @@ QList<SecretItem> keychainItems(const QString &appId, QString *raw)
     return secretToolSearch({QStringLiteral("server"), QStringLiteral("tessera:") + appId}, raw);
 }
 
+QByteArray keychainRefreshToken(const SessionConfig &config)
+{
+    for (const SecretItem &item : keychainItems(config.appId())) {
+        if (item.attributes.value(QStringLiteral("user")) == config.storageKey(Test::TestUser))
+            return item.secret;
+    }
+    return {};
+}
+
 QStringList filesContaining(const QString &dir, const QList<QByteArray> &needles)
 {
     QStringList hits;
@@ -506,29 +554,5 @@ QStringList filesContaining(const QString &dir, const QList<QByteArray> &needles
     }
     return hits;
 }
-
-QStringList entriesBelow(const QString &dir)
-{
-    QStringList entries;
-    QDirIterator it(dir, QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot,
-                    QDirIterator::Subdirectories);
-    while (it.hasNext())
-        entries << QDir(dir).relativeFilePath(it.next());
-    return entries;
-}
-
-const char BareSessionBusConfig[] =
-        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-        "<busconfig>\n"
-        "  <type>session</type>\n"
-        "  <listen>unix:tmpdir=/tmp</listen>\n"
-        "  <auth>EXTERNAL</auth>\n"
-        "  <policy context=\"default\">\n"
-        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-        "    <allow eavesdrop=\"true\"/>\n"
-        "    <allow own=\"*\"/>\n"
-        "  </policy>\n"
-        "</busconfig>\n";
 
 } // namespace Tessera::SessionTest

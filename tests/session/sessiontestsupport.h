@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: MIT
-// Support for the behaviour tests of Tessera::Session (tests/session): the two
-// real servers behind one interface, a controllable SecureStore, the probe app
-// as a child process, the real Secret Service through secret-tool, and small
-// waits around the asynchronous Session API.
+// Support for the behaviour tests of Tessera::Session (tests/session, tests/security): the
+// two real servers behind one interface, the fault proxy in front of them, a controllable
+// SecureStore and a session that uses it, the probe app as a child process, the real
+// Secret Service through secret-tool, and small waits around the asynchronous Session API.
+// The shared test support (Tessera::Test: tests/common, tests/proxy) is in scope too.
 #pragma once
 
 #include "djangopeer.h"
+#include "faultproxy.h"
+#include "keyringtest.h"
 #include "serverprocess.h"
 #include "testsupport.h"
 
 #include "securestore_p.h"
 #include "session_p.h"
 
+#include <tessera/authenticatednetworkaccessmanager.h>
 #include <tessera/session.h>
 
 #include <QtCore/QHash>
@@ -20,11 +24,19 @@
 #include <QtCore/QStringList>
 #include <QtCore/QUrl>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 
 namespace Tessera::SessionTest {
+
+using namespace Tessera::Test;
+
+// Paths of the API, as the fault proxy sees them.
+inline const QByteArray ObtainPath = "/api/token/";
+inline const QByteArray RefreshPath = "/api/token/refresh/";
+inline const QByteArray MePath = "/api/me/";
 
 // --- the two real servers ------------------------------------------------------
 
@@ -74,6 +86,9 @@ public:
     Test::DjangoPeer *django() { return m_django.get(); }
 
 private:
+    Test::ListeningProcess &process();
+    const Test::ListeningProcess &process() const;
+
     ServerKind m_kind;
     PeerOptions m_options;
     std::unique_ptr<Test::ServerProcess> m_tessera;
@@ -85,6 +100,8 @@ private:
 void addServerRows();
 
 #define TESSERA_START_PEER(peer) QVERIFY2((peer).start(), qPrintable((peer).errorString()))
+// A FaultProxy listening on loopback (declared with the server's URL: FaultProxy proxy(url)).
+#define TESSERA_START_PROXY(proxy) QVERIFY2((proxy).listen(), qPrintable((proxy).errorString()))
 
 // --- a SecureStore that tests control --------------------------------------------
 
@@ -138,6 +155,28 @@ private:
     QStringList m_events;
 };
 
+// --- a session under test -------------------------------------------------------
+
+// A Session whose refresh token lives in a TestStore the test reads and changes (the
+// storage path with its cross-process lock, without the keyring), with what it reported
+// through errorOccurred (and when) and every state it went through.
+struct TestClient
+{
+    explicit TestClient(const QUrl &url,
+                        std::chrono::milliseconds requestTimeout = std::chrono::seconds(10));
+
+    // The storage key of the test user's refresh token, and what is stored under it.
+    QString key() const { return config.storageKey(Test::TestUser); }
+    QByteArray storedToken() const { return store->value(key()); }
+
+    SessionConfig config;
+    TestStore *store; // owned by the session
+    std::unique_ptr<Session> session;
+    QList<Error> errors;      // errorOccurred
+    QList<qint64> errorTimes; // when each came (ms since the epoch)
+    QList<Session::State> states;
+};
+
 // --- the Session API, synchronously -------------------------------------------
 
 // A config for `url` with an app id unique to this run (so tests never share
@@ -153,12 +192,22 @@ Error login(Session &session, const QString &user = Test::TestUser,
 Error restore(Session &session, const QString &user = QString());
 Error logout(Session &session);
 
+// login() as the test user, or the test fails with the reason.
+#define TESSERA_LOGIN(session) \
+    do { \
+        const ::Tessera::Error tessera_login_error_ = ::Tessera::SessionTest::login(session); \
+        QVERIFY2(!tessera_login_error_, qPrintable(tessera_login_error_.message())); \
+    } while (false)
+
 // Session::freshAccessToken(), waited for. nullopt when it failed; `error` (when given)
 // then says why.
 std::optional<QByteArray> freshToken(Session &session, int timeoutMs = 20000,
                                      Error *error = nullptr);
 // The refreshes that brought a new access token (the private counter).
 int refreshCount(Session &session);
+
+// A GET through `network`, waited for: its HTTP status, or -1 when it did not finish in time.
+int getStatus(AuthenticatedNetworkAccessManager &network, const QUrl &url, int timeoutMs = 15000);
 
 // One read/write/remove on a store, waited for.
 Platform::StoreResult storeRead(Platform::SecureStore *store, const QString &key);
@@ -211,17 +260,12 @@ struct SecretItem
 QList<SecretItem> secretToolSearch(const QStringList &attributes, QString *raw = nullptr);
 // The items QtKeychain stores for a Session of `appId` (service "tessera:<appId>").
 QList<SecretItem> keychainItems(const QString &appId, QString *raw = nullptr);
+// The refresh token the keychain holds for the test user of `config`; empty when none.
+QByteArray keychainRefreshToken(const SessionConfig &config);
 
 // Every regular file below `dir` (recursively, hidden included) whose bytes contain one
 // of `needles`: "relative/path: needle#i".
 QStringList filesContaining(const QString &dir, const QList<QByteArray> &needles);
-// Every entry (file or directory) below `dir`.
-QStringList entriesBelow(const QString &dir);
-
-// A D-Bus session bus configuration without any service files: a bus on which
-// org.freedesktop.secrets can be neither found nor activated.
-extern const char BareSessionBusConfig[];
-
 } // namespace Tessera::SessionTest
 
 Q_DECLARE_METATYPE(Tessera::SessionTest::ServerKind)

@@ -18,8 +18,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::TestPassword;
-using Tessera::Test::TestUser;
 
 // Code outside the SDK cannot emit a Session signal: each takes a trailing QPrivateSignal,
 // which only Session (and its private side) can construct.

@@ -7,7 +7,6 @@
 // Where the servers differ: tessera-server revokes the whole family when a
 // rotated token is reused; SimpleJWT rejects only the reused token, and the
 // client holding the newer one carries on.
-#include "faultproxy.h"
 #include "sessiontestsupport.h"
 
 #include <QtCore/QDateTime>
@@ -16,10 +15,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
-using Tessera::Test::TestUser;
 
 class tst_SessionFailures : public QObject
 {
@@ -36,33 +31,11 @@ private slots:
 
 namespace {
 
-const QByteArray RefreshPath = "/api/token/refresh/";
-
-struct Client
+// A TestClient that also notes when its caller's freshAccessToken() failed.
+struct Client : TestClient
 {
-    explicit Client(const QUrl &url, std::chrono::milliseconds timeout = std::chrono::seconds(10))
-        : config(makeConfig(url, QStringLiteral("failures")))
-        , store(new TestStore)
-    {
-        config.setRequestTimeout(timeout);
-        session = std::make_unique<Session>(config);
-        SessionPrivate::get(session.get())->setStoreForTesting(std::unique_ptr<TestStore>(store));
-        QObject::connect(session.get(), &Session::errorOccurred, session.get(),
-                         [this](const Error &error) {
-                             errors.append(error);
-                             errorTimes.append(QDateTime::currentMSecsSinceEpoch());
-                         });
-    }
-
-    QString key() const { return config.storageKey(TestUser); }
-    QByteArray storedToken() const { return store->value(key()); }
-
-    SessionConfig config;
-    TestStore *store;
-    std::unique_ptr<Session> session;
-    QList<Error> errors; // errorOccurred
-    QList<qint64> errorTimes;
-    qint64 failedAt = -1; // when a caller's freshAccessToken() failed
+    using TestClient::TestClient;
+    qint64 failedAt = -1;
 };
 
 } // namespace
@@ -107,8 +80,7 @@ void tst_SessionFailures::fatalRefreshFailure()
         // Reported once, by restore()'s future: not also by errorOccurred.
         QCOMPARE(errors.count(), 0);
     } else {
-        const Error error = login(session);
-        QVERIFY2(!error, qPrintable(error.message()));
+        TESSERA_LOGIN(session);
         const QByteArray first = client.storedToken();
         if (scenario == QLatin1String("revoked")) {
             TESSERA_EXPECT_STATUS(http.blacklist(QString::fromLatin1(first)), 200);
@@ -171,8 +143,8 @@ void tst_SessionFailures::transientRefreshFailure()
     QFETCH(Error::Code, expected);
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     QList<qint64> attempts;
     connect(&proxy, &FaultProxy::requestSeen, this, [&attempts](const RequestInfo &request) {
         if (request.path == RefreshPath)
@@ -180,8 +152,7 @@ void tst_SessionFailures::transientRefreshFailure()
     });
     Client client(proxy.url(), std::chrono::milliseconds(500));
     Session &session = *client.session;
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
     const QByteArray stored = client.storedToken();
 
     if (fault == QLatin1String("down")) {
@@ -257,13 +228,12 @@ void tst_SessionFailures::backoffHasJitter()
     constexpr int Sessions = 4;
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < Sessions; ++i) {
         clients.push_back(std::make_unique<Client>(proxy.url()));
-        const Error error = login(*clients.back()->session);
-        QVERIFY2(!error, qPrintable(error.message()));
+        TESSERA_LOGIN(*clients.back()->session);
     }
     proxy.setRule([](const RequestInfo &request) {
         return request.path == RefreshPath
@@ -311,8 +281,8 @@ void tst_SessionFailures::rejectedTokenRemovedOnlyIfStillStored()
     QFETCH(bool, otherInstanceWrites);
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url());
     Session &session = *client.session;
     QVERIFY(!login(session));

@@ -5,7 +5,6 @@
 // token, password or Authorization value. The secrets to look for are taken
 // from the wire (the fault proxy records every request body and header), so
 // every token that existed is checked, not only those the test asked for.
-#include "faultproxy.h"
 #include "sessiontestsupport.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -14,15 +13,10 @@
 #include <QtCore/QJsonObject>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMutex>
-#include <QtNetwork/QNetworkReply>
 #include <QtTest/QTest>
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
-using Tessera::Test::TestPassword;
 
 class tst_SessionLogging : public QObject
 {
@@ -48,17 +42,6 @@ void capture(QtMsgType, const QMessageLogContext &context, const QString &messag
             + message.toUtf8() + '\n';
 }
 
-int getStatus(AuthenticatedNetworkAccessManager &network, const SessionConfig &config)
-{
-    QNetworkReply *reply =
-            network.get(QNetworkRequest(config.endpoint(QStringLiteral("/api/me/"))));
-    if (!QTest::qWaitFor([reply] { return reply->isFinished(); }, 15000))
-        return -1;
-    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    delete reply;
-    return status;
-}
-
 } // namespace
 
 void tst_SessionLogging::initTestCase()
@@ -80,9 +63,10 @@ void tst_SessionLogging::noSecretsInLogs()
     const QByteArray wrongPassword = "wrong horse battery staple 9";
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("logging"));
+    const QUrl me = config.endpoint(QString::fromLatin1(MePath));
     {
         QMutexLocker lock(&g_mutex);
         g_log.clear();
@@ -91,14 +75,13 @@ void tst_SessionLogging::noSecretsInLogs()
     {
         Session session(config);
         AuthenticatedNetworkAccessManager network(&session);
-        QCOMPARE(login(session, Test::TestUser, QString::fromLatin1(wrongPassword)).code(),
+        QCOMPARE(login(session, TestUser, QString::fromLatin1(wrongPassword)).code(),
                  Error::Code::InvalidCredentials);
-        const Error error = login(session);
-        QVERIFY2(!error, qPrintable(error.message()));
-        QCOMPARE(getStatus(network, config), 200);
+        TESSERA_LOGIN(session);
+        QCOMPARE(getStatus(network, me), 200);
         // Proactive path: the token is due, the request waits for a refresh.
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
-        QCOMPARE(getStatus(network, config), 200);
+        QCOMPARE(getStatus(network, me), 200);
         // Reactive path: the current token is refused once.
         const auto current = freshToken(session);
         QVERIFY(current.has_value());
@@ -108,7 +91,7 @@ void tst_SessionLogging::noSecretsInLogs()
                            401, "application/json", R"({"code":"token_not_valid"})")
                                                               : Action::forward();
         });
-        QCOMPARE(getStatus(network, config), 200);
+        QCOMPARE(getStatus(network, me), 200);
         // Transient failure and its retry.
         proxy.setRule([](const RequestInfo &request) {
             return request.path == "/api/token/refresh/"

@@ -11,7 +11,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::TestUser;
 
 class tst_SessionLogout : public QObject
 {
@@ -27,23 +26,7 @@ private:
     QString m_secretServiceProblem;
 };
 
-#define REQUIRE_SECRET_SERVICE() \
-    do { \
-        if (!m_secretServiceProblem.isEmpty()) \
-            QSKIP(qPrintable(m_secretServiceProblem \
-                             + QStringLiteral("; run through scripts/with-keyring.sh"))); \
-    } while (false)
-
 namespace {
-
-QByteArray keychainToken(const SessionConfig &config)
-{
-    for (const SecretItem &item : keychainItems(config.appId())) {
-        if (item.attributes.value(QStringLiteral("user")) == config.storageKey(TestUser))
-            return item.secret;
-    }
-    return {};
-}
 
 // Everything a signed-out session must show: no user, no expiry, no token to be had,
 // nothing to refresh with.
@@ -83,14 +66,13 @@ void tst_SessionLogout::logoutRevokesDeletesWipes()
 {
     QFETCH(ServerKind, server);
     QFETCH(bool, accessDiesAtLogout);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     Peer peer(server);
     TESSERA_START_PEER(peer);
     const SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("logout"));
     Session session(config);
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
-    const QByteArray refresh = keychainToken(config);
+    TESSERA_LOGIN(session);
+    const QByteArray refresh = keychainRefreshToken(config);
     QVERIFY(!refresh.isEmpty());
     const auto access = freshToken(session);
     QVERIFY(access.has_value());
@@ -115,14 +97,13 @@ void tst_SessionLogout::logoutRevokesDeletesWipes()
 void tst_SessionLogout::logoutWithServerDown()
 {
     QFETCH(ServerKind, server);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     Peer peer(server);
     TESSERA_START_PEER(peer);
     const SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("logoutdown"));
     Session session(config);
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
-    const QByteArray refresh = keychainToken(config);
+    TESSERA_LOGIN(session);
+    const QByteArray refresh = keychainRefreshToken(config);
     QVERIFY(!refresh.isEmpty());
 
     QVERIFY(peer.stop());

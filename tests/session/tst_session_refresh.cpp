@@ -13,7 +13,6 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QRegularExpression>
-#include <QtNetwork/QNetworkReply>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -98,8 +97,7 @@ void tst_SessionRefresh::proactiveRefreshWithSkew()
     Session session(config);
     g_log.clear();
     const qint64 requested = QDateTime::currentMSecsSinceEpoch();
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
     const qint64 signedIn = QDateTime::currentMSecsSinceEpoch();
 
     // The expiry in local time is login + TTL, not two minutes off.
@@ -151,11 +149,7 @@ void tst_SessionRefresh::proactiveRefreshWithSkew()
 
     // The refreshed token is good at the server.
     AuthenticatedNetworkAccessManager network(&session);
-    QNetworkReply *reply =
-            network.get(QNetworkRequest(config.endpoint(QStringLiteral("/api/me/"))));
-    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 10000);
-    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
-    reply->deleteLater();
+    QCOMPARE(getStatus(network, config.endpoint(QString::fromLatin1(MePath)), 10000), 200);
     QCOMPARE(refreshCount(session), 1);
     QCOMPARE(peer.rotations(), 1);
 }
@@ -174,8 +168,7 @@ void tst_SessionRefresh::shortLivedAccessTokens()
     Session session(config);
     SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
     QSignalSpy errors(&session, &Session::errorOccurred);
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
 
     QTest::qWait(WatchMs);
     const int refreshes = refreshCount(session);
@@ -190,11 +183,7 @@ void tst_SessionRefresh::shortLivedAccessTokens()
 
     // The token in hand is good at the server.
     AuthenticatedNetworkAccessManager network(&session);
-    QNetworkReply *reply =
-            network.get(QNetworkRequest(config.endpoint(QStringLiteral("/api/me/"))));
-    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 10000);
-    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
-    reply->deleteLater();
+    QCOMPARE(getStatus(network, config.endpoint(QString::fromLatin1(MePath)), 10000), 200);
     QVERIFY(session.state() == Session::State::SignedIn
             || session.state() == Session::State::Refreshing);
 }

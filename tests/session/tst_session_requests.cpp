@@ -8,7 +8,6 @@
 //   exactly one refresh at the server, and all 200 succeed.
 // Refreshes are counted at the server (tessera-server's "refresh rotated" log
 // line, Django's BlacklistedToken rows) and on the wire (the proxy).
-#include "faultproxy.h"
 #include "sessiontestsupport.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -18,9 +17,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
 
 class tst_SessionRequests : public QObject
 {
@@ -34,9 +30,6 @@ private slots:
 };
 
 namespace {
-
-const QByteArray MePath = "/api/me/";
-const QByteArray RefreshPath = "/api/token/refresh/";
 
 // What tessera-server and SimpleJWT answer for a token they do not accept.
 Action tokenNotValid()
@@ -111,11 +104,10 @@ void tst_SessionRequests::reactiveRefresh()
 
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url());
-    const Error error = login(client.session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(client.session);
     const auto first = freshToken(client.session);
     QVERIFY(first.has_value());
 
@@ -172,11 +164,10 @@ void tst_SessionRequests::reactiveRefreshRejected()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url());
-    const Error error = login(client.session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(client.session);
     const Platform::StoreResult stored = storedRefreshToken(client.session);
     QVERIFY2(stored.ok(), qPrintable(stored.message));
     Test::HttpClient http(peer.baseUrl());
@@ -200,11 +191,10 @@ void tst_SessionRequests::singleFlight()
     constexpr int Requests = 200;
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     Client client(proxy.url());
-    const Error error = login(client.session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(client.session);
     QCOMPARE(peer.rotations(), 0);
 
     SessionPrivate::get(&client.session)->expireAccessTokenForTesting();

@@ -10,7 +10,6 @@
 //   tessera-server with --reuse-grace 0) the next start ends in ReauthRequired
 //   and the dead token is removed from storage.
 #include "crossprocesslock_p.h"
-#include "faultproxy.h"
 #include "sessiontestsupport.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -24,11 +23,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::Action;
-using Tessera::Test::FaultProxy;
-using Tessera::Test::RequestInfo;
-using Tessera::Test::TestPassword;
-using Tessera::Test::TestUser;
 
 class tst_SessionRotation : public QObject
 {
@@ -49,31 +43,6 @@ private:
     QString m_secretServiceProblem;
 };
 
-#define REQUIRE_SECRET_SERVICE() \
-    do { \
-        if (!m_secretServiceProblem.isEmpty()) \
-            QSKIP(qPrintable(m_secretServiceProblem \
-                             + QStringLiteral("; run through scripts/with-keyring.sh"))); \
-    } while (false)
-
-namespace {
-
-const QByteArray MePath = "/api/me/";
-const QByteArray RefreshPath = "/api/token/refresh/";
-
-// The refresh token the keychain holds for `appId` (empty when there is none).
-QByteArray keychainToken(const QString &appId, const QUrl &server)
-{
-    const QString key = SessionConfig(server, appId).storageKey(TestUser);
-    for (const SecretItem &item : keychainItems(appId)) {
-        if (item.attributes.value(QStringLiteral("user")) == key)
-            return item.secret;
-    }
-    return {};
-}
-
-} // namespace
-
 void tst_SessionRotation::initTestCase()
 {
     m_secretServiceProblem = secretServiceProblem();
@@ -93,7 +62,7 @@ void tst_SessionRotation::twoProcessesRefreshAtOnce()
 {
     QFETCH(ServerKind, server);
     QFETCH(int, grace);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     Peer peer(server, {300, grace, {}, {}});
     TESSERA_START_PEER(peer);
     const QString appId = uniqueAppId(QStringLiteral("twoprocs"));
@@ -178,15 +147,14 @@ void tst_SessionRotation::rotatedTokenStoredBeforeUse()
     QFETCH(ServerKind, server);
     Peer peer(server);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("ordering"));
     Session session(config);
     auto *store = new TestStore;
     SessionPrivate::get(&session)->setStoreForTesting(std::unique_ptr<TestStore>(store));
     AuthenticatedNetworkAccessManager network(&session);
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
     const QString key = config.storageKey(TestUser);
     const QByteArray first = store->value(key);
     QVERIFY(!first.isEmpty());
@@ -246,8 +214,7 @@ void tst_SessionRotation::failedWriteKeepsRotatedToken()
     Session session(config);
     auto *store = new TestStore;
     SessionPrivate::get(&session)->setStoreForTesting(std::unique_ptr<TestStore>(store));
-    const Error error = login(session);
-    QVERIFY2(!error, qPrintable(error.message()));
+    TESSERA_LOGIN(session);
     const QString key = config.storageKey(TestUser);
     const QByteArray first = store->value(key);
 
@@ -301,16 +268,17 @@ void tst_SessionRotation::crashMidRotation()
     QFETCH(ServerKind, server);
     QFETCH(int, grace);
     QFETCH(bool, recovers);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     Peer peer(server, {300, grace, {}, {}});
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    FaultProxy proxy(peer.baseUrl());
+    TESSERA_START_PROXY(proxy);
     const QString appId = uniqueAppId(QStringLiteral("crash"));
+    const SessionConfig probeConfig(proxy.url(), appId); // what the probe runs with
     const ProbeRun signedIn = runProbe(probeArguments(QStringLiteral("login"), proxy.url(), appId),
                                        TestPassword.toUtf8() + '\n');
     QVERIFY2(signedIn.result() == QLatin1String("result ok"), qPrintable(signedIn.describe()));
-    const QByteArray stored = keychainToken(appId, proxy.url());
+    const QByteArray stored = keychainRefreshToken(probeConfig);
     QVERIFY(!stored.isEmpty());
 
     // The next start refreshes; the server rotates, and the answer is held in the proxy.
@@ -326,7 +294,7 @@ void tst_SessionRotation::crashMidRotation()
     const ProbeRun killed = collect(*client, 10000);
     QVERIFY2(killed.exitCode == -1 && killed.result().isEmpty(), qPrintable(killed.describe()));
     proxy.clearRule();
-    QCOMPARE(keychainToken(appId, proxy.url()), stored);
+    QCOMPARE(keychainRefreshToken(probeConfig), stored);
 
     // The next start, from storage alone (the spent token).
     const ProbeRun next = runProbe(probeArguments(QStringLiteral("get"), proxy.url(), appId));
@@ -338,7 +306,7 @@ void tst_SessionRotation::crashMidRotation()
                  qPrintable(next.describe()));
         QCOMPARE(peer.graceReissues(), 1);
         QCOMPARE(peer.reuseDetections(), 0);
-        const QByteArray recovered = keychainToken(appId, proxy.url());
+        const QByteArray recovered = keychainRefreshToken(probeConfig);
         QVERIFY(!recovered.isEmpty() && recovered != stored);
         const ProbeRun again =
                 runProbe(probeArguments(QStringLiteral("restore"), proxy.url(), appId));
@@ -351,7 +319,7 @@ void tst_SessionRotation::crashMidRotation()
                          && next.hasLine(QStringLiteral("state ReauthRequired")),
                  qPrintable(next.describe()));
         QCOMPARE(peer.reuseDetections(), server == ServerKind::Tessera ? 1 : 0);
-        QTRY_VERIFY_WITH_TIMEOUT(keychainToken(appId, proxy.url()).isEmpty(), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(keychainRefreshToken(probeConfig).isEmpty(), 5000);
     }
 }
 

@@ -16,8 +16,6 @@
 
 using namespace Tessera;
 using namespace Tessera::SessionTest;
-using Tessera::Test::TestPassword;
-using Tessera::Test::TestUser;
 
 class tst_SessionStorage : public QObject
 {
@@ -36,29 +34,7 @@ private:
     QString m_secretServiceProblem;
 };
 
-#define REQUIRE_SECRET_SERVICE() \
-    do { \
-        if (!m_secretServiceProblem.isEmpty()) \
-            QSKIP(qPrintable(m_secretServiceProblem \
-                             + QStringLiteral("; run through scripts/with-keyring.sh"))); \
-    } while (false)
-
 namespace {
-
-// A child environment with a fresh HOME and runtime directory, no display (a keyring
-// prompt must fail, not open a window) and no XDG overrides that could point outside HOME.
-QProcessEnvironment isolatedEnvironment(const QString &home, const QString &runtimeDir)
-{
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    for (const char *name :
-         {"DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME",
-          "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "GNOME_KEYRING_CONTROL"}) {
-        env.remove(QString::fromLatin1(name));
-    }
-    env.insert(QStringLiteral("HOME"), home);
-    env.insert(QStringLiteral("XDG_RUNTIME_DIR"), runtimeDir);
-    return env;
-}
 
 QList<QByteArray> needlesFor(const QList<QByteArray> &secrets)
 {
@@ -86,7 +62,7 @@ void tst_SessionStorage::initTestCase()
 void tst_SessionStorage::loginStoresOnlyInSecretService()
 {
     QFETCH(ServerKind, server);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     const QString home = QDir::homePath();
     const QString runtimeDir = qEnvironmentVariable("XDG_RUNTIME_DIR");
     QVERIFY2(!home.isEmpty() && QFileInfo(home).isWritable(), qPrintable(home));
@@ -157,7 +133,7 @@ void tst_SessionStorage::loginStoresOnlyInSecretService()
 void tst_SessionStorage::restoreInFreshProcess()
 {
     QFETCH(ServerKind, server);
-    REQUIRE_SECRET_SERVICE();
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     Peer peer(server);
     TESSERA_START_PEER(peer);
     const QString appId = uniqueAppId(QStringLiteral("restore"));
@@ -237,14 +213,9 @@ void tst_SessionStorage::storageUnavailable()
         program = probe.first();
         arguments = probe.mid(1);
     } else if (setup == QLatin1String("no-secret-service")) {
-        const QString config = scratch.filePath(QStringLiteral("bare-session.conf"));
-        QFile file(config);
-        QVERIFY(file.open(QIODevice::WriteOnly));
-        file.write(BareSessionBusConfig);
-        file.close();
         program = QStringLiteral("dbus-run-session");
-        arguments = QStringList{QStringLiteral("--config-file=") + config, QStringLiteral("--")}
-                + probe;
+        arguments = bareSessionBusArguments(scratch.path(), probe);
+        QVERIFY(!arguments.isEmpty());
     } else {
         // A real gnome-keyring with an unlocked login collection, then locked over D-Bus
         // (Secret Service Lock). With no display the unlock prompt cannot be shown.
@@ -332,8 +303,7 @@ void tst_SessionStorage::memoryOnlyOnlyWhenChosen()
         config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
         Session session(config);
         QCOMPARE(SessionPrivate::get(&session)->store()->backendName(), QStringLiteral("memory"));
-        const Error error = login(session);
-        QVERIFY2(!error, qPrintable(error.message()));
+        TESSERA_LOGIN(session);
         SessionPrivate::get(&session)->expireAccessTokenForTesting();
         QVERIFY(freshToken(session).has_value());
         QString raw;

@@ -64,6 +64,7 @@
 #include <vector>
 
 using namespace Tessera::Soak;
+using Tessera::Test::residentKiB;
 using Tessera::Test::ServerProcess;
 
 namespace {
@@ -115,19 +116,6 @@ void out(const QString &line)
 QByteArray hashHex(const QByteArray &token)
 {
     return QCryptographicHash::hash(token, QCryptographicHash::Sha256).toHex().toUpper();
-}
-
-qint64 readRssKiB(qint64 pid)
-{
-    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    const QList<QByteArray> lines = status.readAll().split('\n');
-    for (const QByteArray &line : lines) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    }
-    return -1;
 }
 
 // Runs the event loop until `done` holds or `timeoutMs` passes; returns `done()`.
@@ -407,8 +395,8 @@ void Soak::runLoad()
     QElapsedTimer clock;
     clock.start();
     QTimer rssTimer;
-    QObject::connect(&rssTimer, &QTimer::timeout, [this] { m_rssKiB << readRssKiB(m_serverPid); });
-    m_rssKiB << readRssKiB(m_serverPid);
+    QObject::connect(&rssTimer, &QTimer::timeout, [this] { m_rssKiB << residentKiB(m_serverPid); });
+    m_rssKiB << residentKiB(m_serverPid);
     rssTimer.start(1000);
     for (int i = 0; i < m_options.connections; ++i)
         issueNext(i);
