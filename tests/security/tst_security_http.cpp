@@ -427,12 +427,15 @@ void tst_SecurityHttp::floodMemoryIsBoundedAndReturned()
     QVERIFY2(peak - before < 64 * 1024,
              qPrintable(QStringLiteral("grew by %1 KiB during the flood").arg(peak - before)));
     // Returned: at most half of what the flood added is still held (and never
-    // more than 2 MiB of noise when the flood added little).
+    // more than 2 MiB of noise when the flood added little). Not under ASan: its
+    // quarantine keeps freed memory on purpose and malloc_trim returns nothing.
+#if !defined(TESSERA_SANITIZED)
     QVERIFY2(after - before <= qMax<qint64>(2048, (peak - before) / 2),
              qPrintable(QStringLiteral("still %1 KiB above the start after the flood (%2 KiB at "
                                        "the peak)")
                                 .arg(after - before)
                                 .arg(peak - before)));
+#endif
     QVERIFY2(refused >= 150, qPrintable(QString::number(refused)));
     expectServed(*server);
 }

@@ -48,9 +48,12 @@ HttpResponse loginFrom(const ServerProcess &server, const QString &source, const
 }
 
 // Sends a login and leaves the connection open (or nullptr).
-std::unique_ptr<QTcpSocket> sendLogin(const ServerProcess &server, const QString &password)
+std::unique_ptr<QTcpSocket> sendLogin(const ServerProcess &server, const QString &password,
+                                      const QHostAddress &from = QHostAddress::LocalHost)
 {
     auto socket = std::make_unique<QTcpSocket>();
+    if (!socket->bind(from))
+        return nullptr;
     socket->connectToHost(QHostAddress::LocalHost, server.port());
     if (!socket->waitForConnected(5000))
         return nullptr;
@@ -269,22 +272,37 @@ void tst_SecurityLogin::abandonedLoginsAreNotHashed()
     }
 
     constexpr int Abandoned = 100;
+    // From four addresses, so that all of them stay open at once under the
+    // per-address connection cap.
+    std::vector<std::unique_ptr<QTcpSocket>> abandoned;
     for (int i = 0; i < Abandoned; ++i) {
-        auto socket = sendLogin(server, TestPassword);
-        QVERIFY2(socket, "could not send a login request");
-        socket->abort(); // RST
+        abandoned.push_back(sendLogin(server, TestPassword,
+                                      QHostAddress(QStringLiteral("127.0.0.%1").arg(2 + i / 25))));
+        QVERIFY2(abandoned.back(), "could not send a login request");
     }
+    // The server reads connections in the order they came: once a later one is
+    // answered, every login above is queued. (A client that resets before the
+    // server read its request is no login at all, and a slow server, under ASan,
+    // reads late.)
+    TESSERA_EXPECT_STATUS(http.health(), 200);
+    for (const auto &socket : abandoned)
+        socket->abort(); // RST
+    abandoned.clear();
     const HttpResponse legitimate = http.login(TestUser, TestPassword);
     TESSERA_EXPECT_STATUS(legitimate, 200);
-    QTRY_VERIFY_WITH_TIMEOUT(server.serverStderr().count("login client disconnected") >= Abandoned,
+    // At most one login per hashing thread was running (or even answered) before
+    // the hang-ups; every other one is skipped.
+    constexpr int RunningBound = 10;
+    QTRY_VERIFY_WITH_TIMEOUT(server.serverStderr().count("password check skipped")
+                                     >= Abandoned - RunningBound,
                              30000);
     const QByteArray log = server.serverStderr();
     const int skipped = int(log.count("password check skipped"));
     const int hashed = int(log.count("left during its password check"));
-    QCOMPARE(skipped + hashed, Abandoned);
+    QVERIFY2(skipped + hashed <= Abandoned, log.constData());
     // Only the checks already running when the clients left (one per thread,
     // and any started before their hang-up was seen) cost a hash.
-    QVERIFY2(hashed <= 10,
+    QVERIFY2(hashed <= RunningBound,
              qPrintable(QStringLiteral("%1 of %2 abandoned logins were hashed anyway")
                                 .arg(hashed)
                                 .arg(Abandoned)));
