@@ -7,6 +7,8 @@
 // - lastError is cleared when an operation starts and set when one fails;
 // - freshAccessToken() on a signed-out session fails with NotSignedIn, whatever failed before;
 // - an operation refused up front still finishes from the event loop, never inside the call;
+// - every continuation docs/SDK.md recommends (and the demo app and CLI use) runs once, also
+//   when attached while the operation is still running;
 // - setConfig() applies while signed out only;
 // - the signals are private: only the SDK can emit them (checked at compile time below).
 #include "sessiontestsupport.h"
@@ -42,12 +44,19 @@ private slots:
     void lastErrorClearedWhenOperationStarts();
     void freshTokenWhenSignedOutIsNotSignedIn();
     void continuationsSeeTheErrorAndTheToken();
+    void tokenContinuationsOnARunningOperation_data();
+    void tokenContinuationsOnARunningOperation();
+    void continuationsOnARunningOperation_data();
+    void continuationsOnARunningOperation();
     void refusedOperationFinishesFromTheEventLoop();
     void setConfigOnlyWhileSignedOut();
     void signOutCancelsSignIn();
     void destroyedSessionFailsItsOperations();
 
 private:
+    // Signed in with a store the test reads; `revoked`: the server has revoked the session
+    // (its next refresh is rejected).
+    bool signIn(Session &session, bool revoked);
     std::unique_ptr<Peer> m_peer;
     SessionConfig config(const QString &name) const
     {
@@ -181,6 +190,152 @@ void tst_SessionContract::continuationsSeeTheErrorAndTheToken()
     QTRY_VERIFY_WITH_TIMEOUT(token.has_value() || failed.has_value(), 15000);
     QVERIFY2(!failed, qPrintable(failed.value_or(Error()).message()));
     QCOMPARE(token->count('.'), 2);
+}
+
+bool tst_SessionContract::signIn(Session &session, bool revoked)
+{
+    SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
+    const Error error = login(session);
+    if (error) {
+        qWarning() << "login failed:" << error;
+        return false;
+    }
+    if (!revoked)
+        return true;
+    Test::HttpClient http(m_peer->baseUrl());
+    const QByteArray stored = storedRefreshToken(session).data.reveal().toByteArray();
+    return http.blacklist(QString::fromLatin1(stored)).status == 200;
+}
+
+namespace {
+
+// What the continuations of one chain saw.
+struct Seen
+{
+    int calls = 0;
+    std::optional<QByteArray> token;
+    std::optional<Error> error; // NoError: a handler that is not told the error ran
+    bool done() const { return token.has_value() || error.has_value(); }
+};
+
+} // namespace
+
+// Each way docs/SDK.md shows of taking a token, attached while a refresh runs (so Qt runs it
+// when the refresh ends, not at once), on success and on failure. "value": the continuation
+// takes the move-only Secret (Qt moves it out with takeResult()); "future": it takes the
+// QFuture and reads errorOf() first. The two shipped callers: demo-app/cli/main.cpp's token
+// command (value, context) and demo-app/desktop/securitylab.cpp (value, context, onFailed()
+// without an argument).
+void tst_SessionContract::tokenContinuationsOnARunningOperation_data()
+{
+    QTest::addColumn<QString>("pattern");
+    QTest::addColumn<bool>("succeeds");
+    for (const char *pattern : {"value, context", "value, no context", "value, context, onFailed()",
+                                "future, context", "future, no context"}) {
+        QTest::addRow("%s: success", pattern) << QString::fromLatin1(pattern) << true;
+        QTest::addRow("%s: failure", pattern) << QString::fromLatin1(pattern) << false;
+    }
+}
+
+void tst_SessionContract::tokenContinuationsOnARunningOperation()
+{
+    QFETCH(QString, pattern);
+    QFETCH(bool, succeeds);
+    auto session =
+            std::make_unique<Session>(makeConfig(m_peer->baseUrl(), QStringLiteral("contract")));
+    QVERIFY(signIn(*session, !succeeds));
+    SessionPrivate::get(session.get())->expireAccessTokenForTesting();
+
+    QObject context;
+    auto seen = std::make_shared<Seen>();
+    auto takeValue = [seen](Secret token) {
+        ++seen->calls;
+        seen->token = token.reveal().toByteArray();
+    };
+    auto takeError = [seen](const ErrorException &failure) {
+        ++seen->calls;
+        seen->error = failure.error();
+    };
+    auto takeFuture = [seen](QFuture<Secret> future) {
+        ++seen->calls;
+        if (const Error error = errorOf(future))
+            seen->error = error;
+        else
+            seen->token = future.takeResult().reveal().toByteArray();
+    };
+    if (pattern == u"value, context")
+        session->freshAccessToken().then(&context, takeValue).onFailed(&context, takeError);
+    else if (pattern == u"value, no context")
+        session->freshAccessToken().then(takeValue).onFailed(takeError);
+    else if (pattern == u"value, context, onFailed()")
+        session->freshAccessToken().then(&context, takeValue).onFailed(&context, [seen] {
+            ++seen->calls;
+            seen->error = Error();
+        });
+    else if (pattern == u"future, context")
+        session->freshAccessToken().then(&context, takeFuture);
+    else if (pattern == u"future, no context")
+        session->freshAccessToken().then(takeFuture);
+    else
+        QFAIL("unknown pattern");
+    QCOMPARE(seen->calls, 0); // the refresh runs: nothing has finished yet
+
+    QTRY_VERIFY_WITH_TIMEOUT(seen->done(), 20000);
+    QTest::qWait(200); // nothing runs a second time
+    QCOMPARE(seen->calls, 1);
+    if (succeeds) {
+        QVERIFY(seen->token.has_value());
+        QCOMPARE(seen->token->count('.'), 2);
+        QCOMPARE(session->state(), Session::State::SignedIn);
+        QVERIFY(freshToken(*session).has_value()); // and the session goes on
+    } else {
+        QVERIFY(!seen->token.has_value());
+        if (pattern != u"value, context, onFailed()")
+            QCOMPARE(seen->error->code(), Error::Code::SessionRejected);
+        QTRY_COMPARE_WITH_TIMEOUT(session->state(), Session::State::ReauthRequired, 5000);
+    }
+    session.reset();
+    QCOMPARE(seen->calls, 1);
+}
+
+// The same for an operation without a value (docs/SDK.md: login().then(...).onFailed(...)).
+void tst_SessionContract::continuationsOnARunningOperation_data()
+{
+    QTest::addColumn<bool>("withContext");
+    QTest::addColumn<bool>("succeeds");
+    QTest::newRow("context: success") << true << true;
+    QTest::newRow("context: failure") << true << false;
+    QTest::newRow("no context: success") << false << true;
+    QTest::newRow("no context: failure") << false << false;
+}
+
+void tst_SessionContract::continuationsOnARunningOperation()
+{
+    QFETCH(bool, withContext);
+    QFETCH(bool, succeeds);
+    Session session(config(QStringLiteral("contract")));
+    QObject context;
+    auto seen = std::make_shared<Seen>();
+    auto signedIn = [seen] {
+        ++seen->calls;
+        seen->token = QByteArray();
+    };
+    auto failed = [seen](const ErrorException &failure) {
+        ++seen->calls;
+        seen->error = failure.error();
+    };
+    const QString password = succeeds ? TestPassword : QStringLiteral("not the password");
+    if (withContext)
+        session.login(TestUser, password).then(&context, signedIn).onFailed(&context, failed);
+    else
+        session.login(TestUser, password).then(signedIn).onFailed(failed);
+    QCOMPARE(seen->calls, 0);
+    QTRY_VERIFY_WITH_TIMEOUT(seen->done(), 20000);
+    QTest::qWait(200);
+    QCOMPARE(seen->calls, 1);
+    QCOMPARE(seen->token.has_value(), succeeds);
+    if (!succeeds)
+        QCOMPARE(seen->error->code(), Error::Code::InvalidCredentials);
 }
 
 void tst_SessionContract::refusedOperationFinishesFromTheEventLoop()
