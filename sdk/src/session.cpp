@@ -143,6 +143,11 @@ int SessionPrivate::refreshCount() const
     return m_refresher->refreshCount();
 }
 
+void SessionPrivate::resetRefresherForTesting(const Error &waitersError)
+{
+    m_refresher->reset(waitersError);
+}
+
 bool SessionPrivate::computeBusy() const
 {
     return m_state == Session::State::SigningIn || m_state == Session::State::Refreshing
@@ -200,12 +205,15 @@ void SessionPrivate::reportFailure(const Error &error, bool callersTold)
 
 void SessionPrivate::abandonOperations()
 {
+    const Error destroyed(Error::Code::Cancelled, QStringLiteral("the session was destroyed"));
     const auto operations = std::move(m_operations);
     m_operations.clear();
     for (const std::weak_ptr<OperationBase> &known : operations) {
         if (const auto operation = known.lock())
-            operation->fail({Error::Code::Cancelled, QStringLiteral("the session was destroyed")});
+            operation->fail(destroyed);
     }
+    // Then whatever else waits for a token: the requests of an AuthenticatedNetworkAccessManager.
+    m_refresher->abandon(destroyed);
 }
 
 void SessionPrivate::setConfig(const SessionConfig &config)
@@ -235,7 +243,7 @@ void SessionPrivate::setConfig(const SessionConfig &config)
 void SessionPrivate::wipeTokens()
 {
     m_vault->forget();
-    m_refresher->reset();
+    m_refresher->reset({Error::Code::NotSignedIn, QStringLiteral("signed out")});
 }
 
 } // namespace Tessera

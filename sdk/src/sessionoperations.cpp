@@ -235,8 +235,7 @@ void SessionPrivate::runLogout()
     }
     Secret refresh = m_vault->take();
     const QString account = m_user;
-    wipeTokens();
-    m_refresher->failWaiters({Error::Code::NotSignedIn, QStringLiteral("signed out")});
+    wipeTokens(); // callers waiting for a token: NotSignedIn
     qCInfo(lcSession) << "logout started";
 
     struct Progress

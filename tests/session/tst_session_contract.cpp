@@ -10,9 +10,13 @@
 // - every continuation docs/SDK.md recommends (and the demo app and CLI use) runs once, also
 //   when attached while the operation is still running;
 // - setConfig() applies while signed out only;
+// - a destroyed session finishes every future and every request still waiting for a token;
 // - the signals are private: only the SDK can emit them (checked at compile time below).
 #include "sessiontestsupport.h"
 
+#include <tessera/authenticatednetworkaccessmanager.h>
+
+#include <QtNetwork/QNetworkReply>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -52,6 +56,8 @@ private slots:
     void setConfigOnlyWhileSignedOut();
     void signOutCancelsSignIn();
     void destroyedSessionFailsItsOperations();
+    void destroyedSessionFinishesWaitingRequests_data();
+    void destroyedSessionFinishesWaitingRequests();
 
 private:
     // Signed in with a store the test reads; `revoked`: the server has revoked the session
@@ -410,6 +416,53 @@ void tst_SessionContract::destroyedSessionFailsItsOperations()
     QCOMPARE(errorOf(signingIn).code(), Error::Code::Cancelled);
     QVERIFY(caught.has_value());
     QCOMPARE(caught->code(), Error::Code::Cancelled);
+}
+
+// Requests of an AuthenticatedNetworkAccessManager wait for a token like futures do; when the
+// session goes they finish (OperationCanceledError), inside its destructor, whether they wait
+// for a refresh or for the removal of a refresh token the server rejected.
+void tst_SessionContract::destroyedSessionFinishesWaitingRequests_data()
+{
+    QTest::addColumn<bool>("rejected");
+    QTest::newRow("waiting for a refresh") << false;
+    QTest::newRow("waiting for a rejected token's removal") << true;
+}
+
+void tst_SessionContract::destroyedSessionFinishesWaitingRequests()
+{
+    QFETCH(bool, rejected);
+    auto session =
+            std::make_unique<Session>(makeConfig(m_peer->baseUrl(), QStringLiteral("contract")));
+    QVERIFY(signIn(*session, rejected));
+    AuthenticatedNetworkAccessManager network(session.get());
+    SessionPrivate::get(session.get())->expireAccessTokenForTesting();
+    QNetworkReply *reply = network.get(
+            QNetworkRequest(m_peer->baseUrl().resolved(QUrl(QStringLiteral("/api/me/")))));
+    QSignalSpy finished(reply, &QNetworkReply::finished);
+
+    bool destroyed = false;
+    auto destroy = [&] {
+        QVERIFY(!reply->isFinished()); // still waiting
+        session.reset();
+        destroyed = true;
+        QVERIFY(reply->isFinished()); // inside the destructor
+    };
+    if (rejected) {
+        // The removal of the rejected token started before ReauthRequired was reported: its
+        // read completes first, then this, while the removal itself is still running.
+        connect(session.get(), &Session::stateChanged, this, [&](Session::State state) {
+            if (state == Session::State::ReauthRequired)
+                QMetaObject::invokeMethod(this, destroy, Qt::QueuedConnection);
+        });
+    } else {
+        QCOMPARE(session->state(), Session::State::Refreshing);
+        destroy();
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(destroyed, 20000);
+    QVERIFY(reply->isFinished());
+    QCOMPARE(finished.count(), 1);
+    QCOMPARE(reply->error(), QNetworkReply::OperationCanceledError);
+    QVERIFY(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).isNull()); // never sent
 }
 
 QTEST_GUILESS_MAIN(tst_SessionContract)

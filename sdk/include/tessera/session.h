@@ -56,7 +56,8 @@ public:
     // (which fails with InvalidConfiguration until then).
     explicit Session(QObject *parent = nullptr);
     explicit Session(const SessionConfig &config, QObject *parent = nullptr);
-    // Operations still running fail with Cancelled before the session goes.
+    // Operations still running, and requests of an AuthenticatedNetworkAccessManager waiting
+    // for a token, fail with Cancelled before the session goes.
     ~Session() override;
 
     SessionConfig config() const;
