@@ -216,13 +216,22 @@ void SessionPrivate::abandonOperations()
     m_refresher->abandon(destroyed);
 }
 
+bool SessionPrivate::hasWorkInFlight() const
+{
+    return (m_signIn && !m_signIn->isFinished()) || m_logoutInFlight || m_pendingLogout
+            || m_refresher->hasWorkInFlight() || m_vault->isRemovingRejected();
+}
+
 void SessionPrivate::setConfig(const SessionConfig &config)
 {
+    // The parts below keep a reference to m_config, and the store goes with it: nothing in
+    // flight (a rejected token's removal and the callers waiting for it, too) may see it change.
     if ((m_state != Session::State::SignedOut && m_state != Session::State::ReauthRequired)
-        || m_logoutInFlight) {
+        || hasWorkInFlight()) {
         const Error refused(Error::Code::Cancelled,
                             QStringLiteral("the configuration cannot change while a session is "
-                                           "active or busy; sign out first"));
+                                           "active or busy; sign out first, or wait until "
+                                           "what runs has finished"));
         qCWarning(lcSession) << "setConfig refused:" << refused.message();
         setLastError(refused);
         return;

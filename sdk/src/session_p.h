@@ -84,6 +84,8 @@ private:
     // never run inside the call (an app may quit from one before exec()).
     QFuture<void> refuse(const VoidOperation &operation, const Error &error);
     void updateBusy(bool wasBusy);
+    // An operation, a refresh, a caller waiting for a token, or a rejected token's removal.
+    bool hasWorkInFlight() const;
     bool computeBusy() const;
     void wipeTokens();
     void runLogout();

@@ -9,7 +9,7 @@
 // - an operation refused up front still finishes from the event loop, never inside the call;
 // - every continuation docs/SDK.md recommends (and the demo app and CLI use) runs once, also
 //   when attached while the operation is still running;
-// - setConfig() applies while signed out only;
+// - setConfig() applies while signed out and nothing runs only;
 // - a destroyed session finishes every future and every request still waiting for a token;
 // - the signals are private: only the SDK can emit them (checked at compile time below).
 #include "sessiontestsupport.h"
@@ -54,6 +54,8 @@ private slots:
     void continuationsOnARunningOperation();
     void refusedOperationFinishesFromTheEventLoop();
     void setConfigOnlyWhileSignedOut();
+    void setConfigRefusedWhileARejectionSettles_data();
+    void setConfigRefusedWhileARejectionSettles();
     void signOutCancelsSignIn();
     void destroyedSessionFailsItsOperations();
     void destroyedSessionFinishesWaitingRequests_data();
@@ -385,6 +387,79 @@ void tst_SessionContract::setConfigOnlyWhileSignedOut()
     QCOMPARE(session.state(), Session::State::SignedOut);
     const Error signedIn = login(session);
     QVERIFY2(!signedIn, qPrintable(signedIn.message()));
+}
+
+// A rejected refresh token is being removed from storage, in ReauthRequired (a state in which
+// setConfig() otherwise applies): the store and the configuration must stay until it has
+// landed, and so must they for whoever waits for it (a restore, a token).
+void tst_SessionContract::setConfigRefusedWhileARejectionSettles_data()
+{
+    QTest::addColumn<QString>("waiting");
+    QTest::newRow("a restore waits") << QStringLiteral("restore");
+    QTest::newRow("a token waits") << QStringLiteral("token");
+    QTest::newRow("nobody waits (a background refresh)") << QStringLiteral("nobody");
+}
+
+void tst_SessionContract::setConfigRefusedWhileARejectionSettles()
+{
+    QFETCH(QString, waiting);
+    const SessionConfig settings = makeConfig(m_peer->baseUrl(), QStringLiteral("contract"));
+    const QString key = settings.storageKey(TestUser);
+    Session session(settings);
+    std::unique_ptr<Session> signedIn;
+    TestStore *store = nullptr;
+    if (waiting == u"restore") {
+        // Another instance signed in and stored the token; the server has revoked it since.
+        signedIn = std::make_unique<Session>(settings);
+        QVERIFY(signIn(*signedIn, true));
+        store = new TestStore;
+        SessionPrivate::get(&session)->setStoreForTesting(std::unique_ptr<TestStore>(store));
+        store->put(key, storedRefreshToken(*signedIn).data.reveal().toByteArray());
+    } else {
+        QVERIFY(signIn(session, true));
+        store = static_cast<TestStore *>(SessionPrivate::get(&session)->store());
+    }
+    QSignalSpy configChanges(&session, &Session::configChanged);
+    const SessionConfig other = config(QStringLiteral("other"));
+    bool tried = false;
+    connect(&session, &Session::stateChanged, this, [&](Session::State state) {
+        if (state != Session::State::ReauthRequired || tried)
+            return;
+        tried = true;
+        QVERIFY(store->contains(key)); // the removal has not landed
+        session.setConfig(other);
+    });
+
+    QFuture<void> restoring;
+    QFuture<Secret> token;
+    if (waiting == u"restore") {
+        restoring = session.restore(TestUser);
+    } else if (waiting == u"token") {
+        SessionPrivate::get(&session)->expireAccessTokenForTesting();
+        token = session.freshAccessToken();
+    } else {
+        SessionPrivate::get(&session)->refreshNowForTesting();
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(tried, 20000);
+    QCOMPARE(configChanges.count(), 0);
+    QCOMPARE(session.config().appId(), settings.appId());
+
+    // The removal lands in the store it started on; whoever waited hears the rejection.
+    QTRY_VERIFY_WITH_TIMEOUT(!store->contains(key), 5000);
+    if (waiting == u"restore")
+        QCOMPARE(waitFor(restoring).code(), Error::Code::SessionRejected);
+    if (waiting == u"token") {
+        QTRY_VERIFY_WITH_TIMEOUT(token.isFinished(), 5000);
+        QCOMPARE(errorOf(token).code(), Error::Code::SessionRejected);
+    }
+    QCOMPARE(session.state(), Session::State::ReauthRequired);
+    QCOMPARE(SessionPrivate::get(&session)->store(), store);
+
+    // Once nothing runs, it applies.
+    session.setConfig(other);
+    QCOMPARE(configChanges.count(), 1);
+    QCOMPARE(session.config().appId(), other.appId());
+    QCOMPARE(session.state(), Session::State::SignedOut);
 }
 
 void tst_SessionContract::signOutCancelsSignIn()

@@ -3,6 +3,8 @@
 // that started it (issue 10 review):
 // - a caller served first signs out: the callers after it get NotSignedIn, never an empty
 //   token, and no request goes out after the sign-out;
+// - a restore started when a background rejection is reported neither hears that old
+//   rejection nor reads the rejected token back from storage;
 // - the refresher's reset() abandons a refresh in flight: its callers are told, its lock is
 //   released, and the next caller gets a token;
 // - a caller that asks again from its failure handler waits for the backoff.
@@ -54,6 +56,7 @@ class tst_SessionReentrancy : public QObject
     Q_OBJECT
 private slots:
     void signOutWhileWaitersAreServed();
+    void restoreStartedWhenARejectionIsReported();
     void resetAbandonsARefreshInFlight();
     void askingAgainAfterAFailureWaitsForTheBackoff();
 };
@@ -91,6 +94,50 @@ void tst_SessionReentrancy::signOutWhileWaitersAreServed()
     QVERIFY(!waitFor(signedOut));
     // Neither the old token nor an empty "Bearer " went out after the sign-out.
     QCOMPARE(proxy.requestCount(MePath), 0);
+}
+
+// A background refresh is rejected; the app restores at once, from stateChanged. The old
+// rejection is not reported into the restore, which reads storage only after the rejected
+// token's removal has landed, so it never presents that token again.
+void tst_SessionReentrancy::restoreStartedWhenARejectionIsReported()
+{
+    Peer peer(ServerKind::Tessera);
+    TESSERA_START_PEER(peer);
+    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("reentrancy"));
+    Session session(config);
+    auto *store = new TestStore;
+    SessionPrivate::get(&session)->setStoreForTesting(std::unique_ptr<TestStore>(store));
+    QVERIFY(!login(session));
+    Test::HttpClient http(peer.baseUrl());
+    const QByteArray stored = store->value(config.storageKey(TestUser));
+    QCOMPARE(http.blacklist(QString::fromLatin1(stored)).status, 200);
+
+    QSignalSpy errors(&session, &Session::errorOccurred);
+    QFuture<void> restoring;
+    connect(&session, &Session::stateChanged, this, [&](Session::State state) {
+        if (state == Session::State::ReauthRequired && !restoring.isValid())
+            restoring = session.restore(TestUser); // reads the token at once
+    });
+    SessionPrivate::get(&session)->refreshNowForTesting();
+    QTRY_VERIFY_WITH_TIMEOUT(restoring.isValid(), 20000);
+    const Error restored = waitFor(restoring);
+
+    // Nothing is stored any more: the restore found no session, and said so itself.
+    QCOMPARE(restored.code(), Error::Code::NotSignedIn);
+    QCOMPARE(session.lastError(), restored);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QTest::qWait(200);
+    QCOMPARE(errors.count(), 0);
+    QVERIFY(!store->contains(config.storageKey(TestUser)));
+    // The rejected token was presented once, by the background refresh.
+    QCOMPARE(proxy.requestCount(RefreshPath), 1);
+    const QStringList events = store->events();
+    const QString key = config.storageKey(TestUser);
+    QVERIFY2(events.lastIndexOf(QStringLiteral("read ") + key)
+                     > events.lastIndexOf(QStringLiteral("remove ") + key),
+             qPrintable(events.join(QStringLiteral(", "))));
 }
 
 // reset() is called by the session only when no refresh runs; here while one does (its
