@@ -81,28 +81,47 @@ void CredentialVault::forget()
     m_storedDigest.clear();
 }
 
+void CredentialVault::afterRejectedRemovals(std::function<void()> start)
+{
+    if (m_rejectedRemovals == 0)
+        return start();
+    qCDebug(lcSession) << "waiting for the rejected token's removal";
+    m_waitingForRemovals.append(std::move(start));
+}
+
 void CredentialVault::storeSignIn(const QString &account, const Secret &token,
                                   std::function<bool()> stillWanted, Done done)
 {
-    m_store->write(storageKey(account), token,
-                   [this, account, stillWanted = std::move(stillWanted),
-                    done = std::move(done)](const StoreResult &result) {
-                       if (!stillWanted())
-                           return;
-                       if (!result.ok())
-                           return done(storageError(
-                                   result, QStringLiteral("cannot store the refresh token")));
-                       m_store->write(accountPointerKey(), Secret(account.toUtf8()),
-                                      [done](const StoreResult &pointer) {
-                                          if (!pointer.ok())
-                                              qCWarning(lcSession) << "cannot remember the account:"
-                                                                   << pointer.message;
-                                          done({});
-                                      });
-                   });
+    auto held = std::make_shared<Secret>(token.clone());
+    afterRejectedRemovals([this, account, held, stillWanted = std::move(stillWanted),
+                           done = std::move(done)] {
+        if (!stillWanted())
+            return;
+        m_store->write(storageKey(account), *held,
+                       [this, account, stillWanted, done](const StoreResult &result) {
+                           if (!stillWanted())
+                               return;
+                           if (!result.ok())
+                               return done(storageError(
+                                       result, QStringLiteral("cannot store the refresh token")));
+                           m_store->write(accountPointerKey(), Secret(account.toUtf8()),
+                                          [done](const StoreResult &pointer) {
+                                              if (!pointer.ok())
+                                                  qCWarning(lcSession)
+                                                          << "cannot remember the account:"
+                                                          << pointer.message;
+                                              done({});
+                                          });
+                       });
+    });
 }
 
 void CredentialVault::load(const QString &account, LoadDone done)
+{
+    afterRejectedRemovals([this, account, done = std::move(done)] { loadNow(account, done); });
+}
+
+void CredentialVault::loadNow(const QString &account, const LoadDone &done)
 {
     const QString what = QStringLiteral("cannot read the stored session");
     auto readToken = [this, what, done](const QString &name) {
@@ -128,6 +147,12 @@ void CredentialVault::load(const QString &account, LoadDone done)
 
 void CredentialVault::removeAccount(const QString &account, Done done)
 {
+    afterRejectedRemovals(
+            [this, account, done = std::move(done)] { removeAccountNow(account, done); });
+}
+
+void CredentialVault::removeAccountNow(const QString &account, const Done &done)
+{
     struct Removal
     {
         int pending = 2;
@@ -135,7 +160,7 @@ void CredentialVault::removeAccount(const QString &account, Done done)
         Done done;
     };
     auto removal = std::make_shared<Removal>();
-    removal->done = std::move(done);
+    removal->done = done;
     auto removed = [removal](const StoreResult &result) {
         if (isStorageFailure(result))
             removal->error =
@@ -151,22 +176,29 @@ void CredentialVault::removeIfStillStored(const QString &account, const QByteArr
                                           std::function<void()> done)
 {
     const QString key = storageKey(account);
-    m_store->read(key,
-                  [this, key, rejectedDigest, done = std::move(done)](const StoreResult &read) {
-                      if (read.ok() && !read.data.isEmpty()
-                          && digestOf(read.data.reveal()) != rejectedDigest) {
-                          qCInfo(lcSession)
-                                  << "storage holds a different refresh token than the rejected "
-                                     "one (another instance); kept";
-                          return done();
-                      }
-                      m_store->remove(key, [done](const StoreResult &result) {
-                          if (isStorageFailure(result))
-                              qCWarning(lcSession)
-                                      << "cannot delete the rejected token:" << result.message;
-                          done();
-                      });
-                  });
+    ++m_rejectedRemovals;
+    auto landed = [this, done = std::move(done)] {
+        // What waited starts first (in order), then the caller hears of it.
+        if (--m_rejectedRemovals == 0) {
+            const QList<std::function<void()>> waiting = std::move(m_waitingForRemovals);
+            m_waitingForRemovals.clear();
+            for (const std::function<void()> &start : waiting)
+                start();
+        }
+        done();
+    };
+    m_store->read(key, [this, key, rejectedDigest, landed](const StoreResult &read) {
+        if (read.ok() && !read.data.isEmpty() && digestOf(read.data.reveal()) != rejectedDigest) {
+            qCInfo(lcSession) << "storage holds a different refresh token than the rejected "
+                                 "one (another instance); kept";
+            return landed();
+        }
+        m_store->remove(key, [landed](const StoreResult &result) {
+            if (isStorageFailure(result))
+                qCWarning(lcSession) << "cannot delete the rejected token:" << result.message;
+            landed();
+        });
+    });
 }
 
 } // namespace Tessera

@@ -22,6 +22,10 @@ class SessionConfig;
 // another process rotated from one its own failed write left behind, and so that it removes
 // a rejected token only while storage still holds that one. Completions run from the event
 // loop and never after the vault is destroyed.
+//
+// A removal of a rejected token is not overtaken: a sign-in's write, a restore's read and a
+// logout's removal that start meanwhile wait until it has landed, so none reads the rejected
+// token back or has its new token deleted by it.
 class CredentialVault : public QObject
 {
     Q_OBJECT
@@ -68,6 +72,8 @@ public:
     // that one: a token another instance stored meanwhile is kept.
     void removeIfStillStored(const QString &account, const QByteArray &rejectedDigest,
                              std::function<void()> done);
+    // True while such a removal has not landed.
+    bool isRemovingRejected() const { return m_rejectedRemovals > 0; }
 
     // --- crash-safe rotation (crashsaferotation.cpp) ---
     // Stores a rotated refresh token before anyone uses the access token that came with it.
@@ -85,6 +91,10 @@ public:
 
 private:
     QString accountPointerKey() const;
+    // Runs `start` now, or once no removal of a rejected token is in flight.
+    void afterRejectedRemovals(std::function<void()> start);
+    void loadNow(const QString &account, const LoadDone &done);
+    void removeAccountNow(const QString &account, const Done &done);
 
     const SessionConfig &m_config;
     std::unique_ptr<Platform::SecureStore> m_store;
@@ -93,6 +103,8 @@ private:
     Secret m_refreshToken;
     // SHA-256 of the refresh token last written to or read from storage.
     QByteArray m_storedDigest;
+    int m_rejectedRemovals = 0;
+    QList<std::function<void()>> m_waitingForRemovals;
 };
 
 } // namespace Tessera

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// Private: the promise behind the future of one operation a caller started. Never installed.
+// Private: the state behind the future of one operation a caller started. Never installed.
 #pragma once
 
 #include <tessera/error.h>
 
-#include <QtCore/QPromise>
+#include <QtCore/QFuture>
+#include <QtCore/QFutureInterface>
+
+#include <type_traits>
 
 namespace Tessera {
 
@@ -19,10 +22,16 @@ public:
 // Finishes once: with success (and a value), or failed with an ErrorException. One that is
 // dropped unfinished (its session destroyed, or left behind by a sign-out) fails with
 // Cancelled, so a caller's future never hangs and never ends merely "canceled".
+//
+// A QFutureInterface, not a QPromise: a continuation that takes a move-only value
+// (`then(ctx, [](Secret token) {...})`) gets it with takeResult(), which in Qt 6.4 resets the
+// shared state and so clears its Finished flag. ~QPromise would then take the finished future
+// for an abandoned one, cancel it and run its continuation a second time. Whether this
+// operation finished is our own flag; the future's state is not read back.
 template<typename T> class Operation final : public OperationBase
 {
 public:
-    Operation() { m_promise.start(); }
+    Operation() { m_state.reportStarted(); }
     ~Operation() override
     {
         fail({Error::Code::Cancelled, QStringLiteral("the operation was abandoned")});
@@ -30,19 +39,20 @@ public:
     Operation(const Operation &) = delete;
     Operation &operator=(const Operation &) = delete;
 
-    QFuture<T> future() { return m_promise.future(); }
+    QFuture<T> future() { return m_state.future(); }
     bool isFinished() const override { return m_finished; }
 
-    // Continuations attached with a context on this thread run inside these calls: the
-    // state is marked finished first.
+    // Continuations attached with a context on this thread, or without one, run inside
+    // these calls: the operation is marked finished first.
     template<typename... Value> void succeed(Value &&...value)
     {
+        static_assert(sizeof...(Value) == (std::is_void_v<T> ? 0 : 1));
         if (m_finished)
             return;
         m_finished = true;
-        if constexpr (sizeof...(Value) > 0)
-            m_promise.addResult(std::forward<Value>(value)...);
-        m_promise.finish();
+        if constexpr (!std::is_void_v<T>)
+            m_state.reportAndMoveResult(T(std::forward<Value>(value)...));
+        m_state.reportFinished();
     }
 
     void fail(const Error &error) override
@@ -50,12 +60,12 @@ public:
         if (m_finished)
             return;
         m_finished = true;
-        m_promise.setException(ErrorException(error));
-        m_promise.finish();
+        m_state.reportException(ErrorException(error));
+        m_state.reportFinished();
     }
 
 private:
-    QPromise<T> m_promise;
+    QFutureInterface<T> m_state;
     bool m_finished = false;
 };
 

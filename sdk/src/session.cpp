@@ -148,6 +148,11 @@ int SessionPrivate::refreshCount() const
     return m_refresher->refreshCount();
 }
 
+void SessionPrivate::resetRefresherForTesting(const Error &waitersError)
+{
+    m_refresher->reset(waitersError);
+}
+
 bool SessionPrivate::computeBusy() const
 {
     return m_state == Session::State::SigningIn || m_state == Session::State::Refreshing
@@ -205,21 +210,33 @@ void SessionPrivate::reportFailure(const Error &error, bool callersTold)
 
 void SessionPrivate::abandonOperations()
 {
+    const Error destroyed(Error::Code::Cancelled, QStringLiteral("the session was destroyed"));
     const auto operations = std::move(m_operations);
     m_operations.clear();
     for (const std::weak_ptr<OperationBase> &known : operations) {
         if (const auto operation = known.lock())
-            operation->fail({Error::Code::Cancelled, QStringLiteral("the session was destroyed")});
+            operation->fail(destroyed);
     }
+    // Then whatever else waits for a token: the requests of an AuthenticatedNetworkAccessManager.
+    m_refresher->abandon(destroyed);
+}
+
+bool SessionPrivate::hasWorkInFlight() const
+{
+    return (m_signIn && !m_signIn->isFinished()) || m_logoutInFlight || m_pendingLogout
+            || m_refresher->hasWorkInFlight() || m_vault->isRemovingRejected();
 }
 
 void SessionPrivate::setConfig(const SessionConfig &config)
 {
+    // The parts below keep a reference to m_config, and the store goes with it: nothing in
+    // flight (a rejected token's removal and the callers waiting for it, too) may see it change.
     if ((m_state != Session::State::SignedOut && m_state != Session::State::ReauthRequired)
-        || m_logoutInFlight) {
+        || hasWorkInFlight()) {
         const Error refused(Error::Code::Cancelled,
                             QStringLiteral("the configuration cannot change while a session is "
-                                           "active or busy; sign out first"));
+                                           "active or busy; sign out first, or wait until "
+                                           "what runs has finished"));
         qCWarning(lcSession) << "setConfig refused:" << refused.message();
         setLastError(refused);
         return;
@@ -240,7 +257,7 @@ void SessionPrivate::setConfig(const SessionConfig &config)
 void SessionPrivate::wipeTokens()
 {
     m_vault->forget();
-    m_refresher->reset();
+    m_refresher->reset({Error::Code::NotSignedIn, QStringLiteral("signed out")});
 }
 
 } // namespace Tessera

@@ -46,8 +46,9 @@ public:
     QFuture<void> logout();
     QFuture<Secret> freshAccessToken();
     void setConfig(const SessionConfig &config);
-    // ~Session: every operation still running fails with Cancelled while the session is
-    // still whole (continuations may run inside this call).
+    // ~Session: every operation still running, and every request waiting for a token, fails
+    // with Cancelled while the session is still whole (continuations may run inside this
+    // call).
     void abandonOperations();
 
     // Tests and benchmarks: forget the access token (the next request must refresh), refresh
@@ -55,6 +56,9 @@ public:
     void expireAccessTokenForTesting();
     void refreshNowForTesting();
     int refreshCount() const;
+    // Tests: SingleFlightRefresher::reset(), which the session calls only when no refresh
+    // runs, at any moment.
+    void resetRefresherForTesting(const Error &waitersError);
 
     Session *q;
     Session::State m_state = Session::State::SignedOut;
@@ -80,6 +84,8 @@ private:
     // never run inside the call (an app may quit from one before exec()).
     QFuture<void> refuse(const VoidOperation &operation, const Error &error);
     void updateBusy(bool wasBusy);
+    // An operation, a refresh, a caller waiting for a token, or a rejected token's removal.
+    bool hasWorkInFlight() const;
     bool computeBusy() const;
     void wipeTokens();
     void runLogout();

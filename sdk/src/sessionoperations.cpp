@@ -173,6 +173,10 @@ QFuture<void> SessionPrivate::restore(const QString &username)
 
     m_signIn = operation;
     const quint64 generation = ++m_generation;
+    // A new start for the refresher too: what an earlier session left running (a rejected
+    // token's removal) is not reported into this one. The vault reads only once that removal
+    // has landed.
+    wipeTokens();
     setState(Session::State::SigningIn);
     m_vault->load(username,
                   [this, generation, operation](const QString &account, Secret token,
@@ -235,8 +239,7 @@ void SessionPrivate::runLogout()
     }
     Secret refresh = m_vault->take();
     const QString account = m_user;
-    wipeTokens();
-    m_refresher->failWaiters({Error::Code::NotSignedIn, QStringLiteral("signed out")});
+    wipeTokens(); // callers waiting for a token: NotSignedIn
     qCInfo(lcSession) << "logout started";
 
     struct Progress

@@ -28,10 +28,10 @@ SingleFlightRefresher::SingleFlightRefresher(const SessionConfig &config, TokenE
 
 SingleFlightRefresher::~SingleFlightRefresher()
 {
-    // A lock still shared with a pending removal must not call back into us.
+    // The session told every waiting caller first (abandon()). A lock still shared with a
+    // pending removal must not call back into us.
     if (m_lock)
         m_lock->release();
-    m_waiters.clear();
 }
 
 void SingleFlightRefresher::setAccount(const QString &account)
@@ -63,10 +63,42 @@ void SingleFlightRefresher::forgetAccessToken()
     emit accessExpiryChanged(QDateTime());
 }
 
-void SingleFlightRefresher::reset()
+void SingleFlightRefresher::releaseLock()
+{
+    if (m_lock)
+        m_lock->release(); // also stops waiting for it
+}
+
+void SingleFlightRefresher::reset(const Error &waitersError)
 {
     ++m_generation;
+    const bool abandoned = m_refreshing;
+    if (abandoned) {
+        qCDebug(lcSession) << "refresh abandoned";
+        m_refreshing = false;
+        releaseLock();
+    }
     forgetAccessToken();
+    failWaiters(waitersError);
+    if (abandoned)
+        emit refreshDone();
+}
+
+void SingleFlightRefresher::abandon(const Error &error)
+{
+    ++m_generation;
+    m_ended = error;
+    m_refreshTimer.stop();
+    m_retryTimer.stop();
+    if (m_refreshing) {
+        m_refreshing = false;
+        releaseLock();
+    }
+    failWaiters(error);
+    const QList<RejectionWaiter> rejectionWaiters = std::move(m_rejectionWaiters);
+    m_rejectionWaiters.clear();
+    for (const RejectionWaiter &waiter : rejectionWaiters)
+        waiter.callback(nullptr, error);
 }
 
 bool SingleFlightRefresher::hasUsableAccessToken() const
@@ -76,6 +108,8 @@ bool SingleFlightRefresher::hasUsableAccessToken() const
 
 void SingleFlightRefresher::withFreshToken(TokenCallback callback)
 {
+    if (m_ended.isError())
+        return callback(nullptr, m_ended);
     if (hasUsableAccessToken())
         return callback(&m_accessToken, {});
     if (m_retryTimer.isActive() && !m_refreshing) {
@@ -106,10 +140,23 @@ void SingleFlightRefresher::expireAccessTokenForTesting()
 
 void SingleFlightRefresher::failWaiters(const Error &error)
 {
-    auto waiters = std::move(m_waiters);
+    const QList<TokenCallback> waiters = std::move(m_waiters);
     m_waiters.clear();
-    for (auto &waiter : waiters)
+    for (const TokenCallback &waiter : waiters)
         waiter(nullptr, error);
+}
+
+void SingleFlightRefresher::serveWaiters()
+{
+    // One at a time, taken from the list itself: a caller served before may sign out (reset()
+    // fails the rest, so no request goes out with the token after a sign-out, and none with an
+    // empty one), or have the token refused (the rest wait for the refresh that starts).
+    while (!m_waiters.isEmpty() && hasUsableAccessToken()) {
+        const TokenCallback waiter = m_waiters.takeFirst();
+        waiter(&m_accessToken, {});
+    }
+    if (!m_waiters.isEmpty())
+        startRefresh();
 }
 
 void SingleFlightRefresher::startRefresh()
@@ -192,27 +239,26 @@ void SingleFlightRefresher::completeRefresh(Outcome outcome, const Error &error)
     m_refreshing = false;
     // A rejected token is removed from storage under the lock (rejectRefreshToken), so
     // another instance cannot store its fresh token in between and lose it.
-    if (m_lock && outcome != Outcome::Rejected)
-        m_lock->release();
+    if (outcome != Outcome::Rejected)
+        releaseLock();
     switch (outcome) {
-    case Outcome::Rotated: {
+    case Outcome::Rotated:
         m_backoff.reset();
         qCInfo(lcSession) << "refresh succeeded";
         emit refreshSucceeded();
-        auto waiters = std::move(m_waiters);
-        m_waiters.clear();
-        for (auto &waiter : waiters)
-            waiter(&m_accessToken, {});
+        serveWaiters();
         break;
-    }
     case Outcome::Rejected:
         rejectRefreshToken(error);
         break;
     case Outcome::Failed:
-        emit refreshFailed(error, !m_waiters.isEmpty());
-        failWaiters(error);
+        // Scheduled before anyone hears of the failure: a caller that signs out from its
+        // failure handler stops the retry (reset()), and one that asks again waits for it
+        // instead of sending another refresh to a failing server at once.
         if (error.isTransient())
             scheduleRetry();
+        emit refreshFailed(error, !m_waiters.isEmpty());
+        failWaiters(error);
         break;
     }
     emit refreshDone();
@@ -233,31 +279,40 @@ void SingleFlightRefresher::rejectRefreshToken(const Error &error)
     ++m_generation;
     forgetAccessToken();
     const quint64 generation = m_generation;
-    emit refreshTokenRejected();
+    // The waiting callers (restore(), requests) complete only once the entry is gone, so an
+    // app that quits on the error does not leave the dead token behind. Kept here, not in the
+    // removal's completion, so that abandon() can still reach them.
+    const quint64 rejection = ++m_rejections;
+    for (TokenCallback &waiter : m_waiters)
+        m_rejectionWaiters.append({rejection, std::move(waiter)});
+    m_waiters.clear();
     std::shared_ptr<CrossProcessLock> lock = m_lock;
-    auto releaseLock = [this, lock] {
+    auto settle = [this, error, generation, rejection, lock] {
         // A refresh started since (after a new login) may hold this lock itself now.
         if (lock && !(m_refreshing && lock == m_lock))
             lock->release();
+        QList<TokenCallback> told;
+        for (const RejectionWaiter &waiter : std::as_const(m_rejectionWaiters)) {
+            if (waiter.rejection == rejection)
+                told.append(waiter.callback);
+        }
+        m_rejectionWaiters.removeIf([rejection](const RejectionWaiter &waiter) {
+            return waiter.rejection == rejection;
+        });
+        // Not into an operation started since (a login or restore after the rejection).
+        if (generation == m_generation)
+            emit rejectionSettled(error, !told.isEmpty());
+        for (const TokenCallback &waiter : told)
+            waiter(nullptr, error);
     };
-    if (!m_vault->persists()) {
-        releaseLock();
-        emit rejectionSettled(error, !m_waiters.isEmpty());
-        return failWaiters(error);
-    }
-    // A rejected token is useless: removed, so the next start does not retry it. The error is
-    // reported and the waiting callers (restore(), requests) complete only once the entry is
-    // gone, so an app that quits on the error does not leave the dead token behind.
-    QList<TokenCallback> waiters = std::move(m_waiters);
-    m_waiters.clear();
-    m_vault->removeIfStillStored(m_account, rejectedDigest,
-                                 [this, error, generation, waiters, releaseLock] {
-                                     releaseLock();
-                                     if (generation == m_generation)
-                                         emit rejectionSettled(error, !waiters.isEmpty());
-                                     for (const TokenCallback &waiter : waiters)
-                                         waiter(nullptr, error);
-                                 });
+    // A rejected token is useless: removed, so the next start does not retry it. The removal
+    // starts before anyone hears of the rejection: storage work started from there (a restore,
+    // a login) waits for it in the vault, and never reads the rejected token back.
+    if (m_vault->persists())
+        m_vault->removeIfStillStored(m_account, rejectedDigest, settle);
+    emit refreshTokenRejected();
+    if (!m_vault->persists())
+        settle();
 }
 
 } // namespace Tessera

@@ -51,9 +51,13 @@ public:
     void setAccount(const QString &account);
     // Takes an access token into memory and schedules its refresh.
     void adoptAccessToken(TokenResponse &response, const AccessTiming &timing);
-    // Forgets the access token and drops everything scheduled or in flight (timers, retries,
-    // answers still to come). Waiting callers stay: see failWaiters().
-    void reset();
+    // Forgets the access token and abandons everything scheduled or in flight: timers, retries,
+    // a refresh (its answer is ignored, the lock released). Every waiting caller gets
+    // `waitersError`. A rejected token's removal goes on; its callers hear when it lands.
+    void reset(const Error &waitersError);
+    // The session is going: nothing runs any more, and every waiting caller (also one waiting
+    // for a rejected token's removal) gets `error` now. Emits nothing.
+    void abandon(const Error &error);
 
     // True when a token is in memory, not due for refresh, and no refresh is running.
     bool hasUsableAccessToken() const;
@@ -66,10 +70,13 @@ public:
     // A request carrying `usedToken` was answered 401: forget that token (unless a newer one
     // is already here), so the next withFreshToken() refreshes.
     void dropRejectedAccessToken(QByteArrayView usedToken);
-    // Tells every waiting caller `error`.
-    void failWaiters(const Error &error);
 
     bool isRefreshing() const { return m_refreshing; }
+    // A refresh, or callers waiting for one or for a rejected token's removal.
+    bool hasWorkInFlight() const
+    {
+        return m_refreshing || !m_waiters.isEmpty() || !m_rejectionWaiters.isEmpty();
+    }
     int refreshCount() const { return m_refreshCount; }
 
     // Tests: forget the access token (the next request must refresh), or refresh now as the
@@ -91,7 +98,7 @@ Q_SIGNALS:
     void rejectionSettled(const Tessera::Error &error, bool waitersTold);
     // A rotated refresh token could not be stored: it is held in memory only.
     void storageFailed(const Tessera::Error &error);
-    // No refresh is running any more (whatever the outcome).
+    // No refresh is running any more (whatever the outcome, also when reset() abandoned it).
     void refreshDone();
 
 private:
@@ -101,6 +108,9 @@ private:
     void sendRefresh();
     void onRefreshAnswer(TokenOutcome outcome);
     void completeRefresh(Outcome outcome, const Error &error);
+    void serveWaiters();
+    void failWaiters(const Error &error);
+    void releaseLock();
     void scheduleRetry();
     void rejectRefreshToken(const Error &error);
     void forgetAccessToken();
@@ -116,6 +126,16 @@ private:
 
     bool m_refreshing = false;
     QList<TokenCallback> m_waiters;
+    // Callers of refreshes that were rejected, told once the rejected token is removed.
+    struct RejectionWaiter
+    {
+        quint64 rejection;
+        TokenCallback callback;
+    };
+    QList<RejectionWaiter> m_rejectionWaiters;
+    quint64 m_rejections = 0;
+    // Set by abandon(): every later caller gets it at once.
+    Error m_ended;
     QTimer m_refreshTimer;
     QTimer m_retryTimer;
     Backoff m_backoff;

@@ -61,13 +61,15 @@ public:
     // (which fails with InvalidConfiguration until then).
     explicit Session(QObject *parent = nullptr);
     explicit Session(const SessionConfig &config, QObject *parent = nullptr);
-    // Operations still running fail with Cancelled before the session goes.
+    // Operations still running, and requests of an AuthenticatedNetworkAccessManager waiting
+    // for a token, fail with Cancelled before the session goes.
     ~Session() override;
 
     SessionConfig config() const;
-    // Takes effect while SignedOut or ReauthRequired (then the state becomes SignedOut).
-    // Otherwise, or while an operation runs, the configuration is kept: lastError() becomes
-    // Cancelled ("sign out first") and a warning is logged.
+    // Takes effect while SignedOut or ReauthRequired (then the state becomes SignedOut) and
+    // nothing runs. Otherwise (an operation, a refresh or a request waiting for one, or the
+    // removal of a rejected refresh token from storage) the configuration is kept:
+    // lastError() becomes Cancelled and a warning is logged.
     void setConfig(const SessionConfig &config);
 
     State state() const;
