@@ -29,9 +29,6 @@ using Tessera::Test::TestUser;
 
 namespace {
 
-const QByteArray MePath = "/api/me/";
-const QByteArray RefreshPath = "/api/token/refresh/";
-
 SessionConfig memoryConfig(const QUrl &url)
 {
     SessionConfig config = makeConfig(url, QStringLiteral("reentrancy"));
