@@ -211,20 +211,7 @@ void SecurityLab::get(const QString &path, const Tessera::Secret *bearer, HttpCa
         request.setRawHeader("Authorization", authorization);
         authorization.fill('\0');
     }
-    QNetworkReply *reply = m_http.get(request);
-    const quint64 generation = m_generation;
-    connect(reply, &QNetworkReply::finished, this, [this, reply, generation, done] {
-        reply->deleteLater();
-        if (generation != m_generation)
-            return;
-        HttpResult result;
-        result.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        if (result.status == 0)
-            result.transportError = reply->errorString();
-        result.json = QJsonDocument::fromJson(reply->readAll()).object();
-        result.code = result.json.value(QStringLiteral("code")).toString();
-        done(result);
-    });
+    deliverWhenFinished(m_http.get(request), std::move(done));
 }
 
 void SecurityLab::postRefresh(const Tessera::Secret &refresh, HttpCallback done)
@@ -238,6 +225,13 @@ void SecurityLab::postRefresh(const Tessera::Secret &refresh, HttpCallback done)
     body.append("\"}");
     QNetworkReply *reply = m_http.post(request, body);
     body.fill('\0');
+    deliverWhenFinished(reply, std::move(done));
+}
+
+// The answer of a lab request, unless the lab was reset meanwhile. The raw body
+// is wiped: a refresh answer carries tokens.
+void SecurityLab::deliverWhenFinished(QNetworkReply *reply, HttpCallback done)
+{
     const quint64 generation = m_generation;
     connect(reply, &QNetworkReply::finished, this, [this, reply, generation, done] {
         reply->deleteLater();

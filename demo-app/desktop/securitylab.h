@@ -96,6 +96,7 @@ private:
     QUrl endpoint(const QString &path) const;
     void get(const QString &path, const Tessera::Secret *bearer, HttpCallback done);
     void postRefresh(const Tessera::Secret &refresh, HttpCallback done);
+    void deliverWhenFinished(QNetworkReply *reply, HttpCallback done);
     void readStoredToken(const QString &user, StoredCallback done);
     void withAccessToken(TokenCallback done);
 
