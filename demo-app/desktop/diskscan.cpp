@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "diskscan.h"
 
+#include <tessera/secret.h>
+
 #include <QtCore/QByteArrayMatcher>
 #include <QtCore/QDirIterator>
 #include <QtCore/QFile>
@@ -76,7 +78,7 @@ DiskScanReport scanForSecrets(const QStringList &roots, const QList<QByteArray> 
                 if (window.size() > longest)
                     window = window.right(longest - 1);
             }
-            window.fill('\0');
+            Tessera::secureWipe(window);
             if (hit)
                 report.hits.append(path);
         }

@@ -209,7 +209,7 @@ void SecurityLab::get(const QString &path, const Tessera::Secret *bearer, HttpCa
         QByteArray authorization = QByteArrayLiteral("Bearer ");
         authorization.append(bearer->reveal().data(), bearer->size());
         request.setRawHeader("Authorization", authorization);
-        authorization.fill('\0');
+        Tessera::secureWipe(authorization);
     }
     deliverWhenFinished(m_http.get(request), std::move(done));
 }
@@ -224,7 +224,7 @@ void SecurityLab::postRefresh(const Tessera::Secret &refresh, HttpCallback done)
     body.append(refresh.reveal().data(), refresh.size());
     body.append("\"}");
     QNetworkReply *reply = m_http.post(request, body);
-    body.fill('\0');
+    Tessera::secureWipe(body);
     deliverWhenFinished(reply, std::move(done));
 }
 
@@ -243,7 +243,7 @@ void SecurityLab::deliverWhenFinished(QNetworkReply *reply, HttpCallback done)
             result.transportError = reply->errorString();
         QByteArray raw = reply->readAll();
         result.json = QJsonDocument::fromJson(raw).object();
-        raw.fill('\0');
+        Tessera::secureWipe(raw);
         result.code = result.json.value(QStringLiteral("code")).toString();
         done(result);
     });
@@ -269,7 +269,7 @@ void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
             QByteArray data = static_cast<QKeychain::ReadPasswordJob *>(job)->binaryData();
             stored.status = StoredToken::Status::Found;
             stored.token = Tessera::Secret(data);
-            data.fill('\0');
+            Tessera::secureWipe(data);
         } else if (job->error() == QKeychain::EntryNotFound) {
             stored.status = StoredToken::Status::NotFound;
         } else {
@@ -354,7 +354,7 @@ void SecurityLab::runDisk()
         watcher->setFuture(QtConcurrent::run([roots, secrets] {
             DiskScanReport report = scanForSecrets(roots, *secrets);
             for (QByteArray &secret : *secrets)
-                secret.fill('\0');
+                Tessera::secureWipe(secret);
             return report;
         }));
     };
