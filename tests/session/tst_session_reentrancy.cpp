@@ -65,7 +65,7 @@ void tst_SessionReentrancy::signOutWhileWaitersAreServed()
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
     FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    TESSERA_START_PROXY(proxy);
     Session session(memoryConfig(proxy.url()));
     AuthenticatedNetworkAccessManager network(&session);
     QVERIFY(!login(session));
@@ -101,7 +101,7 @@ void tst_SessionReentrancy::restoreStartedWhenARejectionIsReported()
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
     FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("reentrancy"));
     Session session(config);
     auto *store = new TestStore;
@@ -145,7 +145,7 @@ void tst_SessionReentrancy::resetAbandonsARefreshInFlight()
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
     FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("reentrancy"));
     Session session(config);
     SessionPrivate::get(&session)->setStoreForTesting(std::make_unique<TestStore>());
@@ -186,7 +186,7 @@ void tst_SessionReentrancy::askingAgainAfterAFailureWaitsForTheBackoff()
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
     FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
-    QVERIFY2(proxy.listen(), qPrintable(proxy.errorString()));
+    TESSERA_START_PROXY(proxy);
     Session session(memoryConfig(proxy.url()));
     QVERIFY(!login(session));
     QElapsedTimer clock;
