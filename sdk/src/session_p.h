@@ -6,6 +6,7 @@
 
 #include "credentialvault_p.h"
 #include "operation_p.h"
+#include "origin_p.h"
 #include "singleflightrefresher_p.h"
 #include "tokenendpoint_p.h"
 #include "tokenprovider_p.h"
@@ -88,7 +89,7 @@ private:
     // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
-    QString m_serverOrigin; // originOf(m_config.serverUrl())
+    Origin m_serverOrigin; // of m_config.serverUrl()
     std::unique_ptr<TokenEndpoint> m_endpoint;
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;

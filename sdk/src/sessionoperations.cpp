@@ -72,7 +72,7 @@ void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token) co
 
 bool SessionPrivate::isServerOrigin(const QUrl &url) const
 {
-    return !m_serverOrigin.isEmpty() && originOf(url) == m_serverOrigin;
+    return !m_serverOrigin.isEmpty() && Origin::of(url) == m_serverOrigin;
 }
 
 QFuture<Secret> SessionPrivate::freshAccessToken()
