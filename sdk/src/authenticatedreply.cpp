@@ -47,12 +47,16 @@ void AuthenticatedReply::dropInner()
     }
 }
 
-void AuthenticatedReply::requestToken()
+void AuthenticatedReply::requestToken(const QNetworkRequest *rejected)
 {
     if (m_aborted)
         return;
     if (!m_tokens)
         return failWith({Error::Code::NotSignedIn, QStringLiteral("the session is gone")});
+    if (!rejected) {
+        if (const Secret *token = m_tokens->tokenAtHand())
+            return send(*token);
+    }
     QPointer<AuthenticatedReply> self(this);
     auto callback = [self](const Secret *token, const Error &error) {
         if (!self || self->m_aborted)
@@ -62,8 +66,8 @@ void AuthenticatedReply::requestToken()
         else
             self->failWith(error);
     };
-    if (m_retried)
-        m_tokens->tokenRejected(m_usedToken.reveal(), callback);
+    if (rejected)
+        m_tokens->tokenRejected(*rejected, callback);
     else
         m_tokens->withFreshToken(callback);
 }
@@ -72,7 +76,6 @@ void AuthenticatedReply::send(const Secret &token)
 {
     if (!m_manager || !m_tokens)
         return failWith({Error::Code::Cancelled, QStringLiteral("the network manager is gone")});
-    m_usedToken = token.clone();
     QNetworkRequest request = m_original;
     m_tokens->authorize(request, token);
 
@@ -102,7 +105,8 @@ void AuthenticatedReply::onInnerFinished()
         // One refresh, one retry; a second 401 is delivered as it is.
         m_retried = true;
         qCInfo(lcNetwork) << "401 from" << url().path() << "- refreshing and retrying once";
-        return requestToken();
+        const QNetworkRequest rejected = inner->request();
+        return requestToken(&rejected);
     }
     deliver(takeReplyContent(inner));
 }

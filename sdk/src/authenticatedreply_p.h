@@ -31,7 +31,9 @@ public:
     void abort() override;
 
 private:
-    void requestToken();
+    // Sends with a token: at once when one is at hand, else when the provider has one.
+    // `rejected`: the request that was answered 401, whose token is not to be used again.
+    void requestToken(const QNetworkRequest *rejected = nullptr);
     void send(const Secret &token);
     void onInnerFinished();
     void failWith(const Error &error);
@@ -43,7 +45,6 @@ private:
     QNetworkRequest m_original;
     QByteArray m_body;
     bool m_hasBody = false;
-    Secret m_usedToken;
     QPointer<QNetworkReply> m_inner;
     bool m_retried = false;
     bool m_aborted = false;

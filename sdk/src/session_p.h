@@ -36,8 +36,9 @@ public:
     // (SingleFlightRefresher::withFreshToken), or why there is none: not signed in,
     // signing out, sign in again, or the configuration.
     const SessionConfig &config() const override { return m_config; }
+    const Secret *tokenAtHand() override;
     void withFreshToken(TokenCallback callback) override;
-    void tokenRejected(QByteArrayView usedToken, TokenCallback callback) override;
+    void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) override;
     void authorize(QNetworkRequest &request, const Secret &token) const override;
     // Whether a request to `url` goes to the server (originOf) and so carries the token.
     bool isServerOrigin(const QUrl &url) const;
@@ -80,6 +81,9 @@ private:
     // Fails an operation refused before it started, from the event loop: its continuations
     // never run inside the call (an app may quit from one before exec()).
     QFuture<void> refuse(const VoidOperation &operation, const Error &error);
+    // A token may be handed out: the configuration is valid, and either the access token is
+    // usable or there is a refresh token to spend and no sign-out under way.
+    bool mayHandOutTokens() const;
     void updateBusy(bool wasBusy);
     bool computeBusy() const;
     void wipeTokens();
