@@ -15,7 +15,11 @@ ReplyContent takeReplyContent(QNetworkReply *finished)
     content.redirectTarget = finished->attribute(QNetworkRequest::RedirectionTargetAttribute);
     content.http2WasUsed = finished->attribute(QNetworkRequest::Http2WasUsedAttribute);
     content.headers = finished->rawHeaderPairs();
-    content.body = finished->readAll();
+    // readAll() of a sequential device starts with a 16 KiB buffer and shrinks it; a
+    // finished reply knows what it holds.
+    content.body = finished->read(finished->bytesAvailable());
+    while (finished->bytesAvailable() > 0)
+        content.body += finished->read(finished->bytesAvailable());
     const Error transport = Transport::replyError(finished);
     if (transport.code() == Error::Code::Timeout) {
         content.error = QNetworkReply::TimeoutError;

@@ -170,13 +170,17 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
 
 Error replyError(QNetworkReply *reply)
 {
-    if (reply->property(PinMismatchProperty).toBool())
-        return {Error::Code::PinMismatch,
-                QStringLiteral("the server's public key matches no configured pin")};
-    if (reply->property(TimeoutProperty).toBool())
-        return {Error::Code::Timeout, QStringLiteral("the server did not answer in time")};
-    if (reply->property(TooLargeProperty).toBool())
-        return {Error::Code::ServerError, QStringLiteral("the server's response is too large")};
+    // Looking a property up by name costs a search of the reply's meta-object: only a reply
+    // the policy marked has dynamic properties at all.
+    if (!reply->dynamicPropertyNames().isEmpty()) {
+        if (reply->property(PinMismatchProperty).toBool())
+            return {Error::Code::PinMismatch,
+                    QStringLiteral("the server's public key matches no configured pin")};
+        if (reply->property(TimeoutProperty).toBool())
+            return {Error::Code::Timeout, QStringLiteral("the server did not answer in time")};
+        if (reply->property(TooLargeProperty).toBool())
+            return {Error::Code::ServerError, QStringLiteral("the server's response is too large")};
+    }
 
     const QNetworkReply::NetworkError code = reply->error();
     if (reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).isValid()
