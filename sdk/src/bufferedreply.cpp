@@ -57,9 +57,15 @@ BufferedReply::BufferedReply(QObject *parent, QNetworkAccessManager::Operation o
 
 BufferedReply::~BufferedReply()
 {
-    // Later: this may be destroyed from a slot of the source's own finished().
-    if (m_source)
+    // Destroyed by a caller's slot of our finished() while deliverFrom() runs, in the
+    // source's own finished(): the source still has to return from it, so later. Else at
+    // once, without a posted event.
+    if (m_destroyedInDelivery) {
+        *m_destroyedInDelivery = true;
         m_source->deleteLater();
+    } else {
+        delete m_source;
+    }
 }
 
 void BufferedReply::setMetaData(const ReplyContent &content)
@@ -94,7 +100,11 @@ void BufferedReply::deliverFrom(QNetworkReply *finished)
     setMetaData(takeReplyMetaData(finished));
     finished->setParent(nullptr);
     m_source = finished;
+    bool destroyed = false;
+    m_destroyedInDelivery = &destroyed;
     complete();
+    if (!destroyed)
+        m_destroyedInDelivery = nullptr;
 }
 
 void BufferedReply::fail(QNetworkReply::NetworkError error, const QString &message)

@@ -70,7 +70,8 @@ private:
     void complete();
     qint64 bodySize() const;
 
-    QNetworkReply *m_source = nullptr; // deliverFrom(): owned, the body is read from it
+    QNetworkReply *m_source = nullptr;     // deliverFrom(): owned, the body is read from it
+    bool *m_destroyedInDelivery = nullptr; // set while deliverFrom() runs
     QByteArray m_buffer;
     qint64 m_readPosition = 0;
     bool m_complete = false;

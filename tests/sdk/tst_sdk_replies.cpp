@@ -14,6 +14,7 @@
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QLoggingCategory>
+#include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
@@ -149,6 +150,8 @@ private Q_SLOTS:
     void bodyReadInPieces_data();
     void bodyReadInPieces();
     void bodyOutlivesManager();
+    void deletedInItsFinished_data();
+    void deletedInItsFinished();
 };
 
 // A server that reads the request and never answers: the request fails with TimeoutError
@@ -325,6 +328,57 @@ void tst_SdkReplies::bodyOutlivesManager()
     QTest::qWait(50); // deferred deletions run
     QCOMPARE(reply->rawHeader("Content-Type"), QByteArray("text/plain"));
     QCOMPARE(start + reply->readAll(), expected);
+}
+
+void tst_SdkReplies::deletedInItsFinished_data()
+{
+    QTest::addColumn<bool>("answered"); // false: the server stays silent, the request times out
+    QTest::addRow("answered") << true;
+    QTest::addRow("timed out") << false;
+}
+
+// Qt asks for deleteLater() in a slot of finished(), but a caller deleting the reply there at
+// once must not pull the real reply from under its own finished() (or abort(), which goes on
+// after finished() when the deadline aborts it).
+void tst_SdkReplies::deletedInItsFinished()
+{
+    QFETCH(bool, answered);
+    FakeServer server([answered](QTcpSocket *socket, const QByteArray &) {
+        if (!answered)
+            return;
+        socket->write(response("200 OK\r\nContent-Type: text/plain", body(100)));
+        socket->disconnectFromHost();
+    });
+    QVERIFY(server.isListening());
+    Client client(server, std::chrono::milliseconds(answered ? 5000 : 300));
+    QVERIFY(client.signedIn);
+    if (!answered)
+        QTest::ignoreMessage(QtInfoMsg, QRegularExpression(QStringLiteral("timed out")));
+    QNetworkReply *reply =
+            client.manager->get(QNetworkRequest(server.url(QStringLiteral("/api/me/"))));
+    // The real reply, a child of the manager while it runs: it is still inside its finished()
+    // (or abort()) when the caller deletes ours, so it must outlive that.
+    QPointer<QNetworkReply> real;
+    for (QNetworkReply *child :
+         client.manager->findChildren<QNetworkReply *>(Qt::FindDirectChildrenOnly)) {
+        if (child != reply)
+            real = child;
+    }
+    QVERIFY(real);
+    bool deleted = false;
+    bool realGoneInSlot = false;
+    QByteArray received;
+    connect(reply, &QNetworkReply::finished, this,
+            [reply, &real, &deleted, &realGoneInSlot, &received] {
+                received = reply->readAll();
+                delete reply;
+                deleted = true;
+                realGoneInSlot = real.isNull();
+            });
+    QVERIFY(QTest::qWaitFor([&deleted] { return deleted; }, 10000));
+    QCOMPARE(received, answered ? body(100) : QByteArray());
+    QVERIFY(!realGoneInSlot);
+    QVERIFY(QTest::qWaitFor([&real] { return real.isNull(); }, 1000)); // deleted later
 }
 
 QTEST_GUILESS_MAIN(tst_SdkReplies)
