@@ -51,8 +51,8 @@ CHEAP_ARGON2 = ["--argon2-memory", "8", "--argon2-iterations", "1"]
 
 # The options the report describes; stored in the raw file with the measurements.
 REPORT_ARGS = ("reps", "duration", "login_duration", "connections", "pool", "sizes", "sdk_requests",
-               "sdk_rounds", "storm_rounds", "cold_runs", "skip_growth", "skip_cold", "profile", "quick",
-               "smoke")
+               "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "skip_growth", "skip_cold", "profile",
+               "quick", "smoke")
 
 
 def log(*parts):
@@ -624,7 +624,19 @@ class Bench:
         return {"requests": r["requests"], "ir_per_request": base / max(1, r["requests"]) if base else None,
                 "rows": rows}
 
-    def callgrind_sdk(self, server_url, requests):
+    def callgrind_sdk(self, server_url, requests, runs):
+        """callgrind_sdk_once() `runs` times: a run's count is exact, but how many event-loop passes a
+        request takes, and what the allocator finds free, depend on timing, so the extra count moves by
+        a few thousand instructions per request between runs. The run with the median overhead is kept
+        (its function rows too), with every run's overhead beside it."""
+        results = [self.callgrind_sdk_once(server_url, requests) for _ in range(runs)]
+        ranked = sorted(results, key=lambda r: r["overhead_pct"] if r["overhead_pct"] is not None else 0.0)
+        kept = dict(ranked[len(ranked) // 2])
+        kept["runs"] = [{"overhead_pct": r["overhead_pct"], "extra_ir_per_request": r["extra_ir_per_request"],
+                         "raw_ir_per_request": r["raw_ir_per_request"]} for r in results]
+        return kept
+
+    def callgrind_sdk_once(self, server_url, requests):
         """Instructions of bench_sdk_overhead (all threads; valgrind runs them one at a time) with only
         the raw or only the authenticated manager, and with neither ("base": log-in and warm-up only,
         which the other two also do), so that (side - base) / requests is exact per request."""
@@ -686,7 +698,7 @@ class Bench:
                                             {"BENCH_TOKEN_FILE": self.path("tessera.access")}, a.duration)
         self.save()
         log("profiling the SDK with callgrind")
-        prof["sdk"] = self.callgrind_sdk(self.tessera.url, 100 if a.smoke else 2000)
+        prof["sdk"] = self.callgrind_sdk(self.tessera.url, 100 if a.smoke else 2000, a.callgrind_runs)
         self.save()
         # The server under callgrind works on the same database: stop the plain one.
         self.stop(self.tessera)
@@ -802,9 +814,12 @@ def render_sdk_overhead(sdk, callgrind, w, targets):
       "delays a process without adding to its CPU time, but it still slows each instruction (shared caches "
       "and cores), so single rounds spread widely on a loaded machine and the median of many short "
       "paired rounds is the figure to read. Instruction counts do not move with load at all: the hardware "
-      "counter where the machine has one (many virtual machines have none), and callgrind's exact count "
-      "per request (sequential, client, all threads), which is the figure to steer by where there is no "
-      "counter. The target (<= 3 % per request) is judged on the median CPU time, client + server (on "
+      "counter where the machine has one (many virtual machines have none), and callgrind's count per "
+      "request (sequential, client, all threads), which is the figure to steer by where there is no "
+      "counter. A callgrind run counts exactly, but how many event-loop passes a request takes and what "
+      "the allocator finds free depend on timing, so the extra count moves by a few thousand instructions "
+      "per request from run to run: the table gives the median of several runs and their range. The "
+      "target (<= 3 % per request) is judged on the median CPU time, client + server (on "
       "loopback a request's time is the CPU time of both ends, so this is the wall-time overhead without "
       "the waiting), and on callgrind's count where the profile ran.")
     w("")
@@ -830,8 +845,11 @@ def render_sdk_overhead(sdk, callgrind, w, targets):
               f"{fmt(sp['min'], 1)} / {fmt(sp['q1'], 1)} / **{fmt(sp['median'], 1)}** / {fmt(sp['q3'], 1)} / "
               f"{fmt(sp['max'], 1)} % |")
         if conc == 1 and callgrind and callgrind.get("overhead_pct") is not None:
+            runs = [x["overhead_pct"] for x in callgrind.get("runs", []) if x.get("overhead_pct") is not None]
+            spread = (f"median of {len(runs)} runs: {fmt(min(runs), 1)} to {fmt(max(runs), 1)} %"
+                      if len(runs) > 1 else "one run")
             w(f"| {mode} | instructions, client, all threads (callgrind, {callgrind['requests']} requests a side; "
-              f"exact, no rounds needed) | {fmt(callgrind['raw_ir_per_request'] / 1000)} k | "
+              f"{spread}) | {fmt(callgrind['raw_ir_per_request'] / 1000)} k | "
               f"{fmt(callgrind['auth_ir_per_request'] / 1000)} k | **{fmt(callgrind['overhead_pct'], 1)}** % |")
         judged = sdk_target_measure(r)
         if judged:
@@ -1157,10 +1175,14 @@ def render_report(raw):
         if s_:
             w("### SDK: AuthenticatedNetworkAccessManager vs raw QNetworkAccessManager")
             w("")
+            others = [x["extra_ir_per_request"] for x in s_.get("runs", [])]
             w(f"callgrind of `bench_sdk_overhead --only raw|auth --concurrency 1` ({s_['requests']} measured requests "
               f"each, same warm-up): the authenticated side executes {fmt(s_['extra_ir_per_request'])} more "
               f"instructions per request than the raw one ({fmt(s_.get('raw_ir_per_request'))} per request, "
-              "log-in and warm-up subtracted). Largest differences (exclusive instructions per request):")
+              "log-in and warm-up subtracted)"
+              + (f"; the median of {len(others)} runs, which gave {', '.join(fmt(x) for x in others)}"
+                 if len(others) > 1 else "")
+              + ". Largest differences in that run (exclusive instructions per request):")
             w("")
             w("| function (exclusive) | extra instructions per request |")
             w("|---|---:|")
@@ -1210,18 +1232,28 @@ def render_report(raw):
             where = (f" Of the extra instructions, {fmt(alloc)} per request are in the allocator (malloc/free: "
                      "the second reply object, its copied request and headers); the rest is spread thin (see "
                      "the profile below).")
+        what = (" What the extra is made of (bench/HISTORY.md has the measured split): a second reply object "
+                "per request, which the one refresh and one retry after a 401 needs (a QNetworkReply cannot "
+                "be sent again, so the caller holds one that is filled in from the real one: built, given the "
+                "status, headers and attributes, destroyed), and the transport policy the raw manager does "
+                "not apply, deliberately: the idle and total deadline (a timer and a progress connection per "
+                "request), the request attributes (no redirects, no cookies, no local cache), and Qt's "
+                "`Cache-Control: no-cache` and `Pragma: no-cache` for the always-network cache policy, "
+                "which the server parses too.")
         notes.append(
             "**SDK overhead.** What the authenticated manager adds is client-side work per request: "
-            + (f"{fmt(cg['extra_ir_per_request'])} instructions (callgrind, exact), " if cg.get("extra_ir_per_request") else "")
+            + (f"{fmt(cg['extra_ir_per_request'])} instructions (callgrind, median run), " if cg.get("extra_ir_per_request") else "")
             + (f"about {fmt(extra_us, 1)} µs of client CPU time (median of the paired rounds), " if extra_us is not None else "")
             + "against a raw request that itself costs the client "
             + (f"{fmt(cg['raw_ir_per_request'])} instructions" if cg.get("raw_ir_per_request") else "its CPU time above")
             + ". The server sees almost the same request from both: the SDK's carries two more headers "
-            "(`Cache-Control: no-cache`, `Pragma: no-cache`, from its always-network cache policy), "
+            "(`Cache-Control: no-cache`, `Pragma: no-cache`, from its always-network cache policy)"
+            + (", " if (seq.get("overhead_pct_spread") or {}).get("server_cpu") else "")
             + (f"and its CPU time per request came out {fmt(seq['overhead_pct_spread']['server_cpu']['median'], 1)} % "
                "higher (median; within the noise of the rounds)"
                if (seq.get("overhead_pct_spread") or {}).get("server_cpu") else "")
             + "." + where
+            + what
             + (f" Meeting 3 % means at most {fmt(0.03 * cg['raw_ir_per_request'])} extra instructions per request; "
                if cg.get("raw_ir_per_request") else " ")
             + "that is work on the SDK's request path (sdk/), not on the benchmark.")
@@ -1265,9 +1297,9 @@ def render_report(raw):
 # test bench.run_options uses it). An option given explicitly wins over all three.
 FULL = {"reps": 3, "duration": 10, "login_duration": 15, "connections": 50, "pool": 500,
         "sizes": "1000,100000,1000000", "sdk_requests": 1000, "sdk_rounds": 30, "storm_rounds": 3,
-        "cold_runs": 10}
+        "cold_runs": 10, "callgrind_runs": 3}
 QUICK = dict(FULL, reps=1, duration=3, login_duration=5, sdk_requests=500, sdk_rounds=10, storm_rounds=1,
-             cold_runs=3, sizes="1000,20000")
+             cold_runs=3, sizes="1000,20000", callgrind_runs=1)
 SMOKE = dict(QUICK, duration=1, login_duration=1, connections=10, pool=30, sdk_requests=100, sdk_rounds=2,
              cold_runs=1, sizes="100,200")
 
@@ -1281,7 +1313,7 @@ def parse_args(argv):
     parser.add_argument("--report-only", metavar="RAW", help="render the report from a raw file; measure nothing")
     for name, kind in (("reps", int), ("duration", int), ("login-duration", int), ("connections", int),
                        ("pool", int), ("sizes", str), ("sdk-requests", int), ("sdk-rounds", int),
-                       ("storm-rounds", int), ("cold-runs", int)):
+                       ("storm-rounds", int), ("cold-runs", int), ("callgrind-runs", int)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help=f"default {FULL[name.replace('-', '_')]}")
     parser.add_argument("--skip-growth", action="store_true", help="skip the cost-growth phase")
@@ -1304,7 +1336,8 @@ def parse_args(argv):
     except ValueError:
         parser.error(f"--sizes: a comma-separated list of numbers, got {args.sizes!r}")
     if any(v < 1 for v in (args.reps, args.duration, args.login_duration, args.connections, args.pool,
-                           args.sdk_requests, args.sdk_rounds, args.storm_rounds, args.cold_runs, *args.sizes)):
+                           args.sdk_requests, args.sdk_rounds, args.storm_rounds, args.cold_runs,
+                           args.callgrind_runs, *args.sizes)):
         parser.error("counts, durations and sizes must be at least 1")
     # The command as the report shows it: no local paths.
     shown, skip = ["bench/run.sh"], False

@@ -5,6 +5,8 @@
 # (the ctest test bench.run_options does, in the test build).
 # Options go to bench/run.py (`bench/run.py --help`):
 #   --reps N, --duration S, --sizes 1000,100000,1000000   counts and sizes
+#   --sdk-requests N, --sdk-rounds N   SDK overhead: requests per round, paired rounds
+#   --callgrind-runs N   callgrind runs of the SDK overhead (the median run is kept)
 #   --skip-growth, --skip-cold, --no-profile (skip perf + callgrind profiles)   phases
 #   --quick   a short run (numbers only indicative)
 #   --smoke   the smallest run that takes every code path (numbers meaningless)

@@ -5,6 +5,7 @@
 #include "transport_p.h"
 
 #include <QtCore/QBuffer>
+#include <QtCore/QTimerEvent>
 
 namespace Tessera {
 
@@ -41,18 +42,23 @@ void AuthenticatedReply::dropInner()
 {
     if (QNetworkReply *inner = m_inner) {
         m_inner = nullptr;
+        m_deadline.stop(this);
         inner->disconnect(this);
         inner->abort();
         inner->deleteLater();
     }
 }
 
-void AuthenticatedReply::requestToken()
+void AuthenticatedReply::requestToken(const QNetworkRequest *rejected)
 {
     if (m_aborted)
         return;
     if (!m_tokens)
         return failWith({Error::Code::NotSignedIn, QStringLiteral("the session is gone")});
+    if (!rejected) {
+        if (const Secret *token = m_tokens->tokenAtHand())
+            return send(*token);
+    }
     QPointer<AuthenticatedReply> self(this);
     auto callback = [self](const Secret *token, const Error &error) {
         if (!self || self->m_aborted)
@@ -62,8 +68,8 @@ void AuthenticatedReply::requestToken()
         else
             self->failWith(error);
     };
-    if (m_retried)
-        m_tokens->tokenRejected(m_usedToken.reveal(), callback);
+    if (rejected)
+        m_tokens->tokenRejected(*rejected, callback);
     else
         m_tokens->withFreshToken(callback);
 }
@@ -72,7 +78,6 @@ void AuthenticatedReply::send(const Secret &token)
 {
     if (!m_manager || !m_tokens)
         return failWith({Error::Code::Cancelled, QStringLiteral("the network manager is gone")});
-    m_usedToken = token.clone();
     QNetworkRequest request = m_original;
     m_tokens->authorize(request, token);
 
@@ -84,10 +89,26 @@ void AuthenticatedReply::send(const Secret &token)
     m_inner = m_send(operation(), request, body);
     if (body)
         body->setParent(m_inner);
-    Transport::watchReply(m_inner, m_tokens->config(), 0);
-    if (m_hasBody) // nothing to relay otherwise
-        connect(m_inner, &QNetworkReply::uploadProgress, this, &QNetworkReply::uploadProgress);
+    // watchReply() without an object of its own: the deadline runs on our timer.
+    Transport::checkPins(m_inner, m_tokens->config());
+    m_deadline.start(this, m_tokens->config().requestTimeout());
+    connect(m_inner, &QNetworkReply::downloadProgress, this, [this] { m_deadline.noteActivity(); });
+    if (m_hasBody) // nothing to send, relay or wait for otherwise
+        connect(m_inner, &QNetworkReply::uploadProgress, this,
+                &AuthenticatedReply::onInnerUploadProgress);
     connect(m_inner, &QNetworkReply::finished, this, &AuthenticatedReply::onInnerFinished);
+}
+
+void AuthenticatedReply::onInnerUploadProgress(qint64 sent, qint64 total)
+{
+    m_deadline.noteActivity();
+    emit uploadProgress(sent, total);
+}
+
+void AuthenticatedReply::timerEvent(QTimerEvent *event)
+{
+    if (!m_deadline.onTimer(this, event->timerId(), m_inner))
+        BufferedReply::timerEvent(event);
 }
 
 void AuthenticatedReply::onInnerFinished()
@@ -95,16 +116,18 @@ void AuthenticatedReply::onInnerFinished()
     QNetworkReply *inner = m_inner;
     if (!inner || m_aborted)
         return;
-    inner->deleteLater();
     m_inner = nullptr;
+    m_deadline.stop(this);
     const int status = inner->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     if (status == 401 && !m_retried && m_tokens) {
         // One refresh, one retry; a second 401 is delivered as it is.
+        inner->deleteLater();
         m_retried = true;
         qCInfo(lcNetwork) << "401 from" << url().path() << "- refreshing and retrying once";
-        return requestToken();
+        const QNetworkRequest rejected = inner->request();
+        return requestToken(&rejected);
     }
-    deliver(takeReplyContent(inner));
+    deliverFrom(inner);
 }
 
 void AuthenticatedReply::failWith(const Error &error)

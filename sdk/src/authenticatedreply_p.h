@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Private: the reply an AuthenticatedNetworkAccessManager hands out for requests to the
 // session's server. It asks the session's token provider for a fresh token, sends the real
-// request, and on a 401 has the token refreshed once and retries once. Never installed.
+// request, and on a 401 has the token refreshed once and retries once. It enforces the real
+// request's timeouts on its own timer and serves the real reply's body from it: no object
+// per request beyond the two replies. Never installed.
 #pragma once
 
 #include "bufferedreply_p.h"
 #include "tokenprovider_p.h"
+#include "transport_p.h"
 
 #include <QtCore/QPointer>
 
@@ -30,10 +33,16 @@ public:
 
     void abort() override;
 
+protected:
+    void timerEvent(QTimerEvent *event) override;
+
 private:
-    void requestToken();
+    // Sends with a token: at once when one is at hand, else when the provider has one.
+    // `rejected`: the request that was answered 401, whose token is not to be used again.
+    void requestToken(const QNetworkRequest *rejected = nullptr);
     void send(const Secret &token);
     void onInnerFinished();
+    void onInnerUploadProgress(qint64 sent, qint64 total);
     void failWith(const Error &error);
     void dropInner();
 
@@ -43,8 +52,8 @@ private:
     QNetworkRequest m_original;
     QByteArray m_body;
     bool m_hasBody = false;
-    Secret m_usedToken;
     QPointer<QNetworkReply> m_inner;
+    Transport::ExchangeDeadline m_deadline; // of m_inner
     bool m_retried = false;
     bool m_aborted = false;
     bool m_constructing = false;

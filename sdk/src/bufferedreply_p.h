@@ -16,8 +16,8 @@ namespace Tessera {
 // What a finished reply said: a plain value, safe to copy between threads.
 struct ReplyContent
 {
-    int status = 0; // HTTP status; 0 when none arrived
-    QByteArray reason;
+    int status = 0;  // HTTP status; 0 when none arrived
+    QVariant reason; // as the reply gave it (a QString)
     QVariant redirectTarget;
     QVariant http2WasUsed;
     QList<QPair<QByteArray, QByteArray>> headers;
@@ -30,8 +30,8 @@ struct ReplyContent
 // (pin mismatch, timeout) is reported as such, not as "operation canceled".
 TESSERA_SDK_EXPORT ReplyContent takeReplyContent(QNetworkReply *finished);
 
-// A QNetworkReply whose outcome is set in one go (deliver() or fail()): headers,
-// attributes, the whole body and the finished() signals together, as a reply that
+// A QNetworkReply whose outcome is set in one go (deliver(), deliverFrom() or fail()):
+// headers, attributes, the whole body and the finished() signals together, as a reply that
 // downloaded everything at once would give them.
 class TESSERA_SDK_EXPORT BufferedReply : public QNetworkReply
 {
@@ -39,9 +39,14 @@ class TESSERA_SDK_EXPORT BufferedReply : public QNetworkReply
 public:
     BufferedReply(QObject *parent, QNetworkAccessManager::Operation operation,
                   const QNetworkRequest &request);
+    ~BufferedReply() override;
 
     // Completes with `content` (ignored once complete, e.g. after abort()).
     void deliver(const ReplyContent &content);
+    // Completes with what the finished reply `finished` (of this thread) says, and takes it
+    // over: its body is read from it, not copied, and it is deleted with this reply. It
+    // leaves its parent, so that it outlives its manager as long as this reply does.
+    void deliverFrom(QNetworkReply *finished);
     // Completes with an error (ignored once complete).
     void fail(QNetworkReply::NetworkError error, const QString &message);
     // fail() on the next event-loop turn: for a reply its creator has not connected to yet.
@@ -61,8 +66,12 @@ protected:
     qint64 writeData(const char *, qint64) override { return -1; }
 
 private:
+    void setMetaData(const ReplyContent &content);
     void complete();
+    qint64 bodySize() const;
 
+    QNetworkReply *m_source = nullptr;     // deliverFrom(): owned, the body is read from it
+    bool *m_destroyedInDelivery = nullptr; // set while deliverFrom() runs
     QByteArray m_buffer;
     qint64 m_readPosition = 0;
     bool m_complete = false;

@@ -93,7 +93,7 @@ SessionPrivate::SessionPrivate(Session *session, const SessionConfig &config)
     : q(session)
     , m_config(config)
     , m_configError(m_config.validate())
-    , m_serverOrigin(originOf(m_config.serverUrl()))
+    , m_serverOrigin(Origin::of(m_config.serverUrl()))
     , m_endpoint(createSimpleJwtEndpoint(m_config))
     , m_vault(std::make_unique<CredentialVault>(m_config))
     , m_refresher(
@@ -246,7 +246,7 @@ void SessionPrivate::setConfig(const SessionConfig &config)
     wipeTokens();
     m_config = config;
     m_configError = m_config.validate();
-    m_serverOrigin = originOf(m_config.serverUrl());
+    m_serverOrigin = Origin::of(m_config.serverUrl());
     m_vault->applyConfig();
     m_refresher->setAccount(QString());
     setUser(QString());

@@ -6,6 +6,7 @@
 
 #include "credentialvault_p.h"
 #include "operation_p.h"
+#include "origin_p.h"
 #include "singleflightrefresher_p.h"
 #include "tokenendpoint_p.h"
 #include "tokenprovider_p.h"
@@ -35,8 +36,9 @@ public:
     // (SingleFlightRefresher::withFreshToken), or why there is none: not signed in,
     // signing out, sign in again, or the configuration.
     const SessionConfig &config() const override { return m_config; }
+    const Secret *tokenAtHand() override;
     void withFreshToken(TokenCallback callback) override;
-    void tokenRejected(QByteArrayView usedToken, TokenCallback callback) override;
+    void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) override;
     void authorize(QNetworkRequest &request, const Secret &token) const override;
     // Whether a request to `url` goes to the server (originOf) and so carries the token.
     bool isServerOrigin(const QUrl &url) const;
@@ -83,6 +85,9 @@ private:
     // Fails an operation refused before it started, from the event loop: its continuations
     // never run inside the call (an app may quit from one before exec()).
     QFuture<void> refuse(const VoidOperation &operation, const Error &error);
+    // A token may be handed out: the configuration is valid, and either the access token is
+    // usable or there is a refresh token to spend and no sign-out under way.
+    bool mayHandOutTokens() const;
     void updateBusy(bool wasBusy);
     // An operation, a refresh, a caller waiting for a token, or a rejected token's removal.
     bool hasWorkInFlight() const;
@@ -94,7 +99,7 @@ private:
     // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
-    QString m_serverOrigin; // originOf(m_config.serverUrl())
+    Origin m_serverOrigin; // of m_config.serverUrl()
     std::unique_ptr<TokenEndpoint> m_endpoint;
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <tessera/sessionconfig.h>
 
+#include "origin_p.h"
+
 #include <QtNetwork/QHostAddress>
 
 namespace Tessera {
@@ -10,26 +12,36 @@ SessionConfig::SessionConfig(const QUrl &serverUrl, const QString &appId)
     , m_appId(appId)
 { }
 
+Origin Origin::of(const QUrl &url)
+{
+    // Called for every request of an AuthenticatedNetworkAccessManager: toLower() copies
+    // nothing when the text is lower-case already, as QUrl keeps scheme and host names.
+    Origin origin;
+    origin.host = url.host().toLower();
+    if (!url.isValid() || origin.host.isEmpty())
+        return {};
+    origin.scheme = url.scheme().toLower();
+    origin.port = url.port(origin.scheme == u"https" ? 443 : 80);
+    return origin;
+}
+
 QString originOf(const QUrl &url)
 {
-    // Called for every request of an AuthenticatedNetworkAccessManager: no format string.
-    const QString host = url.host().toLower();
-    if (!url.isValid() || host.isEmpty())
+    const Origin parts = Origin::of(url);
+    if (parts.isEmpty())
         return {};
-    const QString scheme = url.scheme().toLower();
-    const int port = url.port(scheme == u"https" ? 443 : 80);
-    const bool ipv6 = host.contains(u':');
+    const bool ipv6 = parts.host.contains(u':');
     QString origin;
-    origin.reserve(scheme.size() + host.size() + 12);
-    origin += scheme;
+    origin.reserve(parts.scheme.size() + parts.host.size() + 12);
+    origin += parts.scheme;
     origin += u"://";
     if (ipv6)
         origin += u'[';
-    origin += host;
+    origin += parts.host;
     if (ipv6)
         origin += u']';
     origin += u':';
-    origin += QString::number(port);
+    origin += QString::number(parts.port);
     return origin;
 }
 

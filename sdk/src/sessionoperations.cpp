@@ -41,12 +41,25 @@ QFuture<void> SessionPrivate::refuse(const VoidOperation &operation, const Error
 
 // --- fresh tokens ------------------------------------------------------------
 
+bool SessionPrivate::mayHandOutTokens() const
+{
+    // Without a refresh token to spend, only a usable access token can be handed out; while
+    // signing out, none that would need a refresh.
+    return !m_configError.isError()
+            && (m_refresher->hasUsableAccessToken()
+                || (!m_vault->refreshToken().isEmpty() && !m_logoutInFlight && !m_pendingLogout));
+}
+
+const Secret *SessionPrivate::tokenAtHand()
+{
+    return mayHandOutTokens() ? m_refresher->tokenAtHand() : nullptr;
+}
+
 void SessionPrivate::withFreshToken(TokenCallback callback)
 {
     if (m_configError.isError())
         return callback(nullptr, m_configError);
-    if (!m_refresher->hasUsableAccessToken()
-        && (m_vault->refreshToken().isEmpty() || m_logoutInFlight || m_pendingLogout)) {
+    if (!mayHandOutTokens()) {
         const Error error = m_state == Session::State::ReauthRequired
                 ? Error(Error::Code::SessionRejected, QStringLiteral("sign in again"))
                 : Error(Error::Code::NotSignedIn, QStringLiteral("not signed in"));
@@ -55,9 +68,14 @@ void SessionPrivate::withFreshToken(TokenCallback callback)
     m_refresher->withFreshToken(std::move(callback));
 }
 
-void SessionPrivate::tokenRejected(QByteArrayView usedToken, TokenCallback callback)
+void SessionPrivate::tokenRejected(const QNetworkRequest &rejected, TokenCallback callback)
 {
-    m_refresher->dropRejectedAccessToken(usedToken);
+    // The token it carried, as authorize() put it there (the request holds it anyway).
+    const QByteArray header = rejected.rawHeader(QByteArrayLiteral("Authorization"));
+    const QByteArrayView prefix("Bearer ");
+    m_refresher->dropRejectedAccessToken(header.startsWith(prefix)
+                                                 ? QByteArrayView(header).sliced(prefix.size())
+                                                 : QByteArrayView());
     withFreshToken(std::move(callback));
 }
 
@@ -72,7 +90,7 @@ void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token) co
 
 bool SessionPrivate::isServerOrigin(const QUrl &url) const
 {
-    return !m_serverOrigin.isEmpty() && originOf(url) == m_serverOrigin;
+    return !m_serverOrigin.isEmpty() && Origin::of(url) == m_serverOrigin;
 }
 
 QFuture<Secret> SessionPrivate::freshAccessToken()

@@ -106,20 +106,29 @@ bool SingleFlightRefresher::hasUsableAccessToken() const
     return !m_refreshing && !m_accessToken.isEmpty() && nowMs() < m_refreshDueMs;
 }
 
+const Secret *SingleFlightRefresher::tokenAtHand() const
+{
+    if (m_ended.isError())
+        return nullptr;
+    if (hasUsableAccessToken())
+        return &m_accessToken;
+    // During a backoff, a token that is due but not expired is still good.
+    if (m_retryTimer.isActive() && !m_refreshing && !m_accessToken.isEmpty()
+        && nowMs() < m_accessExpiryMs)
+        return &m_accessToken;
+    return nullptr;
+}
+
 void SingleFlightRefresher::withFreshToken(TokenCallback callback)
 {
     if (m_ended.isError())
         return callback(nullptr, m_ended);
-    if (hasUsableAccessToken())
-        return callback(&m_accessToken, {});
-    if (m_retryTimer.isActive() && !m_refreshing) {
-        if (!m_accessToken.isEmpty() && nowMs() < m_accessExpiryMs)
-            return callback(&m_accessToken, {});
-        m_waiters.append(std::move(callback));
-        return;
-    }
+    if (const Secret *token = tokenAtHand())
+        return callback(token, {});
     m_waiters.append(std::move(callback));
-    startRefresh();
+    // During a backoff callers wait for the scheduled retry.
+    if (!m_retryTimer.isActive() || m_refreshing)
+        startRefresh();
 }
 
 void SingleFlightRefresher::dropRejectedAccessToken(QByteArrayView usedToken)

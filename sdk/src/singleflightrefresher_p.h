@@ -61,6 +61,8 @@ public:
 
     // True when a token is in memory, not due for refresh, and no refresh is running.
     bool hasUsableAccessToken() const;
+    // The token withFreshToken() would hand out at once, without waiting; else null.
+    const Secret *tokenAtHand() const;
     // Single flight: the token now if it is usable, else after the one refresh that every
     // caller waits on. During a backoff after a transient failure callers do not start
     // refreshes of their own (an app polling every 250 ms would flood a failing server): a

@@ -35,11 +35,15 @@ public:
 
     // The transport policy of requests to the server (timeouts, pins, CAs).
     virtual const SessionConfig &config() const = 0;
+    // The token withFreshToken() would hand out at once, valid until control returns to
+    // the event loop; null when there is none without waiting (or an error to report).
+    // What a request asks first: no callback to allocate.
+    virtual const Secret *tokenAtHand() = 0;
     // Single flight: a fresh token now, or after the one refresh every caller waits on.
     virtual void withFreshToken(TokenCallback callback) = 0;
-    // A request carrying `usedToken` was answered 401: refresh once unless a newer token
-    // already exists, then hand that out.
-    virtual void tokenRejected(QByteArrayView usedToken, TokenCallback callback) = 0;
+    // `rejected`, a request authorize() prepared, was answered 401: refresh once unless a
+    // newer token than the one it carried already exists, then hand that out.
+    virtual void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) = 0;
     // Puts `token` on a request to the server: the transport policy and
     // `Authorization: Bearer`. (Where a proof of possession will be attached, for DPoP.)
     virtual void authorize(QNetworkRequest &request, const Secret &token) const = 0;

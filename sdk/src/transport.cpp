@@ -17,26 +17,20 @@ const char PinMismatchProperty[] = "_tessera_pin_mismatch";
 const char TimeoutProperty[] = "_tessera_timeout";
 const char TooLargeProperty[] = "_tessera_too_large";
 
-// Idle timeout: no bytes either way for requestTimeout. Total deadline: twice
-// that, so a server trickling one byte a second cannot hold us. One timer, on a
-// child of the reply (so it dies with it), serves both: activity only notes the
-// time, and the timer works out on firing which limit passed, or re-arms for the
-// nearer one. Re-arming a QTimer on every progress signal, and a second QTimer
-// per request, showed in profiles of AuthenticatedNetworkAccessManager.
+// The watcher of one reply: a child of it (so it dies with it) that hosts the reply's
+// ExchangeDeadline and checks the response size.
 class ReplyWatch : public QObject
 {
 public:
     ReplyWatch(QNetworkReply *reply, std::chrono::milliseconds idle, qint64 maxResponseBytes)
         : QObject(reply)
         , m_reply(reply)
-        , m_idleMs(idle.count())
         , m_maxResponseBytes(maxResponseBytes)
     {
-        m_clock.start();
-        m_timerId = startTimer(idle);
+        m_deadline.start(this, idle);
     }
 
-    void noteActivity() { m_lastActivityMs = m_clock.elapsed(); }
+    void noteActivity() { m_deadline.noteActivity(); }
 
     void onDownloadProgress(qint64 received, qint64 total)
     {
@@ -53,36 +47,14 @@ public:
 protected:
     void timerEvent(QTimerEvent *event) override
     {
-        if (event->timerId() != m_timerId)
-            return QObject::timerEvent(event);
-        killTimer(m_timerId);
-        m_timerId = 0;
-        if (!m_reply->isRunning())
-            return; // finished: nothing left to enforce
-        const qint64 now = m_clock.elapsed();
-        const qint64 deadline = 2 * m_idleMs;
-        const qint64 idleEnd = m_lastActivityMs + m_idleMs;
-        if (now >= deadline)
-            return expire("timed out (deadline)");
-        if (now >= idleEnd)
-            return expire("timed out (idle)");
-        m_timerId = startTimer(std::chrono::milliseconds(qMin(idleEnd, deadline) - now));
+        if (!m_deadline.onTimer(this, event->timerId(), m_reply))
+            QObject::timerEvent(event);
     }
 
 private:
-    void expire(const char *what)
-    {
-        qCInfo(lcNetwork) << "request to" << m_reply->url().path() << what;
-        m_reply->setProperty(TimeoutProperty, true);
-        m_reply->abort();
-    }
-
     QNetworkReply *m_reply; // our parent
-    const qint64 m_idleMs;
     const qint64 m_maxResponseBytes;
-    QElapsedTimer m_clock;
-    qint64 m_lastActivityMs = 0;
-    int m_timerId = 0;
+    ExchangeDeadline m_deadline;
 };
 
 } // namespace
@@ -95,6 +67,9 @@ void prepareRequest(QNetworkRequest &request, const SessionConfig &config)
     // No cookies either way: bearer tokens only, so there is nothing to forge (CSRF).
     request.setAttribute(QNetworkRequest::CookieLoadControlAttribute, QNetworkRequest::Manual);
     request.setAttribute(QNetworkRequest::CookieSaveControlAttribute, QNetworkRequest::Manual);
+    // Nothing of an exchange with the server comes from or goes to a local cache. Qt also
+    // sends "Cache-Control: no-cache" and "Pragma: no-cache" for AlwaysNetwork, so a shared
+    // cache on the way does not answer from a stored response either.
     request.setAttribute(QNetworkRequest::CacheLoadControlAttribute,
                          QNetworkRequest::AlwaysNetwork);
     request.setAttribute(QNetworkRequest::CacheSaveControlAttribute, false);
@@ -119,23 +94,67 @@ QList<QByteArray> spkiHashes(const QList<QSslCertificate> &chain)
     return hashes;
 }
 
-void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxResponseBytes)
+void ExchangeDeadline::start(QObject *host, std::chrono::milliseconds idle)
+{
+    stop(host);
+    m_clock.start();
+    m_idleMs = idle.count();
+    m_lastActivityMs = 0;
+    m_timerId = host->startTimer(idle);
+}
+
+void ExchangeDeadline::stop(QObject *host)
+{
+    if (m_timerId)
+        host->killTimer(m_timerId);
+    m_timerId = 0;
+}
+
+bool ExchangeDeadline::onTimer(QObject *host, int timerId, QNetworkReply *reply)
+{
+    if (timerId != m_timerId || !m_timerId)
+        return false;
+    stop(host);
+    if (!reply || !reply->isRunning())
+        return true; // finished: nothing left to enforce
+    const qint64 now = m_clock.elapsed();
+    const qint64 deadline = 2 * m_idleMs;
+    const qint64 idleEnd = m_lastActivityMs + m_idleMs;
+    const char *what = now >= deadline ? "timed out (deadline)"
+            : now >= idleEnd           ? "timed out (idle)"
+                                       : nullptr;
+    if (!what) {
+        m_timerId = host->startTimer(std::chrono::milliseconds(qMin(idleEnd, deadline) - now));
+        return true;
+    }
+    qCInfo(lcNetwork) << "request to" << reply->url().path() << what;
+    reply->setProperty(TimeoutProperty, true);
+    reply->abort();
+    return true;
+}
+
+void checkPins(QNetworkReply *reply, const SessionConfig &config)
 {
     const QList<QByteArray> pins = config.spkiPins();
-    if (!pins.isEmpty()) {
-        QObject::connect(reply, &QNetworkReply::encrypted, reply, [reply, pins] {
-            const QList<QByteArray> chain =
-                    spkiHashes(reply->sslConfiguration().peerCertificateChain());
-            for (const QByteArray &hash : chain) {
-                if (pins.contains(hash))
-                    return;
-            }
-            qCWarning(lcNetwork) << "TLS public key pin mismatch for" << reply->url().host()
-                                 << "- connection refused";
-            reply->setProperty(PinMismatchProperty, true);
-            reply->abort();
-        });
-    }
+    if (pins.isEmpty())
+        return;
+    QObject::connect(reply, &QNetworkReply::encrypted, reply, [reply, pins] {
+        const QList<QByteArray> chain =
+                spkiHashes(reply->sslConfiguration().peerCertificateChain());
+        for (const QByteArray &hash : chain) {
+            if (pins.contains(hash))
+                return;
+        }
+        qCWarning(lcNetwork) << "TLS public key pin mismatch for" << reply->url().host()
+                             << "- connection refused";
+        reply->setProperty(PinMismatchProperty, true);
+        reply->abort();
+    });
+}
+
+void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxResponseBytes)
+{
+    checkPins(reply, config);
 
     auto *watch = new ReplyWatch(reply, config.requestTimeout(), maxResponseBytes);
     QObject::connect(reply, &QNetworkReply::uploadProgress, watch, &ReplyWatch::noteActivity);
@@ -170,13 +189,17 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
 
 Error replyError(QNetworkReply *reply)
 {
-    if (reply->property(PinMismatchProperty).toBool())
-        return {Error::Code::PinMismatch,
-                QStringLiteral("the server's public key matches no configured pin")};
-    if (reply->property(TimeoutProperty).toBool())
-        return {Error::Code::Timeout, QStringLiteral("the server did not answer in time")};
-    if (reply->property(TooLargeProperty).toBool())
-        return {Error::Code::ServerError, QStringLiteral("the server's response is too large")};
+    // Looking a property up by name costs a search of the reply's meta-object: only a reply
+    // the policy marked has dynamic properties at all.
+    if (!reply->dynamicPropertyNames().isEmpty()) {
+        if (reply->property(PinMismatchProperty).toBool())
+            return {Error::Code::PinMismatch,
+                    QStringLiteral("the server's public key matches no configured pin")};
+        if (reply->property(TimeoutProperty).toBool())
+            return {Error::Code::Timeout, QStringLiteral("the server did not answer in time")};
+        if (reply->property(TooLargeProperty).toBool())
+            return {Error::Code::ServerError, QStringLiteral("the server's response is too large")};
+    }
 
     const QNetworkReply::NetworkError code = reply->error();
     if (reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).isValid()

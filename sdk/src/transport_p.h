@@ -9,6 +9,7 @@
 
 #include <QtCore/QByteArray>
 #include <QtCore/QDateTime>
+#include <QtCore/QElapsedTimer>
 #include <QtNetwork/QNetworkReply>
 #include <QtNetwork/QNetworkRequest>
 
@@ -23,6 +24,33 @@ void prepareRequest(QNetworkRequest &request, const SessionConfig &config);
 // maxResponseBytes > 0, the response size. Violations abort the reply and are
 // reported by replyError().
 void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxResponseBytes);
+
+// The pin check of watchReply() alone (nothing when no pins are configured), for a reply
+// whose timeouts an ExchangeDeadline on another object enforces.
+void checkPins(QNetworkReply *reply, const SessionConfig &config);
+
+// The idle timeout (no bytes either way for `idle`) and the total deadline (twice that, so a
+// server trickling a byte a second cannot hold a request) of one exchange, run on a timer of
+// a host object: watchReply()'s watcher, or the
+// authenticated reply that wraps the exchange (no object of its own per request). Activity
+// only notes the time; the timer works out on firing which limit passed, or re-arms for the
+// nearer one (re-arming a timer on every progress signal showed in profiles).
+class ExchangeDeadline
+{
+public:
+    void start(QObject *host, std::chrono::milliseconds idle);
+    void stop(QObject *host);
+    void noteActivity() { m_lastActivityMs = m_clock.elapsed(); }
+    // For the host's timerEvent(): false when `timerId` is not this deadline's. When a limit
+    // has passed, aborts `reply` (if still running) as timed out: replyError() says so.
+    bool onTimer(QObject *host, int timerId, QNetworkReply *reply);
+
+private:
+    QElapsedTimer m_clock;
+    qint64 m_idleMs = 0;
+    qint64 m_lastActivityMs = 0;
+    int m_timerId = 0;
+};
 
 // The transport-level error of a finished reply (NoError when an HTTP status
 // arrived; HTTP statuses are the caller's to interpret).

@@ -9,6 +9,7 @@ from the raw file alone, and that a run stopped half-way keeps what it measured.
 documented option of bench/run.sh is in one of the runs:
 
     --reps --duration --skip-growth --cold-runs    run "profiled" (also: cold start, profiles)
+    --callgrind-runs
     --sizes --skip-cold --no-profile               run "growth", with the counts of
     --connections --pool --login-duration          bench/run.py --help
     --sdk-requests --sdk-rounds --storm-rounds
@@ -128,7 +129,9 @@ def cold(raw, report):
 
 def profiled(raw, report):
     p = raw["results"].get("profile") or {}
-    return bool(p.get("callgrind", {}).get("me") and p.get("sdk")) and "## Profiles" in report
+    runs = len((p.get("sdk") or {}).get("runs", []))
+    return bool(p.get("callgrind", {}).get("me") and p.get("sdk")) and "## Profiles" in report \
+        and runs == raw["args"]["callgrind_runs"] and (runs == 1 or f"median of {runs} runs" in report)
 
 
 def check_stopped_run(runner):
@@ -172,7 +175,8 @@ def main():
     work = tempfile.mkdtemp(prefix="tessera-bench-test.")
     runner = Runner(args.root, args.build, work)
     try:
-        check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1", "--cold-runs", "2"],
+        check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1", "--cold-runs", "2",
+                                             "--callgrind-runs", "2"],
                         [("cost growth", False, grown, "--skip-growth"), ("cold start", True, cold, None),
                          ("profiles", True, profiled, None)])
         check_whole_run(runner, "growth", ["--sizes", "100,300", "--skip-cold", "--no-profile", "--connections", "5",
