@@ -156,12 +156,16 @@ RequestFramer::Request RequestFramer::takeRequest()
     return request;
 }
 
-void RequestFramer::feed(QByteArrayView data)
+qsizetype RequestFramer::feed(QByteArrayView data)
 {
     qsizetype i = 0;
     while (i < data.size() && m_state != State::Done) {
-        if (m_phase == Phase::Idle)
+        if (m_phase == Phase::Idle) {
+            // The next request waits, unread, until the queue has room.
+            if (qsizetype(m_queue.size()) >= m_limits.maxQueuedRequests)
+                return i;
             m_phase = Phase::Head;
+        }
         switch (m_state) {
         case State::FixedBody:
         case State::ChunkData: {
@@ -213,6 +217,7 @@ void RequestFramer::feed(QByteArrayView data)
         }
         }
     }
+    return data.size();
 }
 
 // Accounts one byte of a line-based state against its limit; stores it unless
@@ -558,8 +563,6 @@ void RequestFramer::messageComplete()
         // Whatever follows is never parsed, so it can never run.
         m_state = State::Done;
         m_phase = Phase::Stopped;
-    } else if (int(m_queue.size()) > m_limits.maxQueuedRequests) {
-        stop(0, "", "");
     }
 }
 
