@@ -497,7 +497,12 @@ void tst_ServerUnits::unsafeDatabaseFiles()
     QVERIFY(wal.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner));
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0777) == 0);
     QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 0777")));
+    // Sticky (like /tmp) is no better: others can still create a -wal there.
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 01777) == 0);
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 1777")));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0720) == 0);
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("lets group")));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0750) == 0);
     QVERIFY2(Tessera::Server::unsafeDatabaseFiles(path).isEmpty(),
              qPrintable(Tessera::Server::unsafeDatabaseFiles(path)));
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0700) == 0);
