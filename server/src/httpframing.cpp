@@ -540,8 +540,11 @@ void RequestFramer::messageComplete()
         // Framing and expectation fields were handled here; Qt's parser must not
         // act on them again (it would read a chunked body its own way, or send a
         // second 100 Continue).
+        // Upgrade is ignored (RFC 9110 7.8 lets a server stay on HTTP/1.1):
+        // Qt's parser would hand the connection to its upgrade path, which
+        // answered a second time after the route's answer.
         if (equalsLower(name, "transfer-encoding") || equalsLower(name, "expect")
-            || (m_chunked && equalsLower(name, "content-length")))
+            || equalsLower(name, "upgrade") || (m_chunked && equalsLower(name, "content-length")))
             continue;
         message += name;
         message += ": ";

@@ -32,7 +32,7 @@ struct FramingError
 // Strict HTTP/1.1 request framing (RFC 9112) in front of Qt HttpServer's own
 // parser. It consumes the raw byte stream of one connection and yields each
 // complete request in a canonical form (CRLF lines, "Name: value" fields, a
-// Content-Length body, no Transfer-Encoding or Expect), which is the only thing
+// Content-Length body, no Transfer-Encoding, Expect or Upgrade), which is the only thing
 // Qt's parser ever reads, one request at a time. Anything outside the strict
 // grammar stops the framer with the status to answer before closing: bare LF or
 // CR, obs-fold, whitespace before a colon, more than one Content-Length or a list

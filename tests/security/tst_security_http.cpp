@@ -333,6 +333,8 @@ private slots:
     void smugglingInputsRefused_data();
     void smugglingInputsRefused();
     void pipelinedRequestsAnsweredInOrder();
+    void upgradeRequestsAnsweredOnce_data();
+    void upgradeRequestsAnsweredOnce();
     void tlsConnectionsAreGuarded();
     void plainHttpOnPublicAddressRefused();
 
@@ -864,6 +866,36 @@ void tst_SecurityHttp::pipelinedRequestsAnsweredInOrder()
     QCOMPARE(answers.at(2).code(), QStringLiteral("parse_error")); // a body, not a request
     QVERIFY(answers.at(3).json().contains(QStringLiteral("keys")));
     // Nothing after "Connection: close" was answered (no 404 for /nothere).
+    expectServed(*server);
+}
+
+void tst_SecurityHttp::upgradeRequestsAnsweredOnce_data()
+{
+    QTest::addColumn<QByteArray>("fields");
+    QTest::addRow("websocket") << QByteArray("Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                             "Sec-WebSocket-Version: 13\r\n");
+    QTest::addRow("h2c") << QByteArray("Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                       "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n");
+}
+
+// The server speaks HTTP/1.1 only and ignores Upgrade (RFC 9110 7.8): one
+// answer per request, and the connection goes on as HTTP/1.1 (Qt's own upgrade
+// path used to answer a websocket request a second time, with 404).
+void tst_SecurityHttp::upgradeRequestsAnsweredOnce()
+{
+    QFETCH(QByteArray, fields);
+    auto server = startServer();
+    QVERIFY(server->isRunning());
+    Connection client(server->baseUrl(), loopback(1));
+    QVERIFY(client.waitConnected());
+    client.send(get("/healthz", fields) + get("/healthz", "Connection: close\r\n"));
+    QVERIFY(client.waitForClose(DeadlineSeconds * 1000 + 3000));
+    QList<int> statuses;
+    for (const Answer &answer : client.answers())
+        statuses.append(answer.status);
+    QVERIFY2(statuses == (QList<int>{200, 200}),
+             qPrintable(QString::fromLatin1(client.received().left(800))));
     expectServed(*server);
 }
 

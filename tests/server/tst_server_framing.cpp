@@ -106,6 +106,11 @@ void tst_ServerFraming::accepted_data()
             << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello")
             << QList<QByteArray>{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello"}
             << QList<bool>{false};
+    QTest::addRow("Upgrade dropped (RFC 9110 7.8: the server stays on HTTP/1.1)")
+            << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                          "Upgrade: websocket\r\n\r\n")
+            << QList<QByteArray>{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n\r\n"}
+            << QList<bool>{false};
     QTest::addRow("chunked body becomes a Content-Length body")
             << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                           "3\r\nhel\r\n2;ext=\"v\"\r\nlo\r\n0\r\nTrailer-A: x\r\n\r\n")
