@@ -333,7 +333,13 @@ void RequestFramer::requestLine(QByteArrayView line)
         return;
     }
     bool targetOk = false;
-    if (target.startsWith('/')) {
+    if (target.startsWith("//")) {
+        // A valid absolute-path (RFC 9112 3.2.1), but URL parsers, Qt's
+        // among them, read "//evil/x" as authority "evil", path "/x": the
+        // route served would not be the path that was checked.
+        stop(400, InvalidRequest, "request target starting with \"//\"");
+        return;
+    } else if (target.startsWith('/')) {
         targetOk = isValidTarget(target, false); // origin-form
     } else if (target == "*") {
         targetOk = method == "OPTIONS"; // asterisk-form

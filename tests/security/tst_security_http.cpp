@@ -335,6 +335,7 @@ private slots:
     void pipelinedRequestsAnsweredInOrder();
     void upgradeRequestsAnsweredOnce_data();
     void upgradeRequestsAnsweredOnce();
+    void doubleSlashTargetRefused();
     void tlsConnectionsAreGuarded();
     void plainHttpOnPublicAddressRefused();
 
@@ -896,6 +897,25 @@ void tst_SecurityHttp::upgradeRequestsAnsweredOnce()
         statuses.append(answer.status);
     QVERIFY2(statuses == (QList<int>{200, 200}),
              qPrintable(QString::fromLatin1(client.received().left(800))));
+    expectServed(*server);
+}
+
+// "//evil/healthz" is a valid absolute-path, but URL parsers read "evil" as
+// an authority: refused with 400, one answer, the connection closed.
+void tst_SecurityHttp::doubleSlashTargetRefused()
+{
+    auto server = startServer();
+    QVERIFY(server->isRunning());
+    for (const char *target : {"//evil/healthz", "//healthz", "//127.0.0.1/api/me/"}) {
+        Connection client(server->baseUrl(), loopback(1));
+        QVERIFY(client.waitConnected());
+        client.send(get(target));
+        QVERIFY2(client.waitForClose(DeadlineSeconds * 1000 - 500), target);
+        const QList<Answer> answers = client.answers();
+        QVERIFY2(answers.size() == 1, qPrintable(QString::fromLatin1(client.received().left(800))));
+        QCOMPARE(answers.first().status, 400);
+        QCOMPARE(answers.first().code(), QStringLiteral("invalid_request"));
+    }
     expectServed(*server);
 }
 

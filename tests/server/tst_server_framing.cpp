@@ -260,6 +260,8 @@ void tst_ServerFraming::refused_data()
             << QByteArray("GET / http/1.1\r\nHost: a\r\n\r\n") << 400 << bad << 0;
     QTest::addRow("HTTP/2.0") << QByteArray("GET / HTTP/2.0\r\nHost: a\r\n\r\n") << 505
                               << QByteArray("http_version_not_supported") << 0;
+    QTest::addRow("target starting with // (an authority to URL parsers)")
+            << QByteArray("GET //evil/healthz HTTP/1.1\r\nHost: a\r\n\r\n") << 400 << bad << 0;
     QTest::addRow("space in the target")
             << QByteArray("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n") << 400 << bad << 0;
     QTest::addRow("fragment in the target")
