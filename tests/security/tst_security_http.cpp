@@ -336,6 +336,7 @@ private slots:
     void upgradeRequestsAnsweredOnce_data();
     void upgradeRequestsAnsweredOnce();
     void doubleSlashTargetRefused();
+    void headLimitsWithinQtParser();
     void tlsConnectionsAreGuarded();
     void plainHttpOnPublicAddressRefused();
 
@@ -917,6 +918,37 @@ void tst_SecurityHttp::doubleSlashTargetRefused()
         QCOMPARE(answers.first().code(), QStringLiteral("invalid_request"));
     }
     expectServed(*server);
+}
+
+// The largest --max-header-fields and --max-header-bytes the server accepts
+// are what Qt HttpServer's parser still reads: a head at both limits is
+// answered, and one field more gets 431 from the guard, never a silent close.
+void tst_SecurityHttp::headLimitsWithinQtParser()
+{
+    auto server = startServer({QStringLiteral("--max-header-fields"), QStringLiteral("100"),
+                               QStringLiteral("--max-header-bytes"), QStringLiteral("102400")});
+    QVERIFY(server->isRunning());
+    auto ask = [&server](const QByteArray &fields) {
+        Connection client(server->baseUrl(), loopback(1));
+        if (!client.waitConnected())
+            return -1;
+        client.send(get("/healthz", fields + "Connection: close\r\n"));
+        client.waitForClose(DeadlineSeconds * 1000 + 3000);
+        return client.answers().size() == 1 ? client.answers().first().status : 0;
+    };
+    // Host and Connection, plus 98 fields: 100.
+    QByteArray fields;
+    for (int i = 0; i < 98; ++i)
+        fields += "X-" + QByteArray::number(i) + ": a\r\n";
+    QCOMPARE(ask(fields), 200);
+    QCOMPARE(ask(fields + "X-One-More: a\r\n"), 431);
+    // One field filling the head to 102400 bytes (every byte counts: the
+    // request line, the other fields, the CRLFs, the final one too), and one
+    // byte more.
+    const QByteArray empty = get("/healthz", "X-Pad: \r\nConnection: close\r\n");
+    const qsizetype pad = 102400 - empty.size();
+    QCOMPARE(ask("X-Pad: " + QByteArray(pad, 'a') + "\r\n"), 200);
+    QCOMPARE(ask("X-Pad: " + QByteArray(pad + 1, 'a') + "\r\n"), 431);
 }
 
 void tst_SecurityHttp::tlsConnectionsAreGuarded()
