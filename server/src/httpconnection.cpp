@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+// Over 500 lines on purpose: one connection's guard, whose hand-over to Qt's
+// parser, read pausing (the plug) and deadlines act on the same socket state;
+// apart, each would have to re-check what the others did to it.
 #include "httpconnection.h"
 
 #include "logging.h"
