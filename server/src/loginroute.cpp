@@ -203,41 +203,73 @@ void LoginRoute::admit(std::unique_ptr<Login> login)
 {
     if (qsizetype(m_running.size()) < m_threads)
         return start(std::move(login));
-    // One address may hold only a share of the queue: one client filling it
-    // must not turn every other client's login away.
-    const int share = addressShare();
     auto queueFull = [this] { return qsizetype(m_waiting.size()) >= m_config.loginQueue; };
-    auto shareFull = [this, &login, share] {
-        return m_waitingPerAddress.value(login->limiterKey) >= share;
-    };
-    if (queueFull() || shareFull())
+    if (queueFull())
         dropAbandonedWaiting();
-    if (queueFull() || shareFull()) {
-        m_limiter.withdrawn(login->ticket);
-        const qint64 retryAfter = retryAfterSeconds();
-        m_busyLog->note(login->address,
-                        (queueFull()
-                                 ? QStringLiteral("login queue full (%1 waiting): 503 to %2, retry "
-                                                  "in %3 s")
-                                           .arg(m_waiting.size())
-                                 : QStringLiteral("login queue share of one address full (%1 "
-                                                  "waiting): 503 to %2, retry in %3 s")
-                                           .arg(share))
-                                .arg(login->address)
-                                .arg(retryAfter));
-        return retryLaterResponse(
-                       Status::ServiceUnavailable, QStringLiteral("server_busy"),
-                       QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter),
-                       retryAfter)
-                .write(std::move(login->responder));
+    if (queueFull()) {
+        // One address may use the whole queue while nobody else needs it (a
+        // NAT, a proxy not trusted for X-Forwarded-For), but not keep others
+        // out: a login from an address holding less than its share takes the
+        // place of the latest login of an address holding more.
+        std::unique_ptr<Login> refused = std::move(login);
+        if (m_waitingPerAddress.value(refused->limiterKey) < addressShare()) {
+            if (auto it = latestOverShare(); it != m_waiting.end()) {
+                removeWaiting(it);
+                std::swap(refused, *it);
+                std::unique_ptr<Login> admitted = std::move(*it);
+                m_waiting.erase(it);
+                ++m_waitingPerAddress[admitted->limiterKey];
+                m_waiting.push_back(std::move(admitted));
+            }
+        }
+        return refuseBusy(*refused);
     }
     ++m_waitingPerAddress[login->limiterKey];
     m_waiting.push_back(std::move(login));
 }
 
+void LoginRoute::refuseBusy(Login &login)
+{
+    m_limiter.withdrawn(login.ticket);
+    const qint64 retryAfter = retryAfterSeconds();
+    m_busyLog->note(login.address,
+                    QStringLiteral("login queue full (%1 waiting, at most %2 of them from one "
+                                   "address when others wait): 503 to %3, retry in %4 s")
+                            .arg(m_waiting.size())
+                            .arg(addressShare())
+                            .arg(login.address)
+                            .arg(retryAfter));
+    retryLaterResponse(Status::ServiceUnavailable, QStringLiteral("server_busy"),
+                       QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter),
+                       retryAfter)
+            .write(std::move(login.responder));
+}
+
 int LoginRoute::addressShare() const
 {
     return qMax(1, m_config.loginQueue / 4);
+}
+
+// The latest waiting login of the address holding the most of the queue, if
+// that is more than its share; else end().
+std::deque<std::unique_ptr<LoginRoute::Login>>::iterator LoginRoute::latestOverShare()
+{
+    QString hog;
+    int most = addressShare();
+    for (auto it = m_waitingPerAddress.cbegin(); it != m_waitingPerAddress.cend(); ++it) {
+        if (it.value() > most) {
+            most = it.value();
+            hog = it.key();
+        }
+    }
+    if (hog.isNull())
+        return m_waiting.end();
+    for (auto it = m_waiting.end(); it != m_waiting.begin();) {
+        --it;
+        if ((*it)->limiterKey == hog)
+            return it;
+    }
+    return m_waiting.end();
 }
 
 void LoginRoute::removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it)

@@ -24,13 +24,15 @@ namespace Tessera::Server {
 //
 // On the server thread: parse, throttle (LoginLimiter, failures only), look the
 // user up, then queue the password check. At most one check per pool thread
-// runs at a time; the others wait here, at most --login-queue of them and at
-// most a quarter of those (at least one) from one client address (beyond:
-// 503 + Retry-After), and a waiting login whose client has hung up is dropped
-// without hashing. Refusals (429, 503) are logged as one line per interval,
-// not one per request. A check's result comes back to the server thread as a queued
-// call, so responders are only ever touched and destroyed there (Qt HttpServer
-// 6.4's QFuture path crashed, docs/SECURITY.md).
+// runs at a time; the others wait here, at most --login-queue of them (beyond:
+// 503 + Retry-After). One client address may fill the queue while nobody else
+// waits, but when it is full a login from an address holding less than a
+// quarter of it (at least one place) takes the place of the latest login of
+// the address holding the most, which gets the 503. A waiting login whose
+// client has hung up is dropped without hashing. Refusals (429, 503) are logged as one line per
+// interval, not one per request. A check's result comes back to the server thread as a queued call,
+// so responders are only ever touched and destroyed there (Qt HttpServer 6.4's QFuture path
+// crashed, docs/SECURITY.md).
 //
 // Unknown users are checked against a decoy hash with the Argon2 parameters
 // most stored users have, so they cost what a known user costs; a successful
@@ -67,6 +69,8 @@ private:
     qint64 retryAfterSeconds() const;
     void removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it);
     int addressShare() const;
+    std::deque<std::unique_ptr<Login>>::iterator latestOverShare();
+    void refuseBusy(Login &login);
 
     // The decoy: refreshed at most every 10 s from users added since, and
     // after every rehash.
