@@ -3,7 +3,7 @@
 // of issue 15, finding 1, against a real tessera-server on loopback.
 //
 //   bench_http_flood [--server PATH] [--connections 500] [--sources 10]
-//                    [--mode mixed|headers|line|body|partial] [--hold 15] [--ulimit N]
+//                    [--mode mixed|headers|line|body|partial|noread] [--hold 15] [--ulimit N]
 //                    [--fast-argon2] [--json FILE]
 //
 // Starts the server (a temporary database with one user), opens --connections
@@ -12,7 +12,12 @@
 // header fields; "line", one header line of 1 MB that never ends; "body", a
 // valid head announcing 60,000 bytes and then a body trickled at 1 KB every
 // 500 ms; "partial" (not part of "mixed"), a request head without its end and
-// nothing more. They stay open until the server closes them or --hold seconds pass.
+// nothing more; "noread" (not part of "mixed"), a client that never reads an
+// answer: it pipelines 2,000 small GETs, 8 every 20 ms (fewer if the server
+// stops taking them), then 17 requests of 15 KB of header fields and a 64 KB
+// body, then one byte every 5 s (the review's holdN.py); these start 100 ms
+// apart, so --hold must cover the ramp. They stay open until the server closes
+// them or --hold seconds pass.
 // Meanwhile it samples the server's RSS (VmRSS, every 100 ms) and times a
 // legitimate client from 127.0.0.1: GET /healthz twice a second and a login
 // every 2 s, each on a new connection, 5 s timeout. Then it closes what is
@@ -41,7 +46,10 @@
 #include <memory>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #ifndef TESSERA_SERVER_PATH
 #define TESSERA_SERVER_PATH ""
@@ -75,15 +83,32 @@ double mib(qint64 kib)
 class Attacker : public QObject
 {
 public:
-    enum class Mode { Headers, Line, Body, Partial };
+    enum class Mode { Headers, Line, Body, Partial, NoRead };
 
-    Attacker(quint16 port, const QHostAddress &source, Mode mode)
+    Attacker(quint16 port, const QHostAddress &source, Mode mode, int startDelayMs = 0)
         : m_mode(mode)
     {
         m_socket.bind(source, 0);
         connect(&m_socket, &QTcpSocket::connected, this, [this] { pump(); });
-        connect(&m_socket, &QTcpSocket::bytesWritten, this, [this] { pump(); });
-        connect(&m_socket, &QTcpSocket::readyRead, this, [this] { m_socket.readAll(); });
+        connect(&m_socket, &QTcpSocket::bytesWritten, this, [this] {
+            m_lastProgress.start();
+            pump();
+        });
+        if (mode == Mode::NoRead) {
+            // Nothing is ever read: Qt's buffer here holds one byte, the
+            // kernel's 4 KB, and small segments keep the server's send buffer
+            // from growing, so its answers back up in the server (holdN.py).
+            m_socket.setReadBufferSize(1);
+            m_socket.setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, 4096);
+            const int segment = 536;
+            ::setsockopt(int(m_socket.socketDescriptor()), IPPROTO_TCP, TCP_MAXSEG, &segment,
+                         sizeof segment);
+            m_lastProgress.start();
+            connect(&m_trickle, &QTimer::timeout, this, [this] { noReadTick(); });
+            m_trickle.start(20);
+        } else {
+            connect(&m_socket, &QTcpSocket::readyRead, this, [this] { m_socket.readAll(); });
+        }
         connect(&m_socket, &QTcpSocket::disconnected, this, [this] { m_closed = true; });
         connect(&m_socket, &QTcpSocket::errorOccurred, this, [this] {
             if (m_socket.state() != QAbstractSocket::ConnectedState)
@@ -98,17 +123,53 @@ public:
             });
             m_trickle.start(500);
         }
-        m_socket.connectToHost(QHostAddress::LocalHost, port);
+        QTimer::singleShot(startDelayMs, this,
+                           [this, port] { m_socket.connectToHost(QHostAddress::LocalHost, port); });
     }
 
     bool closed() const { return m_closed; }
     void close() { m_socket.abort(); }
 
 private:
+    void noReadTick()
+    {
+        if (m_socket.state() != QAbstractSocket::ConnectedState)
+            return;
+        static const QByteArray gets =
+                QByteArray("GET /.well-known/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                        .repeated(8);
+        // 2,000 small GETs, 8 every 20 ms while the server takes them (the old
+        // server closed a connection with more than 17 waiting at once): about
+        // 800 KB of answers, more than the kernel buffers and the old server's
+        // 256 KB backlog hold. Then the big requests, then the trickle.
+        if (!m_bigsSent) {
+            if (m_sent < 250 * gets.size() && m_socket.bytesToWrite() == 0) {
+                m_socket.write(gets);
+                m_sent += gets.size();
+                return;
+            }
+            if (m_socket.bytesToWrite() > 0 && m_lastProgress.elapsed() < 700)
+                return;
+            m_bigsSent = true;
+            const QByteArray big = "POST /.well-known/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "X-Pad: "
+                    + QByteArray(15 * 1024, 'a') + "\r\nContent-Length: 65536\r\n\r\n"
+                    + QByteArray(65536, 'b');
+            m_socket.write(big.repeated(17));
+            m_trickleClock.start();
+        }
+        if (m_trickleClock.elapsed() >= 5000) {
+            m_socket.write("z");
+            m_trickleClock.start();
+        }
+    }
+
     void pump()
     {
         if (m_socket.state() != QAbstractSocket::ConnectedState)
             return;
+        if (m_mode == Mode::NoRead)
+            return; // paced by noReadTick()
         if (!m_headSent) {
             m_headSent = true;
             QByteArray head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
@@ -141,6 +202,9 @@ private:
     Mode m_mode;
     QTcpSocket m_socket;
     QTimer m_trickle;
+    QElapsedTimer m_lastProgress;
+    QElapsedTimer m_trickleClock;
+    bool m_bigsSent = false;
     bool m_headSent = false;
     bool m_closed = false;
     qint64 m_sent = 0;
@@ -252,7 +316,8 @@ int main(int argc, char *argv[])
                                            QStringLiteral("source addresses (10)"),
                                            QStringLiteral("N"), QStringLiteral("10"));
     const QCommandLineOption modeOption(
-            QStringLiteral("mode"), QStringLiteral("mixed, headers, line, body or partial (mixed)"),
+            QStringLiteral("mode"),
+            QStringLiteral("mixed, headers, line, body, partial or noread (mixed)"),
             QStringLiteral("MODE"), QStringLiteral("mixed"));
     const QCommandLineOption holdOption(QStringLiteral("hold"),
                                         QStringLiteral("seconds the attack lasts (15)"),
@@ -277,7 +342,7 @@ int main(int argc, char *argv[])
     const QString mode = parser.value(modeOption);
     if (binary.isEmpty() || !QFile::exists(binary)
         || !QStringList{QStringLiteral("mixed"), QStringLiteral("headers"), QStringLiteral("line"),
-                        QStringLiteral("body"), QStringLiteral("partial")}
+                        QStringLiteral("body"), QStringLiteral("partial"), QStringLiteral("noread")}
                     .contains(mode)) {
         std::fputs("bench_http_flood: need --server PATH and a valid --mode\n", stderr);
         return 2;
@@ -366,8 +431,14 @@ int main(int argc, char *argv[])
             attackMode = Attacker::Mode::Body;
         else if (mode == u"partial")
             attackMode = Attacker::Mode::Partial;
+        else if (mode == u"noread")
+            attackMode = Attacker::Mode::NoRead;
         const QHostAddress source(QStringLiteral("127.0.0.%1").arg(2 + i % sources));
-        attackers.push_back(std::make_unique<Attacker>(port, source, attackMode));
+        // Clients that do not read start 100 ms apart (as holdN.py does,
+        // 400 ms): a server that queues what it cannot answer yet answers
+        // their first requests instead of cutting them as too many at once.
+        const int startDelayMs = attackMode == Attacker::Mode::NoRead ? 100 * i : 0;
+        attackers.push_back(std::make_unique<Attacker>(port, source, attackMode, startDelayMs));
     }
     qint64 peak = baseline;
     QList<qint64> samples;

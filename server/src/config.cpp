@@ -109,9 +109,11 @@ const QList<Option> &options()
                             "its answers, is closed after this time (default 10).")},
             {QStringLiteral("max-header-bytes"), QStringLiteral("N"),
              QStringLiteral("Request line and header fields together; larger heads get 431 and "
-                            "close (default 16384; the request line alone at most 8192: 414).")},
+                            "close (default 16384, at most 102400; the request line alone at "
+                            "most 8192: 414).")},
             {QStringLiteral("max-header-fields"), QStringLiteral("N"),
-             QStringLiteral("Header fields per request; more get 431 and close (default 100).")},
+             QStringLiteral("Header fields per request; more get 431 and close (default 100, "
+                            "the most allowed: Qt HttpServer's parser reads no more).")},
             {QStringLiteral("max-connections"), QStringLiteral("N"),
              QStringLiteral("Open connections in total; beyond, new ones get 503 and are closed "
                             "(default 1024, lowered to what the open-file limit leaves).")},
@@ -404,6 +406,29 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             if (!parseSeconds(parser.value(name), count.minimum, &value) || value > 1000000)
                 return fail(name);
             *count.target = int(value);
+        }
+        // Qt HttpServer's request parser (Qt 6.4.2 as Debian 12 ships it, and
+        // the HeaderConstants of later Qt) reads at most 100 fields, each at most
+        // 100 KiB, 256 KiB in all; beyond, it drops the request and closes the
+        // connection without an answer. The guard must refuse such heads itself
+        // (431): its limits may not go past Qt's. A head bound of 100 KiB also
+        // bounds every field.
+        constexpr int QtMaxHeaderFields = 100;
+        constexpr qint64 QtMaxHeaderFieldBytes = 100 * 1024;
+        if (config.maxHeaderFields > QtMaxHeaderFields) {
+            result.error = QStringLiteral("invalid value for --max-header-fields: at most %1, "
+                                          "the most header fields Qt HttpServer's parser reads "
+                                          "(it drops a request with more, unanswered)")
+                                   .arg(QtMaxHeaderFields);
+            return result;
+        }
+        if (config.maxHeaderBytes > QtMaxHeaderFieldBytes) {
+            result.error = QStringLiteral("invalid value for --max-header-bytes: at most %1, so "
+                                          "that no header field can exceed the 100 KiB Qt "
+                                          "HttpServer's parser reads (it drops a request with a "
+                                          "longer one, unanswered)")
+                                   .arg(QtMaxHeaderFieldBytes);
+            return result;
         }
         config.insecureHttp = parser.isSet(QStringLiteral("insecure-http"));
         // Passwords and tokens must not cross a network in the clear: plain HTTP

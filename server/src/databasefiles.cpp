@@ -5,7 +5,6 @@
 #include <QtCore/QFileInfo>
 #include <QtCore/QStandardPaths>
 
-#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,24 +23,12 @@ QString userName(uid_t uid)
     return entry ? QString::fromLocal8Bit(entry->pw_name) : QStringLiteral("uid %1").arg(uid);
 }
 
-// A group only this user is in: its primary group, named after it, listing
-// nobody else (Debian's "user private groups").
-bool isPrivateGroupOfThisUser(gid_t gid)
-{
-    const passwd *self = ::getpwuid(::geteuid());
-    if (!self || self->pw_gid != gid)
-        return false;
-    const QByteArray selfName(self->pw_name);
-    const group *entry = ::getgrgid(gid);
-    if (!entry || selfName != entry->gr_name)
-        return false;
-    for (char **member = entry->gr_mem; member && *member; ++member) {
-        if (selfName != *member)
-            return false;
-    }
-    return true;
-}
-
+// Nobody but this user (or root) may be able to create a file in the
+// directory: SQLite reads a -wal file it finds there as part of the database,
+// so one planted between these checks and SQLite's open would be adopted,
+// whatever its owner or mode. The sticky bit does not help (it only protects
+// files that already exist), nor does a group of one member (members can be
+// added, setgid programs write with it).
 QString unsafeDirectory(const QString &directory)
 {
     struct stat info = {};
@@ -51,18 +38,16 @@ QString unsafeDirectory(const QString &directory)
         return QStringLiteral("%1 is not a directory").arg(directory);
     if (info.st_uid != ::geteuid() && info.st_uid != 0)
         return QStringLiteral("refusing the database directory %1: it belongs to %2, who could "
-                              "replace the database; use a directory of this user")
+                              "replace the database; use a directory of this user (mode 0700)")
                 .arg(directory, userName(info.st_uid));
-    const bool sticky = info.st_mode & S_ISVTX;
-    if ((info.st_mode & S_IWOTH) && !sticky)
-        return QStringLiteral("refusing the database directory %1: mode %2 lets every user "
-                              "replace the database (no sticky bit); use a directory of mode 0700")
-                .arg(directory, octal(info.st_mode));
-    if ((info.st_mode & S_IWGRP) && !sticky && !isPrivateGroupOfThisUser(info.st_gid))
-        return QStringLiteral("refusing the database directory %1: mode %2 lets group %3 "
-                              "replace the database; use a directory of mode 0700")
-                .arg(directory, octal(info.st_mode))
-                .arg(info.st_gid);
+    if (info.st_mode & (S_IWGRP | S_IWOTH))
+        return QStringLiteral("refusing the database directory %1: mode %2 lets %3 create files "
+                              "in it (a planted -wal file would take over the database, sticky "
+                              "bit or not); use a directory only this user can write to (mode "
+                              "0700 or 0750)")
+                .arg(directory, octal(info.st_mode),
+                     info.st_mode & S_IWOTH ? QStringLiteral("every user")
+                                            : QStringLiteral("group %1").arg(info.st_gid));
     return {};
 }
 

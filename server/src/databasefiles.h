@@ -21,11 +21,12 @@ bool createDefaultDatabaseDirectory(QString *error);
 
 // Empty when `databasePath`, its directory and its side files (-wal, -shm,
 // -journal) are safe to use; else one line saying what is wrong:
-// - the directory must be owned by this user or root, and not writable by
-//   others unless sticky (like /tmp); group-writable only when the group is
-//   this user's private group (same name, no other members);
+// - the directory must be owned by this user or root and writable by its
+//   owner only (no group or other write bit, sticky or not): nobody else may
+//   create a file SQLite would read;
 // - each file that exists must be a regular file (not a symbolic link), owned
 //   by this user, with mode 0600.
+// Must run before SQLite opens anything there.
 QString unsafeDatabaseFiles(const QString &databasePath);
 
 // Sets the process umask for its lifetime, so files SQLite creates are 0600.

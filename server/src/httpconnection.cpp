@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+// Over 500 lines on purpose: one connection's guard, whose hand-over to Qt's
+// parser, read pausing (the plug) and deadlines act on the same socket state;
+// apart, each would have to re-check what the others did to it.
 #include "httpconnection.h"
 
 #include "logging.h"
@@ -69,15 +72,19 @@ HttpConnection::HttpConnection(QTcpSocket *socket, const ConnectionSettings &set
     , m_framer(settings.framing)
     , m_acceptedAt(Clock::now())
     , m_phaseStart(m_acceptedAt)
-    , m_lastActivity(m_acceptedAt)
+    , m_lastAnswer(m_acceptedAt)
+    , m_outputSince(m_acceptedAt)
 {
     // Qt's buffer holds at most this much before the kernel's buffer (and TCP
     // flow control) takes over; every readyRead empties it.
     socket->setReadBufferSize(settings.readBufferBytes);
     connect(socket, &QIODevice::readyRead, this, &HttpConnection::onReadyRead);
-    connect(socket, &QIODevice::bytesWritten, this, &HttpConnection::onBytesWritten);
+    // Output progress is the kernel taking bytes: with TLS, ciphertext (the
+    // plaintext bytesWritten only says it was encrypted).
     if (m_ssl)
         connect(m_ssl, &QSslSocket::encryptedBytesWritten, this, &HttpConnection::onBytesWritten);
+    else
+        connect(socket, &QIODevice::bytesWritten, this, &HttpConnection::onBytesWritten);
     m_timer.setSingleShot(true);
     connect(&m_timer, &QTimer::timeout, this, &HttpConnection::onTimeout);
     updateTimer();
@@ -112,32 +119,72 @@ void HttpConnection::onReadyRead()
     // the bytes read below from being kept for a rollback.
     if (m_socket->isTransactionStarted())
         m_socket->commitTransaction();
+    readAvailable();
+    advance();
+}
+
+// Empties Qt's read buffer, always: what is left in it when a readyRead is
+// delivered would be read by QHttpServer's slot, which runs after this one.
+void HttpConnection::readAvailable()
+{
     char buffer[16 * 1024];
     qint64 n = 0;
     // Read until empty: the last, short read also re-arms the socket's read notifier.
     while ((n = m_socket->read(buffer, sizeof buffer)) > 0) {
-        if (!m_closing)
-            m_framer.feed(QByteArrayView(buffer, n));
+        QByteArrayView bytes(buffer, n);
+        if (m_plugged) {
+            // The plug is always first: it went in while the buffer was empty.
+            // Qt added data behind it (TLS decrypts records it already had).
+            m_plugged = false;
+            bytes = bytes.sliced(1);
+        }
+        take(bytes);
     }
-    m_lastActivity = Clock::now();
+}
+
+void HttpConnection::take(QByteArrayView bytes)
+{
+    if (m_closing || bytes.isEmpty())
+        return; // a closing connection reads and drops until the client is done
+    if (!m_unframed.isEmpty()) {
+        m_unframed.append(bytes);
+        return;
+    }
+    const qsizetype used = m_framer.feed(bytes);
+    if (used < bytes.size())
+        m_unframed = bytes.sliced(used).toByteArray();
+}
+
+void HttpConnection::feedFramer()
+{
+    if (!m_unframed.isEmpty()) {
+        const qsizetype used = m_framer.feed(m_unframed);
+        if (used == m_unframed.size())
+            m_unframed = QByteArray(); // its memory too
+        else
+            m_unframed.remove(0, used);
+    }
     trackPhase();
-    processQueue();
-    updateTimer();
 }
 
 void HttpConnection::onBytesWritten()
 {
-    m_lastActivity = Clock::now();
+    const Clock::time_point now = Clock::now();
+    m_outputSince = now;
+    m_lastAnswer = now;
     if (m_closing) {
         shutdownWhenFlushed();
         return;
     }
-    processQueue();
-    updateTimer();
+    advance();
 }
 
 void HttpConnection::noteWrite()
 {
+    // The output deadline counts from the first unsent byte, then from each
+    // time the kernel takes some.
+    if (pendingOutput() == 0)
+        m_outputSince = Clock::now();
     if (!m_outstanding || m_responseBegun)
         return;
     // QHttpServerResponder writes a whole answer in one go. An answer written
@@ -147,6 +194,29 @@ void HttpConnection::noteWrite()
     m_responseBegun = true;
     if (!m_releasing)
         QMetaObject::invokeMethod(this, &HttpConnection::finishResponse, Qt::QueuedConnection);
+}
+
+// Hands over what can be handed over, then starts or stops reading to match.
+void HttpConnection::advance()
+{
+    processQueue();
+    if (readingWanted()) {
+        if (m_paused) {
+            resumeReading(); // may bring bytes the framer can take at once
+            processQueue();
+        }
+    }
+    if (!readingWanted())
+        pauseReading();
+    // A safety net: the plug keeps this to a read or two.
+    if (m_unframed.size() > 4 * m_settings.readBufferBytes) {
+        qCWarning(lcServerHttp) << "connection from" << peer()
+                                << "closed: more unread bytes than it may hold";
+        m_closing = true;
+        m_socket->abort();
+        return;
+    }
+    updateTimer();
 }
 
 void HttpConnection::trackPhase()
@@ -168,27 +238,25 @@ void HttpConnection::trackPhase()
 
 void HttpConnection::processQueue()
 {
-    if (m_closing || m_outstanding || m_releasing
-        || m_socket->state() != QAbstractSocket::ConnectedState)
+    while (!m_closing && !m_outstanding && !m_releasing
+           && m_socket->state() == QAbstractSocket::ConnectedState) {
+        feedFramer();
+        if (m_framer.hasRequest()) {
+            // A client that does not read its answers gets no more of them.
+            if (pendingOutput() > m_settings.writeBacklogBytes)
+                return;
+            release(m_framer.takeRequest());
+            continue; // an answer written during the hand-over: the next one
+        }
+        if (m_framer.failed()) {
+            respondAndClose(m_framer.error());
+        } else if (m_framer.stopped()) {
+            lingerClose();
+        } else if (m_framer.wantsContinue()) {
+            m_socket->write("HTTP/1.1 100 Continue\r\n\r\n");
+            m_framer.continueSent();
+        }
         return;
-    if (m_framer.hasRequest()) {
-        // A client that does not read its answers gets no more of them.
-        if (pendingOutput() > m_settings.writeBacklogBytes)
-            return;
-        release(m_framer.takeRequest());
-        return;
-    }
-    if (m_framer.failed()) {
-        respondAndClose(m_framer.error());
-        return;
-    }
-    if (m_framer.stopped()) {
-        lingerClose();
-        return;
-    }
-    if (m_framer.wantsContinue()) {
-        m_socket->write("HTTP/1.1 100 Continue\r\n\r\n");
-        m_framer.continueSent();
     }
 }
 
@@ -199,6 +267,9 @@ void HttpConnection::release(RequestFramer::Request request)
     m_closeAfterResponse = request.closeAfter;
     if (m_socket->isTransactionStarted())
         m_socket->commitTransaction();
+    // Qt's parser must find the request alone in the buffer.
+    const bool plugged = m_plugged;
+    removePlug();
     const QByteArray &bytes = request.message;
     for (qsizetype i = bytes.size(); i-- > 0;)
         m_socket->ungetChar(bytes.at(i));
@@ -222,22 +293,28 @@ void HttpConnection::release(RequestFramer::Request request)
         m_socket->abort();
         return;
     }
+    if (plugged)
+        insertPlug();
     if (m_responseBegun)
-        finishResponse();
-    else
-        updateTimer();
+        completeResponse();
 }
 
+// An answer written later than the hand-over (a login): once it is written.
 void HttpConnection::finishResponse()
 {
-    m_outstanding = false;
-    m_lastActivity = Clock::now();
-    if (m_closeAfterResponse) {
-        lingerClose();
+    if (!m_outstanding)
         return;
-    }
-    processQueue();
-    updateTimer();
+    completeResponse();
+    if (!m_closing)
+        advance();
+}
+
+void HttpConnection::completeResponse()
+{
+    m_outstanding = false;
+    m_lastAnswer = Clock::now();
+    if (m_closeAfterResponse)
+        lingerClose();
 }
 
 void HttpConnection::respondAndClose(const FramingError &error)
@@ -258,7 +335,9 @@ void HttpConnection::lingerClose()
     if (m_closing)
         return;
     m_closing = true;
+    m_unframed = QByteArray();
     m_lingerDeadline = Clock::now() + m_settings.lingerTimeout;
+    resumeReading(); // what the client still sends is read and dropped
     shutdownWhenFlushed();
     updateTimer();
 }
@@ -289,16 +368,106 @@ void HttpConnection::shutdownWrite()
         ::shutdown(int(descriptor), SHUT_WR);
 }
 
+bool HttpConnection::readingWanted() const
+{
+    return m_closing || (m_unframed.isEmpty() && pendingOutput() <= m_settings.writeBacklogBytes);
+}
+
+// Qt reads from the kernel only while its read buffer has room: one byte of
+// room at once (so at most a byte comes in before the plug), none once the
+// plug is in. The plug goes in from the event loop, never while a readyRead is
+// being delivered: QHttpServer's slot would read it.
+void HttpConnection::pauseReading()
+{
+    if (m_socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    if (!m_paused) {
+        m_paused = true;
+        m_socket->setReadBufferSize(1);
+    }
+    if (m_plugged || m_plugScheduled)
+        return;
+    m_plugScheduled = true;
+    QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_plugScheduled = false;
+                if (!m_paused || m_plugged || m_socket->state() != QAbstractSocket::ConnectedState)
+                    return;
+                // Every readyRead emptied the buffer; should Qt ever have kept
+                // something without one, it is taken first.
+                if (m_socket->bytesAvailable() > 0) {
+                    readAvailable();
+                    advance();
+                    if (!m_paused)
+                        return;
+                }
+                insertPlug();
+            },
+            Qt::QueuedConnection);
+}
+
+void HttpConnection::resumeReading()
+{
+    if (!m_paused)
+        return;
+    m_paused = false;
+    removePlug();
+    if (m_socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    m_socket->setReadBufferSize(m_settings.readBufferBytes);
+    // Anything Qt holds (TLS: decrypted behind the plug), and the read that
+    // re-arms its read notifier.
+    readAvailable();
+}
+
+void HttpConnection::insertPlug()
+{
+    if (m_plugged || m_socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    if (m_socket->isTransactionStarted())
+        m_socket->commitTransaction();
+    m_socket->ungetChar('\n');
+    m_plugged = true;
+}
+
+void HttpConnection::removePlug()
+{
+    if (!m_plugged)
+        return;
+    m_plugged = false;
+    if (!m_socket->isOpen())
+        return; // aborted: the buffer is gone with the plug
+    if (m_socket->isTransactionStarted())
+        m_socket->commitTransaction();
+    char plug = 0;
+    m_socket->read(&plug, 1);
+}
+
+bool HttpConnection::outputStalled(Clock::time_point now) const
+{
+    return pendingOutput() > 0 && now >= m_outputSince + m_settings.idleTimeout;
+}
+
 void HttpConnection::onTimeout()
 {
     const std::optional<Clock::time_point> due = deadline();
     if (!due)
         return; // re-armed when a deadline runs again
-    if (Clock::now() < *due) {
+    const Clock::time_point now = Clock::now();
+    if (now < *due) {
         updateTimer(); // the deadline moved on, or a coarse timer fired early
         return;
     }
     if (m_closing) {
+        m_socket->abort();
+        return;
+    }
+    if (outputStalled(now)) {
+        // Whatever else it sends, a client that takes none of its answers for
+        // this long is not waited for: no answer could reach it.
+        qCDebug(lcServerHttp) << "connection from" << peer() << "closed: its answers are not read";
+        m_closing = true;
         m_socket->abort();
         return;
     }
@@ -310,34 +479,43 @@ void HttpConnection::onTimeout()
         processQueue();
         break;
     default:
-        // Nothing of a request arrived (a silent or idle keep-alive connection),
-        // or the client stopped reading its answers.
+        // Nothing of a request arrived (a silent or idle keep-alive connection).
         qCDebug(lcServerHttp) << "idle connection from" << peer() << "closed";
         lingerClose();
         break;
     }
+    updateTimer();
 }
 
 std::optional<HttpConnection::Clock::time_point> HttpConnection::deadline() const
 {
     if (m_closing)
         return m_lingerDeadline;
+    // Answers the kernel has not taken: the client must keep reading them,
+    // whatever it keeps sending.
+    std::optional<Clock::time_point> due;
+    if (pendingOutput() > 0)
+        due = m_outputSince + m_settings.idleTimeout;
     if (m_outstanding)
-        return std::nullopt; // the server is working on an answer: no client deadline runs
+        return due; // the server is working on an answer: no request deadline runs
+    std::optional<Clock::time_point> request;
     switch (m_framer.phase()) {
     case RequestFramer::Phase::Head:
-        return m_phaseStart + m_settings.headerTimeout;
-    case RequestFramer::Phase::Body:
-        return m_phaseStart + m_settings.bodyTimeout;
-    case RequestFramer::Phase::Idle:
-        if (m_framer.completedRequests() == 0)
-            return m_acceptedAt + m_settings.headerTimeout;
-        return m_lastActivity + m_settings.idleTimeout;
-    case RequestFramer::Phase::Stopped:
+        request = m_phaseStart + m_settings.headerTimeout;
         break;
+    case RequestFramer::Phase::Body:
+        request = m_phaseStart + m_settings.bodyTimeout;
+        break;
+    case RequestFramer::Phase::Idle:
+        request = m_framer.completedRequests() == 0 ? m_acceptedAt + m_settings.headerTimeout
+                                                    : m_lastAnswer + m_settings.idleTimeout;
+        break;
+    case RequestFramer::Phase::Stopped:
+        break; // answers still to be written: the output deadline above
     }
-    // Answers still queued or being written: the client must keep reading them.
-    return m_lastActivity + m_settings.idleTimeout;
+    if (!due || (request && *request < *due))
+        return request;
+    return due;
 }
 
 void HttpConnection::updateTimer()

@@ -21,10 +21,21 @@ struct ConnectionSettings
     FramingLimits framing;
     std::chrono::milliseconds headerTimeout{10000}; // from accept, or from a head's first byte
     std::chrono::milliseconds bodyTimeout{10000};   // from the end of the head
-    std::chrono::milliseconds idleTimeout{10000};   // keep-alive, or a client not reading
-    std::chrono::milliseconds lingerTimeout{2000};  // after the last answer, before the reset
-    qint64 readBufferBytes = 16 * 1024;             // per socket, in Qt's buffer
-    qint64 writeBacklogBytes = 256 * 1024;          // unread answers before reading pauses
+    // Keep-alive: from the end of the last answer. Answers not taken: from the
+    // last time the kernel took any of them.
+    std::chrono::milliseconds idleTimeout{10000};
+    std::chrono::milliseconds lingerTimeout{2000}; // after the last answer, before the reset
+    qint64 readBufferBytes = 16 * 1024;            // per socket, in Qt's buffer
+    // The kernel's receive and send buffers of each connection (SO_RCVBUF,
+    // SO_SNDBUF; Linux doubles both). Without a bound the kernel grows them to
+    // megabytes for a client that writes and never reads, and a client that
+    // does not read gets that many answers worked out before it is held back.
+    // A request is at most 80 KiB, an answer a few KiB.
+    int kernelReceiveBufferBytes = 64 * 1024;
+    int kernelSendBufferBytes = 16 * 1024;
+    // Answers the kernel has not taken yet (the client is not reading) beyond
+    // which no request is handed over and nothing more is read.
+    qint64 writeBacklogBytes = 16 * 1024;
 };
 
 // A complete answer that closes the connection: JSON error body, no-store.
@@ -39,9 +50,16 @@ QByteArray closingErrorResponse(int status, QByteArrayView code, QByteArrayView 
 // the next one only after the answer to the previous one has begun. Qt's
 // parser therefore never sees a partial or malformed request, never sees two
 // at once, and answers pipelined requests in order. The guard also runs the
-// connection's deadlines (head, body, keep-alive idle), answers framing errors
-// itself and closes after them with a lingering close, so the client reads the
-// answer instead of a reset.
+// connection's deadlines (head, body, keep-alive idle, answers not read),
+// answers framing errors itself and closes after them with a lingering close,
+// so the client reads the answer instead of a reset.
+//
+// Reading stops while the framer holds a request waiting for its turn and
+// more bytes are waiting behind it, and while the client leaves its answers
+// unread: Qt stops reading from the kernel when its read buffer is full, so
+// the guard shrinks that buffer to one byte and fills it with a byte of its
+// own (the plug), which it takes out before it hands a request over or reads
+// again. TCP flow control then holds the client back instead of memory here.
 class HttpConnection : public QObject
 {
     Q_OBJECT
@@ -60,16 +78,29 @@ private:
     void onReadyRead();
     void onBytesWritten();
     void onTimeout();
+    void readAvailable();
+    void take(QByteArrayView bytes);
+    void feedFramer();
+    void advance();
     void trackPhase();
     void processQueue();
     void release(RequestFramer::Request request);
     void finishResponse();
+    void completeResponse();
     void respondAndClose(const FramingError &error);
     void lingerClose();
     void shutdownWhenFlushed();
     void shutdownWrite();
-    // When the current phase of the connection runs out; none while the server works.
+    // Whether bytes should be read from the socket now.
+    bool readingWanted() const;
+    void pauseReading();
+    void resumeReading();
+    void insertPlug();
+    void removePlug();
+    // When the current phase of the connection runs out; none while the server
+    // works and the client has taken every answer.
     std::optional<Clock::time_point> deadline() const;
+    bool outputStalled(Clock::time_point now) const;
     void updateTimer();
     qint64 pendingOutput() const;
     QString peer() const;
@@ -79,11 +110,13 @@ private:
     ConnectionSettings m_settings;
     std::function<void()> m_onClosed;
     RequestFramer m_framer;
+    QByteArray m_unframed; // read, not taken by the framer yet (it holds a waiting request)
     QTimer m_timer;
 
     Clock::time_point m_acceptedAt;
     Clock::time_point m_phaseStart;
-    Clock::time_point m_lastActivity;
+    Clock::time_point m_lastAnswer;  // the end of the last answer, or output progress since
+    Clock::time_point m_outputSince; // when the kernel last took answer bytes (or the first)
     Clock::time_point m_lingerDeadline;
     Clock::time_point m_timerDue; // what m_timer was last started for
     RequestFramer::Phase m_trackedPhase = RequestFramer::Phase::Idle;
@@ -95,6 +128,9 @@ private:
     bool m_closeAfterResponse = false;
     bool m_closing = false;
     bool m_shutdownSent = false;
+    bool m_paused = false;        // Qt's read buffer is down to one byte
+    bool m_plugged = false;       // ...and holds the plug
+    bool m_plugScheduled = false; // insertPlug() is queued
 };
 
 // The socket types handed to QHttpServer: they tell their guard about every

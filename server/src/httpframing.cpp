@@ -156,12 +156,16 @@ RequestFramer::Request RequestFramer::takeRequest()
     return request;
 }
 
-void RequestFramer::feed(QByteArrayView data)
+qsizetype RequestFramer::feed(QByteArrayView data)
 {
     qsizetype i = 0;
     while (i < data.size() && m_state != State::Done) {
-        if (m_phase == Phase::Idle)
+        if (m_phase == Phase::Idle) {
+            // The next request waits, unread, until the queue has room.
+            if (qsizetype(m_queue.size()) >= m_limits.maxQueuedRequests)
+                return i;
             m_phase = Phase::Head;
+        }
         switch (m_state) {
         case State::FixedBody:
         case State::ChunkData: {
@@ -213,6 +217,7 @@ void RequestFramer::feed(QByteArrayView data)
         }
         }
     }
+    return data.size();
 }
 
 // Accounts one byte of a line-based state against its limit; stores it unless
@@ -328,7 +333,13 @@ void RequestFramer::requestLine(QByteArrayView line)
         return;
     }
     bool targetOk = false;
-    if (target.startsWith('/')) {
+    if (target.startsWith("//")) {
+        // A valid absolute-path (RFC 9112 3.2.1), but URL parsers, Qt's
+        // among them, read "//evil/x" as authority "evil", path "/x": the
+        // route served would not be the path that was checked.
+        stop(400, InvalidRequest, "request target starting with \"//\"");
+        return;
+    } else if (target.startsWith('/')) {
         targetOk = isValidTarget(target, false); // origin-form
     } else if (target == "*") {
         targetOk = method == "OPTIONS"; // asterisk-form
@@ -535,8 +546,11 @@ void RequestFramer::messageComplete()
         // Framing and expectation fields were handled here; Qt's parser must not
         // act on them again (it would read a chunked body its own way, or send a
         // second 100 Continue).
+        // Upgrade is ignored (RFC 9110 7.8 lets a server stay on HTTP/1.1):
+        // Qt's parser would hand the connection to its upgrade path, which
+        // answered a second time after the route's answer.
         if (equalsLower(name, "transfer-encoding") || equalsLower(name, "expect")
-            || (m_chunked && equalsLower(name, "content-length")))
+            || equalsLower(name, "upgrade") || (m_chunked && equalsLower(name, "content-length")))
             continue;
         message += name;
         message += ": ";
@@ -558,8 +572,6 @@ void RequestFramer::messageComplete()
         // Whatever follows is never parsed, so it can never run.
         m_state = State::Done;
         m_phase = Phase::Stopped;
-    } else if (int(m_queue.size()) > m_limits.maxQueuedRequests) {
-        stop(0, "", "");
     }
 }
 

@@ -16,7 +16,9 @@ struct FramingLimits
     qsizetype maxRequestLineBytes = 8 * 1024;
     int maxHeaderFields = 100;
     qint64 maxBodyBytes = 64 * 1024; // decoded
-    int maxQueuedRequests = 16;      // pipelined requests waiting for their turn
+    // Complete requests framed ahead of the one being answered; the bytes of
+    // the next one stay unread until one is taken.
+    int maxQueuedRequests = 1;
 };
 
 // Why the framer stopped. `status` 0 means the connection closes without an answer.
@@ -30,7 +32,7 @@ struct FramingError
 // Strict HTTP/1.1 request framing (RFC 9112) in front of Qt HttpServer's own
 // parser. It consumes the raw byte stream of one connection and yields each
 // complete request in a canonical form (CRLF lines, "Name: value" fields, a
-// Content-Length body, no Transfer-Encoding or Expect), which is the only thing
+// Content-Length body, no Transfer-Encoding, Expect or Upgrade), which is the only thing
 // Qt's parser ever reads, one request at a time. Anything outside the strict
 // grammar stops the framer with the status to answer before closing: bare LF or
 // CR, obs-fold, whitespace before a colon, more than one Content-Length or a list
@@ -56,8 +58,10 @@ public:
 
     explicit RequestFramer(const FramingLimits &limits);
 
-    // Consumes all of `data`.
-    void feed(QByteArrayView data);
+    // Consumes `data` up to the start of a request that would exceed
+    // maxQueuedRequests, or all of it; returns how many bytes it consumed.
+    // Once stopped, everything is consumed (and ignored).
+    qsizetype feed(QByteArrayView data);
     // Stops the framer (a deadline seen by the connection); queued requests stay.
     void fail(int status, QByteArray code, QByteArray detail);
 

@@ -56,6 +56,12 @@ void HttpListener::incomingConnection(qintptr descriptor)
         refuse(descriptor, peer);
         return;
     }
+    // TCP holds back a client the guard stops reading from (or one that does
+    // not read) once these are full, not after megabytes.
+    ::setsockopt(int(descriptor), SOL_SOCKET, SO_RCVBUF, &m_settings.kernelReceiveBufferBytes,
+                 sizeof m_settings.kernelReceiveBufferBytes);
+    ::setsockopt(int(descriptor), SOL_SOCKET, SO_SNDBUF, &m_settings.kernelSendBufferBytes,
+                 sizeof m_settings.kernelSendBufferBytes);
     QTcpSocket *socket = nullptr;
     WatchedSocket<QSslSocket> *ssl = nullptr;
     if (m_tls) {

@@ -9,6 +9,8 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QPointer>
+#include <QtCore/QSet>
+#include <QtCore/QTimer>
 #include <QtCore/QThread>
 #include <QtNetwork/QTcpSocket>
 
@@ -37,6 +39,59 @@ bool peerHasClosed(qintptr descriptor)
 }
 } // namespace
 
+// A flood of refused logins must not become a flood of log lines (disk, and
+// the operator's attention): the first refusal of a quiet period is logged as
+// it is, the others are counted and summed up once per interval while they
+// last.
+class RefusalLog : public QObject
+{
+public:
+    RefusalLog(QString what, std::chrono::milliseconds interval)
+        : m_what(std::move(what))
+    {
+        m_timer.setInterval(interval);
+        connect(&m_timer, &QTimer::timeout, this, [this] { flush(); });
+    }
+
+    void note(const QString &address, const QString &line)
+    {
+        if (!m_timer.isActive()) {
+            qCWarning(lcServerAuth).noquote() << line;
+            m_timer.start();
+            return;
+        }
+        ++m_count;
+        m_addresses.insert(address);
+        m_lastLine = line;
+    }
+
+private:
+    void flush()
+    {
+        if (m_count == 0) {
+            m_timer.stop(); // quiet: the next refusal is logged at once
+            return;
+        }
+        qCWarning(lcServerAuth).noquote()
+                << QStringLiteral("%1: %2 more in the last %3 s, from %4 address(es); the "
+                                  "last: %5")
+                           .arg(m_what)
+                           .arg(m_count)
+                           .arg(m_timer.interval() / 1000)
+                           .arg(m_addresses.size())
+                           .arg(m_lastLine);
+        m_count = 0;
+        m_addresses.clear();
+        m_lastLine.clear();
+    }
+
+    QString m_what;
+    QTimer m_timer;
+    int m_count = 0;
+    QSet<QString> m_addresses;
+    QString m_lastLine;
+};
+
 struct LoginRoute::Login
 {
     QHttpServerResponder responder; // server thread only
@@ -45,7 +100,8 @@ struct LoginRoute::Login
     QByteArray hash; // the user's, or the decoy
     Secret password;
     LoginLimiter::Ticket ticket;
-    QString address; // for the log
+    QString address;    // for the log
+    QString limiterKey; // the client address as the limiter counts it
 
     bool clientConnected() const
     {
@@ -70,6 +126,11 @@ LoginRoute::LoginRoute(const ServerConfig &config, Store &store, TokenService &t
     m_threads = qMax(2, QThread::idealThreadCount());
     m_pool.setMaxThreadCount(m_threads);
     refreshDecoy(TokenService::nowMs());
+    constexpr std::chrono::seconds RefusalLogInterval{10};
+    m_throttledLog = std::make_unique<RefusalLog>(QStringLiteral("logins throttled (429)"),
+                                                  RefusalLogInterval);
+    m_busyLog = std::make_unique<RefusalLog>(QStringLiteral("logins refused, server busy (503)"),
+                                             RefusalLogInterval);
 }
 
 LoginRoute::~LoginRoute()
@@ -80,6 +141,7 @@ LoginRoute::~LoginRoute()
 void LoginRoute::shutdown()
 {
     m_waiting.clear();
+    m_waitingPerAddress.clear();
     m_pool.clear();
     m_pool.waitForDone();
     // Results of the checks that ran are queued calls to this object: drop them
@@ -103,21 +165,23 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
     const QHostAddress client = m_clients.clientAddress(request.remoteAddress(),
                                                         headerValues(request, "x-forwarded-for"));
     login->address = ClientAddressResolver::displayAddress(client);
+    login->limiterKey = ClientAddressResolver::limiterKey(client);
     const QString username = object.value(QStringLiteral("username")).toString();
     QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
     login->password = Secret(password);
     secureWipe(password);
 
     const qint64 now = TokenService::nowMs();
-    const LoginLimiter::Verdict verdict = m_limiter.admit(
-            username, ClientAddressResolver::limiterKey(client), now, &login->ticket);
+    const LoginLimiter::Verdict verdict =
+            m_limiter.admit(username, login->limiterKey, now, &login->ticket);
     if (verdict.retryAfterSeconds > 0) {
         static const char *const reasons[] = {"", "per username and address", "per address",
                                               "username under attack: backoff"};
-        qCWarning(lcServerAuth).noquote()
-                << QStringLiteral("login throttled (%1) for %2, retry in %3 s")
-                           .arg(QLatin1String(reasons[int(verdict.reason)]), login->address)
-                           .arg(verdict.retryAfterSeconds);
+        m_throttledLog->note(
+                login->address,
+                QStringLiteral("login throttled (%1) for %2, retry in %3 s")
+                        .arg(QLatin1String(reasons[int(verdict.reason)]), login->address)
+                        .arg(verdict.retryAfterSeconds));
         return retryLaterResponse(Status::TooManyRequests, QStringLiteral("throttled"),
                                   QStringLiteral("Too many failed login attempts. Retry in %1 s.")
                                           .arg(verdict.retryAfterSeconds),
@@ -139,23 +203,80 @@ void LoginRoute::admit(std::unique_ptr<Login> login)
 {
     if (qsizetype(m_running.size()) < m_threads)
         return start(std::move(login));
-    if (qsizetype(m_waiting.size()) >= m_config.loginQueue)
+    auto queueFull = [this] { return qsizetype(m_waiting.size()) >= m_config.loginQueue; };
+    if (queueFull())
         dropAbandonedWaiting();
-    if (qsizetype(m_waiting.size()) >= m_config.loginQueue) {
-        m_limiter.withdrawn(login->ticket);
-        const qint64 retryAfter = retryAfterSeconds();
-        qCWarning(lcServerAuth).noquote()
-                << QStringLiteral("login queue full (%1 waiting): 503 to %2, retry in %3 s")
-                           .arg(m_waiting.size())
-                           .arg(login->address)
-                           .arg(retryAfter);
-        return retryLaterResponse(
-                       Status::ServiceUnavailable, QStringLiteral("server_busy"),
+    if (queueFull()) {
+        // One address may use the whole queue while nobody else needs it (a
+        // NAT, a proxy not trusted for X-Forwarded-For), but not keep others
+        // out: a login from an address holding less than its share takes the
+        // place of the latest login of an address holding more.
+        std::unique_ptr<Login> refused = std::move(login);
+        if (m_waitingPerAddress.value(refused->limiterKey) < addressShare()) {
+            if (auto it = latestOverShare(); it != m_waiting.end()) {
+                removeWaiting(it);
+                std::swap(refused, *it);
+                std::unique_ptr<Login> admitted = std::move(*it);
+                m_waiting.erase(it);
+                ++m_waitingPerAddress[admitted->limiterKey];
+                m_waiting.push_back(std::move(admitted));
+            }
+        }
+        return refuseBusy(*refused);
+    }
+    ++m_waitingPerAddress[login->limiterKey];
+    m_waiting.push_back(std::move(login));
+}
+
+void LoginRoute::refuseBusy(Login &login)
+{
+    m_limiter.withdrawn(login.ticket);
+    const qint64 retryAfter = retryAfterSeconds();
+    m_busyLog->note(login.address,
+                    QStringLiteral("login queue full (%1 waiting, at most %2 of them from one "
+                                   "address when others wait): 503 to %3, retry in %4 s")
+                            .arg(m_waiting.size())
+                            .arg(addressShare())
+                            .arg(login.address)
+                            .arg(retryAfter));
+    retryLaterResponse(Status::ServiceUnavailable, QStringLiteral("server_busy"),
                        QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter),
                        retryAfter)
-                .write(std::move(login->responder));
+            .write(std::move(login.responder));
+}
+
+int LoginRoute::addressShare() const
+{
+    return qMax(1, m_config.loginQueue / 4);
+}
+
+// The latest waiting login of the address holding the most of the queue, if
+// that is more than its share; else end().
+std::deque<std::unique_ptr<LoginRoute::Login>>::iterator LoginRoute::latestOverShare()
+{
+    QString hog;
+    int most = addressShare();
+    for (auto it = m_waitingPerAddress.cbegin(); it != m_waitingPerAddress.cend(); ++it) {
+        if (it.value() > most) {
+            most = it.value();
+            hog = it.key();
+        }
     }
-    m_waiting.push_back(std::move(login));
+    if (hog.isNull())
+        return m_waiting.end();
+    for (auto it = m_waiting.end(); it != m_waiting.begin();) {
+        --it;
+        if ((*it)->limiterKey == hog)
+            return it;
+    }
+    return m_waiting.end();
+}
+
+void LoginRoute::removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it)
+{
+    const QString key = (*it)->limiterKey;
+    if (--m_waitingPerAddress[key] <= 0)
+        m_waitingPerAddress.remove(key);
 }
 
 void LoginRoute::start(std::unique_ptr<Login> login)
@@ -249,6 +370,7 @@ void LoginRoute::storeRehash(const Store::User &user, const QByteArray &rehashed
 void LoginRoute::startWaiting()
 {
     while (qsizetype(m_running.size()) < m_threads && !m_waiting.empty()) {
+        removeWaiting(m_waiting.begin());
         std::unique_ptr<Login> login = std::move(m_waiting.front());
         m_waiting.pop_front();
         if (!login->clientConnected())
@@ -275,6 +397,7 @@ void LoginRoute::dropAbandonedWaiting()
             continue;
         }
         skipAbandoned(**it);
+        removeWaiting(it);
         it = m_waiting.erase(it);
     }
 }

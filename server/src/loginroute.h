@@ -25,14 +25,20 @@ namespace Tessera::Server {
 // On the server thread: parse, throttle (LoginLimiter, failures only), look the
 // user up, then queue the password check. At most one check per pool thread
 // runs at a time; the others wait here, at most --login-queue of them (beyond:
-// 503 + Retry-After), and a waiting login whose client has hung up is dropped
-// without hashing. A check's result comes back to the server thread as a queued
-// call, so responders are only ever touched and destroyed there (Qt HttpServer
-// 6.4's QFuture path crashed, docs/SECURITY.md).
+// 503 + Retry-After). One client address may fill the queue while nobody else
+// waits, but when it is full a login from an address holding less than a
+// quarter of it (at least one place) takes the place of the latest login of
+// the address holding the most, which gets the 503. A waiting login whose
+// client has hung up is dropped without hashing. Refusals (429, 503) are logged as one line per
+// interval, not one per request. A check's result comes back to the server thread as a queued call,
+// so responders are only ever touched and destroyed there (Qt HttpServer 6.4's QFuture path
+// crashed, docs/SECURITY.md).
 //
 // Unknown users are checked against a decoy hash with the Argon2 parameters
 // most stored users have, so they cost what a known user costs; a successful
 // login rehashes a password stored with other parameters (--argon2-rehash).
+class RefusalLog;
+
 class LoginRoute : public QObject
 {
     Q_OBJECT
@@ -61,6 +67,10 @@ private:
     void skipAbandoned(Login &login);
     void dropAbandonedWaiting();
     qint64 retryAfterSeconds() const;
+    void removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it);
+    int addressShare() const;
+    std::deque<std::unique_ptr<Login>>::iterator latestOverShare();
+    void refuseBusy(Login &login);
 
     // The decoy: refreshed at most every 10 s from users added since, and
     // after every rehash.
@@ -78,6 +88,7 @@ private:
     QThreadPool m_pool;
     int m_threads = 2;
     std::deque<std::unique_ptr<Login>> m_waiting;
+    QHash<QString, int> m_waitingPerAddress; // limiter key -> logins of m_waiting
     std::map<quint64, std::unique_ptr<Login>> m_running;
     quint64 m_lastId = 0;
     double m_averageHashMs = 0;
@@ -88,6 +99,9 @@ private:
     qint64 m_decoyCheckedMs = 0;
     Argon2Parameters m_decoyParameters;
     QByteArray m_decoy;
+
+    std::unique_ptr<RefusalLog> m_throttledLog; // 429s
+    std::unique_ptr<RefusalLog> m_busyLog;      // 503s
 };
 
 } // namespace Tessera::Server

@@ -97,6 +97,10 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
 {
     // Files SQLite creates (-wal, -shm, -journal) get mode 0600 too.
     const ScopedUmask ownerOnly(077);
+    // Before SQLite opens anything: a check after its open would come too late
+    // (it reads a -wal file it finds, and closing checkpoints it into the
+    // database). The directory rule leaves nobody else a way to add a file
+    // between this check and the open.
     if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
         *error = problem;
         return nullptr;
@@ -129,12 +133,6 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
     }
     if (!store->migrate(error))
         return nullptr;
-    // Again now that the WAL files exist: one created by someone else between
-    // the first check and SQLite's open would be caught here.
-    if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
-        *error = problem;
-        return nullptr;
-    }
 
     auto prepare = [&store](const QString &sql) {
         auto query = std::make_unique<QSqlQuery>(store->m_db);

@@ -5,7 +5,9 @@
 // - a framed request is canonical: framed again on its own, it comes out
 //   byte for byte the same, as one request (so the form Qt's parser reads is a
 //   fixed point of the framing, not something it could read differently);
-// - feeding the same bytes whole gives the same requests and the same error.
+// - feeding the same bytes whole gives the same requests and the same error;
+// - at most maxQueuedRequests requests wait, and bytes are left unconsumed only
+//   when that many do (they are fed again once the requests are taken).
 #include "httpframing.h"
 
 #include <cstdint>
@@ -23,7 +25,7 @@ FramingLimits limits()
     l.maxRequestLineBytes = 1024;
     l.maxHeaderFields = 32;
     l.maxBodyBytes = 2048;
-    l.maxQueuedRequests = 8;
+    l.maxQueuedRequests = 2;
     return l;
 }
 
@@ -41,6 +43,27 @@ void check(bool condition)
         std::abort();
 }
 
+// Feeds `input` in pieces of `piece` bytes as the connection does: what the
+// framer leaves unconsumed (its queue is full) is fed again once the waiting
+// requests are taken.
+QList<RequestFramer::Request> frameAll(RequestFramer &framer, QByteArrayView input, qsizetype piece)
+{
+    QList<RequestFramer::Request> requests;
+    for (qsizetype i = 0; i < input.size(); i += piece) {
+        QByteArrayView rest = input.sliced(i, qMin(piece, input.size() - i));
+        while (!rest.isEmpty()) {
+            const qsizetype used = framer.feed(rest);
+            check(used <= rest.size());
+            check(framer.queuedRequests() <= limits().maxQueuedRequests);
+            rest = rest.sliced(used);
+            // Only a full queue leaves bytes unconsumed.
+            check(rest.isEmpty() || framer.queuedRequests() == limits().maxQueuedRequests);
+            requests += drain(framer);
+        }
+    }
+    return requests + drain(framer);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,13 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const QByteArrayView input(reinterpret_cast<const char *>(data + 1), qsizetype(size - 1));
 
     RequestFramer pieces(limits());
-    for (qsizetype i = 0; i < input.size(); i += piece)
-        pieces.feed(input.sliced(i, qMin(piece, input.size() - i)));
+    const QList<RequestFramer::Request> requests = frameAll(pieces, input, piece);
     RequestFramer whole(limits());
-    whole.feed(input);
-
-    const QList<RequestFramer::Request> requests = drain(pieces);
-    const QList<RequestFramer::Request> same = drain(whole);
+    const QList<RequestFramer::Request> same = frameAll(whole, input, input.size());
     check(requests.size() == same.size());
     check(pieces.error().status == whole.error().status);
     check(pieces.error().code == whole.error().code);
@@ -70,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         // Head plus Content-Length line plus body, at most.
         check(request.message.size() <= limits().maxHeadBytes + 64 + limits().maxBodyBytes);
         RequestFramer again(limits());
-        again.feed(request.message);
+        check(again.feed(request.message) == request.message.size());
         const QList<RequestFramer::Request> reframed = drain(again);
         check(reframed.size() == 1);
         check(reframed.first().message == request.message);

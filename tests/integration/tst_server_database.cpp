@@ -126,7 +126,7 @@ class tst_ServerDatabase : public QObject
 private slots:
     void unsafeFilesRefused_data();
     void unsafeFilesRefused();
-    void stickyWorldWritableDirectoryAccepted();
+    void stickyWorldWritableDirectoryRefused();
     void newFilesArePrivateWhateverTheUmask();
     void defaultDatabaseUnderXdgDataHome();
 };
@@ -158,9 +158,12 @@ void tst_ServerDatabase::unsafeFilesRefused_data()
     QTest::addRow("directory writable by all, not sticky (0777)") << "dir"
                                                                   << "mode:0777"
                                                                   << "mode 0777";
-    QTest::addRow("directory writable by a shared group (0770, group users)") << "dir"
-                                                                              << "group"
-                                                                              << "lets group";
+    QTest::addRow("directory writable by a group (0770, group users)") << "dir"
+                                                                       << "group"
+                                                                       << "lets group";
+    QTest::addRow("directory writable by its group, sticky (01770)") << "dir"
+                                                                     << "mode:01770"
+                                                                     << "mode 1770 lets group";
     QTest::addRow("directory of another user") << "dir"
                                                << "owner"
                                                << "belongs to nobody";
@@ -223,20 +226,44 @@ void tst_ServerDatabase::unsafeFilesRefused()
         QVERIFY(setOwner(dir, ::geteuid(), ::getegid()) && setMode(dir, 0700));
 }
 
-// /tmp-like directories (writable by all, sticky) are fine: nobody can replace
-// another user's files there, and planted side files are caught by the checks.
-void tst_ServerDatabase::stickyWorldWritableDirectoryAccepted()
+// /tmp-like directories (writable by all, sticky) are refused: the sticky bit
+// protects files that exist, not the -wal file another user plants between
+// the checks and SQLite's open, which SQLite would read as part of the
+// database (review of issue 15). Refused before SQLite opens anything: no side
+// file is created and the database is not touched (no checkpoint).
+void tst_ServerDatabase::stickyWorldWritableDirectoryRefused()
 {
     QTemporaryDir parent;
     const QString dir = parent.filePath(QStringLiteral("shared"));
     QVERIFY(QDir().mkdir(dir));
-    QVERIFY(setMode(dir, 01777));
+    QVERIFY(setMode(dir, 0700));
     const QString database = dir + QStringLiteral("/db.sqlite3");
     const Run added = addUser(database);
     QVERIFY2(added.exitCode == 0, added.err.constData());
+    QVERIFY(!QFile::exists(database + QStringLiteral("-wal")));
+    QFile file(database);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray before = file.readAll();
+    file.close();
+
+    QVERIFY(setMode(dir, 01777));
     QByteArray err;
+    QVERIFY2(!serverStarts(database, &err), err.constData());
+    QCOMPARE(err.count('\n'), 1);
+    QVERIFY2(err.contains("mode 1777 lets every user create files"), err.constData());
+    const Run again = addUser(database);
+    QCOMPARE(again.exitCode, 1);
+    QVERIFY2(again.err.contains("mode 1777"), again.err.constData());
+    for (const char *suffix : {"-wal", "-shm", "-journal"})
+        QVERIFY2(!QFile::exists(database + QLatin1String(suffix)), suffix);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), before);
+    file.close();
+    QCOMPARE(fileMode(dir), 01777); // refused, not repaired
+
+    // Owner-only again (0750 is fine too: the group can read, not create).
+    QVERIFY(setMode(dir, 0750));
     QVERIFY2(serverStarts(database, &err), err.constData());
-    QCOMPARE(fileMode(database), 0600);
 }
 
 // The database and the WAL files SQLite creates next to it are 0600 even when

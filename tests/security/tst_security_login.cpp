@@ -8,7 +8,9 @@
 #include "testsupport.h"
 
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QHash>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QTimer>
 #include <QtNetwork/QTcpSocket>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlQuery>
@@ -112,6 +114,71 @@ qint64 median(QList<qint64> values)
     return values.isEmpty() ? 0 : values.at(values.size() / 2);
 }
 
+// Keeps `connections` logins for unknown usernames outstanding from one
+// source address (the review's loginq.py): each answer is followed by a new
+// login on a new connection, until stop().
+class LoginFlood : public QObject
+{
+public:
+    LoginFlood(const ServerProcess &server, const QString &source, int connections)
+        : m_server(server)
+        , m_source(source)
+    {
+        for (int i = 0; i < connections; ++i)
+            launch();
+    }
+    void stop()
+    {
+        m_stopped = true;
+        for (QTcpSocket *socket : findChildren<QTcpSocket *>())
+            socket->abort();
+    }
+    int count(int status) const { return m_statuses.value(status); }
+
+private:
+    void launch()
+    {
+        if (m_stopped)
+            return;
+        auto *socket = new QTcpSocket(this);
+        socket->bind(QHostAddress(m_source), 0);
+        auto *answer = new QByteArray;
+        connect(socket, &QObject::destroyed, [answer] { delete answer; });
+        connect(socket, &QTcpSocket::connected, socket, [this, socket] {
+            socket->write(
+                    buildRawRequest("POST", QStringLiteral("/api/token/"), m_server.baseUrl(),
+                                    loginBody(QStringLiteral("nobody-%1").arg(++m_sent), Wrong)));
+        });
+        connect(socket, &QTcpSocket::readyRead, socket, [this, socket, answer] {
+            *answer += socket->readAll();
+            if (!(answer->contains("\r\n\r\n{") && answer->endsWith('}')))
+                return;
+            const int status = answer->mid(9, 3).toInt();
+            ++m_statuses[status];
+            done(socket, status == 503 ? 50 : 0);
+        });
+        connect(socket, &QTcpSocket::errorOccurred, socket, [this, socket] { done(socket); });
+        socket->connectToHost(QHostAddress::LocalHost, m_server.port());
+    }
+    // A refused login is tried again 50 ms later (fast enough to take every
+    // place that frees up, without spinning the machine's cores).
+    void done(QTcpSocket *socket, int delayMs = 0)
+    {
+        if (socket->property("done").toBool())
+            return;
+        socket->setProperty("done", true);
+        socket->abort();
+        socket->deleteLater();
+        QTimer::singleShot(delayMs, this, [this] { launch(); });
+    }
+
+    const ServerProcess &m_server;
+    QString m_source;
+    bool m_stopped = false;
+    int m_sent = 0;
+    QHash<int, int> m_statuses;
+};
+
 } // namespace
 
 class tst_SecurityLogin : public QObject
@@ -124,6 +191,7 @@ private slots:
     void forwardedForOnlyFromTrustedProxy();
     void abandonedLoginsAreNotHashed();
     void loginQueueIsBounded();
+    void oneAddressCannotFillTheLoginQueue();
     void unknownUsersCostLikeStoredUsers();
     void loginRehashesToCurrentSettings();
 };
@@ -359,6 +427,47 @@ void tst_SecurityLogin::loginQueueIsBounded()
           "Retry-After %d..%d s",
           Burst, ok, busy, *std::min_element(retryAfters.begin(), retryAfters.end()),
           *std::max_element(retryAfters.begin(), retryAfters.end()));
+}
+
+// One address keeps 30 logins outstanding, more than the hashing threads and
+// --login-queue 8 hold: a login from another address takes the place of one
+// of its waiting logins (it holds more than a quarter of the queue), so logins
+// from other addresses are still served; the 503s are logged as one summary
+// line per 10 s, not one line each.
+void tst_SecurityLogin::oneAddressCannotFillTheLoginQueue()
+{
+    ServerProcess server({QStringLiteral("--login-limit"), QStringLiteral("0"),
+                          QStringLiteral("--login-queue"), QStringLiteral("8")});
+    server.setFastArgon2(false); // the default cost: hashes take a while
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+
+    LoginFlood flood(server, QStringLiteral("127.0.0.2"), 30);
+    QTest::qWait(1500); // the queue is as full as this address may make it
+    constexpr int Legitimate = 6;
+    QList<int> statuses;
+    QList<qint64> elapsed;
+    for (int i = 0; i < Legitimate; ++i) {
+        const HttpResponse response =
+                loginFrom(server, QStringLiteral("127.0.0.%1").arg(10 + i), TestUser, TestPassword);
+        statuses.append(response.status);
+        elapsed.append(response.elapsedMs);
+        QTest::qWait(300); // the flood refills what it can meanwhile
+    }
+    flood.stop();
+    const int busy = flood.count(503);
+    const QByteArray log = server.serverStderr();
+    const int busyLines = int(log.count("login queue"));
+    qInfo("scorecard: one address keeping 30 logins outstanding (--login-queue 8): it got %d x "
+          "503, %d x 401; %d logins from other addresses: %d answered 200 (median %lld ms); "
+          "%d log lines about the 503s",
+          busy, flood.count(401), Legitimate, int(statuses.count(200)), median(elapsed), busyLines);
+    QCOMPARE(statuses, QList<int>(Legitimate, 200));
+    QVERIFY2(busy > 0, "the flood was never refused");
+    QVERIFY2(log.contains("login queue full"), log.right(2000).constData());
+    // The first 503 of a quiet period, then one summary per 10 s.
+    QVERIFY2(busyLines <= 3 && busyLines < busy,
+             qPrintable(QStringLiteral("%1 log lines for %2 refusals").arg(busyLines).arg(busy)));
 }
 
 // Users stored with Argon2 parameters other than the server's current ones:

@@ -497,7 +497,12 @@ void tst_ServerUnits::unsafeDatabaseFiles()
     QVERIFY(wal.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner));
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0777) == 0);
     QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 0777")));
+    // Sticky (like /tmp) is no better: others can still create a -wal there.
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 01777) == 0);
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("mode 1777")));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0720) == 0);
+    QVERIFY(Tessera::Server::unsafeDatabaseFiles(path).contains(QStringLiteral("lets group")));
+    QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0750) == 0);
     QVERIFY2(Tessera::Server::unsafeDatabaseFiles(path).isEmpty(),
              qPrintable(Tessera::Server::unsafeDatabaseFiles(path)));
     QVERIFY(::chmod(QFile::encodeName(dir.path()).constData(), 0700) == 0);
@@ -573,6 +578,15 @@ void tst_ServerUnits::commandLine_data()
     QTest::addRow("zero header timeout")
             << QStringList{"--header-timeout", "0"} << false << "" << 0;
     QTest::addRow("zero idle timeout") << QStringList{"--idle-timeout", "0"} << false << "" << 0;
+    // Qt HttpServer's parser reads at most 100 fields of at most 100 KiB each.
+    QTest::addRow("100 header fields ok")
+            << QStringList{"--max-header-fields", "100"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("101 header fields")
+            << QStringList{"--max-header-fields", "101"} << false << "" << 0;
+    QTest::addRow("100 KiB head ok")
+            << QStringList{"--max-header-bytes", "102400"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("head over 100 KiB")
+            << QStringList{"--max-header-bytes", "102401"} << false << "" << 0;
     QTest::addRow("tiny header cap")
             << QStringList{"--max-header-bytes", "100"} << false << "" << 0;
     QTest::addRow("zero connections") << QStringList{"--max-connections", "0"} << false << "" << 0;
@@ -621,6 +635,17 @@ void tst_ServerUnits::commandLineHttpLimits()
     QCOMPARE(parsed.config.maxHeaderFields, 20);
     QCOMPARE(parsed.config.maxConnections, 10);
     QCOMPARE(parsed.config.maxConnectionsPerAddress, 0);
+    // Past Qt HttpServer's parser: refused with why.
+    const ParsedCommandLine tooMany =
+            parseCommandLine({QStringLiteral("tessera-server"),
+                              QStringLiteral("--max-header-fields"), QStringLiteral("150")});
+    QVERIFY2(tooMany.error.contains(QStringLiteral("--max-header-fields: at most 100")),
+             qPrintable(tooMany.error));
+    const ParsedCommandLine tooLong =
+            parseCommandLine({QStringLiteral("tessera-server"),
+                              QStringLiteral("--max-header-bytes"), QStringLiteral("262144")});
+    QVERIFY2(tooLong.error.contains(QStringLiteral("--max-header-bytes: at most 102400")),
+             qPrintable(tooLong.error));
 }
 
 void tst_ServerUnits::storeRotateIsConditional()
