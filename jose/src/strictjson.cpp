@@ -11,8 +11,8 @@
 //  - refuses invalid UTF-8, trailing data other than whitespace, numbers whose double
 //    conversion overflows or underflows (1e400, 1e-400), and nesting deeper than 1024.
 // Values are built the way QJsonDocument builds them, so an accepted text gives the same
-// object: an integer literal that fits in 64 bits stays an integer, any other number becomes a
-// QJsonValue(double), which stores integral values that fit in 64 bits as integers again.
+// object: an integer literal that fits in 64 bits stays an integer, and so does any other number
+// whose double is integral and fits in 64 bits; the rest are doubles.
 #include <tessera/strictjson.h>
 
 #include <QtCore/QJsonArray>
@@ -405,6 +405,13 @@ private:
         const double value = text.toDouble(&ok);
         if (!ok)
             return fail("a number out of the range of a double", start - m_begin);
+        // QJsonDocument keeps an integral double that fits in 64 bits as an integer
+        // (111111000011101111.1 reads as the integer 111111000011101104).
+        constexpr double TwoToThe63 = 9223372036854775808.0;
+        if (value >= -TwoToThe63 && value < TwoToThe63 && value == double(qint64(value))) {
+            out = QJsonValue(qint64(value));
+            return true;
+        }
         out = QJsonValue(value);
         return true;
     }

@@ -61,6 +61,10 @@ inline void addStrictJsonRows()
     row("integers at the edges of 64 bits",
         R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808})", ok);
     row("number at the edge of a double", R"({"a":1.7976931348623157e308,"b":4.9e-324})", ok);
+    // Found by fuzz_server_request: a fraction whose double is integral is an integer to
+    // QJsonDocument, and must be to the strict parser too.
+    row("integral double that fits in 64 bits",
+        R"({"a":111111000011101111.11111111,"b":1e2,"c":-0.0,"d":9223372036854775807.0})", ok);
     row("nesting at the limit", nestedObjects(Jose::DefaultMaxJsonDepth), ok);
 
     // Duplicate member names, compared after unescaping.
