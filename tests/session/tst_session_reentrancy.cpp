@@ -64,7 +64,7 @@ void tst_SessionReentrancy::signOutWhileWaitersAreServed()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    FaultProxy proxy(peer.baseUrl());
     TESSERA_START_PROXY(proxy);
     Session session(memoryConfig(proxy.url()));
     AuthenticatedNetworkAccessManager network(&session);
@@ -100,7 +100,7 @@ void tst_SessionReentrancy::restoreStartedWhenARejectionIsReported()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    FaultProxy proxy(peer.baseUrl());
     TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("reentrancy"));
     Session session(config);
@@ -144,7 +144,7 @@ void tst_SessionReentrancy::resetAbandonsARefreshInFlight()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    FaultProxy proxy(peer.baseUrl());
     TESSERA_START_PROXY(proxy);
     const SessionConfig config = makeConfig(proxy.url(), QStringLiteral("reentrancy"));
     Session session(config);
@@ -185,7 +185,7 @@ void tst_SessionReentrancy::askingAgainAfterAFailureWaitsForTheBackoff()
 {
     Peer peer(ServerKind::Tessera);
     TESSERA_START_PEER(peer);
-    FaultProxy proxy(QHostAddress::LocalHost, peer.baseUrl().port());
+    FaultProxy proxy(peer.baseUrl());
     TESSERA_START_PROXY(proxy);
     Session session(memoryConfig(proxy.url()));
     QVERIFY(!login(session));
