@@ -211,21 +211,33 @@ void LoginRoute::admit(std::unique_ptr<Login> login)
         // NAT, a proxy not trusted for X-Forwarded-For), but not keep others
         // out: a login from an address holding less than its share takes the
         // place of the latest login of an address holding more.
-        std::unique_ptr<Login> refused = std::move(login);
-        if (m_waitingPerAddress.value(refused->limiterKey) < addressShare()) {
+        if (m_waitingPerAddress.value(login->limiterKey) < addressShare()) {
             if (auto it = latestOverShare(); it != m_waiting.end()) {
-                removeWaiting(it);
-                std::swap(refused, *it);
-                std::unique_ptr<Login> admitted = std::move(*it);
-                m_waiting.erase(it);
-                ++m_waitingPerAddress[admitted->limiterKey];
-                m_waiting.push_back(std::move(admitted));
+                const std::unique_ptr<Login> displaced = takeWaiting(it);
+                enqueue(std::move(login));
+                return refuseBusy(*displaced);
             }
         }
-        return refuseBusy(*refused);
+        return refuseBusy(*login);
     }
+    enqueue(std::move(login));
+}
+
+void LoginRoute::enqueue(std::unique_ptr<Login> login)
+{
     ++m_waitingPerAddress[login->limiterKey];
     m_waiting.push_back(std::move(login));
+}
+
+// Takes a login out of the queue and out of its address's count; `it` moves to
+// the next one.
+std::unique_ptr<LoginRoute::Login> LoginRoute::takeWaiting(WaitingQueue::iterator &it)
+{
+    std::unique_ptr<Login> login = std::move(*it);
+    if (--m_waitingPerAddress[login->limiterKey] <= 0)
+        m_waitingPerAddress.remove(login->limiterKey);
+    it = m_waiting.erase(it);
+    return login;
 }
 
 void LoginRoute::refuseBusy(Login &login)
@@ -252,7 +264,7 @@ int LoginRoute::addressShare() const
 
 // The latest waiting login of the address holding the most of the queue, if
 // that is more than its share; else end().
-std::deque<std::unique_ptr<LoginRoute::Login>>::iterator LoginRoute::latestOverShare()
+LoginRoute::WaitingQueue::iterator LoginRoute::latestOverShare()
 {
     QString hog;
     int most = addressShare();
@@ -270,13 +282,6 @@ std::deque<std::unique_ptr<LoginRoute::Login>>::iterator LoginRoute::latestOverS
             return it;
     }
     return m_waiting.end();
-}
-
-void LoginRoute::removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it)
-{
-    const QString key = (*it)->limiterKey;
-    if (--m_waitingPerAddress[key] <= 0)
-        m_waitingPerAddress.remove(key);
 }
 
 void LoginRoute::start(std::unique_ptr<Login> login)
@@ -370,9 +375,8 @@ void LoginRoute::storeRehash(const Store::User &user, const QByteArray &rehashed
 void LoginRoute::startWaiting()
 {
     while (qsizetype(m_running.size()) < m_threads && !m_waiting.empty()) {
-        removeWaiting(m_waiting.begin());
-        std::unique_ptr<Login> login = std::move(m_waiting.front());
-        m_waiting.pop_front();
+        auto first = m_waiting.begin();
+        std::unique_ptr<Login> login = takeWaiting(first);
         if (!login->clientConnected())
             skipAbandoned(*login);
         else
@@ -397,8 +401,7 @@ void LoginRoute::dropAbandonedWaiting()
             continue;
         }
         skipAbandoned(**it);
-        removeWaiting(it);
-        it = m_waiting.erase(it);
+        takeWaiting(it);
     }
 }
 

@@ -67,9 +67,11 @@ private:
     void skipAbandoned(Login &login);
     void dropAbandonedWaiting();
     qint64 retryAfterSeconds() const;
-    void removeWaiting(std::deque<std::unique_ptr<Login>>::iterator it);
+    using WaitingQueue = std::deque<std::unique_ptr<Login>>;
+    void enqueue(std::unique_ptr<Login> login);
+    std::unique_ptr<Login> takeWaiting(WaitingQueue::iterator &it);
     int addressShare() const;
-    std::deque<std::unique_ptr<Login>>::iterator latestOverShare();
+    WaitingQueue::iterator latestOverShare();
     void refuseBusy(Login &login);
 
     // The decoy: refreshed at most every 10 s from users added since, and
@@ -87,7 +89,7 @@ private:
 
     QThreadPool m_pool;
     int m_threads = 2;
-    std::deque<std::unique_ptr<Login>> m_waiting;
+    WaitingQueue m_waiting;
     QHash<QString, int> m_waitingPerAddress; // limiter key -> logins of m_waiting
     std::map<quint64, std::unique_ptr<Login>> m_running;
     quint64 m_lastId = 0;
