@@ -11,6 +11,9 @@ TESSERA_BUILD_DIR=$build "$root/scripts/build.sh"
 
 workdir="$build/demo"
 mkdir -p "$workdir"
+# The server refuses a database directory its group can write to, which a
+# umask of 002 (Debian's default for users with a private group) would give.
+chmod 0700 "$workdir"
 log="$workdir/server.log"
 cd "$workdir"
 # The demo keeps its database here, next to its logs (the server's default is
