@@ -157,6 +157,7 @@ private slots:
     void hostileDocument();
     void changedDocumentIsAnError();
     void silentServerTimesOut();
+    void destroyedWhileFetching();
     void insecureIssuerRefusedBeforeAnyRequest();
 };
 
@@ -504,6 +505,20 @@ void tst_OAuthDiscovery::silentServerTimesOut()
     QCOMPARE(error.code(), Error::Code::Timeout);
     QVERIFY(error.isTransient());
     QCOMPARE(server.requestedPaths.size(), 1);
+}
+
+void tst_OAuthDiscovery::destroyedWhileFetching()
+{
+    DocumentServer server;
+    server.answer("/.well-known/openid-configuration", {0, {}, {}, {}});
+    auto discovery = std::make_unique<Discovery>(server.origin(), transportConfig());
+    const QFuture<ProviderMetadata> future = discovery->metadata();
+    QTRY_COMPARE(server.requestedPaths.size(), 1);
+    discovery.reset();
+    // The caller's future ends, as Cancelled, and nothing of the fetch outlives its object.
+    QVERIFY(future.isFinished());
+    QCOMPARE(errorOf(future).code(), Error::Code::Cancelled);
+    QTest::qWait(50);
 }
 
 void tst_OAuthDiscovery::insecureIssuerRefusedBeforeAnyRequest()
