@@ -156,6 +156,7 @@ private slots:
     void hostileDocument_data();
     void hostileDocument();
     void changedDocumentIsAnError();
+    void droppedIssParameterIsAnError();
     void silentServerTimesOut();
     void destroyedWhileFetching();
     void insecureIssuerRefusedBeforeAnyRequest();
@@ -494,6 +495,24 @@ void tst_OAuthDiscovery::changedDocumentIsAnError()
     QCOMPARE(discovery.cached()->tokenEndpoint, tokenEndpoint);
     QCOMPARE(waitFor(discovery.metadata()), Error());
     QCOMPARE(discovery.metadata().result().tokenEndpoint, tokenEndpoint);
+}
+
+void tst_OAuthDiscovery::droppedIssParameterIsAnError()
+{
+    DocumentServer server;
+    const QString issuer = server.origin();
+    const QByteArray path = "/.well-known/openid-configuration";
+    QJsonObject withIss = validDocument(issuer, issuer);
+    withIss[QStringLiteral("authorization_response_iss_parameter_supported")] = true;
+    server.answer(path, {200, "application/json", json(withIss), {}});
+    Discovery discovery(issuer, transportConfig());
+    QCOMPARE(waitFor(discovery.metadata()), Error());
+    QVERIFY(discovery.cached()->authorizationResponseIssParameterSupported);
+
+    // Same endpoints, but the mix-up defence is gone: refused, the first metadata stays.
+    server.answer(path, {200, "application/json", json(validDocument(issuer, issuer)), {}});
+    QCOMPARE(waitFor(discovery.refetch()).code(), Error::Code::InvalidConfiguration);
+    QVERIFY(discovery.cached()->authorizationResponseIssParameterSupported);
 }
 
 void tst_OAuthDiscovery::silentServerTimesOut()

@@ -241,9 +241,15 @@ void Discovery::finish(const std::optional<ProviderMetadata> &fetched, const Err
     // The fetch is done: delete it once its reply's signal has returned.
     m_fetch.release()->deleteLater();
     Error outcome = error;
-    if (fetched && m_cached && !m_cached->sameEndpoints(*fetched))
+    // A moved endpoint, or a provider that stops sending RFC 9207's iss (the mix-up defence),
+    // is not taken over silently by a running session.
+    if (fetched && m_cached
+        && (!m_cached->sameEndpoints(*fetched)
+            || (m_cached->authorizationResponseIssParameterSupported
+                && !fetched->authorizationResponseIssParameterSupported)))
         outcome = {Error::Code::InvalidConfiguration,
                    QStringLiteral("discovery: the metadata of issuer %1 changed its endpoints "
+                                  "or dropped authorization_response_iss_parameter_supported "
                                   "since it was first read; the session keeps the first")
                            .arg(m_issuer)};
     else if (fetched)

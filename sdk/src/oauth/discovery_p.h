@@ -53,7 +53,8 @@ public:
     QFuture<ProviderMetadata> metadata();
 
     // Fetches the document again (for a provider whose keys or configuration may have moved).
-    // When the issuer or an endpoint differs from the cached metadata the future fails with
+    // When the issuer or an endpoint differs from the cached metadata, or the document no
+    // longer says authorization_response_iss_parameter_supported, the future fails with
     // InvalidConfiguration and the cached metadata stays: endpoints do not change under a
     // running session unnoticed. Other members (supported scopes, algorithms) are updated.
     QFuture<ProviderMetadata> refetch();
