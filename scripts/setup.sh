@@ -5,7 +5,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | sed '/^\s*$/d')
 missing=()
-for pkg in "${wanted[@]}"; do
+for line in "${wanted[@]}"; do
+  read -r pkg command _ <<<"$line"
+  if [[ -n "${command:-}" ]]; then
+    command -v "$command" >/dev/null || missing+=("$pkg")
+    continue
+  fi
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
