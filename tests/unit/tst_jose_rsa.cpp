@@ -90,6 +90,13 @@ const char Ps256HeaderPkcs1Signature[] =
         "eTb-5JA3JnqXWcyJ-6v_wVUQ0b-FooYmeWhJSp3Qz-YrFUHPeDy-hUOujDTTgQgoQaWTYNSmi-wAvHs3DLrW"
         "uq-3MTWcQ9s8bpPMoLQ9mTQpSoRFSeI27jjHuFbwV_Txx7WIqR2YxRmSU-wiz0ym-QOIiKqL_HNUnVHUwXiB"
         "SRbv0g";
+// A PS256 signature whose first octet is zero, with that octet left out (255 octets).
+const char Ps256StrippedLeadingZeroSignature[] =
+        "-_KflLR_YS1Olbei01rAO2e3hpWRCh0CLwM_gtXC95VwQ5wYS_PeTLm6HP1w1Ez2UpI7e4iR_wSwGOA1Av03"
+        "gELcrA2hazadHRUZQ8dwc1ABXAtWoRDOzpdn1WjcIYrHbCmdujeb8yG2g6q3fmUp-RkH46noNneCmtrSjKKA"
+        "02s30Ochgss2TxxIvOnb6-pR1a-TK6HbiTs4P-JzhPChrCbEIZYJgt9c5RqWqlJcht5PiEnlO8k-vte1y8re"
+        "Jh9UMEX_h5dM2cC5JILmB1FqOE1KyOnsXIBFFc_A5FgfAUo4dwpljoJO6XcYCWwDidX51F63ZQ8xdhi5iBzS"
+        "7MxY";
 const char Rsa1024N[] =
         "zznF-IDjGGbmljK8Mb1WgYxRwAS_25N0UWHcZRQ9e5QtOKEr7NDbRmd6qbruHSN80F9ovGM_AU_T4g-I2yJ2"
         "uVr4OOBhKEsFQR-mIfvznLspYjeAMe0TdCaIrEp6u25wlNydpQTUbhVwxjFqeakNxktfpMHaGM5sGLn79Y4u"
@@ -271,6 +278,14 @@ void tst_JoseRsa::ps256Fixtures_data()
             << token(Ps256Header, Ps256SaltMaxSignature) << Algorithm::PS256 << Error::BadSignature;
     QTest::addRow("PS256 header, MGF1 with SHA-1") << token(Ps256Header, Ps256Mgf1Sha1Signature)
                                                    << Algorithm::PS256 << Error::BadSignature;
+    // RFC 8017 section 8.1.2 step 1: exactly k octets. OpenSSL's PSS path alone would take the
+    // shorter integer.
+    const QByteArray stripped = token(Ps256Header, Ps256StrippedLeadingZeroSignature);
+    QTest::addRow("PS256, leading zero octet restored")
+            << withSignature(stripped, '\0' + unb64(stripped.split('.').at(2))) << Algorithm::PS256
+            << Error::None;
+    QTest::addRow("PS256, leading zero octet left out")
+            << stripped << Algorithm::PS256 << Error::BadSignature;
     // The header's alg agrees with the key, the padding does not.
     QTest::addRow("RS256 header, PSS signature") << token(Rs256Header, Rs256HeaderPssSignature)
                                                  << Algorithm::RS256 << Error::BadSignature;
@@ -312,8 +327,8 @@ void tst_JoseRsa::rsaJwkImport_data()
     evenN[255] = char(evenN[255] & 0xFE);
     QByteArray shortN = n;
     shortN[0] = '\x7F';                                                        // 2047 bits
-    const QByteArray hugeN = QByteArray(1, '\x01') + QByteArray(2048, '\xFF'); // 16385 bits
-    QByteArray maxN = QByteArray(2048, '\xFF');                                // 16384 bits
+    const QByteArray hugeN = QByteArray(1, '\x01') + QByteArray(1024, '\xFF'); // 8193 bits
+    const QByteArray maxN = QByteArray(1024, '\xFF');                          // 8192 bits
 
     QTest::addRow("A.2 public key") << jwk << QString();
     QTest::addRow("RFC 7638 key") << QJsonObject{{"kty", "RSA"}, {"n", Rfc7638N}, {"e", "AQAB"}}
@@ -336,11 +351,11 @@ void tst_JoseRsa::rsaJwkImport_data()
 
     QTest::addRow("1024-bit modulus") << with(jwk, "n", Rsa1024N) << "1024 bits";
     QTest::addRow("2047-bit modulus") << with(jwk, "n", b64String(shortN)) << "2047 bits";
-    QTest::addRow("16385-bit modulus") << with(jwk, "n", b64String(hugeN)) << "16385 bits";
+    QTest::addRow("8193-bit modulus") << with(jwk, "n", b64String(hugeN)) << "8193 bits";
     QTest::addRow("even modulus") << with(jwk, "n", b64String(evenN)) << "modulus is even";
     QTest::addRow("modulus divisible by 3")
             << with(jwk, "n", RsaNDivisibleBy3) << "public key check failed";
-    QTest::addRow("16384-bit modulus of all ones")
+    QTest::addRow("8192-bit modulus of all ones")
             << with(jwk, "n", b64String(maxN)) << "public key check failed";
     QTest::addRow("n with a leading zero octet")
             << with(jwk, "n", b64String('\0' + n)) << "leading zero";

@@ -81,7 +81,7 @@ public:
     // implies: ES256, EdDSA, HS256, and RS256 for RSA (the OpenID Connect default).
     // An RSA key is refused when "n" or "e" is not a minimal Base64urlUInt (RFC 7518
     // section 2: no leading zero octet), the modulus is under 2048 bits (section 3.3) or
-    // over 16384, even, or fails OpenSSL's public key check, or "e" is even, under 3 or
+    // over 8192, even, or fails OpenSSL's public key check, or "e" is even, under 3 or
     // not under 2^256 (NIST SP 800-56B's bound).
     // Null Key on any error, and *problem (when given) says why without quoting the key.
     static Key fromJwk(const QJsonObject &jwk, QString *problem = nullptr);
