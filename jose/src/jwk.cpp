@@ -3,6 +3,7 @@
 #include "crypto_p.h"
 #include "jose_p.h"
 #include "key_p.h"
+#include "rsa_p.h"
 
 #include <QtCore/QJsonArray>
 
@@ -165,37 +166,70 @@ QJsonObject KeyPrivate::publicMembers() const
         jwk.insert(QLatin1String("kty"), QLatin1String("OKP"));
         jwk.insert(QLatin1String("crv"), QLatin1String("Ed25519"));
         jwk.insert(QLatin1String("x"), QString::fromLatin1(base64UrlEncode(x)));
+    } else if (isRsaAlgorithm(algorithm)) {
+        jwk = rsaPublicMembers(pkey.get());
     }
     return jwk;
 }
 
-Key Key::fromJwk(const QJsonObject &jwk)
+namespace {
+
+// The algorithms a JWK of this "kty" can be for; the first is the default without "alg".
+QList<Algorithm> algorithmsOfKeyType(const QString &kty)
 {
-    const QString kty = jwk.value(QLatin1String("kty")).toString();
-    Algorithm algorithm;
-    if (kty == QLatin1String("EC")) {
-        algorithm = Algorithm::ES256;
-    } else if (kty == QLatin1String("OKP")) {
-        algorithm = Algorithm::EdDSA;
-    } else if (kty == QLatin1String("oct")) {
-        algorithm = Algorithm::HS256;
-    } else {
-        qCDebug(lcJose) << "JWK rejected: unsupported kty";
+    if (kty == QLatin1String("EC"))
+        return {Algorithm::ES256};
+    if (kty == QLatin1String("OKP"))
+        return {Algorithm::EdDSA};
+    if (kty == QLatin1String("oct"))
+        return {Algorithm::HS256};
+    if (kty == QLatin1String("RSA"))
+        return {Algorithm::RS256, Algorithm::PS256}; // RS256: OpenID Connect's default
+    return {};
+}
+
+Key keyFromJwk(const QJsonObject &jwk, std::optional<Algorithm> expected, QString *problem)
+{
+    const QList<Algorithm> candidates =
+            algorithmsOfKeyType(jwk.value(QLatin1String("kty")).toString());
+    if (candidates.isEmpty()) {
+        setProblem(problem, QStringLiteral("JWK rejected: unsupported or missing \"kty\""));
         return {};
     }
-    if (jwk.contains(QLatin1String("alg"))
-        && jwk.value(QLatin1String("alg")) != algorithmName(algorithm)) {
-        qCDebug(lcJose) << "JWK rejected: alg does not agree with the key type";
+    Algorithm algorithm = expected.value_or(candidates.front());
+    const QJsonValue alg = jwk.value(QLatin1String("alg"));
+    if (!alg.isUndefined()) {
+        const auto named = algorithmFromName(alg.toString());
+        if (!alg.isString() || !named || !candidates.contains(*named)) {
+            setProblem(problem,
+                       QStringLiteral("JWK rejected: its \"alg\" is not an algorithm Tessera "
+                                      "supports for this key type"));
+            return {};
+        }
+        if (expected && *named != *expected) {
+            setProblem(problem,
+                       QStringLiteral("JWK rejected: its \"alg\" is %1, the policy expects %2")
+                               .arg(algorithmName(*named), algorithmName(*expected)));
+            return {};
+        }
+        algorithm = *named;
+    }
+    if (!candidates.contains(algorithm)) {
+        setProblem(problem,
+                   QStringLiteral("JWK rejected: its key type cannot be used for %1")
+                           .arg(algorithmName(algorithm)));
         return {};
     }
     if (jwk.contains(QLatin1String("use"))
         && jwk.value(QLatin1String("use")) != QLatin1String("sig")) {
-        qCDebug(lcJose) << "JWK rejected: not a signing key";
+        setProblem(problem, QStringLiteral("JWK rejected: \"use\" is not \"sig\""));
         return {};
     }
     const QJsonValue kid = jwk.value(QLatin1String("kid"));
-    if (!kid.isUndefined() && !kid.isString())
+    if (!kid.isUndefined() && !kid.isString()) {
+        setProblem(problem, QStringLiteral("JWK rejected: \"kid\" is not a string"));
         return {};
+    }
 
     Key key;
     switch (algorithm) {
@@ -207,14 +241,40 @@ Key Key::fromJwk(const QJsonObject &jwk)
         break;
     case Algorithm::HS256:
         if (auto k = jwkBytes(jwk, "k", -1)) {
-            key = fromSecret(Secret(*k));
+            key = Key::fromSecret(Secret(*k));
             secureWipe(*k);
         }
         break;
+    case Algorithm::RS256:
+    case Algorithm::PS256:
+        key = rsaKeyFromJwk(jwk, algorithm, problem);
+        break;
     }
-    if (!key.isNull() && kid.isString())
+    if (key.isNull()) {
+        if (problem && problem->isEmpty())
+            *problem = QStringLiteral("JWK rejected: not a valid %1 key")
+                               .arg(algorithmName(algorithm));
+        return {};
+    }
+    if (kid.isString())
         key.setKeyId(kid.toString());
     return key;
+}
+
+} // namespace
+
+Key Key::fromJwk(const QJsonObject &jwk, QString *problem)
+{
+    if (problem)
+        problem->clear();
+    return keyFromJwk(jwk, std::nullopt, problem);
+}
+
+Key Key::fromJwk(const QJsonObject &jwk, Algorithm algorithm, QString *problem)
+{
+    if (problem)
+        problem->clear();
+    return keyFromJwk(jwk, algorithm, problem);
 }
 
 QJsonObject Key::publicJwk() const

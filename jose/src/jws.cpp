@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // JWS (RFC 7515) compact serialization: the algorithms and their signatures (RFC 7518
-// sections 3.2 and 3.4, RFC 8037 section 3.1), signing, and verification with key selection.
+// sections 3.2 to 3.5, RFC 8037 section 3.1), signing, and verification with key selection.
 #include "crypto_p.h"
 #include "jose_p.h"
 #include "key_p.h"
+#include "rsa_p.h"
 
 #include <tessera/strictjson.h>
 
@@ -35,6 +36,9 @@ QByteArray KeyPrivate::sign(QByteArrayView input) const
     }
     case Algorithm::EdDSA:
         return digestSign(pkey.get(), nullptr, input);
+    case Algorithm::RS256:
+    case Algorithm::PS256:
+        return {}; // verification only (hasPrivate is never set for RSA keys)
     }
     return {};
 }
@@ -58,6 +62,9 @@ bool KeyPrivate::verify(QByteArrayView input, QByteArrayView signature) const
     case Algorithm::EdDSA:
         return signature.size() == Ed25519SignatureSize
                 && digestVerify(pkey.get(), nullptr, input, signature);
+    case Algorithm::RS256:
+    case Algorithm::PS256:
+        return rsaVerify(pkey.get(), algorithm, input, signature);
     }
     return false;
 }
@@ -71,14 +78,24 @@ QString algorithmName(Algorithm algorithm)
         return QStringLiteral("EdDSA");
     case Algorithm::HS256:
         return QStringLiteral("HS256");
+    case Algorithm::RS256:
+        return QStringLiteral("RS256");
+    case Algorithm::PS256:
+        return QStringLiteral("PS256");
     }
     return {};
+}
+
+bool canSign(Algorithm algorithm)
+{
+    return !isRsaAlgorithm(algorithm);
 }
 
 std::optional<Algorithm> algorithmFromName(QStringView name)
 {
     // Case-sensitive (RFC 7515 section 4.1.1): "es256" and "NONE" are not algorithms here.
-    for (const Algorithm algorithm : {Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256}) {
+    for (const Algorithm algorithm : {Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256,
+                                      Algorithm::RS256, Algorithm::PS256}) {
         if (name == algorithmName(algorithm))
             return algorithm;
     }

@@ -4,6 +4,7 @@
 #include "crypto_p.h"
 #include "jose_p.h"
 #include "key_p.h"
+#include "rsa_p.h"
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
@@ -79,6 +80,10 @@ Key Key::generate(Algorithm algorithm)
         }
         return KeyPrivate::fromPkey(pkey, algorithm, true);
     }
+    case Algorithm::RS256:
+    case Algorithm::PS256:
+        qCWarning(lcJose) << algorithm << "keys are for verification only and are never generated";
+        return {};
     }
     return {};
 }
@@ -123,11 +128,14 @@ EVP_PKEY *readPem(QByteArrayView pem, const char *label, bool isPrivate)
 
 Key keyFromPem(QByteArrayView pem, Algorithm algorithm, bool isPrivate)
 {
-    if (algorithm == Algorithm::HS256)
+    // No RSA private keys: Tessera never signs with RSA.
+    if (algorithm == Algorithm::HS256 || (isPrivate && isRsaAlgorithm(algorithm)))
         return {};
     EVP_PKEY *pkey = readPem(pem, isPrivate ? "PRIVATE KEY" : "PUBLIC KEY", isPrivate);
     if (!pkey)
         return {};
+    if (isRsaAlgorithm(algorithm))
+        return rsaKeyFromPkey(pkey, algorithm, nullptr);
     PkeyPtr owned(pkey);
     const bool rightType =
             algorithm == Algorithm::ES256 ? isP256Key(pkey) : EVP_PKEY_is_a(pkey, "ED25519") == 1;

@@ -431,7 +431,9 @@ void tst_Jose::algorithmNames_data()
     QTest::addRow("ES256") << "ES256" << int(Algorithm::ES256);
     QTest::addRow("EdDSA") << "EdDSA" << int(Algorithm::EdDSA);
     QTest::addRow("HS256") << "HS256" << int(Algorithm::HS256);
-    for (const char *other : {"none", "None", "NONE", "es256", "ES256 ", "EDDSA", "hs256", "RS256",
+    QTest::addRow("RS256") << "RS256" << int(Algorithm::RS256);
+    QTest::addRow("PS256") << "PS256" << int(Algorithm::PS256);
+    for (const char *other : {"none", "None", "NONE", "es256", "ES256 ", "EDDSA", "hs256", "RS384",
                               "ES384", "HS512", "Ed25519", ""})
         QTest::addRow("%s", other) << QString::fromLatin1(other) << -1;
 }
@@ -536,8 +538,10 @@ void tst_Jose::rfc7515RejectedExamples_data()
     QTest::addColumn<QString>("keys");
     QTest::addColumn<Error>("error");
 
-    QTest::addRow("A.2 RS256") << Rfc7515A2Jws << "es" << Error::UnsupportedAlgorithm;
-    QTest::addRow("A.2 RS256, all keys") << Rfc7515A2Jws << "all" << Error::UnsupportedAlgorithm;
+    // A.2 verifies with its own key (tst_jose_rsa); an ES256 key never checks an RS256 token, and
+    // without "kid" it names none of several keys.
+    QTest::addRow("A.2 RS256, ES256 key") << Rfc7515A2Jws << "es" << Error::AlgorithmMismatch;
+    QTest::addRow("A.2 RS256, all keys") << Rfc7515A2Jws << "all" << Error::UnknownKey;
     QTest::addRow("A.5 unsecured") << Rfc7515A5Jws << "hs" << Error::UnsupportedAlgorithm;
     QTest::addRow("A.5 unsecured, all keys")
             << Rfc7515A5Jws << "all" << Error::UnsupportedAlgorithm;
@@ -933,7 +937,8 @@ void tst_Jose::jwkImport_data()
                                   << false;
     QTest::addRow("oct without k") << without(oct, "k") << false << false;
 
-    QTest::addRow("RSA") << QJsonObject{{"kty", "RSA"}, {"n", Rfc7638N}, {"e", "AQAB"}} << false
+    // RSA public keys: the hostile ones are in tst_jose_rsa.
+    QTest::addRow("RSA") << QJsonObject{{"kty", "RSA"}, {"n", Rfc7638N}, {"e", "AQAB"}} << true
                          << false;
     QTest::addRow("kty none") << with(oct, "kty", "none") << false << false;
     QTest::addRow("kty lower-case ec") << with(ec, "kty", "ec") << false << false;
@@ -1065,10 +1070,16 @@ void tst_Jose::hostileTokens_data()
                 << Error::UnsupportedAlgorithm;
     }
     for (const char *alg :
-         {"RS256", "PS256", "ES384", "ES512", "HS384", "HS512", "es256", "ES256 ", "Ed25519", ""}) {
+         {"RS384", "PS512", "ES384", "ES512", "HS384", "HS512", "es256", "ES256 ", "Ed25519", ""}) {
         QTest::addRow("alg \"%s\"", alg)
                 << forge(m_es, json({{"alg", alg}, {"kid", "es"}}), payload) << "es"
                 << Error::UnsupportedAlgorithm;
+    }
+    // Algorithms Tessera verifies, but not with this key.
+    for (const char *alg : {"RS256", "PS256", "EdDSA", "HS256"}) {
+        QTest::addRow("alg \"%s\" for the ES256 key", alg)
+                << forge(m_es, json({{"alg", alg}, {"kid", "es"}}), payload) << "es"
+                << Error::AlgorithmMismatch;
     }
     QTest::addRow("alg missing") << forge(m_es, json({{"kid", "es"}}), payload) << "es"
                                  << Error::Malformed;

@@ -23,13 +23,18 @@
 namespace Tessera::Jose {
 Q_NAMESPACE_EXPORT(TESSERA_JOSE_EXPORT)
 
-// The algorithms Tessera signs and verifies. Anything else ("none", RS256,
-// ES384, ...) is rejected as UnsupportedAlgorithm / AlgorithmMismatch.
-enum class Algorithm { ES256, EdDSA, HS256 };
+// The algorithms Tessera verifies. ES256, EdDSA and HS256 it also signs; RS256
+// (RSASSA-PKCS1-v1_5, RFC 7518 section 3.3) and PS256 (RSASSA-PSS, section 3.5) it only
+// verifies, for the ID tokens of OpenID providers. Anything else ("none", ES384, RS512, ...)
+// is rejected as UnsupportedAlgorithm / AlgorithmMismatch.
+enum class Algorithm { ES256, EdDSA, HS256, RS256, PS256 };
 Q_ENUM_NS(Algorithm)
 
-TESSERA_JOSE_EXPORT QString algorithmName(Algorithm algorithm); // "ES256", "EdDSA", "HS256"
+// "ES256", "EdDSA", "HS256", "RS256", "PS256"
+TESSERA_JOSE_EXPORT QString algorithmName(Algorithm algorithm);
 TESSERA_JOSE_EXPORT std::optional<Algorithm> algorithmFromName(QStringView name);
+// Whether Tessera can generate keys for and sign with the algorithm: false for RS256/PS256.
+TESSERA_JOSE_EXPORT bool canSign(Algorithm algorithm);
 
 // Inputs longer than this are refused before any parsing or base64 decoding.
 inline constexpr qsizetype DefaultMaxTokenSize = 16 * 1024;
@@ -57,19 +62,33 @@ public:
     Key &operator=(Key &&other) noexcept;
 
     // Fresh random key: P-256 for ES256, Ed25519 for EdDSA, 32 random bytes for HS256.
+    // A null Key for RS256 and PS256 (verification only).
     static Key generate(Algorithm algorithm);
     // Unencrypted PKCS#8 PEM ("PRIVATE KEY") for ES256 (P-256 only) and EdDSA (Ed25519
     // only). A null Key when the PEM does not hold a private key of that algorithm.
     static Key fromPrivateKeyPem(const Secret &pem, Algorithm algorithm);
-    // SubjectPublicKeyInfo PEM ("PUBLIC KEY"), the same algorithms. A private key PEM is
+    // SubjectPublicKeyInfo PEM ("PUBLIC KEY"), the same algorithms plus RS256 and PS256 (an
+    // rsaEncryption key, checked as fromJwk() checks "n" and "e"). A private key PEM is
     // refused here: it comes in as a Secret, through fromPrivateKeyPem().
     static Key fromPublicKeyPem(QByteArrayView pem, Algorithm algorithm);
     // HS256 secret; at least 32 bytes (RFC 7518 section 3.2), otherwise a null Key.
     static Key fromSecret(const Secret &secret);
-    // JWK (RFC 7517): kty EC + crv P-256, kty OKP + crv Ed25519 (RFC 8037), kty oct.
-    // Private members ("d", "k") are accepted. Sets keyId() from "kid" when present.
-    // A present "alg" must agree with the key type. Null Key on any error.
-    static Key fromJwk(const QJsonObject &jwk);
+    // JWK (RFC 7517): kty EC + crv P-256, kty OKP + crv Ed25519 (RFC 8037), kty oct, and
+    // kty RSA public keys (RFC 7518 section 6.3.1) for RS256/PS256. Private members ("d",
+    // "k") are accepted for EC, OKP and oct; an RSA JWK with private members is refused
+    // (Tessera never signs with RSA). Sets keyId() from "kid" when present. The key's
+    // algorithm is its "alg" when present (it must suit the key type), else the one its type
+    // implies: ES256, EdDSA, HS256, and RS256 for RSA (the OpenID Connect default).
+    // An RSA key is refused when "n" or "e" is not a minimal Base64urlUInt (RFC 7518
+    // section 2: no leading zero octet), the modulus is under 2048 bits (section 3.3) or
+    // over 8192, even, or fails OpenSSL's public key check, or "e" is even, under 3 or
+    // not under 2^256 (NIST SP 800-56B's bound).
+    // Null Key on any error, and *problem (when given) says why without quoting the key.
+    static Key fromJwk(const QJsonObject &jwk, QString *problem = nullptr);
+    // The same, but the key is for `algorithm`, the one the verification policy expects
+    // (e.g. PS256 for a provider whose JWKS omits "alg"): the key type must suit it, and a
+    // present "alg" must equal it.
+    static Key fromJwk(const QJsonObject &jwk, Algorithm algorithm, QString *problem = nullptr);
 
     bool isNull() const;
     Algorithm algorithm() const;
@@ -89,7 +108,7 @@ public:
     // HS256 only: a copy of the raw secret. Empty otherwise.
     Secret secret() const;
 
-    // Public JWK with "kty", curve members, "kid", "alg" and "use":"sig".
+    // Public JWK with "kty", curve members (or "n" and "e"), "kid", "alg" and "use":"sig".
     // Empty for HS256: symmetric keys are never published.
     QJsonObject publicJwk() const;
     // RFC 7638 SHA-256 thumbprint of the public key, base64url. Empty for HS256.

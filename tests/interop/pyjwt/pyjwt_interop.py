@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 """Cross-checks Tessera::Jose against PyJWT for one algorithm.
 
-    pyjwt_interop.py --tool path/to/tessera-jose-tool --alg ES256|EdDSA|HS256
+    pyjwt_interop.py --tool path/to/tessera-jose-tool --alg ES256|EdDSA|HS256|RS256|PS256
+
+RS256 and PS256 are verify-only in Tessera: PyJWT signs with a fresh 2048-bit key, Tessera
+verifies (PEM and JWK), and the rows for the other padding and tampered tokens must fail.
 
 Prints one line per check and exits 1 if any check failed, 77 if PyJWT here cannot do the
 algorithm at all (ctest reports that as skipped).
@@ -22,6 +25,7 @@ import jwt
 from jwt.algorithms import get_default_algorithms
 
 ISSUER = "https://tessera.test"
+RSA_ALGORITHMS = ("RS256", "PS256")
 AUDIENCE = "tessera-api"
 
 
@@ -91,7 +95,11 @@ def generate_pyjwt_key(alg):
         secret = os.urandom(32)
         jwk = json.loads(jwt.algorithms.HMACAlgorithm.to_jwk(secret))
         return secret, {"secret": b64e(secret)}, jwk
-    if alg == "ES256":
+    if alg in RSA_ALGORITHMS:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    elif alg == "ES256":
         from cryptography.hazmat.primitives.asymmetric import ec
         private = ec.generate_private_key(ec.SECP256R1())
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
@@ -107,7 +115,8 @@ def generate_pyjwt_key(alg):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tool", required=True)
-    parser.add_argument("--alg", required=True, choices=["ES256", "EdDSA", "HS256"])
+    parser.add_argument("--alg", required=True,
+                        choices=["ES256", "EdDSA", "HS256", *RSA_ALGORITHMS])
     options = parser.parse_args()
     alg = options.alg
     tool = Tool(options.tool)
@@ -120,12 +129,21 @@ def main():
     print(f"PyJWT {jwt.__version__}, algorithm {alg}")
 
     checks = Checks(alg)
-    asymmetric = alg != "HS256"
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 300,
               "jti": "jti-" + b64e(os.urandom(9)), "sid": "family-1", "name": "Zo\u00eb \u2713"}
 
-    # (1) Tessera signs -> PyJWT verifies, algorithms pinned.
+    if alg not in RSA_ALGORITHMS:
+        tessera_signs(tool, checks, alg, claims)
+    pyjwt_signs(tool, checks, alg, claims, now)
+
+    print(f"{alg}: {checks.failures} check(s) failed" if checks.failures else f"{alg}: all passed")
+    return 1 if checks.failures else 0
+
+
+def tessera_signs(tool, checks, alg, claims):
+    """(1) Tessera signs -> PyJWT verifies, algorithms pinned."""
+    asymmetric = alg != "HS256"
     signed = tool.sign(alg, claims)
     token = signed["token"]
     if asymmetric:
@@ -183,7 +201,11 @@ def main():
 
         checks.run("tessera thumbprint matches an independent RFC 7638 computation", thumbprint)
 
-    # (2) PyJWT signs -> Tessera verifies.
+
+
+def pyjwt_signs(tool, checks, alg, claims, now):
+    """(2) PyJWT signs -> Tessera verifies, and (3) the tokens Tessera must refuse."""
+    asymmetric = alg != "HS256"
     signing_key, material, jwk = generate_pyjwt_key(alg)
     pyjwt_claims = dict(claims, sub="bob", jti="py-" + b64e(os.urandom(9)))
     pyjwt_token = jwt.encode(pyjwt_claims, signing_key, algorithm=alg, headers={"kid": "py-1"})
@@ -255,8 +277,41 @@ def main():
         checks.run("HS256 token keyed with the public PEM is rejected",
                    pyjwt_to_tessera(dict(material, token=confused), "AlgorithmMismatch"))
 
-    print(f"{alg}: {checks.failures} check(s) failed" if checks.failures else f"{alg}: all passed")
-    return 1 if checks.failures else 0
+    if alg in RSA_ALGORITHMS:
+        rsa_confusion(tool, checks, alg, signing_key, material, jwk, pyjwt_claims,
+                      pyjwt_to_tessera)
+
+
+def rsa_confusion(tool, checks, alg, signing_key, material, jwk, pyjwt_claims, pyjwt_to_tessera):
+    """PS256 verified as RS256 and the reverse, with the same RSA key."""
+    other = "PS256" if alg == "RS256" else "RS256"
+    # A genuine token of the other RSA algorithm, same key and kid: the policy's algorithm
+    # decides, so the key (imported for `alg`) never checks it.
+    token = jwt.encode(pyjwt_claims, signing_key, algorithm=other, headers={"kid": "py-1"})
+    checks.run(f"pyjwt {other} token, same RSA key, is rejected by the {alg} key (PEM)",
+               pyjwt_to_tessera(dict(material, token=token), "AlgorithmMismatch"))
+    checks.run(f"pyjwt {other} token, same RSA key, is rejected by the {alg} key (JWK)",
+               pyjwt_to_tessera({"jwk": jwk, "token": token}, "AlgorithmMismatch"))
+    # The header names `alg`, the signature uses the other padding over those exact bytes.
+    header = b64e(json.dumps({"alg": alg, "typ": "JWT", "kid": "py-1"}).encode())
+    payload = b64e(json.dumps(pyjwt_claims).encode())
+    signing_input = f"{header}.{payload}".encode()
+    other_padding = get_default_algorithms()[other]
+    signature = other_padding.sign(signing_input, signing_key)
+    expect(other_padding.verify(signing_input, signing_key.public_key(), signature),
+           "pyjwt cannot verify its own signature")
+    checks.run(f"{alg} header with a {other} signature is rejected",
+               pyjwt_to_tessera(dict(material, token=f"{header}.{payload}.{b64e(signature)}"),
+                                "BadSignature"))
+    # The JWK says which algorithm it is for: one for the other algorithm is refused.
+    def jwk_for_other_alg():
+        done = subprocess.run([tool.path, "verify"], capture_output=True, timeout=60,
+                              input=json.dumps({"alg": alg, "jwk": dict(jwk, alg=other),
+                                                "token": "a.b.c"}).encode())
+        expect(done.returncode == 2 and b"policy expects" in done.stderr,
+               f"exit {done.returncode}: {done.stderr.decode().strip()}")
+        return done.stderr.decode().strip()
+    checks.run(f"JWK with alg {other} is refused for {alg}", jwk_for_other_alg)
 
 
 if __name__ == "__main__":

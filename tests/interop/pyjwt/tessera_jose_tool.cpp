@@ -2,13 +2,14 @@
 // tessera-jose-tool: a test-only command-line front end to Tessera::Jose, driven by
 // pyjwt_interop.py to cross-check tokens with PyJWT. Not installed.
 //
-//   tessera-jose-tool sign <ES256|EdDSA|HS256> <claims-json> [kid]
+//   tessera-jose-tool sign <ES256|EdDSA|HS256> <claims-json> [kid]   (RS256/PS256: verify only)
 //       Generates a fresh key, signs the claims as a JWT (typ "JWT") and prints
 //       {"alg","token","public_jwk","thumbprint","kid", and "private_pem"+"public_pem"
 //        or "secret" (base64url)} as JSON.
 //   tessera-jose-tool verify
 //       Reads {"alg","token", one of "pem" (public key)|"jwk"|"secret" (base64url), optional "kid",
 //       "issuer","audience","type","now"} from stdin, runs verifyJwt and prints
+//       (a JWK is imported for "alg", the verification policy, as an ID token verifier would)
 //       {"ok","error","header","claims"}. Exit status 0 when valid, 1 when rejected.
 //   Exit status 2: usage or key errors.
 
@@ -88,7 +89,10 @@ int verify()
     if (request.contains("pem")) {
         key = Key::fromPublicKeyPem(request.value("pem").toString().toLatin1(), *algorithm);
     } else if (request.contains("jwk")) {
-        key = Key::fromJwk(request.value("jwk").toObject());
+        QString problem;
+        key = Key::fromJwk(request.value("jwk").toObject(), *algorithm, &problem);
+        if (key.isNull())
+            std::fprintf(stderr, "tessera-jose-tool: %s\n", qPrintable(problem));
     } else if (request.contains("secret")) {
         const auto secret = base64UrlDecode(request.value("secret").toString().toLatin1());
         if (secret)
