@@ -332,7 +332,8 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
 
     if (parser.isSet(QStringLiteral("alg"))) {
         const auto algorithm = Jose::algorithmFromName(parser.value(QStringLiteral("alg")));
-        if (!algorithm)
+        // The JOSE layer verifies RS256/PS256 (providers' ID tokens) but signs only these.
+        if (!algorithm || !Jose::canSign(*algorithm))
             return fail(QStringLiteral("alg"));
         config.algorithm = *algorithm;
     }
