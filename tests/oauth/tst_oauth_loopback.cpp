@@ -704,25 +704,33 @@ private Q_SLOTS:
 
     void fallsBackToIpv6LoopbackWhenIpv4IsTaken()
     {
-        QTcpServer probe;
-        if (!probe.listen(QHostAddress::LocalHostIPv6, 0))
-            QSKIP("::1 cannot be bound on this machine, so the fallback cannot be shown");
-        probe.close();
-        // 127.0.0.1 cannot be bound on a fixed port another socket holds.
+        // 127.0.0.1 cannot be bound on a fixed port another socket holds there.
         QTcpServer taken;
         QVERIFY(taken.listen(QHostAddress::LocalHost, 0));
+        const quint16 port = taken.serverPort();
+        {
+            QTcpServer probe;
+            if (!probe.listen(QHostAddress::LocalHostIPv6, port))
+                QSKIP("::1 cannot be bound on the port taken on 127.0.0.1 (no IPv6 loopback, or "
+                      "the port is in use there too): the fallback cannot be shown");
+        }
         Fixture f;
         LoopbackRedirectReceiver::Options options;
-        options.port = taken.serverPort();
-        const Error started = f.start({Issuer, true}, options);
-        if (started.code() == Error::Code::NetworkError)
-            QSKIP("::1 is taken on the same port by something else; fallback not shown");
-        QCOMPARE(started.code(), Error::Code::NoError);
+        options.port = port;
+        QCOMPARE(f.start({Issuer, true}, options).code(), Error::Code::NoError);
         QCOMPARE(f.receiver->address(), QHostAddress(QHostAddress::LocalHostIPv6));
         QCOMPARE(f.receiver->redirectUri(),
-                 QUrl(QStringLiteral("http://[::1]:%1/callback").arg(taken.serverPort())));
+                 QUrl(QStringLiteral("http://[::1]:%1/callback").arg(port)));
         QCOMPARE(get(f.url(f.goodQuery())).status, 200);
         verifySignedIn(f, "the-code");
+
+        // Neither loopback address free: a typed error, and nothing listens.
+        QTcpServer alsoTaken;
+        QVERIFY(alsoTaken.listen(QHostAddress::LocalHostIPv6, port));
+        LoopbackRedirectReceiver blocked;
+        QCOMPARE(blocked.listen(generateState(), {Issuer, true}, options).code(),
+                 Error::Code::NetworkError);
+        QVERIFY(!blocked.isListening());
     }
 
     void receiverDeletedOnFinishStillAnswers()

@@ -263,7 +263,11 @@ void LoopbackRedirectReceiver::send(QTcpSocket *socket, const QByteArray &status
 
 void LoopbackRedirectReceiver::answer(QTcpSocket *socket, int status)
 {
-    m_heads.remove(socket);
+    auto it = m_heads.find(socket);
+    if (it != m_heads.end()) {
+        secureWipe(*it);
+        m_heads.erase(it);
+    }
     disconnect(socket, &QTcpSocket::readyRead, this, nullptr);
     const QByteArray line = statusLine(status);
     send(socket, line, "text/plain; charset=utf-8", line.mid(9) + '\n',
