@@ -16,6 +16,8 @@
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QPointer>
+#include <QtCore/QProcess>
+#include <QtCore/QStandardPaths>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
 #include <QtNetwork/QNetworkAccessManager>
@@ -28,6 +30,7 @@
 #include <QtTest/QTest>
 
 #include <memory>
+#include <vector>
 
 using namespace Tessera;
 using namespace Tessera::OAuth;
@@ -615,6 +618,52 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(silent.state(), QAbstractSocket::UnconnectedState, 10000);
         QCOMPARE(silent.readAll(), QByteArray()); // cut, not answered
         verifyStillWaiting(f);
+    }
+
+    void heldConnectionsCannotKeepTheRedirectOut()
+    {
+        // More silent connections than the receiver keeps: the oldest are cut, so the
+        // browser's connection, the newest, is always read.
+        Fixture f;
+        LoopbackRedirectReceiver::Options options;
+        options.maxConnections = 3;
+        options.connectionDeadline = 60s; // the cut here is not the deadline's
+        QCOMPARE(f.start({Issuer, true}, options).code(), Error::Code::NoError);
+        std::vector<std::unique_ptr<QTcpSocket>> held;
+        for (int i = 0; i < 5; ++i) {
+            held.push_back(std::make_unique<QTcpSocket>());
+            held.back()->connectToHost(f.receiver->address(), f.receiver->port());
+            QTRY_COMPARE(held.back()->state(), QAbstractSocket::ConnectedState);
+            QTest::qWait(20); // accepted in this order
+        }
+        QTRY_COMPARE(held[0]->state(), QAbstractSocket::UnconnectedState);
+        QTRY_COMPARE(held[1]->state(), QAbstractSocket::UnconnectedState);
+        QCOMPARE(held[4]->state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(get(f.url(f.goodQuery())).status, 200);
+        verifySignedIn(f, "the-code");
+    }
+
+    void curlSignsIn()
+    {
+        // Another HTTP client than Qt's, as a browser would be.
+        const QString curl = QStandardPaths::findExecutable(QStringLiteral("curl"));
+        if (curl.isEmpty())
+            QSKIP("curl is not installed");
+        Fixture f;
+        QCOMPARE(f.start().code(), Error::Code::NoError);
+        QProcess process;
+        process.start(curl,
+                      {QStringLiteral("--silent"), QStringLiteral("--show-error"),
+                       QStringLiteral("--include"), QStringLiteral("--noproxy"),
+                       QStringLiteral("*"), QStringLiteral("--max-time"), QStringLiteral("20"),
+                       f.url(f.goodQuery()).toString(QUrl::FullyEncoded)});
+        QSignalSpy done(&process, &QProcess::finished);
+        QVERIFY(done.wait(30000));
+        const QByteArray output = process.readAllStandardOutput();
+        QVERIFY2(output.startsWith("HTTP/1.1 200 "),
+                 (output.left(200) + process.readAllStandardError()).constData());
+        QVERIFY(output.contains("Cache-Control: no-store\r\n"));
+        verifySignedIn(f, "the-code");
     }
 
     void oversizedHeadIsRefused()

@@ -83,8 +83,8 @@ LoopbackRedirectReceiver::LoopbackRedirectReceiver(QObject *parent)
 
 LoopbackRedirectReceiver::~LoopbackRedirectReceiver()
 {
-    for (QByteArray &head : m_heads)
-        secureWipe(head);
+    for (Connection &connection : m_connections)
+        secureWipe(connection.head);
 }
 
 Error LoopbackRedirectReceiver::listen(Secret state, const IssuerExpectation &issuer,
@@ -154,20 +154,22 @@ void LoopbackRedirectReceiver::acceptConnections()
 {
     while (m_server && m_server->hasPendingConnections()) {
         QTcpSocket *socket = m_server->nextPendingConnection();
-        if (m_finished || m_heads.size() >= m_options.maxConnections) {
-            qCDebug(lcRedirect) << "connection closed unanswered: too many open";
+        if (m_finished) {
             socket->abort();
             socket->deleteLater();
             continue;
         }
-        m_heads.insert(socket, QByteArray());
-        connect(socket, &QObject::destroyed, this, [this, socket] {
-            auto it = m_heads.find(socket);
-            if (it != m_heads.end()) {
-                secureWipe(*it);
-                m_heads.erase(it);
-            }
-        });
+        if (m_connections.size() >= m_options.maxConnections) {
+            // The oldest goes, not the newest: connections held open on purpose must not keep
+            // the browser's redirect out.
+            qCDebug(lcRedirect) << "oldest waiting connection cut: too many open";
+            QTcpSocket *oldest = m_connections.first().socket;
+            forget(oldest);
+            oldest->abort();
+            oldest->deleteLater();
+        }
+        m_connections.append({socket, QByteArray()});
+        connect(socket, &QObject::destroyed, this, [this, socket] { forget(socket); });
         connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
         connect(socket, &QTcpSocket::readyRead, this, [this, socket] { readRequest(socket); });
         QTimer::singleShot(m_options.connectionDeadline, socket, [socket] {
@@ -182,10 +184,10 @@ void LoopbackRedirectReceiver::acceptConnections()
 
 void LoopbackRedirectReceiver::readRequest(QTcpSocket *socket)
 {
-    auto it = m_heads.find(socket);
-    if (it == m_heads.end())
+    QByteArray *waiting = headOf(socket);
+    if (!waiting)
         return; // answered already: nothing more is read on this connection
-    QByteArray &bytes = *it;
+    QByteArray &bytes = *waiting;
     // One byte past the cap tells an oversized head from one that ends exactly at it.
     bytes += socket->read(m_options.maxHeadSize + 1 - bytes.size());
     HttpRequestHead head = HttpRequestHead::parse(bytes);
@@ -196,8 +198,7 @@ void LoopbackRedirectReceiver::readRequest(QTcpSocket *socket)
         }
         return;
     }
-    secureWipe(bytes);
-    m_heads.erase(it);
+    forget(socket);
     disconnect(socket, &QTcpSocket::readyRead, this, nullptr);
 
     if (head.status == HttpRequestHead::Status::BadRequest) {
@@ -263,11 +264,7 @@ void LoopbackRedirectReceiver::send(QTcpSocket *socket, const QByteArray &status
 
 void LoopbackRedirectReceiver::answer(QTcpSocket *socket, int status)
 {
-    auto it = m_heads.find(socket);
-    if (it != m_heads.end()) {
-        secureWipe(*it);
-        m_heads.erase(it);
-    }
+    forget(socket);
     disconnect(socket, &QTcpSocket::readyRead, this, nullptr);
     const QByteArray line = statusLine(status);
     send(socket, line, "text/plain; charset=utf-8", line.mid(9) + '\n',
@@ -304,12 +301,31 @@ void LoopbackRedirectReceiver::finish(Error error)
 
 void LoopbackRedirectReceiver::closeConnections()
 {
-    const QList<QTcpSocket *> sockets = m_heads.keys();
-    for (QTcpSocket *socket : sockets) {
-        secureWipe(m_heads[socket]);
-        m_heads.remove(socket);
+    while (!m_connections.isEmpty()) {
+        QTcpSocket *socket = m_connections.first().socket;
+        forget(socket);
         socket->abort();
         socket->deleteLater();
+    }
+}
+
+QByteArray *LoopbackRedirectReceiver::headOf(QTcpSocket *socket)
+{
+    for (Connection &connection : m_connections) {
+        if (connection.socket == socket)
+            return &connection.head;
+    }
+    return nullptr;
+}
+
+void LoopbackRedirectReceiver::forget(QTcpSocket *socket)
+{
+    for (qsizetype i = 0; i < m_connections.size(); ++i) {
+        if (m_connections[i].socket == socket) {
+            secureWipe(m_connections[i].head);
+            m_connections.removeAt(i);
+            return;
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 #include <tessera/error.h>
 #include <tessera/secret.h>
 
-#include <QtCore/QHash>
+#include <QtCore/QList>
 #include <QtCore/QObject>
 #include <QtCore/QTimer>
 #include <QtCore/QUrl>
@@ -44,7 +44,8 @@ public:
         // slow connections cannot hold the receiver.
         std::chrono::milliseconds connectionDeadline = std::chrono::seconds(10);
         qsizetype maxHeadSize = 8 * 1024; // a longer head is answered 431 and cut
-        int maxConnections = 16;          // open at once; more are closed unanswered
+        // Connections waiting for a head at once; one more cuts the oldest.
+        int maxConnections = 16;
     };
 
     explicit LoopbackRedirectReceiver(QObject *parent = nullptr);
@@ -91,6 +92,9 @@ private:
               const QByteArray &body, const QByteArray &extraHeaders = {});
     void finish(Error error);
     void closeConnections();
+    QByteArray *headOf(QTcpSocket *socket);
+    // Drops a connection from the waiting ones, its bytes wiped.
+    void forget(QTcpSocket *socket);
 
     QTcpServer *m_server = nullptr;
     Options m_options;
@@ -100,8 +104,14 @@ private:
     quint16 m_port = 0;
     QUrl m_redirectUri;
     QTimer m_timeout;
-    // What each open connection has sent so far (a request head at most).
-    QHash<QTcpSocket *, QByteArray> m_heads;
+    // The connections still waiting for a whole request head, oldest first, with what each
+    // has sent so far.
+    struct Connection
+    {
+        QTcpSocket *socket;
+        QByteArray head;
+    };
+    QList<Connection> m_connections;
     bool m_finished = false;
     Error m_error;
     Secret m_code;
