@@ -53,7 +53,12 @@ public:
         StorageFailure,      // fatal
         // Logout
         RevokeFailed, // local state was cleared, but the server could not be told
-        Cancelled,
+        Cancelled,    // ended by the caller (cancel, sign-out, destruction) before it finished
+        // Browser sign-in (OAuth 2.0 authorization response)
+        AccessDenied,    // fatal: the user or the provider refused the sign-in (the redirect's
+                         // `error`, e.g. access_denied, is serverCode)
+        InvalidResponse, // fatal: a response failed a security check (RFC 9207 `iss` missing
+                         // or naming another issuer: a mix-up); never retried
     };
     Q_ENUM(Code)
 
