@@ -96,6 +96,8 @@ int exitCodeFor(const Error &error)
     case Error::Code::SessionRejected:
     case Error::Code::InvalidCredentials:
     case Error::Code::Unauthorized:
+    case Error::Code::AccessDenied:    // the user or the provider refused the sign-in
+    case Error::Code::InvalidResponse: // a sign-in response failed a security check
         return ExitSignedOut;
     case Error::Code::StorageUnavailable:
     case Error::Code::StorageLocked:
