@@ -264,6 +264,9 @@ int main(int argc, char *argv[])
         printLine(QStringLiteral("demo client: tessera-demo"));
     }
 
+    // Before "listening on" is printed: whoever reads that line may send SIGTERM
+    // at once, and it must end the loop cleanly, not kill the process.
+    installTerminationHandler(app);
     HttpApi api(config, *store, tokens, hasher);
     const quint16 port = api.listen(&error);
     if (port == 0) {
@@ -278,8 +281,6 @@ int main(int argc, char *argv[])
                                                                : QStringLiteral("https"),
                            host)
                       .arg(port));
-
-    installTerminationHandler(app);
 
     // Housekeeping: forget families past their absolute or idle expiry. Keep
     // them one access lifetime longer so their last access tokens still resolve.
