@@ -225,8 +225,10 @@ QString helpText()
                              "TLS-terminating proxy in front. Without it, such an address needs "
                              "--tls-cert and --tls-key."));
     addOption(QStringLiteral("  --demo"),
-              QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
-                             "the credentials. Only with a loopback --listen address."));
+              QStringLiteral("Create user 'demo' with password 'tessera-demo' and client "
+                             "'tessera-demo' (loopback redirects http://127.0.0.1/callback and "
+                             "http://[::1]/callback) if missing, and print the credentials. Only "
+                             "with a loopback --listen address."));
     addOption(QStringLiteral("  --help"), QStringLiteral("Show this text."));
     text += QStringLiteral(
             "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories\n"

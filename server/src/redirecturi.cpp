@@ -148,6 +148,10 @@ QString hierarchicalProblem(QStringView scheme, QStringView afterScheme)
                                   "127.0.0.1 and [::1] (RFC 8252 §7.3): use https");
     } else if (!isLowercaseDnsName(host)) {
         return QStringLiteral("needs a DNS name in lowercase as its https host");
+    } else if (afterHost == u":443") {
+        // The canonical form leaves the default port out (RFC 3986 §6.2.3);
+        // a client would send the URI without it, which matches nothing.
+        return QStringLiteral("has the default port :443: leave it out");
     }
     return pathAndQueryProblem(rest.mid(authorityEnd));
 }

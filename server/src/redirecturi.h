@@ -20,15 +20,15 @@ QString clientIdProblem(const QString &id);
 // percent-escapes, at most 2000 characters):
 // - loopback: http://127.0.0.1[:PORT]/PATH[?QUERY] or http://[::1][:PORT]/PATH[?QUERY]
 //   (`localhost` refused, RFC 8252 §8.3);
-// - claimed https: https://HOST[:PORT]/PATH[?QUERY], HOST a DNS name;
+// - claimed https: https://HOST[:PORT]/PATH[?QUERY], HOST a DNS name, PORT not 443;
 // - private-use scheme: REVERSE.DOMAIN:/PATH[?QUERY] (a dot in the scheme, one slash).
 QString redirectUriProblem(const QString &uri);
 
 // Whether `presented` (from a request) matches `registered` (accepted by
 // redirectUriProblem()). A loopback registration matches the same scheme,
 // loopback literal, path and query with any port, or none (RFC 8252 §7.3);
-// every other registration only the identical string (RFC 6749 §3.1.2,
-// RFC 9700 §4.1.3: simple string comparison, no normalisation).
+// every other registration only the identical string (RFC 6749 §3.1.2.3,
+// RFC 9700 §4.1.3: simple string comparison, RFC 3986 §6.2.1, no normalisation).
 bool redirectUriMatches(const QString &registered, const QString &presented);
 
 // `text` made safe to print on one line of a terminal: printable ASCII kept,

@@ -159,6 +159,8 @@ void tst_ServerRedirectUri::registration_data()
                                       << "capitals";
     QTest::addRow("uppercase https host") << "https://App.Example.com/cb"
                                           << "lowercase";
+    QTest::addRow("https with its default port") << "https://app.example.com:443/cb"
+                                                 << "default port";
     QTest::addRow("https to an IPv6 literal") << "https://[::1]/cb"
                                               << "DNS name";
     QTest::addRow("https empty host") << "https:///cb"
