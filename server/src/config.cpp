@@ -289,27 +289,15 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     // refused URI and nothing is stored.
     const QStringList redirectUris = parser.values(QStringLiteral("redirect-uri"));
     if (result.command == Command::AddClient) {
-        constexpr int MaxRedirectUris = 16;
         if (redirectUris.isEmpty()) {
             result.error = QStringLiteral("client add needs at least one --redirect-uri");
             return result;
         }
-        if (redirectUris.size() > MaxRedirectUris) {
-            result.error =
-                    QStringLiteral("at most %1 --redirect-uri per client").arg(MaxRedirectUris);
+        if (const QString problem = redirectUriListProblem(redirectUris); !problem.isEmpty()) {
+            result.error = QStringLiteral("invalid --redirect-uri: %1").arg(problem);
             return result;
         }
-        for (const QString &uri : redirectUris) {
-            QString problem = redirectUriProblem(uri);
-            if (problem.isEmpty() && result.redirectUris.contains(uri))
-                problem = QStringLiteral("is given twice");
-            if (!problem.isEmpty()) {
-                result.error = QStringLiteral("invalid --redirect-uri '%1': %2")
-                                       .arg(printableForError(uri), problem);
-                return result;
-            }
-            result.redirectUris.append(uri);
-        }
+        result.redirectUris = redirectUris;
     } else if (!redirectUris.isEmpty()) {
         result.error = QStringLiteral("--redirect-uri is only for client add");
         return result;

@@ -10,6 +10,7 @@ namespace {
 
 constexpr int MaxClientIdLength = 64;
 constexpr int MaxRedirectUriLength = 2000;
+constexpr int MaxRedirectUris = 16;
 
 const QString LoopbackPrefixes[] = {QStringLiteral("http://127.0.0.1"),
                                     QStringLiteral("http://[::1]")};
@@ -252,6 +253,20 @@ QString redirectUriProblem(const QString &uri)
                               "(RFC 8252 §7.1)")
                 .arg(scheme);
     return pathAndQueryProblem(afterScheme);
+}
+
+QString redirectUriListProblem(const QStringList &uris)
+{
+    if (uris.size() > MaxRedirectUris)
+        return QStringLiteral("at most %1 redirect URIs per client").arg(MaxRedirectUris);
+    for (qsizetype i = 0; i < uris.size(); ++i) {
+        QString problem = redirectUriProblem(uris[i]);
+        if (problem.isEmpty() && uris.indexOf(uris[i]) < i)
+            problem = QStringLiteral("is given twice");
+        if (!problem.isEmpty())
+            return QStringLiteral("'%1' %2").arg(printableForError(uris[i]), problem);
+    }
+    return {};
 }
 
 bool redirectUriMatches(const QString &registered, const QString &presented)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 
 namespace Tessera::Server {
 
@@ -23,6 +24,11 @@ QString clientIdProblem(const QString &id);
 // - claimed https: https://HOST[:PORT]/PATH[?QUERY], HOST a DNS name, PORT not 443;
 // - private-use scheme: REVERSE.DOMAIN:/PATH[?QUERY] (a dot in the scheme, one slash).
 QString redirectUriProblem(const QString &uri);
+
+// Empty when `uris` may be registered together for one client: at most 16,
+// each accepted by redirectUriProblem(), no two the same. Else one line
+// naming the first one refused (escaped by printableForError()) and why.
+QString redirectUriListProblem(const QStringList &uris);
 
 // Whether `presented` (from a request) matches `registered` (accepted by
 // redirectUriProblem()). A loopback registration matches the same scheme,

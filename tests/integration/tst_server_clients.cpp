@@ -192,17 +192,17 @@ void tst_ServerClients::hostileInputRefused_data()
     QTest::addRow("empty URI") << add(id, {QString()}) << QByteArray("is empty");
     QTest::addRow("a good URI, then a bad one")
             << add(id, {Loopback4, QStringLiteral("https://evil.example/cb#x")})
-            << QByteArray("'https://evil.example/cb#x': has a fragment");
+            << QByteArray("invalid --redirect-uri: 'https://evil.example/cb#x' has a fragment");
     QTest::addRow("the same URI twice")
             << add(id, {Loopback4, Loopback4}) << QByteArray("is given twice");
     QStringList many;
     for (int port = 1; port <= 17; ++port)
         many << QStringLiteral("http://127.0.0.1:%1/cb").arg(port);
-    QTest::addRow("17 redirect URIs") << add(id, many) << QByteArray("at most 16");
+    QTest::addRow("17 redirect URIs") << add(id, many) << QByteArray("at most 16 redirect URIs");
     QTest::addRow("no redirect URI") << add(id, {}) << QByteArray("at least one --redirect-uri");
     QTest::addRow("control characters, echoed escaped")
             << add(id, {QStringLiteral("http://127.0.0.1/\x1b]0;pwned\x07")})
-            << QByteArray("'http://127.0.0.1/\\x1b]0;pwned\\x07': has a character");
+            << QByteArray("'http://127.0.0.1/\\x1b]0;pwned\\x07' has a character");
     QTest::addRow("id with a space")
             << add(QStringLiteral("my app"), {Loopback4}) << QByteArray("only A-Z");
     QTest::addRow("id with HTML") << add(QStringLiteral("a<b>"), {Loopback4})

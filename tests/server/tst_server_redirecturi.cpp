@@ -20,6 +20,7 @@ private slots:
     void registration();
     void matching_data();
     void matching();
+    void redirectUriLists();
     void everyAcceptedFormMatchesItself();
     void printableForErrorEscapes();
 };
@@ -334,6 +335,22 @@ void tst_ServerRedirectUri::matching()
     QFETCH(QString, presented);
     QFETCH(bool, matches);
     QCOMPARE(redirectUriMatches(registered, presented), matches);
+}
+
+void tst_ServerRedirectUri::redirectUriLists()
+{
+    const QString v4 = QStringLiteral("http://127.0.0.1/cb");
+    const QString v6 = QStringLiteral("http://[::1]/cb");
+    QVERIFY(redirectUriListProblem({v4, v6}).isEmpty());
+    QCOMPARE(redirectUriListProblem({v4, v6, v4}),
+             QStringLiteral("'http://127.0.0.1/cb' is given twice"));
+    QCOMPARE(redirectUriListProblem({v4, QStringLiteral("http://localhost/cb\n")}).left(31),
+             QStringLiteral("'http://localhost/cb\\x0a' has a"));
+    QStringList sixteen;
+    for (int port = 1; port <= 16; ++port)
+        sixteen << QStringLiteral("http://127.0.0.1:%1/cb").arg(port);
+    QVERIFY(redirectUriListProblem(sixteen).isEmpty());
+    QVERIFY(redirectUriListProblem(sixteen + QStringList{v6}).contains(u"at most 16"));
 }
 
 // Whatever may be registered matches itself: a registration is usable.
