@@ -3,6 +3,7 @@
 
 #include "clientaddress.h"
 #include "databasefiles.h"
+#include "redirecturi.h"
 
 #include <QtCore/QCommandLineParser>
 
@@ -178,6 +179,16 @@ QString helpText()
             "                                            add a user; the password is read from "
             "the\n"
             "                                            first line of stdin\n"
+            "  tessera-server client add ID --redirect-uri URI [--redirect-uri URI ...] [--db "
+            "PATH]\n"
+            "                                            register a public native client\n"
+            "  tessera-server client list [--db PATH]    one line per client: ID URI...\n"
+            "  tessera-server client remove ID [--db PATH]\n"
+            "\n"
+            "Client ids: 1 to 64 of A-Z a-z 0-9 . _ ~ -, starting with a letter or digit.\n"
+            "Redirect URIs (RFC 8252): http://127.0.0.1[:PORT]/PATH or http://[::1][:PORT]/PATH\n"
+            "(any port matches), https://HOST/PATH, or a private-use scheme com.example.app:/PATH\n"
+            "(exact match). No fragment, no userinfo, no localhost (docs/SERVER.md \"Clients\").\n"
             "\n"
             "Tessera's companion auth server: SimpleJWT-compatible endpoints with refresh-token\n"
             "rotation, reuse detection (the whole family is revoked), a grace window and\n"
@@ -214,8 +225,10 @@ QString helpText()
                              "TLS-terminating proxy in front. Without it, such an address needs "
                              "--tls-cert and --tls-key."));
     addOption(QStringLiteral("  --demo"),
-              QStringLiteral("Create user 'demo' with password 'tessera-demo' if missing and print "
-                             "the credentials. Only with a loopback --listen address."));
+              QStringLiteral("Create user 'demo' with password 'tessera-demo' and client "
+                             "'tessera-demo' (loopback redirects http://127.0.0.1/callback and "
+                             "http://[::1]/callback) if missing, and print the credentials. Only "
+                             "with a loopback --listen address."));
     addOption(QStringLiteral("  --help"), QStringLiteral("Show this text."));
     text += QStringLiteral(
             "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories\n"
@@ -232,6 +245,8 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     for (const Option &option : options())
         parser.addOption(QCommandLineOption(option.name, option.description, option.valueName));
+    parser.addOption(
+            QCommandLineOption(QStringLiteral("redirect-uri"), QString(), QStringLiteral("URI")));
     parser.addOption(QCommandLineOption(QStringLiteral("demo")));
     parser.addOption(QCommandLineOption(QStringLiteral("insecure-http")));
     parser.addOption(QCommandLineOption(QStringLiteral("help")));
@@ -253,10 +268,39 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
                 result.error = QStringLiteral("user name must be 1 to 150 characters");
                 return result;
             }
+        } else if (positional.size() == 3 && positional[0] == u"client"
+                   && (positional[1] == u"add" || positional[1] == u"remove")) {
+            result.command = positional[1] == u"add" ? Command::AddClient : Command::RemoveClient;
+            result.clientId = positional[2];
+            if (const QString problem = clientIdProblem(result.clientId); !problem.isEmpty()) {
+                result.error = problem;
+                return result;
+            }
+        } else if (positional.size() == 2 && positional[0] == u"client"
+                   && positional[1] == u"list") {
+            result.command = Command::ListClients;
         } else {
-            result.error = QStringLiteral("unknown command: %1").arg(positional.join(u' '));
+            result.error = QStringLiteral("unknown command: %1")
+                                   .arg(printableForError(positional.join(u' ')));
             return result;
         }
+    }
+    // Every redirect URI is checked before the database is opened: one
+    // refused URI and nothing is stored.
+    const QStringList redirectUris = parser.values(QStringLiteral("redirect-uri"));
+    if (result.command == Command::AddClient) {
+        if (redirectUris.isEmpty()) {
+            result.error = QStringLiteral("client add needs at least one --redirect-uri");
+            return result;
+        }
+        if (const QString problem = redirectUriListProblem(redirectUris); !problem.isEmpty()) {
+            result.error = QStringLiteral("invalid --redirect-uri: %1").arg(problem);
+            return result;
+        }
+        result.redirectUris = redirectUris;
+    } else if (!redirectUris.isEmpty()) {
+        result.error = QStringLiteral("--redirect-uri is only for client add");
+        return result;
     }
 
     ServerConfig &config = result.config;

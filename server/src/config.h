@@ -57,14 +57,16 @@ struct ServerConfig
     int maxConnectionsPerAddress = 64;
 };
 
-enum class Command { Serve, AddUser, Help };
+enum class Command { Serve, AddUser, AddClient, ListClients, RemoveClient, Help };
 
 struct ParsedCommandLine
 {
     Command command = Command::Serve;
     ServerConfig config;
-    QString userName; // for AddUser
-    QString error;    // non-empty: usage error, print and exit 2
+    QString userName;         // for AddUser
+    QString clientId;         // for AddClient, RemoveClient
+    QStringList redirectUris; // for AddClient: validated, distinct, in the order given
+    QString error;            // non-empty: usage error, print and exit 2
 };
 
 ParsedCommandLine parseCommandLine(const QStringList &arguments);

@@ -143,6 +143,61 @@ int addUser(const ParsedCommandLine &command)
     return 1;
 }
 
+int addClient(const ParsedCommandLine &command)
+{
+    auto store = openStore(command.config);
+    if (!store)
+        return 1;
+    switch (store->addClient(command.clientId, command.redirectUris)) {
+    case Store::AddClientResult::Added:
+        printLine(QStringLiteral("client %1 added").arg(command.clientId));
+        return 0;
+    case Store::AddClientResult::Exists:
+        printLine(QStringLiteral("tessera-server: client %1 already exists").arg(command.clientId),
+                  stderr);
+        return 1;
+    case Store::AddClientResult::Failed:
+        break;
+    }
+    printLine(QStringLiteral("tessera-server: cannot add the client"), stderr);
+    return 1;
+}
+
+// One line per client: its id, then its redirect URIs (neither has spaces).
+int listClients(const ParsedCommandLine &command)
+{
+    auto store = openStore(command.config);
+    if (!store)
+        return 1;
+    const auto clients = store->clients();
+    if (!clients) {
+        printLine(QStringLiteral("tessera-server: cannot read the clients"), stderr);
+        return 1;
+    }
+    for (const Store::Client &client : *clients)
+        printLine((QStringList{client.id} + client.redirectUris).join(u' '));
+    return 0;
+}
+
+int removeClient(const ParsedCommandLine &command)
+{
+    auto store = openStore(command.config);
+    if (!store)
+        return 1;
+    switch (store->removeClient(command.clientId)) {
+    case Store::RemoveClientResult::Removed:
+        printLine(QStringLiteral("client %1 removed").arg(command.clientId));
+        return 0;
+    case Store::RemoveClientResult::Missing:
+        printLine(QStringLiteral("tessera-server: no client %1").arg(command.clientId), stderr);
+        return 1;
+    case Store::RemoveClientResult::Failed:
+        break;
+    }
+    printLine(QStringLiteral("tessera-server: cannot remove the client"), stderr);
+    return 1;
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
@@ -162,8 +217,19 @@ int main(int argc, char *argv[])
         std::fputs(helpText().toLocal8Bit().constData(), stdout);
         return 0;
     }
-    if (command.command == Command::AddUser)
+    switch (command.command) {
+    case Command::AddUser:
         return addUser(command);
+    case Command::AddClient:
+        return addClient(command);
+    case Command::ListClients:
+        return listClients(command);
+    case Command::RemoveClient:
+        return removeClient(command);
+    case Command::Serve:
+    case Command::Help:
+        break;
+    }
 
     const ServerConfig &config = command.config;
     auto store = openStore(config);
@@ -184,9 +250,23 @@ int main(int argc, char *argv[])
             printLine(QStringLiteral("tessera-server: cannot create the demo user"), stderr);
             return 1;
         }
+        // The demo's native client: loopback redirects, any port (RFC 8252 §7.3).
+        static const QString demoClient = QStringLiteral("tessera-demo");
+        if (!store->findClient(demoClient)
+            && store->addClient(demoClient,
+                                {QStringLiteral("http://127.0.0.1/callback"),
+                                 QStringLiteral("http://[::1]/callback")})
+                    != Store::AddClientResult::Added) {
+            printLine(QStringLiteral("tessera-server: cannot create the demo client"), stderr);
+            return 1;
+        }
         printLine(QStringLiteral("demo user: demo  password: tessera-demo"));
+        printLine(QStringLiteral("demo client: tessera-demo"));
     }
 
+    // Before "listening on" is printed: whoever reads that line may send SIGTERM
+    // at once, and it must end the loop cleanly, not kill the process.
+    installTerminationHandler(app);
     HttpApi api(config, *store, tokens, hasher);
     const quint16 port = api.listen(&error);
     if (port == 0) {
@@ -201,8 +281,6 @@ int main(int argc, char *argv[])
                                                                : QStringLiteral("https"),
                            host)
                       .arg(port));
-
-    installTerminationHandler(app);
 
     // Housekeeping: forget families past their absolute or idle expiry. Keep
     // them one access lifetime longer so their last access tokens still resolve.

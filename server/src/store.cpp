@@ -14,8 +14,9 @@ namespace Tessera::Server {
 namespace {
 
 // 1: the first schema. 2: refresh_tokens.grace_answers (how many times the
-// grace window answered a rotated token).
-constexpr int SchemaVersion = 2;
+// grace window answered a rotated token). 3: the tables clients and
+// client_redirect_uris (registered public native clients).
+constexpr int SchemaVersion = 3;
 
 const char *const SchemaStatements[] = {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -51,6 +52,17 @@ const char *const SchemaStatements[] = {
         "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
         "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
         "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
+        // Public native clients and their redirect URIs, in the order given
+        // (position); removing a client removes its URIs.
+        "CREATE TABLE IF NOT EXISTS clients ("
+        " id TEXT PRIMARY KEY,"
+        " created_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS client_redirect_uris ("
+        " client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,"
+        " position INTEGER NOT NULL,"
+        " uri TEXT NOT NULL,"
+        " PRIMARY KEY (client_id, position),"
+        " UNIQUE (client_id, uri))",
 };
 
 const char RefreshColumns[] =
@@ -192,6 +204,8 @@ bool Store::migrate(QString *error)
         && !query.exec(QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
                                       " INTEGER NOT NULL DEFAULT 0")))
         return fail(QStringLiteral("cannot upgrade the schema to version 2"));
+    // Version 3 only adds tables: the CREATE TABLE IF NOT EXISTS statements
+    // above have created them in an older database, inside this transaction.
     query.prepare(QStringLiteral("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"));
     query.addBindValue(QString::number(SchemaVersion));
     if (!query.exec())

@@ -4,6 +4,7 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlQuery>
 
@@ -13,9 +14,9 @@
 
 namespace Tessera::Server {
 
-// SQLite persistence (WAL). Refresh tokens are stored only as SHA-256 hashes.
-// Event-loop thread only: a QSqlDatabase connection belongs to one thread, and
-// running every write on the one thread also serialises rotations.
+// SQLite persistence (WAL); the client registry's part is in storeclients.cpp. Refresh tokens are
+// stored only as SHA-256 hashes. Event-loop thread only: a QSqlDatabase connection belongs to one
+// thread, and running every write on the one thread also serialises rotations.
 class Store
 {
 public:
@@ -50,8 +51,19 @@ public:
         int graceAnswers = 0;  // times the grace window answered this token
     };
 
+    // A registered public native client (docs/SERVER.md "Clients"). Its
+    // redirect URIs in the order they were given.
+    struct Client
+    {
+        QString id;
+        QStringList redirectUris;
+        qint64 createdAt = 0; // ms since the epoch
+    };
+
     enum class FamilyStatus { Active, Revoked, Missing, Error };
     enum class AddUserResult { Added, Exists, Failed };
+    enum class AddClientResult { Added, Exists, Failed };
+    enum class RemoveClientResult { Removed, Missing, Failed };
 
     // Refuses unsafe database files (databasefiles.h) and upgrades an older
     // schema in place.
@@ -71,6 +83,15 @@ public:
     // never deleted, so this reads only what is new since the last call.
     qint64 forEachPasswordHash(qint64 afterUserId,
                                const std::function<void(const QByteArray &)> &visit);
+
+    // Clients (storeclients.cpp). The caller has validated the id and URIs
+    // (redirecturi.h); addClient() writes the client and all its URIs in one
+    // transaction, or nothing.
+    AddClientResult addClient(const QString &id, const QStringList &redirectUris);
+    std::optional<Client> findClient(const QString &id);
+    // Every client, ordered by id; nothing when the read failed (see failed()).
+    std::optional<QList<Client>> clients();
+    RemoveClientResult removeClient(const QString &id);
 
     QList<SigningKey> signingKeys(const QString &algorithm);
     bool addSigningKey(const SigningKey &key);

@@ -9,6 +9,7 @@
 #include <QtCore/QCryptographicHash>
 #include <QtCore/QDateTime>
 #include <QtCore/QFileInfo>
+#include <QtCore/QProcess>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlError>
 #include <QtSql/QSqlQuery>
@@ -80,6 +81,16 @@ const QStringList SchemaVersion1{
         QStringLiteral("INSERT INTO meta (key, value) VALUES ('schema', '1')"),
 };
 
+// Version 2 (before the client tables): version 1 plus refresh_tokens.grace_answers.
+QStringList schemaVersion2()
+{
+    QStringList statements = SchemaVersion1.mid(0, SchemaVersion1.size() - 1);
+    statements << QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
+                                 " INTEGER NOT NULL DEFAULT 0")
+               << QStringLiteral("INSERT INTO meta (key, value) VALUES ('schema', '2')");
+    return statements;
+}
+
 QString sid(const QString &access)
 {
     return jwtClaims(access).value(QStringLiteral("sid")).toString();
@@ -96,6 +107,7 @@ private slots:
     void restart();
     void noPlaintextSecretsInDatabase();
     void schemaVersion1IsUpgraded();
+    void schemaVersion2IsUpgraded();
     void newerSchemaIsRefused();
 };
 
@@ -256,11 +268,11 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 2"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 3"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("2"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("3"));
 
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
@@ -280,6 +292,73 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
     QVERIFY2(server.restart(), qPrintable(server.errorString()));
     QCOMPARE(int(server.serverStderr().count("database schema upgraded")), 1);
     TESSERA_EXPECT_STATUS(http.refresh(rotated.refresh), 200);
+}
+
+// A version-2 database (before registered clients) is upgraded in place by the
+// first command that opens it, here `client add`: the client tables appear,
+// and its users, sessions and grace counts go on working.
+void tst_ServerPersistence::schemaVersion2IsUpgraded()
+{
+    ServerProcess donor;
+    TESSERA_ADD_USER(donor, TestUser, TestPassword.toUtf8());
+    const auto hashRows =
+            sqliteSelect(donor.databasePath(), QStringLiteral("SELECT password_hash FROM users"));
+    QVERIFY(hashRows && hashRows->size() == 1);
+    const QString passwordHash = hashRows->first().first().toString();
+
+    const QByteArray oldToken = base64UrlEncodeNoPad(QByteArray(32, '\x5a'));
+    const QString tokenHash = QString::fromLatin1(
+            QCryptographicHash::hash(oldToken, QCryptographicHash::Sha256).toHex());
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("30")});
+    QString error;
+    QVERIFY2(sqliteExec(server.databasePath(),
+                        schemaVersion2()
+                                + QStringList{QStringLiteral(
+                                                      "INSERT INTO users VALUES (1, '%1', '%2', 0)")
+                                                      .arg(TestUser, passwordHash),
+                                              QStringLiteral(
+                                                      "INSERT INTO families VALUES ('v2-family',"
+                                                      " 1, %1, %2, NULL, NULL)")
+                                                      .arg(now)
+                                                      .arg(now + 3600'000),
+                                              QStringLiteral(
+                                                      "INSERT INTO refresh_tokens VALUES (x'%1',"
+                                                      " 'v2-family', NULL, %2, %3, NULL, NULL, 0)")
+                                                      .arg(tokenHash)
+                                                      .arg(now)
+                                                      .arg(now + 3600'000)},
+                        &error),
+             qPrintable(error));
+
+    QProcess add;
+    add.start(ServerProcess::binaryPath(),
+              {QStringLiteral("client"), QStringLiteral("add"), QStringLiteral("my-app"),
+               QStringLiteral("--redirect-uri"), QStringLiteral("http://127.0.0.1/cb"),
+               QStringLiteral("--db"), server.databasePath()});
+    QVERIFY(add.waitForFinished(15000));
+    const QByteArray addErr = add.readAllStandardError();
+    QVERIFY2(add.exitCode() == 0, addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 3"), addErr.constData());
+    const auto version = sqliteSelect(
+            server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
+    QVERIFY(version && version->size() == 1);
+    QCOMPARE(version->first().first().toString(), QStringLiteral("3"));
+    const auto clients = sqliteSelect(
+            server.databasePath(),
+            QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"
+                           " ON u.client_id = c.id"));
+    QVERIFY(clients && clients->size() == 1);
+    QCOMPARE(clients->first(),
+             QVariantList({QStringLiteral("my-app"), QStringLiteral("http://127.0.0.1/cb")}));
+
+    // The old data still works: the session rotates, the user logs in.
+    TESSERA_START(server);
+    QVERIFY(!server.serverStderr().contains("database schema upgraded"));
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
+    QCOMPARE(sid(rotated.access), QStringLiteral("v2-family"));
+    TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
 }
 
 // A database from a newer server is left alone, not half-understood.
