@@ -79,6 +79,7 @@ struct SignIn
     QUrl authorizationUrl;
     QUrl redirectUri;
     std::optional<ProviderMetadata> metadata;
+    bool browserSucceeded = false; // browser.py reached the receiver, which answered 2xx
 };
 
 // The whole code flow against `issuer`, the browser driven by browser.py with `options`.
@@ -105,7 +106,7 @@ SignIn signIn(const QUrl &issuer, const QString &clientId, const QStringList &br
     result.authorizationUrl = flow.authorizationUrl();
     result.redirectUri = flow.redirectUri();
     result.metadata = flow.metadata();
-    browser.finishedWith(0);
+    result.browserSucceeded = browser.finishedWith(0);
     return result;
 }
 
@@ -218,6 +219,8 @@ private Q_SLOTS:
 
     // The real oidc-provider, through browser.py.
     void codeFlowIssuesTokens();
+    void cancelStopsListening();
+    void nobodyAtTheBrowserTimesOut();
     void refreshRotatesAndReuseRevokesTheGrant();
     void revocationEndsTheGrant();
     void issuerWithPath();
@@ -295,6 +298,43 @@ void tst_OAuthCodeFlow::codeFlowIssuesTokens()
              result.redirectUri.toString());
     QCOMPARE(result.redirectUri.host(), QStringLiteral("127.0.0.1"));
     QVERIFY(result.metadata && result.metadata->authorizationResponseIssParameterSupported);
+    QVERIFY(result.browserSucceeded);
+}
+
+void tst_OAuthCodeFlow::cancelStopsListening()
+{
+    const SessionConfig transport = transportConfig();
+    Discovery discovery(m_provider->issuer().toString(), transport);
+    CodeFlow::Options options;
+    options.clientId = m_provider->clientId();
+    CodeFlow flow(discovery, transport, options);
+    QSignalSpy finished(&flow, &CodeFlow::finished);
+    QObject::connect(&flow, &CodeFlow::authorizationUrlReady, &flow, [&flow] { flow.cancel(); });
+    flow.start();
+    QVERIFY(finished.wait(FlowTimeoutMs));
+    QCOMPARE(finished.size(), 1);
+    QCOMPARE(flow.takeOutcome().error.code(), Error::Code::Cancelled);
+    // The receiver is closed: the redirect URI no longer answers.
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, quint16(flow.redirectUri().port()));
+    QVERIFY(!socket.waitForConnected(5000));
+    QVERIFY(!finished.wait(200)); // and finished() came once
+}
+
+void tst_OAuthCodeFlow::nobodyAtTheBrowserTimesOut()
+{
+    const SessionConfig transport = transportConfig();
+    Discovery discovery(m_provider->issuer().toString(), transport);
+    CodeFlow::Options options;
+    options.clientId = m_provider->clientId();
+    options.receiver.timeout = std::chrono::seconds(1);
+    CodeFlow flow(discovery, transport, options);
+    QSignalSpy finished(&flow, &CodeFlow::finished);
+    flow.start();
+    QVERIFY(finished.wait(FlowTimeoutMs));
+    const TokenOutcome outcome = flow.takeOutcome();
+    QCOMPARE(outcome.kind, TokenOutcome::Kind::Failed);
+    QCOMPARE(outcome.error.code(), Error::Code::Timeout);
 }
 
 void tst_OAuthCodeFlow::refreshRotatesAndReuseRevokesTheGrant()

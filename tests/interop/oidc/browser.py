@@ -13,8 +13,10 @@ page offers one). oidc-provider's devInteractions pages (login, consent) are suc
 
 It stops at the redirect to the client's redirect URI (the authorization request's
 redirect_uri, or --redirect-uri) and requests it once, without the cookie jar, so the app's
-loopback receiver gets it. Exit status: 0 when the receiver answered 2xx, 2 when it answered
-something else, 3 when the pages led nowhere, 1 on other errors. Only Debian's python3 standard
+loopback receiver gets it. Without a redirect URI (the device flow's verification_uri_complete)
+it stops at the first page with nothing to submit. Exit status: 0 when the receiver answered
+2xx (or that last page was reached), 2 when the receiver answered something else, 3 when the
+pages led nowhere, 1 on other errors. Only Debian's python3 standard
 library; proxies are never used (everything here is loopback). Logs paths, never queries: they
 carry codes and state.
 """
@@ -216,6 +218,11 @@ def main():
                 url, data = urllib.parse.urljoin(url, links[0]), None
                 continue
         if form is None:
+            if not redirect_uri:
+                # No client to hand a redirect to (the device flow's verification page): a
+                # page with nothing left to submit is the end.
+                log(f'finished at {shown(url)}')
+                return 0
             log(f'stopped: nothing to submit at {shown(url)}')
             return 3
         url = urllib.parse.urljoin(url, form.action)
