@@ -2,6 +2,51 @@
 #include "accesstiming_p.h"
 
 namespace Tessera {
+namespace {
+
+qint64 leadFor(qint64 remainingMs, std::chrono::seconds configuredLead)
+{
+    // The lead is taken from what is left, not from exp - iat: SimpleJWT's refreshed
+    // tokens can carry an old iat, and a lead longer than what is left would loop.
+    const qint64 configuredLeadMs = qint64(configuredLead.count()) * 1000;
+    return qMin(qMax(configuredLeadMs, remainingMs / 5), remainingMs / 2);
+}
+
+bool checkRemaining(qint64 remainingMs, QString *problem)
+{
+    // A token that is (nearly) expired on arrival would be refreshed again at once,
+    // and again: refuse it instead of looping.
+    if (remainingMs <= 0) {
+        *problem = QStringLiteral("access token is expired on arrival");
+        return false;
+    }
+    if (remainingMs < MinUsableLifetimeMs) {
+        *problem = QStringLiteral("access token has %1 ms left on arrival, below the minimum "
+                                  "of %2 ms")
+                           .arg(remainingMs)
+                           .arg(MinUsableLifetimeMs);
+        return false;
+    }
+    return true;
+}
+
+// An OAuth 2 expires_in: counted on our clock from the arrival, so no skew correction is
+// needed (the Date header only informs skewMs).
+std::optional<AccessTiming> relativeTiming(const TokenResponse &response, qint64 lifetimeSeconds,
+                                           std::chrono::seconds configuredLead, QString *problem)
+{
+    const qint64 remainingMs = lifetimeSeconds * 1000;
+    if (!checkRemaining(remainingMs, problem))
+        return std::nullopt;
+    AccessTiming timing;
+    if (response.serverDate)
+        timing.skewMs = response.serverDate->toMSecsSinceEpoch() - response.arrivalMs;
+    timing.expiryMs = response.arrivalMs + remainingMs;
+    timing.refreshDueMs = timing.expiryMs - leadFor(remainingMs, configuredLead);
+    return timing;
+}
+
+} // namespace
 
 std::optional<AccessTiming> accessTiming(const TokenResponse &response,
                                          std::chrono::seconds configuredLead, QString *problem)
@@ -10,6 +55,8 @@ std::optional<AccessTiming> accessTiming(const TokenResponse &response,
     // at arrival, so exp is compared with a clock that agrees with the server's.
     const qint64 arrival = response.arrivalMs;
     AccessTiming timing;
+    if (response.claims.lifetimeSeconds)
+        return relativeTiming(response, *response.claims.lifetimeSeconds, configuredLead, problem);
     if (response.serverDate) {
         timing.skewMs = response.serverDate->toMSecsSinceEpoch() - arrival;
     } else if (response.claims.issuedAt) {
@@ -24,25 +71,10 @@ std::optional<AccessTiming> accessTiming(const TokenResponse &response,
     if (qAbs(timing.skewMs) < 1500)
         timing.skewMs = 0;
     const qint64 remainingMs = response.claims.expiresAt * 1000 - (arrival + timing.skewMs);
-    // A token that is (nearly) expired on arrival would be refreshed again at once,
-    // and again: refuse it instead of looping.
-    if (remainingMs <= 0) {
-        *problem = QStringLiteral("access token is expired on arrival");
+    if (!checkRemaining(remainingMs, problem))
         return std::nullopt;
-    }
-    if (remainingMs < MinUsableLifetimeMs) {
-        *problem = QStringLiteral("access token has %1 ms left on arrival, below the minimum "
-                                  "of %2 ms")
-                           .arg(remainingMs)
-                           .arg(MinUsableLifetimeMs);
-        return std::nullopt;
-    }
-    // The lead is taken from what is left, not from exp - iat: SimpleJWT's refreshed
-    // tokens can carry an old iat, and a lead longer than what is left would loop.
-    const qint64 configuredLeadMs = qint64(configuredLead.count()) * 1000;
-    const qint64 leadMs = qMin(qMax(configuredLeadMs, remainingMs / 5), remainingMs / 2);
     timing.expiryMs = response.claims.expiresAt * 1000 - timing.skewMs;
-    timing.refreshDueMs = timing.expiryMs - leadMs;
+    timing.refreshDueMs = timing.expiryMs - leadFor(remainingMs, configuredLead);
     return timing;
 }
 

@@ -42,7 +42,8 @@ struct AccessTiming
 // `configuredLead` as SessionConfig::refreshLead(): the lead is
 // min(max(configuredLead, 20 % of what is left), 50 % of what is left). nullopt and `problem`
 // for a token that is expired on arrival, has less than MinUsableLifetimeMs left (the message
-// names both), or whose iat is implausible.
+// names both), or whose iat is implausible. With claims.lifetimeSeconds (an OAuth expires_in)
+// the expiry is the arrival plus that lifetime on the local clock, and exp/iat are not read.
 TESSERA_SDK_EXPORT std::optional<AccessTiming>
 accessTiming(const TokenResponse &response, std::chrono::seconds configuredLead, QString *problem);
 

@@ -95,6 +95,20 @@ public:
                 });
     }
 
+    void exchangeCode(const Secret &, const Secret &, const QUrl &, Done done) override
+    {
+        // Reported from the event loop, like every other completion.
+        QMetaObject::invokeMethod(
+                this,
+                [done = std::move(done)] {
+                    done(TokenOutcome::failed(
+                            {Error::Code::InvalidConfiguration,
+                             QStringLiteral("the SimpleJWT profile has no authorization code "
+                                            "grant: configure an OAuth issuer")}));
+                },
+                Qt::QueuedConnection);
+    }
+
     void refresh(const Secret &refreshToken, Done done) override
     {
         exchange(m_config.refreshPath(), refreshBody(refreshToken),

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Private: the server's token endpoint behind one interface, one implementation per dialect
-// (today SimpleJWT, simplejwtendpoint.cpp). An implementation owns the HTTP exchanges and the
-// wire format: paths, request bodies, which status or error code means "rejected". The
-// session and the refresher see only typed outcomes. Never installed.
+// (SimpleJWT, simplejwtendpoint.cpp; OAuth 2, oauth/oauthtokenendpoint.cpp). An implementation owns
+// the HTTP exchanges and the wire format: paths, request bodies, which status or error code means
+// "rejected". The session and the refresher see only typed outcomes. Never installed.
 #pragma once
 
 #include "tokenresponse_p.h"
 
 #include <tessera/error.h>
 #include <tessera/secret.h>
+#include <tessera/tessera_sdk_export.h>
 
 #include <QtCore/QObject>
+#include <QtCore/QUrl>
 
 #include <functional>
 #include <memory>
@@ -31,6 +33,7 @@ struct TokenOutcome
     Kind kind = Kind::Failed;
     TokenResponse tokens; // Issued only
     Error error;          // Rejected (InvalidCredentials, SessionRejected) and Failed
+                          // (transient, or fatal such as InvalidConfiguration)
 
     static TokenOutcome issued(TokenResponse tokens)
     {
@@ -45,7 +48,7 @@ struct TokenOutcome
 
 // Completions run from the event loop, after the call returned, and never after the
 // endpoint is destroyed. Requests follow the transport policy (transport_p.h).
-class TokenEndpoint : public QObject
+class TESSERA_SDK_EXPORT TokenEndpoint : public QObject
 {
     Q_OBJECT
 public:
@@ -59,6 +62,11 @@ public:
     // The password is sent once and kept nowhere.
     virtual void obtainWithPassword(const QString &username, const QString &password,
                                     Done done) = 0;
+    // An authorization code from the browser sign-in for a token pair (RFC 6749 §4.1.3), with
+    // the PKCE verifier of its request (RFC 7636 §4.5) and the redirect URI it was sent to.
+    // Dialects without the authorization code grant (SimpleJWT) fail with InvalidConfiguration.
+    virtual void exchangeCode(const Secret &code, const Secret &codeVerifier,
+                              const QUrl &redirectUri, Done done) = 0;
     // Spends `refreshToken` for a new access token and, with rotation, a new refresh token.
     virtual void refresh(const Secret &refreshToken, Done done) = 0;
 

@@ -18,10 +18,15 @@ inline constexpr qsizetype MaxTokenResponseBytes = 64 * 1024;
 inline constexpr qsizetype MaxAccessTokenBytes = 16 * 1024;
 inline constexpr qsizetype MaxRefreshTokenBytes = 2048; // what secure storage takes everywhere
 
+// When the access token expires. Two sources: the token's own exp (a JWT, as SimpleJWT issues),
+// on the server's clock; or, for OAuth 2 tokens, which are opaque to the client, the response's
+// expires_in (RFC 6749 §5.1), a lifetime counted from the response's arrival.
 struct AccessClaims
 {
     qint64 expiresAt = 0;           // exp, server clock, seconds since the epoch
     std::optional<qint64> issuedAt; // iat
+    // expires_in: when set, expiresAt and issuedAt are not used.
+    std::optional<qint64> lifetimeSeconds;
 };
 
 struct TokenResponse
@@ -29,6 +34,10 @@ struct TokenResponse
     Secret access;
     Secret refresh; // empty when the server did not rotate (refresh without rotation)
     AccessClaims claims;
+    // OAuth 2 only: the OpenID Connect ID token of a code exchange (unverified here: the
+    // ID token validator checks it) and the granted scope when the server named it.
+    Secret idToken;
+    QString scope;
     // Filled in by the session when the response arrives (clock-skew estimate).
     qint64 arrivalMs = 0;
     std::optional<QDateTime> serverDate;

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target: the SDK's reading of token-endpoint responses and errors.
+// libFuzzer target: the SDK's reading of token-endpoint responses and errors (SimpleJWT and
+// OAuth 2 dialects).
+#include "oauth/oauthtokenresponse_p.h"
 #include "tokenresponse_p.h"
 
 #include <cstdint>
@@ -13,5 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Tessera::parseTokenResponse(input, false, Now, &problem);
     Tessera::readAccessClaims(input, Now, &problem);
     Tessera::parseServerProblem(input);
+    Tessera::OAuth::parseOAuthTokenResponse(input, &problem);
+    Tessera::OAuth::parseOAuthError(input);
     return 0;
 }

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+#include "oauthtokenendpoint_p.h"
+
+#include "../accesstiming_p.h"
+#include "../logging_p.h"
+#include "../transport_p.h"
+#include "oauthtokenresponse_p.h"
+
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
+
+namespace Tessera::OAuth {
+namespace {
+
+int httpStatus(QNetworkReply *reply)
+{
+    return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+}
+
+// RFC 6749 §5.1, §5.2: both answers are application/json. An HTML page of a proxy or a
+// captive portal is neither, whatever it contains.
+bool isJsonResponse(QNetworkReply *reply)
+{
+    const QByteArray type = reply->rawHeader("Content-Type");
+    const qsizetype parameters = type.indexOf(';');
+    const QByteArray mediaType = parameters < 0 ? type : type.first(parameters);
+    return mediaType.trimmed().toLower() == "application/json";
+}
+
+enum class Grant { AuthorizationCode, RefreshToken };
+
+QString described(const QString &text, const OAuthError &error)
+{
+    return error.description.isEmpty() ? text
+                                       : QStringLiteral("%1 (\"%2\")").arg(text, error.description);
+}
+
+// What an RFC 6749 §5.2 error means for this client.
+TokenOutcome outcomeOf(const OAuthError &error, Grant grant, const QString &what)
+{
+    const QString &code = error.error;
+    if (code == u"invalid_grant") {
+        if (grant == Grant::RefreshToken)
+            return TokenOutcome::rejected(
+                    {Error::Code::SessionRejected,
+                     described(QStringLiteral("the provider rejected the refresh token (revoked, "
+                                              "expired or reused); sign in again"),
+                               error),
+                     code});
+        return TokenOutcome::rejected(
+                {Error::Code::InvalidCredentials,
+                 described(QStringLiteral("the provider refused the authorization code (expired, "
+                                          "already used, or issued for another verifier or "
+                                          "redirect URI); sign in again"),
+                           error),
+                 code});
+    }
+    if (code == u"invalid_client" || code == u"unauthorized_client"
+        || code == u"unsupported_grant_type" || code == u"invalid_scope"
+        || code == u"invalid_request")
+        return TokenOutcome::failed(
+                {Error::Code::InvalidConfiguration,
+                 described(QStringLiteral("%1: the provider refused the request as configured "
+                                          "(%2): check the client id, its allowed grants and "
+                                          "the scope")
+                                   .arg(what, code),
+                           error),
+                 code});
+    return TokenOutcome::failed(
+            {Error::Code::ServerError,
+             described(QStringLiteral("%1: the provider answered error %2").arg(what, code), error),
+             code});
+}
+
+// The error of a reply that is neither a success nor an OAuth error.
+Error httpError(QNetworkReply *reply, const QString &what)
+{
+    const Error transport = Transport::replyError(reply);
+    if (transport.isError())
+        return transport;
+    const int status = httpStatus(reply);
+    if (status == 429) {
+        const QByteArray retryAfter = reply->rawHeader("Retry-After");
+        return {Error::Code::RateLimited,
+                QStringLiteral("%1: too many attempts, retry in %2 s")
+                        .arg(what,
+                             retryAfter.isEmpty() ? QStringLiteral("a few")
+                                                  : QString::fromLatin1(retryAfter.left(8)))};
+    }
+    if (status >= 500)
+        return {Error::Code::ServerError,
+                QStringLiteral("%1: server error %2").arg(what).arg(status)};
+    return {Error::Code::ServerError,
+            QStringLiteral("%1: unexpected HTTP status %2 without an OAuth error")
+                    .arg(what)
+                    .arg(status)};
+}
+
+class OAuthTokenEndpoint final : public TokenEndpoint
+{
+    Q_OBJECT
+public:
+    OAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client)
+        : m_transport(transport)
+        , m_client(client)
+    {
+        // Token requests never use a cookie jar or a disk cache, and follow no redirect.
+        m_network.setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
+    }
+
+    void obtainWithPassword(const QString &, const QString &, Done done) override
+    {
+        // RFC 9700 §2.4: the password grant MUST NOT be used. Reported from the event loop.
+        QMetaObject::invokeMethod(
+                this,
+                [done = std::move(done)] {
+                    done(TokenOutcome::failed(
+                            {Error::Code::InvalidConfiguration,
+                             QStringLiteral("an OAuth provider signs in through the browser; "
+                                            "the password grant is not used")}));
+                },
+                Qt::QueuedConnection);
+    }
+
+    void exchangeCode(const Secret &code, const Secret &codeVerifier, const QUrl &redirectUri,
+                      Done done) override
+    {
+        const QByteArray redirect = redirectUri.toEncoded();
+        post(m_client.tokenEndpoint,
+             {{"grant_type", "authorization_code"},
+              {"code", code.reveal()},
+              {"redirect_uri", redirect},
+              {"code_verifier", codeVerifier.reveal()}},
+             [done = std::move(done)](QNetworkReply *reply) {
+                 TokenOutcome outcome =
+                         answerOf(reply, Grant::AuthorizationCode, QStringLiteral("code exchange"));
+                 if (outcome.kind == TokenOutcome::Kind::Issued && outcome.tokens.refresh.isEmpty())
+                     outcome = TokenOutcome::failed(
+                             {Error::Code::InvalidConfiguration,
+                              QStringLiteral("code exchange: the provider issued no refresh token; "
+                                             "request the offline_access scope or allow the "
+                                             "client the refresh_token grant")});
+                 done(std::move(outcome));
+             });
+    }
+
+    void refresh(const Secret &refreshToken, Done done) override
+    {
+        post(m_client.tokenEndpoint,
+             {{"grant_type", "refresh_token"}, {"refresh_token", refreshToken.reveal()}},
+             [done = std::move(done)](QNetworkReply *reply) {
+                 // No refresh_token in the answer: the old one stays (no rotation).
+                 done(answerOf(reply, Grant::RefreshToken, QStringLiteral("refresh")));
+             });
+    }
+
+    bool canRevoke() const override { return !m_client.revocationEndpoint.isEmpty(); }
+
+    void revoke(const Secret &refreshToken, RevokeDone done) override
+    {
+        if (!canRevoke()) {
+            if (done)
+                QMetaObject::invokeMethod(
+                        this,
+                        [done = std::move(done)] {
+                            done({Error::Code::InvalidConfiguration,
+                                  QStringLiteral("the provider has no revocation endpoint")});
+                        },
+                        Qt::QueuedConnection);
+            return;
+        }
+        // RFC 7009 §2.1; §2.2: 200 also when the token was invalid or unknown already.
+        post(m_client.revocationEndpoint,
+             {{"token", refreshToken.reveal()}, {"token_type_hint", "refresh_token"}},
+             [done = std::move(done)](QNetworkReply *reply) {
+                 if (!done)
+                     return;
+                 const bool transportFailed = Transport::replyError(reply).isError();
+                 if (!transportFailed && httpStatus(reply) == 200)
+                     return done({});
+                 if (!transportFailed && isJsonResponse(reply)) {
+                     if (const auto error = parseOAuthError(reply->readAll()))
+                         return done(
+                                 outcomeOf(*error, Grant::RefreshToken, QStringLiteral("revoke"))
+                                         .error);
+                 }
+                 done(httpError(reply, QStringLiteral("revoke")));
+             });
+    }
+
+private:
+    // The answer to a token request: tokens, a refusal, or a failure.
+    static TokenOutcome answerOf(QNetworkReply *reply, Grant grant, const QString &what)
+    {
+        // A cut, a timeout or the size cap after a status line is the transport's error,
+        // not an unusable response.
+        if (Transport::replyError(reply).isError())
+            return TokenOutcome::failed(httpError(reply, what));
+        const QByteArray body = reply->readAll();
+        const int status = httpStatus(reply);
+        if (status == 200) {
+            QString problem = QStringLiteral("not application/json");
+            std::optional<TokenResponse> tokens;
+            if (isJsonResponse(reply))
+                tokens = parseOAuthTokenResponse(body, &problem);
+            if (!tokens)
+                return TokenOutcome::failed(
+                        {Error::Code::ServerError,
+                         QStringLiteral("%1: unusable token response (%2)").arg(what, problem)});
+            tokens->arrivalMs = nowMs();
+            tokens->serverDate = Transport::serverDate(reply);
+            return TokenOutcome::issued(std::move(*tokens));
+        }
+        if ((status == 400 || status == 401) && isJsonResponse(reply)) {
+            if (const auto error = parseOAuthError(body)) {
+                qCInfo(lcNetwork) << what << "refused by the provider:" << error->error;
+                return outcomeOf(*error, grant, what);
+            }
+        }
+        return TokenOutcome::failed(httpError(reply, what));
+    }
+
+    // POSTs the form (client_id added) and calls `onFinished` with the finished reply
+    // (deleted afterwards).
+    template<typename OnFinished>
+    void post(const QUrl &url, QList<std::pair<QByteArray, QByteArrayView>> fields,
+              OnFinished onFinished)
+    {
+        const QByteArray clientId = m_client.clientId.toUtf8();
+        fields.append({"client_id", clientId});
+        QNetworkRequest request(url);
+        Transport::prepareRequest(request, m_transport);
+        request.setHeader(QNetworkRequest::ContentTypeHeader,
+                          QByteArrayLiteral("application/x-www-form-urlencoded"));
+        request.setRawHeader("Accept", "application/json");
+        QByteArray payload = formEncode(fields);
+        QNetworkReply *reply = m_network.post(request, payload);
+        // Best effort: drop our copy of a body that holds a code, verifier or token.
+        secureWipe(payload);
+        Transport::watchReply(reply, m_transport, MaxTokenResponseBytes);
+        connect(reply, &QNetworkReply::finished, this, [reply, onFinished = std::move(onFinished)] {
+            reply->deleteLater();
+            onFinished(reply);
+        });
+    }
+
+    const SessionConfig m_transport;
+    const OAuthClient m_client;
+    QNetworkAccessManager m_network;
+};
+
+} // namespace
+
+QByteArray formEncode(const QList<std::pair<QByteArray, QByteArrayView>> &fields)
+{
+    QByteArray encoded;
+    for (const auto &[name, value] : fields) {
+        if (!encoded.isEmpty())
+            encoded += '&';
+        encoded += name;
+        encoded += '=';
+        QByteArray escaped =
+                QByteArray::fromRawData(value.data(), value.size()).toPercentEncoding();
+        encoded += escaped;
+        secureWipe(escaped);
+    }
+    return encoded;
+}
+
+std::unique_ptr<TokenEndpoint> createOAuthTokenEndpoint(const SessionConfig &transport,
+                                                        const OAuthClient &client)
+{
+    return std::make_unique<OAuthTokenEndpoint>(transport, client);
+}
+
+} // namespace Tessera::OAuth
+
+#include "oauthtokenendpoint.moc"
