@@ -7,7 +7,7 @@ makes the tokens.
 stdin: {"keys": N, "tokens": [{"key": i, "alg": "RS256"|"PS256", "kid": "..." or null,
          "claims": {...}}, ...]}
 stdout: {"jwks": [public JWK of key 0, ...], "pems": [public key PEM of key 0, ...],
-         "tokens": ["compact JWS", ...]}
+         "tokens": ["compact JWS", ...], "ec_private_jwk": {...}}
 Exit 77 when PyJWT or cryptography is missing."""
 
 import json
@@ -16,7 +16,7 @@ import sys
 try:
     import jwt
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 except ImportError as missing:
     print(f"sign_idtokens.py: {missing}", file=sys.stderr)
     sys.exit(77)
@@ -35,7 +35,10 @@ def main():
         headers = {"kid": order["kid"]} if order.get("kid") is not None else {}
         tokens.append(jwt.encode(order["claims"], privates[order["key"]], algorithm=order["alg"],
                                  headers=headers))
-    json.dump({"jwks": jwks, "pems": pems, "tokens": tokens}, sys.stdout)
+    # A private P-256 JWK ("d" included): a provider must never publish one.
+    ec_private_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    json.dump({"jwks": jwks, "pems": pems, "tokens": tokens, "ec_private_jwk": ec_private_jwk},
+              sys.stdout)
 
 
 if __name__ == "__main__":

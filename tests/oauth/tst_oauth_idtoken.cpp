@@ -177,7 +177,7 @@ private:
     }
 
     Jose::Key m_ecKey;
-    QJsonObject m_rsaA, m_rsaB, m_ec;
+    QJsonObject m_rsaA, m_rsaB, m_ec, m_ecPrivate;
     QByteArray m_rsaAPem;
     QHash<QString, QByteArray> m_rsaTokens;
 };
@@ -231,6 +231,10 @@ void tst_OAuthIdToken::initTestCase()
     m_rsaA.insert(QStringLiteral("kid"), QStringLiteral("rsa-a"));
     m_rsaB = jwksArray.at(1).toObject();
     m_rsaB.insert(QStringLiteral("kid"), QStringLiteral("rsa-b"));
+    m_ecPrivate = signed_.value(QStringLiteral("ec_private_jwk")).toObject();
+    QVERIFY(m_ecPrivate.contains(QStringLiteral("d")));
+    // The JOSE layer alone would import it (a private EC JWK is a valid key for signing).
+    QVERIFY(!Jose::Key::fromJwk(m_ecPrivate, Jose::Algorithm::ES256).isNull());
     m_rsaAPem = signed_.value(QStringLiteral("pems")).toArray().at(0).toString().toLatin1();
     const QJsonArray signedTokens = signed_.value(QStringLiteral("tokens")).toArray();
     QCOMPARE(signedTokens.size(), orders.size());
@@ -512,9 +516,7 @@ void tst_OAuthIdToken::parseJwks_data()
             {QStringLiteral("kty"), QStringLiteral("oct")},
             {QStringLiteral("kid"), QStringLiteral("oct")},
             {QStringLiteral("k"), QString::fromLatin1(Jose::base64UrlEncode(QByteArray(32, 'k')))}};
-    const QJsonObject privateEc =
-            with(m_ec, QStringLiteral("d"),
-                 QString::fromLatin1(Jose::base64UrlEncode(QByteArray(32, '\x01'))));
+    const QJsonObject privateEc = with(m_ecPrivate, QStringLiteral("kid"), QStringLiteral("leak"));
     const QByteArray n =
             *Jose::base64UrlDecode(m_rsaB.value(QStringLiteral("n")).toString().toLatin1());
     const QJsonObject weakRsa = with(m_rsaB, QStringLiteral("n"),
@@ -595,11 +597,15 @@ void tst_OAuthIdToken::rotationRefetchesOnce()
              Error());
     QCOMPARE(server.requests, 1); // cached
 
-    // The provider rotates to rsa-b: a token naming it makes the cache fetch once.
+    // The provider rotates to rsa-b: tokens naming it make the cache fetch once; a second one
+    // arriving while that fetch runs waits for it.
     server.body = json(jwks({m_rsaB}));
     const QFuture<IdTokenClaims> rotated =
             validator.validate(Secret(rsaToken(QStringLiteral("RS256 key b"))), expectations());
+    const QFuture<IdTokenClaims> alongside =
+            validator.validate(Secret(rsaToken(QStringLiteral("RS256 key b"))), expectations());
     QCOMPARE(waitFor(rotated), Error());
+    QCOMPARE(waitFor(alongside), Error());
     QCOMPARE(rotated.result().subject, QStringLiteral("user-42"));
     QCOMPARE(server.requests, 2);
     QVERIFY(!cache.hasKeyId(QStringLiteral("rsa-a")));

@@ -22,28 +22,19 @@ using Jose::Algorithm;
 constexpr Algorithm VerifyingAlgorithms[] = {Algorithm::RS256, Algorithm::PS256, Algorithm::ES256,
                                              Algorithm::EdDSA};
 
-// Why a JWK is not used, or an empty string when it may be.
+// Why a JWK is not used beyond what Key::fromJwk() refuses ("use" other than "sig", a "kid"
+// that is not a string, unknown kty or alg, weak RSA), or an empty string when it may be.
+// Symmetric keys never import: HS256 is not among VerifyingAlgorithms.
 QString unusableReason(const QJsonObject &jwk)
 {
-    const QJsonValue use = jwk.value(QLatin1String("use"));
-    if (!use.isUndefined() && use != QJsonValue(QStringLiteral("sig")))
-        return QStringLiteral("\"use\" is not \"sig\"");
     const QJsonValue keyOps = jwk.value(QLatin1String("key_ops"));
     if (!keyOps.isUndefined()
         && !(keyOps.isArray() && keyOps.toArray().contains(QStringLiteral("verify"))))
         return QStringLiteral("\"key_ops\" does not allow \"verify\"");
-    const QJsonValue kty = jwk.value(QLatin1String("kty"));
-    if (!kty.isString())
-        return QStringLiteral("no \"kty\"");
-    if (kty.toString() == QLatin1String("oct"))
-        return QStringLiteral("a symmetric key");
     // A provider that publishes a private key has leaked it: nothing signed with it proves
     // anything.
     if (jwk.contains(QLatin1String("d")))
         return QStringLiteral("a private key");
-    const QJsonValue kid = jwk.value(QLatin1String("kid"));
-    if (!kid.isUndefined() && !kid.isString())
-        return QStringLiteral("\"kid\" is not a string");
     return {};
 }
 
@@ -107,12 +98,9 @@ std::optional<QList<JwksKey>> parseJwks(QByteArrayView document, Error *error)
         key.keyId = jwk.value(QLatin1String("kid")).toString();
         QString lastProblem;
         for (const Algorithm algorithm : VerifyingAlgorithms) {
-            Jose::Key imported = Jose::Key::fromJwk(jwk, algorithm, &lastProblem);
-            if (imported.isNull())
-                continue;
-            // Only the JWK's own "kid" selects it: never a thumbprint the token could name.
-            imported.setKeyId(key.keyId);
-            key.keys.append(imported);
+            const Jose::Key imported = Jose::Key::fromJwk(jwk, algorithm, &lastProblem);
+            if (!imported.isNull())
+                key.keys.append(imported);
         }
         if (key.keys.isEmpty()) {
             qCDebug(lcNetwork) << "JWKS: key" << index - 1 << "skipped:" << lastProblem;
@@ -167,13 +155,16 @@ QFuture<void> JwksCache::keysFor(const QString &keyId)
     auto waiter = std::make_unique<Waiter>();
     waiter->keyId = keyId;
     QFuture<void> future = waiter->operation.future();
-    if (m_loaded && (keyId.isEmpty() || hasKeyId(keyId) || !unknownKeyRefetchAllowed())) {
-        if (!keyId.isEmpty() && !hasKeyId(keyId))
+    const bool known = keyId.isEmpty() || hasKeyId(keyId);
+    // An unknown kid joins a fetch that is running (it may bring the key); without one, it
+    // starts a fetch only when the floor allows.
+    if (m_loaded && (known || (!m_reply && !unknownKeyRefetchAllowed()))) {
+        if (!known)
             qCInfo(lcNetwork) << "JWKS: unknown key id; not fetched again within the floor";
         waiter->operation.succeed();
         return future;
     }
-    if (m_loaded) {
+    if (m_loaded && !m_reply) {
         qCInfo(lcNetwork) << "JWKS: unknown key id, fetching the set again (key rotation?)";
         m_sinceUnknownKeyRefetch.start();
     }
