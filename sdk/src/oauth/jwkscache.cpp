@@ -12,6 +12,8 @@
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
 
+#include <algorithm>
+
 namespace Tessera::OAuth {
 namespace {
 
