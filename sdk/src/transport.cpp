@@ -223,6 +223,27 @@ Error replyError(QNetworkReply *reply)
             QStringLiteral("cannot reach the server: %1").arg(reply->errorString())};
 }
 
+Error transportOrServerError(QNetworkReply *reply, const QString &what, const QString &serverCode)
+{
+    const Error transport = replyError(reply);
+    if (transport.isError())
+        return transport;
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    if (status == 429) {
+        const QByteArray retryAfter = reply->rawHeader("Retry-After");
+        return {Error::Code::RateLimited,
+                QStringLiteral("%1: too many attempts, retry in %2 s")
+                        .arg(what,
+                             retryAfter.isEmpty() ? QStringLiteral("a few")
+                                                  : QString::fromLatin1(retryAfter.left(8))),
+                serverCode};
+    }
+    if (status >= 500)
+        return {Error::Code::ServerError,
+                QStringLiteral("%1: server error %2").arg(what).arg(status), serverCode};
+    return {};
+}
+
 std::optional<QDateTime> serverDate(QNetworkReply *reply)
 {
     const QByteArray header = reply->rawHeader("Date");

@@ -56,6 +56,13 @@ private:
 // arrived; HTTP statuses are the caller's to interpret).
 Error replyError(QNetworkReply *reply);
 
+// The part of a failed reply's error that no dialect words differently: the transport's error,
+// or for 429 (RateLimited, with the Retry-After delay) and 5xx (ServerError) statuses an error
+// whose message starts with `what` and whose server code is `serverCode`. NoError for any
+// other status, which the caller describes in its own terms.
+Error transportOrServerError(QNetworkReply *reply, const QString &what,
+                             const QString &serverCode = {});
+
 // The server's clock from the Date header, when present and parseable.
 std::optional<QDateTime> serverDate(QNetworkReply *reply);
 
