@@ -7,6 +7,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QTimerEvent>
+#include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QSslKey>
 
@@ -185,6 +186,18 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
                 watch->onDownloadProgress(0, length.toLongLong());
         });
     }
+}
+
+QNetworkReply *getDocument(QNetworkAccessManager &network, const QUrl &url,
+                           const SessionConfig &config, const QByteArray &accept,
+                           qint64 maxResponseBytes)
+{
+    QNetworkRequest request(url);
+    prepareRequest(request, config);
+    request.setRawHeader("Accept", accept);
+    QNetworkReply *reply = network.get(request);
+    watchReply(reply, config, maxResponseBytes);
+    return reply;
 }
 
 Error replyError(QNetworkReply *reply)

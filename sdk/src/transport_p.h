@@ -15,6 +15,10 @@
 
 #include <functional>
 
+QT_BEGIN_NAMESPACE
+class QNetworkAccessManager;
+QT_END_NAMESPACE
+
 namespace Tessera::Transport {
 
 // Applies the policy to a request bound for the configured server.
@@ -24,6 +28,12 @@ void prepareRequest(QNetworkRequest &request, const SessionConfig &config);
 // maxResponseBytes > 0, the response size. Violations abort the reply and are
 // reported by replyError().
 void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxResponseBytes);
+
+// A GET of a document (a provider's metadata, its key set) under the policy: prepared, asking
+// for the `accept` media types, and watched with the maxResponseBytes cap.
+QNetworkReply *getDocument(QNetworkAccessManager &network, const QUrl &url,
+                           const SessionConfig &config, const QByteArray &accept,
+                           qint64 maxResponseBytes);
 
 // The pin check of watchReply() alone (nothing when no pins are configured), for a reply
 // whose timeouts an ExchangeDeadline on another object enforces.
