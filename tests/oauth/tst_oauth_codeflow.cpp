@@ -10,11 +10,11 @@
 #include "oauth/oauthtokenendpoint_p.h"
 #include "oauth/oauthtokenresponse_p.h"
 
+#include "cannedhttpserver.h"
 #include "oidcproviderprocess.h"
 
 #include <QtCore/QProcess>
 #include <QtCore/QUrlQuery>
-#include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -138,68 +138,16 @@ QString describe(const TokenOutcome &outcome)
                  outcome.error.serverCode(), outcome.error.message());
 }
 
-// A token endpoint that answers every request with one canned response, and records the
-// requests (head and body).
-class TokenServer : public QObject
+// A token endpoint that answers every request with one canned response (`answer`, with the
+// cache headers of RFC 6749 §5.1), and records the requests (head and body).
+class TokenServer : public Tessera::Test::CannedHttpServer
 {
 public:
-    struct Answer
-    {
-        int status = 200; // 0: read the request, never answer
-        QByteArray contentType = "application/json";
-        QByteArray body;
-    };
-
-    TokenServer()
-    {
-        m_server.listen(QHostAddress::LocalHost, 0);
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = m_server.nextPendingConnection())
-                serve(socket);
-        });
-    }
-
+    TokenServer() { commonHeaders = "Cache-Control: no-store\r\nPragma: no-cache\r\n"; }
     QUrl url(const QString &path = QStringLiteral("/token")) const
     {
-        return QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server.serverPort()).arg(path));
+        return CannedHttpServer::url(path);
     }
-    Answer answer;
-    QList<QByteArray> heads;
-    QList<QByteArray> bodies;
-
-private:
-    void serve(QTcpSocket *socket)
-    {
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-        auto request = std::make_shared<QByteArray>();
-        connect(socket, &QTcpSocket::readyRead, socket, [this, socket, request] {
-            *request += socket->readAll();
-            const qsizetype end = request->indexOf("\r\n\r\n");
-            if (end < 0)
-                return;
-            const QByteArray head = request->left(end);
-            qsizetype length = 0;
-            for (const QByteArray &line : head.split('\n')) {
-                if (line.toLower().startsWith("content-length:"))
-                    length = line.mid(15).trimmed().toLongLong();
-            }
-            if (request->size() < end + 4 + length)
-                return;
-            heads.append(head);
-            bodies.append(request->mid(end + 4, length));
-            if (answer.status == 0)
-                return;
-            QByteArray response = "HTTP/1.1 " + QByteArray::number(answer.status) + " X\r\n";
-            response += "Content-Type: " + answer.contentType + "\r\n";
-            response += "Content-Length: " + QByteArray::number(answer.body.size()) + "\r\n";
-            response += "Cache-Control: no-store\r\nPragma: no-cache\r\n";
-            response += "Connection: close\r\n\r\n" + answer.body;
-            socket->write(response);
-            socket->disconnectFromHost();
-        });
-    }
-
-    QTcpServer m_server;
 };
 
 const QByteArray ValidBody =
