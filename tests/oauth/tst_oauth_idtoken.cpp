@@ -123,6 +123,11 @@ private slots:
 
 private:
     QByteArray rsaToken(const QString &name) const { return m_rsaTokens.value(name); }
+    // The outcome of validating the PyJWT-signed token `name` against expectations().
+    Error validateRsa(IdTokenValidator &validator, const QString &name) const
+    {
+        return waitFor(validator.validate(Secret(rsaToken(name)), expectations()));
+    }
     QByteArray es256(const QJsonObject &claims) const { return Jose::signJwt(m_ecKey, claims); }
     // The set with rsa-a, rsa-b and the EC key, each without "alg".
     QJsonObject jwks(const QList<QJsonObject> &keys) const
@@ -553,11 +558,9 @@ void tst_OAuthIdToken::rotationRefetchesOnce()
     JwksCache cache(server.url(), transport());
     IdTokenValidator validator(cache);
 
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
     QCOMPARE(server.paths.size(), 1);
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("PS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("PS256")), Error());
     QCOMPARE(server.paths.size(), 1); // cached
 
     // The provider rotates to rsa-b: tokens naming it make the cache fetch once; a second one
@@ -573,8 +576,7 @@ void tst_OAuthIdToken::rotationRefetchesOnce()
     QCOMPARE(server.paths.size(), 2);
     QVERIFY(!cache.hasKeyId(QStringLiteral("rsa-a")));
     // rsa-a is gone; within the floor its tokens are refused without another fetch.
-    const Error gone =
-            waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations()));
+    const Error gone = validateRsa(validator, QStringLiteral("RS256"));
     QCOMPARE(gone.code(), Error::Code::InvalidResponse);
     QCOMPARE(server.paths.size(), 2);
 }
@@ -612,8 +614,7 @@ void tst_OAuthIdToken::unknownKidsRefetchAtMostOncePerFloor()
              Error::Code::InvalidResponse);
     QCOMPARE(server.paths.size(), 3);
     // A token with a known kid never fetches.
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
     QCOMPARE(server.paths.size(), 3);
 }
 
@@ -650,21 +651,18 @@ void tst_OAuthIdToken::brokenRefetchKeepsOldKeys()
     server.answer.body = json(jwks({m_rsaA}));
     JwksCache cache(server.url(), transport());
     IdTokenValidator validator(cache);
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
 
     server.answer.status = status;
     server.answer.contentType = contentType;
     server.answer.body = body;
-    const Error error = waitFor(
-            validator.validate(Secret(rsaToken(QStringLiteral("RS256 key b"))), expectations()));
+    const Error error = validateRsa(validator, QStringLiteral("RS256 key b"));
     QCOMPARE(error.code(), code);
     QVERIFY(error.isTransient());
     QCOMPARE(server.paths.size(), 2);
     QCOMPARE(cache.keys().size(), 1);
     QVERIFY(cache.hasKeyId(QStringLiteral("rsa-a")));
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
     QCOMPARE(server.paths.size(), 2);
 }
 
@@ -702,8 +700,7 @@ void tst_OAuthIdToken::firstFetchFails()
     }
     JwksCache cache(url, transport());
     IdTokenValidator validator(cache);
-    const Error error =
-            waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations()));
+    const Error error = validateRsa(validator, QStringLiteral("RS256"));
     QCOMPARE(error.code(), code);
     QCOMPARE(server.paths.size(), status == 0 ? 0 : 1);
     QVERIFY(cache.keys().isEmpty());
