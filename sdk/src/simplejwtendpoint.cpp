@@ -40,24 +40,12 @@ bool isJsonResponse(QNetworkReply *reply)
 // The error of a reply that is neither a success nor a refusal.
 Error httpError(QNetworkReply *reply, const ServerProblem &problem, const QString &what)
 {
-    const Error transport = Transport::replyError(reply);
-    if (transport.isError())
-        return transport;
-    const int status = httpStatus(reply);
-    if (status == 429) {
-        const QByteArray retryAfter = reply->rawHeader("Retry-After");
-        return {Error::Code::RateLimited,
-                QStringLiteral("%1: too many attempts, retry in %2 s")
-                        .arg(what,
-                             retryAfter.isEmpty() ? QStringLiteral("a few")
-                                                  : QString::fromLatin1(retryAfter.left(8))),
-                problem.code};
-    }
-    if (status >= 500)
-        return {Error::Code::ServerError,
-                QStringLiteral("%1: server error %2").arg(what).arg(status), problem.code};
+    const Error failure = Transport::transportOrServerError(reply, what, problem.code);
+    if (failure.isError())
+        return failure;
     return {Error::Code::ServerError,
-            QStringLiteral("%1: unexpected HTTP status %2").arg(what).arg(status), problem.code};
+            QStringLiteral("%1: unexpected HTTP status %2").arg(what).arg(httpStatus(reply)),
+            problem.code};
 }
 
 class SimpleJwtEndpoint final : public TokenEndpoint

@@ -7,6 +7,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QTimerEvent>
+#include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QSslKey>
 
@@ -187,6 +188,18 @@ void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxRes
     }
 }
 
+QNetworkReply *getDocument(QNetworkAccessManager &network, const QUrl &url,
+                           const SessionConfig &config, const QByteArray &accept,
+                           qint64 maxResponseBytes)
+{
+    QNetworkRequest request(url);
+    prepareRequest(request, config);
+    request.setRawHeader("Accept", accept);
+    QNetworkReply *reply = network.get(request);
+    watchReply(reply, config, maxResponseBytes);
+    return reply;
+}
+
 Error replyError(QNetworkReply *reply)
 {
     // Looking a property up by name costs a search of the reply's meta-object: only a reply
@@ -221,6 +234,27 @@ Error replyError(QNetworkReply *reply)
     }
     return {Error::Code::NetworkError,
             QStringLiteral("cannot reach the server: %1").arg(reply->errorString())};
+}
+
+Error transportOrServerError(QNetworkReply *reply, const QString &what, const QString &serverCode)
+{
+    const Error transport = replyError(reply);
+    if (transport.isError())
+        return transport;
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    if (status == 429) {
+        const QByteArray retryAfter = reply->rawHeader("Retry-After");
+        return {Error::Code::RateLimited,
+                QStringLiteral("%1: too many attempts, retry in %2 s")
+                        .arg(what,
+                             retryAfter.isEmpty() ? QStringLiteral("a few")
+                                                  : QString::fromLatin1(retryAfter.left(8))),
+                serverCode};
+    }
+    if (status >= 500)
+        return {Error::Code::ServerError,
+                QStringLiteral("%1: server error %2").arg(what).arg(status), serverCode};
+    return {};
 }
 
 std::optional<QDateTime> serverDate(QNetworkReply *reply)

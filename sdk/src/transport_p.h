@@ -15,6 +15,10 @@
 
 #include <functional>
 
+QT_BEGIN_NAMESPACE
+class QNetworkAccessManager;
+QT_END_NAMESPACE
+
 namespace Tessera::Transport {
 
 // Applies the policy to a request bound for the configured server.
@@ -24,6 +28,12 @@ void prepareRequest(QNetworkRequest &request, const SessionConfig &config);
 // maxResponseBytes > 0, the response size. Violations abort the reply and are
 // reported by replyError().
 void watchReply(QNetworkReply *reply, const SessionConfig &config, qint64 maxResponseBytes);
+
+// A GET of a document (a provider's metadata, its key set) under the policy: prepared, asking
+// for the `accept` media types, and watched with the maxResponseBytes cap.
+QNetworkReply *getDocument(QNetworkAccessManager &network, const QUrl &url,
+                           const SessionConfig &config, const QByteArray &accept,
+                           qint64 maxResponseBytes);
 
 // The pin check of watchReply() alone (nothing when no pins are configured), for a reply
 // whose timeouts an ExchangeDeadline on another object enforces.
@@ -55,6 +65,13 @@ private:
 // The transport-level error of a finished reply (NoError when an HTTP status
 // arrived; HTTP statuses are the caller's to interpret).
 Error replyError(QNetworkReply *reply);
+
+// The part of a failed reply's error that no dialect words differently: the transport's error,
+// or for 429 (RateLimited, with the Retry-After delay) and 5xx (ServerError) statuses an error
+// whose message starts with `what` and whose server code is `serverCode`. NoError for any
+// other status, which the caller describes in its own terms.
+Error transportOrServerError(QNetworkReply *reply, const QString &what,
+                             const QString &serverCode = {});
 
 // The server's clock from the Date header, when present and parseable.
 std::optional<QDateTime> serverDate(QNetworkReply *reply);

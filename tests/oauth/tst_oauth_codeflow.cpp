@@ -10,11 +10,11 @@
 #include "oauth/oauthtokenendpoint_p.h"
 #include "oauth/oauthtokenresponse_p.h"
 
+#include "cannedhttpserver.h"
 #include "oidcproviderprocess.h"
 
 #include <QtCore/QProcess>
 #include <QtCore/QUrlQuery>
-#include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -119,6 +119,23 @@ TokenOutcome waitForOutcome(const std::function<void(TokenEndpoint::Done)> &requ
     return std::move(*outcome);
 }
 
+// The provider's token endpoint from its discovery document; empty when discovery fails.
+QUrl tokenEndpointOf(const QUrl &issuer)
+{
+    Discovery discovery(issuer.toString(), transportConfig());
+    auto metadata = discovery.metadata();
+    if (!QTest::qWaitFor([&] { return metadata.isFinished(); }, FlowTimeoutMs)
+        || errorOf(metadata).isError())
+        return {};
+    return metadata.result().tokenEndpoint;
+}
+
+TokenOutcome waitForRefresh(TokenEndpoint &endpoint, const Secret &refreshToken)
+{
+    return waitForOutcome(
+            [&](TokenEndpoint::Done done) { endpoint.refresh(refreshToken, std::move(done)); });
+}
+
 Error waitForRevoke(TokenEndpoint &endpoint, const Secret &token)
 {
     std::optional<Error> result;
@@ -138,69 +155,23 @@ QString describe(const TokenOutcome &outcome)
                  outcome.error.serverCode(), outcome.error.message());
 }
 
-// A token endpoint that answers every request with one canned response, and records the
-// requests (head and body).
-class TokenServer : public QObject
+// A token endpoint that answers every request with one canned response (`answer`, with the
+// cache headers of RFC 6749 §5.1), and records the requests (head and body).
+class TokenServer : public Tessera::Test::CannedHttpServer
 {
 public:
-    struct Answer
-    {
-        int status = 200; // 0: read the request, never answer
-        QByteArray contentType = "application/json";
-        QByteArray body;
-    };
-
-    TokenServer()
-    {
-        m_server.listen(QHostAddress::LocalHost, 0);
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = m_server.nextPendingConnection())
-                serve(socket);
-        });
-    }
-
+    TokenServer() { commonHeaders = "Cache-Control: no-store\r\nPragma: no-cache\r\n"; }
     QUrl url(const QString &path = QStringLiteral("/token")) const
     {
-        return QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server.serverPort()).arg(path));
+        return CannedHttpServer::url(path);
     }
-    Answer answer;
-    QList<QByteArray> heads;
-    QList<QByteArray> bodies;
-
-private:
-    void serve(QTcpSocket *socket)
-    {
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-        auto request = std::make_shared<QByteArray>();
-        connect(socket, &QTcpSocket::readyRead, socket, [this, socket, request] {
-            *request += socket->readAll();
-            const qsizetype end = request->indexOf("\r\n\r\n");
-            if (end < 0)
-                return;
-            const QByteArray head = request->left(end);
-            qsizetype length = 0;
-            for (const QByteArray &line : head.split('\n')) {
-                if (line.toLower().startsWith("content-length:"))
-                    length = line.mid(15).trimmed().toLongLong();
-            }
-            if (request->size() < end + 4 + length)
-                return;
-            heads.append(head);
-            bodies.append(request->mid(end + 4, length));
-            if (answer.status == 0)
-                return;
-            QByteArray response = "HTTP/1.1 " + QByteArray::number(answer.status) + " X\r\n";
-            response += "Content-Type: " + answer.contentType + "\r\n";
-            response += "Content-Length: " + QByteArray::number(answer.body.size()) + "\r\n";
-            response += "Cache-Control: no-store\r\nPragma: no-cache\r\n";
-            response += "Connection: close\r\n\r\n" + answer.body;
-            socket->write(response);
-            socket->disconnectFromHost();
-        });
-    }
-
-    QTcpServer m_server;
 };
+
+// The OAuth token endpoint dialect for the client "app" at `server`.
+std::unique_ptr<TokenEndpoint> endpointAt(const TokenServer &server)
+{
+    return createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+}
 
 const QByteArray ValidBody =
         R"({"access_token":"opaque-access","token_type":"Bearer","expires_in":600,)"
@@ -348,25 +319,21 @@ void tst_OAuthCodeFlow::refreshRotatesAndReuseRevokesTheGrant()
                                      {m_provider->clientId(), result.metadata->tokenEndpoint,
                                       result.metadata->revocationEndpoint});
 
-    const TokenOutcome rotated = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(first, std::move(done)); });
+    const TokenOutcome rotated = waitForRefresh(*endpoint, first);
     QVERIFY2(rotated.kind == TokenOutcome::Kind::Issued, qPrintable(describe(rotated)));
     QVERIFY(!rotated.tokens.refresh.isEmpty());
     QVERIFY2(!rotated.tokens.refresh.equals(first.reveal()), "the refresh token rotates");
     QVERIFY(!rotated.tokens.access.equals(result.outcome.tokens.access.reveal()));
 
     // The spent token again: reuse. The provider refuses it and revokes the grant.
-    const TokenOutcome replayed = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(first, std::move(done)); });
+    const TokenOutcome replayed = waitForRefresh(*endpoint, first);
     QVERIFY2(replayed.kind == TokenOutcome::Kind::Rejected, qPrintable(describe(replayed)));
     QCOMPARE(replayed.error.code(), Error::Code::SessionRejected);
     QCOMPARE(replayed.error.serverCode(), QStringLiteral("invalid_grant"));
     QVERIFY(!replayed.error.message().contains(QString::fromLatin1(first.reveal())));
 
     // ... so the current token of the grant is dead too.
-    const TokenOutcome afterReuse = waitForOutcome([&](TokenEndpoint::Done done) {
-        endpoint->refresh(rotated.tokens.refresh, std::move(done));
-    });
+    const TokenOutcome afterReuse = waitForRefresh(*endpoint, rotated.tokens.refresh);
     QVERIFY2(afterReuse.kind == TokenOutcome::Kind::Rejected, qPrintable(describe(afterReuse)));
     QCOMPARE(afterReuse.error.code(), Error::Code::SessionRejected);
     QVERIFY(QTest::qWaitFor(
@@ -387,8 +354,7 @@ void tst_OAuthCodeFlow::revocationEndsTheGrant()
     const Error revoked = waitForRevoke(*endpoint, refresh);
     QVERIFY2(!revoked.isError(), qPrintable(revoked.message()));
 
-    const TokenOutcome refused = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome refused = waitForRefresh(*endpoint, refresh);
     QVERIFY2(refused.kind == TokenOutcome::Kind::Rejected, qPrintable(describe(refused)));
     QCOMPARE(refused.error.code(), Error::Code::SessionRejected);
 
@@ -426,12 +392,10 @@ void tst_OAuthCodeFlow::spentOrForgedCodeIsRefused()
 {
     // A code the provider never issued stands for any it will not accept (spent, expired,
     // another verifier): the user signs in again.
-    Discovery discovery(m_provider->issuer().toString(), transportConfig());
-    auto metadata = discovery.metadata();
-    QVERIFY(QTest::qWaitFor([&] { return metadata.isFinished(); }, FlowTimeoutMs));
-    QVERIFY(!errorOf(metadata).isError());
-    const auto endpoint = createOAuthTokenEndpoint(
-            transportConfig(), {m_provider->clientId(), metadata.result().tokenEndpoint, {}});
+    const QUrl tokenEndpoint = tokenEndpointOf(m_provider->issuer());
+    QVERIFY(!tokenEndpoint.isEmpty());
+    const auto endpoint = createOAuthTokenEndpoint(transportConfig(),
+                                                   {m_provider->clientId(), tokenEndpoint, {}});
     const Secret code("not-a-code-the-provider-issued");
     const Secret verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     const TokenOutcome outcome = waitForOutcome([&](TokenEndpoint::Done done) {
@@ -445,16 +409,12 @@ void tst_OAuthCodeFlow::spentOrForgedCodeIsRefused()
 
 void tst_OAuthCodeFlow::unknownClientIsAConfigurationError()
 {
-    Discovery discovery(m_provider->issuer().toString(), transportConfig());
-    auto metadata = discovery.metadata();
-    QVERIFY(QTest::qWaitFor([&] { return metadata.isFinished(); }, FlowTimeoutMs));
-    QVERIFY(!errorOf(metadata).isError());
+    const QUrl tokenEndpoint = tokenEndpointOf(m_provider->issuer());
+    QVERIFY(!tokenEndpoint.isEmpty());
     const auto endpoint = createOAuthTokenEndpoint(
-            transportConfig(),
-            {QStringLiteral("no-such-client"), metadata.result().tokenEndpoint, {}});
+            transportConfig(), {QStringLiteral("no-such-client"), tokenEndpoint, {}});
     const Secret refresh("some-refresh-token");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Failed, qPrintable(describe(outcome)));
     QCOMPARE(outcome.error.code(), Error::Code::InvalidConfiguration);
     QCOMPARE(outcome.error.serverCode(), QStringLiteral("invalid_client"));
@@ -497,8 +457,7 @@ void tst_OAuthCodeFlow::requestsAreFormEncoded()
     QVERIFY(!server.bodies.first().contains(' '));
 
     const Secret refresh("r/+=");
-    const TokenOutcome refreshed = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome refreshed = waitForRefresh(*endpoint, refresh);
     QVERIFY2(refreshed.kind == TokenOutcome::Kind::Issued, qPrintable(describe(refreshed)));
     const QUrlQuery refreshForm(QString::fromLatin1(server.bodies.last()));
     QCOMPARE(refreshForm.queryItemValue(QStringLiteral("grant_type")),
@@ -513,11 +472,9 @@ void tst_OAuthCodeFlow::refreshWithoutRefreshTokenKeepsTheOld()
     TokenServer server;
     server.answer = {200, "application/json",
                      R"({"access_token":"a2","token_type":"Bearer","expires_in":60})"};
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret refresh("old-refresh");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Issued, qPrintable(describe(outcome)));
     // Empty: the refresher keeps the token it has (no rotation).
     QVERIFY(outcome.tokens.refresh.isEmpty());
@@ -539,11 +496,9 @@ void tst_OAuthCodeFlow::tokenTypeIsCaseInsensitiveBearer()
     TokenServer server;
     server.answer = {200, "application/json; charset=utf-8",
                      R"({"access_token":"a","token_type":"bEARER","expires_in":60,"x":[1]})"};
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret refresh("r");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Issued, qPrintable(describe(outcome)));
     QCOMPARE(outcome.tokens.claims.lifetimeSeconds, std::optional<qint64>(60));
 }
@@ -552,11 +507,9 @@ void tst_OAuthCodeFlow::missingExpiresInFallsBackToAShortLifetime()
 {
     TokenServer server;
     server.answer = {200, "application/json", R"({"access_token":"opaque","token_type":"Bearer"})"};
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret refresh("r");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Issued, qPrintable(describe(outcome)));
     QCOMPARE(outcome.tokens.claims.lifetimeSeconds,
              std::optional<qint64>(AssumedAccessLifetimeSeconds));
@@ -617,11 +570,9 @@ void tst_OAuthCodeFlow::hostileSuccessIsRefused()
     QFETCH(QByteArray, body);
     TokenServer server;
     server.answer = {200, contentType, body};
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret refresh("r");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Failed, qPrintable(describe(outcome)));
     // Transient: the refresh token is kept and the refresh retried later.
     QCOMPARE(outcome.error.code(), Error::Code::ServerError);
@@ -703,8 +654,7 @@ void tst_OAuthCodeFlow::errorsAreMapped()
     QFETCH(QString, serverCode);
     TokenServer server;
     server.answer = {status, contentType, body};
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret secret("s");
     const Secret verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     const TokenOutcome outcome = waitForOutcome([&](TokenEndpoint::Done done) {
@@ -725,13 +675,9 @@ void tst_OAuthCodeFlow::errorsAreMapped()
 void tst_OAuthCodeFlow::errorDescriptionIsFiltered()
 {
     TokenServer server;
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     const Secret refresh("r");
-    auto refreshOnce = [&] {
-        return waitForOutcome(
-                [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
-    };
+    auto refreshOnce = [&] { return waitForRefresh(*endpoint, refresh); };
 
     server.answer = {400, "application/json",
                      R"({"error":"invalid_grant","error_description":"grant revoked"})"};
@@ -767,8 +713,7 @@ void tst_OAuthCodeFlow::silentServerTimesOut()
     const auto endpoint = createOAuthTokenEndpoint(transportConfig(std::chrono::seconds(1)),
                                                    {QStringLiteral("app"), server.url(), {}});
     const Secret refresh("r");
-    const TokenOutcome outcome = waitForOutcome(
-            [&](TokenEndpoint::Done done) { endpoint->refresh(refresh, std::move(done)); });
+    const TokenOutcome outcome = waitForRefresh(*endpoint, refresh);
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Failed, qPrintable(describe(outcome)));
     QCOMPARE(outcome.error.code(), Error::Code::Timeout);
     QVERIFY(outcome.error.isTransient());
@@ -809,8 +754,7 @@ void tst_OAuthCodeFlow::revokeAnswers()
 void tst_OAuthCodeFlow::passwordGrantIsNotOffered()
 {
     TokenServer server;
-    const auto endpoint =
-            createOAuthTokenEndpoint(transportConfig(), {QStringLiteral("app"), server.url(), {}});
+    const auto endpoint = endpointAt(server);
     QVERIFY(!endpoint->canRevoke());
     const TokenOutcome outcome = waitForOutcome([&](TokenEndpoint::Done done) {
         endpoint->obtainWithPassword(QStringLiteral("alice"), QStringLiteral("pw"),

@@ -6,18 +6,16 @@
 // redirects, a document that changes under a running session.
 #include "oauth/discovery_p.h"
 
+#include "cannedhttpserver.h"
 #include "httpclient.h"
 #include "oidcproviderprocess.h"
 
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
-#include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
 #include <functional>
-#include <map>
 #include <memory>
 
 using namespace Tessera;
@@ -28,65 +26,11 @@ namespace {
 
 constexpr int FutureTimeoutMs = 20000;
 
-// A loopback HTTP/1.1 server that answers each path from a table (404 for the rest), closes
-// every connection after one answer and records the paths it was asked for.
-class DocumentServer : public QObject
+// Answers each path from a table, 404 for the rest.
+class DocumentServer : public Tessera::Test::CannedHttpServer
 {
 public:
-    struct Answer
-    {
-        int status = 200; // 0: read the request, never answer
-        QByteArray contentType = "application/json";
-        QByteArray body;
-        QByteArray extraHeaders; // complete lines ending in \r\n
-    };
-
-    DocumentServer()
-    {
-        m_server.listen(QHostAddress::LocalHost, 0);
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = m_server.nextPendingConnection())
-                serve(socket);
-        });
-    }
-
-    QString origin() const
-    {
-        return QStringLiteral("http://127.0.0.1:%1").arg(m_server.serverPort());
-    }
-    void answer(const QByteArray &path, const Answer &answer) { m_answers[path] = answer; }
-    QList<QByteArray> requestedPaths;
-
-private:
-    void serve(QTcpSocket *socket)
-    {
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-        auto request = std::make_shared<QByteArray>();
-        connect(socket, &QTcpSocket::readyRead, socket, [this, socket, request] {
-            *request += socket->readAll();
-            if (!request->contains("\r\n\r\n"))
-                return;
-            const QList<QByteArray> requestLine =
-                    request->left(request->indexOf("\r\n")).split(' ');
-            const QByteArray path = requestLine.value(1);
-            requestedPaths.append(path);
-            const auto found = m_answers.find(path);
-            const Answer answer = found != m_answers.end()
-                    ? found->second
-                    : Answer{404, "text/plain", "not found\n", {}};
-            if (answer.status == 0)
-                return;
-            QByteArray response = "HTTP/1.1 " + QByteArray::number(answer.status) + " X\r\n";
-            response += "Content-Type: " + answer.contentType + "\r\n";
-            response += "Content-Length: " + QByteArray::number(answer.body.size()) + "\r\n";
-            response += answer.extraHeaders + "Connection: close\r\n\r\n" + answer.body;
-            socket->write(response);
-            socket->disconnectFromHost();
-        });
-    }
-
-    QTcpServer m_server;
-    std::map<QByteArray, Answer> m_answers;
+    DocumentServer() { answer = {404, "text/plain", "not found\n", {}}; }
 };
 
 // A complete, valid OpenID configuration for `issuer`, endpoints under `base`.
@@ -328,8 +272,8 @@ void tst_OAuthDiscovery::authorizationServerMetadataFallback()
     document.remove(QStringLiteral("jwks_uri"));
     document.remove(QStringLiteral("subject_types_supported"));
     document.remove(QStringLiteral("id_token_signing_alg_values_supported"));
-    server.answer("/.well-known/oauth-authorization-server/realms/acme",
-                  {200, "application/json", json(document), {}});
+    server.answerPath("/.well-known/oauth-authorization-server/realms/acme",
+                      {200, "application/json", json(document), {}});
 
     Discovery discovery(issuer, transportConfig());
     const QFuture<ProviderMetadata> future = discovery.metadata();
@@ -340,7 +284,7 @@ void tst_OAuthDiscovery::authorizationServerMetadataFallback()
     // RFC 8414 §2: absent grant_types_supported means these two.
     QCOMPARE(future.result().grantTypesSupported,
              QStringList({QStringLiteral("authorization_code"), QStringLiteral("implicit")}));
-    QCOMPARE(server.requestedPaths,
+    QCOMPARE(server.paths,
              QList<QByteArray>({"/realms/acme/.well-known/openid-configuration",
                                 "/.well-known/oauth-authorization-server/realms/acme"}));
 }
@@ -451,11 +395,11 @@ void tst_OAuthDiscovery::hostileDocument()
     body.replace("%ISSUER%", issuer.toUtf8()).replace("%BASE%", server.origin().toUtf8());
     // A redirect points at a valid document elsewhere, which must not be fetched.
     const QByteArray movedTo = "/moved/openid-configuration";
-    server.answer(movedTo,
-                  {200, "application/json", json(validDocument(issuer, server.origin())), {}});
-    server.answer("/realms/acme/.well-known/openid-configuration",
-                  {status.toInt(), contentType, body,
-                   "Location: " + server.origin().toUtf8() + movedTo + "\r\n"});
+    server.answerPath(movedTo,
+                      {200, "application/json", json(validDocument(issuer, server.origin())), {}});
+    server.answerPath("/realms/acme/.well-known/openid-configuration",
+                      {status.toInt(), contentType, body,
+                       "Location: " + server.origin().toUtf8() + movedTo + "\r\n"});
 
     Discovery discovery(issuer, transportConfig());
     const Error error = waitFor(discovery.metadata());
@@ -463,9 +407,9 @@ void tst_OAuthDiscovery::hostileDocument()
     QCOMPARE(error.isTransient(), Error::isTransient(code));
     QVERIFY2(error.message().contains(expectedInMessage), qPrintable(error.message()));
     QVERIFY(!discovery.cached());
-    QVERIFY(!server.requestedPaths.contains(movedTo));
+    QVERIFY(!server.paths.contains(movedTo));
     // Only a 404 leads to the RFC 8414 document.
-    QCOMPARE(server.requestedPaths.size(), 1);
+    QCOMPARE(server.paths.size(), 1);
 }
 
 void tst_OAuthDiscovery::changedDocumentIsAnError()
@@ -473,7 +417,7 @@ void tst_OAuthDiscovery::changedDocumentIsAnError()
     DocumentServer server;
     const QString issuer = server.origin();
     const QByteArray path = "/.well-known/openid-configuration";
-    server.answer(path, {200, "application/json", json(validDocument(issuer, issuer)), {}});
+    server.answerPath(path, {200, "application/json", json(validDocument(issuer, issuer)), {}});
     Discovery discovery(issuer, transportConfig());
     QCOMPARE(waitFor(discovery.metadata()), Error());
     const QUrl tokenEndpoint = discovery.cached()->tokenEndpoint;
@@ -481,14 +425,14 @@ void tst_OAuthDiscovery::changedDocumentIsAnError()
     // The same endpoints with other supported scopes: the refetch is accepted.
     QJsonObject sameEndpoints = validDocument(issuer, issuer);
     sameEndpoints[QStringLiteral("scopes_supported")] = QJsonArray{QStringLiteral("openid")};
-    server.answer(path, {200, "application/json", json(sameEndpoints), {}});
+    server.answerPath(path, {200, "application/json", json(sameEndpoints), {}});
     QCOMPARE(waitFor(discovery.refetch()), Error());
     QCOMPARE(discovery.cached()->scopesSupported, QStringList{QStringLiteral("openid")});
 
     // Another token endpoint: refused, and the session keeps the first.
     QJsonObject moved = validDocument(issuer, issuer);
     moved[QStringLiteral("token_endpoint")] = QStringLiteral("https://elsewhere.example/token");
-    server.answer(path, {200, "application/json", json(moved), {}});
+    server.answerPath(path, {200, "application/json", json(moved), {}});
     const Error error = waitFor(discovery.refetch());
     QCOMPARE(error.code(), Error::Code::InvalidConfiguration);
     QVERIFY2(error.message().contains(QStringLiteral("changed")), qPrintable(error.message()));
@@ -504,13 +448,13 @@ void tst_OAuthDiscovery::droppedIssParameterIsAnError()
     const QByteArray path = "/.well-known/openid-configuration";
     QJsonObject withIss = validDocument(issuer, issuer);
     withIss[QStringLiteral("authorization_response_iss_parameter_supported")] = true;
-    server.answer(path, {200, "application/json", json(withIss), {}});
+    server.answerPath(path, {200, "application/json", json(withIss), {}});
     Discovery discovery(issuer, transportConfig());
     QCOMPARE(waitFor(discovery.metadata()), Error());
     QVERIFY(discovery.cached()->authorizationResponseIssParameterSupported);
 
     // Same endpoints, but the mix-up defence is gone: refused, the first metadata stays.
-    server.answer(path, {200, "application/json", json(validDocument(issuer, issuer)), {}});
+    server.answerPath(path, {200, "application/json", json(validDocument(issuer, issuer)), {}});
     QCOMPARE(waitFor(discovery.refetch()).code(), Error::Code::InvalidConfiguration);
     QVERIFY(discovery.cached()->authorizationResponseIssParameterSupported);
 }
@@ -518,21 +462,21 @@ void tst_OAuthDiscovery::droppedIssParameterIsAnError()
 void tst_OAuthDiscovery::silentServerTimesOut()
 {
     DocumentServer server;
-    server.answer("/.well-known/openid-configuration", {0, {}, {}, {}});
+    server.answerPath("/.well-known/openid-configuration", {0, {}, {}, {}});
     Discovery discovery(server.origin(), transportConfig(std::chrono::milliseconds(300)));
     const Error error = waitFor(discovery.metadata());
     QCOMPARE(error.code(), Error::Code::Timeout);
     QVERIFY(error.isTransient());
-    QCOMPARE(server.requestedPaths.size(), 1);
+    QCOMPARE(server.paths.size(), 1);
 }
 
 void tst_OAuthDiscovery::destroyedWhileFetching()
 {
     DocumentServer server;
-    server.answer("/.well-known/openid-configuration", {0, {}, {}, {}});
+    server.answerPath("/.well-known/openid-configuration", {0, {}, {}, {}});
     auto discovery = std::make_unique<Discovery>(server.origin(), transportConfig());
     const QFuture<ProviderMetadata> future = discovery->metadata();
-    QTRY_COMPARE(server.requestedPaths.size(), 1);
+    QTRY_COMPARE(server.paths.size(), 1);
     discovery.reset();
     // The caller's future ends, as Cancelled, and nothing of the fetch outlives its object.
     QVERIFY(future.isFinished());

@@ -8,6 +8,8 @@
 #include "accesstiming_p.h"
 #include "oauth/idtoken_p.h"
 
+#include "cannedhttpserver.h"
+
 #include <tessera/jose.h>
 
 #include <QtCore/QJsonArray>
@@ -16,7 +18,6 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QProcess>
 #include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
 #include <memory>
@@ -81,49 +82,11 @@ template<typename T> Error waitFor(const QFuture<T> &future)
     return errorOf(future);
 }
 
-// A loopback server answering every request with the current document, counting requests.
-class JwksServer : public QObject
+// A loopback server answering every request with the current document (`answer`).
+class JwksServer : public Tessera::Test::CannedHttpServer
 {
 public:
-    int status = 200;
-    QByteArray contentType = "application/json";
-    QByteArray body;
-    int requests = 0;
-
-    JwksServer()
-    {
-        m_server.listen(QHostAddress::LocalHost, 0);
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = m_server.nextPendingConnection())
-                serve(socket);
-        });
-    }
-    QUrl url() const
-    {
-        return QUrl(QStringLiteral("http://127.0.0.1:%1/jwks").arg(m_server.serverPort()));
-    }
-
-private:
-    void serve(QTcpSocket *socket)
-    {
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-        auto request = std::make_shared<QByteArray>();
-        connect(socket, &QTcpSocket::readyRead, socket, [this, socket, request] {
-            *request += socket->readAll();
-            if (!request->contains("\r\n\r\n"))
-                return;
-            ++requests;
-            QByteArray response = "HTTP/1.1 " + QByteArray::number(status) + " X\r\n";
-            if (status / 100 == 3)
-                response += "Location: http://127.0.0.1:1/elsewhere\r\n";
-            response += "Content-Type: " + contentType + "\r\n";
-            response += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
-            response += "Connection: close\r\n\r\n" + body;
-            socket->write(response);
-            socket->disconnectFromHost();
-        });
-    }
-    QTcpServer m_server;
+    QUrl url() const { return CannedHttpServer::url(QStringLiteral("/jwks")); }
 };
 
 SessionConfig transport()
@@ -160,6 +123,11 @@ private slots:
 
 private:
     QByteArray rsaToken(const QString &name) const { return m_rsaTokens.value(name); }
+    // The outcome of validating the PyJWT-signed token `name` against expectations().
+    Error validateRsa(IdTokenValidator &validator, const QString &name) const
+    {
+        return waitFor(validator.validate(Secret(rsaToken(name)), expectations()));
+    }
     QByteArray es256(const QJsonObject &claims) const { return Jose::signJwt(m_ecKey, claims); }
     // The set with rsa-a, rsa-b and the EC key, each without "alg".
     QJsonObject jwks(const QList<QJsonObject> &keys) const
@@ -586,20 +554,18 @@ void tst_OAuthIdToken::parseJwks()
 void tst_OAuthIdToken::rotationRefetchesOnce()
 {
     JwksServer server;
-    server.body = json(jwks({m_rsaA}));
+    server.answer.body = json(jwks({m_rsaA}));
     JwksCache cache(server.url(), transport());
     IdTokenValidator validator(cache);
 
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
-    QCOMPARE(server.requests, 1);
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("PS256"))), expectations())),
-             Error());
-    QCOMPARE(server.requests, 1); // cached
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
+    QCOMPARE(server.paths.size(), 1);
+    QCOMPARE(validateRsa(validator, QStringLiteral("PS256")), Error());
+    QCOMPARE(server.paths.size(), 1); // cached
 
     // The provider rotates to rsa-b: tokens naming it make the cache fetch once; a second one
     // arriving while that fetch runs waits for it.
-    server.body = json(jwks({m_rsaB}));
+    server.answer.body = json(jwks({m_rsaB}));
     const QFuture<IdTokenClaims> rotated =
             validator.validate(Secret(rsaToken(QStringLiteral("RS256 key b"))), expectations());
     const QFuture<IdTokenClaims> alongside =
@@ -607,19 +573,18 @@ void tst_OAuthIdToken::rotationRefetchesOnce()
     QCOMPARE(waitFor(rotated), Error());
     QCOMPARE(waitFor(alongside), Error());
     QCOMPARE(rotated.result().subject, QStringLiteral("user-42"));
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(server.paths.size(), 2);
     QVERIFY(!cache.hasKeyId(QStringLiteral("rsa-a")));
     // rsa-a is gone; within the floor its tokens are refused without another fetch.
-    const Error gone =
-            waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations()));
+    const Error gone = validateRsa(validator, QStringLiteral("RS256"));
     QCOMPARE(gone.code(), Error::Code::InvalidResponse);
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(server.paths.size(), 2);
 }
 
 void tst_OAuthIdToken::unknownKidsRefetchAtMostOncePerFloor()
 {
     JwksServer server;
-    server.body = json(jwks({m_rsaA}));
+    server.answer.body = json(jwks({m_rsaA}));
     JwksCache cache(server.url(), transport(), std::chrono::milliseconds(1500));
     IdTokenValidator validator(cache);
     const auto tokenWithKid = [&](const QString &kid) {
@@ -633,7 +598,7 @@ void tst_OAuthIdToken::unknownKidsRefetchAtMostOncePerFloor()
             waitFor(validator.validate(tokenWithKid(QStringLiteral("random-1")), expectations()));
     QCOMPARE(error.code(), Error::Code::InvalidResponse);
     QVERIFY2(error.message().contains(QStringLiteral("no key")), qPrintable(error.message()));
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(server.paths.size(), 2);
     // More random kids within the floor: no request at all, even several at once.
     const QFuture<IdTokenClaims> a =
             validator.validate(tokenWithKid(QStringLiteral("random-2")), expectations());
@@ -641,17 +606,16 @@ void tst_OAuthIdToken::unknownKidsRefetchAtMostOncePerFloor()
             validator.validate(tokenWithKid(QStringLiteral("random-3")), expectations());
     QCOMPARE(waitFor(a).code(), Error::Code::InvalidResponse);
     QCOMPARE(waitFor(b).code(), Error::Code::InvalidResponse);
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(server.paths.size(), 2);
     // After the floor, one more.
     QTest::qWait(1600);
     QCOMPARE(waitFor(validator.validate(tokenWithKid(QStringLiteral("random-4")), expectations()))
                      .code(),
              Error::Code::InvalidResponse);
-    QCOMPARE(server.requests, 3);
+    QCOMPARE(server.paths.size(), 3);
     // A token with a known kid never fetches.
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
-    QCOMPARE(server.requests, 3);
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
+    QCOMPARE(server.paths.size(), 3);
 }
 
 void tst_OAuthIdToken::brokenRefetchKeepsOldKeys_data()
@@ -684,25 +648,22 @@ void tst_OAuthIdToken::brokenRefetchKeepsOldKeys()
     QFETCH(QByteArray, body);
     QFETCH(Error::Code, code);
     JwksServer server;
-    server.body = json(jwks({m_rsaA}));
+    server.answer.body = json(jwks({m_rsaA}));
     JwksCache cache(server.url(), transport());
     IdTokenValidator validator(cache);
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
 
-    server.status = status;
-    server.contentType = contentType;
-    server.body = body;
-    const Error error = waitFor(
-            validator.validate(Secret(rsaToken(QStringLiteral("RS256 key b"))), expectations()));
+    server.answer.status = status;
+    server.answer.contentType = contentType;
+    server.answer.body = body;
+    const Error error = validateRsa(validator, QStringLiteral("RS256 key b"));
     QCOMPARE(error.code(), code);
     QVERIFY(error.isTransient());
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(server.paths.size(), 2);
     QCOMPARE(cache.keys().size(), 1);
     QVERIFY(cache.hasKeyId(QStringLiteral("rsa-a")));
-    QCOMPARE(waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations())),
-             Error());
-    QCOMPARE(server.requests, 2);
+    QCOMPARE(validateRsa(validator, QStringLiteral("RS256")), Error());
+    QCOMPARE(server.paths.size(), 2);
 }
 
 void tst_OAuthIdToken::firstFetchFails_data()
@@ -725,8 +686,10 @@ void tst_OAuthIdToken::firstFetchFails()
     QFETCH(QByteArray, body);
     QFETCH(Error::Code, code);
     JwksServer server;
-    server.status = status;
-    server.body = body;
+    server.answer.status = status;
+    server.answer.body = body;
+    if (status / 100 == 3)
+        server.answer.extraHeaders = "Location: http://127.0.0.1:1/elsewhere\r\n";
     QUrl url = server.url();
     if (status == 0) {
         // A port that was free a moment ago: the probe has closed it again.
@@ -737,10 +700,9 @@ void tst_OAuthIdToken::firstFetchFails()
     }
     JwksCache cache(url, transport());
     IdTokenValidator validator(cache);
-    const Error error =
-            waitFor(validator.validate(Secret(rsaToken(QStringLiteral("RS256"))), expectations()));
+    const Error error = validateRsa(validator, QStringLiteral("RS256"));
     QCOMPARE(error.code(), code);
-    QCOMPARE(server.requests, status == 0 ? 0 : 1);
+    QCOMPARE(server.paths.size(), status == 0 ? 0 : 1);
     QVERIFY(cache.keys().isEmpty());
 }
 

@@ -94,13 +94,10 @@ private:
         m_url = kind == MetadataDocument::OpenIdConfiguration
                 ? openIdConfigurationUrl(m_issuer)
                 : authorizationServerMetadataUrl(m_issuer);
-        QNetworkRequest request(m_url);
         // No redirects (neither specification has the document moved elsewhere, and a redirect
         // would let another origin answer for the issuer), no cookies, no cache.
-        Transport::prepareRequest(request, m_transport);
-        request.setRawHeader("Accept", "application/json");
-        m_reply = m_network.get(request);
-        Transport::watchReply(m_reply, m_transport, MaxProviderMetadataBytes);
+        m_reply = Transport::getDocument(m_network, m_url, m_transport, "application/json",
+                                         MaxProviderMetadataBytes);
         connect(m_reply, &QNetworkReply::finished, this, &DiscoveryFetch::onFinished);
     }
 

@@ -182,11 +182,8 @@ void JwksCache::startFetch()
         m_network = std::make_unique<QNetworkAccessManager>();
         m_network->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
     }
-    QNetworkRequest request(m_jwksUri);
-    Transport::prepareRequest(request, m_transport);
-    request.setRawHeader("Accept", "application/jwk-set+json, application/json");
-    m_reply = m_network->get(request);
-    Transport::watchReply(m_reply, m_transport, MaxJwksBytes);
+    m_reply = Transport::getDocument(*m_network, m_jwksUri, m_transport,
+                                     "application/jwk-set+json, application/json", MaxJwksBytes);
     connect(m_reply, &QNetworkReply::finished, this, &JwksCache::onFetchFinished);
 }
 

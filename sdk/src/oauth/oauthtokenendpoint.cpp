@@ -75,25 +75,13 @@ TokenOutcome outcomeOf(const OAuthError &error, Grant grant, const QString &what
 // The error of a reply that is neither a success nor an OAuth error.
 Error httpError(QNetworkReply *reply, const QString &what)
 {
-    const Error transport = Transport::replyError(reply);
-    if (transport.isError())
-        return transport;
-    const int status = httpStatus(reply);
-    if (status == 429) {
-        const QByteArray retryAfter = reply->rawHeader("Retry-After");
-        return {Error::Code::RateLimited,
-                QStringLiteral("%1: too many attempts, retry in %2 s")
-                        .arg(what,
-                             retryAfter.isEmpty() ? QStringLiteral("a few")
-                                                  : QString::fromLatin1(retryAfter.left(8)))};
-    }
-    if (status >= 500)
-        return {Error::Code::ServerError,
-                QStringLiteral("%1: server error %2").arg(what).arg(status)};
+    const Error failure = Transport::transportOrServerError(reply, what);
+    if (failure.isError())
+        return failure;
     return {Error::Code::ServerError,
             QStringLiteral("%1: unexpected HTTP status %2 without an OAuth error")
                     .arg(what)
-                    .arg(status)};
+                    .arg(httpStatus(reply))};
 }
 
 class OAuthTokenEndpoint final : public TokenEndpoint

@@ -30,14 +30,9 @@ public:
 
     QString string(const char *name, bool required)
     {
-        const QJsonValue value = m_document.value(QLatin1String(name));
-        if (value.isUndefined()) {
-            if (required)
-                fail(Error::Code::InvalidConfiguration,
-                     QStringLiteral("the discovery document lacks the required \"%1\"")
-                             .arg(QLatin1String(name)));
+        const QJsonValue value = member(name, required);
+        if (value.isUndefined())
             return {};
-        }
         if (!value.isString() || value.toString().isEmpty()) {
             fail(Error::Code::InvalidConfiguration,
                  QStringLiteral("\"%1\" in the discovery document is not a non-empty string")
@@ -77,14 +72,9 @@ public:
 
     QStringList strings(const char *name, bool required)
     {
-        const QJsonValue value = m_document.value(QLatin1String(name));
-        if (value.isUndefined()) {
-            if (required)
-                fail(Error::Code::InvalidConfiguration,
-                     QStringLiteral("the discovery document lacks the required \"%1\"")
-                             .arg(QLatin1String(name)));
+        const QJsonValue value = member(name, required);
+        if (value.isUndefined())
             return {};
-        }
         QStringList list;
         const QJsonArray array = value.toArray();
         for (const QJsonValue &item : array) {
@@ -113,6 +103,17 @@ public:
             return false;
         }
         return value.toBool();
+    }
+
+    // The member `name`, undefined when absent: a failure when it is required.
+    QJsonValue member(const char *name, bool required)
+    {
+        const QJsonValue value = m_document.value(QLatin1String(name));
+        if (value.isUndefined() && required)
+            fail(Error::Code::InvalidConfiguration,
+                 QStringLiteral("the discovery document lacks the required \"%1\"")
+                         .arg(QLatin1String(name)));
+        return value;
     }
 
     // Keeps the first problem only: it names what to fix first.
