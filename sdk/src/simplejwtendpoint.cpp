@@ -31,10 +31,7 @@ bool isRefusal(int status)
 // page of a proxy, a captive portal) is not a token response, whatever it contains.
 bool isJsonResponse(QNetworkReply *reply)
 {
-    const QByteArray type = reply->rawHeader("Content-Type");
-    const qsizetype parameters = type.indexOf(';');
-    const QByteArray mediaType = parameters < 0 ? type : type.first(parameters);
-    return mediaType.trimmed().toLower() == "application/json";
+    return Transport::mediaTypeOf(reply) == "application/json";
 }
 
 // The error of a reply that is neither a success nor a refusal.

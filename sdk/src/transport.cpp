@@ -274,4 +274,11 @@ std::optional<QDateTime> serverDate(QNetworkReply *reply)
     return date;
 }
 
+QByteArray mediaTypeOf(QNetworkReply *reply)
+{
+    const QByteArray type = reply->rawHeader("Content-Type");
+    const qsizetype parameters = type.indexOf(';');
+    return (parameters < 0 ? type : type.first(parameters)).trimmed().toLower();
+}
+
 } // namespace Tessera::Transport

@@ -79,4 +79,8 @@ std::optional<QDateTime> serverDate(QNetworkReply *reply);
 // Lowercase base64 SHA-256 digests of the SPKI of every certificate in the chain.
 QList<QByteArray> spkiHashes(const QList<QSslCertificate> &chain);
 
+// The reply's media type: Content-Type without its parameters, trimmed, in lower case
+// ("application/json" for "Application/JSON; charset=utf-8"); empty without the header.
+QByteArray mediaTypeOf(QNetworkReply *reply);
+
 } // namespace Tessera::Transport

@@ -33,10 +33,7 @@ QUrl withPath(const QUrl &issuer, const QString &encodedPath)
 
 bool isJson(QNetworkReply *reply)
 {
-    const QByteArray type = reply->rawHeader("Content-Type");
-    const qsizetype parameters = type.indexOf(';');
-    const QByteArray mediaType = parameters < 0 ? type : type.first(parameters);
-    return mediaType.trimmed().toLower() == "application/json";
+    return Transport::mediaTypeOf(reply) == "application/json";
 }
 
 QString shown(const QUrl &url)

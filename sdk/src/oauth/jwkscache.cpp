@@ -47,10 +47,7 @@ QString shown(const QUrl &url)
 
 bool isJson(QNetworkReply *reply)
 {
-    const QByteArray type = reply->rawHeader("Content-Type");
-    const qsizetype parameters = type.indexOf(';');
-    const QByteArray mediaType =
-            (parameters < 0 ? type : type.first(parameters)).trimmed().toLower();
+    const QByteArray mediaType = Transport::mediaTypeOf(reply);
     // RFC 7517 §8.5 registers application/jwk-set+json; most providers send application/json.
     return mediaType == "application/json" || mediaType == "application/jwk-set+json";
 }

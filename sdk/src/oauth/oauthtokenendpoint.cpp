@@ -21,10 +21,7 @@ int httpStatus(QNetworkReply *reply)
 // captive portal is neither, whatever it contains.
 bool isJsonResponse(QNetworkReply *reply)
 {
-    const QByteArray type = reply->rawHeader("Content-Type");
-    const qsizetype parameters = type.indexOf(';');
-    const QByteArray mediaType = parameters < 0 ? type : type.first(parameters);
-    return mediaType.trimmed().toLower() == "application/json";
+    return Transport::mediaTypeOf(reply) == "application/json";
 }
 
 enum class Grant { AuthorizationCode, RefreshToken };
