@@ -94,6 +94,19 @@ public:
                 Qt::QueuedConnection);
     }
 
+    void exchangeDeviceCode(const Secret &, Done done) override
+    {
+        QMetaObject::invokeMethod(
+                this,
+                [done = std::move(done)] {
+                    done(TokenOutcome::failed(
+                            {Error::Code::InvalidConfiguration,
+                             QStringLiteral("the SimpleJWT profile has no device authorization "
+                                            "grant: configure an OAuth issuer")}));
+                },
+                Qt::QueuedConnection);
+    }
+
     void refresh(const Secret &refreshToken, Done done) override
     {
         exchange(m_config.refreshPath(), refreshBody(refreshToken),

@@ -67,6 +67,11 @@ public:
     // Dialects without the authorization code grant (SimpleJWT) fail with InvalidConfiguration.
     virtual void exchangeCode(const Secret &code, const Secret &codeVerifier,
                               const QUrl &redirectUri, Done done) = 0;
+    // One device access token request (RFC 8628 §3.4) for the device code of a device
+    // authorization. The answers that mean "poll again" (authorization_pending, slow_down) are
+    // Failed outcomes whose Error::serverCode() names them; the device flow reads them.
+    // Dialects without the device grant (SimpleJWT) fail with InvalidConfiguration.
+    virtual void exchangeDeviceCode(const Secret &deviceCode, Done done) = 0;
     // Spends `refreshToken` for a new access token and, with rotation, a new refresh token.
     virtual void refresh(const Secret &refreshToken, Done done) = 0;
 

@@ -24,7 +24,7 @@ bool isJsonResponse(QNetworkReply *reply)
     return Transport::mediaTypeOf(reply) == "application/json";
 }
 
-enum class Grant { AuthorizationCode, RefreshToken };
+enum class Grant { AuthorizationCode, RefreshToken, DeviceCode };
 
 QString described(const QString &text, const OAuthError &error)
 {
@@ -32,10 +32,58 @@ QString described(const QString &text, const OAuthError &error)
                                        : QStringLiteral("%1 (\"%2\")").arg(text, error.description);
 }
 
+// --- Device access token request (RFC 8628 §3.5) ---
+// The device grant's own error codes; nullopt for the codes every grant shares.
+//  - authorization_pending, slow_down: Failed, serverCode naming them: the device flow polls on;
+//  - access_denied: Rejected with AccessDenied (the person refused on the verification page);
+//  - expired_token: Failed with Timeout: the person did not finish in time, as when the code
+//    flow's receiver times out; a new sign-in starts a new device authorization;
+//  - invalid_grant: Rejected with InvalidCredentials (the device code is unknown or spent).
+std::optional<TokenOutcome> deviceCodeOutcomeOf(const OAuthError &error, const QString &what)
+{
+    const QString &code = error.error;
+    if (code == u"authorization_pending" || code == u"slow_down")
+        return TokenOutcome::failed(
+                {Error::Code::ServerError,
+                 QStringLiteral("%1: the sign-in is not completed yet (%2)").arg(what, code),
+                 code});
+    if (code == u"access_denied")
+        return TokenOutcome::rejected(
+                {Error::Code::AccessDenied,
+                 described(QStringLiteral("%1: the sign-in was refused on the verification page")
+                                   .arg(what),
+                           error),
+                 code});
+    if (code == u"expired_token")
+        return TokenOutcome::failed(
+                {Error::Code::Timeout,
+                 described(QStringLiteral("%1: the device code expired before the sign-in was "
+                                          "completed; start again")
+                                   .arg(what),
+                           error),
+                 code});
+    if (code == u"invalid_grant")
+        return TokenOutcome::rejected(
+                {Error::Code::InvalidCredentials,
+                 described(QStringLiteral("%1: the provider refused the device code (unknown, "
+                                          "already used or expired); start again")
+                                   .arg(what),
+                           error),
+                 code});
+    return std::nullopt;
+}
+// --- end of the device access token request ---
+
+// What an RFC 6749 §5.2 error means for this client.
+
 // What an RFC 6749 §5.2 error means for this client.
 TokenOutcome outcomeOf(const OAuthError &error, Grant grant, const QString &what)
 {
     const QString &code = error.error;
+    if (grant == Grant::DeviceCode) {
+        if (std::optional<TokenOutcome> outcome = deviceCodeOutcomeOf(error, what))
+            return std::move(*outcome);
+    }
     if (code == u"invalid_grant") {
         if (grant == Grant::RefreshToken)
             return TokenOutcome::rejected(
@@ -125,6 +173,25 @@ public:
                               QStringLiteral("code exchange: the provider issued no refresh token; "
                                              "request the offline_access scope or allow the "
                                              "client the refresh_token grant")});
+                 done(std::move(outcome));
+             });
+    }
+
+    // RFC 8628 §3.4. Like a code exchange, the answer must bring a refresh token.
+    void exchangeDeviceCode(const Secret &deviceCode, Done done) override
+    {
+        post(m_client.tokenEndpoint,
+             {{"grant_type", "urn:ietf:params:oauth:grant-type:device_code"},
+              {"device_code", deviceCode.reveal()}},
+             [done = std::move(done)](QNetworkReply *reply) {
+                 TokenOutcome outcome =
+                         answerOf(reply, Grant::DeviceCode, QStringLiteral("device sign-in"));
+                 if (outcome.kind == TokenOutcome::Kind::Issued && outcome.tokens.refresh.isEmpty())
+                     outcome = TokenOutcome::failed(
+                             {Error::Code::InvalidConfiguration,
+                              QStringLiteral("device sign-in: the provider issued no refresh "
+                                             "token; request the offline_access scope or allow "
+                                             "the client the refresh_token grant")});
                  done(std::move(outcome));
              });
     }

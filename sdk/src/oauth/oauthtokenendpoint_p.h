@@ -43,6 +43,11 @@ struct OAuthClient
 //      any other code: Failed with ServerError (transient).
 //    The error code becomes Error::serverCode(); an error_description with only the
 //    characters RFC 6749 allows is quoted in the message, capped.
+//    A device access token request (RFC 8628 §3.5) maps the device grant's codes first:
+//      authorization_pending, slow_down: Failed (ServerError) with serverCode naming them;
+//      access_denied: Rejected with AccessDenied; expired_token: Failed with Timeout;
+//      invalid_grant: Rejected with InvalidCredentials. Like a code exchange it must bring a
+//      refresh token.
 //  - 429: RateLimited; 5xx, anything else, timeouts, network: transient failures.
 // `transport` (timeouts, pins, CAs) is copied.
 TESSERA_SDK_EXPORT std::unique_ptr<TokenEndpoint>
