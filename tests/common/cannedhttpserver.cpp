@@ -9,6 +9,7 @@ namespace Tessera::Test {
 
 CannedHttpServer::CannedHttpServer()
 {
+    m_clock.start();
     m_server.listen(QHostAddress::LocalHost, 0);
     connect(&m_server, &QTcpServer::newConnection, this, [this] {
         while (QTcpSocket *socket = m_server.nextPendingConnection())
@@ -42,6 +43,7 @@ void CannedHttpServer::serve(QTcpSocket *socket)
         paths.append(path);
         heads.append(head);
         bodies.append(request->mid(end + 4, length));
+        arrivalsMs.append(m_clock.elapsed());
         const auto found = m_answers.find(path);
         const Answer &reply = found != m_answers.end() ? found->second : answer;
         if (reply.status == 0)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <QtCore/QByteArray>
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QList>
 #include <QtCore/QObject>
 #include <QtCore/QUrl>
@@ -44,10 +45,12 @@ public:
     QList<QByteArray> paths;  // of every request, in order
     QList<QByteArray> heads;  // request line and headers, without the blank line
     QList<QByteArray> bodies;
+    QList<qint64> arrivalsMs; // when each request was read whole, ms since the server started
 
 private:
     void serve(QTcpSocket *socket);
 
+    QElapsedTimer m_clock;
     QTcpServer m_server;
     std::map<QByteArray, Answer> m_answers;
 };

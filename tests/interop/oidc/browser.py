@@ -3,13 +3,19 @@
 """The person in the browser, scripted: plays a user through a provider's sign-in pages over
 plain HTTP (no rendering, no JavaScript), for the OAuth tests and as the CLI's $BROWSER.
 
-    browser.py [--login NAME] [--password PASSWORD] [--deny] [--redirect-uri URI] URL
+    browser.py [--login NAME] [--password PASSWORD] [--deny] [--redirect-uri URI]
+               [--user-code CODE] URL
 
 Starts at URL (an authorization request), follows redirects with a cookie jar and submits the
 server-rendered forms it meets: a generic driver for <form method=post>, which fills the
 login/username/email and password fields, keeps hidden fields, and presses the form's first
 submit button (with --deny: a button or link named like abort/cancel/deny instead, when the
 page offers one). oidc-provider's devInteractions pages (login, consent) are such pages.
+
+The device flow (RFC 8628): URL is the verification_uri_complete (the code is in it), or the
+verification_uri with --user-code, which the person then types into the code field. The
+provider's confirmation page is submitted (with --deny: its abort button), then the login and
+consent pages as above.
 
 It stops at the redirect to the client's redirect URI (the authorization request's
 redirect_uri, or --redirect-uri) and requests it once, without the cookie jar, so the app's
@@ -143,6 +149,8 @@ def choose_submission(form, options):
         lowered = name.lower()
         if kind == 'password':
             data.append((name, options.password))
+        elif kind == 'text' and lowered == 'user_code' and options.user_code:
+            data.append((name, options.user_code))
         elif kind in ('text', 'email') and lowered in ('login', 'username', 'user', 'email'):
             data.append((name, value or options.login))
         elif kind in ('checkbox', 'radio'):
@@ -167,6 +175,8 @@ def main():
                         help='press abort/cancel/deny instead of signing in and consenting')
     parser.add_argument('--redirect-uri', help="the client's redirect URI (default: the "
                                                "authorization request's redirect_uri)")
+    parser.add_argument('--user-code', help='the code to type on a device verification page '
+                                            '(RFC 8628 §3.3)')
     options = parser.parse_args()
 
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(options.url).query)
@@ -217,6 +227,13 @@ def main():
             if links:
                 url, data = urllib.parse.urljoin(url, links[0]), None
                 continue
+            # A form of hidden fields only is one a page's script submits by itself (the
+            # provider's form_post pages): no person chooses anything there, also when denying.
+            for candidate in forms:
+                if candidate.fields and all(kind == 'hidden' for kind, _, _ in candidate.fields):
+                    form, submission = candidate, list(
+                        (name, value) for _, name, value in candidate.fields)
+                    break
         if form is None:
             if not redirect_uri:
                 # No client to hand a redirect to (the device flow's verification page): a
