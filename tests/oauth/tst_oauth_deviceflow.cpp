@@ -189,6 +189,7 @@ private Q_SLOTS:
     void providerWithoutDeviceEndpoint();
     void cancelDuringPollingStopsRequests();
     void cancelWithAPollInFlight();
+    void cancelBetweenPolls();
 
 private:
     std::unique_ptr<OidcProviderProcess> m_provider;
@@ -570,6 +571,21 @@ void tst_OAuthDeviceFlow::cancelWithAPollInFlight()
     QCOMPARE(outcome.error.code(), Error::Code::Cancelled);
     QTest::qWait(2500);
     QCOMPARE(provider.count("/token"), 1);
+    QCOMPARE(run.finished.count(), 1);
+}
+
+void tst_OAuthDeviceFlow::cancelBetweenPolls()
+{
+    // Cancelled while the first poll's interval runs: that poll is never sent.
+    CannedProvider provider;
+    Run run(provider.issuer());
+    run.flow.start();
+    QVERIFY(QTest::qWaitFor([&] { return run.verification.has_value(); }, FlowTimeoutMs));
+    run.flow.cancel();
+    const TokenOutcome outcome = run.waitForOutcome();
+    QCOMPARE(outcome.error.code(), Error::Code::Cancelled);
+    QTest::qWait(2500);
+    QCOMPARE(provider.count("/token"), 0);
     QCOMPARE(run.finished.count(), 1);
 }
 
