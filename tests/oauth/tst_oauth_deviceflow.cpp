@@ -5,6 +5,7 @@
 // polling while the person has not confirmed yet, refusal. An in-process server only for what
 // oidc-provider does not send: slow_down, expired_token, transport failures while polling,
 // hostile device authorization responses, a provider without the device endpoint.
+// Over 500 lines: mostly the data tables of hostile responses and error answers.
 #include "oauth/deviceflow_p.h"
 #include "oauth/discovery_p.h"
 #include "oauth/idtoken_p.h"
