@@ -27,7 +27,7 @@ Entry snapshotOf(Session *session)
     Entry entry;
     entry.session = session;
     entry.thread = session->thread();
-    entry.origin = originOf(config.serverUrl());
+    entry.origin = config.origin();
     for (const QString &path : {config.obtainPath(), config.refreshPath(), config.revokePath()}) {
         if (!path.isEmpty())
             entry.tokenPaths.append(config.endpoint(path).path());
