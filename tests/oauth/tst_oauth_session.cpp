@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+// The OAuth profile of Tessera::Session (issue 11): signInWithBrowser() against the real
+// oidc-provider (tests/interop/oidc) with browser.py as the person in the browser, the refresh
+// token in the real keyring (scripts/with-keyring.sh), restore, refresh with rotation, the
+// provider's reuse detection, logout with revocation, and storage that never crosses issuers
+// or clients.
+#include "oauth/discovery_p.h"
+#include "oauth/oauthtokenendpoint_p.h"
+#include "securestore_p.h"
+#include "session_p.h"
+
+#include "keyringtest.h"
+#include "oidcproviderprocess.h"
+
+#include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/session.h>
+
+#include <QtCore/QProcess>
+#include <QtCore/QUuid>
+#include <QtCore/QUrlQuery>
+#include <QtDBus/QDBusConnection>
+#include <QtDBus/QDBusConnectionInterface>
+#include <QtNetwork/QHostAddress>
+#include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpSocket>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <memory>
+
+using namespace Tessera;
+using Tessera::Test::OidcProviderProcess;
+
+namespace {
+
+// Generous: an ASan build on two busy cores, node and python starting.
+constexpr int FlowTimeoutMs = 90000;
+
+// browser.py, started for every browserSignInRequested() of `session` (not waited for: the
+// loopback listener must answer while it runs).
+class ScriptedBrowser : public QObject
+{
+public:
+    explicit ScriptedBrowser(Session &session, QStringList options = {})
+        : m_options(std::move(options))
+    {
+        connect(&session, &Session::browserSignInRequested, this, [this](const QUrl &url) {
+            m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+            m_process.start(QStringLiteral(TESSERA_PYTHON_PATH),
+                            QStringList{QStringLiteral(TESSERA_BROWSER_SCRIPT)}
+                                    << m_options << QString::fromLatin1(url.toEncoded()));
+            ++opened;
+        });
+    }
+    ~ScriptedBrowser() override
+    {
+        if (m_process.state() != QProcess::NotRunning) {
+            m_process.kill();
+            m_process.waitForFinished(5000);
+        }
+    }
+    int opened = 0;
+
+private:
+    QStringList m_options;
+    QProcess m_process;
+};
+
+// Waits for `future`; its error (NoError on success).
+template<typename T> Error wait(QFuture<T> future)
+{
+    if (!QTest::qWaitFor([&] { return future.isFinished(); }, FlowTimeoutMs))
+        return {Error::Code::Cancelled, QStringLiteral("the test gave up waiting")};
+    return errorOf(future);
+}
+
+QString describe(const Error &error)
+{
+    return QStringLiteral("%1 %2").arg(
+            QString::fromLatin1(QMetaEnum::fromType<Error::Code>().valueToKey(int(error.code()))),
+            error.message());
+}
+
+QString secretServiceProblem()
+{
+    QDBusConnection bus = QDBusConnection::sessionBus();
+    if (!bus.isConnected())
+        return QStringLiteral("no D-Bus session bus");
+    const QString name = QStringLiteral("org.freedesktop.secrets");
+    if (QTest::qWaitFor([&] { return bus.interface()->isServiceRegistered(name).value(); }, 5000))
+        return {};
+    return QStringLiteral("no Secret Service on the session bus");
+}
+
+// What the real keyring holds under `key` of `config`'s service (empty when nothing).
+QByteArray storedSecret(const SessionConfig &config, const QString &key)
+{
+    const auto store = Platform::createKeychainStore(config.storageService());
+    std::optional<QByteArray> value;
+    store->read(key, [&value](const Platform::StoreResult &result) {
+        value = result.ok() ? QByteArray(result.data.reveal().data(), result.data.size())
+                            : QByteArray();
+    });
+    if (!QTest::qWaitFor([&] { return value.has_value(); }, 20000))
+        return {};
+    return *value;
+}
+
+} // namespace
+
+class tst_OAuthSession : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void cleanup();
+
+    void signInStoresAndRestores();
+    void refreshRotatesAndReuseIsRejected();
+    void logoutRevokes();
+    void storageNeverCrossesIssuersOrClients();
+    void loginIsRefusedForOAuth();
+    void cancelEndsTheSignIn();
+    void accessDeniedLeavesNothing();
+
+private:
+    // An OAuth configuration for `provider`, with an app id of its own (nothing stored yet).
+    SessionConfig oauthConfig(const OidcProviderProcess &provider) const;
+    // Signs `session` in through browser.py; NoError on success.
+    Error signIn(Session &session, const QStringList &browserOptions = {});
+
+    std::unique_ptr<OidcProviderProcess> m_provider;
+    QString m_secretServiceProblem;
+};
+
+SessionConfig tst_OAuthSession::oauthConfig(const OidcProviderProcess &provider) const
+{
+    SessionConfig config;
+    config.setAppId(QStringLiteral("org.tessera.test.oauth-")
+                    + QUuid::createUuid().toString(QUuid::Id128));
+    config.setIssuer(provider.issuer());
+    config.setClientId(provider.clientId());
+    config.setRequestTimeout(std::chrono::seconds(30));
+    config.setBrowserTimeout(std::chrono::milliseconds(FlowTimeoutMs));
+    return config;
+}
+
+Error tst_OAuthSession::signIn(Session &session, const QStringList &browserOptions)
+{
+    ScriptedBrowser browser(session, browserOptions);
+    return wait(session.signInWithBrowser());
+}
+
+void tst_OAuthSession::initTestCase()
+{
+    m_secretServiceProblem = secretServiceProblem();
+    m_provider = std::make_unique<OidcProviderProcess>();
+    QVERIFY2(m_provider->start(), qPrintable(m_provider->errorString()));
+}
+
+void tst_OAuthSession::cleanupTestCase()
+{
+    m_provider.reset();
+}
+
+void tst_OAuthSession::cleanup()
+{
+    if (m_provider)
+        m_provider->printLogIfFailed();
+}
+
+void tst_OAuthSession::signInStoresAndRestores()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    QCOMPARE(config.profile(), SessionConfig::Profile::OAuth);
+    {
+        Session session(config);
+        QSignalSpy requested(&session, &Session::browserSignInRequested);
+        const Error error = signIn(session, {QStringLiteral("--login"), QStringLiteral("carol")});
+        QVERIFY2(!error.isError(), qPrintable(describe(error)));
+        QCOMPARE(requested.size(), 1);
+        const QUrl url = requested.first().first().toUrl();
+        QVERIFY(url.toString().startsWith(m_provider->issuer().toString()));
+        QCOMPARE(session.state(), Session::State::SignedIn);
+        QCOMPARE(session.user(), QStringLiteral("carol"));
+        QVERIFY(session.accessExpiresAt() > QDateTime::currentDateTime());
+
+        // Written before SignedIn: the refresh token is in the real keyring, under the
+        // issuer's and client's namespace, and the account pointer names carol.
+        const QByteArray stored = storedSecret(config, config.storageKey(QStringLiteral("carol")));
+        QVERIFY2(!stored.isEmpty(), "the refresh token is in the keyring");
+        QVERIFY(SessionPrivate::get(&session)->store());
+        QCOMPARE(storedSecret(config, config.storageKey(QString()) + QStringLiteral("#account")),
+                 QByteArray("carol"));
+
+        // The access token works at the issuer's origin (the userinfo endpoint), sent by the
+        // authenticated manager.
+        OAuth::Discovery discovery(config.issuer().toString(), config);
+        QVERIFY(!wait(discovery.metadata()).isError());
+        AuthenticatedNetworkAccessManager manager(&session);
+        std::unique_ptr<QNetworkReply> reply(
+                manager.get(QNetworkRequest(discovery.cached()->userinfoEndpoint)));
+        QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+        QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+        QVERIFY(reply->readAll().contains("\"sub\":\"carol\""));
+
+        // RP-initiated logout's URL, from the discovered end_session_endpoint.
+        const QUrl endSession = session.endSessionUrl(QUrl(QStringLiteral("http://127.0.0.1/bye")));
+        if (discovery.cached()->endSessionEndpoint.isEmpty()) {
+            QVERIFY(endSession.isEmpty());
+        } else {
+            const QUrlQuery query(endSession);
+            QCOMPARE(query.queryItemValue(QStringLiteral("client_id")), config.clientId());
+            QCOMPARE(query.queryItemValue(QStringLiteral("post_logout_redirect_uri"),
+                                          QUrl::FullyDecoded),
+                     QStringLiteral("http://127.0.0.1/bye"));
+        }
+    }
+    // A fresh Session object: discovers, reads the keyring, refreshes.
+    Session restored(config);
+    QVERIFY(restored.endSessionUrl().isEmpty()); // nothing discovered yet
+    const Error error = wait(restored.restore());
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QCOMPARE(restored.state(), Session::State::SignedIn);
+    QCOMPARE(restored.user(), QStringLiteral("carol"));
+    QCOMPARE(SessionPrivate::get(&restored)->refreshCount(), 1);
+    QVERIFY(!wait(restored.logout()).isError());
+}
+
+void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    Session session(config);
+    QVERIFY(!signIn(session).isError());
+    const QString key = config.storageKey(session.user());
+    const QByteArray first = storedSecret(config, key);
+    QVERIFY(!first.isEmpty());
+
+    // The access token is gone (as after a 401): the next one needs a refresh, which rotates.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QFuture<Secret> token = session.freshAccessToken();
+    QVERIFY2(!wait(token).isError(), qPrintable(describe(errorOf(token))));
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 1);
+    const QByteArray second = storedSecret(config, key);
+    QVERIFY(!second.isEmpty());
+    QVERIFY2(second != first, "the rotated refresh token was stored");
+
+    // Someone replays the spent token out of band: the provider's reuse detection revokes the
+    // whole grant...
+    OAuth::Discovery discovery(config.issuer().toString(), config);
+    QVERIFY(!wait(discovery.metadata()).isError());
+    const auto endpoint = OAuth::createOAuthTokenEndpoint(
+            config, {config.clientId(), discovery.cached()->tokenEndpoint, {}});
+    std::optional<TokenOutcome> replay;
+    endpoint->refresh(Secret(first),
+                      [&replay](TokenOutcome outcome) { replay = std::move(outcome); });
+    QTRY_VERIFY_WITH_TIMEOUT(replay.has_value(), FlowTimeoutMs);
+    QCOMPARE(replay->error.code(), Error::Code::SessionRejected);
+
+    // ... so the session's next refresh is rejected: sign in again.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    const Error rejected = wait(session.freshAccessToken());
+    QCOMPARE(rejected.code(), Error::Code::SessionRejected);
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), Session::State::ReauthRequired, FlowTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(storedSecret(config, key).isEmpty(), FlowTimeoutMs);
+}
+
+void tst_OAuthSession::logoutRevokes()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    Session session(config);
+    QVERIFY(!signIn(session).isError());
+    const QString key = config.storageKey(session.user());
+    const QByteArray stored = storedSecret(config, key);
+    QVERIFY(!stored.isEmpty());
+
+    const Error error = wait(session.logout());
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QVERIFY(storedSecret(config, key).isEmpty());
+
+    // Revoked at the provider (RFC 7009): the token cannot be spent any more.
+    OAuth::Discovery discovery(config.issuer().toString(), config);
+    QVERIFY(!wait(discovery.metadata()).isError());
+    const auto endpoint = OAuth::createOAuthTokenEndpoint(
+            config, {config.clientId(), discovery.cached()->tokenEndpoint, {}});
+    std::optional<TokenOutcome> refused;
+    endpoint->refresh(Secret(stored),
+                      [&refused](TokenOutcome outcome) { refused = std::move(outcome); });
+    QTRY_VERIFY_WITH_TIMEOUT(refused.has_value(), FlowTimeoutMs);
+    QCOMPARE(refused->kind, TokenOutcome::Kind::Rejected);
+    QCOMPARE(refused->error.code(), Error::Code::SessionRejected);
+}
+
+void tst_OAuthSession::storageNeverCrossesIssuersOrClients()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    {
+        Session session(config);
+        QVERIFY(!signIn(session).isError());
+    }
+    // The same app at another issuer of the same origin (a path), or with another client id,
+    // or as a SimpleJWT server at the issuer's URL: nothing is stored for them, and the
+    // stored refresh token is neither read nor sent.
+    OidcProviderProcess realm;
+    realm.setIssuerPath(QStringLiteral("/realms/acme"));
+    QVERIFY2(realm.start(), qPrintable(realm.errorString()));
+    SessionConfig otherIssuer = config;
+    otherIssuer.setIssuer(QUrl(m_provider->issuer().toString() + QStringLiteral("/realms/acme")));
+    SessionConfig realmIssuer = config;
+    realmIssuer.setIssuer(realm.issuer());
+    SessionConfig otherClient = config;
+    otherClient.setClientId(QStringLiteral("another-app"));
+    SessionConfig simpleJwt = config;
+    simpleJwt.setIssuer(QUrl());
+    simpleJwt.setServerUrl(m_provider->issuer());
+    for (const SessionConfig &other : {otherIssuer, realmIssuer, otherClient, simpleJwt}) {
+        Session session(other);
+        const Error error = wait(session.restore());
+        QVERIFY2(error.code() == Error::Code::NotSignedIn,
+                 qPrintable(other.issuer().toString() + u' ' + describe(error)));
+        QCOMPARE(session.state(), Session::State::SignedOut);
+    }
+    QVERIFY(!realm.serverStdout().contains("event grant"));
+    // The entry is still there for its own configuration.
+    Session own(config);
+    QVERIFY(!wait(own.restore()).isError());
+    QVERIFY(!wait(own.logout()).isError());
+}
+
+void tst_OAuthSession::loginIsRefusedForOAuth()
+{
+    SessionConfig config = oauthConfig(*m_provider);
+    Session session(config);
+    QCOMPARE(wait(session.login(QStringLiteral("alice"), QStringLiteral("secret"))).code(),
+             Error::Code::InvalidConfiguration);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    // And the browser sign-in needs the OAuth profile.
+    Session simple(SessionConfig(QUrl(QStringLiteral("http://127.0.0.1:1/")), config.appId()));
+    QCOMPARE(wait(simple.signInWithBrowser()).code(), Error::Code::InvalidConfiguration);
+}
+
+void tst_OAuthSession::cancelEndsTheSignIn()
+{
+    Session session(oauthConfig(*m_provider));
+    QUrl url;
+    connect(&session, &Session::browserSignInRequested, this,
+            [&url](const QUrl &requested) { url = requested; });
+    QFuture<void> signIn = session.signInWithBrowser();
+    QTRY_VERIFY_WITH_TIMEOUT(!url.isEmpty(), FlowTimeoutMs);
+    QCOMPARE(session.state(), Session::State::SigningIn);
+    session.cancelSignIn();
+    QCOMPARE(wait(signIn).code(), Error::Code::Cancelled);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    // The listener is closed: the browser arriving now reaches nobody.
+    const QUrl redirect(
+            QUrlQuery(url).queryItemValue(QStringLiteral("redirect_uri"), QUrl::FullyDecoded));
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, quint16(redirect.port()));
+    QVERIFY(!socket.waitForConnected(5000));
+}
+
+void tst_OAuthSession::accessDeniedLeavesNothing()
+{
+    Session session(oauthConfig(*m_provider));
+    const Error error = signIn(session, {QStringLiteral("--deny")});
+    QCOMPARE(error.code(), Error::Code::AccessDenied);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QVERIFY(session.user().isEmpty());
+}
+
+QTEST_GUILESS_MAIN(tst_OAuthSession)
+#include "tst_oauth_session.moc"
