@@ -28,7 +28,11 @@ Entry snapshotOf(Session *session)
     entry.session = session;
     entry.thread = session->thread();
     entry.origin = config.origin();
-    for (const QString &path : {config.obtainPath(), config.refreshPath(), config.revokePath()}) {
+    // OAuth's token endpoints are discovered, not configured: none are listed for it.
+    const QStringList paths = config.profile() == SessionConfig::Profile::SimpleJwt
+            ? QStringList{config.obtainPath(), config.refreshPath(), config.revokePath()}
+            : QStringList();
+    for (const QString &path : paths) {
         if (!path.isEmpty())
             entry.tokenPaths.append(config.endpoint(path).path());
     }

@@ -16,6 +16,7 @@
 #include <tessera/session.h>
 
 #include <QtCore/QProcess>
+#include <QtCore/QTextStream>
 #include <QtCore/QUuid>
 #include <QtCore/QUrlQuery>
 #include <QtDBus/QDBusConnection>
@@ -106,6 +107,29 @@ QByteArray storedSecret(const SessionConfig &config, const QString &key)
     return *value;
 }
 
+// The child process of restoreInAnotherProcessRotatesForBoth(): `tst_oauth_session
+// --restore-child ISSUER CLIENT_ID APP_ID` restores the stored session (discovering the issuer
+// itself) and prints "user NAME refreshes N", or the error; exit status 0 when signed in.
+int restoreChild(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    SessionConfig config;
+    config.setIssuer(QUrl(QString::fromLocal8Bit(argv[2])));
+    config.setClientId(QString::fromLocal8Bit(argv[3]));
+    config.setAppId(QString::fromLocal8Bit(argv[4]));
+    config.setRequestTimeout(std::chrono::seconds(30));
+    Session session(config);
+    const Error error = wait(session.restore());
+    QTextStream out(stdout);
+    if (error.isError()) {
+        out << "error " << describe(error) << Qt::endl;
+        return 1;
+    }
+    out << "user " << session.user() << " refreshes "
+        << SessionPrivate::get(&session)->refreshCount() << Qt::endl;
+    return 0;
+}
+
 } // namespace
 
 class tst_OAuthSession : public QObject
@@ -119,6 +143,7 @@ private Q_SLOTS:
 
     void signInStoresAndRestores();
     void refreshRotatesAndReuseIsRejected();
+    void restoreInAnotherProcessRotatesForBoth();
     void logoutRevokes();
     void storageNeverCrossesIssuersOrClients();
     void loginIsRefusedForOAuth();
@@ -269,6 +294,42 @@ void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
     QTRY_VERIFY_WITH_TIMEOUT(storedSecret(config, key).isEmpty(), FlowTimeoutMs);
 }
 
+void tst_OAuthSession::restoreInAnotherProcessRotatesForBoth()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    Session session(config);
+    QVERIFY(!signIn(session, {QStringLiteral("--login"), QStringLiteral("dave")}).isError());
+    const QString key = config.storageKey(QStringLiteral("dave"));
+    const QByteArray first = storedSecret(config, key);
+
+    // A fresh process: no metadata, no token in memory; it discovers, reads the keyring and
+    // refreshes, which rotates the refresh token.
+    QProcess child;
+    child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    child.start(QCoreApplication::applicationFilePath(),
+                {QStringLiteral("--restore-child"), config.issuer().toString(), config.clientId(),
+                 config.appId()});
+    QVERIFY(child.waitForFinished(FlowTimeoutMs));
+    const QByteArray output = child.readAllStandardOutput();
+    QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0,
+             output.constData());
+    QCOMPARE(output.trimmed(), QByteArray("user dave refreshes 1"));
+    const QByteArray rotated = storedSecret(config, key);
+    QVERIFY(!rotated.isEmpty());
+    QVERIFY2(rotated != first, "the child stored its rotated token");
+
+    // This process still holds the spent token in memory. Its next refresh must take the
+    // child's from storage: presenting the spent one would be reuse, and the provider would
+    // revoke the grant (SessionRejected).
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QFuture<Secret> token = session.freshAccessToken();
+    QVERIFY2(!wait(token).isError(), qPrintable(describe(errorOf(token))));
+    QCOMPARE(session.state(), Session::State::SignedIn);
+    QVERIFY(storedSecret(config, key) != rotated);
+    QVERIFY(!wait(session.logout()).isError());
+}
+
 void tst_OAuthSession::logoutRevokes()
 {
     TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
@@ -375,5 +436,13 @@ void tst_OAuthSession::accessDeniedLeavesNothing()
     QVERIFY(session.user().isEmpty());
 }
 
-QTEST_GUILESS_MAIN(tst_OAuthSession)
+int main(int argc, char **argv)
+{
+    if (argc == 5 && qstrcmp(argv[1], "--restore-child") == 0)
+        return restoreChild(argc, argv);
+    QCoreApplication app(argc, argv);
+    tst_OAuthSession test;
+    QTEST_SET_MAIN_SOURCE_PATH
+    return QTest::qExec(&test, argc, argv);
+}
 #include "tst_oauth_session.moc"
