@@ -22,6 +22,7 @@
 #include <QtDBus/QDBusConnection>
 #include <QtDBus/QDBusConnectionInterface>
 #include <QtNetwork/QHostAddress>
+#include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
@@ -143,6 +144,8 @@ private Q_SLOTS:
 
     void signInStoresAndRestores();
     void refreshRotatesAndReuseIsRejected();
+    void rejectedAccessTokenRefreshesOnce();
+    void shortLivedAccessTokensRefreshAhead();
     void restoreInAnotherProcessRotatesForBoth();
     void logoutRevokes();
     void storageNeverCrossesIssuersOrClients();
@@ -294,6 +297,74 @@ void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
     QTRY_VERIFY_WITH_TIMEOUT(storedSecret(config, key).isEmpty(), FlowTimeoutMs);
 }
 
+void tst_OAuthSession::rejectedAccessTokenRefreshesOnce()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const SessionConfig config = oauthConfig(*m_provider);
+    Session session(config);
+    QVERIFY(!signIn(session).isError());
+    const QString key = config.storageKey(session.user());
+    const QByteArray first = storedSecret(config, key);
+    OAuth::Discovery discovery(config.issuer().toString(), config);
+    QVERIFY(!wait(discovery.metadata()).isError());
+    const OAuth::ProviderMetadata metadata = *discovery.cached();
+
+    // The provider stops accepting the access token the session holds (revoked out of band,
+    // RFC 7009 with the access_token hint), long before it expires.
+    QFuture<Secret> held = session.freshAccessToken();
+    QVERIFY(!wait(held).isError());
+    const Secret access = held.takeResult();
+    QNetworkAccessManager plain;
+    QNetworkRequest revoke(metadata.revocationEndpoint);
+    revoke.setHeader(QNetworkRequest::ContentTypeHeader,
+                     QByteArrayLiteral("application/x-www-form-urlencoded"));
+    std::unique_ptr<QNetworkReply> revoked(
+            plain.post(revoke,
+                       OAuth::formEncode({{"token", access.reveal()},
+                                          {"token_type_hint", "access_token"},
+                                          {"client_id", config.clientId().toUtf8()}})));
+    QTRY_VERIFY_WITH_TIMEOUT(revoked->isFinished(), FlowTimeoutMs);
+    QCOMPARE(revoked->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+
+    // A request answered 401 makes the session refresh (rotating) and send it again, once.
+    AuthenticatedNetworkAccessManager manager(&session);
+    std::unique_ptr<QNetworkReply> reply(manager.get(QNetworkRequest(metadata.userinfoEndpoint)));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 1);
+    const QByteArray rotated = storedSecret(config, key);
+    QVERIFY(!rotated.isEmpty());
+    QVERIFY2(rotated != first, "the rotated refresh token was stored");
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthSession::shortLivedAccessTokensRefreshAhead()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OidcProviderProcess shortLived;
+    shortLived.setAccessTtl(4);
+    QVERIFY2(shortLived.start(), qPrintable(shortLived.errorString()));
+    const SessionConfig config = oauthConfig(shortLived);
+    Session session(config);
+    QVERIFY(!signIn(session).isError());
+    const QString key = config.storageKey(session.user());
+    const QByteArray first = storedSecret(config, key);
+    const QDateTime firstExpiry = session.accessExpiresAt();
+    QVERIFY(firstExpiry <= QDateTime::currentDateTime().addSecs(4));
+
+    // Nobody asks for a token: the session refreshes before expiry on its own (expires_in is
+    // 4 s, so at most half of it ahead), and each refresh rotates the stored token.
+    QTRY_VERIFY_WITH_TIMEOUT(SessionPrivate::get(&session)->refreshCount() >= 2, FlowTimeoutMs);
+    QVERIFY(session.accessExpiresAt() > firstExpiry);
+    const QByteArray later = storedSecret(config, key);
+    QVERIFY(!later.isEmpty());
+    QVERIFY(later != first);
+    QVERIFY(session.state() == Session::State::SignedIn
+            || session.state() == Session::State::Refreshing);
+    QVERIFY(!wait(session.logout()).isError());
+    shortLived.printLogIfFailed();
+}
+
 void tst_OAuthSession::restoreInAnotherProcessRotatesForBoth()
 {
     TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
@@ -389,6 +460,18 @@ void tst_OAuthSession::storageNeverCrossesIssuersOrClients()
         QCOMPARE(session.state(), Session::State::SignedOut);
     }
     QVERIFY(!realm.serverStdout().contains("event grant"));
+    // An issuer with a path signs in and keeps its entry beside the first one.
+    {
+        Session atRealm(realmIssuer);
+        QVERIFY(!signIn(atRealm, {QStringLiteral("--login"), QStringLiteral("erin")}).isError());
+        QCOMPARE(atRealm.user(), QStringLiteral("erin"));
+        QVERIFY(!storedSecret(realmIssuer, realmIssuer.storageKey(QStringLiteral("erin")))
+                         .isEmpty());
+    }
+    Session realmRestored(realmIssuer);
+    QVERIFY(!wait(realmRestored.restore()).isError());
+    QCOMPARE(realmRestored.user(), QStringLiteral("erin"));
+    QVERIFY(!wait(realmRestored.logout()).isError());
     // The entry is still there for its own configuration.
     Session own(config);
     QVERIFY(!wait(own.restore()).isError());
