@@ -101,8 +101,9 @@ public:
     // (and post_logout_redirect_uri when given), for an app that also wants to end the
     // person's session in the browser (open it after logout()). Empty for SimpleJWT, before
     // the issuer was discovered (a sign-in or restore does that), or when the provider has no
-    // such endpoint. Carries no id_token_hint: the ID token is not kept.
-    Q_INVOKABLE QUrl endSessionUrl(const QUrl &postLogoutRedirectUri = QUrl()) const;
+    // such endpoint. Carries no id_token_hint: the ID token is not kept. Not callable from QML,
+    // where nothing callable returns a value.
+    QUrl endSessionUrl(const QUrl &postLogoutRedirectUri = QUrl()) const;
     // Signs in from secure storage alone: the account last signed in for this
     // app and server (or `username`), then one refresh.
     Q_INVOKABLE QFuture<void> restore(const QString &username = QString());
