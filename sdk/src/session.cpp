@@ -109,6 +109,8 @@ QUrl Session::endSessionUrl(const QUrl &postLogoutRedirectUri) const
 
 namespace {
 
+// Also for an invalid configuration: requests to its origins are then refused with the
+// configuration's error instead of going out unauthenticated.
 QList<Origin> tokenOriginsOf(const SessionConfig &config)
 {
     QList<Origin> origins;
@@ -131,7 +133,7 @@ SessionPrivate::SessionPrivate(Session *session, const SessionConfig &config)
     : q(session)
     , m_config(config)
     , m_configError(m_config.validate())
-    , m_tokenOrigins(m_configError.isError() ? QList<Origin>() : tokenOriginsOf(m_config))
+    , m_tokenOrigins(tokenOriginsOf(m_config))
     , m_endpoint(std::make_unique<SessionEndpoint>(m_config))
     , m_vault(std::make_unique<CredentialVault>(m_config))
     , m_refresher(
@@ -284,7 +286,7 @@ void SessionPrivate::setConfig(const SessionConfig &config)
     wipeTokens();
     m_config = config;
     m_configError = m_config.validate();
-    m_tokenOrigins = m_configError.isError() ? QList<Origin>() : tokenOriginsOf(m_config);
+    m_tokenOrigins = tokenOriginsOf(m_config);
     resetOAuth();
     m_endpoint->applyConfig();
     m_vault->applyConfig();

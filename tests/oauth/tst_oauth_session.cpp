@@ -15,7 +15,10 @@
 #include <tessera/authenticatednetworkaccessmanager.h>
 #include <tessera/session.h>
 
+#include <QtCore/QFile>
 #include <QtCore/QProcess>
+#include <QtCore/QScopeGuard>
+#include <QtCore/QTemporaryDir>
 #include <QtCore/QTextStream>
 #include <QtCore/QUuid>
 #include <QtCore/QUrlQuery>
@@ -151,6 +154,7 @@ private Q_SLOTS:
     void storageNeverCrossesIssuersOrClients();
     void loginIsRefusedForOAuth();
     void cancelEndsTheSignIn();
+    void systemBrowserOpenerRunsBrowserDirectly();
     void accessDeniedLeavesNothing();
 
 private:
@@ -508,6 +512,58 @@ void tst_OAuthSession::cancelEndsTheSignIn()
     QTcpSocket socket;
     socket.connectToHost(QHostAddress::LocalHost, quint16(redirect.port()));
     QVERIFY(!socket.waitForConnected(5000));
+}
+
+void tst_OAuthSession::systemBrowserOpenerRunsBrowserDirectly()
+{
+    // openInSystemBrowser() runs $BROWSER with the URL as its one argument, detached: with
+    // browser.py as $BROWSER the whole sign-in goes through it (the listener answers while
+    // the browser runs).
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    const QByteArray savedBrowser = qgetenv("BROWSER");
+    auto restoreBrowser = qScopeGuard([&savedBrowser] {
+        if (savedBrowser.isNull())
+            qunsetenv("BROWSER");
+        else
+            qputenv("BROWSER", savedBrowser);
+    });
+    qputenv("BROWSER", QByteArrayLiteral(TESSERA_BROWSER_SCRIPT));
+    Session session(oauthConfig(*m_provider));
+    connect(&session, &Session::browserSignInRequested, this,
+            [](const QUrl &url) { QVERIFY(openInSystemBrowser(url)); });
+    const Error error = wait(session.signInWithBrowser());
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QCOMPARE(session.user(), QStringLiteral("alice"));
+    QVERIFY(!wait(session.logout()).isError());
+
+    // No shell between: a URL with shell syntax reaches the program as one argument, verbatim,
+    // and nothing in it runs.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString recorder = dir.filePath(QStringLiteral("record-args"));
+    const QString record = dir.filePath(QStringLiteral("args"));
+    const QString pwned = dir.filePath(QStringLiteral("pwned"));
+    QFile script(recorder);
+    QVERIFY(script.open(QIODevice::WriteOnly));
+    script.write("#!/bin/sh\nprintf '%s\\n' \"$#\" \"$1\" > \"$0.tmp\" && mv \"$0.tmp\" \""
+                 + QFile::encodeName(record) + "\"\n");
+    script.close();
+    QVERIFY(script.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner));
+    qputenv("BROWSER", QFile::encodeName(recorder));
+    const QUrl hostile(QStringLiteral("http://127.0.0.1:1/cb?a=1&b=$(touch%20") + pwned
+                       + QStringLiteral(");c=`id`"));
+    QVERIFY(hostile.isValid());
+    QVERIFY(openInSystemBrowser(hostile));
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(record), 20000);
+    QFile recorded(record);
+    QVERIFY(recorded.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = recorded.readAll().split('\n');
+    QCOMPARE(lines.value(0), QByteArray("1"));
+    QCOMPARE(lines.value(1), hostile.toEncoded());
+    QVERIFY(!QFile::exists(pwned));
+    // Without a $BROWSER program that exists, nothing starts.
+    qputenv("BROWSER", QFile::encodeName(dir.filePath(QStringLiteral("missing"))));
+    QVERIFY(!openInSystemBrowser(hostile));
 }
 
 void tst_OAuthSession::accessDeniedLeavesNothing()
