@@ -29,7 +29,7 @@ QNetworkReply *AuthenticatedNetworkAccessManager::createRequest(Operation operat
                                                                 QIODevice *outgoingData)
 {
     SessionPrivate *session = m_session ? SessionPrivate::get(m_session) : nullptr;
-    if (!session || !session->isServerOrigin(request.url()))
+    if (!session || !session->sendsTokenTo(request.url()))
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
     // The body is read now: the caller's device may be gone by the time a
     // token is ready, and a retry after a 401 sends it again.

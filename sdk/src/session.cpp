@@ -6,6 +6,9 @@
 #include "session_p.h"
 
 #include "logging_p.h"
+#include "oauth/codeflow_p.h"
+#include "oauth/idtoken_p.h"
+#include "oauth/jwkscache_p.h"
 #include "sessiondirectory_p.h"
 
 #include <QtCore/QTimer>
@@ -87,14 +90,51 @@ QFuture<Secret> Session::freshAccessToken()
     return d->freshAccessToken();
 }
 
+QFuture<void> Session::signInWithBrowser()
+{
+    return d->signInWithBrowser();
+}
+
+void Session::cancelSignIn()
+{
+    d->cancelSignIn();
+}
+
+QUrl Session::endSessionUrl(const QUrl &postLogoutRedirectUri) const
+{
+    return d->endSessionUrl(postLogoutRedirectUri);
+}
+
 // --- SessionPrivate: state ---------------------------------------------------
+
+namespace {
+
+// Also for an invalid configuration: requests to its origins are then refused with the
+// configuration's error instead of going out unauthenticated.
+QList<Origin> tokenOriginsOf(const SessionConfig &config)
+{
+    QList<Origin> origins;
+    const Origin own =
+            Origin::of(config.profile() == SessionConfig::Profile::OAuth ? config.issuer()
+                                                                         : config.serverUrl());
+    if (!own.isEmpty())
+        origins.append(own);
+    for (const QString &resource : config.resourceOrigins()) {
+        const Origin origin = Origin::of(QUrl(resource, QUrl::StrictMode));
+        if (!origin.isEmpty() && !origins.contains(origin))
+            origins.append(origin);
+    }
+    return origins;
+}
+
+} // namespace
 
 SessionPrivate::SessionPrivate(Session *session, const SessionConfig &config)
     : q(session)
     , m_config(config)
     , m_configError(m_config.validate())
-    , m_serverOrigin(Origin::of(m_config.serverUrl()))
-    , m_endpoint(createSimpleJwtEndpoint(m_config))
+    , m_tokenOrigins(tokenOriginsOf(m_config))
+    , m_endpoint(std::make_unique<SessionEndpoint>(m_config))
     , m_vault(std::make_unique<CredentialVault>(m_config))
     , m_refresher(
               std::make_unique<SingleFlightRefresher>(m_config, m_endpoint.get(), m_vault.get()))
@@ -223,8 +263,8 @@ void SessionPrivate::abandonOperations()
 
 bool SessionPrivate::hasWorkInFlight() const
 {
-    return (m_signIn && !m_signIn->isFinished()) || m_logoutInFlight || m_pendingLogout
-            || m_refresher->hasWorkInFlight() || m_vault->isRemovingRejected();
+    return (m_signIn && !m_signIn->isFinished()) || m_codeFlow || m_logoutInFlight
+            || m_pendingLogout || m_refresher->hasWorkInFlight() || m_vault->isRemovingRejected();
 }
 
 void SessionPrivate::setConfig(const SessionConfig &config)
@@ -246,7 +286,9 @@ void SessionPrivate::setConfig(const SessionConfig &config)
     wipeTokens();
     m_config = config;
     m_configError = m_config.validate();
-    m_serverOrigin = Origin::of(m_config.serverUrl());
+    m_tokenOrigins = tokenOriginsOf(m_config);
+    resetOAuth();
+    m_endpoint->applyConfig();
     m_vault->applyConfig();
     m_refresher->setAccount(QString());
     setUser(QString());

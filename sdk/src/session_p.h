@@ -4,11 +4,12 @@
 // single-flight refresher (the access token). Never installed.
 #pragma once
 
+#include "accesstiming_p.h"
 #include "credentialvault_p.h"
 #include "operation_p.h"
 #include "origin_p.h"
+#include "sessionendpoint_p.h"
 #include "singleflightrefresher_p.h"
-#include "tokenendpoint_p.h"
 #include "tokenprovider_p.h"
 
 #include <tessera/session.h>
@@ -16,6 +17,12 @@
 #include <memory>
 
 namespace Tessera {
+
+namespace OAuth {
+class CodeFlow;
+class IdTokenValidator;
+class JwksCache;
+} // namespace OAuth
 
 // The session's token provider for its authenticated requests. Exported only for the tests
 // and benchmarks, which drive it through its private API.
@@ -40,10 +47,15 @@ public:
     void withFreshToken(TokenCallback callback) override;
     void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) override;
     void authorize(QNetworkRequest &request, const Secret &token) const override;
-    // Whether a request to `url` goes to the server (originOf) and so carries the token.
-    bool isServerOrigin(const QUrl &url) const;
+    // Whether a request to `url` carries the token: it goes to the server's (or issuer's)
+    // origin or to one of the configured resource origins.
+    bool sendsTokenTo(const QUrl &url) const;
 
     QFuture<void> login(const QString &username, const QString &password);
+    // The OAuth profile's browser sign-in (browsersignin.cpp).
+    QFuture<void> signInWithBrowser();
+    void cancelSignIn();
+    QUrl endSessionUrl(const QUrl &postLogoutRedirectUri) const;
     QFuture<void> restore(const QString &username);
     QFuture<void> logout();
     QFuture<Secret> freshAccessToken();
@@ -93,16 +105,37 @@ private:
     bool hasWorkInFlight() const;
     bool computeBusy() const;
     void wipeTokens();
+    // A sign-in's tokens arrived (login or browser): stores the refresh token, then holds
+    // it, adopts the access token and becomes SignedIn; `fail` otherwise.
+    void completeSignIn(const QString &username, std::shared_ptr<TokenResponse> tokens,
+                        const AccessTiming &timing, const VoidOperation &operation,
+                        const std::function<bool()> &stillWanted,
+                        const std::function<void(const Error &)> &fail);
+    // The browser sign-in's code flow ended: validate the ID token, then completeSignIn().
+    void onCodeFlowFinished(quint64 generation, const VoidOperation &operation);
+    void validateIdToken(std::shared_ptr<TokenResponse> tokens, const AccessTiming &timing,
+                         const QByteArray &nonce, const VoidOperation &operation,
+                         const std::function<bool()> &stillWanted,
+                         const std::function<void(const Error &)> &fail);
+    // The OAuth parts that belong to one configuration: dropped by setConfig().
+    void resetOAuth();
+    // Ends a browser sign-in's flow without a word to its operation (logout, setConfig).
+    void dropCodeFlow();
     void runLogout();
     void runPendingLogout();
 
     // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
-    Origin m_serverOrigin; // of m_config.serverUrl()
-    std::unique_ptr<TokenEndpoint> m_endpoint;
+    QList<Origin> m_tokenOrigins; // m_config.origin() and its resource origins
+    std::unique_ptr<SessionEndpoint> m_endpoint;
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;
+
+    // OAuth: the browser sign-in in flight, and the provider's keys for its ID tokens.
+    std::unique_ptr<OAuth::CodeFlow> m_codeFlow;
+    std::unique_ptr<OAuth::JwksCache> m_jwks;
+    std::unique_ptr<OAuth::IdTokenValidator> m_idTokens;
 
     VoidOperation m_signIn;                           // the login or restore in flight
     QList<VoidOperation> m_logouts;                   // every logout() waiting for the one logout

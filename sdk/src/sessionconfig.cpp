@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <tessera/sessionconfig.h>
 
+#include "oauth/providermetadata_p.h"
 #include "origin_p.h"
 
 #include <QtNetwork/QHostAddress>
+
+#include <algorithm>
 
 namespace Tessera {
 
@@ -47,7 +50,7 @@ QString originOf(const QUrl &url)
 
 QString SessionConfig::origin() const
 {
-    return originOf(m_serverUrl);
+    return originOf(profile() == Profile::OAuth ? m_issuer : m_serverUrl);
 }
 
 QUrl SessionConfig::endpoint(const QString &path) const
@@ -69,7 +72,15 @@ QString SessionConfig::storageService() const
 
 QString SessionConfig::storageKey(const QString &username) const
 {
-    return QStringLiteral("%1|%2|%3").arg(m_appId, origin(), username);
+    if (profile() == Profile::SimpleJwt)
+        return QStringLiteral("%1|%2|%3").arg(m_appId, origin(), username);
+    // The whole issuer (two issuers may share an origin) and the client id, percent-encoded so
+    // neither can forge a "|".
+    auto escaped = [](const QString &text) {
+        return QString::fromLatin1(QUrl::toPercentEncoding(text, "/:"));
+    };
+    return QStringLiteral("%1|oauth|%2|%3|%4")
+            .arg(m_appId, escaped(m_issuer.toString()), escaped(m_clientId), username);
 }
 
 bool isTransportAllowed(const QUrl &url)
@@ -86,7 +97,79 @@ bool isTransportAllowed(const QUrl &url)
     return !address.isNull() && address.isLoopback();
 }
 
+Error SessionConfig::validateOAuth() const
+{
+    const Error issuer = OAuth::checkIssuer(m_issuer.toString());
+    if (issuer.isError())
+        return issuer;
+    if (m_clientId.trimmed().isEmpty())
+        return {Error::Code::InvalidConfiguration, QStringLiteral("a client id is required")};
+    for (const QChar c : m_clientId) {
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            return {Error::Code::InvalidConfiguration,
+                    QStringLiteral("the client id contains a control character")};
+    }
+    for (const QString &scope : m_scopes) {
+        // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+        const bool valid = !scope.isEmpty() && std::all_of(scope.begin(), scope.end(), [](QChar c) {
+            const char16_t u = c.unicode();
+            return u >= 0x21 && u <= 0x7e && u != u'"' && u != u'\\';
+        });
+        if (!valid)
+            return {Error::Code::InvalidConfiguration,
+                    QStringLiteral("a scope is empty or has characters RFC 6749 §3.3 forbids")};
+    }
+    const bool pathValid = m_redirectPath.startsWith(u'/')
+            && std::all_of(m_redirectPath.begin(), m_redirectPath.end(), [](QChar c) {
+                               const char16_t u = c.unicode();
+                               return (u >= u'a' && u <= u'z') || (u >= u'A' && u <= u'Z')
+                                       || (u >= u'0' && u <= u'9') || u == u'/' || u == u'-'
+                                       || u == u'.' || u == u'_' || u == u'~';
+                           });
+    if (!pathValid)
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("the redirect path must be \"/\" followed by unreserved "
+                               "characters")};
+    if (m_browserTimeout.count() <= 0)
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("the browser timeout must be positive")};
+    return {};
+}
+
 Error SessionConfig::validate() const
+{
+    // Where the session goes first: an insecure server or issuer is InsecureTransport whatever
+    // else is wrong.
+    const Error location = profile() == Profile::OAuth ? validateOAuth() : validateSimpleJwt();
+    if (location.isError())
+        return location;
+    if (m_appId.trimmed().isEmpty() || m_appId.contains(u'|'))
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("an application id (without '|') is required")};
+    if (m_requestTimeout.count() <= 0 || m_refreshLead.count() < 0)
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("timeouts and refresh lead must be positive")};
+    for (const QByteArray &pin : m_spkiPins) {
+        if (QByteArray::fromBase64(pin).size() != 32)
+            return {Error::Code::InvalidConfiguration,
+                    QStringLiteral("an SPKI pin is not a base64 SHA-256 digest")};
+    }
+    for (const QString &resource : m_resourceOrigins) {
+        const QUrl url(resource, QUrl::StrictMode);
+        if (originOf(url).isEmpty() || !url.userInfo().isEmpty())
+            return {Error::Code::InvalidConfiguration,
+                    QStringLiteral("a resource origin is not an absolute URL without "
+                                   "credentials")};
+        if (!isTransportAllowed(url))
+            return {Error::Code::InsecureTransport,
+                    QStringLiteral("the resource origin %1 is refused: https is required except "
+                                   "for loopback hosts")
+                            .arg(originOf(url))};
+    }
+    return {};
+}
+
+Error SessionConfig::validateSimpleJwt() const
 {
     if (!m_serverUrl.isValid() || m_serverUrl.host().isEmpty())
         return {Error::Code::InvalidConfiguration, QStringLiteral("the server URL is not valid")};
@@ -97,20 +180,9 @@ Error SessionConfig::validate() const
         return {Error::Code::InsecureTransport,
                 QStringLiteral("%1 is refused: https is required except for loopback hosts")
                         .arg(m_serverUrl.scheme() + QStringLiteral("://") + m_serverUrl.host())};
-    if (m_appId.trimmed().isEmpty() || m_appId.contains(u'|'))
-        return {Error::Code::InvalidConfiguration,
-                QStringLiteral("an application id (without '|') is required")};
     if (m_obtainPath.isEmpty() || m_refreshPath.isEmpty())
         return {Error::Code::InvalidConfiguration,
                 QStringLiteral("the obtain and refresh paths must be set")};
-    if (m_requestTimeout.count() <= 0 || m_refreshLead.count() < 0)
-        return {Error::Code::InvalidConfiguration,
-                QStringLiteral("timeouts and refresh lead must be positive")};
-    for (const QByteArray &pin : m_spkiPins) {
-        if (QByteArray::fromBase64(pin).size() != 32)
-            return {Error::Code::InvalidConfiguration,
-                    QStringLiteral("an SPKI pin is not a base64 SHA-256 digest")};
-    }
     return {};
 }
 

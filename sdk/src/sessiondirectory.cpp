@@ -27,8 +27,12 @@ Entry snapshotOf(Session *session)
     Entry entry;
     entry.session = session;
     entry.thread = session->thread();
-    entry.origin = originOf(config.serverUrl());
-    for (const QString &path : {config.obtainPath(), config.refreshPath(), config.revokePath()}) {
+    entry.origin = config.origin();
+    // OAuth's token endpoints are discovered, not configured: none are listed for it.
+    const QStringList paths = config.profile() == SessionConfig::Profile::SimpleJwt
+            ? QStringList{config.obtainPath(), config.refreshPath(), config.revokePath()}
+            : QStringList();
+    for (const QString &path : paths) {
         if (!path.isEmpty())
             entry.tokenPaths.append(config.endpoint(path).path());
     }

@@ -29,7 +29,7 @@ struct TESSERA_SDK_EXPORT Entry
 {
     Session *session = nullptr; // dereference only on `thread`, after contains() said yes
     QThread *thread = nullptr;
-    QString origin;         // originOf(serverUrl); empty while no server is configured
+    QString origin;         // SessionConfig::origin(); empty while nothing is configured
     QStringList tokenPaths; // the URL paths of the obtain, refresh and revoke endpoints
     bool signedIn = false;  // SignedIn or Refreshing
 

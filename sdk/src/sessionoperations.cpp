@@ -88,9 +88,11 @@ void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token) co
     secureWipe(authorization);
 }
 
-bool SessionPrivate::isServerOrigin(const QUrl &url) const
+bool SessionPrivate::sendsTokenTo(const QUrl &url) const
 {
-    return !m_serverOrigin.isEmpty() && Origin::of(url) == m_serverOrigin;
+    if (m_tokenOrigins.isEmpty())
+        return false;
+    return m_tokenOrigins.contains(Origin::of(url));
 }
 
 QFuture<Secret> SessionPrivate::freshAccessToken()
@@ -112,6 +114,12 @@ QFuture<void> SessionPrivate::login(const QString &username, const QString &pass
     const VoidOperation operation = startOperation<void>();
     if (m_configError.isError())
         return refuse(operation, m_configError);
+    if (m_config.profile() == SessionConfig::Profile::OAuth)
+        return refuse(operation,
+                      {Error::Code::InvalidConfiguration,
+                       QStringLiteral("an OAuth session signs in through the browser "
+                                      "(signInWithBrowser()); the password grant is not "
+                                      "offered (RFC 9700 §2.4)")});
     if (username.isEmpty() || password.isEmpty())
         return refuse(operation,
                       {Error::Code::InvalidCredentials,
@@ -148,30 +156,38 @@ QFuture<void> SessionPrivate::login(const QString &username, const QString &pass
                             {Error::Code::ServerError,
                              QStringLiteral("login: unusable token response (%1)").arg(problem)});
 
-                // Persist first: the session is SignedIn only once the refresh token is stored.
-                auto tokens = std::make_shared<TokenResponse>(std::move(outcome.tokens));
-                m_vault->storeSignIn(username, tokens->refresh, stillWanted,
-                                     [this, stillWanted, tokens, username, timing, operation,
-                                      fail](const Error &error) {
-                                         if (!stillWanted())
-                                             return;
-                                         if (error.isError()) {
-                                             // Nobody could resume this server-side session: revoke
-                                             // it rather than leave it dangling.
-                                             if (m_endpoint->canRevoke())
-                                                 m_endpoint->revoke(tokens->refresh, {});
-                                             return fail(error);
-                                         }
-                                         m_vault->hold(std::move(tokens->refresh), true);
-                                         m_refresher->setAccount(username);
-                                         setUser(username);
-                                         m_refresher->adoptAccessToken(*tokens, *timing);
-                                         setState(Session::State::SignedIn);
-                                         qCInfo(lcSession) << "login succeeded";
-                                         operation->succeed();
-                                     });
+                completeSignIn(username, std::make_shared<TokenResponse>(std::move(outcome.tokens)),
+                               *timing, operation, stillWanted, fail);
             });
     return operation->future();
+}
+
+void SessionPrivate::completeSignIn(const QString &username, std::shared_ptr<TokenResponse> tokens,
+                                    const AccessTiming &timing, const VoidOperation &operation,
+                                    const std::function<bool()> &stillWanted,
+                                    const std::function<void(const Error &)> &fail)
+{
+    // Persist first: the session is SignedIn only once the refresh token is stored.
+    m_vault->storeSignIn(
+            username, tokens->refresh, stillWanted,
+            [this, stillWanted, tokens, username, timing, operation, fail](const Error &error) {
+                if (!stillWanted())
+                    return;
+                if (error.isError()) {
+                    // Nobody could resume this server-side session: revoke it rather than
+                    // leave it dangling.
+                    if (m_endpoint->canRevoke())
+                        m_endpoint->revoke(tokens->refresh, {});
+                    return fail(error);
+                }
+                m_vault->hold(std::move(tokens->refresh), true);
+                m_refresher->setAccount(username);
+                setUser(username);
+                m_refresher->adoptAccessToken(*tokens, timing);
+                setState(Session::State::SignedIn);
+                qCInfo(lcSession) << "login succeeded";
+                operation->succeed();
+            });
 }
 
 // --- restore -----------------------------------------------------------------
@@ -250,6 +266,7 @@ void SessionPrivate::runLogout()
     updateBusy(wasBusy);
     ++m_generation;
     // A sign-in still running is over: it ends Cancelled (not an error of its own).
+    dropCodeFlow();
     if (m_signIn) {
         m_signIn->fail(
                 {Error::Code::Cancelled, QStringLiteral("signed out before the sign-in finished")});

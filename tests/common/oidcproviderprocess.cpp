@@ -36,6 +36,8 @@ bool OidcProviderProcess::start(int timeoutMs)
     QStringList arguments{scriptPath(), QStringLiteral("--client-id"), m_clientId};
     if (!m_issuerPath.isEmpty())
         arguments << QStringLiteral("--prefix") << m_issuerPath;
+    if (m_accessTtl > 0)
+        arguments << QStringLiteral("--access-ttl") << QString::number(m_accessTtl);
     return launch(node(), arguments, timeoutMs);
 }
 

@@ -24,6 +24,8 @@ public:
     void setIssuerPath(const QString &path) { m_issuerPath = path; }
     void setClientId(const QString &clientId) { m_clientId = clientId; }
     QString clientId() const { return m_clientId; }
+    // The access tokens' lifetime in seconds (provider.js --access-ttl); 0: its default.
+    void setAccessTtl(int seconds) { m_accessTtl = seconds; }
 
     // Starts node and waits for "listening on http://127.0.0.1:PORT".
     bool start(int timeoutMs = 30000);
@@ -34,6 +36,7 @@ public:
 private:
     QString m_issuerPath;
     QString m_clientId = QStringLiteral("tessera-native");
+    int m_accessTtl = 0;
 };
 
 } // namespace Tessera::Test

@@ -114,6 +114,8 @@ private slots:
     void transportPolicy();
     void configValidation_data();
     void configValidation();
+    void oauthConfigValidation_data();
+    void oauthConfigValidation();
     void storageKeysAreDistinct();
     void origin_data();
     void origin();
@@ -204,6 +206,80 @@ void tst_SdkUnits::configValidation()
     QCOMPARE(config.validate().code(), expected);
 }
 
+void tst_SdkUnits::oauthConfigValidation_data()
+{
+    QTest::addColumn<QString>("issuer");
+    QTest::addColumn<QString>("clientId");
+    QTest::addColumn<QStringList>("scopes");
+    QTest::addColumn<QString>("redirectPath");
+    QTest::addColumn<QStringList>("resources");
+    QTest::addColumn<Error::Code>("expected");
+    const QStringList scopes = {QStringLiteral("openid"), QStringLiteral("offline_access")};
+    const QString path = QStringLiteral("/callback");
+    const QString client = QStringLiteral("native");
+    auto row = [&](const char *name, const char *issuer, const QString &clientId,
+                   const QStringList &scopeList, const QString &redirect,
+                   const QStringList &resources, Error::Code expected) {
+        QTest::addRow("%s", name) << QString::fromLatin1(issuer) << clientId << scopeList
+                                  << redirect << resources << expected;
+    };
+    row("ok", "https://id.example/", client, scopes, path, {}, Error::Code::NoError);
+    row("ok loopback with path", "http://127.0.0.1:8080/realms/acme", client, scopes, path, {},
+        Error::Code::NoError);
+    row("ok resource origins", "https://id.example", client, scopes, path,
+        {QStringLiteral("https://api.example"), QStringLiteral("http://[::1]:9000/")},
+        Error::Code::NoError);
+    row("http issuer", "http://id.example/", client, scopes, path, {},
+        Error::Code::InsecureTransport);
+    row("issuer with query", "https://id.example/?tenant=a", client, scopes, path, {},
+        Error::Code::InvalidConfiguration);
+    row("issuer with fragment", "https://id.example/#a", client, scopes, path, {},
+        Error::Code::InvalidConfiguration);
+    row("relative issuer", "/realms/acme", client, scopes, path, {},
+        Error::Code::InvalidConfiguration);
+    row("no client id", "https://id.example/", QString(), scopes, path, {},
+        Error::Code::InvalidConfiguration);
+    row("blank client id", "https://id.example/", QStringLiteral("  "), scopes, path, {},
+        Error::Code::InvalidConfiguration);
+    row("scope with a space", "https://id.example/", client, {QStringLiteral("openid email")}, path,
+        {}, Error::Code::InvalidConfiguration);
+    row("empty scope", "https://id.example/", client, {QString()}, path, {},
+        Error::Code::InvalidConfiguration);
+    row("relative redirect path", "https://id.example/", client, scopes, QStringLiteral("callback"),
+        {}, Error::Code::InvalidConfiguration);
+    row("redirect path with a query", "https://id.example/", client, scopes,
+        QStringLiteral("/cb?x=1"), {}, Error::Code::InvalidConfiguration);
+    row("http resource origin", "https://id.example/", client, scopes, path,
+        {QStringLiteral("http://api.example")}, Error::Code::InsecureTransport);
+    row("resource origin without host", "https://id.example/", client, scopes, path,
+        {QStringLiteral("api.example")}, Error::Code::InvalidConfiguration);
+}
+
+void tst_SdkUnits::oauthConfigValidation()
+{
+    QFETCH(QString, issuer);
+    QFETCH(QString, clientId);
+    QFETCH(QStringList, scopes);
+    QFETCH(QString, redirectPath);
+    QFETCH(QStringList, resources);
+    QFETCH(Error::Code, expected);
+    SessionConfig config;
+    config.setAppId(QStringLiteral("app"));
+    config.setIssuer(QUrl(issuer));
+    config.setClientId(clientId);
+    config.setScopes(scopes);
+    config.setRedirectPath(redirectPath);
+    config.setResourceOrigins(resources);
+    QCOMPARE(config.profile(), SessionConfig::Profile::OAuth);
+    const Error error = config.validate();
+    QVERIFY2(error.code() == expected, qPrintable(error.message()));
+    // No server URL is needed for OAuth; without an issuer the same value is a SimpleJWT
+    // configuration, which needs one.
+    config.setIssuer(QUrl());
+    QCOMPARE(config.profile(), SessionConfig::Profile::SimpleJwt);
+    QCOMPARE(config.validate().code(), Error::Code::InvalidConfiguration);
+}
+
 void tst_SdkUnits::storageKeysAreDistinct()
 {
     const SessionConfig a(QUrl(QStringLiteral("https://a.example/")), QStringLiteral("app"));
@@ -222,6 +298,25 @@ void tst_SdkUnits::storageKeysAreDistinct()
                                      QStringLiteral("app"));
     QCOMPARE(explicitPort.storageKey(QStringLiteral("alice")),
              a.storageKey(QStringLiteral("alice")));
+
+    // OAuth: the whole issuer (two issuers may share an origin), the client id and the
+    // profile name the namespace; a "|" in a client id cannot forge another namespace.
+    auto oauth = [](const char *issuer, const char *clientId) {
+        SessionConfig config(QUrl(QStringLiteral("https://a.example/")), QStringLiteral("app"));
+        config.setIssuer(QUrl(QString::fromLatin1(issuer)));
+        config.setClientId(QString::fromLatin1(clientId));
+        return config.storageKey(QStringLiteral("alice"));
+    };
+    const QStringList oauthKeys = {a.storageKey(QStringLiteral("alice")),
+                                   oauth("https://a.example/", "native"),
+                                   oauth("https://a.example/realms/acme", "native"),
+                                   oauth("https://a.example/realms/other", "native"),
+                                   oauth("https://a.example/", "other"),
+                                   oauth("https://a.example/", "native|alice"),
+                                   oauth("https://b.example/", "native")};
+    for (int i = 0; i < oauthKeys.size(); ++i)
+        for (int j = i + 1; j < oauthKeys.size(); ++j)
+            QVERIFY2(oauthKeys[i] != oauthKeys[j], qPrintable(oauthKeys[i]));
 }
 
 void tst_SdkUnits::origin_data()
@@ -537,24 +632,38 @@ void tst_SdkUnits::bearerOnlyForSessionOrigin_data()
     // The session's server is http://localhost:PORT/, not signed in: a request it
     // would authenticate fails at once with AuthenticationRequiredError and never
     // reaches the network; any other origin goes out as it is.
+    // Resource origins (SessionConfig::setResourceOrigins) carry it too, and nothing else.
     QTest::addColumn<QString>("url"); // %1: the port of the loopback server
+    QTest::addColumn<QString>("resource");
     QTest::addColumn<bool>("authenticated");
-    QTest::addRow("same origin") << "http://localhost:%1/api/me/" << true;
-    QTest::addRow("scheme and host in capitals") << "HTTP://LocalHost:%1/api/me/" << true;
-    QTest::addRow("same address, other host name") << "http://127.0.0.1:%1/api/me/" << false;
-    QTest::addRow("https, same host and port") << "https://localhost:%1/api/me/" << false;
+    QTest::addRow("same origin") << "http://localhost:%1/api/me/" << QString() << true;
+    QTest::addRow("scheme and host in capitals")
+            << "HTTP://LocalHost:%1/api/me/" << QString() << true;
+    QTest::addRow("same address, other host name")
+            << "http://127.0.0.1:%1/api/me/" << QString() << false;
+    QTest::addRow("https, same host and port")
+            << "https://localhost:%1/api/me/" << QString() << false;
+    QTest::addRow("resource origin") << "http://127.0.0.1:%1/api/me/"
+                                     << "http://127.0.0.1:%1/any/path" << true;
+    QTest::addRow("resource origin, other port") << "http://127.0.0.1:%1/api/me/"
+                                                 << "http://127.0.0.1:1" << false;
 }
 
 void tst_SdkUnits::bearerOnlyForSessionOrigin()
 {
     QFETCH(QString, url);
+    QFETCH(QString, resource);
     QFETCH(bool, authenticated);
     LoopbackServer server([](QTcpSocket *socket) {
         socket->write("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
     });
     QVERIFY(server.isListening());
-    Session session(loopbackConfig(QStringLiteral("localhost"), server.port(),
-                                   std::chrono::milliseconds(5000)));
+    SessionConfig config = loopbackConfig(QStringLiteral("localhost"), server.port(),
+                                          std::chrono::milliseconds(5000));
+    if (!resource.isEmpty())
+        config.setResourceOrigins(
+                {resource.contains(u'%') ? resource.arg(server.port()) : resource});
+    Session session(config);
     AuthenticatedNetworkAccessManager manager(&session);
     std::unique_ptr<QNetworkReply> reply(
             manager.get(QNetworkRequest(QUrl(url.arg(server.port())))));

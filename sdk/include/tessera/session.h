@@ -81,13 +81,34 @@ public:
     Error lastError() const;
     bool isBusy() const;
 
-    // Sends the credentials once; the password is not kept. On success the
-    // refresh token is in secure storage before the state becomes SignedIn.
+    // SimpleJWT profile: sends the credentials once; the password is not kept. On success the
+    // refresh token is in secure storage before the state becomes SignedIn. For the OAuth
+    // profile it fails with InvalidConfiguration (no password grant: RFC 9700 §2.4).
     Q_INVOKABLE QFuture<void> login(const QString &username, const QString &password);
+    // OAuth profile: signs in through the system browser (authorization code with PKCE,
+    // RFC 8252). Discovers the issuer (once per configuration), listens on a loopback port and
+    // emits browserSignInRequested() with the URL to open; the redirect's code is exchanged,
+    // the ID token validated (signature, issuer, audience, nonce, expiry) and the user named by
+    // its preferred_username (else sub); the ID token is not kept. The refresh token is in
+    // secure storage before the state becomes SignedIn. Fails with InvalidConfiguration for a
+    // SimpleJWT configuration, AccessDenied when the person declined, Timeout after
+    // SessionConfig::browserTimeout(), Cancelled after cancelSignIn(), InvalidResponse for a
+    // redirect or ID token that fails a check, and discovery's or the token endpoint's errors.
+    Q_INVOKABLE QFuture<void> signInWithBrowser();
+    // Ends a signInWithBrowser() in flight with Cancelled (the loopback listener closes).
+    Q_INVOKABLE void cancelSignIn();
+    // OpenID Connect RP-Initiated Logout: the provider's end_session_endpoint with client_id
+    // (and post_logout_redirect_uri when given), for an app that also wants to end the
+    // person's session in the browser (open it after logout()). Empty for SimpleJWT, before
+    // the issuer was discovered (a sign-in or restore does that), or when the provider has no
+    // such endpoint. Carries no id_token_hint: the ID token is not kept. Not callable from QML,
+    // where nothing callable returns a value.
+    QUrl endSessionUrl(const QUrl &postLogoutRedirectUri = QUrl()) const;
     // Signs in from secure storage alone: the account last signed in for this
     // app and server (or `username`), then one refresh.
     Q_INVOKABLE QFuture<void> restore(const QString &username = QString());
-    // Revokes server-side, deletes the storage entry and wipes memory. Local
+    // Revokes server-side (OAuth: RFC 7009 at the provider's revocation endpoint), deletes
+    // the storage entry and wipes memory. Local
     // state is cleared even when the server cannot be reached: the future then
     // fails with RevokeFailed.
     Q_INVOKABLE QFuture<void> logout();
@@ -109,10 +130,21 @@ Q_SIGNALS:
     // A failure no caller waits on: a proactive or retried refresh, or a storage problem
     // after an operation succeeded (a rotated token held in memory only).
     void errorOccurred(const Tessera::Error &error, QPrivateSignal);
+    // signInWithBrowser(): open `url` in the system browser. The loopback listener already
+    // waits. Connect an opener: QDesktopServices::openUrl in apps with QtGui, else
+    // Tessera::openInSystemBrowser(). The URL carries no secret (PKCE keeps the verifier here)
+    // but should not be logged either: it names the sign-in's state.
+    void browserSignInRequested(const QUrl &url, QPrivateSignal);
 
 private:
     friend class SessionPrivate;
     std::unique_ptr<SessionPrivate> d;
 };
+
+// Opens `url` in the system browser without blocking: the command in $BROWSER when set (run
+// directly with the URL as its single argument, no shell), else xdg-open (macOS: open;
+// Windows: the URL's handler through explorer). Started detached; false when it could not be
+// started. For apps without QtGui; apps with it may use QDesktopServices::openUrl instead.
+TESSERA_SDK_EXPORT bool openInSystemBrowser(const QUrl &url);
 
 } // namespace Tessera

@@ -7,6 +7,7 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 #include <QtCore/QUrl>
 #include <QtNetwork/QSslCertificate>
 
@@ -15,7 +16,11 @@
 namespace Tessera {
 
 // Where and how a Session signs in. A plain value type: copy it, change it,
-// hand it to a Session. Defaults speak djangorestframework-simplejwt.
+// hand it to a Session. Two profiles (profile()):
+//  - SimpleJwt (no issuer set, the default): username and password posted to the server's
+//    djangorestframework-simplejwt endpoints (serverUrl + the paths below);
+//  - OAuth (an issuer set): OpenID Connect through the system browser (authorization code with
+//    PKCE, RFC 8252), endpoints from the issuer's discovery document; serverUrl is not used.
 //
 // The properties are what QML may set (`session.config.serverUrl: ...`); the refresh lead,
 // timeout, pins and certificates are set from C++ and kept when QML changes the others.
@@ -29,7 +34,18 @@ class TESSERA_SDK_EXPORT SessionConfig
     Q_PROPERTY(QString refreshPath READ refreshPath WRITE setRefreshPath)
     Q_PROPERTY(QString revokePath READ revokePath WRITE setRevokePath)
     Q_PROPERTY(StoragePolicy storagePolicy READ storagePolicy WRITE setStoragePolicy)
+    Q_PROPERTY(QUrl issuer READ issuer WRITE setIssuer)
+    Q_PROPERTY(QString clientId READ clientId WRITE setClientId)
+    Q_PROPERTY(QStringList scopes READ scopes WRITE setScopes)
+    Q_PROPERTY(QStringList resourceOrigins READ resourceOrigins WRITE setResourceOrigins)
+    Q_PROPERTY(Profile profile READ profile)
 public:
+    enum class Profile {
+        SimpleJwt, // username + password to a SimpleJWT-style server
+        OAuth,     // OpenID Connect: browser sign-in at `issuer`
+    };
+    Q_ENUM(Profile)
+
     enum class StoragePolicy {
         SecureStorage, // refresh token in the platform's secure storage (default)
         MemoryOnly,    // nothing persisted: the session ends with the process
@@ -80,20 +96,55 @@ public:
     StoragePolicy storagePolicy() const { return m_storagePolicy; }
     void setStoragePolicy(StoragePolicy policy) { m_storagePolicy = policy; }
 
-    // originOf(serverUrl()).
+    // --- the OAuth profile ---
+    // OAuth when an issuer is set, else SimpleJwt.
+    Profile profile() const { return m_issuer.isEmpty() ? Profile::SimpleJwt : Profile::OAuth; }
+    // The OpenID provider's issuer identifier, exactly as its discovery document spells it
+    // (it may have a path: https://id.example.com/realms/acme). https, or http on loopback.
+    QUrl issuer() const { return m_issuer; }
+    void setIssuer(const QUrl &issuer) { m_issuer = issuer; }
+    // The app's registration at the provider: a public native client (no secret).
+    QString clientId() const { return m_clientId; }
+    void setClientId(const QString &clientId) { m_clientId = clientId; }
+    // Requested scopes; "openid" brings the ID token that names the user, "offline_access" the
+    // refresh token that lets the session outlive the browser's.
+    QStringList scopes() const { return m_scopes; }
+    void setScopes(const QStringList &scopes) { m_scopes = scopes; }
+    // The path of the loopback redirect URI http://127.0.0.1:PORT/PATH (RFC 8252 §7.3): "/"
+    // followed by unreserved characters.
+    QString redirectPath() const { return m_redirectPath; }
+    void setRedirectPath(const QString &path) { m_redirectPath = path; }
+    // How long signInWithBrowser() waits for the browser to come back (then Timeout).
+    std::chrono::milliseconds browserTimeout() const { return m_browserTimeout; }
+    void setBrowserTimeout(std::chrono::milliseconds timeout) { m_browserTimeout = timeout; }
+
+    // Origins besides origin() whose requests carry the access token (an API at another host),
+    // e.g. "https://api.example.com". Each is reduced to its origin (originOf()); https, or
+    // http on loopback. Both profiles. Part of the configuration, so the set cannot widen
+    // under a running session: it changes only with setConfig(), which signs out first.
+    QStringList resourceOrigins() const { return m_resourceOrigins; }
+    void setResourceOrigins(const QStringList &origins) { m_resourceOrigins = origins; }
+
+    // The origin that receives the token and names the storage namespace: originOf(serverUrl())
+    // for SimpleJwt, originOf(issuer()) for OAuth.
     QString origin() const;
     QUrl endpoint(const QString &path) const;
     // The secure-storage service the entries are filed under ("tessera:" + app id;
     // the Secret Service attribute "server", the Keychain service).
     QString storageService() const;
-    // The storage namespace of one account: app id + server origin + username,
-    // so builds, servers and accounts never overwrite each other.
+    // The storage namespace of one account: app id + server origin + username, so builds,
+    // servers and accounts never overwrite each other. For OAuth: app id + "oauth" + the
+    // issuer (with its path) + client id + username, so a session stored for one issuer,
+    // client or profile is never read by another.
     QString storageKey(const QString &username) const;
 
     // NoError when usable; InvalidConfiguration or InsecureTransport otherwise.
     Error validate() const;
 
 private:
+    Error validateSimpleJwt() const;
+    Error validateOAuth() const;
+
     QUrl m_serverUrl;
     QString m_appId;
     QString m_obtainPath = QStringLiteral("/api/token/");
@@ -104,6 +155,12 @@ private:
     QList<QByteArray> m_spkiPins;
     QList<QSslCertificate> m_caCertificates;
     StoragePolicy m_storagePolicy = StoragePolicy::SecureStorage;
+    QUrl m_issuer;
+    QString m_clientId;
+    QStringList m_scopes = {QStringLiteral("openid"), QStringLiteral("offline_access")};
+    QString m_redirectPath = QStringLiteral("/callback");
+    std::chrono::milliseconds m_browserTimeout = std::chrono::minutes(10);
+    QStringList m_resourceOrigins;
 };
 
 // True for http:// URLs only when the host is a loopback address or "localhost".
