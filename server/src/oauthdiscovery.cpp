@@ -24,7 +24,8 @@ QString issuerProblem(const QString &issuer)
         return QStringLiteral("userinfo, query and fragment are not allowed");
     // Compared as a string by clients (RFC 9207, OIDC Core 3.1.3.7): spelled the way
     // QUrl spells it, so "HTTPS://X:443/" is not configured next to "https://x".
-    if (url.toString(QUrl::FullyEncoded) != issuer)
+    if (url.toString(QUrl::FullyEncoded) != issuer
+        || url.port() == (url.scheme() == u"https" ? 443 : 80))
         return QStringLiteral("not in normal form (lowercase scheme and host, no default port)");
     static const QRegularExpression path(QStringLiteral("^(/[A-Za-z0-9_~-]+)*$"));
     if (!path.match(url.path()).hasMatch())
