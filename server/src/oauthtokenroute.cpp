@@ -124,8 +124,16 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     case Store::RedeemResult::Missing:
         return invalidGrant("unknown or expired code");
     case Store::RedeemResult::AlreadyUsed:
-        // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
-        if (!grant.familyId.isEmpty()) {
+        // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for. No family
+        // yet: the first exchange is still running (another instance); the mark makes it
+        // revoke its own family when it records it.
+        if (grant.familyId.isEmpty()) {
+            const auto recorded = m_store.markAuthorizationCodeReplayed(codeHash);
+            if (!recorded)
+                return serverError();
+            grant.familyId = *recorded;
+        }
+        if (!grant.familyId.isEmpty() && grant.familyId != Store::ReplayedCodeMark) {
             if (!m_tokens.revokeFamilyById(grant.familyId, QStringLiteral("code replay")))
                 return serverError();
             qCWarning(lcServerAuth)
@@ -151,9 +159,17 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     const Store::User user{grant.userId, grant.username, {}};
     const TokenService::OAuthGrant oauthGrant{clientId, grant.scope, grant.nonce, grant.authTime};
     const TokenService::Result result = m_tokens.startFamily(user, &oauthGrant);
-    if (result.outcome != TokenService::Outcome::Ok
-        || !m_store.setAuthorizationCodeFamily(codeHash, result.familyId))
+    if (result.outcome != TokenService::Outcome::Ok)
         return serverError();
+    if (!m_store.setAuthorizationCodeFamily(codeHash, result.familyId)) {
+        // A replay came in meanwhile (or the write failed): nothing of this exchange lives on.
+        const bool failed = m_store.failed();
+        if (!m_tokens.revokeFamilyById(result.familyId, QStringLiteral("code replay")) || failed)
+            return serverError();
+        qCWarning(lcServerAuth) << "authorization code replayed during its exchange: family"
+                                << result.familyId << "revoked";
+        return invalidGrant("the code was already used");
+    }
     return tokenResponse(result);
 }
 

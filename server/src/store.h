@@ -128,7 +128,14 @@ public:
     // before: AlreadyUsed, with its familyId).
     RedeemResult redeemAuthorizationCode(const QByteArray &codeHash, qint64 nowMs,
                                          AuthorizationCode *code);
+    // Records the family a redeemed code started, unless a replay got there first (then
+    // false: the caller revokes the family). markAuthorizationCodeReplayed() is that replay's
+    // mark when it finds no family yet: with several instances on one database, the exchange
+    // may still be running elsewhere.
     bool setAuthorizationCodeFamily(const QByteArray &codeHash, const QString &familyId);
+    // The family recorded meanwhile if there is one, else "" once marked; nothing on failure.
+    std::optional<QString> markAuthorizationCodeReplayed(const QByteArray &codeHash);
+    static const QString ReplayedCodeMark;
     // Deletes codes expired before `cutoffMs`; returns how many.
     int purgeAuthorizationCodes(qint64 cutoffMs);
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.

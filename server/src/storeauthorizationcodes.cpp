@@ -72,14 +72,31 @@ Store::RedeemResult Store::redeemAuthorizationCode(const QByteArray &codeHash, q
     return redeemed ? RedeemResult::Redeemed : RedeemResult::AlreadyUsed;
 }
 
+// Never a family id: those are 22 base64url characters.
+const QString Store::ReplayedCodeMark = QStringLiteral("replayed");
+
 bool Store::setAuthorizationCodeFamily(const QByteArray &codeHash, const QString &familyId)
 {
     QSqlQuery query(m_db);
-    query.prepare(
-            QStringLiteral("UPDATE authorization_codes SET family_id = ? WHERE code_hash = ?"));
+    query.prepare(QStringLiteral("UPDATE authorization_codes SET family_id = ?"
+                                 " WHERE code_hash = ? AND family_id IS NULL"));
     query.addBindValue(familyId);
     query.addBindValue(codeHash);
-    return execute(query);
+    return execute(query) && query.numRowsAffected() == 1;
+}
+
+std::optional<QString> Store::markAuthorizationCodeReplayed(const QByteArray &codeHash)
+{
+    if (setAuthorizationCodeFamily(codeHash, ReplayedCodeMark))
+        return QString();
+    if (m_failed)
+        return std::nullopt;
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("SELECT family_id FROM authorization_codes WHERE code_hash = ?"));
+    query.addBindValue(codeHash);
+    if (!execute(query))
+        return std::nullopt;
+    return query.next() ? query.value(0).toString() : QString();
 }
 
 int Store::purgeAuthorizationCodes(qint64 cutoffMs)

@@ -6,8 +6,10 @@
 #include "formparameters.h"
 #include "loginpage.h"
 #include "oauthdiscovery.h"
+#include "store.h"
 
 #include <QtCore/QJsonArray>
+#include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
 using namespace Tessera::Server;
@@ -25,6 +27,7 @@ private slots:
     void discoveryPaths();
     void escaping();
     void formGuard();
+    void codeRedemption();
 };
 
 void tst_ServerOAuthParts::formParameters()
@@ -162,6 +165,49 @@ void tst_ServerOAuthParts::formGuard()
     QList<QByteArray> parts = cookie.split('.');
     parts[1] = QByteArray::number(now + 100'000);
     QVERIFY(!guard.accepts(parts.join('.'), issued.field, now));
+}
+
+// Single use by compare-and-set, and a replay racing the first exchange (several instances
+// on one database): whichever of the two writes second learns of the other.
+void tst_ServerOAuthParts::codeRedemption()
+{
+    QTemporaryDir dir;
+    QString error;
+    auto store = Store::open(dir.filePath(QStringLiteral("db.sqlite3")), false, &error);
+    QVERIFY2(store, qPrintable(error));
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash"), Store::AddUserResult::Added);
+    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
+    auto addCode = [&](const QByteArray &hash) {
+        Store::AuthorizationCode code;
+        code.codeHash = hash;
+        code.clientId = QStringLiteral("app");
+        code.redirectUri = QStringLiteral("http://127.0.0.1/cb");
+        code.codeChallenge = QStringLiteral("c");
+        code.scope = QStringLiteral("openid");
+        code.userId = userId;
+        code.authTime = 1000;
+        code.expiresAt = 61'000;
+        return store->addAuthorizationCode(code);
+    };
+    QVERIFY(addCode("h1"));
+    Store::AuthorizationCode read;
+    QCOMPARE(store->redeemAuthorizationCode("h1", 2000, &read), Store::RedeemResult::Redeemed);
+    QCOMPARE(read.username, QStringLiteral("alice"));
+    QCOMPARE(read.usedAt.value_or(0), 2000);
+    QCOMPARE(store->redeemAuthorizationCode("h1", 3000, &read), Store::RedeemResult::AlreadyUsed);
+    QCOMPARE(store->redeemAuthorizationCode("nope", 3000, &read), Store::RedeemResult::Missing);
+
+    // The replay first: the exchange cannot record its family afterwards.
+    QCOMPARE(store->markAuthorizationCodeReplayed("h1").value_or(QStringLiteral("?")), QString());
+    QVERIFY(!store->setAuthorizationCodeFamily("h1", QStringLiteral("family-1")));
+    // The exchange first: the replay learns the family to revoke.
+    QVERIFY(addCode("h2"));
+    QCOMPARE(store->redeemAuthorizationCode("h2", 2000, &read), Store::RedeemResult::Redeemed);
+    QVERIFY(store->setAuthorizationCodeFamily("h2", QStringLiteral("family-2")));
+    QCOMPARE(store->markAuthorizationCodeReplayed("h2").value_or(QString()),
+             QStringLiteral("family-2"));
+
+    QCOMPARE(store->purgeAuthorizationCodes(61'001), 2);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerOAuthParts)
