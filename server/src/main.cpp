@@ -283,8 +283,14 @@ int main(int argc, char *argv[])
                          host)
                     .arg(port);
     // Before the first request can arrive (the loop has not run yet).
-    if (config.issuer.isEmpty())
+    if (config.issuer.isEmpty()) {
         config.issuer = listenUrl;
+        if (!config.listenAddress.isLoopback())
+            printLine(QStringLiteral("tessera-server: no --issuer: OAuth clients are told %1; set "
+                                     "--issuer to the public URL")
+                              .arg(listenUrl),
+                      stderr);
+    }
     printLine(QStringLiteral("listening on %1").arg(listenUrl));
 
     // Housekeeping: forget families past their absolute or idle expiry. Keep
