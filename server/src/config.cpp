@@ -3,6 +3,7 @@
 
 #include "clientaddress.h"
 #include "databasefiles.h"
+#include "oauthdiscovery.h"
 #include "redirecturi.h"
 
 #include <QtCore/QCommandLineParser>
@@ -47,7 +48,9 @@ const QList<Option> &options()
             {QStringLiteral("alg"), QStringLiteral("ALG"),
              QStringLiteral("Access token signing algorithm: ES256 (default), EdDSA or HS256.")},
             {QStringLiteral("issuer"), QStringLiteral("ISS"),
-             QStringLiteral("'iss' claim of access tokens (default tessera-server).")},
+             QStringLiteral("Public base URL: the OAuth issuer, the 'iss' of every token, the "
+                            "prefix of the OAuth endpoints (default the listen URL, "
+                            "http://HOST:PORT).")},
             {QStringLiteral("audience"), QStringLiteral("AUD"),
              QStringLiteral("'aud' claim of access tokens (default tessera).")},
             {QStringLiteral("tls-cert"), QStringLiteral("PEM"),
@@ -381,8 +384,13 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             return fail(QStringLiteral("alg"));
         config.algorithm = *algorithm;
     }
-    if (parser.isSet(QStringLiteral("issuer")))
+    if (parser.isSet(QStringLiteral("issuer"))) {
         config.issuer = parser.value(QStringLiteral("issuer"));
+        if (const QString problem = issuerProblem(config.issuer); !problem.isEmpty()) {
+            result.error = QStringLiteral("invalid value for --issuer: %1").arg(problem);
+            return result;
+        }
+    }
     if (parser.isSet(QStringLiteral("audience")))
         config.audience = parser.value(QStringLiteral("audience"));
     config.tlsCertificatePath = parser.value(QStringLiteral("tls-cert"));

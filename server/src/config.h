@@ -24,7 +24,8 @@ struct ServerConfig
     qint64 sessionMaxTtl = 30 * 24 * 3600;
     qint64 reuseGrace = 10;
     Jose::Algorithm algorithm = Jose::Algorithm::ES256;
-    QString issuer = QStringLiteral("tessera-server");
+    // The public base URL (oauthdiscovery.h); empty until main() sets the listen URL.
+    QString issuer;
     QString audience = QStringLiteral("tessera");
     QString tlsCertificatePath;
     QString tlsKeyPath;

@@ -5,6 +5,7 @@
 #include "connectionlimiter.h"
 #include "httplistener.h"
 #include "logging.h"
+#include "oauthdiscovery.h"
 
 #include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
@@ -60,6 +61,8 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_tokens(tokens)
     , m_clients(config.trustedProxies)
     , m_login(config, store, tokens, hasher, m_clients)
+    , m_authorize(config, store, m_login)
+    , m_oauth(config, store, tokens, m_clients)
 {
     addRoutes();
 }
@@ -143,27 +146,32 @@ void HttpApi::addRoutes()
 
     m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,
                    [this] { return jsonResponse(m_tokens.jwks()); });
+    addOAuthRoutes();
     m_server.route(QStringLiteral("/healthz"), Method::Get, [] {
         return jsonResponse({{QStringLiteral("status"), QStringLiteral("ok")}});
     });
 
     // Rules are tried in order, so these catch the other methods of known paths.
-    const struct
-    {
-        const char *path;
-        const char *allow;
-    } knownPaths[] = {
-            {"/api/token/", "POST"},
-            {"/api/token/refresh/", "POST"},
-            {"/api/token/blacklist/", "POST"},
-            {"/api/token/verify/", "POST"},
-            {"/api/me/", "GET"},
-            {"/.well-known/jwks.json", "GET"},
-            {"/healthz", "GET"},
+    const QString prefix = issuerPath(m_config.issuer);
+    QList<QPair<QString, QByteArray>> knownPaths{
+            {QStringLiteral("/api/token/"), "POST"},
+            {QStringLiteral("/api/token/refresh/"), "POST"},
+            {QStringLiteral("/api/token/blacklist/"), "POST"},
+            {QStringLiteral("/api/token/verify/"), "POST"},
+            {QStringLiteral("/api/me/"), "GET"},
+            {QStringLiteral("/.well-known/jwks.json"), "GET"},
+            {QStringLiteral("/healthz"), "GET"},
+            {prefix + QStringLiteral("/authorize"), "GET, POST"},
+            {prefix + QStringLiteral("/token"), "POST"},
+            {prefix + QStringLiteral("/revoke"), "POST"},
+            {prefix + QStringLiteral("/userinfo"), "GET"},
     };
-    for (const auto &known : knownPaths) {
-        const QByteArray allow(known.allow);
-        m_server.route(QString::fromLatin1(known.path), Method::AnyKnown, [allow] {
+    if (!prefix.isEmpty())
+        knownPaths.append({prefix + QStringLiteral("/.well-known/jwks.json"), "GET"});
+    for (const QString &path : discoveryPaths(m_config.issuer))
+        knownPaths.append({path, "GET"});
+    for (const auto &[path, allow] : std::as_const(knownPaths)) {
+        m_server.route(path, Method::AnyKnown, [allow = allow] {
             auto response =
                     errorResponse(Status::MethodNotAllowed, QStringLiteral("method_not_allowed"),
                                   QStringLiteral("Method not allowed"));
@@ -180,6 +188,33 @@ void HttpApi::addRoutes()
                          {QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store")}},
                         Status::NotFound);
     });
+}
+
+// The OAuth 2 / OpenID Connect endpoints, under the issuer's path (oauthdiscovery.h). The
+// issuer itself may be the listen URL, set once listening: handlers read it per request.
+void HttpApi::addOAuthRoutes()
+{
+    const QString prefix = issuerPath(m_config.issuer);
+    for (const QString &path : discoveryPaths(m_config.issuer)) {
+        m_server.route(path, Method::Get, [this] {
+            return jsonResponse(discoveryDocument(m_config.issuer, m_config.algorithm));
+        });
+    }
+    if (!prefix.isEmpty())
+        m_server.route(prefix + QStringLiteral("/.well-known/jwks.json"), Method::Get,
+                       [this] { return jsonResponse(m_tokens.jwks()); });
+    m_server.route(m_authorize.path(), Method::Get,
+                   [this](const QHttpServerRequest &request) { return m_authorize.get(request); });
+    m_server.route(m_authorize.path(), Method::Post,
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       m_authorize.post(request, std::move(responder));
+                   });
+    m_server.route(prefix + QStringLiteral("/token"), Method::Post,
+                   [this](const QHttpServerRequest &request) { return m_oauth.token(request); });
+    m_server.route(prefix + QStringLiteral("/revoke"), Method::Post,
+                   [this](const QHttpServerRequest &request) { return m_oauth.revoke(request); });
+    m_server.route(prefix + QStringLiteral("/userinfo"), Method::Get,
+                   [this](const QHttpServerRequest &request) { return m_oauth.userinfo(request); });
 }
 
 template<typename Handler>

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "authorizeroute.h"
 #include "clientaddress.h"
 #include "config.h"
 #include "loginroute.h"
+#include "oauthtokenroute.h"
 #include "passwordhasher.h"
 #include "store.h"
 #include "tokenservice.h"
@@ -29,6 +31,7 @@ public:
 
 private:
     void addRoutes();
+    void addOAuthRoutes();
     // The named string field of a JSON body handed to `handle`, or the 4xx
     // response to send instead (size, media type, JSON, missing field).
     template<typename Handler>
@@ -42,6 +45,8 @@ private:
     TokenService &m_tokens;
     ClientAddressResolver m_clients;
     LoginRoute m_login;
+    AuthorizeRoute m_authorize;
+    OAuthTokenRoute m_oauth;
     QHttpServer m_server;
 };
 

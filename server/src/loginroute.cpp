@@ -102,6 +102,7 @@ struct LoginRoute::Login
     LoginLimiter::Ticket ticket;
     QString address;    // for the log
     QString limiterKey; // the client address as the limiter counts it
+    LoginAnswers answers;
 
     bool clientConnected() const
     {
@@ -159,17 +160,43 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
     if (auto error =
                 requireFields(object, {QStringLiteral("username"), QStringLiteral("password")}))
         return error->write(std::move(responder));
+    QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
+    Secret secret(password);
+    secureWipe(password);
 
-    auto login = std::make_unique<Login>(Login{std::move(responder), {}, {}, {}, {}, {}, {}});
+    LoginAnswers answers;
+    answers.checked = [this](QHttpServerResponder &&responder, const Store::User *user) {
+        if (!user)
+            return errorResponse(
+                           Status::Unauthorized, QStringLiteral("authentication_failed"),
+                           QStringLiteral("No active account found with the given credentials"))
+                    .write(std::move(responder));
+        const auto result = m_tokens.startFamily(*user);
+        if (result.outcome != TokenService::Outcome::Ok)
+            return internalError().write(std::move(responder));
+        tokenPairResponse(result.tokens).write(std::move(responder));
+    };
+    answers.refused = [](QHttpServerResponder &&responder, Status status, const QString &code,
+                         const QString &detail, qint64 retryAfter) {
+        if (retryAfter <= 0)
+            return internalError().write(std::move(responder));
+        retryLaterResponse(status, code, detail, retryAfter).write(std::move(responder));
+    };
+    check(request, object.value(QStringLiteral("username")).toString(), std::move(secret),
+          std::move(responder), std::move(answers));
+}
+
+void LoginRoute::check(const QHttpServerRequest &request, const QString &username, Secret password,
+                       QHttpServerResponder &&responder, LoginAnswers answers)
+{
+    auto login = std::make_unique<Login>(
+            Login{std::move(responder), {}, {}, {}, {}, {}, {}, {}, std::move(answers)});
     login->socket = login->responder.socket();
     const QHostAddress client = m_clients.clientAddress(request.remoteAddress(),
                                                         headerValues(request, "x-forwarded-for"));
     login->address = ClientAddressResolver::displayAddress(client);
     login->limiterKey = ClientAddressResolver::limiterKey(client);
-    const QString username = object.value(QStringLiteral("username")).toString();
-    QByteArray password = object.value(QStringLiteral("password")).toString().toUtf8();
-    login->password = Secret(password);
-    secureWipe(password);
+    login->password = std::move(password);
 
     const qint64 now = TokenService::nowMs();
     const LoginLimiter::Verdict verdict =
@@ -182,17 +209,18 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
                 QStringLiteral("login throttled (%1) for %2, retry in %3 s")
                         .arg(QLatin1String(reasons[int(verdict.reason)]), login->address)
                         .arg(verdict.retryAfterSeconds));
-        return retryLaterResponse(Status::TooManyRequests, QStringLiteral("throttled"),
-                                  QStringLiteral("Too many failed login attempts. Retry in %1 s.")
-                                          .arg(verdict.retryAfterSeconds),
-                                  verdict.retryAfterSeconds)
-                .write(std::move(login->responder));
+        return login->answers.refused(
+                std::move(login->responder), Status::TooManyRequests, QStringLiteral("throttled"),
+                QStringLiteral("Too many failed login attempts. Retry in %1 s.")
+                        .arg(verdict.retryAfterSeconds),
+                verdict.retryAfterSeconds);
     }
     refreshDecoy(now);
     login->user = m_store.findUser(username);
     if (!login->user && m_store.failed()) {
         m_limiter.withdrawn(login->ticket);
-        return internalError().write(std::move(login->responder));
+        return login->answers.refused(std::move(login->responder), Status::InternalServerError,
+                                      QStringLiteral("internal_error"), {}, 0);
     }
     // Unknown users are verified against the decoy: same cost, same answer.
     login->hash = login->user ? login->user->passwordHash : m_decoy;
@@ -251,10 +279,9 @@ void LoginRoute::refuseBusy(Login &login)
                             .arg(addressShare())
                             .arg(login.address)
                             .arg(retryAfter));
-    retryLaterResponse(Status::ServiceUnavailable, QStringLiteral("server_busy"),
-                       QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter),
-                       retryAfter)
-            .write(std::move(login.responder));
+    login.answers.refused(
+            std::move(login.responder), Status::ServiceUnavailable, QStringLiteral("server_busy"),
+            QStringLiteral("Too many logins at once. Retry in %1 s.").arg(retryAfter), retryAfter);
 }
 
 int LoginRoute::addressShare() const
@@ -343,14 +370,9 @@ void LoginRoute::answer(Login &login, bool passwordOk)
                                          .arg(login.address)
                                : QStringLiteral("login failed for an unknown username from %1")
                                          .arg(login.address));
-        return errorResponse(Status::Unauthorized, QStringLiteral("authentication_failed"),
-                             QStringLiteral("No active account found with the given credentials"))
-                .write(std::move(login.responder));
+        return login.answers.checked(std::move(login.responder), nullptr);
     }
-    const auto result = m_tokens.startFamily(*login.user);
-    if (result.outcome != TokenService::Outcome::Ok)
-        return internalError().write(std::move(login.responder));
-    tokenPairResponse(result.tokens).write(std::move(login.responder));
+    login.answers.checked(std::move(login.responder), &*login.user);
 }
 
 void LoginRoute::storeRehash(const Store::User &user, const QByteArray &rehashed)

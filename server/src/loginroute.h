@@ -13,14 +13,19 @@
 #include <QtCore/QThreadPool>
 #include <QtHttpServer/QHttpServerRequest>
 #include <QtHttpServer/QHttpServerResponder>
+#include <QtHttpServer/QHttpServerResponse>
+
+#include <tessera/secret.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 
 namespace Tessera::Server {
 
-// POST /api/token/, the one route that is slow on purpose (Argon2id).
+// POST /api/token/ and the password check of the login page (AuthorizeRoute): the one
+// check that is slow on purpose (Argon2id). Both go through check(), one queue, one limiter.
 //
 // On the server thread: parse, throttle (LoginLimiter, failures only), look the
 // user up, then queue the password check. At most one check per pool thread
@@ -39,6 +44,17 @@ namespace Tessera::Server {
 // login rehashes a password stored with other parameters (--argon2-rehash).
 class RefusalLog;
 
+// How the outcome of a login is written: the JSON API's answers or the login page's.
+struct LoginAnswers
+{
+    // The password check's verdict: `user` is null when the username or password was wrong.
+    std::function<void(QHttpServerResponder &&, const Store::User *user)> checked;
+    // Refused before any check: 429 or 503 with `retryAfterSeconds`, or 500 (then 0).
+    std::function<void(QHttpServerResponder &&, QHttpServerResponse::StatusCode,
+                       const QString &code, const QString &detail, qint64 retryAfterSeconds)>
+            refused;
+};
+
 class LoginRoute : public QObject
 {
     Q_OBJECT
@@ -49,6 +65,9 @@ public:
     ~LoginRoute() override;
 
     void handle(const QHttpServerRequest &request, QHttpServerResponder &&responder);
+    // Throttles, looks the user up and queues the password check; `answers` writes the outcome.
+    void check(const QHttpServerRequest &request, const QString &username, Secret password,
+               QHttpServerResponder &&responder, LoginAnswers answers);
 
     // Drops waiting logins unanswered, waits for the running checks (at most
     // one per thread) and discards their results. Call while the HTTP server,

@@ -208,7 +208,7 @@ int main(int argc, char *argv[])
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("tessera-server"));
 
-    const ParsedCommandLine command = parseCommandLine(QCoreApplication::arguments());
+    ParsedCommandLine command = parseCommandLine(QCoreApplication::arguments());
     if (!command.error.isEmpty()) {
         printLine(QStringLiteral("tessera-server: %1 (see --help)").arg(command.error), stderr);
         return 2;
@@ -231,7 +231,7 @@ int main(int argc, char *argv[])
         break;
     }
 
-    const ServerConfig &config = command.config;
+    ServerConfig &config = command.config;
     auto store = openStore(config);
     if (!store)
         return 1;
@@ -276,11 +276,22 @@ int main(int argc, char *argv[])
     QString host = config.listenAddress.toString();
     if (config.listenAddress.protocol() == QAbstractSocket::IPv6Protocol)
         host = u'[' + host + u']';
-    printLine(QStringLiteral("listening on %1://%2:%3")
-                      .arg(config.tlsCertificatePath.isEmpty() ? QStringLiteral("http")
-                                                               : QStringLiteral("https"),
-                           host)
-                      .arg(port));
+    const QString listenUrl =
+            QStringLiteral("%1://%2:%3")
+                    .arg(config.tlsCertificatePath.isEmpty() ? QStringLiteral("http")
+                                                             : QStringLiteral("https"),
+                         host)
+                    .arg(port);
+    // Before the first request can arrive (the loop has not run yet).
+    if (config.issuer.isEmpty()) {
+        config.issuer = listenUrl;
+        if (!config.listenAddress.isLoopback())
+            printLine(QStringLiteral("tessera-server: no --issuer: OAuth clients are told %1; set "
+                                     "--issuer to the public URL")
+                              .arg(listenUrl),
+                      stderr);
+    }
+    printLine(QStringLiteral("listening on %1").arg(listenUrl));
 
     // Housekeeping: forget families past their absolute or idle expiry. Keep
     // them one access lifetime longer so their last access tokens still resolve.

@@ -15,8 +15,10 @@ namespace {
 
 // 1: the first schema. 2: refresh_tokens.grace_answers (how many times the
 // grace window answered a rotated token). 3: the tables clients and
-// client_redirect_uris (registered public native clients).
-constexpr int SchemaVersion = 3;
+// client_redirect_uris (registered public native clients). 4: families.client_id and
+// families.scope (the OAuth client a family was issued to, and its granted scope) and the table
+// authorization_codes (storeauthorizationcodes.cpp).
+constexpr int SchemaVersion = 4;
 
 const char *const SchemaStatements[] = {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -37,7 +39,9 @@ const char *const SchemaStatements[] = {
         " created_at INTEGER NOT NULL,"
         " expires_at INTEGER NOT NULL,"
         " revoked_at INTEGER,"
-        " revoke_reason TEXT)",
+        " revoke_reason TEXT,"
+        " client_id TEXT,"
+        " scope TEXT)",
         // rotated_at IS NULL marks the family's current token; rotated rows stay
         // until the family expires so that their reuse can be detected.
         "CREATE TABLE IF NOT EXISTS refresh_tokens ("
@@ -63,12 +67,28 @@ const char *const SchemaStatements[] = {
         " uri TEXT NOT NULL,"
         " PRIMARY KEY (client_id, position),"
         " UNIQUE (client_id, uri))",
+        // Version 4: authorization codes, stored only as SHA-256 hashes. used_at marks a
+        // redeemed code (single use); family_id is the family its exchange started, revoked if
+        // the code is presented again (RFC 6749 §4.1.2).
+        "CREATE TABLE IF NOT EXISTS authorization_codes ("
+        " code_hash BLOB PRIMARY KEY,"
+        " client_id TEXT NOT NULL,"
+        " redirect_uri TEXT NOT NULL,"
+        " code_challenge TEXT NOT NULL,"
+        " nonce TEXT,"
+        " scope TEXT NOT NULL,"
+        " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        " auth_time INTEGER NOT NULL,"
+        " expires_at INTEGER NOT NULL,"
+        " used_at INTEGER,"
+        " family_id TEXT)",
+        "CREATE INDEX IF NOT EXISTS authorization_codes_expiry ON authorization_codes(expires_at)",
 };
 
 const char RefreshColumns[] =
         "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
         " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL,"
-        " r.parent_hash, r.grace_answers"
+        " r.parent_hash, r.grace_answers, f.client_id, f.scope"
         " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
         " JOIN users u ON u.id = f.user_id ";
 
@@ -165,7 +185,8 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
             "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
             " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
     store->m_insertFamily = prepare(QStringLiteral(
-            "INSERT INTO families (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"));
+            "INSERT INTO families (id, user_id, created_at, expires_at, client_id, scope)"
+            " VALUES (?, ?, ?, ?, ?, ?)"));
     store->m_familyStatus =
             prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
     return store;
@@ -204,6 +225,11 @@ bool Store::migrate(QString *error)
         && !query.exec(QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
                                       " INTEGER NOT NULL DEFAULT 0")))
         return fail(QStringLiteral("cannot upgrade the schema to version 2"));
+    // Version 4: the family's client and scope; its table authorization_codes is created above.
+    if (version < 4
+        && (!query.exec(QStringLiteral("ALTER TABLE families ADD COLUMN client_id TEXT"))
+            || !query.exec(QStringLiteral("ALTER TABLE families ADD COLUMN scope TEXT"))))
+        return fail(QStringLiteral("cannot upgrade the schema to version 4"));
     // Version 3 only adds tables: the CREATE TABLE IF NOT EXISTS statements
     // above have created them in an older database, inside this transaction.
     query.prepare(QStringLiteral("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"));
@@ -282,7 +308,8 @@ bool Store::addSigningKey(const SigningKey &key)
 }
 
 bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
-                         const QByteArray &tokenHash, qint64 idleExpiresAtMs)
+                         const QByteArray &tokenHash, qint64 idleExpiresAtMs,
+                         const QString &clientId, const QString &scope)
 {
     if (!m_db.transaction()) {
         m_failed = true;
@@ -293,6 +320,8 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
     family.addBindValue(userId);
     family.addBindValue(nowMs);
     family.addBindValue(expiresAtMs);
+    family.addBindValue(clientId.isEmpty() ? QVariant(QMetaType::fromType<QString>()) : clientId);
+    family.addBindValue(clientId.isEmpty() ? QVariant(QMetaType::fromType<QString>()) : scope);
     QSqlQuery &token = *m_insertRefresh;
     token.addBindValue(tokenHash);
     token.addBindValue(familyId);
@@ -327,6 +356,8 @@ std::optional<Store::RefreshRecord> Store::readRefresh(QSqlQuery &query)
     record.familyRevoked = query.value(9).toBool();
     record.parentHash = query.value(10).toByteArray();
     record.graceAnswers = query.value(11).toInt();
+    record.clientId = query.value(12).toString();
+    record.scope = query.value(13).toString();
     query.finish();
     return record;
 }

@@ -49,7 +49,27 @@ public:
         bool familyRevoked = false;
         QByteArray parentHash; // empty for a family's first token
         int graceAnswers = 0;  // times the grace window answered this token
+        QString clientId;      // the OAuth client the family was issued to; empty: /api/token/
+        QString scope;         // its granted scope (OAuth families only)
     };
+
+    // An authorization code's grant (storeauthorizationcodes.cpp). Times in ms.
+    struct AuthorizationCode
+    {
+        QByteArray codeHash;
+        QString clientId;
+        QString redirectUri;
+        QString codeChallenge; // S256
+        QString nonce;
+        QString scope;
+        qint64 userId = 0;
+        QString username;
+        qint64 authTime = 0;
+        qint64 expiresAt = 0;
+        std::optional<qint64> usedAt;
+        QString familyId; // set once its exchange started a family
+    };
+    enum class RedeemResult { Redeemed, AlreadyUsed, Missing, Failed };
 
     // A registered public native client (docs/SERVER.md "Clients"). Its
     // redirect URIs in the order they were given.
@@ -96,9 +116,30 @@ public:
     QList<SigningKey> signingKeys(const QString &algorithm);
     bool addSigningKey(const SigningKey &key);
 
-    // One transaction: the family row and its first refresh token.
+    // One transaction: the family row and its first refresh token. `clientId` empty: a
+    // family of the SimpleJWT API.
     bool createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
-                      const QByteArray &tokenHash, qint64 idleExpiresAtMs);
+                      const QByteArray &tokenHash, qint64 idleExpiresAtMs,
+                      const QString &clientId = {}, const QString &scope = {});
+
+    // Authorization codes (storeauthorizationcodes.cpp).
+    bool addAuthorizationCode(const AuthorizationCode &code);
+    // Marks the code used, if it was not, and reads it into `code` (also when it was used
+    // before: AlreadyUsed, with its familyId).
+    RedeemResult redeemAuthorizationCode(const QByteArray &codeHash, qint64 nowMs,
+                                         AuthorizationCode *code);
+    // Records the family a redeemed code started, unless a replay got there first (then
+    // false: the caller revokes the family). markAuthorizationCodeReplayed() is that replay's
+    // mark when it finds no family yet: with several instances on one database, the exchange
+    // may still be running elsewhere.
+    bool setAuthorizationCodeFamily(const QByteArray &codeHash, const QString &familyId);
+    // The family recorded meanwhile if there is one, else "" once marked; nothing on failure.
+    std::optional<QString> markAuthorizationCodeReplayed(const QByteArray &codeHash);
+    static const QString ReplayedCodeMark;
+    // Deletes codes expired before `cutoffMs`; returns how many.
+    int purgeAuthorizationCodes(qint64 cutoffMs);
+    // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
+    std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
     // One transaction: mark the parent rotated (only if it still is the current

@@ -107,12 +107,17 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
 }
 
 QByteArray TokenService::mintAccess(qint64 userId, const QString &username, const QString &familyId,
-                                    qint64 nowMs) const
+                                    qint64 nowMs, const QString &clientId) const
 {
     const qint64 now = nowMs / 1000;
+    // An OAuth client's token names it as a second audience (RFC 9068 §3); the API's own
+    // audience stays first, so every resource check of this server accepts it.
+    const QJsonValue audience = clientId.isEmpty()
+            ? QJsonValue(m_config.audience)
+            : QJsonValue(QJsonArray{m_config.audience, clientId});
     QJsonObject claims{
             {QStringLiteral("iss"), m_config.issuer},
-            {QStringLiteral("aud"), m_config.audience},
+            {QStringLiteral("aud"), audience},
             {QStringLiteral("sub"), username},
             {QStringLiteral("user_id"), userId},
             {QStringLiteral("iat"), now},
@@ -124,18 +129,45 @@ QByteArray TokenService::mintAccess(qint64 userId, const QString &username, cons
     return Jose::signJwt(m_signingKey, claims, AccessTokenType);
 }
 
-TokenService::Result TokenService::startFamily(const Store::User &user)
+QByteArray TokenService::mintIdToken(const Store::User &user, const OAuthGrant &grant,
+                                     const QString &familyId, qint64 nowMs) const
+{
+    const qint64 now = nowMs / 1000;
+    QJsonObject claims{
+            {QStringLiteral("iss"), m_config.issuer},
+            {QStringLiteral("sub"), user.username},
+            {QStringLiteral("aud"), grant.clientId},
+            {QStringLiteral("iat"), now},
+            {QStringLiteral("exp"), now + m_config.accessTtl},
+            {QStringLiteral("auth_time"), grant.authTimeMs / 1000},
+            {QStringLiteral("sid"), familyId},
+            {QStringLiteral("preferred_username"), user.username},
+    };
+    if (!grant.nonce.isEmpty())
+        claims.insert(QStringLiteral("nonce"), grant.nonce);
+    return Jose::signJwt(m_signingKey, claims, QStringLiteral("JWT"));
+}
+
+TokenService::Result TokenService::startFamily(const Store::User &user, const OAuthGrant *grant)
 {
     const qint64 now = nowMs();
     const QString familyId = newId();
     const QByteArray refresh = newRefreshToken();
     const qint64 expiresAt = now + m_config.sessionMaxTtl * 1000;
     const qint64 idleExpiresAt = qMin(expiresAt, now + m_config.refreshIdleTtl * 1000);
+    const QString clientId = grant ? grant->clientId : QString();
+    const QString scope = grant ? grant->scope : QString();
     if (!m_store.createFamily(familyId, user.id, now, expiresAt, Jose::sha256(refresh),
-                              idleExpiresAt))
+                              idleExpiresAt, clientId, scope))
         return {Outcome::Internal, {}};
     qCInfo(lcServerAuth) << "login: new session family" << familyId << "for user id" << user.id;
-    return {Outcome::Ok, {mintAccess(user.id, user.username, familyId, now), refresh}};
+    Result result{
+            Outcome::Ok, {mintAccess(user.id, user.username, familyId, now, clientId), refresh},
+            familyId,    clientId,
+            scope,       {}};
+    if (grant && scope.split(u' ').contains(QStringLiteral("openid")))
+        result.idToken = mintIdToken(user, *grant, familyId, now);
+    return result;
 }
 
 bool TokenService::looksLikeRefreshToken(const QByteArray &token)
@@ -147,7 +179,8 @@ bool TokenService::looksLikeRefreshToken(const QByteArray &token)
 }
 
 TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
-                                           const QString &clientAddress)
+                                           const QString &clientAddress,
+                                           const QString *requiredClient)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return {Outcome::Invalid, {}};
@@ -156,6 +189,13 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
     const auto record = m_store.findRefreshToken(hash);
     if (!record)
         return {m_store.failed() ? Outcome::Internal : Outcome::Invalid, {}};
+    // A token presented by another client proves nothing about the family: refused
+    // before any rotation or reuse rule touches it (RFC 6749 §6).
+    if (requiredClient && (record->clientId.isEmpty() || record->clientId != *requiredClient)) {
+        qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
+                             << "was not issued to this client";
+        return {Outcome::Invalid, {}};
+    }
     if (record->familyRevoked) {
         qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId << "is revoked";
         return {Outcome::Invalid, {}};
@@ -182,7 +222,13 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
             return {Outcome::Internal, {}};
         qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
         return {Outcome::Ok,
-                {mintAccess(record->userId, record->username, record->familyId, now), successor}};
+                {mintAccess(record->userId, record->username, record->familyId, now,
+                            record->clientId),
+                 successor},
+                record->familyId,
+                record->clientId,
+                record->scope,
+                {}};
     }
 
     // Already rotated. Within the grace window the immediate parent of the
@@ -203,8 +249,13 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
                                    .arg(m_config.reuseGraceAnswers)
                                    .arg(clientAddress);
                 return {Outcome::Ok,
-                        {mintAccess(record->userId, record->username, record->familyId, now),
-                         grace.successor}};
+                        {mintAccess(record->userId, record->username, record->familyId, now,
+                                    record->clientId),
+                         grace.successor},
+                        record->familyId,
+                        record->clientId,
+                        record->scope,
+                        {}};
             }
             reuse = grace.refusal;
         } else {
@@ -258,6 +309,42 @@ TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
     return Outcome::Ok;
 }
 
+TokenService::Outcome TokenService::revokeForClient(const QByteArray &token,
+                                                    const QString &clientId)
+{
+    QString familyId;
+    if (looksLikeRefreshToken(token)) {
+        const auto record = m_store.findRefreshToken(Jose::sha256(token));
+        if (!record)
+            return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
+        if (record->clientId != clientId)
+            return Outcome::Invalid;
+        familyId = record->familyId;
+    } else {
+        const AccessCheck check = checkAccess(token);
+        if (check.outcome != Outcome::Ok)
+            return check.outcome;
+        familyId = QJsonDocument::fromJson(check.subjectJson)
+                           .object()
+                           .value(QStringLiteral("sid"))
+                           .toString();
+        const auto owner = m_store.familyClient(familyId);
+        if (!owner)
+            return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
+        if (*owner != clientId)
+            return Outcome::Invalid;
+    }
+    if (!revokeFamily(familyId, nowMs(), QStringLiteral("revocation")))
+        return Outcome::Internal;
+    qCInfo(lcServerAuth) << "revocation: family" << familyId << "revoked by its client";
+    return Outcome::Ok;
+}
+
+bool TokenService::revokeFamilyById(const QString &familyId, const QString &reason)
+{
+    return revokeFamily(familyId, nowMs(), reason);
+}
+
 TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToken)
 {
     AccessCheck check;
@@ -282,6 +369,8 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
         if (cached)
             m_verifiedAccess.remove(digest);
         Jose::ClaimRequirements requirements = m_accessRequirements;
+        // The issuer may be the listen URL, known only once the server listens.
+        requirements.issuer = m_config.issuer;
         requirements.now = now;
         const Jose::VerifyResult verified =
                 Jose::verifyJwt(accessToken, m_verificationKeys, requirements);
@@ -350,6 +439,9 @@ int TokenService::purgeExpired(qint64 nowMs)
     // Families are kept one access lifetime past their expiry so that their
     // last access tokens still find them.
     const int removed = m_store.purgeExpired(nowMs, m_config.accessTtl * 1000);
+    // Used codes are kept ten minutes past their 60 s lifetime: a replay in that time still
+    // revokes the family the first exchange started.
+    m_store.purgeAuthorizationCodes(nowMs - 10 * 60 * 1000);
     if (removed > 0)
         m_activeFamilies.clear(); // cheaper than finding out which ones went
     const double now = double(nowMs / 1000);

@@ -46,6 +46,19 @@ public:
     {
         Outcome outcome = Outcome::Invalid;
         TokenPair tokens;
+        QString familyId;
+        QString clientId;   // OAuth families only (the access token's second audience)
+        QString scope;      // granted scope, OAuth families only
+        QByteArray idToken; // startFamily() with a grant whose scope has openid
+    };
+
+    // What an authorization code grants (oauthtokenroute.cpp): a family bound to a client.
+    struct OAuthGrant
+    {
+        QString clientId;
+        QString scope;
+        QString nonce;
+        qint64 authTimeMs = 0;
     };
 
     struct AccessCheck
@@ -62,10 +75,19 @@ public:
     // Loads the signing key of the configured algorithm, creating one on first start.
     bool loadOrCreateSigningKey(QString *error);
 
-    Result startFamily(const Store::User &user);
-    // `clientAddress` is for the log lines of the grace window and of reuse.
-    Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {});
+    // `grant` null: a family of the SimpleJWT API, bound to no client.
+    Result startFamily(const Store::User &user, const OAuthGrant *grant = nullptr);
+    // `clientAddress` is for the log lines of the grace window and of reuse. With
+    // `requiredClient` (the OAuth token endpoint) a token of a family issued to another
+    // client, or to none, is Invalid and left as it is.
+    Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {},
+                   const QString *requiredClient = nullptr);
     Outcome revoke(const QByteArray &refreshToken);
+    // RFC 7009: revokes the family of a refresh or access token issued to `clientId`. Ok when
+    // revoked; Invalid for unknown tokens and those of other clients (nothing changes).
+    Outcome revokeForClient(const QByteArray &token, const QString &clientId);
+    // Revokes a family by id (a replayed authorization code's, RFC 6749 §4.1.2).
+    bool revokeFamilyById(const QString &familyId, const QString &reason);
     AccessCheck checkAccess(const QByteArray &accessToken);
 
     QJsonObject jwks() const { return Jose::jwks(m_verificationKeys); }
@@ -119,7 +141,9 @@ private:
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
 
     QByteArray mintAccess(qint64 userId, const QString &username, const QString &familyId,
-                          qint64 nowMs) const;
+                          qint64 nowMs, const QString &clientId = {}) const;
+    QByteArray mintIdToken(const Store::User &user, const OAuthGrant &grant,
+                           const QString &familyId, qint64 nowMs) const;
     static bool looksLikeRefreshToken(const QByteArray &token);
 
     const ServerConfig &m_config;

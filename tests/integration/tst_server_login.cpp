@@ -69,7 +69,9 @@ void tst_ServerLogin::loginOk()
     QVERIFY(!header.value(QStringLiteral("kid")).toString().isEmpty());
     const QJsonObject claims = jwtClaims(access);
     QCOMPARE(claims.value(QStringLiteral("sub")).toString(), TestUser);
-    QCOMPARE(claims.value(QStringLiteral("iss")).toString(), QStringLiteral("tessera-server"));
+    // The default issuer is the listen URL.
+    QCOMPARE(claims.value(QStringLiteral("iss")).toString(),
+             server.baseUrl().toString(QUrl::StripTrailingSlash));
     QCOMPARE(claims.value(QStringLiteral("token_type")).toString(), QStringLiteral("access"));
     QVERIFY(!claims.value(QStringLiteral("sid")).toString().isEmpty());
     QVERIFY(!claims.value(QStringLiteral("jti")).toString().isEmpty());

@@ -153,7 +153,10 @@ void tst_ServerPersistence::databaseMode()
 
 void tst_ServerPersistence::restart()
 {
-    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0")});
+    // A stable issuer: the default, the listen URL, changes with the port at every restart,
+    // and access tokens of another issuer are refused.
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("0"),
+                          QStringLiteral("--issuer"), QStringLiteral("http://127.0.0.1")});
     TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
 
@@ -268,11 +271,11 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 3"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 4"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("3"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
 
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
@@ -339,11 +342,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 3"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 4"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("3"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"

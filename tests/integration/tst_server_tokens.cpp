@@ -636,7 +636,8 @@ void tst_ServerTokens::jwks()
     const Jose::Key key = Jose::Key::fromJwk(m_jwk);
     QCOMPARE(key.keyId(), m_kid);
     Jose::ClaimRequirements requirements;
-    requirements.issuer = QStringLiteral("tessera-server");
+    // The default issuer is the listen URL.
+    requirements.issuer = m_server->baseUrl().toString(QUrl::StripTrailingSlash);
     requirements.audience = QStringLiteral("tessera");
     requirements.type = QStringLiteral("at+jwt");
     requirements.requiredClaims = {QStringLiteral("sub"), QStringLiteral("sid"),
@@ -703,7 +704,8 @@ void tst_ServerTokens::jwksPerAlgorithm()
 
 void tst_ServerTokens::jwksSameAfterRestart()
 {
-    ServerProcess server;
+    // A stable issuer: the default, the listen URL, changes with the port at every restart.
+    ServerProcess server({QStringLiteral("--issuer"), QStringLiteral("http://127.0.0.1")});
     TESSERA_START_WITH_TEST_USER(server);
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));

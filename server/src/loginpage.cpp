@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+#include "loginpage.h"
+
+#include <tessera/jose.h>
+#include <tessera/secret.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace Tessera::Server {
+namespace {
+
+using Status = QHttpServerResponse::StatusCode;
+
+QByteArray cookieAttributes(const QString &path, bool secure)
+{
+    QByteArray attributes = "; Path=" + path.toUtf8() + "; HttpOnly; SameSite=Strict";
+    if (secure)
+        attributes += "; Secure";
+    return attributes;
+}
+
+} // namespace
+
+QString htmlEscape(const QString &text)
+{
+    QString escaped;
+    escaped.reserve(text.size());
+    for (const QChar c : text) {
+        switch (c.unicode()) {
+        case '&':
+            escaped += QLatin1String("&amp;");
+            break;
+        case '<':
+            escaped += QLatin1String("&lt;");
+            break;
+        case '>':
+            escaped += QLatin1String("&gt;");
+            break;
+        case '"':
+            escaped += QLatin1String("&quot;");
+            break;
+        case '\'':
+            escaped += QLatin1String("&#39;");
+            break;
+        default:
+            escaped += c;
+        }
+    }
+    return escaped;
+}
+
+QHttpServerResponse htmlPage(Status status, const QString &title, const QString &bodyHtml)
+{
+    const QString page = QStringLiteral("<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                                        "<meta charset=\"utf-8\">"
+                                        "<meta name=\"viewport\" content=\"width=device-width, "
+                                        "initial-scale=1\"><title>%1</title></head>\n"
+                                        "<body><main>\n%2</main></body></html>\n")
+                                 .arg(htmlEscape(title), bodyHtml);
+    QHttpServerResponse response(QByteArrayLiteral("text/html; charset=utf-8"), page.toUtf8(),
+                                 status);
+    // Nothing is loaded, nothing runs, nothing frames the page (clickjacking); the form
+    // posts to this origin. No form-action: browsers apply it to the redirect that follows
+    // the post, which goes to the client.
+    response.setHeader(QByteArrayLiteral("Content-Security-Policy"),
+                       QByteArrayLiteral("default-src 'none'; frame-ancestors 'none'; "
+                                         "base-uri 'none'"));
+    response.setHeader(QByteArrayLiteral("X-Frame-Options"), QByteArrayLiteral("DENY"));
+    response.setHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-store"));
+    response.setHeader(QByteArrayLiteral("Referrer-Policy"), QByteArrayLiteral("no-referrer"));
+    response.setHeader(QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("nosniff"));
+    return response;
+}
+
+QHttpServerResponse errorPage(Status status, const QString &message)
+{
+    return htmlPage(status, QStringLiteral("Sign-in error"),
+                    QStringLiteral("<h1>Sign-in error</h1>\n<p>%1</p>\n"
+                                   "<p>Return to the application and start again.</p>\n")
+                            .arg(htmlEscape(message)));
+}
+
+QHttpServerResponse loginPage(Status status, const QString &action, const QString &clientId,
+                              const QList<QPair<QString, QString>> &hidden, const QString &message)
+{
+    QString body = QStringLiteral("<h1>Sign in</h1>\n<p>to continue to <b>%1</b></p>\n")
+                           .arg(htmlEscape(clientId));
+    if (!message.isEmpty())
+        body += QStringLiteral("<p role=\"alert\">%1</p>\n").arg(htmlEscape(message));
+    body += QStringLiteral("<form method=\"post\" action=\"%1\">\n").arg(htmlEscape(action));
+    for (const auto &[name, value] : hidden)
+        body += QStringLiteral("<input type=\"hidden\" name=\"%1\" value=\"%2\">\n")
+                        .arg(htmlEscape(name), htmlEscape(value));
+    body += QStringLiteral(
+            "<p><label for=\"username\">Username</label><br>"
+            "<input id=\"username\" name=\"username\" autocomplete=\"username\" required "
+            "autofocus></p>\n"
+            "<p><label for=\"password\">Password</label><br>"
+            "<input id=\"password\" name=\"password\" type=\"password\" "
+            "autocomplete=\"current-password\" required></p>\n"
+            "<p><button type=\"submit\">Sign in</button></p>\n</form>\n");
+    return htmlPage(status, QStringLiteral("Sign in"), body);
+}
+
+FormGuard::FormGuard()
+    : m_key(Jose::randomBytes(32))
+{ }
+
+FormGuard::~FormGuard()
+{
+    secureWipe(m_key);
+}
+
+QByteArray FormGuard::mac(QByteArrayView data) const
+{
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!HMAC(EVP_sha256(), m_key.constData(), int(m_key.size()),
+              reinterpret_cast<const unsigned char *>(data.data()), size_t(data.size()), out,
+              &length))
+        return {};
+    return Jose::base64UrlEncode(QByteArrayView(reinterpret_cast<const char *>(out), length));
+}
+
+FormGuard::Issued FormGuard::issue(qint64 nowSeconds, const QString &path, bool secure) const
+{
+    const QByteArray value = Jose::base64UrlEncode(Jose::randomBytes(32));
+    const QByteArray signedPart = value + '.' + QByteArray::number(nowSeconds + LifetimeSeconds);
+    const QByteArray cookie = signedPart + '.' + mac(signedPart);
+    return {QString::fromLatin1(value),
+            QByteArray(CookieName) + '=' + cookie + "; Max-Age="
+                    + QByteArray::number(LifetimeSeconds) + cookieAttributes(path, secure)};
+}
+
+bool FormGuard::accepts(const QByteArray &cookieHeader, const QString &field,
+                        qint64 nowSeconds) const
+{
+    QByteArray cookie;
+    int found = 0;
+    for (const QByteArray &pair : cookieHeader.split(';')) {
+        const QByteArray trimmed = pair.trimmed();
+        const QByteArray prefix = QByteArray(CookieName) + '=';
+        if (trimmed.startsWith(prefix)) {
+            cookie = trimmed.mid(prefix.size());
+            ++found;
+        }
+    }
+    if (found != 1)
+        return false;
+    const QList<QByteArray> parts = cookie.split('.');
+    if (parts.size() != 3 || field.isEmpty())
+        return false;
+    const QByteArray signedPart = parts[0] + '.' + parts[1];
+    const QByteArray expected = mac(signedPart);
+    if (expected.isEmpty() || !Jose::constantTimeEquals(expected, parts[2]))
+        return false;
+    bool numeric = false;
+    const qint64 expiresAt = parts[1].toLongLong(&numeric);
+    if (!numeric || nowSeconds >= expiresAt)
+        return false;
+    return Jose::constantTimeEquals(parts[0], field.toUtf8());
+}
+
+QByteArray FormGuard::expired(const QString &path, bool secure)
+{
+    return QByteArray(CookieName) + "=; Max-Age=0" + cookieAttributes(path, secure);
+}
+
+} // namespace Tessera::Server

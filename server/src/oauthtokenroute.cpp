@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+#include "oauthtokenroute.h"
+
+#include "formparameters.h"
+#include "jsonresponses.h"
+#include "logging.h"
+#include "redirecturi.h"
+
+#include <tessera/jose.h>
+
+#include <QtCore/QJsonDocument>
+
+#include <variant>
+
+namespace Tessera::Server {
+namespace {
+
+// RFC 6749 §5.2: {"error","error_description"}; 401 for invalid_client, else 400.
+QHttpServerResponse oauthError(const QString &error, const QString &description,
+                               Status status = Status::BadRequest)
+{
+    QHttpServerResponse response = jsonResponse(
+            {{QStringLiteral("error"), error}, {QStringLiteral("error_description"), description}},
+            status);
+    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    return response;
+}
+
+QHttpServerResponse invalidClient(const QString &description)
+{
+    return oauthError(QStringLiteral("invalid_client"), description, Status::Unauthorized);
+}
+
+QHttpServerResponse serverError()
+{
+    return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
+                      Status::InternalServerError);
+}
+
+bool isVerifier(const QString &verifier)
+{
+    // RFC 7636 §4.1: 43 to 128 unreserved characters.
+    if (verifier.size() < 43 || verifier.size() > 128)
+        return false;
+    for (const QChar c : verifier) {
+        const bool ok = (c >= u'A' && c <= u'Z') || (c >= u'a' && c <= u'z')
+                || (c >= u'0' && c <= u'9') || c == u'-' || c == u'.' || c == u'_' || c == u'~';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+// The form parameters of a back-channel request, or the error to answer.
+std::variant<FormParameters, QHttpServerResponse> formOf(const QHttpServerRequest &request)
+{
+    if (!isFormContentType(header(request, "content-type")))
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("the body must be application/x-www-form-urlencoded"));
+    FormParameters parameters = parseFormParameters(request.body());
+    if (!parameters.problem.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"), parameters.problem);
+    return parameters;
+}
+
+} // namespace
+
+OAuthTokenRoute::OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
+                                 const ClientAddressResolver &clients)
+    : m_config(config)
+    , m_store(store)
+    , m_tokens(tokens)
+    , m_clients(clients)
+{ }
+
+QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
+{
+    auto form = formOf(request);
+    if (auto *error = std::get_if<QHttpServerResponse>(&form))
+        return std::move(*error);
+    const FormParameters parameters = std::get<FormParameters>(form);
+    // Public clients only: a client that authenticates (Basic) uses a method not offered.
+    if (!header(request, "authorization").isEmpty())
+        return invalidClient(QStringLiteral("only public clients (auth method none)"));
+    const QString clientId = parameters.value(QStringLiteral("client_id"));
+    if (clientId.isEmpty())
+        return invalidClient(QStringLiteral("client_id is required"));
+    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId))
+        return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
+
+    const QString grantType = parameters.value(QStringLiteral("grant_type"));
+    if (grantType.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("grant_type is required"));
+    if (grantType == u"authorization_code")
+        return authorizationCodeGrant(parameters, clientId);
+    if (grantType == u"refresh_token")
+        return refreshTokenGrant(parameters, clientId, request);
+    return oauthError(QStringLiteral("unsupported_grant_type"),
+                      QStringLiteral("grant types: authorization_code, refresh_token"));
+}
+
+QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters &parameters,
+                                                            const QString &clientId)
+{
+    const QString code = parameters.value(QStringLiteral("code"));
+    const QString redirectUri = parameters.value(QStringLiteral("redirect_uri"));
+    const QString verifier = parameters.value(QStringLiteral("code_verifier"));
+    if (code.isEmpty() || redirectUri.isEmpty() || verifier.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("code, redirect_uri and code_verifier are required"));
+    if (!isVerifier(verifier))
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("code_verifier is not 43 to 128 unreserved characters"));
+    const qint64 now = TokenService::nowMs();
+    Store::AuthorizationCode grant;
+    const QByteArray codeHash = Jose::sha256(code.toUtf8());
+    const auto invalidGrant = [](const char *why) {
+        return oauthError(QStringLiteral("invalid_grant"), QString::fromLatin1(why));
+    };
+    switch (m_store.redeemAuthorizationCode(codeHash, now, &grant)) {
+    case Store::RedeemResult::Failed:
+        return serverError();
+    case Store::RedeemResult::Missing:
+        return invalidGrant("unknown or expired code");
+    case Store::RedeemResult::AlreadyUsed:
+        // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for. No family
+        // yet: the first exchange is still running (another instance); the mark makes it
+        // revoke its own family when it records it.
+        if (grant.familyId.isEmpty()) {
+            const auto recorded = m_store.markAuthorizationCodeReplayed(codeHash);
+            if (!recorded)
+                return serverError();
+            grant.familyId = *recorded;
+        }
+        if (!grant.familyId.isEmpty() && grant.familyId != Store::ReplayedCodeMark) {
+            if (!m_tokens.revokeFamilyById(grant.familyId, QStringLiteral("code replay")))
+                return serverError();
+            qCWarning(lcServerAuth)
+                    << "authorization code replayed: family" << grant.familyId << "revoked";
+        }
+        return invalidGrant("the code was already used");
+    case Store::RedeemResult::Redeemed:
+        break;
+    }
+    // The code is spent whatever follows: a wrong verifier or client does not leave it for
+    // another try.
+    if (now >= grant.expiresAt)
+        return invalidGrant("the code has expired");
+    if (grant.clientId != clientId)
+        return invalidGrant("the code was issued to another client");
+    // RFC 6749 §4.1.3: the same redirect_uri as in the authorization request, exactly.
+    if (grant.redirectUri != redirectUri)
+        return invalidGrant("redirect_uri differs from the authorization request's");
+    const QByteArray challenge = Jose::base64UrlEncode(Jose::sha256(verifier.toLatin1()));
+    if (!Jose::constantTimeEquals(challenge, grant.codeChallenge.toLatin1()))
+        return invalidGrant("code_verifier does not match the code_challenge");
+
+    const Store::User user{grant.userId, grant.username, {}};
+    const TokenService::OAuthGrant oauthGrant{clientId, grant.scope, grant.nonce, grant.authTime};
+    const TokenService::Result result = m_tokens.startFamily(user, &oauthGrant);
+    if (result.outcome != TokenService::Outcome::Ok)
+        return serverError();
+    if (!m_store.setAuthorizationCodeFamily(codeHash, result.familyId)) {
+        // A replay came in meanwhile (or the write failed): nothing of this exchange lives on.
+        const bool failed = m_store.failed();
+        if (!m_tokens.revokeFamilyById(result.familyId, QStringLiteral("code replay")) || failed)
+            return serverError();
+        qCWarning(lcServerAuth) << "authorization code replayed during its exchange: family"
+                                << result.familyId << "revoked";
+        return invalidGrant("the code was already used");
+    }
+    return tokenResponse(result);
+}
+
+QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
+                                                       const QString &clientId,
+                                                       const QHttpServerRequest &request)
+{
+    const QString refreshToken = parameters.value(QStringLiteral("refresh_token"));
+    if (refreshToken.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("refresh_token is required"));
+    const QString address = ClientAddressResolver::displayAddress(m_clients.clientAddress(
+            request.remoteAddress(), headerValues(request, "x-forwarded-for")));
+    const TokenService::Result result = m_tokens.refresh(refreshToken.toUtf8(), address, &clientId);
+    switch (result.outcome) {
+    case TokenService::Outcome::Ok:
+        break;
+    case TokenService::Outcome::Internal:
+        return serverError();
+    case TokenService::Outcome::Invalid:
+    case TokenService::Outcome::Reused:
+        return oauthError(QStringLiteral("invalid_grant"),
+                          QStringLiteral("the refresh token is invalid, expired or revoked"));
+    }
+    // A narrower scope may be asked for (RFC 6749 §6); the family keeps its grant, so the
+    // request may only name scopes it has.
+    const QStringList granted = result.scope.split(u' ', Qt::SkipEmptyParts);
+    for (const QString &asked :
+         parameters.value(QStringLiteral("scope")).split(u' ', Qt::SkipEmptyParts)) {
+        if (!granted.contains(asked))
+            return oauthError(QStringLiteral("invalid_scope"),
+                              QStringLiteral("scope beyond the original grant"));
+    }
+    return tokenResponse(result);
+}
+
+QHttpServerResponse OAuthTokenRoute::tokenResponse(const TokenService::Result &result) const
+{
+    QJsonObject body{
+            {QStringLiteral("access_token"), QString::fromLatin1(result.tokens.access)},
+            {QStringLiteral("token_type"), QStringLiteral("Bearer")},
+            {QStringLiteral("expires_in"), m_config.accessTtl},
+            {QStringLiteral("refresh_token"), QString::fromLatin1(result.tokens.refresh)},
+    };
+    if (!result.scope.isEmpty())
+        body.insert(QStringLiteral("scope"), result.scope);
+    if (!result.idToken.isEmpty())
+        body.insert(QStringLiteral("id_token"), QString::fromLatin1(result.idToken));
+    QHttpServerResponse response = jsonResponse(body);
+    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    return response;
+}
+
+QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
+{
+    auto form = formOf(request);
+    if (auto *error = std::get_if<QHttpServerResponse>(&form))
+        return std::move(*error);
+    const FormParameters parameters = std::get<FormParameters>(form);
+    const QString clientId = parameters.value(QStringLiteral("client_id"));
+    if (clientId.isEmpty())
+        return invalidClient(QStringLiteral("client_id is required"));
+    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId))
+        return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
+    const QString token = parameters.value(QStringLiteral("token"));
+    if (token.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"), QStringLiteral("token is required"));
+    // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
+    // A token of another client is answered like an unknown one and left alone: a public
+    // client's id proves nothing, and an error would tell a finder whose token it holds.
+    if (m_tokens.revokeForClient(token.toUtf8(), clientId) == TokenService::Outcome::Internal)
+        return serverError();
+    return jsonResponse({});
+}
+
+QHttpServerResponse OAuthTokenRoute::userinfo(const QHttpServerRequest &request)
+{
+    auto challenge = [](Status status, const QByteArray &value, const QString &error) {
+        QHttpServerResponse response = error.isEmpty()
+                ? jsonResponse({}, status)
+                : oauthError(error, QStringLiteral("a valid access token is required"), status);
+        response.setHeader(QByteArrayLiteral("WWW-Authenticate"), value);
+        return response;
+    };
+    const QList<QByteArray> authorization = headerValues(request, "authorization");
+    static const QByteArray scheme = QByteArrayLiteral("bearer ");
+    if (authorization.size() != 1 || authorization.first().size() <= scheme.size()
+        || authorization.first().left(scheme.size()).toLower() != scheme)
+        return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer"), {});
+    const auto check = m_tokens.checkAccess(authorization.first().mid(scheme.size()).trimmed());
+    if (check.outcome == TokenService::Outcome::Internal)
+        return serverError();
+    if (check.outcome != TokenService::Outcome::Ok) {
+        qCDebug(lcServerAuth) << "userinfo refused:" << check.reason;
+        return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer error=\"invalid_token\""),
+                         QStringLiteral("invalid_token"));
+    }
+    const QJsonObject subject = QJsonDocument::fromJson(check.subjectJson).object();
+    const QString username = subject.value(QStringLiteral("username")).toString();
+    return jsonResponse(
+            {{QStringLiteral("sub"), username}, {QStringLiteral("preferred_username"), username}});
+}
+
+} // namespace Tessera::Server

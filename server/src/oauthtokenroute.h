@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "clientaddress.h"
+#include "config.h"
+#include "store.h"
+#include "tokenservice.h"
+
+#include <QtHttpServer/QHttpServerRequest>
+#include <QtHttpServer/QHttpServerResponse>
+
+namespace Tessera::Server {
+
+struct FormParameters;
+
+// The OAuth back channel for public clients (token_endpoint_auth_method "none"):
+// POST /token (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6; §6 refresh), POST /revoke (RFC 7009)
+// and GET /userinfo (OpenID Connect Core 5.3). Every token goes through TokenService: the same
+// families, rotation, reuse detection and grace window as the SimpleJWT endpoints.
+class OAuthTokenRoute
+{
+public:
+    OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
+                    const ClientAddressResolver &clients);
+
+    QHttpServerResponse token(const QHttpServerRequest &request);
+    QHttpServerResponse revoke(const QHttpServerRequest &request);
+    QHttpServerResponse userinfo(const QHttpServerRequest &request);
+
+private:
+    QHttpServerResponse authorizationCodeGrant(const FormParameters &parameters,
+                                               const QString &clientId);
+    QHttpServerResponse refreshTokenGrant(const FormParameters &parameters, const QString &clientId,
+                                          const QHttpServerRequest &request);
+    QHttpServerResponse tokenResponse(const TokenService::Result &result) const;
+
+    const ServerConfig &m_config;
+    Store &m_store;
+    TokenService &m_tokens;
+    const ClientAddressResolver &m_clients;
+};
+
+} // namespace Tessera::Server
