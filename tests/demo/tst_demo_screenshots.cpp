@@ -4,6 +4,7 @@
 // window shows as PNGs in <build>/screenshots/, checking that each image shows
 // real content (many colours, no single colour covering the window, text).
 // The test functions run in order and share one window.
+#include "imagestats.h"
 #include "serverprocess.h"
 
 #include <demoapp.h>
@@ -11,7 +12,6 @@
 #include <tessera/session.h>
 
 #include <QtCore/QDir>
-#include <QtCore/QHash>
 #include <QtGui/QGuiApplication>
 #include <QtGui/QImage>
 #include <QtQml/QQmlApplicationEngine>
@@ -28,45 +28,13 @@ Q_IMPORT_QML_PLUGIN(TesseraDemoPlugin)
 using namespace Qt::StringLiterals;
 using Tessera::Error;
 using Tessera::Session;
+using Tessera::Test::ImageStats;
+using Tessera::Test::statsOf;
 
 namespace {
 
 constexpr int Timeout = 20000;
 
-struct ImageStats
-{
-    int distinctColors = 0;
-    double dominantFraction = 1.0; // share of the most common colour
-    double darkFraction = 0.0;     // share of dark pixels (text)
-};
-
-ImageStats statsOf(const QImage &source)
-{
-    const QImage image = source.convertToFormat(QImage::Format_RGB32);
-    QHash<QRgb, qint64> counts;
-    qint64 dark = 0;
-    for (int y = 0; y < image.height(); ++y) {
-        const auto *line = reinterpret_cast<const QRgb *>(image.constScanLine(y));
-        for (int x = 0; x < image.width(); ++x) {
-            ++counts[line[x]];
-            if (qGray(line[x]) < 110)
-                ++dark;
-        }
-    }
-    ImageStats stats;
-    const double total = double(image.width()) * image.height();
-    if (total == 0)
-        return stats;
-    qint64 dominant = 0;
-    for (auto it = counts.cbegin(); it != counts.cend(); ++it)
-        dominant = qMax(dominant, it.value());
-    stats.distinctColors = int(counts.size());
-    stats.dominantFraction = double(dominant) / total;
-    stats.darkFraction = double(dark) / total;
-    return stats;
-}
-
-// Share of pixels that differ between two images of the same size.
 // QTest::keyClicks() exists for widgets only.
 void typeText(QWindow *window, const QString &text)
 {
@@ -74,6 +42,7 @@ void typeText(QWindow *window, const QString &text)
         QTest::keyClick(window, c.toLatin1());
 }
 
+// Share of pixels that differ between two images of the same size.
 double differenceOf(const QImage &a, const QImage &b)
 {
     if (a.size() != b.size())
