@@ -93,6 +93,15 @@ void SessionEndpoint::exchangeCode(const Secret &code, const Secret &codeVerifie
             [done](const Error &error) { done(TokenOutcome::failed(error)); });
 }
 
+void SessionEndpoint::exchangeDeviceCode(const Secret &deviceCode, Done done)
+{
+    if (m_config.profile() == SessionConfig::Profile::SimpleJwt)
+        return m_simpleJwt->exchangeDeviceCode(deviceCode, std::move(done));
+    auto held = std::make_shared<Secret>(deviceCode.clone());
+    withOAuth([held, done](TokenEndpoint &endpoint) { endpoint.exchangeDeviceCode(*held, done); },
+              [done](const Error &error) { done(TokenOutcome::failed(error)); });
+}
+
 void SessionEndpoint::refresh(const Secret &refreshToken, Done done)
 {
     if (m_config.profile() == SessionConfig::Profile::SimpleJwt)

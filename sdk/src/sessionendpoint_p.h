@@ -35,6 +35,7 @@ public:
     void obtainWithPassword(const QString &username, const QString &password, Done done) override;
     void exchangeCode(const Secret &code, const Secret &codeVerifier, const QUrl &redirectUri,
                       Done done) override;
+    void exchangeDeviceCode(const Secret &deviceCode, Done done) override;
     void refresh(const Secret &refreshToken, Done done) override;
     // OAuth: true until the metadata shows the provider has no revocation endpoint.
     bool canRevoke() const override;
