@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "databasefiles.h"
+#include "databaseurl.h"
 #include "logging.h"
 
 #include <QtCore/QFile>
@@ -12,58 +13,6 @@
 
 namespace Tessera::Server {
 namespace {
-
-// 1: the first schema. 2: refresh_tokens.grace_answers (how many times the
-// grace window answered a rotated token). 3: the tables clients and
-// client_redirect_uris (registered public native clients).
-constexpr int SchemaVersion = 3;
-
-const char *const SchemaStatements[] = {
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS users ("
-        " id INTEGER PRIMARY KEY,"
-        " username TEXT NOT NULL UNIQUE,"
-        " password_hash TEXT NOT NULL,"
-        " created_at INTEGER NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS signing_keys ("
-        " kid TEXT PRIMARY KEY,"
-        " alg TEXT NOT NULL,"
-        " material BLOB NOT NULL,"
-        " created_at INTEGER NOT NULL)",
-        // One family per login. Rotation never touches expires_at (absolute lifetime).
-        "CREATE TABLE IF NOT EXISTS families ("
-        " id TEXT PRIMARY KEY,"
-        " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-        " created_at INTEGER NOT NULL,"
-        " expires_at INTEGER NOT NULL,"
-        " revoked_at INTEGER,"
-        " revoke_reason TEXT)",
-        // rotated_at IS NULL marks the family's current token; rotated rows stay
-        // until the family expires so that their reuse can be detected.
-        "CREATE TABLE IF NOT EXISTS refresh_tokens ("
-        " token_hash BLOB PRIMARY KEY,"
-        " family_id TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,"
-        " parent_hash BLOB,"
-        " issued_at INTEGER NOT NULL,"
-        " idle_expires_at INTEGER NOT NULL,"
-        " rotated_at INTEGER,"
-        " successor_sealed BLOB,"
-        " grace_answers INTEGER NOT NULL DEFAULT 0)",
-        "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
-        "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
-        // Public native clients and their redirect URIs, in the order given
-        // (position); removing a client removes its URIs.
-        "CREATE TABLE IF NOT EXISTS clients ("
-        " id TEXT PRIMARY KEY,"
-        " created_at INTEGER NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS client_redirect_uris ("
-        " client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,"
-        " position INTEGER NOT NULL,"
-        " uri TEXT NOT NULL,"
-        " PRIMARY KEY (client_id, position),"
-        " UNIQUE (client_id, uri))",
-};
 
 const char RefreshColumns[] =
         "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
@@ -105,45 +54,34 @@ Store::~Store()
     QSqlDatabase::removeDatabase(m_connectionName);
 }
 
-std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *error)
+std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QString *error)
 {
+    const auto location = parseDatabaseLocation(database, error);
+    if (!location)
+        return nullptr;
     // Files SQLite creates (-wal, -shm, -journal) get mode 0600 too.
     const ScopedUmask ownerOnly(077);
-    // Before SQLite opens anything: a check after its open would come too late
-    // (it reads a -wal file it finds, and closing checkpoints it into the
-    // database). The directory rule leaves nobody else a way to add a file
-    // between this check and the open.
-    if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
-        *error = problem;
-        return nullptr;
-    }
-    if (!createIfMissing(path)) {
-        *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
-        return nullptr;
-    }
-    std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
-                                           + QUuid::createUuid().toString(QUuid::Id128)));
-    store->m_db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), store->m_connectionName);
-    store->m_db.setDatabaseName(path);
-    store->m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
-    if (!store->m_db.open()) {
-        *error = store->m_db.lastError().text();
-        return nullptr;
-    }
-    QSqlQuery pragma(store->m_db);
-    const QString pragmas[] = {
-            QStringLiteral("PRAGMA journal_mode=WAL"),
-            fullSync ? QStringLiteral("PRAGMA synchronous=FULL")
-                     : QStringLiteral("PRAGMA synchronous=NORMAL"),
-            QStringLiteral("PRAGMA foreign_keys=ON"),
-    };
-    for (const QString &statement : pragmas) {
-        if (!pragma.exec(statement)) {
-            *error = pragma.lastError().text();
+    if (!location->isPostgreSQL()) {
+        const QString &path = location->sqlitePath;
+        // Before SQLite opens anything: a check after its open would come too
+        // late (it reads a -wal file it finds, and closing checkpoints it into
+        // the database). The directory rule leaves nobody else a way to add a
+        // file between this check and the open.
+        if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
+            *error = problem;
+            return nullptr;
+        }
+        if (!createIfMissing(path)) {
+            *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
             return nullptr;
         }
     }
-    if (!store->migrate(error))
+    std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
+                                           + QUuid::createUuid().toString(QUuid::Id128)));
+    store->m_dialect = location->isPostgreSQL() ? SqlDialect::PostgreSQL : SqlDialect::SQLite;
+    if (!openDatabase(&store->m_db, store->m_connectionName, *location, fullSync, error))
+        return nullptr;
+    if (!migrateSchema(store->m_db, store->m_dialect, error))
         return nullptr;
 
     auto prepare = [&store](const QString &sql) {
@@ -169,55 +107,6 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
     store->m_familyStatus =
             prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
     return store;
-}
-
-bool Store::migrate(QString *error)
-{
-    QSqlQuery query(m_db);
-    auto fail = [this, &query, error](const QString &what) {
-        *error = what + QStringLiteral(": ") + query.lastError().text();
-        m_db.rollback();
-        return false;
-    };
-    if (!m_db.transaction()) {
-        *error = QStringLiteral("cannot start a transaction: ") + m_db.lastError().text();
-        return false;
-    }
-    // A new database gets the current schema at once; these are no-ops on an
-    // existing one, which the steps below bring up to date.
-    for (const char *statement : SchemaStatements) {
-        if (!query.exec(QString::fromLatin1(statement)))
-            return fail(QStringLiteral("cannot create the schema"));
-    }
-    if (!query.exec(QStringLiteral("SELECT value FROM meta WHERE key = 'schema'")))
-        return fail(QStringLiteral("cannot read the schema version"));
-    const int version = query.next() ? query.value(0).toInt() : SchemaVersion;
-    query.finish();
-    if (version > SchemaVersion) {
-        *error = QStringLiteral("the database has schema version %1, newer than this server's (%2)")
-                         .arg(version)
-                         .arg(SchemaVersion);
-        m_db.rollback();
-        return false;
-    }
-    if (version < 2
-        && !query.exec(QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
-                                      " INTEGER NOT NULL DEFAULT 0")))
-        return fail(QStringLiteral("cannot upgrade the schema to version 2"));
-    // Version 3 only adds tables: the CREATE TABLE IF NOT EXISTS statements
-    // above have created them in an older database, inside this transaction.
-    query.prepare(QStringLiteral("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"));
-    query.addBindValue(QString::number(SchemaVersion));
-    if (!query.exec())
-        return fail(QStringLiteral("cannot record the schema version"));
-    if (!m_db.commit()) {
-        *error = QStringLiteral("cannot commit the schema: ") + m_db.lastError().text();
-        return false;
-    }
-    if (version < SchemaVersion)
-        qCInfo(lcServerStore) << "database schema upgraded from version" << version << "to"
-                              << SchemaVersion;
-    return true;
 }
 
 bool Store::execute(QSqlQuery &query)
@@ -404,10 +293,11 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
     QSqlQuery query(m_db);
     // A family is idle-expired when its current token is; the ON DELETE CASCADE
     // removes its token rows.
-    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < :cutoff OR id IN ("
+    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < ? OR id IN ("
                                  " SELECT family_id FROM refresh_tokens"
-                                 " WHERE rotated_at IS NULL AND idle_expires_at < :cutoff)"));
-    query.bindValue(QStringLiteral(":cutoff"), nowMs - slackMs);
+                                 " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
+    query.addBindValue(nowMs - slackMs);
+    query.addBindValue(nowMs - slackMs);
     if (!execute(query))
         return 0;
     return query.numRowsAffected();
@@ -416,7 +306,7 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
 bool Store::replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
                                 const QByteArray &newHash)
 {
-    // One statement, so SQLite applies it whole or not at all; the compare
+    // One statement, so the database applies it whole or not at all; the compare
     // keeps a concurrent change from being overwritten.
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "storesql.h"
+
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
@@ -14,9 +16,11 @@
 
 namespace Tessera::Server {
 
-// SQLite persistence (WAL); the client registry's part is in storeclients.cpp. Refresh tokens are
+// Persistence on SQLite (WAL, the default) or PostgreSQL (storesql.h: connections and the
+// schema; docs/SERVER.md). The client registry's part is in storeclients.cpp. Refresh tokens are
 // stored only as SHA-256 hashes. Event-loop thread only: a QSqlDatabase connection belongs to one
-// thread, and running every write on the one thread also serialises rotations.
+// thread. Rotation is a compare-and-set on the current token (rotate()), so rotations racing in
+// several processes on one database leave one winner.
 class Store
 {
 public:
@@ -65,9 +69,10 @@ public:
     enum class AddClientResult { Added, Exists, Failed };
     enum class RemoveClientResult { Removed, Missing, Failed };
 
-    // Refuses unsafe database files (databasefiles.h) and upgrades an older
-    // schema in place.
-    static std::unique_ptr<Store> open(const QString &path, bool fullSync, QString *error);
+    // `database` is a --db value (databaseurl.h): an SQLite path or a
+    // PostgreSQL URI. Refuses unsafe database files (databasefiles.h) and
+    // upgrades an older schema in place.
+    static std::unique_ptr<Store> open(const QString &database, bool fullSync, QString *error);
     ~Store();
     Store(const Store &) = delete;
     Store &operator=(const Store &) = delete;
@@ -122,11 +127,11 @@ public:
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
-    bool migrate(QString *error);
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
 
     QString m_connectionName;
     QSqlDatabase m_db;
+    SqlDialect m_dialect = SqlDialect::SQLite;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;
