@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tessera-server refresh rotation, reuse detection (family revocation), the
 // grace window, and logout (docs/SERVER.md "Token semantics").
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtCore/QSet>
@@ -12,6 +13,7 @@ class tst_ServerRotation : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void rotation();
     void reuseRevokesFamily();
     void reusedToken_data();
@@ -61,6 +63,12 @@ HttpResponse refreshFrom(const ServerProcess &server, const QString &source, con
 }
 
 } // namespace
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerRotation::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerRotation::rotation()
 {
