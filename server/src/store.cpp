@@ -98,7 +98,9 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
     store->m_markRotated =
             prepare(QStringLiteral("UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                                   " WHERE token_hash = ? AND rotated_at IS NULL"));
+                                   " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
+                                   " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
+                                   " AND f.revoked_at IS NOT NULL)"));
     store->m_insertRefresh = prepare(QStringLiteral(
             "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
             " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
@@ -232,21 +234,25 @@ std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &paren
     return readRefresh(*m_findSuccessor);
 }
 
-bool Store::rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
-                   const QString &familyId, const QByteArray &successorHash,
-                   qint64 successorIdleExpiresAtMs)
+Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
+                                  qint64 nowMs, const QString &familyId,
+                                  const QByteArray &successorHash, qint64 successorIdleExpiresAtMs)
 {
     if (!m_db.transaction()) {
         m_failed = true;
-        return false;
+        return RotateResult::Failed;
     }
     QSqlQuery &mark = *m_markRotated;
     mark.addBindValue(nowMs);
     mark.addBindValue(successorSealed);
     mark.addBindValue(parentHash);
-    if (!execute(mark) || mark.numRowsAffected() != 1) {
+    if (!execute(mark)) {
         m_db.rollback();
-        return false;
+        return RotateResult::Failed;
+    }
+    if (mark.numRowsAffected() != 1) {
+        m_db.rollback();
+        return RotateResult::NotCurrent;
     }
     QSqlQuery &insert = *m_insertRefresh;
     insert.addBindValue(successorHash);
@@ -257,9 +263,9 @@ bool Store::rotate(const QByteArray &parentHash, const QByteArray &successorSeal
     if (!execute(insert) || !m_db.commit()) {
         m_failed = true;
         m_db.rollback();
-        return false;
+        return RotateResult::Failed;
     }
-    return true;
+    return RotateResult::Rotated;
 }
 
 bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)

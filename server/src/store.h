@@ -68,6 +68,9 @@ public:
     enum class AddUserResult { Added, Exists, Failed };
     enum class AddClientResult { Added, Exists, Failed };
     enum class RemoveClientResult { Removed, Missing, Failed };
+    // NotCurrent: the token was rotated meanwhile (by another process on the
+    // same database) or its family revoked; nothing was written.
+    enum class RotateResult { Rotated, NotCurrent, Failed };
 
     // `database` is a --db value (databaseurl.h): an SQLite path or a
     // PostgreSQL URI. Refuses unsafe database files (databasefiles.h) and
@@ -106,11 +109,12 @@ public:
                       const QByteArray &tokenHash, qint64 idleExpiresAtMs);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
-    // One transaction: mark the parent rotated (only if it still is the current
-    // token) and insert its successor. False when nothing was changed.
-    bool rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
-                const QString &familyId, const QByteArray &successorHash,
-                qint64 successorIdleExpiresAtMs);
+    // One transaction: mark the parent rotated, only if it still is the current
+    // token of a family that is not revoked (a compare-and-set), and insert its
+    // successor.
+    RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
+                        qint64 nowMs, const QString &familyId, const QByteArray &successorHash,
+                        qint64 successorIdleExpiresAtMs);
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
     // Counts one more grace-window answer for a rotated token, unless it had
     // `maxAnswers` already. True when counted.

@@ -32,6 +32,8 @@ public:
 
     // The --db value: an SQLite path, or a postgresql:// URI.
     QString databasePath() const { return m_database; }
+    // Another server's database, shared with it (several instances on one database).
+    void setDatabasePath(const QString &database) { m_database = database; }
 
     // `tessera-server user add NAME --db PATH`, password on stdin. True on exit 0.
     bool addUser(const QString &name, const QByteArray &password);
