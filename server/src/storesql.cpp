@@ -103,9 +103,10 @@ QString engineSql(const char *statement, SqlDialect dialect)
     return sql;
 }
 
-// The password, should a driver message quote it, is cut out.
-QString withoutPassword(QString message, const QString &password)
+// libpq's message on one line; the password, should it ever be quoted, cut out.
+QString connectionError(const QSqlError &error, const QString &password)
 {
+    QString message = error.text().simplified();
     if (!password.isEmpty())
         message.replace(password, QStringLiteral("<redacted>"));
     return message;
@@ -130,7 +131,7 @@ bool openPostgreSQL(QSqlDatabase *db, const QString &connectionName,
     if (!db->open()) {
         *error = QStringLiteral("cannot connect to %1: %2")
                          .arg(location.displayName(),
-                              withoutPassword(db->lastError().text(), location.password));
+                              connectionError(db->lastError(), location.password));
         return false;
     }
     // Statements that must see each other's writes at once (the rotation
