@@ -193,17 +193,23 @@ bool migrateSchema(QSqlDatabase &db, SqlDialect dialect, QString *error)
 {
     QSqlQuery query(db);
     auto fail = [&db, &query, error](const QString &what) {
-        *error = what + QStringLiteral(": ") + query.lastError().text();
+        *error = what + QStringLiteral(": ") + query.lastError().text().simplified();
         db.rollback();
         return false;
     };
-    if (!db.transaction()) {
-        *error = QStringLiteral("cannot start a transaction: ") + db.lastError().text();
+    // Processes opening one database together: one migrates, the others wait
+    // and then find the work done. SQLite: the write lock is taken at BEGIN,
+    // where the busy timeout waits for it; a deferred transaction that reads
+    // and then writes fails at once ("database is locked") when another
+    // process wrote first. PostgreSQL: an advisory lock, as tables being
+    // created by another transaction are not waited for by IF NOT EXISTS.
+    const bool begun = dialect == SqlDialect::SQLite ? query.exec(QStringLiteral("BEGIN IMMEDIATE"))
+                                                     : db.transaction();
+    if (!begun) {
+        *error = QStringLiteral("cannot start a transaction: ")
+                + (dialect == SqlDialect::SQLite ? query.lastError() : db.lastError()).text();
         return false;
     }
-    // Instances starting together on one PostgreSQL database: one migrates,
-    // the others wait here and then find the work done. (SQLite's write lock,
-    // taken by the first write below, does the same for processes on a file.)
     if (dialect == SqlDialect::PostgreSQL
         && !query.exec(QStringLiteral("SELECT pg_advisory_xact_lock(7365727265)")))
         return fail(QStringLiteral("cannot lock the schema"));

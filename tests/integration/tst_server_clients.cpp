@@ -13,6 +13,9 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
+#include <memory>
+#include <vector>
+
 #include <sys/stat.h>
 
 using namespace Tessera::Test;
@@ -96,6 +99,7 @@ private slots:
     void hostileInputRefused();
     void unsafeDatabaseRefused();
     void demoRegistersItsClientOnce();
+    void commandsAtOnceOnANewDatabase();
 };
 
 // Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
@@ -338,6 +342,36 @@ void tst_ServerClients::demoRegistersItsClientOnce()
     QVERIFY2(server.stop(), qPrintable(server.errorString()));
     QCOMPARE(listClients(server.databasePath()),
              QStringList({QStringLiteral("tessera-demo ") + Loopback6}));
+}
+
+// Several commands opening one new database at the same moment (instances starting
+// together): each creates or finds the schema, none fails on another's half-made tables.
+void tst_ServerClients::commandsAtOnceOnANewDatabase()
+{
+    QTemporaryDir dir;
+    QString error;
+    const QString database = newTestDatabase(dir.path(), &error);
+    QVERIFY2(!database.isEmpty(), qPrintable(error));
+    constexpr int Commands = 4;
+    std::vector<std::unique_ptr<QProcess>> processes;
+    QStringList expected;
+    for (int i = 0; i < Commands; ++i) {
+        const QString id = QStringLiteral("app-%1").arg(i);
+        expected << QStringLiteral("%1 %2").arg(id, Loopback4);
+        auto process = std::make_unique<QProcess>();
+        process->start(ServerProcess::binaryPath(),
+                       {QStringLiteral("client"), QStringLiteral("add"), id,
+                        QStringLiteral("--redirect-uri"), Loopback4, QStringLiteral("--db"),
+                        database});
+        processes.push_back(std::move(process));
+    }
+    for (const auto &process : processes) {
+        QVERIFY(process->waitForFinished(30000));
+        const QByteArray err = process->readAllStandardError();
+        QVERIFY2(process->exitStatus() == QProcess::NormalExit && process->exitCode() == 0,
+                 err.constData());
+    }
+    QCOMPARE(listClients(database), expected);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerClients)
