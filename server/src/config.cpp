@@ -3,6 +3,7 @@
 
 #include "clientaddress.h"
 #include "databasefiles.h"
+#include "databaseurl.h"
 #include "oauthdiscovery.h"
 #include "redirecturi.h"
 
@@ -26,13 +27,16 @@ const QList<Option> &options()
                      "Address to listen on (default 127.0.0.1:8000). Port 0 picks a free port; "
                      "the chosen address is printed as 'listening on http://HOST:PORT'. "
                      "IPv6: [::1]:PORT.")},
-            {QStringLiteral("db"), QStringLiteral("PATH"),
+            {QStringLiteral("db"), QStringLiteral("PATH|URI"),
              QStringLiteral(
                      "SQLite database, WAL mode, created with mode 0600 (default "
                      "$XDG_DATA_HOME/tessera-server/tessera-server.sqlite3, that is "
                      "~/.local/share/tessera-server/ when XDG_DATA_HOME is unset). The server "
                      "refuses to start when the file, its -wal, -shm or -journal file is not "
-                     "this user's with mode 0600, or when others can write to its directory.")},
+                     "this user's with mode 0600, or when others can write to its directory. "
+                     "Or a PostgreSQL database: postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME "
+                     "(PG* environment variables fill in what it leaves out; see "
+                     "docs/SERVER.md).")},
             {QStringLiteral("access-ttl"), QStringLiteral("SECONDS"),
              QStringLiteral("Access token lifetime (default 300).")},
             {QStringLiteral("refresh-idle-ttl"), QStringLiteral("SECONDS"),
@@ -316,6 +320,10 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
         return fail(QStringLiteral("listen"));
     config.databasePath = parser.isSet(QStringLiteral("db")) ? parser.value(QStringLiteral("db"))
                                                              : defaultDatabasePath();
+    if (QString problem; !parseDatabaseLocation(config.databasePath, &problem)) {
+        result.error = problem;
+        return result;
+    }
     const struct
     {
         const char *name;

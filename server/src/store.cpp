@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "databasefiles.h"
+#include "databaseurl.h"
 #include "logging.h"
 
 #include <QtCore/QFile>
@@ -12,78 +13,6 @@
 
 namespace Tessera::Server {
 namespace {
-
-// 1: the first schema. 2: refresh_tokens.grace_answers (how many times the
-// grace window answered a rotated token). 3: the tables clients and
-// client_redirect_uris (registered public native clients). 4: families.client_id and
-// families.scope (the OAuth client a family was issued to, and its granted scope) and the table
-// authorization_codes (storeauthorizationcodes.cpp).
-constexpr int SchemaVersion = 4;
-
-const char *const SchemaStatements[] = {
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS users ("
-        " id INTEGER PRIMARY KEY,"
-        " username TEXT NOT NULL UNIQUE,"
-        " password_hash TEXT NOT NULL,"
-        " created_at INTEGER NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS signing_keys ("
-        " kid TEXT PRIMARY KEY,"
-        " alg TEXT NOT NULL,"
-        " material BLOB NOT NULL,"
-        " created_at INTEGER NOT NULL)",
-        // One family per login. Rotation never touches expires_at (absolute lifetime).
-        "CREATE TABLE IF NOT EXISTS families ("
-        " id TEXT PRIMARY KEY,"
-        " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-        " created_at INTEGER NOT NULL,"
-        " expires_at INTEGER NOT NULL,"
-        " revoked_at INTEGER,"
-        " revoke_reason TEXT,"
-        " client_id TEXT,"
-        " scope TEXT)",
-        // rotated_at IS NULL marks the family's current token; rotated rows stay
-        // until the family expires so that their reuse can be detected.
-        "CREATE TABLE IF NOT EXISTS refresh_tokens ("
-        " token_hash BLOB PRIMARY KEY,"
-        " family_id TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,"
-        " parent_hash BLOB,"
-        " issued_at INTEGER NOT NULL,"
-        " idle_expires_at INTEGER NOT NULL,"
-        " rotated_at INTEGER,"
-        " successor_sealed BLOB,"
-        " grace_answers INTEGER NOT NULL DEFAULT 0)",
-        "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS refresh_tokens_parent ON refresh_tokens(parent_hash)",
-        "CREATE INDEX IF NOT EXISTS families_expiry ON families(expires_at)",
-        // Public native clients and their redirect URIs, in the order given
-        // (position); removing a client removes its URIs.
-        "CREATE TABLE IF NOT EXISTS clients ("
-        " id TEXT PRIMARY KEY,"
-        " created_at INTEGER NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS client_redirect_uris ("
-        " client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,"
-        " position INTEGER NOT NULL,"
-        " uri TEXT NOT NULL,"
-        " PRIMARY KEY (client_id, position),"
-        " UNIQUE (client_id, uri))",
-        // Version 4: authorization codes, stored only as SHA-256 hashes. used_at marks a
-        // redeemed code (single use); family_id is the family its exchange started, revoked if
-        // the code is presented again (RFC 6749 §4.1.2).
-        "CREATE TABLE IF NOT EXISTS authorization_codes ("
-        " code_hash BLOB PRIMARY KEY,"
-        " client_id TEXT NOT NULL,"
-        " redirect_uri TEXT NOT NULL,"
-        " code_challenge TEXT NOT NULL,"
-        " nonce TEXT,"
-        " scope TEXT NOT NULL,"
-        " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-        " auth_time INTEGER NOT NULL,"
-        " expires_at INTEGER NOT NULL,"
-        " used_at INTEGER,"
-        " family_id TEXT)",
-        "CREATE INDEX IF NOT EXISTS authorization_codes_expiry ON authorization_codes(expires_at)",
-};
 
 const char RefreshColumns[] =
         "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
@@ -125,45 +54,34 @@ Store::~Store()
     QSqlDatabase::removeDatabase(m_connectionName);
 }
 
-std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *error)
+std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QString *error)
 {
+    const auto location = parseDatabaseLocation(database, error);
+    if (!location)
+        return nullptr;
     // Files SQLite creates (-wal, -shm, -journal) get mode 0600 too.
     const ScopedUmask ownerOnly(077);
-    // Before SQLite opens anything: a check after its open would come too late
-    // (it reads a -wal file it finds, and closing checkpoints it into the
-    // database). The directory rule leaves nobody else a way to add a file
-    // between this check and the open.
-    if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
-        *error = problem;
-        return nullptr;
-    }
-    if (!createIfMissing(path)) {
-        *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
-        return nullptr;
-    }
-    std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
-                                           + QUuid::createUuid().toString(QUuid::Id128)));
-    store->m_db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), store->m_connectionName);
-    store->m_db.setDatabaseName(path);
-    store->m_db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
-    if (!store->m_db.open()) {
-        *error = store->m_db.lastError().text();
-        return nullptr;
-    }
-    QSqlQuery pragma(store->m_db);
-    const QString pragmas[] = {
-            QStringLiteral("PRAGMA journal_mode=WAL"),
-            fullSync ? QStringLiteral("PRAGMA synchronous=FULL")
-                     : QStringLiteral("PRAGMA synchronous=NORMAL"),
-            QStringLiteral("PRAGMA foreign_keys=ON"),
-    };
-    for (const QString &statement : pragmas) {
-        if (!pragma.exec(statement)) {
-            *error = pragma.lastError().text();
+    if (!location->isPostgreSQL()) {
+        const QString &path = location->sqlitePath;
+        // Before SQLite opens anything: a check after its open would come too
+        // late (it reads a -wal file it finds, and closing checkpoints it into
+        // the database). The directory rule leaves nobody else a way to add a
+        // file between this check and the open.
+        if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
+            *error = problem;
+            return nullptr;
+        }
+        if (!createIfMissing(path)) {
+            *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
             return nullptr;
         }
     }
-    if (!store->migrate(error))
+    std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
+                                           + QUuid::createUuid().toString(QUuid::Id128)));
+    store->m_dialect = location->isPostgreSQL() ? SqlDialect::PostgreSQL : SqlDialect::SQLite;
+    if (!openDatabase(&store->m_db, store->m_connectionName, *location, fullSync, error))
+        return nullptr;
+    if (!migrateSchema(store->m_db, store->m_dialect, error))
         return nullptr;
 
     auto prepare = [&store](const QString &sql) {
@@ -180,7 +98,9 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
     store->m_markRotated =
             prepare(QStringLiteral("UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                                   " WHERE token_hash = ? AND rotated_at IS NULL"));
+                                   " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
+                                   " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
+                                   " AND f.revoked_at IS NOT NULL)"));
     store->m_insertRefresh = prepare(QStringLiteral(
             "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
             " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
@@ -190,60 +110,6 @@ std::unique_ptr<Store> Store::open(const QString &path, bool fullSync, QString *
     store->m_familyStatus =
             prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
     return store;
-}
-
-bool Store::migrate(QString *error)
-{
-    QSqlQuery query(m_db);
-    auto fail = [this, &query, error](const QString &what) {
-        *error = what + QStringLiteral(": ") + query.lastError().text();
-        m_db.rollback();
-        return false;
-    };
-    if (!m_db.transaction()) {
-        *error = QStringLiteral("cannot start a transaction: ") + m_db.lastError().text();
-        return false;
-    }
-    // A new database gets the current schema at once; these are no-ops on an
-    // existing one, which the steps below bring up to date.
-    for (const char *statement : SchemaStatements) {
-        if (!query.exec(QString::fromLatin1(statement)))
-            return fail(QStringLiteral("cannot create the schema"));
-    }
-    if (!query.exec(QStringLiteral("SELECT value FROM meta WHERE key = 'schema'")))
-        return fail(QStringLiteral("cannot read the schema version"));
-    const int version = query.next() ? query.value(0).toInt() : SchemaVersion;
-    query.finish();
-    if (version > SchemaVersion) {
-        *error = QStringLiteral("the database has schema version %1, newer than this server's (%2)")
-                         .arg(version)
-                         .arg(SchemaVersion);
-        m_db.rollback();
-        return false;
-    }
-    if (version < 2
-        && !query.exec(QStringLiteral("ALTER TABLE refresh_tokens ADD COLUMN grace_answers"
-                                      " INTEGER NOT NULL DEFAULT 0")))
-        return fail(QStringLiteral("cannot upgrade the schema to version 2"));
-    // Version 4: the family's client and scope; its table authorization_codes is created above.
-    if (version < 4
-        && (!query.exec(QStringLiteral("ALTER TABLE families ADD COLUMN client_id TEXT"))
-            || !query.exec(QStringLiteral("ALTER TABLE families ADD COLUMN scope TEXT"))))
-        return fail(QStringLiteral("cannot upgrade the schema to version 4"));
-    // Version 3 only adds tables: the CREATE TABLE IF NOT EXISTS statements
-    // above have created them in an older database, inside this transaction.
-    query.prepare(QStringLiteral("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)"));
-    query.addBindValue(QString::number(SchemaVersion));
-    if (!query.exec())
-        return fail(QStringLiteral("cannot record the schema version"));
-    if (!m_db.commit()) {
-        *error = QStringLiteral("cannot commit the schema: ") + m_db.lastError().text();
-        return false;
-    }
-    if (version < SchemaVersion)
-        qCInfo(lcServerStore) << "database schema upgraded from version" << version << "to"
-                              << SchemaVersion;
-    return true;
 }
 
 bool Store::execute(QSqlQuery &query)
@@ -374,21 +240,25 @@ std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &paren
     return readRefresh(*m_findSuccessor);
 }
 
-bool Store::rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
-                   const QString &familyId, const QByteArray &successorHash,
-                   qint64 successorIdleExpiresAtMs)
+Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
+                                  qint64 nowMs, const QString &familyId,
+                                  const QByteArray &successorHash, qint64 successorIdleExpiresAtMs)
 {
     if (!m_db.transaction()) {
         m_failed = true;
-        return false;
+        return RotateResult::Failed;
     }
     QSqlQuery &mark = *m_markRotated;
     mark.addBindValue(nowMs);
     mark.addBindValue(successorSealed);
     mark.addBindValue(parentHash);
-    if (!execute(mark) || mark.numRowsAffected() != 1) {
+    if (!execute(mark)) {
         m_db.rollback();
-        return false;
+        return RotateResult::Failed;
+    }
+    if (mark.numRowsAffected() != 1) {
+        m_db.rollback();
+        return RotateResult::NotCurrent;
     }
     QSqlQuery &insert = *m_insertRefresh;
     insert.addBindValue(successorHash);
@@ -399,9 +269,9 @@ bool Store::rotate(const QByteArray &parentHash, const QByteArray &successorSeal
     if (!execute(insert) || !m_db.commit()) {
         m_failed = true;
         m_db.rollback();
-        return false;
+        return RotateResult::Failed;
     }
-    return true;
+    return RotateResult::Rotated;
 }
 
 bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)
@@ -435,10 +305,11 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
     QSqlQuery query(m_db);
     // A family is idle-expired when its current token is; the ON DELETE CASCADE
     // removes its token rows.
-    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < :cutoff OR id IN ("
+    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < ? OR id IN ("
                                  " SELECT family_id FROM refresh_tokens"
-                                 " WHERE rotated_at IS NULL AND idle_expires_at < :cutoff)"));
-    query.bindValue(QStringLiteral(":cutoff"), nowMs - slackMs);
+                                 " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
+    query.addBindValue(nowMs - slackMs);
+    query.addBindValue(nowMs - slackMs);
     if (!execute(query))
         return 0;
     return query.numRowsAffected();
@@ -447,7 +318,7 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
 bool Store::replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
                                 const QByteArray &newHash)
 {
-    // One statement, so SQLite applies it whole or not at all; the compare
+    // One statement, so the database applies it whole or not at all; the compare
     // keeps a concurrent change from being overwritten.
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "storesql.h"
+
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
@@ -14,9 +16,11 @@
 
 namespace Tessera::Server {
 
-// SQLite persistence (WAL); the client registry's part is in storeclients.cpp. Refresh tokens are
+// Persistence on SQLite (WAL, the default) or PostgreSQL (storesql.h: connections and the
+// schema; docs/SERVER.md). The client registry's part is in storeclients.cpp. Refresh tokens are
 // stored only as SHA-256 hashes. Event-loop thread only: a QSqlDatabase connection belongs to one
-// thread, and running every write on the one thread also serialises rotations.
+// thread. Rotation is a compare-and-set on the current token (rotate()), so rotations racing in
+// several processes on one database leave one winner.
 class Store
 {
 public:
@@ -84,10 +88,14 @@ public:
     enum class AddUserResult { Added, Exists, Failed };
     enum class AddClientResult { Added, Exists, Failed };
     enum class RemoveClientResult { Removed, Missing, Failed };
+    // NotCurrent: the token was rotated meanwhile (by another process on the
+    // same database) or its family revoked; nothing was written.
+    enum class RotateResult { Rotated, NotCurrent, Failed };
 
-    // Refuses unsafe database files (databasefiles.h) and upgrades an older
-    // schema in place.
-    static std::unique_ptr<Store> open(const QString &path, bool fullSync, QString *error);
+    // `database` is a --db value (databaseurl.h): an SQLite path or a
+    // PostgreSQL URI. Refuses unsafe database files (databasefiles.h) and
+    // upgrades an older schema in place.
+    static std::unique_ptr<Store> open(const QString &database, bool fullSync, QString *error);
     ~Store();
     Store(const Store &) = delete;
     Store &operator=(const Store &) = delete;
@@ -142,11 +150,12 @@ public:
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
-    // One transaction: mark the parent rotated (only if it still is the current
-    // token) and insert its successor. False when nothing was changed.
-    bool rotate(const QByteArray &parentHash, const QByteArray &successorSealed, qint64 nowMs,
-                const QString &familyId, const QByteArray &successorHash,
-                qint64 successorIdleExpiresAtMs);
+    // One transaction: mark the parent rotated, only if it still is the current
+    // token of a family that is not revoked (a compare-and-set), and insert its
+    // successor.
+    RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
+                        qint64 nowMs, const QString &familyId, const QByteArray &successorHash,
+                        qint64 successorIdleExpiresAtMs);
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
     // Counts one more grace-window answer for a rotated token, unless it had
     // `maxAnswers` already. True when counted.
@@ -163,11 +172,11 @@ public:
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
-    bool migrate(QString *error);
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
 
     QString m_connectionName;
     QSqlDatabase m_db;
+    SqlDialect m_dialect = SqlDialect::SQLite;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;

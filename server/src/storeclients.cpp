@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Store: the client registry (tables clients and client_redirect_uris, schema
 // version 3). A file of its own so that store.cpp stays about tokens; the
-// schema itself is defined once, in store.cpp.
+// schema itself is defined once, in storesql.cpp.
 #include "store.h"
 
 #include <QtCore/QDateTime>

@@ -186,7 +186,7 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
         return {Outcome::Invalid, {}};
     const qint64 now = nowMs();
     const QByteArray hash = Jose::sha256(refreshToken);
-    const auto record = m_store.findRefreshToken(hash);
+    auto record = m_store.findRefreshToken(hash);
     if (!record)
         return {m_store.failed() ? Outcome::Internal : Outcome::Invalid, {}};
     // A token presented by another client proves nothing about the family: refused
@@ -218,17 +218,33 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
             return {Outcome::Internal, {}};
         const qint64 idleExpiresAt =
                 qMin(record->familyExpiresAt, now + m_config.refreshIdleTtl * 1000);
-        if (!m_store.rotate(hash, sealed, now, record->familyId, successorHash, idleExpiresAt))
+        switch (m_store.rotate(hash, sealed, now, record->familyId, successorHash, idleExpiresAt)) {
+        case Store::RotateResult::Rotated:
+            qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
+            return {Outcome::Ok,
+                    {mintAccess(record->userId, record->username, record->familyId, now,
+                                record->clientId),
+                     successor},
+                    record->familyId,
+                    record->clientId,
+                    record->scope,
+                    {}};
+        case Store::RotateResult::Failed:
             return {Outcome::Internal, {}};
-        qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
-        return {Outcome::Ok,
-                {mintAccess(record->userId, record->username, record->familyId, now,
-                            record->clientId),
-                 successor},
-                record->familyId,
-                record->clientId,
-                record->scope,
-                {}};
+        case Store::RotateResult::NotCurrent:
+            break;
+        }
+        // Another process on the same database rotated it (or revoked its
+        // family) since it was read: answered as a token presented again just
+        // after its rotation, which is what it now is.
+        record = m_store.findRefreshToken(hash);
+        if (!record || !record->rotatedAt)
+            return {Outcome::Internal, {}};
+        if (record->familyRevoked) {
+            qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
+                                 << "was revoked meanwhile";
+            return {Outcome::Invalid, {}};
+        }
     }
 
     // Already rotated. Within the grace window the immediate parent of the

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "serverprocess.h"
 
+#include "testdatabase.h"
+
 #ifndef TESSERA_SERVER_PATH
 #define TESSERA_SERVER_PATH ""
 #endif
@@ -13,6 +15,15 @@ ServerProcess::ServerProcess(QStringList extraArgs)
 {
     // An inherited rule must not change what the server logs unless a test asks.
     m_environment.remove(QStringLiteral("QT_LOGGING_RULES"));
+    m_database = newTestDatabase(m_dir.path(), &m_databaseError);
+}
+
+bool ServerProcess::haveDatabase()
+{
+    if (!m_database.isEmpty())
+        return true;
+    m_error = QStringLiteral("no database: %1").arg(m_databaseError);
+    return false;
 }
 
 QString ServerProcess::binaryPath()
@@ -21,11 +32,6 @@ QString ServerProcess::binaryPath()
     if (!fromEnvironment.isEmpty())
         return fromEnvironment;
     return QString::fromLocal8Bit(TESSERA_SERVER_PATH);
-}
-
-QString ServerProcess::databasePath() const
-{
-    return m_dir.filePath(QStringLiteral("db.sqlite3"));
 }
 
 QStringList ServerProcess::argonArgs() const
@@ -44,6 +50,8 @@ bool ServerProcess::start(int timeoutMs)
                 "no tessera-server binary (TESSERA_SERVER_PATH not set at build time)");
         return false;
     }
+    if (!haveDatabase())
+        return false;
     QStringList args{QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
                      QStringLiteral("--db"), databasePath()};
     args += argonArgs();
@@ -61,6 +69,8 @@ bool ServerProcess::restart(int timeoutMs)
 bool ServerProcess::addUser(const QString &name, const QByteArray &password)
 {
     m_error.clear();
+    if (!haveDatabase())
+        return false;
     QProcess process;
     process.setProcessEnvironment(m_environment);
     process.setWorkingDirectory(m_dir.path());

@@ -10,8 +10,9 @@ namespace Tessera::Test {
 class ServerProcess : public ListeningProcess
 {
 public:
-    // `extraArgs` are appended to `--listen 127.0.0.1:0 --db <tmp>/db.sqlite3`
-    // (and the fast Argon2 flags unless setFastArgon2(false)).
+    // `extraArgs` are appended to `--listen 127.0.0.1:0 --db DATABASE` (and the fast
+    // Argon2 flags unless setFastArgon2(false)). DATABASE is new and empty: <tmp>/db.sqlite3,
+    // or a database of the test process's PostgreSQL cluster (testdatabase.h).
     explicit ServerProcess(QStringList extraArgs = {});
 
     // The binary under test: $TESSERA_SERVER if set, else the build's tessera-server.
@@ -29,7 +30,10 @@ public:
     // database and arguments. The port changes.
     bool restart(int timeoutMs = 15000);
 
-    QString databasePath() const;
+    // The --db value: an SQLite path, or a postgresql:// URI.
+    QString databasePath() const { return m_database; }
+    // Another server's database, shared with it (several instances on one database).
+    void setDatabasePath(const QString &database) { m_database = database; }
 
     // `tessera-server user add NAME --db PATH`, password on stdin. True on exit 0.
     bool addUser(const QString &name, const QByteArray &password);
@@ -39,7 +43,11 @@ public:
 private:
     QStringList argonArgs() const;
 
+    bool haveDatabase();
+
     QStringList m_extraArgs;
+    QString m_database;
+    QString m_databaseError;
     bool m_fastArgon2 = true;
     QByteArray m_addUserOutput;
 };

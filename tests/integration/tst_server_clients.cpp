@@ -4,6 +4,7 @@
 // and a real SQLite file; hostile ids and redirect URIs refused with exit
 // status 2 and one line on stderr, nothing stored; unsafe database files
 // refused as for every subcommand; --demo registers client tessera-demo once.
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtCore/QDir>
@@ -11,6 +12,9 @@
 #include <QtCore/QProcess>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
+
+#include <memory>
+#include <vector>
 
 #include <sys/stat.h>
 
@@ -87,6 +91,7 @@ class tst_ServerClients : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void addListRemove();
     void duplicateAddRefused();
     void removeUnknownRefused();
@@ -94,7 +99,14 @@ private slots:
     void hostileInputRefused();
     void unsafeDatabaseRefused();
     void demoRegistersItsClientOnce();
+    void commandsAtOnceOnANewDatabase();
 };
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerClients::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerClients::addListRemove()
 {
@@ -105,7 +117,8 @@ void tst_ServerClients::addListRemove()
     Run run = addClient(database, QStringLiteral("my-app"), {Loopback4, PrivateUse, Loopback6});
     QVERIFY2(run.exitCode == 0, run.err.constData());
     QCOMPARE(run.out, QByteArray("client my-app added\n"));
-    QCOMPARE(fileMode(database), 0600);
+    if (!testsUsePostgreSQL())
+        QCOMPARE(fileMode(database), 0600);
     run = addClient(database, QStringLiteral("another.app"), {Claimed});
     QVERIFY2(run.exitCode == 0, run.err.constData());
     // Ordered by id; the URIs in the order given.
@@ -126,7 +139,7 @@ void tst_ServerClients::addListRemove()
              QStringList({QStringLiteral("another.app ") + Claimed,
                           QStringLiteral("my-app ") + Loopback6}));
     const auto rows =
-            sqliteSelect(database, QStringLiteral("SELECT count(*) FROM client_redirect_uris"));
+            databaseSelect(database, QStringLiteral("SELECT count(*) FROM client_redirect_uris"));
     QVERIFY(rows && rows->size() == 1);
     QCOMPARE(rows->first().first().toInt(), 2);
 
@@ -137,7 +150,9 @@ void tst_ServerClients::addListRemove()
 void tst_ServerClients::duplicateAddRefused()
 {
     QTemporaryDir dir;
-    const QString database = dir.filePath(QStringLiteral("db.sqlite3"));
+    QString error;
+    const QString database = newTestDatabase(dir.path(), &error);
+    QVERIFY2(!database.isEmpty(), qPrintable(error));
     Run run = addClient(database, QStringLiteral("my-app"), {Loopback4});
     QVERIFY2(run.exitCode == 0, run.err.constData());
     run = addClient(database, QStringLiteral("my-app"), {Loopback6, PrivateUse});
@@ -151,7 +166,9 @@ void tst_ServerClients::duplicateAddRefused()
 void tst_ServerClients::removeUnknownRefused()
 {
     QTemporaryDir dir;
-    const QString database = dir.filePath(QStringLiteral("db.sqlite3"));
+    QString error;
+    const QString database = newTestDatabase(dir.path(), &error);
+    QVERIFY2(!database.isEmpty(), qPrintable(error));
     Run run = addClient(database, QStringLiteral("my-app"), {Loopback4});
     QVERIFY2(run.exitCode == 0, run.err.constData());
     run = client(database, {QStringLiteral("remove"), QStringLiteral("other-app")});
@@ -230,13 +247,19 @@ void tst_ServerClients::hostileInputRefused()
     QFETCH(QStringList, args);
     QFETCH(QByteArray, expected);
     QTemporaryDir dir;
-    const QString database = dir.filePath(QStringLiteral("db.sqlite3"));
+    QString error;
+    const QString database = newTestDatabase(dir.path(), &error);
+    QVERIFY2(!database.isEmpty(), qPrintable(error));
     const Run setup = addClient(database, QStringLiteral("my-app"), {Loopback4});
     QVERIFY2(setup.exitCode == 0, setup.err.constData());
+    // On SQLite, not a byte of the file changes.
     QFile file(database);
-    QVERIFY(file.open(QIODevice::ReadOnly));
-    const QByteArray before = file.readAll();
-    file.close();
+    QByteArray before;
+    if (!testsUsePostgreSQL()) {
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        before = file.readAll();
+        file.close();
+    }
 
     const Run run = client(database, args);
     QCOMPARE(run.exitCode, 2);
@@ -246,9 +269,11 @@ void tst_ServerClients::hostileInputRefused()
     QVERIFY2(run.err.contains(expected), run.err.constData());
     QVERIFY2(!run.err.contains('\x1b') && !run.err.contains('\x07'), "control bytes echoed");
 
-    QVERIFY(file.open(QIODevice::ReadOnly));
-    QCOMPARE(file.readAll(), before);
-    file.close();
+    if (!testsUsePostgreSQL()) {
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QCOMPARE(file.readAll(), before);
+        file.close();
+    }
     QCOMPARE(listClients(database), QStringList({QStringLiteral("my-app ") + Loopback4}));
 }
 
@@ -256,6 +281,8 @@ void tst_ServerClients::hostileInputRefused()
 // commands as for `user add` and the server: refused, one line, not repaired.
 void tst_ServerClients::unsafeDatabaseRefused()
 {
+    if (testsUsePostgreSQL())
+        QSKIP("the rules for database files are SQLite's");
     QTemporaryDir parent;
     const QString dir = parent.filePath(QStringLiteral("data"));
     QVERIFY(QDir().mkdir(dir));
@@ -300,8 +327,8 @@ void tst_ServerClients::demoRegistersItsClientOnce()
     QVERIFY2(server.stop(), qPrintable(server.errorString()));
     QCOMPARE(listClients(server.databasePath()),
              QStringList({QStringLiteral("tessera-demo %1 %2").arg(Loopback4, Loopback6)}));
-    const auto rows = sqliteSelect(server.databasePath(),
-                                   QStringLiteral("SELECT count(*) FROM client_redirect_uris"));
+    const auto rows = databaseSelect(server.databasePath(),
+                                     QStringLiteral("SELECT count(*) FROM client_redirect_uris"));
     QVERIFY(rows && rows->size() == 1);
     QCOMPARE(rows->first().first().toInt(), 2);
 
@@ -315,6 +342,36 @@ void tst_ServerClients::demoRegistersItsClientOnce()
     QVERIFY2(server.stop(), qPrintable(server.errorString()));
     QCOMPARE(listClients(server.databasePath()),
              QStringList({QStringLiteral("tessera-demo ") + Loopback6}));
+}
+
+// Several commands opening one new database at the same moment (instances starting
+// together): each creates or finds the schema, none fails on another's half-made tables.
+void tst_ServerClients::commandsAtOnceOnANewDatabase()
+{
+    QTemporaryDir dir;
+    QString error;
+    const QString database = newTestDatabase(dir.path(), &error);
+    QVERIFY2(!database.isEmpty(), qPrintable(error));
+    constexpr int Commands = 4;
+    std::vector<std::unique_ptr<QProcess>> processes;
+    QStringList expected;
+    for (int i = 0; i < Commands; ++i) {
+        const QString id = QStringLiteral("app-%1").arg(i);
+        expected << QStringLiteral("%1 %2").arg(id, Loopback4);
+        auto process = std::make_unique<QProcess>();
+        process->start(ServerProcess::binaryPath(),
+                       {QStringLiteral("client"), QStringLiteral("add"), id,
+                        QStringLiteral("--redirect-uri"), Loopback4, QStringLiteral("--db"),
+                        database});
+        processes.push_back(std::move(process));
+    }
+    for (const auto &process : processes) {
+        QVERIFY(process->waitForFinished(30000));
+        const QByteArray err = process->readAllStandardError();
+        QVERIFY2(process->exitStatus() == QProcess::NormalExit && process->exitCode() == 0,
+                 err.constData());
+    }
+    QCOMPARE(listClients(database), expected);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerClients)

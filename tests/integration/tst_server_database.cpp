@@ -12,6 +12,9 @@
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
+#include <QtNetwork/QHostAddress>
+#include <QtNetwork/QTcpServer>
+#include <QtSql/QSqlDatabase>
 #include <QtTest/QTest>
 
 #include <grp.h>
@@ -129,6 +132,8 @@ private slots:
     void stickyWorldWritableDirectoryRefused();
     void newFilesArePrivateWhateverTheUmask();
     void defaultDatabaseUnderXdgDataHome();
+    void databaseUriErrorsHideThePassword_data();
+    void databaseUriErrorsHideThePassword();
 };
 
 void tst_ServerDatabase::unsafeFilesRefused_data()
@@ -338,6 +343,67 @@ void tst_ServerDatabase::defaultDatabaseUnderXdgDataHome()
     server.terminate();
     QVERIFY(server.waitForFinished(10000));
     QVERIFY(QDir(workingDirectory).entryList(QDir::Files | QDir::Hidden).isEmpty());
+}
+
+void tst_ServerDatabase::databaseUriErrorsHideThePassword_data()
+{
+    QTest::addColumn<QString>("uri");
+    QTest::addColumn<int>("exitCode"); // 2: refused as usage; 1: refused on connecting
+    QTest::addColumn<QString>("expected");
+
+    QTcpServer probe; // a loopback port where nothing listens
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const quint16 closedPort = probe.serverPort();
+    probe.close();
+
+    QTest::addRow("bad port") << QStringLiteral(
+            "postgresql://tessera:hunter2-secret@127.0.0.1:99999/db")
+                              << 2 << QStringLiteral("the port must be a number");
+    QTest::addRow("unknown scheme") << QStringLiteral("mysql://tessera:hunter2-secret@127.0.0.1/db")
+                                    << 2 << QStringLiteral("unsupported URI scheme 'mysql'");
+    QTest::addRow("no database name")
+            << QStringLiteral("postgresql://tessera:hunter2-secret@127.0.0.1:5432") << 2
+            << QStringLiteral("names no database");
+    QTest::addRow("nobody listening")
+            << QStringLiteral("postgresql://tessera:hunter2-secret@127.0.0.1:%1/db").arg(closedPort)
+            << 1
+            << QStringLiteral("cannot connect to postgresql://tessera@127.0.0.1:%1/db")
+                       .arg(closedPort);
+    QTest::addRow("nobody listening, password from PGPASSWORD")
+            << QStringLiteral("postgresql://tessera@127.0.0.1:%1/db").arg(closedPort) << 1
+            << QStringLiteral("cannot connect to postgresql://tessera@127.0.0.1:%1/db")
+                       .arg(closedPort);
+}
+
+// A --db URI that is wrong, or names a database that cannot be reached, is refused by every
+// command with one line on stderr that names the problem and never the password.
+void tst_ServerDatabase::databaseUriErrorsHideThePassword()
+{
+    QFETCH(QString, uri);
+    QFETCH(int, exitCode);
+    QFETCH(QString, expected);
+    if (exitCode == 1 && !QSqlDatabase::isDriverAvailable(QStringLiteral("QPSQL")))
+        expected = QStringLiteral("QPSQL driver");
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("PGPASSWORD"), QStringLiteral("hunter2-from-env"));
+    const QList<QStringList> commands{
+            {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")},
+            {QStringLiteral("client"), QStringLiteral("list")},
+            {QStringLiteral("user"), QStringLiteral("add"), TestUser},
+    };
+    for (const QStringList &command : commands) {
+        const Run run = runServer(command + QStringList{QStringLiteral("--db"), uri} + FastArgon2,
+                                  TestPassword.toUtf8() + '\n', 15000, environment);
+        QVERIFY2(run.exitCode == exitCode,
+                 qPrintable(QStringLiteral("%1: exit %2, %3")
+                                    .arg(command.first())
+                                    .arg(run.exitCode)
+                                    .arg(QString::fromUtf8(run.err))));
+        QVERIFY2(run.err.contains(expected.toUtf8()), run.err.constData());
+        QCOMPARE(run.err.count('\n'), 1);
+        for (const QByteArray &output : {run.out, run.err})
+            QVERIFY2(!output.contains("hunter2"), output.constData());
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_ServerDatabase)

@@ -2,6 +2,7 @@
 // tessera-server lifetimes: absolute session lifetime (never extended by
 // rotation), idle refresh lifetime, access token expiry. Short TTL flags keep
 // the waits to a few seconds.
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtCore/QDateTime>
@@ -14,11 +15,18 @@ class tst_ServerLifetime : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void absoluteLifetime();
     void idleLifetime();
     void accessExpiry_data();
     void accessExpiry();
 };
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerLifetime::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerLifetime::absoluteLifetime()
 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tessera-server login: POST /api/token/ success, failures, timing of unknown
 // users, and the login limits, which count failures only (docs/SERVER.md).
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtCore/QElapsedTimer>
@@ -36,6 +37,7 @@ class tst_ServerLogin : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void loginOk();
     void loginFailures_data();
     void loginFailures();
@@ -45,6 +47,12 @@ private slots:
     void abandonedLogins();
     void shutdownWithHashesInFlight();
 };
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerLogin::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerLogin::loginOk()
 {

@@ -2,6 +2,7 @@
 // tessera-server logging: with every tessera category enabled (debug included),
 // a full login/refresh/me/verify/logout flow, failures and reuse leave no token
 // and no password in stderr or stdout.
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtTest/QTest>
@@ -12,11 +13,18 @@ class tst_ServerLogs : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void noSecretsInLogs_data();
     void noSecretsInLogs();
     void userAddDoesNotEchoPassword();
     void loginFailuresNameTheClient();
 };
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerLogs::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerLogs::noSecretsInLogs_data()
 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tessera-server against malformed, oversized and hostile requests: every
 // error is JSON with a stable "code" (docs/SERVER.md "Endpoints").
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <QtCore/QJsonArray>
@@ -52,6 +53,8 @@ private:
 
 void tst_ServerRequests::initTestCase()
 {
+    // Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+    TESSERA_REQUIRE_TEST_DATABASE();
     m_server = std::make_unique<ServerProcess>(
             QStringList{QStringLiteral("--max-body-bytes"), QString::number(MaxBody),
                         QStringLiteral("--login-limit"), QStringLiteral("0")});

@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: MIT
 // tessera-server refresh rotation, reuse detection (family revocation), the
-// grace window, and logout (docs/SERVER.md "Token semantics").
+// grace window, logout (docs/SERVER.md "Token semantics"), and the same token at two
+// servers on one database.
+#include "testdatabase.h"
 #include "testsupport.h"
 
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
 #include <QtCore/QSet>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
 #include <QtTest/QTest>
+
+#include <memory>
 
 using namespace Tessera::Test;
 
@@ -12,6 +20,7 @@ class tst_ServerRotation : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void rotation();
     void reuseRevokesFamily();
     void reusedToken_data();
@@ -23,6 +32,7 @@ private slots:
     void graceAnswersAreBounded_data();
     void graceAnswersAreBounded();
     void syncedThiefIsDetected();
+    void sameTokenAtTwoInstances();
 };
 
 namespace {
@@ -61,6 +71,12 @@ HttpResponse refreshFrom(const ServerProcess &server, const QString &source, con
 }
 
 } // namespace
+
+// Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+void tst_ServerRotation::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
 
 void tst_ServerRotation::rotation()
 {
@@ -325,6 +341,54 @@ void tst_ServerRotation::syncedThiefIsDetected()
     TESSERA_EXPECT_ERROR(http.refresh(second.refresh), 401, "token_not_valid");
     TESSERA_EXPECT_ERROR(http.me(second.access), 401, "token_not_valid");
     QVERIFY(server.serverStderr().contains("handed out again, presented again after its rotation"));
+}
+
+// Two servers on one database, handed the same refresh token at the same moment, many
+// times: the rotation is a compare-and-set, so one instance rotates and the other, finding
+// the token rotated (before or after its own read), answers from the grace window with the
+// same successor. Never two successors, never a 500, never a revoked family.
+void tst_ServerRotation::sameTokenAtTwoInstances()
+{
+    ServerProcess first;
+    TESSERA_START_WITH_TEST_USER(first);
+    ServerProcess second;
+    second.setDatabasePath(first.databasePath());
+    TESSERA_START(second);
+    HttpClient http(first);
+    QNetworkAccessManager manager;
+    auto post = [&manager](const ServerProcess &server, const QString &token) {
+        QNetworkRequest request(
+                server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
+        request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+        return manager.post(request,
+                            QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
+                                    .toJson(QJsonDocument::Compact));
+    };
+    constexpr int Rounds = 40;
+    for (int round = 0; round < Rounds; ++round) {
+        TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
+        std::unique_ptr<QNetworkReply> atFirst(post(first, pair.refresh));
+        std::unique_ptr<QNetworkReply> atSecond(post(second, pair.refresh));
+        QTRY_VERIFY_WITH_TIMEOUT(atFirst->isFinished() && atSecond->isFinished(), 15000);
+        QStringList successors;
+        for (QNetworkReply *reply : {atFirst.get(), atSecond.get()}) {
+            const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+            const QByteArray body = reply->readAll();
+            QVERIFY2(status == 200,
+                     qPrintable(QStringLiteral("round %1: HTTP %2 %3")
+                                        .arg(round)
+                                        .arg(status)
+                                        .arg(QString::fromUtf8(body))));
+            successors << QJsonDocument::fromJson(body)
+                                  .object()
+                                  .value(QStringLiteral("refresh"))
+                                  .toString();
+        }
+        QVERIFY(!successors.first().isEmpty());
+        QCOMPARE(successors.last(), successors.first());
+        // The family lives on: its one successor rotates at either instance.
+        TESSERA_EXPECT_STATUS(HttpClient(second).refresh(successors.first()), 200);
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_ServerRotation)

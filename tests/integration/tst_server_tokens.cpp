@@ -4,6 +4,7 @@
 // injection, token type confusion), claim checks with the real HS256 key, and
 // the published JWKS.
 #include "keyfetchtrap.h"
+#include "testdatabase.h"
 #include "testsupport.h"
 
 #include <tessera/jose.h>
@@ -98,6 +99,8 @@ private:
 
 void tst_ServerTokens::initTestCase()
 {
+    // Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
+    TESSERA_REQUIRE_TEST_DATABASE();
     QVERIFY(m_attacker.listen(QHostAddress::LocalHost, 0));
 
     m_server = std::make_unique<ServerProcess>();
@@ -141,8 +144,8 @@ void tst_ServerTokens::initTestCase()
     QCOMPARE(jwtHeader(m_hsPair.access).value(QStringLiteral("alg")).toString(),
              QStringLiteral("HS256"));
     QString error;
-    // Schema of server/src/store.cpp: signing_keys(kid, alg, material).
-    const auto rows = sqliteSelect(
+    // Schema of server/src/storesql.cpp: signing_keys(kid, alg, material).
+    const auto rows = databaseSelect(
             m_hsServer->databasePath(),
             QStringLiteral("SELECT kid, material FROM signing_keys WHERE alg = 'HS256'"), &error);
     QVERIFY2(rows.has_value(), qPrintable(error));

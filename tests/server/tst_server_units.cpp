@@ -454,7 +454,8 @@ void tst_ServerUnits::storeUpgradesSchemaVersion1()
     QVERIFY(token);
     QCOMPARE(token->familyId, QStringLiteral("fam"));
     QCOMPARE(token->graceAnswers, 0);
-    QVERIFY(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000));
+    QCOMPARE(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000),
+             Store::RotateResult::Rotated);
     QVERIFY(store->claimGraceAnswer("h0", 1));
     store.reset();
     store = Store::open(path, false, &error); // and once more, already upgraded
@@ -663,9 +664,11 @@ void tst_ServerUnits::storeRotateIsConditional()
     const auto user = store->findUser(QStringLiteral("alice"));
     QVERIFY(user);
     QVERIFY(store->createFamily(QStringLiteral("fam"), user->id, 0, 100'000, "h0", 50'000));
-    QVERIFY(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000));
+    QCOMPARE(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000),
+             Store::RotateResult::Rotated);
     // The parent is no longer current: a second rotation of it changes nothing.
-    QVERIFY(!store->rotate("h0", "sealed", 20, QStringLiteral("fam"), "h2", 60'000));
+    QCOMPARE(store->rotate("h0", "sealed", 20, QStringLiteral("fam"), "h2", 60'000),
+             Store::RotateResult::NotCurrent);
     QVERIFY(!store->findRefreshToken("h2"));
     const auto current = store->findSuccessor("h0");
     QVERIFY(current);
@@ -674,6 +677,10 @@ void tst_ServerUnits::storeRotateIsConditional()
     QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Active);
     QVERIFY(store->revokeFamily(QStringLiteral("fam"), 30, QStringLiteral("test")));
     QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Revoked);
+    // The current token of a revoked family does not rotate either.
+    QCOMPARE(store->rotate("h1", "sealed", 40, QStringLiteral("fam"), "h3", 60'000),
+             Store::RotateResult::NotCurrent);
+    QVERIFY(!store->findRefreshToken("h3"));
     QCOMPARE(store->familyStatus(QStringLiteral("nope")), Store::FamilyStatus::Missing);
     // Expired families (and their tokens) are purged.
     QCOMPARE(store->purgeExpired(200'000, 0), 1);

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "databaseurl.h"
+
+#include <QtCore/QString>
+#include <QtSql/QSqlDatabase>
+
+namespace Tessera::Server {
+
+// What differs between the two engines the Store runs on: opening a
+// connection, and the column types of the schema. Every other statement of the
+// Store is written once, in SQL both engines accept.
+enum class SqlDialect { SQLite, PostgreSQL };
+
+// Opens connection `connectionName` to `location` (SQLite: WAL, foreign keys
+// on, `fullSync` choosing synchronous=FULL; the caller has checked the files).
+// Messages never hold the password.
+bool openDatabase(QSqlDatabase *db, const QString &connectionName, const DatabaseLocation &location,
+                  bool fullSync, QString *error);
+
+// The schema version this server writes.
+int latestSchemaVersion();
+
+// Brings the schema up to latestSchemaVersion() in one transaction (a new
+// database gets every step); refuses a database from a newer server. On
+// PostgreSQL an advisory lock makes instances starting together take turns.
+bool migrateSchema(QSqlDatabase &db, SqlDialect dialect, QString *error);
+
+} // namespace Tessera::Server

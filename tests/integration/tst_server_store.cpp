@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+// tessera-server's Store in this process on the engine of the run (SQLite, or a database of
+// the PostgreSQL cluster: tests/common/testdatabase.h): every statement the server sends,
+// with the values only a real engine can get wrong (64-bit times, binary data with NUL and
+// high bytes, NULLs, cascading deletes, compare-and-set updates).
+#include "store.h"
+#include "testdatabase.h"
+
+#include <QtCore/QTemporaryDir>
+#include <QtTest/QTest>
+
+using Tessera::Server::Store;
+using namespace Tessera::Test;
+
+class tst_ServerStore : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void usersAndKeys();
+    void familiesRotateOnceAndPurge();
+    void clients();
+    void schemaOpensTwiceUnchanged();
+
+private:
+    std::unique_ptr<Store> openNew(QString *database = nullptr);
+    QTemporaryDir m_dir;
+    int m_opened = 0;
+};
+
+void tst_ServerStore::initTestCase()
+{
+    TESSERA_REQUIRE_TEST_DATABASE();
+}
+
+std::unique_ptr<Store> tst_ServerStore::openNew(QString *database)
+{
+    const QString dir = m_dir.filePath(QString::number(++m_opened));
+    if (!QDir().mkpath(dir))
+        return nullptr;
+    QFile::setPermissions(dir,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    QString error;
+    const QString location = newTestDatabase(dir, &error);
+    if (location.isEmpty()) {
+        qWarning("%s", qPrintable(error));
+        return nullptr;
+    }
+    if (database)
+        *database = location;
+    auto store = Store::open(location, false, &error);
+    if (!store)
+        qWarning("%s", qPrintable(error));
+    return store;
+}
+
+void tst_ServerStore::usersAndKeys()
+{
+    auto store = openNew();
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-x"), Store::AddUserResult::Exists);
+    QCOMPARE(store->addUser(QStringLiteral("bob"), "hash-b"), Store::AddUserResult::Added);
+    const auto alice = store->findUser(QStringLiteral("alice"));
+    QVERIFY(alice);
+    QCOMPARE(alice->passwordHash, QByteArray("hash-a"));
+    QVERIFY(!store->findUser(QStringLiteral("nobody")));
+    QVERIFY(!store->failed());
+    // The password hash changes only from the expected one.
+    QVERIFY(!store->replacePasswordHash(alice->id, "not-the-hash", "hash-new"));
+    QVERIFY(store->replacePasswordHash(alice->id, "hash-a", "hash-new"));
+    QCOMPARE(store->findUser(QStringLiteral("alice"))->passwordHash, QByteArray("hash-new"));
+    QList<QByteArray> hashes;
+    const qint64 last =
+            store->forEachPasswordHash(0, [&hashes](const QByteArray &h) { hashes << h; });
+    QCOMPARE(hashes, QList<QByteArray>({"hash-new", "hash-b"}));
+    QCOMPARE(store->forEachPasswordHash(last, [](const QByteArray &) { QFAIL("none newer"); }),
+             last);
+
+    // Key material is binary: NUL and high bytes come back as they went in.
+    QByteArray material(64, '\0');
+    for (int i = 0; i < material.size(); ++i)
+        material[i] = char(255 - 4 * i);
+    QVERIFY(store->addSigningKey({QStringLiteral("k1"), QStringLiteral("HS256"), material}));
+    const auto keys = store->signingKeys(QStringLiteral("HS256"));
+    QCOMPARE(keys.size(), 1);
+    QCOMPARE(keys.first().material, material);
+    QVERIFY(store->signingKeys(QStringLiteral("ES256")).isEmpty());
+}
+
+void tst_ServerStore::familiesRotateOnceAndPurge()
+{
+    auto store = openNew();
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash"), Store::AddUserResult::Added);
+    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
+    // Milliseconds since the epoch do not fit 32 bits.
+    const qint64 now = 1'800'000'000'000;
+    const QByteArray h0("\x00\x01\xfe\xff", 4);
+    const QByteArray h1("\xff\x00\x7f", 3);
+    QVERIFY(store->createFamily(QStringLiteral("fam"), userId, now, now + 100'000, h0,
+                                now + 50'000));
+    auto first = store->findRefreshToken(h0);
+    QVERIFY(first);
+    QCOMPARE(first->issuedAt, now);
+    QCOMPARE(first->familyExpiresAt, now + 100'000);
+    QVERIFY(!first->rotatedAt);
+    QVERIFY(first->parentHash.isEmpty());
+    QVERIFY(!first->familyRevoked);
+    QCOMPARE(first->username, QStringLiteral("alice"));
+
+    QCOMPARE(store->rotate(h0, "sealed\0bytes", now + 10, QStringLiteral("fam"), h1, now + 60'000),
+             Store::RotateResult::Rotated);
+    QCOMPARE(store->rotate(h0, "again", now + 20, QStringLiteral("fam"), "h2", now + 60'000),
+             Store::RotateResult::NotCurrent);
+    QVERIFY(!store->failed());
+    QVERIFY(!store->findRefreshToken("h2"));
+    const auto parent = store->findRefreshToken(h0);
+    QVERIFY(parent && parent->rotatedAt);
+    QCOMPARE(*parent->rotatedAt, now + 10);
+    const auto current = store->findSuccessor(h0);
+    QVERIFY(current);
+    QCOMPARE(current->tokenHash, h1);
+    QCOMPARE(current->parentHash, h0);
+
+    QVERIFY(store->claimGraceAnswer(h0, 2));
+    QVERIFY(store->claimGraceAnswer(h0, 2));
+    QVERIFY(!store->claimGraceAnswer(h0, 2));
+    QCOMPARE(store->graceAnswers(h0), std::optional<int>(2));
+
+    QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Active);
+    QVERIFY(store->revokeFamily(QStringLiteral("fam"), now + 30, QStringLiteral("test")));
+    QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Revoked);
+    QVERIFY(store->findRefreshToken(h1)->familyRevoked);
+    QCOMPARE(store->rotate(h1, "sealed", now + 40, QStringLiteral("fam"), "h3", now + 60'000),
+             Store::RotateResult::NotCurrent);
+    QCOMPARE(store->familyStatus(QStringLiteral("missing")), Store::FamilyStatus::Missing);
+
+    // A second family, idle-expired; the first expires absolutely. Purged with their tokens.
+    QVERIFY(store->createFamily(QStringLiteral("idle"), userId, now, now + 900'000, "i0",
+                                now + 5'000));
+    QVERIFY(store->createFamily(QStringLiteral("live"), userId, now, now + 900'000, "l0",
+                                now + 500'000));
+    QCOMPARE(store->purgeExpired(now + 10'000, 0), 1); // "idle"
+    QVERIFY(!store->findRefreshToken("i0"));
+    QCOMPARE(store->purgeExpired(now + 200'000, 0), 1); // "fam"
+    QVERIFY(!store->findRefreshToken(h0));
+    QVERIFY(!store->findRefreshToken(h1));
+    QCOMPARE(store->familyStatus(QStringLiteral("live")), Store::FamilyStatus::Active);
+}
+
+void tst_ServerStore::clients()
+{
+    auto store = openNew();
+    QVERIFY(store);
+    const QStringList uris{QStringLiteral("http://127.0.0.1/cb"),
+                           QStringLiteral("com.example.app:/cb"),
+                           QStringLiteral("http://[::1]/cb")};
+    QCOMPARE(store->addClient(QStringLiteral("b-app"), uris), Store::AddClientResult::Added);
+    QCOMPARE(store->addClient(QStringLiteral("a-app"), {uris.last()}),
+             Store::AddClientResult::Added);
+    QCOMPARE(store->addClient(QStringLiteral("a-app"), uris), Store::AddClientResult::Exists);
+    // The same URI twice is refused by the schema: nothing of that client is kept.
+    QCOMPARE(store->addClient(QStringLiteral("c-app"), {uris.first(), uris.first()}),
+             Store::AddClientResult::Failed);
+    QVERIFY(!store->findClient(QStringLiteral("c-app")));
+    const auto list = store->clients();
+    QVERIFY(list);
+    QCOMPARE(list->size(), 2);
+    QCOMPARE(list->at(0).id, QStringLiteral("a-app"));
+    QCOMPARE(list->at(1).redirectUris, uris);
+    QCOMPARE(store->removeClient(QStringLiteral("b-app")), Store::RemoveClientResult::Removed);
+    QCOMPARE(store->removeClient(QStringLiteral("b-app")), Store::RemoveClientResult::Missing);
+    QCOMPARE(store->addClient(QStringLiteral("b-app"), {uris.first()}),
+             Store::AddClientResult::Added);
+    QCOMPARE(store->findClient(QStringLiteral("b-app"))->redirectUris, QStringList{uris.first()});
+}
+
+// A second open finds the schema current: no step runs again, the data stays.
+void tst_ServerStore::schemaOpensTwiceUnchanged()
+{
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash"), Store::AddUserResult::Added);
+    store.reset();
+    QString error;
+    store = Store::open(database, false, &error);
+    QVERIFY2(store, qPrintable(error));
+    QVERIFY(store->findUser(QStringLiteral("alice")));
+    store.reset();
+    const auto version =
+            databaseSelect(database, QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
+    QVERIFY(version && version->size() == 1);
+    QCOMPARE(version->first().first().toInt(), Tessera::Server::latestSchemaVersion());
+}
+
+QTEST_GUILESS_MAIN(tst_ServerStore)
+#include "tst_server_store.moc"
