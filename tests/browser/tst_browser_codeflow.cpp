@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The browser sign-in with a real browser: the SDK's OAuth::CodeFlow against the real
-// oidc-provider, with Debian's chromium (headless, driven by tests/browser/signin.mjs) as the
-// system browser. What browser.py cannot show: a rendering browser with its own cookie, redirect
-// and form handling lands on the SDK's loopback receiver with a code the SDK can exchange, and
-// the ID token's nonce survives the trip. The pages a person sees are saved in
-// <build>/screenshots/ and checked to show content.
+// oidc-provider and against tessera-server as the authorization server, with Debian's chromium
+// (headless, driven by tests/browser/signin.mjs) as the system browser. What browser.py cannot
+// show: a rendering browser with its own cookie, redirect and form handling lands on the SDK's
+// loopback receiver with a code the SDK can exchange, and the ID token's nonce survives the trip.
+// The pages a person sees are saved in <build>/screenshots/ and checked to show content.
 #include "imagestats.h"
 #include "oauth/codeflow_p.h"
 #include "oauth/discovery_p.h"
@@ -12,6 +12,8 @@
 #include "oauth/jwkscache_p.h"
 
 #include "oidcproviderprocess.h"
+#include "serverprocess.h"
+#include "testsupport.h"
 
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
@@ -77,6 +79,37 @@ QString describe(const TokenOutcome &outcome)
                  outcome.error.message());
 }
 
+// The `count` screenshots DIR/PREFIX-N.png show rendered pages: text and fields, not a blank or
+// one-colour image.
+void expectPages(const QDir &shots, const QString &prefix, int count)
+{
+    const QStringList names =
+            shots.entryList({prefix + QStringLiteral("-*.png")}, QDir::Files, QDir::Name);
+    QCOMPARE(names.size(), count);
+    for (const QString &name : names) {
+        const QImage image(shots.filePath(name));
+        QVERIFY2(!image.isNull(), qPrintable(name));
+        QVERIFY(image.width() >= 800 && image.height() >= 600);
+        const Test::ImageStats stats = Test::statsOf(image);
+        const QString summary = QStringLiteral("%1: %2 colours, dominant %3 %, dark %4 %")
+                                        .arg(name)
+                                        .arg(stats.distinctColors)
+                                        .arg(stats.dominantFraction * 100, 0, 'f', 1)
+                                        .arg(stats.darkFraction * 100, 0, 'f', 2);
+        qInfo("%s", qPrintable(summary));
+        // A web page is mostly background.
+        QVERIFY2(stats.distinctColors >= 32, qPrintable(summary));
+        QVERIFY2(stats.dominantFraction < 0.99, qPrintable(summary));
+        QVERIFY2(stats.darkFraction > 0.001, qPrintable(summary));
+    }
+}
+
+void removeShots(QDir &shots, const QString &prefix)
+{
+    for (const QString &old : shots.entryList({prefix + QStringLiteral("-*.png")}))
+        QVERIFY(shots.remove(old));
+}
+
 } // namespace
 
 class tst_BrowserCodeFlow : public QObject
@@ -89,6 +122,7 @@ private slots:
 
     void signsInThroughChromium();
     void refusalInChromiumIsAccessDenied();
+    void signsInAtTesseraServerThroughChromium();
 
 private:
     std::unique_ptr<OidcProviderProcess> m_provider;
@@ -112,8 +146,7 @@ void tst_BrowserCodeFlow::cleanup()
 void tst_BrowserCodeFlow::signsInThroughChromium()
 {
     const QString prefix = QStringLiteral("oidc-provider-codeflow");
-    for (const QString &old : m_shots.entryList({prefix + QStringLiteral("-*.png")}))
-        QVERIFY(m_shots.remove(old));
+    removeShots(m_shots, prefix);
 
     SessionConfig transport;
     transport.setRequestTimeout(std::chrono::seconds(30));
@@ -152,25 +185,7 @@ void tst_BrowserCodeFlow::signsInThroughChromium()
     QCOMPARE(claims.result().username, QStringLiteral("alice"));
 
     // The provider's login and consent pages, as chromium rendered them.
-    const QStringList shots =
-            m_shots.entryList({prefix + QStringLiteral("-*.png")}, QDir::Files, QDir::Name);
-    QCOMPARE(shots.size(), 2);
-    for (const QString &name : shots) {
-        const QImage image(m_shots.filePath(name));
-        QVERIFY2(!image.isNull(), qPrintable(name));
-        QVERIFY(image.width() >= 800 && image.height() >= 600);
-        const Test::ImageStats stats = Test::statsOf(image);
-        const QString summary = QStringLiteral("%1: %2 colours, dominant %3 %, dark %4 %")
-                                        .arg(name)
-                                        .arg(stats.distinctColors)
-                                        .arg(stats.dominantFraction * 100, 0, 'f', 1)
-                                        .arg(stats.darkFraction * 100, 0, 'f', 2);
-        qInfo("%s", qPrintable(summary));
-        // A web page is mostly background: text and fields, not a blank or one-colour image.
-        QVERIFY2(stats.distinctColors >= 32, qPrintable(summary));
-        QVERIFY2(stats.dominantFraction < 0.99, qPrintable(summary));
-        QVERIFY2(stats.darkFraction > 0.001, qPrintable(summary));
-    }
+    expectPages(m_shots, prefix, 2);
 }
 
 void tst_BrowserCodeFlow::refusalInChromiumIsAccessDenied()
@@ -193,6 +208,57 @@ void tst_BrowserCodeFlow::refusalInChromiumIsAccessDenied()
     QCOMPARE(outcome.error.code(), Error::Code::AccessDenied);
     // The receiver still answered the browser (its "sign-in refused" page is a 2xx).
     QVERIFY(chromium.finishedWith(0));
+}
+
+// The same sign-in at the companion server acting as the authorization server: its discovery,
+// its login page (username, password, CSRF cookie) rendered and submitted by chromium, its
+// ES256-signed ID token carrying the nonce.
+void tst_BrowserCodeFlow::signsInAtTesseraServerThroughChromium()
+{
+    using namespace Tessera::Test;
+    const QString prefix = QStringLiteral("tessera-server-login");
+    removeShots(m_shots, prefix);
+    ServerProcess server({QStringLiteral("--demo")}); // registers client tessera-demo
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    const QString issuer = server.baseUrl().toString(QUrl::StripTrailingSlash);
+
+    SessionConfig transport;
+    transport.setRequestTimeout(std::chrono::seconds(30));
+    Discovery discovery(issuer, transport);
+    CodeFlow::Options options;
+    options.clientId = QStringLiteral("tessera-demo");
+    options.receiver.timeout = std::chrono::milliseconds(FlowTimeoutMs);
+    CodeFlow flow(discovery, transport, options);
+    Chromium chromium({QStringLiteral("--login"), TestUser, QStringLiteral("--password"),
+                       TestPassword, QStringLiteral("--screenshots"), m_shots.absolutePath(),
+                       QStringLiteral("--screenshot-prefix"), prefix});
+    connect(&flow, &CodeFlow::authorizationUrlReady, this,
+            [&chromium](const QUrl &url) { chromium.open(url); });
+    QSignalSpy finished(&flow, &CodeFlow::finished);
+    flow.start();
+    QVERIFY(finished.wait(FlowTimeoutMs));
+    TokenOutcome outcome = flow.takeOutcome();
+    QVERIFY2(outcome.kind == TokenOutcome::Kind::Issued, qPrintable(describe(outcome)));
+    QVERIFY2(chromium.finishedWith(0), "chromium did not land on the receiver's page");
+    QVERIFY(!outcome.tokens.refresh.isEmpty());
+
+    QVERIFY(flow.metadata());
+    JwksCache keys(flow.metadata()->jwksUri, transport);
+    IdTokenValidator validator(keys);
+    IdTokenExpectations expected;
+    expected.issuer = issuer;
+    expected.clientId = options.clientId;
+    expected.signingAlgorithms = flow.metadata()->idTokenSigningAlgValuesSupported;
+    expected.nonce = flow.nonce();
+    const QFuture<IdTokenClaims> claims =
+            validator.validate(std::move(outcome.tokens.idToken), expected);
+    QVERIFY(QTest::qWaitFor([&] { return claims.isFinished(); }, FlowTimeoutMs));
+    QVERIFY2(claims.resultCount() == 1, "the server's ID token was refused");
+    QCOMPARE(claims.result().username, TestUser);
+
+    // One page: the login form (consent is skipped for first-party clients).
+    expectPages(m_shots, prefix, 1);
 }
 
 QTEST_GUILESS_MAIN(tst_BrowserCodeFlow)

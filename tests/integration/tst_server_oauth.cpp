@@ -244,6 +244,15 @@ void tst_ServerOAuth::loginPage()
     const QByteArray csp = page.header("Content-Security-Policy");
     QVERIFY2(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
              csp.constData());
+    // The one inline stylesheet is allowed by its hash and nothing else is.
+    const qsizetype styleStart = page.body.indexOf("<style>") + 7;
+    const qsizetype styleEnd = page.body.indexOf("</style>");
+    QVERIFY(styleStart >= 7 && styleEnd > styleStart);
+    QCOMPARE(page.body.count("<style"), 1);
+    const QByteArray styleHash =
+            Jose::sha256(page.body.mid(styleStart, styleEnd - styleStart)).toBase64();
+    QVERIFY2(csp.contains("style-src 'sha256-" + styleHash + "';"), csp.constData());
+    QVERIFY(!csp.contains("unsafe-inline"));
     QCOMPARE(page.header("Cache-Control"), QByteArray("no-store"));
     QCOMPARE(page.header("Referrer-Policy"), QByteArray("no-referrer"));
     const QByteArray cookie = page.header("Set-Cookie");
