@@ -208,34 +208,37 @@ def main():
               not os.path.exists(config) and stored_entries(service) == 0,
               f"{os.path.exists(config)} {stored_entries(service)}")
 
-        # Ctrl-C while waiting for the browser: cancelSignIn, exit 130, nothing stored.
-        proc = subprocess.Popen([args.cli, "login", "--issuer", issuer, "--client-id", CLIENT_ID,
-                                 "--app-id", app_id, "--config", config],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=dict(os.environ, BROWSER=absent))
-        err = b""
-        deadline = time.time() + 30
-        while b"waiting for the browser" not in err and time.time() < deadline and proc.poll() is None:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                err += os.read(proc.stderr.fileno(), 4096)
-        shown = re.search(rb"https?://\S+", err)
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(shown.group(0).decode()).query) if shown else {}
-        redirect_uri = query.get("redirect_uri", [""])[0]
-        check("while it waits, the loopback redirect listener answers",
-              redirect_uri.startswith("http://127.0.0.1:") and reachable(redirect_uri), f"{err!r}")
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, rest = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, rest = proc.communicate()
-        err += rest
-        check("Ctrl-C while the browser is out cancels cleanly: exit 130, saying so last",
-              proc.returncode == 130 and err.endswith(b"tessera: sign-in cancelled; nothing was stored\n"),
-              f"{proc.returncode} {out!r} {err!r}")
-        check("a cancelled sign-in stores nothing", not os.path.exists(config) and stored_entries(service) == 0)
-        check("the loopback listener is gone after Ctrl-C", redirect_uri and not reachable(redirect_uri))
+        # Ctrl-C (or SIGTERM) while waiting for the browser: cancelSignIn, exit 128 + the
+        # signal, nothing stored.
+        for number, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+            proc = subprocess.Popen([args.cli, "login", "--issuer", issuer, "--client-id", CLIENT_ID,
+                                     "--app-id", app_id, "--config", config],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=dict(os.environ, BROWSER=absent))
+            err = b""
+            deadline = time.time() + 30
+            while b"waiting for the browser" not in err and time.time() < deadline and proc.poll() is None:
+                ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+                if ready:
+                    err += os.read(proc.stderr.fileno(), 4096)
+            shown = re.search(rb"https?://\S+", err)
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(shown.group(0).decode()).query) if shown else {}
+            redirect_uri = query.get("redirect_uri", [""])[0]
+            check("while it waits, the loopback redirect listener answers",
+                  redirect_uri.startswith("http://127.0.0.1:") and reachable(redirect_uri), f"{err!r}")
+            proc.send_signal(number)
+            try:
+                out, rest = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, rest = proc.communicate()
+            err += rest
+            check(f"{name} while the browser is out cancels cleanly: exit {128 + number}, saying so last",
+                  proc.returncode == 128 + number and err.endswith(b"tessera: sign-in cancelled; nothing was stored\n"),
+                  f"{proc.returncode} {out!r} {err!r}")
+            check(f"a sign-in cancelled by {name} stores nothing",
+                  not os.path.exists(config) and stored_entries(service) == 0)
+            check(f"the loopback listener is gone after {name}", redirect_uri and not reachable(redirect_uri))
 
         code, out, err = cli("login", "--resource-origin", resource.url, login=True)
         check("login --issuer --client-id in the browser: exit 0, signed in as alice at the issuer",
@@ -332,6 +335,10 @@ def main():
               code == 2 and b"--client-id" in err, f"{code} {err!r}")
         code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", CLIENT_ID)
         check("an http issuer on a remote host is refused, exit 2", code == 2 and b"https" in err, f"{code} {err!r}")
+        code, _, err = cli("status", "--issuer", issuer, "--client-id", CLIENT_ID,
+                           "--resource-origin", "http://api.example.com")
+        check("an http resource origin on a remote host is refused, exit 2", code == 2 and b"https" in err,
+              f"{code} {err!r}")
         code, _, err = cli("status", "--issuer", issuer, "--server", issuer)
         check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
     finally:
