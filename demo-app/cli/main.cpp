@@ -199,6 +199,15 @@ QSocketNotifier *catchInterrupts(QObject *parent)
     return new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, parent);
 }
 
+// Once the sign-in is over, Ctrl-C ends the process again (e.g. during `--memory-only get`).
+void releaseInterrupts()
+{
+    if (signalPipe[0] < 0)
+        return;
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+}
+
 // One invocation: a command driven through the futures of the session's operations.
 class Command : public QObject
 {
@@ -455,6 +464,7 @@ void Command::signIn(QFuture<void> signedIn, bool login)
 {
     signedIn.then(this,
                   [this, login] {
+                      releaseInterrupts();
                       if (login && !m_memoryOnly && !rememberSettings())
                           return finish(ExitFailure);
                       afterSignIn();
@@ -466,6 +476,7 @@ void Command::signIn(QFuture<void> signedIn, bool login)
 
 void Command::signInFailed(const Error &error, bool login)
 {
+    releaseInterrupts();
     if (m_interruptedBy && error.code() == Error::Code::Cancelled) {
         printError(QStringLiteral("sign-in cancelled; nothing was stored"));
         return finish(ExitInterrupted + m_interruptedBy);
