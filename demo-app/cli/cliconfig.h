@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The `tessera` CLI's remembered settings: server URL, username, app id and
-// endpoint paths (never a token), in a small INI file.
+// endpoint paths, or for OAuth the issuer, client id, scopes and resource
+// origins (never a token), in a small INI file.
 //
-// The server URL decides where the next typed password goes, so the file is
+// The server URL decides where the next typed password goes (the issuer,
+// where the browser is sent and the token goes), so the file is
 // trusted the way ssh trusts ~/.ssh/config: it must be a regular file (not a
 // symbolic link) owned by the user and not writable by group or others, and
 // every directory above it must be owned by the user or root and not writable
@@ -34,6 +36,7 @@ public:
     bool contains(const QString &key) const { return m_values.contains(key); }
     QString value(const QString &key) const { return m_values.value(key); }
     void setValue(const QString &key, const QString &value) { m_values.insert(key, value); }
+    void remove(const QString &key) { m_values.remove(key); }
 
     // Creates missing directories 0700 (and tightens the default directory to
     // 0700), writes the settings to a temporary 0600 file beside the target and

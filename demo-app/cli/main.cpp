@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tessera: a scriptable command-line client for Tessera sessions, in the
 // spirit of `gh auth`. The refresh token lives in the platform's secure
-// storage; the access token is obtained fresh by each invocation.
+// storage; the access token is obtained fresh by each invocation. Two
+// profiles, as in the SDK: a SimpleJWT server (--server, username and
+// password) or an OpenID provider (--issuer, --client-id: browser sign-in).
 #include "cliconfig.h"
 #include "requestpath.h"
 
@@ -12,6 +14,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
 #include <QtNetwork/QNetworkReply>
@@ -20,6 +23,9 @@
 #include <iostream>
 #include <string>
 
+#include <csignal>
+
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -35,6 +41,8 @@ enum ExitCode {
     ExitSignedOut = 3,
     ExitStorage = 4,
     ExitNetwork = 5,
+    ExitUnsupported = 6,
+    ExitInterrupted = 128, // + the signal's number, as shells report it (130 for Ctrl-C)
 };
 
 const char HelpText[] = R"HELP(Usage: tessera COMMAND [options]
@@ -42,11 +50,17 @@ const char HelpText[] = R"HELP(Usage: tessera COMMAND [options]
 Commands:
   login     Sign in and keep the session in the platform's secure storage.
             --server URL  --username NAME  --password-stdin (else a prompt without echo)
+            or, with an OpenID provider, in the browser:
+            --issuer URL  --client-id ID  [--scope S ...]  [--resource-origin ORIGIN ...]
+            The authorization URL is printed on stderr (to copy into a browser) and
+            opened with $BROWSER (run with the URL as its only argument) or xdg-open;
+            tessera waits for the browser to come back. Ctrl-C cancels.
   status    Whether a session is stored, for which user and server, and when the
             access token expires (after one refresh). Never prints a token.
   get PATH  Authenticated GET of PATH on the server; prints the body. PATH is a
-            path on the session's server starting with a single "/" (/api/me/);
-            anything that could name another host (//host/x, http://...) is refused.
+            path on the session's server (OAuth: the issuer's origin) starting with
+            a single "/" (/api/me/); anything that could name another host
+            (//host/x, http://...) is refused, except a full URL on a resource origin.
   token     Prints a fresh access token, for scripts:
               curl -H "Authorization: Bearer $(tessera token)" ...
             Never prints the refresh token.
@@ -54,6 +68,14 @@ Commands:
 
 Options:
   --server URL          Server base URL (https, or http on loopback only).
+  --issuer URL          OpenID provider's issuer (https, or http on loopback only);
+                        selects the OAuth profile (browser sign-in, no password).
+  --client-id ID        The app's client id at the issuer (a public native client).
+  --scope S             A scope to request; repeat for more (default: openid
+                        offline_access).
+  --resource-origin O   Another origin whose requests carry the token (an API at
+                        another host); `get` then accepts full URLs on it. Repeatable.
+  --device              Device authorization grant: not yet supported (exit 6).
   --username NAME       Account name (login; memory-only get/token).
   --password-stdin      Read the password from the first line of stdin.
   --app-id ID           Storage namespace (default org.tessera.cli).
@@ -67,8 +89,10 @@ Options:
                         alone is of no use.
   -h, --help            Show this text.
 
-The config file remembers the server URL, the username and the endpoint paths
-(plain text, never a token). Flags override it. It is written 0600 in a 0700
+The config file remembers the server URL, the username and the endpoint paths,
+or the issuer, client id, scopes and resource origins (plain text, never a
+token). Flags override it; --issuer or --server on login replaces the other
+profile's settings. It is written 0600 in a 0700
 directory; like ssh, tessera refuses a config that is a symbolic link, is not
 yours, or that group or others can write (or whose directory they can write),
 and says why. The password prompt names the user and the server it goes to.
@@ -80,6 +104,8 @@ Exit codes:
   3  signed out, or re-authentication required
   4  secure storage unavailable, locked or refused
   5  network or server error
+  6  not supported (login --device)
+  130  interrupted (Ctrl-C) while waiting for the browser; nothing is stored
 )HELP";
 
 void printError(const QString &message)
@@ -149,6 +175,39 @@ QString readUsername()
     return QString::fromStdString(line).trimmed();
 }
 
+// SIGINT and SIGTERM while the browser sign-in waits: the handler only writes the signal's
+// number to a pipe that the event loop reads (nothing else is async-signal-safe). SA_RESETHAND:
+// a second Ctrl-C ends the process at once.
+int signalPipe[2] = {-1, -1};
+
+void onSignal(int number)
+{
+    const unsigned char byte = static_cast<unsigned char>(number);
+    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
+}
+
+QSocketNotifier *catchInterrupts(QObject *parent)
+{
+    if (::pipe2(signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return nullptr;
+    struct sigaction action = {};
+    action.sa_handler = onSignal;
+    action.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    return new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, parent);
+}
+
+// Once the sign-in is over, Ctrl-C ends the process again (e.g. during `--memory-only get`).
+void releaseInterrupts()
+{
+    if (signalPipe[0] < 0)
+        return;
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+}
+
 // One invocation: a command driven through the futures of the session's operations.
 class Command : public QObject
 {
@@ -163,12 +222,20 @@ public:
 
 private:
     QString option(const QString &name) const;
+    // The server, or the issuer for OAuth.
+    QUrl where() const
+    {
+        return m_config.profile() == SessionConfig::Profile::OAuth ? m_config.issuer()
+                                                                   : m_config.serverUrl();
+    }
     void finish(int code) { QCoreApplication::exit(code); }
     void fail(const Error &error)
     {
         printError(error.message());
         finish(exitCodeFor(error));
     }
+    int configureOAuth(const QString &issuer);
+    void signInWithBrowser();
     void signIn(QFuture<void> signedIn, bool login);
     void signInFailed(const Error &error, bool login);
     void afterSignIn();
@@ -187,6 +254,7 @@ private:
     std::unique_ptr<Session> m_session;
     std::unique_ptr<AuthenticatedNetworkAccessManager> m_network;
     bool m_memoryOnly = false;
+    int m_interruptedBy = 0; // the signal that cancelled the browser sign-in
 };
 
 QString Command::option(const QString &name) const
@@ -198,12 +266,32 @@ QString Command::option(const QString &name) const
 
 bool Command::rememberSettings()
 {
-    m_settings->setValue(QStringLiteral("server"), m_config.serverUrl().toString());
+    const bool oauth = m_config.profile() == SessionConfig::Profile::OAuth;
+    const QStringList simpleJwtKeys = {QStringLiteral("server"), QStringLiteral("obtain-path"),
+                                       QStringLiteral("refresh-path"),
+                                       QStringLiteral("revoke-path")};
+    const QStringList oauthKeys = {QStringLiteral("issuer"), QStringLiteral("client-id"),
+                                   QStringLiteral("scopes")};
+    // One profile at a time: the other's settings would otherwise decide the next invocation.
+    for (const QString &key : oauth ? simpleJwtKeys : oauthKeys)
+        m_settings->remove(key);
+    if (oauth) {
+        m_settings->setValue(QStringLiteral("issuer"), m_config.issuer().toString());
+        m_settings->setValue(QStringLiteral("client-id"), m_config.clientId());
+        m_settings->setValue(QStringLiteral("scopes"), m_config.scopes().join(QLatin1Char(' ')));
+    } else {
+        m_settings->setValue(QStringLiteral("server"), m_config.serverUrl().toString());
+        m_settings->setValue(QStringLiteral("obtain-path"), m_config.obtainPath());
+        m_settings->setValue(QStringLiteral("refresh-path"), m_config.refreshPath());
+        m_settings->setValue(QStringLiteral("revoke-path"), m_config.revokePath());
+    }
+    if (m_config.resourceOrigins().isEmpty())
+        m_settings->remove(QStringLiteral("resource-origins"));
+    else
+        m_settings->setValue(QStringLiteral("resource-origins"),
+                             m_config.resourceOrigins().join(QLatin1Char(' ')));
     m_settings->setValue(QStringLiteral("username"), m_session->user());
     m_settings->setValue(QStringLiteral("app-id"), m_config.appId());
-    m_settings->setValue(QStringLiteral("obtain-path"), m_config.obtainPath());
-    m_settings->setValue(QStringLiteral("refresh-path"), m_config.refreshPath());
-    m_settings->setValue(QStringLiteral("revoke-path"), m_config.revokePath());
     QString error;
     if (m_settings->save(&error))
         return true;
@@ -223,21 +311,43 @@ int Command::run()
     }
     m_memoryOnly = m_parser.isSet(QStringLiteral("memory-only"));
 
-    const QString server = option(QStringLiteral("server"));
-    if (server.isEmpty()) {
-        printError(QStringLiteral("no server: use --server URL (it is remembered after login)"));
+    // The flags choose the profile; without either, the config's (the issuer when it has one).
+    const bool serverFlag = m_parser.isSet(QStringLiteral("server"));
+    const bool issuerFlag = m_parser.isSet(QStringLiteral("issuer"));
+    if (serverFlag && issuerFlag) {
+        printError(
+                QStringLiteral("--server and --issuer name different kinds of sign-in: give one"));
         return ExitUsage;
     }
-    QString appId = option(QStringLiteral("app-id"));
-    m_config = SessionConfig(QUrl(server),
-                             appId.isEmpty() ? QStringLiteral("org.tessera.cli") : appId);
-    for (const auto &[name, setter] :
-         {std::pair{QStringLiteral("obtain-path"), &SessionConfig::setObtainPath},
-          std::pair{QStringLiteral("refresh-path"), &SessionConfig::setRefreshPath},
-          std::pair{QStringLiteral("revoke-path"), &SessionConfig::setRevokePath}}) {
-        if (m_parser.isSet(name) || m_settings->contains(name))
-            (m_config.*setter)(option(name));
+    const QString issuer = issuerFlag ? m_parser.value(QStringLiteral("issuer"))
+            : serverFlag              ? QString()
+                                      : m_settings->value(QStringLiteral("issuer"));
+    if (!issuer.isEmpty()) {
+        if (const int code = configureOAuth(issuer); code >= 0)
+            return code;
+    } else {
+        const QString server = option(QStringLiteral("server"));
+        if (server.isEmpty()) {
+            printError(QStringLiteral("no server: use --server URL, or --issuer URL --client-id ID "
+                                      "(remembered after login)"));
+            return ExitUsage;
+        }
+        QString appId = option(QStringLiteral("app-id"));
+        m_config = SessionConfig(QUrl(server),
+                                 appId.isEmpty() ? QStringLiteral("org.tessera.cli") : appId);
+        for (const auto &[name, setter] :
+             {std::pair{QStringLiteral("obtain-path"), &SessionConfig::setObtainPath},
+              std::pair{QStringLiteral("refresh-path"), &SessionConfig::setRefreshPath},
+              std::pair{QStringLiteral("revoke-path"), &SessionConfig::setRevokePath}}) {
+            if (m_parser.isSet(name) || m_settings->contains(name))
+                (m_config.*setter)(option(name));
+        }
     }
+    // Only what login lists: the token goes to these origins too.
+    m_config.setResourceOrigins(m_parser.isSet(QStringLiteral("resource-origin"))
+                                        ? m_parser.values(QStringLiteral("resource-origin"))
+                                        : m_settings->value(QStringLiteral("resource-origins"))
+                                                  .split(QLatin1Char(' '), Qt::SkipEmptyParts));
     if (m_memoryOnly)
         m_config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
     if (const Error error = m_config.validate()) {
@@ -247,7 +357,11 @@ int Command::run()
     if (m_name == u"get") {
         // Before any request: a PATH that names another origin gets none at all.
         QString error;
-        m_getUrl = TesseraCli::resolveRequestPath(m_config.serverUrl(), m_argument, &error);
+        const QUrl base = m_config.profile() == SessionConfig::Profile::OAuth
+                ? m_config.issuer()
+                : m_config.serverUrl();
+        m_getUrl = TesseraCli::resolveRequestPath(base, m_argument, &error,
+                                                  m_config.resourceOrigins());
         if (!m_getUrl.isValid()) {
             printError(error);
             return ExitUsage;
@@ -264,7 +378,13 @@ int Command::run()
                            .arg(m_name));
         return ExitUsage;
     }
-    if (needsLogin) {
+    if (needsLogin && m_config.profile() == SessionConfig::Profile::OAuth) {
+        if (m_memoryOnly && m_name == u"login")
+            printError(QStringLiteral(
+                    "note: --memory-only keeps nothing after this command; use "
+                    "`tessera --memory-only get PATH` to sign in and call in one go"));
+        signInWithBrowser();
+    } else if (needsLogin) {
         QString username = option(QStringLiteral("username"));
         if (username.isEmpty())
             username = readUsername();
@@ -293,10 +413,58 @@ int Command::run()
     return -1; // continue in the event loop
 }
 
+int Command::configureOAuth(const QString &issuer)
+{
+    const QString clientId = option(QStringLiteral("client-id"));
+    if (clientId.isEmpty()) {
+        printError(QStringLiteral("no client id: use --client-id ID with --issuer (remembered "
+                                  "after login)"));
+        return ExitUsage;
+    }
+    const QString appId = option(QStringLiteral("app-id"));
+    m_config = SessionConfig();
+    m_config.setAppId(appId.isEmpty() ? QStringLiteral("org.tessera.cli") : appId);
+    m_config.setIssuer(QUrl(issuer, QUrl::StrictMode));
+    m_config.setClientId(clientId);
+    // Each --scope may also hold several, space-separated as in OAuth's scope parameter.
+    const QStringList scopes =
+            (m_parser.isSet(QStringLiteral("scope"))
+                     ? m_parser.values(QStringLiteral("scope")).join(QLatin1Char(' '))
+                     : m_settings->value(QStringLiteral("scopes")))
+                    .split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    if (!scopes.isEmpty())
+        m_config.setScopes(scopes);
+    return -1;
+}
+
+void Command::signInWithBrowser()
+{
+    QObject::connect(m_session.get(), &Session::browserSignInRequested, this, [](const QUrl &url) {
+        // Always printed: the opener may fail, or the browser may be on another screen.
+        std::fprintf(stderr, "Open this URL in your browser to sign in:\n  %s\n",
+                     url.toEncoded().constData());
+        if (!openInSystemBrowser(url))
+            printError(QStringLiteral("could not start a browser ($BROWSER or xdg-open): open "
+                                      "the URL above yourself"));
+        printError(QStringLiteral("waiting for the browser (Ctrl-C cancels)"));
+    });
+    if (QSocketNotifier *interrupts = catchInterrupts(this)) {
+        QObject::connect(interrupts, &QSocketNotifier::activated, this, [this] {
+            unsigned char number = 0;
+            if (::read(signalPipe[0], &number, 1) == 1 && !m_interruptedBy) {
+                m_interruptedBy = number;
+                m_session->cancelSignIn();
+            }
+        });
+    }
+    signIn(m_session->signInWithBrowser(), true);
+}
+
 void Command::signIn(QFuture<void> signedIn, bool login)
 {
     signedIn.then(this,
                   [this, login] {
+                      releaseInterrupts();
                       if (login && !m_memoryOnly && !rememberSettings())
                           return finish(ExitFailure);
                       afterSignIn();
@@ -308,6 +476,11 @@ void Command::signIn(QFuture<void> signedIn, bool login)
 
 void Command::signInFailed(const Error &error, bool login)
 {
+    releaseInterrupts();
+    if (m_interruptedBy && error.code() == Error::Code::Cancelled) {
+        printError(QStringLiteral("sign-in cancelled; nothing was stored"));
+        return finish(ExitInterrupted + m_interruptedBy);
+    }
     if (!login && m_name == u"logout") {
         // Still holding the token (e.g. the server is down): log out anyway; local state
         // is cleared either way.
@@ -340,7 +513,7 @@ void Command::afterSignIn()
 {
     if (m_name == u"login") {
         std::printf("signed in as %s at %s\n", qPrintable(m_session->user()),
-                    qPrintable(m_config.serverUrl().toString()));
+                    qPrintable(where().toString()));
         return finish(ExitOk);
     }
     if (m_name == u"status")
@@ -355,8 +528,12 @@ void Command::afterSignIn()
 
 void Command::doStatus()
 {
-    std::printf("signed in as %s\nserver: %s\naccess token expires: %s\n",
-                qPrintable(m_session->user()), qPrintable(m_config.serverUrl().toString()),
+    const bool oauth = m_config.profile() == SessionConfig::Profile::OAuth;
+    std::printf("signed in as %s\n%s: %s\n", qPrintable(m_session->user()),
+                oauth ? "issuer" : "server", qPrintable(where().toString()));
+    if (oauth)
+        std::printf("client id: %s\n", qPrintable(m_config.clientId()));
+    std::printf("access token expires: %s\n",
                 qPrintable(m_session->accessExpiresAt().toLocalTime().toString(
                         QStringLiteral("yyyy-MM-dd HH:mm:ss t"))));
     finish(ExitOk);
@@ -404,11 +581,13 @@ int main(int argc, char *argv[])
     QCommandLineParser parser;
     parser.setOptionsAfterPositionalArgumentsMode(QCommandLineParser::ParseAsOptions);
     for (const char *name :
-         {"server", "username", "app-id", "obtain-path", "refresh-path", "revoke-path", "config"})
+         {"server", "username", "app-id", "obtain-path", "refresh-path", "revoke-path", "config",
+          "issuer", "client-id", "scope", "resource-origin"})
         parser.addOption(
                 QCommandLineOption(QString::fromLatin1(name), QString(), QStringLiteral("VALUE")));
     parser.addOption(QCommandLineOption(QStringLiteral("password-stdin")));
     parser.addOption(QCommandLineOption(QStringLiteral("memory-only")));
+    parser.addOption(QCommandLineOption(QStringLiteral("device")));
     parser.addOption(QCommandLineOption(QStringList{QStringLiteral("h"), QStringLiteral("help")}));
     if (!parser.parse(QCoreApplication::arguments())) {
         printError(parser.errorText() + QStringLiteral(" (see tessera --help)"));
@@ -431,6 +610,13 @@ int main(int argc, char *argv[])
                                      .arg(command,
                                           command == u"get" ? QStringLiteral(" PATH") : QString()));
         return ExitUsage;
+    }
+    if (parser.isSet(QStringLiteral("device"))) {
+        // The device authorization grant (RFC 8628) needs the SDK's device flow in Session.
+        printError(QStringLiteral("--device (the device authorization grant) is not yet supported "
+                                  "by this tessera; sign in with the browser: tessera login "
+                                  "--issuer URL --client-id ID"));
+        return ExitUnsupported;
     }
     Command runner(parser, command, positional.value(1));
     const int immediate = runner.run();

@@ -1,0 +1,358 @@
+#!/usr/bin/python3
+"""End-to-end tests of `tessera login --issuer URL --client-id ID` (the browser sign-in) and of
+status, get, token and logout for such a session, against the real oidc-provider on loopback.
+
+    test_cli_oauth.py --cli PATH --node PATH --provider PATH/provider.js --browser PATH/browser.py
+
+The person in the browser is tests/interop/oidc/browser.py, run by the CLI as $BROWSER (through
+small wrapper scripts in the test's temporary directory: $BROWSER is one program). Runs inside
+scripts/with-keyring.sh: the refresh token goes to that real Secret Service. Prints one line per
+check and "N passed, N failed" at the end.
+"""
+import argparse
+import base64
+import http.server
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+CLIENT_ID = "tessera-native"
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    results["passed" if condition else "failed"] += 1
+    print(f"{'PASS' if condition else 'FAIL'}  {name}{'' if condition else '  -- ' + detail}", flush=True)
+    return condition
+
+
+def start_provider(node, script):
+    proc = subprocess.Popen([node, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=os.path.dirname(script))
+    issuer = None
+    deadline = time.time() + 60
+    while time.time() < deadline and issuer is None:
+        line = proc.stdout.readline().decode()
+        if line.startswith("issuer "):
+            issuer = line.split()[1].strip()
+        elif not line and proc.poll() is not None:
+            raise SystemExit(f"oidc-provider did not start: {proc.stderr.read().decode()[-2000:]}")
+    if issuer is None:
+        proc.kill()
+        raise SystemExit("oidc-provider did not print its issuer")
+    # Drain its output ("event ..." lines) so it never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, issuer
+
+
+def fetch(url, form=None, token=None):
+    """(status, body) of a GET, or of a form POST when form is given. No proxies: loopback."""
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode() if form else None)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=20) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def reachable(url):
+    try:
+        fetch(url)
+        return True
+    except urllib.error.URLError:
+        return False
+
+
+def stored_secret(service, key):
+    out = subprocess.run(["secret-tool", "lookup", "server", service, "user", key],
+                         capture_output=True).stdout
+    if not out:
+        return b""
+    try:
+        return base64.b64decode(out, validate=True)
+    except Exception:
+        return out
+
+
+def stored_entries(service):
+    """Every Secret Service item filed under the app's service (attributes only)."""
+    proc = subprocess.run(["secret-tool", "search", "--all", "server", service], capture_output=True)
+    return (proc.stdout + proc.stderr).decode(errors="replace").count("attribute.server")
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def executable(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o700)
+    return path
+
+
+class Trap:
+    """A loopback listener that only counts connections: one that reaches it went somewhere the
+    CLI must never send a request."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class ResourceServer:
+    """An API at another origin (a resource origin): answers 200 and records the Authorization
+    header of each request."""
+
+    def __init__(self):
+        seen = self.authorizations = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.headers.get("Authorization", ""))
+                body = b'{"resource": "ok"}\n'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cli", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--provider", required=True)
+    parser.add_argument("--browser", required=True)
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="tessera-cli-oauth-test.")
+    config = os.path.join(work, "cli.conf")
+    app_id = "org.tessera.cli-test.oauth"
+    service = "tessera:" + app_id
+    python = sys.executable
+    person = executable(os.path.join(work, "person"),
+                        f'#!/bin/sh\nexec "{python}" "{args.browser}" "$1"\n')
+    refuser = executable(os.path.join(work, "refuser"),
+                         f'#!/bin/sh\nexec "{python}" "{args.browser}" --deny "$1"\n')
+    # A browser that never comes back: the person walked away (Ctrl-C then ends the wait).
+    absent = executable(os.path.join(work, "absent"), "#!/bin/sh\nexit 0\n")
+
+    provider, issuer = start_provider(args.node, args.provider)
+    resource = ResourceServer()
+    key = f"{app_id}|oauth|{issuer}|{CLIENT_ID}|alice"
+    _, metadata = fetch(issuer + "/.well-known/openid-configuration")
+    metadata = json.loads(metadata)
+
+    def cli(*extra, browser=person, conf=config, login=False):
+        cmd = [args.cli, *extra, "--app-id", app_id, "--config", conf]
+        if login:
+            cmd += ["--issuer", issuer, "--client-id", CLIENT_ID]
+        proc = subprocess.run(cmd, capture_output=True, timeout=90, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, BROWSER=browser))
+        return proc.returncode, proc.stdout, proc.stderr
+
+    try:
+        code, out, err = cli("login", "--device", login=True)
+        check("login --device is refused as not yet supported, exit 6, nothing written",
+              code == 6 and b"not yet supported" in err and err.count(b"\n") == 1
+              and not os.path.exists(config), f"{code} {out!r} {err!r}")
+
+        code, out, err = cli("login", browser=refuser, login=True)
+        check("a person who declines: exit 3 (signed out), saying access was denied",
+              code == 3 and b"denied" in err.lower(), f"{code} {out!r} {err!r}")
+        check("a declined sign-in stores nothing: no config, no secret",
+              not os.path.exists(config) and stored_entries(service) == 0,
+              f"{os.path.exists(config)} {stored_entries(service)}")
+
+        # Ctrl-C (or SIGTERM) while waiting for the browser: cancelSignIn, exit 128 + the
+        # signal, nothing stored.
+        for number, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+            proc = subprocess.Popen([args.cli, "login", "--issuer", issuer, "--client-id", CLIENT_ID,
+                                     "--app-id", app_id, "--config", config],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=dict(os.environ, BROWSER=absent))
+            err = b""
+            deadline = time.time() + 30
+            while b"waiting for the browser" not in err and time.time() < deadline and proc.poll() is None:
+                ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+                if ready:
+                    err += os.read(proc.stderr.fileno(), 4096)
+            shown = re.search(rb"https?://\S+", err)
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(shown.group(0).decode()).query) if shown else {}
+            redirect_uri = query.get("redirect_uri", [""])[0]
+            check("while it waits, the loopback redirect listener answers",
+                  redirect_uri.startswith("http://127.0.0.1:") and reachable(redirect_uri), f"{err!r}")
+            proc.send_signal(number)
+            try:
+                out, rest = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, rest = proc.communicate()
+            err += rest
+            check(f"{name} while the browser is out cancels cleanly: exit {128 + number}, saying so last",
+                  proc.returncode == 128 + number and err.endswith(b"tessera: sign-in cancelled; nothing was stored\n"),
+                  f"{proc.returncode} {out!r} {err!r}")
+            check(f"a sign-in cancelled by {name} stores nothing",
+                  not os.path.exists(config) and stored_entries(service) == 0)
+            check(f"the loopback listener is gone after {name}", redirect_uri and not reachable(redirect_uri))
+
+        code, out, err = cli("login", "--resource-origin", resource.url, login=True)
+        check("login --issuer --client-id in the browser: exit 0, signed in as alice at the issuer",
+              code == 0 and f"signed in as alice at {issuer}".encode() in out, f"{code} {out!r} {err!r}")
+        urls = re.findall(rb"https?://\S+", err)
+        authorization = [u.decode() for u in urls if u.decode().startswith(metadata["authorization_endpoint"] + "?")]
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization[0]).query) if authorization else {}
+        check("the authorization URL is printed on stderr (for copy-paste), with PKCE and the client id",
+              query.get("client_id") == [CLIENT_ID] and query.get("code_challenge_method") == ["S256"]
+              and query.get("redirect_uri", [""])[0].startswith("http://127.0.0.1:"), f"{err!r}")
+        check("the authorization URL is not on stdout", b"code_challenge" not in out, f"{out!r}")
+        refresh = stored_secret(service, key)
+        check("the refresh token is in the Secret Service", len(refresh) > 20, repr(refresh[:8]))
+
+        text = open(config, "rb").read()
+        check("the config remembers issuer, client id, scopes and the resource origin",
+              f"issuer={issuer}".encode() in text and f"client-id={CLIENT_ID}".encode() in text
+              and b"offline_access" in text and resource.url.encode() in text, text.decode(errors="replace"))
+        check("the config holds no token and no server= line", refresh not in text and b"server=" not in text,
+              text.decode(errors="replace"))
+        check("the config is written 0600", mode(config) == 0o600, oct(mode(config)))
+
+        # A new process restores from the keyring with the profile from the config alone.
+        code, out, err = cli("status")
+        check("status in a new process: signed in as alice, names the issuer and the client id",
+              code == 0 and b"signed in as alice" in out and f"issuer: {issuer}".encode() in out
+              and CLIENT_ID.encode() in out and b"expires" in out, f"{code} {out!r} {err!r}")
+        rotated = stored_secret(service, key)
+        check("the restore rotated the refresh token and stored the new one", rotated and rotated != refresh)
+        check("status prints no token", rotated not in out + err)
+
+        code, out, err = cli("token")
+        token = out.strip().decode()
+        check("token prints one access token", code == 0 and token and "\n" not in token
+              and stored_secret(service, key) not in out, f"{code} {err!r}")
+        status, body = fetch(metadata["userinfo_endpoint"], token=token)
+        check("the provider's userinfo endpoint accepts the printed token",
+              status == 200 and json.loads(body).get("sub") == "alice", f"{status} {body!r}")
+
+        userinfo_path = urllib.parse.urlsplit(metadata["userinfo_endpoint"]).path
+        code, out, err = cli("get", userinfo_path)
+        check(f"get {userinfo_path} (the issuer's origin) through the CLI returns alice's claims",
+              code == 0 and json.loads(out).get("sub") == "alice", f"{code} {out!r} {err!r}")
+
+        seen = len(resource.authorizations)
+        code, out, err = cli("get", resource.url + "/api/thing?x=1")
+        check("get of a full URL on the listed resource origin works and carries the token",
+              code == 0 and b'"ok"' in out and len(resource.authorizations) == seen + 1
+              and resource.authorizations[-1].startswith("Bearer "), f"{code} {out!r} {err!r}")
+
+        trap = Trap()
+        before = stored_secret(service, key)
+        for url in (trap.url + "/x", metadata["userinfo_endpoint"].replace("127.0.0.1", "localhost"),
+                    f"//{trap.url[7:]}/x", resource.url.replace("http://", "http://user@") + "/x"):
+            code, out, err = cli("get", url)
+            check(f"get {url!r} (not a listed origin) is refused with one line, exit 2",
+                  code == 2 and err.count(b"\n") == 1 and b"PATH must be" in err and not out,
+                  f"{code} {out!r} {err!r}")
+        check("no refused URL reached anyone (no request, no refresh)",
+              trap.connections == 0 and stored_secret(service, key) == before, str(trap.connections))
+
+        # The issuer in the config decides where the browser goes and the token is sent: a config
+        # others can write, or a symbolic link, is refused before anything is sent.
+        trust = os.path.join(work, "trust")
+        os.mkdir(trust, 0o700)
+        unsafe = os.path.join(trust, "group.conf")
+        with open(unsafe, "w") as f:
+            f.write(f"[General]\nissuer={trap.url}\nclient-id={CLIENT_ID}\n")
+        os.chmod(unsafe, 0o620)
+        os.symlink(config, os.path.join(trust, "link.conf"))
+        for conf, reason in ((unsafe, b"writable by its group"),
+                             (os.path.join(trust, "link.conf"), b"symbolic link")):
+            code, out, err = cli("token", conf=conf)
+            check(f"an unsafe config ({reason.decode()}) is refused, exit 2",
+                  code == 2 and b"refusing config" in err and reason in err and not out, f"{code} {err!r}")
+        check("no unsafe config sent anything to its issuer", trap.connections == 0, str(trap.connections))
+        trap.close()
+
+        old_refresh = stored_secret(service, key)
+        code, out, err = cli("logout")
+        check("logout exits 0", code == 0 and b"signed out" in out, f"{code} {out!r} {err!r}")
+        check("logout removed the stored token", stored_secret(service, key) == b"")
+        status, body = fetch(metadata["token_endpoint"], form={
+            "grant_type": "refresh_token", "refresh_token": old_refresh.decode(), "client_id": CLIENT_ID})
+        check("the provider refuses the refresh token after logout (revoked)",
+              status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body!r}")
+        code, out, _ = cli("status")
+        check("status after logout exits 3", code == 3 and b"not signed in" in out, f"{code} {out!r}")
+        code, _, _ = cli("get", userinfo_path)
+        check("get after logout exits 3", code == 3, str(code))
+
+        code, _, err = cli("status", "--issuer", issuer, conf=os.path.join(work, "empty.conf"))
+        check("--issuer without a client id is a usage error naming --client-id",
+              code == 2 and b"--client-id" in err, f"{code} {err!r}")
+        code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", CLIENT_ID)
+        check("an http issuer on a remote host is refused, exit 2", code == 2 and b"https" in err, f"{code} {err!r}")
+        code, _, err = cli("status", "--issuer", issuer, "--client-id", CLIENT_ID,
+                           "--resource-origin", "http://api.example.com")
+        check("an http resource origin on a remote host is refused, exit 2", code == 2 and b"https" in err,
+              f"{code} {err!r}")
+        code, _, err = cli("status", "--issuer", issuer, "--server", issuer)
+        check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
+    finally:
+        resource.close()
+        if provider.poll() is None:
+            provider.send_signal(signal.SIGTERM)
+            try:
+                provider.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                provider.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
