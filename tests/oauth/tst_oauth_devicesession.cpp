@@ -118,6 +118,7 @@ private Q_SLOTS:
     void deviceSignInStoresAndRestores();
     void refusalStoresNothing();
     void cancelWhilePollingStopsPolling();
+    void logoutWhilePollingEndsTheSignIn();
     void refusedWithoutOAuthProfile();
 
 private:
@@ -266,6 +267,21 @@ void tst_OAuthDeviceSession::cancelWhilePollingStopsPolling()
     QTest::qWait(2 * PollIntervalMs + 1000);
     QCOMPARE(pendingPolls(), pollsAtCancel);
     QCOMPARE(session.state(), Session::State::SignedOut);
+}
+
+void tst_OAuthDeviceSession::logoutWhilePollingEndsTheSignIn()
+{
+    Session session(oauthConfig());
+    const int pollsBefore = pendingPolls();
+    QFuture<void> signIn = session.signInWithDevice();
+    QVERIFY(QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs));
+    QFuture<void> logout = session.logout();
+    QCOMPARE(wait(signIn).code(), Error::Code::Cancelled);
+    QVERIFY(!wait(logout).isError());
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    const int pollsAtLogout = pendingPolls();
+    QTest::qWait(2 * PollIntervalMs + 1000);
+    QCOMPARE(pendingPolls(), pollsAtLogout);
 }
 
 void tst_OAuthDeviceSession::refusedWithoutOAuthProfile()
