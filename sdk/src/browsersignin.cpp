@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The OAuth profile's sign-in through the system browser (Session::signInWithBrowser()): the
 // code flow (oauth/codeflow.cpp), the ID token's validation (oauth/idtoken.cpp), then the same
-// crash-safe storing as the SimpleJWT login (sessionoperations.cpp). Also RP-initiated logout's
-// URL and the ready-made browser opener.
+// crash-safe storing as the SimpleJWT login (sessionoperations.cpp). The validation and storing
+// are shared with the device sign-in (devicesignin.cpp), and so are the refusal of a sign-in
+// that cannot start and cancelSignIn(). Also RP-initiated logout's URL and the ready-made
+// browser opener.
 #include "session_p.h"
 
 #include "logging_p.h"
 #include "oauth/codeflow_p.h"
+#include "oauth/deviceflow_p.h"
 #include "oauth/idtoken_p.h"
 #include "oauth/jwkscache_p.h"
 #include "oauth/oauthtokenendpoint_p.h"
@@ -17,21 +20,28 @@
 
 namespace Tessera {
 
+Error SessionPrivate::oauthSignInRefusal(const char *flowName) const
+{
+    if (m_configError.isError())
+        return m_configError;
+    if (m_config.profile() != SessionConfig::Profile::OAuth)
+        return {Error::Code::InvalidConfiguration,
+                QStringLiteral("the %1 sign-in needs an issuer and a client id "
+                               "(SessionConfig::setIssuer, setClientId)")
+                        .arg(QLatin1String(flowName))};
+    if (m_state == Session::State::SigningIn || m_state == Session::State::Refreshing
+        || m_logoutInFlight || m_state == Session::State::SignedIn || m_codeFlow || m_deviceFlow)
+        return {Error::Code::Cancelled,
+                QStringLiteral("a session is active or busy; log out first")};
+    return {};
+}
+
 QFuture<void> SessionPrivate::signInWithBrowser()
 {
     const VoidOperation operation = startOperation<void>();
-    if (m_configError.isError())
-        return refuse(operation, m_configError);
-    if (m_config.profile() != SessionConfig::Profile::OAuth)
-        return refuse(operation,
-                      {Error::Code::InvalidConfiguration,
-                       QStringLiteral("the browser sign-in needs an issuer and a client id "
-                                      "(SessionConfig::setIssuer, setClientId)")});
-    if (m_state == Session::State::SigningIn || m_state == Session::State::Refreshing
-        || m_logoutInFlight || m_state == Session::State::SignedIn || m_codeFlow)
-        return refuse(operation,
-                      {Error::Code::Cancelled,
-                       QStringLiteral("a session is active or busy; log out first")});
+    const Error refusal = oauthSignInRefusal("browser");
+    if (refusal.isError())
+        return refuse(operation, refusal);
 
     m_signIn = operation;
     const quint64 generation = ++m_generation;
@@ -56,9 +66,13 @@ QFuture<void> SessionPrivate::signInWithBrowser()
 
 void SessionPrivate::cancelSignIn()
 {
+    // finished() follows from the event loop and ends the operation with Cancelled.
     if (m_codeFlow) {
-        // finished() follows from the event loop and ends the operation with Cancelled.
         m_codeFlow->cancel();
+        return;
+    }
+    if (m_deviceFlow) {
+        m_deviceFlow->cancel();
         return;
     }
     if (!m_signIn || m_signIn->isFinished() || m_state != Session::State::SigningIn)
@@ -79,14 +93,22 @@ void SessionPrivate::onCodeFlowFinished(quint64 generation, const VoidOperation 
     raw->deleteLater();
     if (generation != m_generation)
         return;
+    completeOAuthSignIn(raw->takeOutcome(), raw->metadata(), raw->nonce(), generation, operation);
+}
+
+void SessionPrivate::completeOAuthSignIn(TokenOutcome outcome,
+                                         const std::optional<OAuth::ProviderMetadata> &metadata,
+                                         const QByteArray &nonce, quint64 generation,
+                                         const VoidOperation &operation)
+{
     auto fail = [this, operation](const Error &error) {
         wipeTokens();
         setState(Session::State::SignedOut);
         failOperation(*operation, error);
     };
-    TokenOutcome outcome = raw->takeOutcome();
     if (outcome.kind != TokenOutcome::Kind::Issued)
         return fail(outcome.error);
+    Q_ASSERT(metadata); // tokens come from the discovered token endpoint
     QString problem;
     const std::optional<AccessTiming> timing =
             accessTiming(outcome.tokens, m_config.refreshLead(), &problem);
@@ -103,17 +125,16 @@ void SessionPrivate::onCodeFlowFinished(quint64 generation, const VoidOperation 
                      QStringLiteral("the provider sent no ID token (the scopes must include "
                                     "\"openid\")")});
     }
-    const OAuth::ProviderMetadata metadata = *raw->metadata();
-    if (!m_jwks || m_jwks->jwksUri() != metadata.jwksUri) {
+    if (!m_jwks || m_jwks->jwksUri() != metadata->jwksUri) {
         m_idTokens.reset();
-        m_jwks = std::make_unique<OAuth::JwksCache>(metadata.jwksUri, m_config);
+        m_jwks = std::make_unique<OAuth::JwksCache>(metadata->jwksUri, m_config);
         m_idTokens = std::make_unique<OAuth::IdTokenValidator>(*m_jwks);
     }
     OAuth::IdTokenExpectations expected;
-    expected.issuer = metadata.issuer;
+    expected.issuer = metadata->issuer;
     expected.clientId = m_config.clientId();
-    expected.signingAlgorithms = metadata.idTokenSigningAlgValuesSupported;
-    expected.nonce = raw->nonce();
+    expected.signingAlgorithms = metadata->idTokenSigningAlgValuesSupported;
+    expected.nonce = nonce;
     expected.serverSkewMs = timing->skewMs;
     auto *watcher = new QFutureWatcher<OAuth::IdTokenClaims>(this);
     connect(watcher, &QFutureWatcherBase::finished, this,
@@ -129,25 +150,30 @@ void SessionPrivate::onCodeFlowFinished(quint64 generation, const VoidOperation 
                     return fail(error);
                 }
                 const QString username = future.result().username;
-                qCInfo(lcSession) << "browser sign-in: ID token valid; storing the session";
+                qCInfo(lcSession) << "OAuth sign-in: ID token valid; storing the session";
                 completeSignIn(username, tokens, timing, operation, stillWanted, fail);
             });
     watcher->setFuture(m_idTokens->validate(std::move(tokens->idToken), expected));
 }
 
-void SessionPrivate::dropCodeFlow()
+void SessionPrivate::dropSignInFlows()
 {
-    if (!m_codeFlow)
-        return;
-    // Its listener closes now; its finished() (queued) reaches nobody.
-    m_codeFlow->disconnect(this);
-    m_codeFlow->cancel();
-    m_codeFlow.release()->deleteLater();
+    // The listener closes (no further poll) now; finished() (queued) reaches nobody.
+    if (m_codeFlow) {
+        m_codeFlow->disconnect(this);
+        m_codeFlow->cancel();
+        m_codeFlow.release()->deleteLater();
+    }
+    if (m_deviceFlow) {
+        m_deviceFlow->disconnect(this);
+        m_deviceFlow->cancel();
+        m_deviceFlow.release()->deleteLater();
+    }
 }
 
 void SessionPrivate::resetOAuth()
 {
-    dropCodeFlow();
+    dropSignInFlows();
     m_idTokens.reset();
     m_jwks.reset();
 }

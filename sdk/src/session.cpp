@@ -7,6 +7,7 @@
 
 #include "logging_p.h"
 #include "oauth/codeflow_p.h"
+#include "oauth/deviceflow_p.h"
 #include "oauth/idtoken_p.h"
 #include "oauth/jwkscache_p.h"
 #include "sessiondirectory_p.h"
@@ -93,6 +94,11 @@ QFuture<Secret> Session::freshAccessToken()
 QFuture<void> Session::signInWithBrowser()
 {
     return d->signInWithBrowser();
+}
+
+QFuture<void> Session::signInWithDevice()
+{
+    return d->signInWithDevice();
 }
 
 void Session::cancelSignIn()
@@ -263,7 +269,7 @@ void SessionPrivate::abandonOperations()
 
 bool SessionPrivate::hasWorkInFlight() const
 {
-    return (m_signIn && !m_signIn->isFinished()) || m_codeFlow || m_logoutInFlight
+    return (m_signIn && !m_signIn->isFinished()) || m_codeFlow || m_deviceFlow || m_logoutInFlight
             || m_pendingLogout || m_refresher->hasWorkInFlight() || m_vault->isRemovingRejected();
 }
 

@@ -15,13 +15,16 @@
 #include <tessera/session.h>
 
 #include <memory>
+#include <optional>
 
 namespace Tessera {
 
 namespace OAuth {
 class CodeFlow;
+class DeviceFlow;
 class IdTokenValidator;
 class JwksCache;
+struct ProviderMetadata;
 } // namespace OAuth
 
 // The session's token provider for its authenticated requests. Exported only for the tests
@@ -52,8 +55,10 @@ public:
     bool sendsTokenTo(const QUrl &url) const;
 
     QFuture<void> login(const QString &username, const QString &password);
-    // The OAuth profile's browser sign-in (browsersignin.cpp).
+    // The OAuth profile's browser sign-in (browsersignin.cpp) and device sign-in
+    // (devicesignin.cpp); cancelSignIn() ends either.
     QFuture<void> signInWithBrowser();
+    QFuture<void> signInWithDevice();
     void cancelSignIn();
     QUrl endSessionUrl(const QUrl &postLogoutRedirectUri) const;
     QFuture<void> restore(const QString &username);
@@ -111,16 +116,25 @@ private:
                         const AccessTiming &timing, const VoidOperation &operation,
                         const std::function<bool()> &stillWanted,
                         const std::function<void(const Error &)> &fail);
-    // The browser sign-in's code flow ended: validate the ID token, then completeSignIn().
+    // Whether an OAuth sign-in may start now; the refusal otherwise.
+    Error oauthSignInRefusal(const char *flowName) const;
+    // The browser sign-in's code flow ended: completeOAuthSignIn() with its nonce.
     void onCodeFlowFinished(quint64 generation, const VoidOperation &operation);
-    void validateIdToken(std::shared_ptr<TokenResponse> tokens, const AccessTiming &timing,
-                         const QByteArray &nonce, const VoidOperation &operation,
-                         const std::function<bool()> &stillWanted,
-                         const std::function<void(const Error &)> &fail);
+    // The device sign-in's flow ended: completeOAuthSignIn() without a nonce (RFC 8628
+    // requests carry none).
+    void onDeviceFlowFinished(quint64 generation, const VoidOperation &operation);
+    // Either flow's outcome: validate the ID token (signature, issuer, audience, expiry, and
+    // `nonce` when not empty), name the user, then completeSignIn(). Anything issued but
+    // refused is revoked.
+    void completeOAuthSignIn(TokenOutcome outcome,
+                             const std::optional<OAuth::ProviderMetadata> &metadata,
+                             const QByteArray &nonce, quint64 generation,
+                             const VoidOperation &operation);
     // The OAuth parts that belong to one configuration: dropped by setConfig().
     void resetOAuth();
-    // Ends a browser sign-in's flow without a word to its operation (logout, setConfig).
-    void dropCodeFlow();
+    // Ends a browser or device sign-in's flow without a word to its operation (logout,
+    // setConfig).
+    void dropSignInFlows();
     void runLogout();
     void runPendingLogout();
 
@@ -132,8 +146,9 @@ private:
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;
 
-    // OAuth: the browser sign-in in flight, and the provider's keys for its ID tokens.
+    // OAuth: the browser or device sign-in in flight, and the provider's keys for its ID tokens.
     std::unique_ptr<OAuth::CodeFlow> m_codeFlow;
+    std::unique_ptr<OAuth::DeviceFlow> m_deviceFlow;
     std::unique_ptr<OAuth::JwksCache> m_jwks;
     std::unique_ptr<OAuth::IdTokenValidator> m_idTokens;
 

@@ -266,7 +266,7 @@ void SessionPrivate::runLogout()
     updateBusy(wasBusy);
     ++m_generation;
     // A sign-in still running is over: it ends Cancelled (not an error of its own).
-    dropCodeFlow();
+    dropSignInFlows();
     if (m_signIn) {
         m_signIn->fail(
                 {Error::Code::Cancelled, QStringLiteral("signed out before the sign-in finished")});

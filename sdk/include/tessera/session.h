@@ -35,8 +35,9 @@ class SessionPrivate;
 // success. lastError() holds the latest failure of either kind for a UI to bind to.
 //
 // QML uses this class itself (`import Tessera`, sdk/qml): its properties, State, and
-// login(), restore() and logout(), whose outcome QML reads from state and lastError (QML has
-// no use for the future). freshAccessToken() is not callable from QML: no token ever is.
+// login(), restore(), logout(), signInWithBrowser() and signInWithDevice() (with the signals
+// that carry what the person must see), whose outcome QML reads from state and lastError (QML
+// has no use for the future). freshAccessToken() is not callable from QML: no token ever is.
 class TESSERA_SDK_EXPORT Session : public QObject
 {
     Q_OBJECT
@@ -95,7 +96,20 @@ public:
     // SessionConfig::browserTimeout(), Cancelled after cancelSignIn(), InvalidResponse for a
     // redirect or ID token that fails a check, and discovery's or the token endpoint's errors.
     Q_INVOKABLE QFuture<void> signInWithBrowser();
-    // Ends a signInWithBrowser() in flight with Cancelled (the loopback listener closes).
+    // OAuth profile: signs in with the device authorization grant (RFC 8628), for devices
+    // without a browser and for command lines. Discovers the issuer (once per configuration),
+    // asks for a device code and emits deviceSignInRequested() with what the person must see
+    // to sign in on another device, then polls the token endpoint at the provider's interval
+    // (at least 5 s) until the person has signed in or refused, or the code expired. The ID
+    // token is validated as for signInWithBrowser() (the request carries no nonce, so none is
+    // checked) and not kept; the refresh token is in secure storage before the state becomes
+    // SignedIn. Fails with InvalidConfiguration for a SimpleJWT configuration or a provider
+    // without a device_authorization_endpoint, AccessDenied when the person refused, Timeout
+    // when the code expired, Cancelled after cancelSignIn(), InvalidResponse for an answer or
+    // ID token that fails a check, and discovery's or the token endpoint's errors.
+    Q_INVOKABLE QFuture<void> signInWithDevice();
+    // Ends a signInWithBrowser() (the loopback listener closes) or signInWithDevice() (no
+    // further poll) in flight with Cancelled.
     Q_INVOKABLE void cancelSignIn();
     // OpenID Connect RP-Initiated Logout: the provider's end_session_endpoint with client_id
     // (and post_logout_redirect_uri when given), for an app that also wants to end the
@@ -135,6 +149,13 @@ Q_SIGNALS:
     // Tessera::openInSystemBrowser(). The URL carries no secret (PKCE keeps the verifier here)
     // but should not be logged either: it names the sign-in's state.
     void browserSignInRequested(const QUrl &url, QPrivateSignal);
+    // signInWithDevice(): show the person `userCode` and `verificationUri` (where to type it,
+    // on a phone or computer), until `expiresAt` (UTC). `verificationUriComplete` is the same
+    // page with the code in it (empty when the provider gives none): open it when this device
+    // has a browser, or show it as a QR code. Polling has started. The user code is for the
+    // person's eyes: do not log it.
+    void deviceSignInRequested(const QUrl &verificationUri, const QUrl &verificationUriComplete,
+                               const QString &userCode, const QDateTime &expiresAt, QPrivateSignal);
 
 private:
     friend class SessionPrivate;

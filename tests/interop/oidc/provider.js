@@ -87,6 +87,9 @@ function main() {
     for (const name of ['grant.revoked', 'refresh_token.consumed', 'grant.success']) {
       provider.on(name, () => console.log(`event ${name}`));
     }
+    // Every refused token request with its OAuth error code (no token or code in it): the
+    // device flow's polls show as "event grant.error authorization_pending".
+    provider.on('grant.error', (ctx, err) => console.log(`event grant.error ${err.error}`));
     const callback = provider.callback();
     server.on('request', (req, res) => {
       if (!options.prefix) {

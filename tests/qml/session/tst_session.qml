@@ -212,6 +212,31 @@ TestCase {
         compare(session.state, Session.SignedOut)
     }
 
+    // The device sign-in is callable from QML and its signal can be handled there. (The flow
+    // itself runs against oidc-provider in tests/oauth/tst_oauth_devicesession.cpp.)
+    function test_deviceSignInFromQml() {
+        const session = createSession()
+        const requested = spy(session, "deviceSignInRequested")
+        verify(requested.valid, "deviceSignInRequested is a signal QML sees")
+        let error = settle(session, () => session.signInWithDevice(), Session.SignedIn)
+        compare(error.code, SessionError.InvalidConfiguration, "a SimpleJWT session has no device flow")
+        compare(session.state, Session.SignedOut)
+
+        // An OAuth configuration whose issuer cannot be reached: the flow starts, discovery fails.
+        draft = session.config
+        draft.serverUrl = ""
+        draft.issuer = "http://127.0.0.1:9"
+        draft.clientId = "tessera-native"
+        session.config = draft
+        error = settle(session, () => {
+            session.signInWithDevice()
+            compare(session.state, Session.SigningIn)
+        }, Session.SignedIn)
+        compare(error.code, SessionError.NetworkError, error.message)
+        compare(session.state, Session.SignedOut)
+        compare(requested.count, 0)
+    }
+
     function test_logout() {
         const session = createSession()
         signIn(session)
