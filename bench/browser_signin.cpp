@@ -44,7 +44,7 @@ void timestampingHandler(QtMsgType type, const QMessageLogContext &context, cons
         g_codeReceivedNs = nowNs();
         return;
     }
-    if (type >= QtWarningMsg && g_previousHandler)
+    if (type != QtDebugMsg && g_previousHandler)
         g_previousHandler(type, context, message);
 }
 
@@ -124,8 +124,27 @@ int main(int argc, char *argv[])
                                      if (state == Tessera::Session::State::SignedIn && !signedInNs)
                                          signedInNs = nowNs();
                                  });
+        // A browser that gives up (a page it cannot pass, a wrong password) ends the run at
+        // once instead of at the SDK's browser timeout.
+        bool openerFailed = false;
+        QObject::connect(&opener, &QProcess::finished, session.get(),
+                         [&](int exitCode, QProcess::ExitStatus status) {
+                             if (exitCode != 0 || status != QProcess::NormalExit) {
+                                 openerFailed = true;
+                                 session->cancelSignIn();
+                             }
+                         });
+        QObject::connect(&opener, &QProcess::errorOccurred, session.get(),
+                         [&](QProcess::ProcessError error) {
+                             if (error == QProcess::FailedToStart) {
+                                 openerFailed = true;
+                                 session->cancelSignIn();
+                             }
+                         });
         const qint64 startNs = nowNs();
         const Tessera::Error error = runOperation(session->signInWithBrowser(), 120000);
+        if (openerFailed)
+            die(QStringLiteral("the scripted browser failed (see its messages above)"));
         if (error.isError() || !requestedNs || !g_codeReceivedNs || !signedInNs)
             die(QStringLiteral("browser sign-in failed: ") + error.message());
         QObject::disconnect(stateWatch);
