@@ -3,7 +3,8 @@
 
     bench/run.py --build BUILD_DIR [--out docs/BENCHMARKS.md] [--raw RAW.json]
                  [--reps 3] [--duration 10] [--sizes 1000,100000,1000000]
-                 [--skip-growth] [--skip-cold] [--no-profile] [--quick | --smoke]
+                 [--skip-growth] [--skip-cold] [--no-profile] [--oauth-runs 20]
+                 [--skip-oauth | --oauth-only] [--quick | --smoke]
     bench/run.py --report-only RAW.json [--out docs/BENCHMARKS.md]
 
 Use bench/run.sh, which builds the programs first. Everything listens on
@@ -22,7 +23,10 @@ Exit status: 0 all phases ran and the report was written; 1 a phase failed
 be rendered (the raw file is kept); 130 interrupted (raw file kept, no report).
 """
 import argparse
+import base64
 import datetime
+import hashlib
+import html
 import http.client
 import json
 import os
@@ -38,11 +42,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 LUA = os.path.join(HERE, "lua")
 DJANGO_DIR = os.path.join(ROOT, "tests", "interop", "django")
+BROWSER_PY = os.path.join(ROOT, "tests", "interop", "oidc", "browser.py")
+# The public native client the OAuth phase registers (loopback redirect, any port).
+OAUTH_CLIENT = "tessera-bench"
+OAUTH_REDIRECT = "http://127.0.0.1:9/callback"
 PYTHON = "/usr/bin/python3"
 
 ARGON2 = {"memory_kib": 65536, "iterations": 3, "parallelism": 1}
@@ -51,8 +60,8 @@ CHEAP_ARGON2 = ["--argon2-memory", "8", "--argon2-iterations", "1"]
 
 # The options the report describes; stored in the raw file with the measurements.
 REPORT_ARGS = ("reps", "duration", "login_duration", "connections", "pool", "sizes", "sdk_requests",
-               "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "skip_growth", "skip_cold", "profile",
-               "quick", "smoke")
+               "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "oauth_runs", "skip_growth", "skip_cold",
+               "profile", "skip_oauth", "oauth_only", "quick", "smoke")
 
 
 def log(*parts):
@@ -226,7 +235,9 @@ def run_wrk(url, script, env_files, duration, connections, timeout_s, threads=1)
     env.update(env_files)
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", f"{timeout_s}s",
             "-s", os.path.join(LUA, script), url]
-    shown = " ".join([f"{k}=<{k.lower()}>" for k in sorted(env_files)] + ["BENCH_LUA_DIR=bench/lua"] +
+    # Files are private (shown by name only); other settings are shown as they are.
+    shown = " ".join([f"{k}=<{k.lower()}>" if k.endswith("_FILE") else f"{k}={v}" for k, v in sorted(env_files.items())]
+                     + ["BENCH_LUA_DIR=bench/lua"] +
                      ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout",
                       f"{timeout_s}s", "-s", f"bench/lua/{script}", re.sub(r":\d+", ":PORT", url)])
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 120)
@@ -237,6 +248,58 @@ def run_wrk(url, script, env_files, duration, connections, timeout_s, threads=1)
             result["command"] = shown
             return result
     raise RuntimeError(f"wrk produced no summary: {out.stderr.strip()[:300]}")
+
+
+class CodeFlow:
+    """The authorization code flow with PKCE against tessera-server, played over plain HTTP the way a
+    browser does it: GET /authorize (the login page and its CSRF cookie), POST the login form with
+    the cookie, read the code from the redirect (not followed), POST /token. One keep-alive
+    connection, as a browser would use. Returns the token response; nothing is printed."""
+
+    def __init__(self, port):
+        self.port = port
+
+    @staticmethod
+    def _b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def run(self, user, password, scope="openid offline_access"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            verifier = self._b64(secrets.token_bytes(32))
+            query = urllib.parse.urlencode({
+                "response_type": "code", "client_id": OAUTH_CLIENT, "redirect_uri": OAUTH_REDIRECT,
+                "scope": scope, "state": self._b64(secrets.token_bytes(16)), "nonce": self._b64(secrets.token_bytes(16)),
+                "code_challenge": self._b64(hashlib.sha256(verifier.encode()).digest()),
+                "code_challenge_method": "S256"})
+            conn.request("GET", "/authorize?" + query)
+            page = conn.getresponse()
+            body = page.read().decode()
+            cookies = [c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") or []]
+            if page.status != 200 or not cookies:
+                raise RuntimeError(f"GET /authorize answered {page.status}")
+            fields = {html.unescape(n): html.unescape(v) for n, v in
+                      re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', body)}
+            fields.update({"username": user, "password": password})
+            conn.request("POST", "/authorize", body=urllib.parse.urlencode(fields),
+                         headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "; ".join(cookies)})
+            redirect = conn.getresponse()
+            redirect.read()
+            location = urllib.parse.urlsplit(redirect.headers.get("Location", ""))
+            code = urllib.parse.parse_qs(location.query).get("code")
+            if redirect.status not in (302, 303) or not code:
+                raise RuntimeError(f"the login form answered {redirect.status} without a code")
+            conn.request("POST", "/token", body=urllib.parse.urlencode({
+                "grant_type": "authorization_code", "code": code[0], "redirect_uri": OAUTH_REDIRECT,
+                "client_id": OAUTH_CLIENT, "code_verifier": verifier}),
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+            answer = conn.getresponse()
+            tokens = json.loads(answer.read() or b"{}")
+            if answer.status != 200 or "refresh_token" not in tokens:
+                raise RuntimeError(f"POST /token answered {answer.status}")
+            return tokens
+        finally:
+            conn.close()
 
 
 def med(values):
@@ -709,6 +772,137 @@ class Bench:
             prof["callgrind"][key] = self.callgrind_server(db, key, path, script, 2 if a.smoke else 15)
             self.save()
 
+    # --- OAuth (issues 11 and 12) -------------------------------------------------------
+
+    def oauth(self):
+        """tessera-server as an OAuth authorization server: the /token refresh grant next to
+        /api/token/refresh/ on the same server (families minted through the code flow and through
+        logins), the authorize + login + code exchange round trip, and the SDK's browser sign-in
+        against tessera-server and oidc-provider with the refresh round trip of both profiles."""
+        a = self.args
+        out = self.results.setdefault("oauth", {})
+        db = self.path("oauth.sqlite3")
+        self.add_user(db, "pool", cheap=True)
+        subprocess.run([self.server_bin, "client", "add", OAUTH_CLIENT, "--redirect-uri",
+                        "http://127.0.0.1/callback", "--db", db], check=True, capture_output=True, timeout=60)
+        server = self.start_tessera("tessera-server (oauth)", db, extra=[] if a.smoke else CHEAP_ARGON2)
+        out["server_cmd"] = ("tessera-server client add tessera-bench --redirect-uri http://127.0.0.1/callback "
+                             "--db oauth.sqlite3; tessera-server --listen 127.0.0.1:0 --db oauth.sqlite3 "
+                             "--login-limit 0 --argon2-rehash off --access-ttl 3600 " + " ".join(CHEAP_ARGON2))
+        flow = CodeFlow(server.port)
+
+        # Round trips, sequential, on a fresh connection each (as a browser's first visit).
+        log(f"oauth: {a.oauth_runs} code-flow round trips (load {loadavg()})")
+        code_ms, login_ms = [], []
+        for _ in range(a.oauth_runs):
+            t0 = time.perf_counter()
+            flow.run("pool", self.password)
+            code_ms.append(1000 * (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            status, _ = post_json(server.port, "/api/token/", {"username": "pool", "password": self.password})
+            login_ms.append(1000 * (time.perf_counter() - t0))
+            if status != 200:
+                raise RuntimeError(f"login answered {status}")
+        out["round_trip"] = {"code_flow_ms": code_ms, "login_ms": login_ms, "load": loadavg()}
+        self.save()
+
+        # Refresh throughput: both grants on the same server, interleaved, the order alternating.
+        res = out.setdefault("refresh", {})
+        for rep in range(a.reps):
+            for target in (("simplejwt", "oauth") if rep % 2 == 0 else ("oauth", "simplejwt")):
+                pool = self.path(f"oauth.{target}.pool.{rep}")
+                if target == "oauth":
+                    tokens = [flow.run("pool", self.password)["refresh_token"] for _ in range(a.pool)]
+                    write_private(pool, "\n".join(tokens) + "\n")
+                    env_files = {"BENCH_POOL_FILE": pool, "BENCH_PATH": "/token", "BENCH_CLIENT_ID": OAUTH_CLIENT}
+                    path = "/token"
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                    tokens = [post_json(server.port, "/api/token/", {"username": "pool", "password": self.password},
+                                        conn)[1]["refresh"] for _ in range(a.pool)]
+                    conn.close()
+                    write_private(pool, "\n".join(tokens) + "\n")
+                    env_files = {"BENCH_POOL_FILE": pool}
+                    path = "/api/token/refresh/"
+                load = loadavg()
+                log(f"rep {rep + 1}/{a.reps} oauth refresh {target} (load {load})")
+                r = run_wrk(server.url + path, "refresh_chain.lua", env_files, a.duration, a.connections, 10)
+                r["load"] = load
+                res.setdefault(target, []).append(r)
+                self.save()
+                if r["errors"]:
+                    log(f"  {r['errors']} errors")
+
+        # The SDK's browser sign-in, against tessera-server, then oidc-provider.
+        exe = os.path.join(self.bench_bin, "bench_browser_signin")
+        refresh_rounds = 2 * a.oauth_runs
+        runs = max(1, a.oauth_runs // 2)
+        argv = [exe, "--issuer", server.url, "--client-id", OAUTH_CLIENT, "--browser", BROWSER_PY,
+                "--python", PYTHON, "--login", "pool", "--runs", str(runs), "--refresh-rounds",
+                str(refresh_rounds), "--simplejwt-server", server.url, "--simplejwt-user", "pool"]
+        log(f"oauth: SDK browser sign-in against tessera-server (load {loadavg()})")
+        out["sdk_tessera"] = self.browser_signin(argv, self.password)
+        out["sdk_tessera"]["command"] = (
+            f"bench/bench_browser_signin --issuer http://127.0.0.1:PORT --client-id {OAUTH_CLIENT} "
+            f"--browser tests/interop/oidc/browser.py --login pool --runs {runs} --refresh-rounds {refresh_rounds} "
+            "--simplejwt-server http://127.0.0.1:PORT --simplejwt-user pool < password")
+        self.save()
+        self.stop(server)
+
+        node = shutil.which("node") or shutil.which("nodejs")
+        peer = self.oidc_peer_dir(node)
+        provider = Process("oidc-provider", [node, os.path.join(peer, "provider.js")], cwd=peer,
+                           stderr_path=self.path("oidc-provider.log"))
+        self.processes.append(provider)
+        argv = [exe, "--issuer", provider.url, "--client-id", "tessera-native", "--browser", BROWSER_PY,
+                "--python", PYTHON, "--login", "alice", "--runs", str(runs), "--refresh-rounds", str(refresh_rounds)]
+        log(f"oauth: SDK browser sign-in against oidc-provider (load {loadavg()})")
+        # devInteractions accepts any password.
+        out["sdk_oidc"] = self.browser_signin(argv, "any password")
+        out["sdk_oidc"]["command"] = (
+            "(cd BUILD/tests/interop/oidc && node provider.js) & bench/bench_browser_signin --issuer "
+            "http://127.0.0.1:PORT --client-id tessera-native --browser tests/interop/oidc/browser.py "
+            f"--login alice --runs {runs} --refresh-rounds {refresh_rounds} < password")
+        out["oidc_provider"] = self.oidc_provider_version(peer)
+        self.save()
+        self.stop(provider)
+
+    def oidc_peer_dir(self, node):
+        """Where oidc-provider is installed: the test build's tests/interop/oidc (target
+        tessera-oidc-peer), else BUILD/bench-oidc-peer, installed the same way (npm ci of the pinned
+        lock file, provider.js beside it) on first use."""
+        if not node or not shutil.which("npm"):
+            raise RuntimeError("node and npm are needed for oidc-provider (scripts/packages.txt)")
+        source = os.path.join(ROOT, "tests", "interop", "oidc")
+        for peer in (os.path.join(self.build, "tests", "interop", "oidc"), os.path.join(self.build, "bench-oidc-peer")):
+            if os.path.isdir(os.path.join(peer, "node_modules", "oidc-provider")) and \
+                    os.path.exists(os.path.join(peer, "provider.js")):
+                return peer
+        os.makedirs(peer, exist_ok=True)
+        for name in ("package.json", "package-lock.json", "provider.js"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(peer, name))
+        log("installing oidc-provider (npm ci) into " + peer)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=peer, check=True,
+                       capture_output=True, timeout=900)
+        return peer
+
+    def browser_signin(self, argv, password):
+        proc = subprocess.run(argv, input=password + "\n", text=True, capture_output=True, timeout=900)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+        r = json.loads(lines[-1]) if lines else {"error": proc.stderr[-400:]}
+        r["load"] = loadavg()
+        if "error" in r:
+            raise RuntimeError(f"bench_browser_signin failed: {r['error'][-300:]}")
+        return r
+
+    @staticmethod
+    def oidc_provider_version(peer):
+        try:
+            with open(os.path.join(peer, "node_modules", "oidc-provider", "package.json")) as f:
+                return json.load(f).get("version", "?")
+        except (OSError, ValueError):
+            return "?"
+
     # --- run -------------------------------------------------------------------------
 
     def run(self):
@@ -727,6 +921,10 @@ class Bench:
         phases.append(("stop peers", lambda: (self.stop(self.django), self.stop(self.trivial))))
         if not self.args.skip_growth:
             phases.append(("cost growth", self.growth))
+        if not self.args.skip_oauth:
+            phases.append(("OAuth", self.oauth))
+        if self.args.oauth_only:
+            phases = [("OAuth", self.oauth)]
         for name, phase in phases:
             try:
                 phase()
@@ -915,6 +1113,116 @@ def render_query_plans(plans, g, w):
           "`Store::open`; re-run this table to confirm.")
 
 
+def render_oauth(res, a, w, targets):
+    """The OAuth section (issues 11 and 12)."""
+    o = res.get("oauth")
+    w("## OAuth: tessera-server's /token and the SDK's browser sign-in")
+    w("")
+    if not o:
+        w("Not run (--skip-oauth)." if getattr(a, "skip_oauth", False) else
+          "Not measured: the phase failed or the run stopped before it (see above).")
+        w("")
+        return
+    w("Its own tessera-server (cheap Argon2id: `" + " ".join(CHEAP_ARGON2) + "`, so that logins and the login "
+      f"form cost little; the public native client `{OAUTH_CLIENT}` registered with a loopback redirect):")
+    w("")
+    w("```")
+    w(o.get("server_cmd", "?"))
+    w("```")
+    w("")
+    rt = o.get("round_trip")
+    if rt:
+        c, l = rt["code_flow_ms"], rt["login_ms"]
+        w(f"### Authorize + login + code exchange round trip ({len(c)} runs)")
+        w("")
+        w("bench/run.py plays the browser over plain HTTP, each run on a new keep-alive connection: `GET /authorize` "
+          "(PKCE S256, state, nonce; the login page and its CSRF cookie), `POST /authorize` with the form's hidden "
+          "fields, the CSRF cookie, username and password (302 to the loopback redirect URI, not followed), "
+          "`POST /token` (authorization_code grant with the verifier; an ID token is asked for). For scale, the "
+          "SimpleJWT login (`POST /api/token/`, same user, same Argon2 cost) right after each.")
+        w("")
+        w("| | median ms | p95 ms | min ms | max ms |")
+        w("|---|---:|---:|---:|---:|")
+        for name, v in (("code flow: GET /authorize + POST login form + POST /token", c),
+                        ("SimpleJWT login POST /api/token/", l)):
+            p95 = sorted(v)[max(0, -(-95 * len(v) // 100) - 1)]
+            w(f"| {name} | {fmt(med(v), 2)} | {fmt(p95, 2)} | {fmt(min(v), 2)} | {fmt(max(v), 2)} |")
+        w("")
+    ref = o.get("refresh", {})
+    if ref:
+        w("### Refresh grant throughput: `/token` next to `/api/token/refresh/`")
+        w("")
+        w(f"wrk, {a.connections} connections, {a.duration} s, {a.reps} runs per grant, interleaved on the same "
+          f"server (the order alternates). Before each run a pool of {a.pool} refresh tokens of distinct families is "
+          "minted: for `/token` through the code flow above (each family starts at an authorization code), for "
+          "`/api/token/refresh/` through `POST /api/token/` logins. `bench/lua/refresh_chain.lua` spends each "
+          "token once and queues the rotated one (with `BENCH_CLIENT_ID` it sends the form-encoded "
+          "`grant_type=refresh_token` request of a public client and reads `refresh_token`).")
+        w("")
+        w("| grant | req/s (median) | p50 ms | p99 ms | errors | runs (req/s) |")
+        w("|---|---:|---:|---:|---:|---|")
+        sums = {}
+        for target, title in (("simplejwt", "SimpleJWT `POST /api/token/refresh/`"),
+                              ("oauth", "OAuth `POST /token` refresh_token grant")):
+            if target in ref:
+                s_ = sums[target] = summarize(ref[target])
+                w(f"| {title} | {fmt(s_['rps'])} | {fmt(s_['p50'], 2)} | {fmt(s_['p99'], 2)} | {s_['errors']} | "
+                  f"{', '.join(fmt(x) for x in s_['all'])} |")
+        w("")
+        ratio = (sums["oauth"]["rps"] / sums["simplejwt"]["rps"]
+                 if "oauth" in sums and "simplejwt" in sums and sums["simplejwt"]["rps"] else float("nan"))
+        ok = None if ratio != ratio else (ratio >= 0.9 and sums["oauth"]["errors"] == 0
+                                          and sums["simplejwt"]["errors"] == 0)
+        targets.append(("/token refresh grant within 10 % of /api/token/refresh/ (same server, same family rules)",
+                        f"{fmt(ratio, 2)}x", ok))
+        w(f"`/token` / `/api/token/refresh/`: **{fmt(ratio, 2)}x**.")
+        w("")
+        w("```")
+        for target in ("simplejwt", "oauth"):
+            if ref.get(target):
+                w(ref[target][0]["command"])
+        w("```")
+        w("")
+    w("### SDK: browser sign-in, the scripted browser excluded; refresh round trip by profile")
+    w("")
+    w("`bench_browser_signin`: a new `Session` (storage MemoryOnly) per run calls `signInWithBrowser()`; the "
+      "opener is tests/interop/oidc/browser.py (the OAuth tests' scripted person), started as a process on "
+      "`browserSignInRequested`. The browser's time is not subtracted: the SDK-side intervals are measured "
+      "directly on one monotonic clock. *Before the browser*: `signInWithBrowser()` to `browserSignInRequested` "
+      "(discovery fetch, PKCE, loopback listener). *After the browser*: the loopback listener accepting the "
+      "redirect (the SDK's `authorization code received` log line, timestamped by a message handler) to state "
+      "`SignedIn` (code exchange, ID token check with the JWKS fetch, the refresh token stored). SDK total = "
+      "the two. The browser column (browserSignInRequested to the redirect; a Python process start, the "
+      "pages, the login) is shown for scale only. Refresh round trip: the access token is forgotten "
+      "(`SessionPrivate::expireAccessTokenForTesting`) and `freshAccessToken()` timed until the new token "
+      "(the SDK's private refresh counter must rise by one), alternately for the OAuth session and a "
+      "SimpleJWT session of the same server, one warm-up refresh each first.")
+    w("")
+    w("| provider | runs | SDK total ms (median / p95) | before browser ms | after browser ms | browser ms (excluded) | "
+      "wall incl. browser ms | OAuth refresh ms (median / p95) | SimpleJWT refresh ms (median / p95) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    commands = []
+    for key, name in (("sdk_tessera", "tessera-server"), ("sdk_oidc", "oidc-provider " + o.get("oidc_provider", ""))):
+        r = o.get(key)
+        if not r or "error" in r:
+            w(f"| {name} | | | | | | | | {'not measured' if not r else 'failed: ' + r['error'][:120]} |")
+            continue
+        sj = r.get("simplejwt_refresh_ms")
+        w(f"| {name.strip()} | {r['runs']} | **{fmt(r['sdk_ms']['median'], 1)}** / {fmt(r['sdk_ms']['p95'], 1)} | "
+          f"{fmt(r['before_ms']['median'], 1)} | {fmt(r['after_ms']['median'], 1)} | {fmt(r['browser_ms']['median'], 1)} | "
+          f"{fmt(r['wall_ms']['median'], 1)} | {fmt(r['oauth_refresh_ms']['median'], 2)} / "
+          f"{fmt(r['oauth_refresh_ms']['p95'], 2)} ({r['refresh_rounds']} rounds) | "
+          + (f"{fmt(sj['median'], 2)} / {fmt(sj['p95'], 2)}" if sj else "n/a (no SimpleJWT API)") + " |")
+        commands.append(r["command"])
+    w("")
+    if commands:
+        w("```")
+        for c in commands:
+            w(c)
+        w("```")
+        w("")
+
+
 def render_report(raw):
     """The report (Markdown) and its target verdicts, from the raw record alone."""
     f = dict(FACT_DEFAULTS, **raw.get("facts", {}))
@@ -962,6 +1270,9 @@ def render_report(raw):
         w("")
     elif getattr(a, "quick", False):
         w("> **Quick run** (`--quick`): one short run per cell; the numbers are only indicative.")
+        w("")
+    if getattr(a, "oauth_only", False):
+        w("> **OAuth phase only** (`--oauth-only`): the other sections were not run.")
         w("")
     if failures:
         w("> **Incomplete run:** " + "; ".join(failures))
@@ -1142,6 +1453,8 @@ def render_report(raw):
         w("Not measured: the phase failed or the run stopped before it (see above).")
     w("")
 
+    render_oauth(res, a, w, targets)
+
     prof = res.get("profile")
     if prof:
         w("## Profiles")
@@ -1297,11 +1610,11 @@ def render_report(raw):
 # test bench.run_options uses it). An option given explicitly wins over all three.
 FULL = {"reps": 3, "duration": 10, "login_duration": 15, "connections": 50, "pool": 500,
         "sizes": "1000,100000,1000000", "sdk_requests": 1000, "sdk_rounds": 30, "storm_rounds": 3,
-        "cold_runs": 10, "callgrind_runs": 3}
+        "cold_runs": 10, "callgrind_runs": 3, "oauth_runs": 20}
 QUICK = dict(FULL, reps=1, duration=3, login_duration=5, sdk_requests=500, sdk_rounds=10, storm_rounds=1,
-             cold_runs=3, sizes="1000,20000", callgrind_runs=1)
+             cold_runs=3, sizes="1000,20000", callgrind_runs=1, oauth_runs=10)
 SMOKE = dict(QUICK, duration=1, login_duration=1, connections=10, pool=30, sdk_requests=100, sdk_rounds=2,
-             cold_runs=1, sizes="100,200")
+             cold_runs=1, sizes="100,200", oauth_runs=2)
 
 
 def parse_args(argv):
@@ -1313,13 +1626,17 @@ def parse_args(argv):
     parser.add_argument("--report-only", metavar="RAW", help="render the report from a raw file; measure nothing")
     for name, kind in (("reps", int), ("duration", int), ("login-duration", int), ("connections", int),
                        ("pool", int), ("sizes", str), ("sdk-requests", int), ("sdk-rounds", int),
-                       ("storm-rounds", int), ("cold-runs", int), ("callgrind-runs", int)):
+                       ("storm-rounds", int), ("cold-runs", int), ("callgrind-runs", int), ("oauth-runs", int)):
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help=f"default {FULL[name.replace('-', '_')]}")
     parser.add_argument("--skip-growth", action="store_true", help="skip the cost-growth phase")
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold-start phase")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip the perf and callgrind profiles")
+    oauth = parser.add_mutually_exclusive_group()
+    oauth.add_argument("--skip-oauth", action="store_true", help="skip the OAuth phase (issues 11 and 12)")
+    oauth.add_argument("--oauth-only", action="store_true",
+                       help="run only the OAuth phase (its own tessera-server and oidc-provider)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="short run (numbers only indicative)")
     size.add_argument("--smoke", action="store_true",
@@ -1337,7 +1654,7 @@ def parse_args(argv):
         parser.error(f"--sizes: a comma-separated list of numbers, got {args.sizes!r}")
     if any(v < 1 for v in (args.reps, args.duration, args.login_duration, args.connections, args.pool,
                            args.sdk_requests, args.sdk_rounds, args.storm_rounds, args.cold_runs,
-                           args.callgrind_runs, *args.sizes)):
+                           args.callgrind_runs, args.oauth_runs, *args.sizes)):
         parser.error("counts, durations and sizes must be at least 1")
     # The command as the report shows it: no local paths.
     shown, skip = ["bench/run.sh"], False

@@ -8,6 +8,9 @@
 #   --sdk-requests N, --sdk-rounds N   SDK overhead: requests per round, paired rounds
 #   --callgrind-runs N   callgrind runs of the SDK overhead (the median run is kept)
 #   --skip-growth, --skip-cold, --no-profile (skip perf + callgrind profiles)   phases
+#   --skip-oauth, --oauth-only   the OAuth phase (tessera-server's /token and code flow, the
+#                SDK's browser sign-in against tessera-server and oidc-provider): skip it, or
+#                run it alone; --oauth-runs N   its code-flow round trips (sign-ins: N/2)
 #   --quick   a short run (numbers only indicative)
 #   --smoke   the smallest run that takes every code path (numbers meaningless)
 #   --out FILE   the report (default docs/BENCHMARKS.md)
@@ -15,7 +18,8 @@
 #                (default BUILD/bench-results/raw-DATE.json); the report is rendered from it
 #   --report-only RAW   render the report again from a raw file, measuring nothing
 # Needs: wrk, gunicorn, Debian's python3-django + DRF + SimpleJWT, gnome-keyring and
-# dbus (cold start), linux-perf and valgrind for the profiles (see scripts/packages.txt).
+# dbus (cold start), linux-perf and valgrind for the profiles, node + npm for oidc-provider
+# (see scripts/packages.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TESSERA_BENCH_BUILD_DIR:-$root/build-bench}
@@ -29,6 +33,6 @@ if [[ "${TESSERA_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=ON \
     -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF >/dev/null
   cmake --build "$build" -j"$jobs" --target tessera-server bench_trivial_server bench_sdk_overhead \
-    bench_refresh_storm bench_cold_start
+    bench_refresh_storm bench_cold_start bench_browser_signin
 fi
 exec /usr/bin/python3 "$root/bench/run.py" --build "$build" "$@"

@@ -6,9 +6,14 @@
 -- more tokens per thread than connections per thread). Should it run dry anyway,
 -- an invalid token is sent and shows up as a status error, never as a reuse.
 -- Tokens are never printed.
+-- With BENCH_CLIENT_ID set, the request is the OAuth refresh grant instead (RFC 6749 §6,
+-- form-encoded, a public client; BENCH_PATH /token) and the rotated token is read from
+-- "refresh_token".
 dofile(os.getenv("BENCH_LUA_DIR") .. "/done.lua")
 
 local path = os.getenv("BENCH_PATH") or "/api/token/refresh/"
+local client_id = os.getenv("BENCH_CLIENT_ID")
+local field = client_id and "refresh_token" or "refresh"
 local threads = 0
 
 function setup(thread)
@@ -29,7 +34,11 @@ function init(args)
       end
       i = i + 1
    end
-   headers = { ["Content-Type"] = "application/json" }
+   if client_id then
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+   else
+      headers = { ["Content-Type"] = "application/json" }
+   end
 end
 
 function request()
@@ -41,12 +50,17 @@ function request()
    else
       token = "pool-exhausted"
    end
+   if client_id then
+      -- Tokens and the client id are URL-safe: no percent-encoding needed.
+      return wrk.format("POST", path, headers, "grant_type=refresh_token&client_id=" .. client_id
+                        .. "&refresh_token=" .. token)
+   end
    return wrk.format("POST", path, headers, '{"refresh":"' .. token .. '"}')
 end
 
 function response(status, hdrs, body)
    if status == 200 then
-      local token = string.match(body, '"refresh"%s*:%s*"([^"]+)"')
+      local token = string.match(body, '"' .. field .. '"%s*:%s*"([^"]+)"')
       if token then
          tail = tail + 1
          queue[tail] = token

@@ -8,11 +8,13 @@ that each run writes a whole report and its raw file, that the report can be ren
 from the raw file alone, and that a run stopped half-way keeps what it measured. Every
 documented option of bench/run.sh is in one of the runs:
 
-    --reps --duration --skip-growth --cold-runs    run "profiled" (also: cold start, profiles)
-    --callgrind-runs
+    --reps --duration --skip-growth --cold-runs    run "profiled" (also: cold start, profiles,
+    --callgrind-runs --oauth-runs                  the OAuth phase)
     --sizes --skip-cold --no-profile               run "growth", with the counts of
     --connections --pool --login-duration          bench/run.py --help
     --sdk-requests --sdk-rounds --storm-rounds
+    --skip-oauth
+    --oauth-only                                   run "oauth" (the OAuth phase alone)
     --quick                                        run "stopped" (stopped after its first measurement)
     --out --raw --report-only                      every run
 
@@ -134,6 +136,37 @@ def profiled(raw, report):
         and runs == raw["args"]["callgrind_runs"] and (runs == 1 or f"median of {runs} runs" in report)
 
 
+def oauthed(raw, report):
+    o = raw["results"].get("oauth") or {}
+    refresh = o.get("refresh", {})
+    return bool(o.get("round_trip") and refresh.get("oauth") and refresh.get("simplejwt")
+                and all(r["errors"] == 0 for runs in refresh.values() for r in runs)
+                and "error" not in o.get("sdk_tessera", {"error": 1}) and "error" not in o.get("sdk_oidc", {"error": 1})
+                and o["sdk_tessera"].get("simplejwt_refresh_ms")) \
+        and "### Refresh grant throughput" in report and "Not run (--skip-oauth)" not in report
+
+
+def check_oauth_only_run(runner):
+    """--oauth-only: the OAuth phase alone, every part of it measured, the rest marked not run."""
+    name = "oauth"
+    code, log = runner.run(name, ["--smoke", "--oauth-only"])
+    out, raw_path = runner.paths(name)
+    raw = load(raw_path)
+    check("oauth (--oauth-only): exits 0, complete, no phase failed",
+          code == 0 and raw is not None and raw.get("complete") is True and raw.get("failures") == [],
+          log + str(raw and raw.get("failures")))
+    report = open(out).read() if os.path.exists(out) else ""
+    check("oauth (--oauth-only): the OAuth section is measured", raw is not None and oauthed(raw, report),
+          report[-3000:])
+    check("oauth (--oauth-only): nothing else ran, and the report says so",
+          raw is not None and not raw["results"]["server"] and not raw["results"]["sdk"]
+          and "**OAuth phase only**" in report, raw and raw["results"].keys())
+    again = os.path.join(runner.work, name + ".again.md")
+    code, text = runner.render(raw_path, again)
+    check("oauth: --report-only renders the same report from the raw file alone",
+          code == 0 and os.path.exists(again) and open(again).read() == report, text)
+
+
 def check_stopped_run(runner):
     """A run stopped (SIGTERM) after its first measurement keeps it, and renders."""
     name = "stopped"
@@ -176,14 +209,15 @@ def main():
     runner = Runner(args.root, args.build, work)
     try:
         check_whole_run(runner, "profiled", ["--skip-growth", "--reps", "2", "--duration", "1", "--cold-runs", "2",
-                                             "--callgrind-runs", "2"],
+                                             "--callgrind-runs", "2", "--oauth-runs", "3"],
                         [("cost growth", False, grown, "--skip-growth"), ("cold start", True, cold, None),
-                         ("profiles", True, profiled, None)])
+                         ("profiles", True, profiled, None), ("OAuth", True, oauthed, None)])
         check_whole_run(runner, "growth", ["--sizes", "100,300", "--skip-cold", "--no-profile", "--connections", "5",
                                            "--pool", "20", "--login-duration", "2", "--sdk-requests", "50",
-                                           "--sdk-rounds", "3", "--storm-rounds", "1"],
+                                           "--sdk-rounds", "3", "--storm-rounds", "1", "--skip-oauth"],
                         [("cost growth", True, grown, None), ("cold start", False, cold, "--skip-cold"),
-                         ("profiles", False, profiled, "--no-profile")])
+                         ("profiles", False, profiled, "--no-profile"), ("OAuth", False, oauthed, "--skip-oauth")])
+        check_oauth_only_run(runner)
         check_stopped_run(runner)
         code, text = runner.render(os.path.join(work, "missing.json"), os.path.join(work, "missing.md"))
         check("--report-only of a missing file fails", code != 0 and not os.path.exists(os.path.join(work, "missing.md")),
