@@ -188,12 +188,11 @@ QHttpServerResponse DeviceRoute::confirmPage(Status status, const Store::DeviceC
             m_guard.issue(TokenService::nowMs() / 1000, path(), secureCookies());
     // RFC 8628 §5.4: the person compares the code with the device's before anything is
     // allowed, so a code someone else sent them does not sign that someone in.
-    QString body =
-            QStringLiteral("<h1>Sign in</h1>\n<p>to connect a device to <b>%1</b></p>\n"
-                           "<p>Only continue if this code is the one shown on <em>your</em> "
-                           "device, in front of you: <b>%2</b>. If someone sent you this link "
-                           "or code, press Deny.</p>\n")
-                    .arg(htmlEscape(code.clientId), displayUserCode(code.userCode));
+    QString body = QStringLiteral("<h1>Sign in</h1>\n<p>to connect a device to <b>%1</b></p>\n"
+                                  "<p>Only continue if this code is the one shown on <em>your</em> "
+                                  "device, in front of you:</p>\n<p class=\"code\"><b>%2</b></p>\n"
+                                  "<p>If someone sent you this link or code, press Deny.</p>\n")
+                           .arg(htmlEscape(code.clientId), displayUserCode(code.userCode));
     if (!message.isEmpty())
         body += QStringLiteral("<p role=\"alert\">%1</p>\n").arg(htmlEscape(message));
     body += QStringLiteral(
