@@ -275,7 +275,12 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
+    // Step 5's table is there, empty.
+    const auto deviceCodes = sqliteSelect(server.databasePath(),
+                                          QStringLiteral("SELECT COUNT(*) FROM device_codes"));
+    QVERIFY(deviceCodes && deviceCodes->size() == 1);
+    QCOMPARE(deviceCodes->first().first().toInt(), 0);
 
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
@@ -346,7 +351,7 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"
