@@ -62,6 +62,7 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_clients(config.trustedProxies)
     , m_login(config, store, tokens, hasher, m_clients)
     , m_authorize(config, store, m_login)
+    , m_device(config, store, m_login, m_clients)
     , m_oauth(config, store, tokens, m_clients)
 {
     addRoutes();
@@ -163,6 +164,8 @@ void HttpApi::addRoutes()
             {QStringLiteral("/healthz"), "GET"},
             {prefix + QStringLiteral("/authorize"), "GET, POST"},
             {prefix + QStringLiteral("/token"), "POST"},
+            {prefix + QStringLiteral("/device_authorization"), "POST"},
+            {prefix + QStringLiteral("/device"), "GET, POST"},
             {prefix + QStringLiteral("/revoke"), "POST"},
             {prefix + QStringLiteral("/userinfo"), "GET"},
     };
@@ -208,6 +211,15 @@ void HttpApi::addOAuthRoutes()
     m_server.route(m_authorize.path(), Method::Post,
                    [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
                        m_authorize.post(request, std::move(responder));
+                   });
+    m_server.route(
+            prefix + QStringLiteral("/device_authorization"), Method::Post,
+            [this](const QHttpServerRequest &request) { return m_device.authorization(request); });
+    m_server.route(m_device.path(), Method::Get,
+                   [this](const QHttpServerRequest &request) { return m_device.get(request); });
+    m_server.route(m_device.path(), Method::Post,
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       m_device.post(request, std::move(responder));
                    });
     m_server.route(prefix + QStringLiteral("/token"), Method::Post,
                    [this](const QHttpServerRequest &request) { return m_oauth.token(request); });

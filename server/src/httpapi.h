@@ -4,6 +4,7 @@
 #include "authorizeroute.h"
 #include "clientaddress.h"
 #include "config.h"
+#include "deviceroute.h"
 #include "loginroute.h"
 #include "oauthtokenroute.h"
 #include "passwordhasher.h"
@@ -46,6 +47,7 @@ private:
     ClientAddressResolver m_clients;
     LoginRoute m_login;
     AuthorizeRoute m_authorize;
+    DeviceRoute m_device;
     OAuthTokenRoute m_oauth;
     QHttpServer m_server;
 };

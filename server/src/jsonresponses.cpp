@@ -97,4 +97,13 @@ std::optional<QHttpServerResponse> requireFields(const QJsonObject &body,
     return std::nullopt;
 }
 
+QHttpServerResponse oauthError(const QString &error, const QString &description, Status status)
+{
+    QHttpServerResponse response = jsonResponse(
+            {{QStringLiteral("error"), error}, {QStringLiteral("error_description"), description}},
+            status);
+    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
+    return response;
+}
+
 } // namespace Tessera::Server

@@ -31,6 +31,10 @@ QHttpServerResponse tokenPairResponse(const TokenPair &tokens);
 QHttpServerResponse retryLaterResponse(Status status, const QString &code, const QString &detail,
                                        qint64 retryAfterSeconds);
 
+// An OAuth 2 error (RFC 6749 §5.2): {"error","error_description"}, no-store; 400 unless told.
+QHttpServerResponse oauthError(const QString &error, const QString &description,
+                               Status status = Status::BadRequest);
+
 // The first value of a header field (case-insensitive name), empty if absent.
 QByteArray header(const QHttpServerRequest &request, QByteArrayView name);
 // Every value of a header field, in order.

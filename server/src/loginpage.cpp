@@ -31,6 +31,9 @@ const char PageStyle[] =
         "border:1px solid #9aa5b5;border-radius:4px}"
         "button{width:100%;padding:.6rem;font:inherit;color:#fff;background:#2458c6;"
         "border:0;border-radius:4px}"
+        "button+button{margin-top:.5rem}"
+        ".code{font-size:1.6rem;letter-spacing:.12em;text-align:center;white-space:nowrap}"
+        "button[value=deny]{color:#1d2430;background:#dde2ea}"
         "[role=alert]{color:#a3141c}";
 
 const QByteArray &contentSecurityPolicy()

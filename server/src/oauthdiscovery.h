@@ -31,6 +31,10 @@ QStringList discoveryPaths(const QString &issuer);
 // The metadata document (the same for both names).
 QJsonObject discoveryDocument(const QString &issuer, Jose::Algorithm algorithm);
 
+// RFC 8628 §7.2.
+inline const QString DeviceCodeGrantType =
+        QStringLiteral("urn:ietf:params:oauth:grant-type:device_code");
+
 // The scope values this server grants.
 QStringList supportedScopes();
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "oauthtokenroute.h"
 
+#include "deviceroute.h"
 #include "formparameters.h"
 #include "jsonresponses.h"
 #include "logging.h"
+#include "oauthdiscovery.h"
 #include "redirecturi.h"
 
 #include <tessera/jose.h>
@@ -14,17 +16,6 @@
 
 namespace Tessera::Server {
 namespace {
-
-// RFC 6749 §5.2: {"error","error_description"}; 401 for invalid_client, else 400.
-QHttpServerResponse oauthError(const QString &error, const QString &description,
-                               Status status = Status::BadRequest)
-{
-    QHttpServerResponse response = jsonResponse(
-            {{QStringLiteral("error"), error}, {QStringLiteral("error_description"), description}},
-            status);
-    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
-    return response;
-}
 
 QHttpServerResponse invalidClient(const QString &description)
 {
@@ -96,8 +87,65 @@ QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
         return authorizationCodeGrant(parameters, clientId);
     if (grantType == u"refresh_token")
         return refreshTokenGrant(parameters, clientId, request);
+    if (grantType == DeviceCodeGrantType)
+        return deviceCodeGrant(parameters, clientId);
     return oauthError(QStringLiteral("unsupported_grant_type"),
-                      QStringLiteral("grant types: authorization_code, refresh_token"));
+                      QStringLiteral("grant types: authorization_code, refresh_token, ")
+                              + DeviceCodeGrantType);
+}
+
+QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &parameters,
+                                                     const QString &clientId)
+{
+    const QString deviceCode = parameters.value(QStringLiteral("device_code"));
+    if (deviceCode.isEmpty())
+        return oauthError(QStringLiteral("invalid_request"),
+                          QStringLiteral("device_code is required"));
+    const QByteArray codeHash = Jose::sha256(deviceCode.toUtf8());
+    const std::optional<Store::DeviceCode> code = m_store.findDeviceCode(codeHash);
+    const auto invalidGrant = [](const char *why) {
+        return oauthError(QStringLiteral("invalid_grant"), QString::fromLatin1(why));
+    };
+    if (!code)
+        return m_store.failed() ? serverError() : invalidGrant("unknown device code");
+    // Another client's code is answered like an unknown one would be, and left as it is.
+    if (code->clientId != clientId)
+        return invalidGrant("the device code was issued to another client");
+    using DeviceStatus = Store::DeviceCode::Status;
+    if (code->status == DeviceStatus::Spent)
+        return invalidGrant("the device code was already used");
+    const qint64 now = TokenService::nowMs();
+    if (now >= code->expiresAt)
+        return oauthError(QStringLiteral("expired_token"),
+                          QStringLiteral("the device code has expired"));
+    if (code->status == DeviceStatus::Denied)
+        return oauthError(QStringLiteral("access_denied"),
+                          QStringLiteral("the user denied the authorization"));
+    if (code->status == DeviceStatus::Pending) {
+        switch (m_store.pollDeviceCode(codeHash, now, DeviceRoute::SlowDownSeconds)) {
+        case Store::PollResult::Failed:
+            return serverError();
+        case Store::PollResult::SlowDown:
+            return oauthError(QStringLiteral("slow_down"),
+                              QStringLiteral("polling faster than the interval; it grows by %1 s")
+                                      .arg(DeviceRoute::SlowDownSeconds));
+        case Store::PollResult::Pending:
+            break;
+        }
+        return oauthError(QStringLiteral("authorization_pending"),
+                          QStringLiteral("the user has not answered yet"));
+    }
+    // Approved: the one exchange that flips it to spent issues the tokens.
+    if (!m_store.spendDeviceCode(codeHash))
+        return m_store.failed() ? serverError() : invalidGrant("the device code was already used");
+    const Store::User user{code->userId, code->username, {}};
+    const TokenService::OAuthGrant grant{clientId, code->scope, {}, code->authTime};
+    const TokenService::Result result = m_tokens.startFamily(user, &grant);
+    if (result.outcome != TokenService::Outcome::Ok)
+        return serverError();
+    qCInfo(lcServerAuth) << "device code exchanged by client" << clientId << "for user id"
+                         << code->userId;
+    return tokenResponse(result);
 }
 
 QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters &parameters,

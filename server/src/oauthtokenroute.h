@@ -14,7 +14,8 @@ namespace Tessera::Server {
 struct FormParameters;
 
 // The OAuth back channel for public clients (token_endpoint_auth_method "none"):
-// POST /token (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6; §6 refresh), POST /revoke (RFC 7009)
+// POST /token (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6; §6 refresh; RFC 8628 §3.4-3.5 device
+// code, whose front half is DeviceRoute), POST /revoke (RFC 7009)
 // and GET /userinfo (OpenID Connect Core 5.3). Every token goes through TokenService: the same
 // families, rotation, reuse detection and grace window as the SimpleJWT endpoints.
 class OAuthTokenRoute
@@ -30,6 +31,7 @@ public:
 private:
     QHttpServerResponse authorizationCodeGrant(const FormParameters &parameters,
                                                const QString &clientId);
+    QHttpServerResponse deviceCodeGrant(const FormParameters &parameters, const QString &clientId);
     QHttpServerResponse refreshTokenGrant(const FormParameters &parameters, const QString &clientId,
                                           const QHttpServerRequest &request);
     QHttpServerResponse tokenResponse(const TokenService::Result &result) const;

@@ -75,6 +75,25 @@ public:
     };
     enum class RedeemResult { Redeemed, AlreadyUsed, Missing, Failed };
 
+    // A device authorization (storedevicecodes.cpp, RFC 8628). Times in ms.
+    struct DeviceCode
+    {
+        enum class Status { Pending, Approved, Denied, Spent };
+        QByteArray deviceCodeHash;
+        QString userCode; // normalised: 8 letters, no dash
+        QString clientId;
+        QString scope;
+        qint64 createdAt = 0;
+        qint64 expiresAt = 0;
+        qint64 intervalSeconds = 0;
+        Status status = Status::Pending;
+        qint64 userId = 0; // set once approved
+        QString username;
+        qint64 authTime = 0;
+    };
+    enum class AddDeviceCodeResult { Added, UserCodeTaken, Failed };
+    enum class PollResult { Pending, SlowDown, Failed };
+
     // A registered public native client (docs/SERVER.md "Clients"). Its
     // redirect URIs in the order they were given.
     struct Client
@@ -146,6 +165,23 @@ public:
     static const QString ReplayedCodeMark;
     // Deletes codes expired before `cutoffMs`; returns how many.
     int purgeAuthorizationCodes(qint64 cutoffMs);
+    // Device codes (storedevicecodes.cpp).
+    AddDeviceCodeResult addDeviceCode(const DeviceCode &code);
+    // Nothing when unknown, or when the read failed (see failed()).
+    std::optional<DeviceCode> findDeviceCode(const QByteArray &deviceCodeHash);
+    // A pending code with this user code that has not expired.
+    std::optional<DeviceCode> findPendingUserCode(const QString &userCode, qint64 nowMs);
+    // Approves (userId > 0) or denies (userId 0) a pending, unexpired code; false when it was
+    // not pending any more (decided already, or expired) or the write failed.
+    bool decideDeviceCode(const QString &userCode, qint64 userId, qint64 nowMs);
+    // A poll of a pending code: Pending when the interval has passed since the previous
+    // poll, else SlowDown and the interval grows by `slowDownSeconds` (RFC 8628 §3.5). A
+    // compare-and-set, so concurrent polls cannot both pass.
+    PollResult pollDeviceCode(const QByteArray &deviceCodeHash, qint64 nowMs,
+                              qint64 slowDownSeconds);
+    // Approved -> spent, once: true for the one caller that changed it.
+    bool spendDeviceCode(const QByteArray &deviceCodeHash);
+    int purgeDeviceCodes(qint64 cutoffMs);
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);

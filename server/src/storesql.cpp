@@ -107,6 +107,25 @@ const QList<MigrationStep> &migrationSteps()
                      " family_id TEXT)",
                      "CREATE INDEX authorization_codes_expiry ON authorization_codes(expires_at)",
              }},
+            // Device authorizations (RFC 8628): the device code only as a SHA-256 hash, the
+            // user code as typed by people (normalised); status pending, approved, denied or
+            // spent; the poll interval grows by slow_down. storedevicecodes.cpp.
+            {5,
+             {
+                     "CREATE TABLE device_codes ("
+                     " device_code_hash {bytes} PRIMARY KEY,"
+                     " user_code TEXT NOT NULL UNIQUE,"
+                     " client_id TEXT NOT NULL,"
+                     " scope TEXT NOT NULL,"
+                     " created_at {bigint} NOT NULL,"
+                     " expires_at {bigint} NOT NULL,"
+                     " interval_s {bigint} NOT NULL,"
+                     " last_poll_at {bigint},"
+                     " status TEXT NOT NULL,"
+                     " user_id {bigint} REFERENCES users(id) ON DELETE CASCADE,"
+                     " auth_time {bigint})",
+                     "CREATE INDEX device_codes_expiry ON device_codes(expires_at)",
+             }},
     };
     return steps;
 }

@@ -458,6 +458,8 @@ int TokenService::purgeExpired(qint64 nowMs)
     // Used codes are kept ten minutes past their 60 s lifetime: a replay in that time still
     // revokes the family the first exchange started.
     m_store.purgeAuthorizationCodes(nowMs - 10 * 60 * 1000);
+    // Device codes the same: a late poll still gets expired_token rather than invalid_grant.
+    m_store.purgeDeviceCodes(nowMs - 10 * 60 * 1000);
     if (removed > 0)
         m_activeFamilies.clear(); // cheaper than finding out which ones went
     const double now = double(nowMs / 1000);

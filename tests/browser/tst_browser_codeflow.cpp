@@ -123,6 +123,7 @@ private slots:
     void signsInThroughChromium();
     void refusalInChromiumIsAccessDenied();
     void signsInAtTesseraServerThroughChromium();
+    void approvesAtTesseraServerDevicePageThroughChromium();
 
 private:
     std::unique_ptr<OidcProviderProcess> m_provider;
@@ -259,6 +260,44 @@ void tst_BrowserCodeFlow::signsInAtTesseraServerThroughChromium()
 
     // One page: the login form (consent is skipped for first-party clients).
     expectPages(m_shots, prefix, 1);
+}
+
+// The device flow's page at the companion server: chromium opens the verification URI, types the
+// user code, then signs in on the confirmation page and presses Allow; the device's poll then
+// gets tokens.
+void tst_BrowserCodeFlow::approvesAtTesseraServerDevicePageThroughChromium()
+{
+    using namespace Tessera::Test;
+    const QString prefix = QStringLiteral("tessera-server-device");
+    removeShots(m_shots, prefix);
+    ServerProcess server({QStringLiteral("--demo")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+    const QByteArray form = "application/x-www-form-urlencoded";
+    const HttpResponse started = http.post(QStringLiteral("/device_authorization"),
+                                           "client_id=tessera-demo&scope=openid", form);
+    TESSERA_EXPECT_STATUS(started, 200);
+    const QString deviceCode = started.str(QStringLiteral("device_code"));
+    const QByteArray poll = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+                            "&client_id=tessera-demo&device_code="
+            + deviceCode.toLatin1();
+    QCOMPARE(http.post(QStringLiteral("/token"), poll, form).str(QStringLiteral("error")),
+             QStringLiteral("authorization_pending"));
+
+    Chromium chromium({QStringLiteral("--login"), TestUser, QStringLiteral("--password"),
+                       TestPassword, QStringLiteral("--user-code"),
+                       started.str(QStringLiteral("user_code")), QStringLiteral("--screenshots"),
+                       m_shots.absolutePath(), QStringLiteral("--screenshot-prefix"), prefix});
+    chromium.open(QUrl(started.str(QStringLiteral("verification_uri"))));
+    QVERIFY2(chromium.finishedWith(0), "chromium did not get through the device page");
+
+    const HttpResponse tokens = http.post(QStringLiteral("/token"), poll, form);
+    TESSERA_EXPECT_STATUS(tokens, 200);
+    QVERIFY(!tokens.str(QStringLiteral("refresh_token")).isEmpty());
+    QVERIFY(!tokens.str(QStringLiteral("id_token")).isEmpty());
+    // Two pages with a form: the code, then the confirmation with the login form.
+    expectPages(m_shots, prefix, 2);
 }
 
 QTEST_GUILESS_MAIN(tst_BrowserCodeFlow)

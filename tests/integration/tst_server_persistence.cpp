@@ -271,11 +271,16 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 4"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 5"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
+    // Step 5's table is there, empty.
+    const auto deviceCodes = sqliteSelect(server.databasePath(),
+                                          QStringLiteral("SELECT COUNT(*) FROM device_codes"));
+    QVERIFY(deviceCodes && deviceCodes->size() == 1);
+    QCOMPARE(deviceCodes->first().first().toInt(), 0);
 
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
@@ -342,11 +347,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 4"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 5"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("4"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"

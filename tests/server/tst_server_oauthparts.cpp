@@ -3,6 +3,7 @@
 // OpenID Connect"), no sockets: form and query parameters (RFC 6749 §3.1: no repeats), the
 // issuer rules and the discovery paths (RFC 8414 §3.1, OIDC Discovery §4), HTML escaping,
 // and the login form's CSRF guard.
+#include "deviceroute.h"
 #include "formparameters.h"
 #include "loginpage.h"
 #include "oauthdiscovery.h"
@@ -28,6 +29,9 @@ private slots:
     void escaping();
     void formGuard();
     void codeRedemption();
+    void userCodes();
+    void userCodeNormalization_data();
+    void userCodeNormalization();
 };
 
 void tst_ServerOAuthParts::formParameters()
@@ -208,6 +212,71 @@ void tst_ServerOAuthParts::codeRedemption()
              QStringLiteral("family-2"));
 
     QCOMPARE(store->purgeAuthorizationCodes(61'001), 2);
+}
+
+void tst_ServerOAuthParts::userCodes()
+{
+    // RFC 8628 §6.1: only the 20 consonants, 8 of them, every one of them drawn.
+    const QString alphabet = QStringLiteral("BCDFGHJKLMNPQRSTVWXZ");
+    QHash<QChar, int> seen;
+    for (int i = 0; i < 500; ++i) {
+        const QString code = newUserCode();
+        QCOMPARE(code.size(), 8);
+        for (const QChar c : code) {
+            QVERIFY2(alphabet.contains(c), qPrintable(code));
+            ++seen[c];
+        }
+        QCOMPARE(normalizeUserCode(displayUserCode(code)), std::optional<QString>(code));
+    }
+    QCOMPARE(seen.size(), alphabet.size());
+    // 4000 letters, 200 expected each: a letter drawn under half or over twice as often
+    // means a skewed draw.
+    for (auto it = seen.cbegin(); it != seen.cend(); ++it)
+        QVERIFY2(it.value() > 100 && it.value() < 400, qPrintable(QString(it.key())));
+    QCOMPARE(displayUserCode(QStringLiteral("BCDFGHJK")), QStringLiteral("BCDF-GHJK"));
+}
+
+void tst_ServerOAuthParts::userCodeNormalization_data()
+{
+    QTest::addColumn<QString>("typed");
+    QTest::addColumn<QString>("normalized"); // empty: refused
+    QTest::addRow("as shown") << "BCDF-GHJK"
+                              << "BCDFGHJK";
+    QTest::addRow("lower case") << "bcdf-ghjk"
+                                << "BCDFGHJK";
+    QTest::addRow("no dash") << "bcdfghjk"
+                             << "BCDFGHJK";
+    QTest::addRow("spaces and dashes") << " BC DF--gh jk\t"
+                                       << "BCDFGHJK";
+    QTest::addRow("too short") << "BCDF-GHJ"
+                               << "";
+    QTest::addRow("too long") << "BCDF-GHJKL"
+                              << "";
+    QTest::addRow("vowel") << "ACDF-GHJK"
+                           << "";
+    QTest::addRow("digit") << "BCDF-GHJ1"
+                           << "";
+    QTest::addRow("look-alike O for 0") << "BCDF-GHJO"
+                                        << "";
+    QTest::addRow("long s upper-cases to S")
+            << QString(QStringLiteral("BCDF-GHJ") + QChar(0x17f)) << "";
+    QTest::addRow("fullwidth letter") << QString(QStringLiteral("BCDF-GHJ") + QChar(0xff2b)) << "";
+    QTest::addRow("NUL") << QString(QStringLiteral("BCDF-GHJ") + QChar(0)) << "";
+    QTest::addRow("empty") << ""
+                           << "";
+    QTest::addRow("oversized dashes")
+            << QString(QStringLiteral("BCDFGHJK") + QString(100, u'-')) << "";
+}
+
+void tst_ServerOAuthParts::userCodeNormalization()
+{
+    QFETCH(QString, typed);
+    QFETCH(QString, normalized);
+    const std::optional<QString> result = normalizeUserCode(typed);
+    if (normalized.isEmpty())
+        QVERIFY2(!result, qPrintable(result.value_or(QString())));
+    else
+        QCOMPARE(result, std::optional<QString>(normalized));
 }
 
 QTEST_GUILESS_MAIN(tst_ServerOAuthParts)
