@@ -11,6 +11,7 @@
 #include <tessera/session.h>
 
 #include <QtCore/QCommandLineParser>
+#include <QtCore/QDateTime>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
@@ -41,7 +42,6 @@ enum ExitCode {
     ExitSignedOut = 3,
     ExitStorage = 4,
     ExitNetwork = 5,
-    ExitUnsupported = 6,
     ExitInterrupted = 128, // + the signal's number, as shells report it (130 for Ctrl-C)
 };
 
@@ -75,7 +75,9 @@ Options:
                         offline_access).
   --resource-origin O   Another origin whose requests carry the token (an API at
                         another host); `get` then accepts full URLs on it. Repeatable.
-  --device              Device authorization grant: not yet supported (exit 6).
+  --device              login: the device authorization grant (RFC 8628) instead of
+                        the browser on this machine: prints a URL and a code to enter
+                        on any device, opens the URL when a browser is at hand, waits.
   --username NAME       Account name (login; memory-only get/token).
   --password-stdin      Read the password from the first line of stdin.
   --app-id ID           Storage namespace (default org.tessera.cli).
@@ -104,8 +106,7 @@ Exit codes:
   3  signed out, or re-authentication required
   4  secure storage unavailable, locked or refused
   5  network or server error
-  6  not supported (login --device)
-  130  interrupted (Ctrl-C) while waiting for the browser; nothing is stored
+  130  interrupted (Ctrl-C) while waiting for the sign-in; nothing is stored
 )HELP";
 
 void printError(const QString &message)
@@ -236,6 +237,8 @@ private:
     }
     int configureOAuth(const QString &issuer);
     void signInWithBrowser();
+    void signInWithDevice();
+    void cancelOnInterrupt();
     void signIn(QFuture<void> signedIn, bool login);
     void signInFailed(const Error &error, bool login);
     void afterSignIn();
@@ -372,6 +375,12 @@ int Command::run()
     m_network = std::make_unique<AuthenticatedNetworkAccessManager>(m_session.get());
 
     const bool needsLogin = m_name == u"login" || (m_memoryOnly && m_name != u"logout");
+    if (m_parser.isSet(QStringLiteral("device"))
+        && (!needsLogin || m_config.profile() != SessionConfig::Profile::OAuth)) {
+        printError(QStringLiteral("--device signs in at an OpenID provider: use it with login "
+                                  "--issuer URL --client-id ID"));
+        return ExitUsage;
+    }
     if (m_memoryOnly && (m_name == u"status" || m_name == u"logout")) {
         printError(QStringLiteral("--memory-only keeps no session between invocations, so there is "
                                   "nothing to %1")
@@ -383,7 +392,10 @@ int Command::run()
             printError(QStringLiteral(
                     "note: --memory-only keeps nothing after this command; use "
                     "`tessera --memory-only get PATH` to sign in and call in one go"));
-        signInWithBrowser();
+        if (m_parser.isSet(QStringLiteral("device")))
+            signInWithDevice();
+        else
+            signInWithBrowser();
     } else if (needsLogin) {
         QString username = option(QStringLiteral("username"));
         if (username.isEmpty())
@@ -448,6 +460,39 @@ void Command::signInWithBrowser()
                                       "the URL above yourself"));
         printError(QStringLiteral("waiting for the browser (Ctrl-C cancels)"));
     });
+    cancelOnInterrupt();
+    signIn(m_session->signInWithBrowser(), true);
+}
+
+void Command::signInWithDevice()
+{
+    QObject::connect(
+            m_session.get(), &Session::deviceSignInRequested, this,
+            [](const QUrl &verificationUri, const QUrl &verificationUriComplete,
+               const QString &userCode, const QDateTime &expiresAt) {
+                const qint64 minutes =
+                        qMax<qint64>(1, QDateTime::currentDateTimeUtc().secsTo(expiresAt) / 60);
+                std::fprintf(stderr,
+                             "To sign in, open on any device:\n  %s\nand enter the code:  %s\n"
+                             "(within %lld minutes)\n",
+                             verificationUri.toEncoded().constData(), qPrintable(userCode),
+                             static_cast<long long>(minutes));
+                if (!verificationUriComplete.isEmpty()) {
+                    std::fprintf(stderr, "Or open this URL, which carries the code:\n  %s\n",
+                                 verificationUriComplete.toEncoded().constData());
+                    if (!openInSystemBrowser(verificationUriComplete))
+                        printError(QStringLiteral("no browser here ($BROWSER or xdg-open): use "
+                                                  "another device"));
+                }
+                printError(QStringLiteral("waiting for the sign-in (Ctrl-C cancels)"));
+            });
+    cancelOnInterrupt();
+    signIn(m_session->signInWithDevice(), true);
+}
+
+// Ctrl-C / SIGTERM while the person signs in: the sign-in is cancelled and nothing is stored.
+void Command::cancelOnInterrupt()
+{
     if (QSocketNotifier *interrupts = catchInterrupts(this)) {
         QObject::connect(interrupts, &QSocketNotifier::activated, this, [this] {
             unsigned char number = 0;
@@ -457,7 +502,6 @@ void Command::signInWithBrowser()
             }
         });
     }
-    signIn(m_session->signInWithBrowser(), true);
 }
 
 void Command::signIn(QFuture<void> signedIn, bool login)
@@ -610,13 +654,6 @@ int main(int argc, char *argv[])
                                      .arg(command,
                                           command == u"get" ? QStringLiteral(" PATH") : QString()));
         return ExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("device"))) {
-        // The device authorization grant (RFC 8628) needs the SDK's device flow in Session.
-        printError(QStringLiteral("--device (the device authorization grant) is not yet supported "
-                                  "by this tessera; sign in with the browser: tessera login "
-                                  "--issuer URL --client-id ID"));
-        return ExitUnsupported;
     }
     Command runner(parser, command, positional.value(1));
     const int immediate = runner.run();

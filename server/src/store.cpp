@@ -49,6 +49,7 @@ Store::~Store()
     m_insertRefresh.reset();
     m_insertFamily.reset();
     m_familyStatus.reset();
+    m_findClient.reset();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_connectionName);
@@ -109,6 +110,10 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             " VALUES (?, ?, ?, ?, ?, ?)"));
     store->m_familyStatus =
             prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
+    store->m_findClient =
+            prepare(QStringLiteral("SELECT c.id, c.created_at, u.uri FROM clients c"
+                                   " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
+                                   " WHERE c.id = ? ORDER BY u.position"));
     return store;
 }
 

@@ -221,6 +221,7 @@ private:
     std::unique_ptr<QSqlQuery> m_insertRefresh;
     std::unique_ptr<QSqlQuery> m_insertFamily;
     std::unique_ptr<QSqlQuery> m_familyStatus;
+    std::unique_ptr<QSqlQuery> m_findClient;
 };
 
 } // namespace Tessera::Server

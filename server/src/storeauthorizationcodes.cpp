@@ -26,7 +26,8 @@ bool Store::addAuthorizationCode(const AuthorizationCode &code)
     query.addBindValue(code.redirectUri);
     query.addBindValue(code.codeChallenge);
     query.addBindValue(nullableText(code.nonce));
-    query.addBindValue(code.scope);
+    // A null QString binds as NULL: no scope is the empty string.
+    query.addBindValue(code.scope.isNull() ? QString(QLatin1String("")) : code.scope);
     query.addBindValue(code.userId);
     query.addBindValue(code.authTime);
     query.addBindValue(code.expiresAt);

@@ -43,18 +43,19 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
 
 std::optional<Store::Client> Store::findClient(const QString &id)
 {
-    QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT c.id, c.created_at, u.uri FROM clients c"
-                                 " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
-                                 " WHERE c.id = ? ORDER BY u.position"));
+    // Prepared once (Store::open): every /token, /authorize and /device_authorization asks.
+    QSqlQuery &query = *m_findClient;
     query.addBindValue(id);
-    if (!execute(query) || !query.next())
+    if (!execute(query) || !query.next()) {
+        query.finish();
         return std::nullopt;
+    }
     Client client{query.value(0).toString(), {}, query.value(1).toLongLong()};
     do {
         if (!query.value(2).isNull())
             client.redirectUris.append(query.value(2).toString());
     } while (query.next());
+    query.finish();
     return client;
 }
 

@@ -196,10 +196,28 @@ def main():
         return proc.returncode, proc.stdout, proc.stderr
 
     try:
+        code, out, err = cli("status", "--device", login=True)
+        check("--device outside login is a usage error, exit 2, nothing written",
+              code == 2 and b"--device" in err and not os.path.exists(config), f"{code} {out!r} {err!r}")
+
+        # The device authorization grant: the person (browser.py, opening
+        # verification_uri_complete) confirms the code, signs in and consents.
+        code, out, err = cli("login", "--device", browser=refuser, login=True)
+        check("login --device declined on the other device: exit 3, nothing stored",
+              code == 3 and b"denied" in err.lower() and not os.path.exists(config)
+              and stored_entries(service) == 0, f"{code} {out!r} {err!r}")
         code, out, err = cli("login", "--device", login=True)
-        check("login --device is refused as not yet supported, exit 6, nothing written",
-              code == 6 and b"not yet supported" in err and err.count(b"\n") == 1
-              and not os.path.exists(config), f"{code} {out!r} {err!r}")
+        check("login --device: exit 0, signed in as alice at the issuer",
+              code == 0 and f"signed in as alice at {issuer}".encode() in out, f"{code} {out!r} {err!r}")
+        shown_code = re.search(rb"enter the code:\s+(\S+)", err)
+        check("login --device prints the verification URI and the user code on stderr",
+              shown_code is not None and metadata["device_authorization_endpoint"] != ""
+              and re.search(rb"https?://\S+/device", err) is not None, f"{err!r}")
+        check("login --device stored the refresh token", len(stored_secret(service, key)) > 20)
+        code, out, err = cli("logout")
+        check("logout after the device sign-in", code == 0 and stored_secret(service, key) == b"",
+              f"{code} {out!r} {err!r}")
+        os.remove(config)
 
         code, out, err = cli("login", browser=refuser, login=True)
         check("a person who declines: exit 3 (signed out), saying access was denied",
