@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+// Over 500 lines on purpose: every flag of tessera-server with its default, its help text and
+// its check in one place, so a flag cannot be added without its validation beside it.
 #include "config.h"
 
 #include "clientaddress.h"
