@@ -281,4 +281,9 @@ QByteArray mediaTypeOf(QNetworkReply *reply)
     return (parameters < 0 ? type : type.first(parameters)).trimmed().toLower();
 }
 
+QString shownUrl(const QUrl &url)
+{
+    return url.toString(QUrl::RemoveUserInfo | QUrl::RemoveQuery | QUrl::RemoveFragment);
+}
+
 } // namespace Tessera::Transport

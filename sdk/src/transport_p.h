@@ -83,4 +83,8 @@ QList<QByteArray> spkiHashes(const QList<QSslCertificate> &chain);
 // ("application/json" for "Application/JSON; charset=utf-8"); empty without the header.
 QByteArray mediaTypeOf(QNetworkReply *reply);
 
+// A URL as error messages and logs may show it: no user info, query or fragment (they can carry
+// codes, state or credentials).
+QString shownUrl(const QUrl &url);
+
 } // namespace Tessera::Transport

@@ -36,11 +36,6 @@ bool isJson(QNetworkReply *reply)
     return Transport::mediaTypeOf(reply) == "application/json";
 }
 
-QString shown(const QUrl &url)
-{
-    return url.toString(QUrl::RemoveUserInfo | QUrl::RemoveQuery | QUrl::RemoveFragment);
-}
-
 } // namespace
 
 QUrl openIdConfigurationUrl(const QString &issuer)
@@ -115,10 +110,10 @@ private:
         if (status != 200)
             return report({}, statusError(status));
         if (!isJson(reply))
-            return report(
-                    {},
-                    {Error::Code::ServerError,
-                     QStringLiteral("discovery: %1 is not application/json").arg(shown(m_url))});
+            return report({},
+                          {Error::Code::ServerError,
+                           QStringLiteral("discovery: %1 is not application/json")
+                                   .arg(Transport::shownUrl(m_url))});
         Error error;
         const QByteArray body = reply->readAll();
         std::optional<ProviderMetadata> metadata =
@@ -135,24 +130,27 @@ private:
         if (status == 404)
             return {Error::Code::InvalidConfiguration,
                     QStringLiteral("discovery: no metadata for issuer %1 at %2 nor %3 (HTTP 404)")
-                            .arg(m_issuer, shown(m_firstUrl), shown(m_url))};
+                            .arg(m_issuer, Transport::shownUrl(m_firstUrl),
+                                 Transport::shownUrl(m_url))};
         if (status == 429)
             return {Error::Code::RateLimited,
                     QStringLiteral("discovery: %1 answered 429 (too many requests)")
-                            .arg(shown(m_url))};
+                            .arg(Transport::shownUrl(m_url))};
         if (status >= 500)
             return {Error::Code::ServerError,
                     QStringLiteral("discovery: %1 answered server error %2")
-                            .arg(shown(m_url))
+                            .arg(Transport::shownUrl(m_url))
                             .arg(status)};
         if (status >= 300 && status < 400)
             return {Error::Code::InvalidConfiguration,
                     QStringLiteral("discovery: %1 answered a redirect (%2), which is not followed: "
                                    "check the issuer URL")
-                            .arg(shown(m_url))
+                            .arg(Transport::shownUrl(m_url))
                             .arg(status)};
         return {Error::Code::InvalidConfiguration,
-                QStringLiteral("discovery: %1 answered HTTP %2").arg(shown(m_url)).arg(status)};
+                QStringLiteral("discovery: %1 answered HTTP %2")
+                        .arg(Transport::shownUrl(m_url))
+                        .arg(status)};
     }
 
     void report(const std::optional<ProviderMetadata> &metadata, const Error &error)

@@ -40,11 +40,6 @@ QString unusableReason(const QJsonObject &jwk)
     return {};
 }
 
-QString shown(const QUrl &url)
-{
-    return url.toString(QUrl::RemoveUserInfo | QUrl::RemoveQuery | QUrl::RemoveFragment);
-}
-
 bool isJson(QNetworkReply *reply)
 {
     const QByteArray mediaType = Transport::mediaTypeOf(reply);
@@ -194,20 +189,22 @@ void JwksCache::onFetchFinished()
         return finish(error);
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     if (status == 429)
-        return finish({Error::Code::RateLimited,
-                       QStringLiteral("JWKS: %1 answered 429").arg(shown(m_jwksUri))});
+        return finish(
+                {Error::Code::RateLimited,
+                 QStringLiteral("JWKS: %1 answered 429").arg(Transport::shownUrl(m_jwksUri))});
     if (status >= 300 && status < 400)
         return finish({Error::Code::InvalidConfiguration,
                        QStringLiteral("JWKS: %1 answered a redirect (%2), which is not followed")
-                               .arg(shown(m_jwksUri))
+                               .arg(Transport::shownUrl(m_jwksUri))
                                .arg(status)});
     if (status != 200)
-        return finish(
-                {Error::Code::ServerError,
-                 QStringLiteral("JWKS: %1 answered HTTP %2").arg(shown(m_jwksUri)).arg(status)});
+        return finish({Error::Code::ServerError,
+                       QStringLiteral("JWKS: %1 answered HTTP %2")
+                               .arg(Transport::shownUrl(m_jwksUri))
+                               .arg(status)});
     if (!isJson(reply))
         return finish({Error::Code::ServerError,
-                       QStringLiteral("JWKS: %1 is not JSON").arg(shown(m_jwksUri))});
+                       QStringLiteral("JWKS: %1 is not JSON").arg(Transport::shownUrl(m_jwksUri))});
     const std::optional<QList<JwksKey>> keys = parseJwks(reply->readAll(), &error);
     if (!keys)
         return finish(error);
