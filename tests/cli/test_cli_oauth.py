@@ -487,14 +487,16 @@ def main():
         code, out, err = cli("logout")
         check("logout exits 0", code == 0 and b"signed out" in out, f"{code} {out!r} {err!r}")
         check("logout removed the stored token", stored_secret(service, key) == b"")
+        # In this order: presenting a refresh token, valid or rotated away, could itself revoke
+        # the grant and hide a logout that revoked nothing.
+        status, body = fetch(metadata["userinfo_endpoint"], token=token)
+        check("the server's userinfo endpoint refuses the access token after logout (revoked)",
+              status == 401, f"{status} {body!r}")
         for name, spent in (("the last refresh token", old_refresh), ("the first, rotated away", refresh)):
             status, body = fetch(metadata["token_endpoint"], form={
                 "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": CLIENT_ID})
             check(f"the server refuses {name} after logout at its token endpoint (revoked)",
-                  status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body!r}")
-        status, body = fetch(metadata["userinfo_endpoint"], token=token)
-        check("the server's userinfo endpoint refuses the access token after logout (revoked)",
-              status == 401, f"{status} {body!r}")
+                  status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         code, out, _ = cli("status")
         check("status after logout exits 3", code == 3 and b"not signed in" in out, f"{code} {out!r}")
         code, _, _ = cli("get", userinfo_path)
