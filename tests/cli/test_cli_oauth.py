@@ -286,7 +286,7 @@ def main():
     parser.add_argument("--server-bin", help="tessera-server: its binary")
     args = parser.parse_args()
     kind = PROVIDERS[args.kind]
-    CLIENT_ID = kind.client_id
+    client_id = kind.client_id
 
     work = tempfile.mkdtemp(prefix="tessera-cli-oauth-test.")
     config = os.path.join(work, "cli.conf")
@@ -308,14 +308,14 @@ def main():
     issuer = provider.issuer
     print(f"against {kind.name} at {issuer}", flush=True)
     resource = ResourceServer()
-    key = f"{app_id}|oauth|{issuer}|{CLIENT_ID}|alice"
+    key = f"{app_id}|oauth|{issuer}|{client_id}|alice"
     _, metadata = fetch(issuer + "/.well-known/openid-configuration")
     metadata = json.loads(metadata)
 
     def cli(*extra, browser=person, conf=config, login=False):
         cmd = [args.cli, *extra, "--app-id", app_id, "--config", conf]
         if login:
-            cmd += ["--issuer", issuer, "--client-id", CLIENT_ID]
+            cmd += ["--issuer", issuer, "--client-id", client_id]
         proc = subprocess.run(cmd, capture_output=True, timeout=90, stdin=subprocess.DEVNULL,
                               env=dict(os.environ, BROWSER=browser))
         return proc.returncode, proc.stdout, proc.stderr
@@ -338,10 +338,20 @@ def main():
         check("login --device prints the verification URI and the user code on stderr",
               shown_code is not None and metadata["device_authorization_endpoint"] != ""
               and re.search(rb"https?://\S+/device", err) is not None, f"{err!r}")
-        check("login --device stored the refresh token", len(stored_secret(service, key)) > 20)
+        device_refresh = stored_secret(service, key)
+        check("login --device stored the refresh token", len(device_refresh) > 20)
+        code, out, err = cli("status")
+        check("status after the device sign-in, in a new process: signed in as alice, token rotated",
+              code == 0 and b"signed in as alice" in out and stored_secret(service, key) not in (b"", device_refresh),
+              f"{code} {out!r} {err!r}")
+        device_refresh = stored_secret(service, key)
         code, out, err = cli("logout")
         check("logout after the device sign-in", code == 0 and stored_secret(service, key) == b"",
               f"{code} {out!r} {err!r}")
+        status, body = fetch(metadata["token_endpoint"], form={
+            "grant_type": "refresh_token", "refresh_token": device_refresh.decode(), "client_id": client_id})
+        check("the server refuses the device session's refresh token after logout",
+              status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         os.remove(config)
 
         if kind.browser_flow_can_be_declined:
@@ -354,7 +364,7 @@ def main():
 
         def start_waiting_login(*flow, until):
             """A login whose person never comes back, read until it says it waits."""
-            proc = subprocess.Popen([args.cli, "login", *flow, "--issuer", issuer, "--client-id", CLIENT_ID,
+            proc = subprocess.Popen([args.cli, "login", *flow, "--issuer", issuer, "--client-id", client_id,
                                      "--app-id", app_id, "--config", config],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=dict(os.environ, BROWSER=absent))
@@ -413,7 +423,7 @@ def main():
         authorization = [u.decode() for u in urls if u.decode().startswith(metadata["authorization_endpoint"] + "?")]
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization[0]).query) if authorization else {}
         check("the authorization URL is printed on stderr (for copy-paste), with PKCE and the client id",
-              query.get("client_id") == [CLIENT_ID] and query.get("code_challenge_method") == ["S256"]
+              query.get("client_id") == [client_id] and query.get("code_challenge_method") == ["S256"]
               and query.get("redirect_uri", [""])[0].startswith("http://127.0.0.1:"), f"{err!r}")
         check("the authorization URL is not on stdout", b"code_challenge" not in out, f"{out!r}")
         refresh = stored_secret(service, key)
@@ -421,7 +431,7 @@ def main():
 
         text = open(config, "rb").read()
         check("the config remembers issuer, client id, scopes and the resource origin",
-              f"issuer={issuer}".encode() in text and f"client-id={CLIENT_ID}".encode() in text
+              f"issuer={issuer}".encode() in text and f"client-id={client_id}".encode() in text
               and b"offline_access" in text and resource.url.encode() in text, text.decode(errors="replace"))
         check("the config holds no token and no server= line", refresh not in text and b"server=" not in text,
               text.decode(errors="replace"))
@@ -431,7 +441,7 @@ def main():
         code, out, err = cli("status")
         check("status in a new process: signed in as alice, names the issuer and the client id",
               code == 0 and b"signed in as alice" in out and f"issuer: {issuer}".encode() in out
-              and CLIENT_ID.encode() in out and b"expires" in out, f"{code} {out!r} {err!r}")
+              and client_id.encode() in out and b"expires" in out, f"{code} {out!r} {err!r}")
         rotated = stored_secret(service, key)
         check("the restore rotated the refresh token and stored the new one", rotated and rotated != refresh)
         check("status prints no token", rotated not in out + err)
@@ -472,7 +482,7 @@ def main():
         os.mkdir(trust, 0o700)
         unsafe = os.path.join(trust, "group.conf")
         with open(unsafe, "w") as f:
-            f.write(f"[General]\nissuer={trap.url}\nclient-id={CLIENT_ID}\n")
+            f.write(f"[General]\nissuer={trap.url}\nclient-id={client_id}\n")
         os.chmod(unsafe, 0o620)
         os.symlink(config, os.path.join(trust, "link.conf"))
         for conf, reason in ((unsafe, b"writable by its group"),
@@ -494,7 +504,7 @@ def main():
               status == 401, f"{status} {body!r}")
         for name, spent in (("the last refresh token", old_refresh), ("the first, rotated away", refresh)):
             status, body = fetch(metadata["token_endpoint"], form={
-                "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": CLIENT_ID})
+                "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": client_id})
             check(f"the server refuses {name} after logout at its token endpoint (revoked)",
                   status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         code, out, _ = cli("status")
@@ -505,9 +515,9 @@ def main():
         code, _, err = cli("status", "--issuer", issuer, conf=os.path.join(work, "empty.conf"))
         check("--issuer without a client id is a usage error naming --client-id",
               code == 2 and b"--client-id" in err, f"{code} {err!r}")
-        code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", CLIENT_ID)
+        code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", client_id)
         check("an http issuer on a remote host is refused, exit 2", code == 2 and b"https" in err, f"{code} {err!r}")
-        code, _, err = cli("status", "--issuer", issuer, "--client-id", CLIENT_ID,
+        code, _, err = cli("status", "--issuer", issuer, "--client-id", client_id,
                            "--resource-origin", "http://api.example.com")
         check("an http resource origin on a remote host is refused, exit 2", code == 2 and b"https" in err,
               f"{code} {err!r}")
