@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, starts tessera-server on its embedded SQLite
-# database with a demo user, then runs the desktop demo when a display is
-# present, and otherwise walks through the `tessera` CLI: login, status, a
-# protected call, a refresh, logout, plus reuse detection, printing each step.
+# database with a demo user and the demo's OAuth client, then runs the desktop
+# demo (browser sign-in) when a display is present, and otherwise walks through
+# the `tessera` CLI: login, status, a protected call, a refresh, logout, reuse
+# detection, and then the device flow (RFC 8628), printing each step.
+# TESSERA_DEMO_PREBUILT=1 uses the build in TESSERA_BUILD_DIR as it is (the
+# test of this script); TESSERA_DEMO_DIR moves its working directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TESSERA_BUILD_DIR:-$root/build}
-"$root/scripts/setup.sh"
-TESSERA_BUILD_DIR=$build "$root/scripts/build.sh"
+if [[ "${TESSERA_DEMO_PREBUILT:-}" != 1 ]]; then
+  "$root/scripts/setup.sh"
+  TESSERA_BUILD_DIR=$build "$root/scripts/build.sh"
+fi
 
-workdir="$build/demo"
+workdir=${TESSERA_DEMO_DIR:-$build/demo}
 mkdir -p "$workdir"
 # The server refuses a database directory its group can write to, which a
 # umask of 002 (Debian's default for users with a private group) would give.
@@ -29,11 +34,11 @@ for _ in $(seq 100); do
 done
 base=$(sed -n 's/^listening on //p' "$workdir/server.out")
 echo "== tessera-server on $base (database $workdir/tessera-server.sqlite3)"
-grep '^demo user' "$workdir/server.out"
+grep '^demo \(user\|client\)' "$workdir/server.out"
 
 if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" && -x "$build/demo-app/desktop/tessera-demo" ]]; then
-  echo "== starting the desktop demo (sign in as demo / tessera-demo)"
-  "$build/demo-app/desktop/tessera-demo" --server "$base"
+  echo "== starting the desktop demo: sign in with your browser (as demo / tessera-demo)"
+  "$build/demo-app/desktop/tessera-demo" --issuer "$base" --client-id tessera-demo
   exit 0
 fi
 
@@ -73,14 +78,56 @@ walkthrough() {
   set -e
 }
 
-if [[ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]]; then
+# The OAuth profile without a browser here: the device authorization grant. The
+# person who approves the code on "another device" is the project's scripted
+# browser (tests/interop/oidc/browser.py), which the CLI starts as $BROWSER.
+device_walkthrough() {
+  local cli="$build/demo-app/cli/tessera" config="$workdir/cli-oauth.conf"
+  tessera() { "$cli" "$@" --config "$config" --app-id org.tessera.demo; }
+  step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
+  local person="$workdir/person"
+  printf '#!/bin/sh\nexec /usr/bin/python3 "%s" --login demo --password tessera-demo "$1"\n' \
+    "$root/tests/interop/oidc/browser.py" >"$person"
+  chmod 0700 "$person"
+  rm -f "$config"
+
+  step "7. login with the device flow (OAuth 2.0, RFC 8628): the CLI shows a code to approve elsewhere" \
+    "tessera login --issuer $base --client-id tessera-demo --device"
+  echo "(no browser on this machine: the person approving the code on another device is played by"
+  echo " tests/interop/oidc/browser.py, started as \$BROWSER; it signs in as demo on $base/device)"
+  BROWSER=$person tessera login --issuer "$base" --client-id tessera-demo --device
+
+  step "8. status (the config remembers issuer and client id; the refresh token is in the Secret Service)" \
+    "tessera status"
+  tessera status
+
+  step "9. a protected call: the OpenID Connect userinfo endpoint" "tessera get /userinfo"
+  tessera get /userinfo
+
+  step "10. logout: the refresh token is revoked at $base/revoke (RFC 7009)" "tessera logout"
+  token=$(tessera token)
+  tessera logout
+  curl -sS -o /dev/null -w '  <- the old access token at /userinfo right after logout: HTTP %{http_code}\n' \
+    -H "Authorization: Bearer $token" "$base/userinfo"
+  set +e
+  tessera status
+  echo "(exit code $?: 3 = signed out)"
+  set -e
+}
+
+in_keyring() {
+  if [[ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]]; then
+    export -f walkthrough device_walkthrough
+    export root build workdir base
+    "$root/scripts/with-keyring.sh" bash -c "$1"
+  else
+    "$1"
+  fi
+}
+
+[[ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ]] ||
   echo "== no desktop session here: the CLI uses a throwaway Secret Service (gnome-keyring)"
-  export -f walkthrough
-  export build workdir base
-  "$root/scripts/with-keyring.sh" bash -c walkthrough
-else
-  walkthrough
-fi
+in_keyring walkthrough
 
 json() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"; }
 post() { curl -sS -o "$workdir/body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @- "$base$1"; }
@@ -94,6 +141,9 @@ sleep 3
 echo "replayed old refresh token: HTTP $(printf '{"refresh":"%s"}' "$r1" | post /api/token/refresh/)"
 echo "the family's newest refresh token: HTTP $(printf '{"refresh":"%s"}' "$r2" | post /api/token/refresh/) (the whole family was revoked)"
 curl -sS -o /dev/null -w "its access token: HTTP %{http_code}\n" -H "Authorization: Bearer $a2" "$base/api/me/"
+
+
+in_keyring device_walkthrough
 
 printf '\n== server log (events only, never tokens or passwords)\n'
 cat "$log"

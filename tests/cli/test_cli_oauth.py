@@ -1,16 +1,22 @@
 #!/usr/bin/python3
-"""End-to-end tests of `tessera login --issuer URL --client-id ID` (the browser sign-in) and of
-status, get, token and logout for such a session, against the real oidc-provider on loopback.
+"""End-to-end tests of `tessera login --issuer URL --client-id ID` (the browser sign-in and the
+device flow) and of status, get, token, refresh and logout for such a session, against a real
+authorization server on loopback: the certified oidc-provider, or the companion tessera-server.
 
-    test_cli_oauth.py --cli PATH --node PATH --provider PATH/provider.js --browser PATH/browser.py
+    test_cli_oauth.py oidc-provider --cli PATH --node PATH --provider PATH/provider.js --browser PATH/browser.py
+    test_cli_oauth.py tessera-server --cli PATH --server-bin PATH --browser PATH/browser.py
 
-The person in the browser is tests/interop/oidc/browser.py, run by the CLI as $BROWSER (through
-small wrapper scripts in the test's temporary directory: $BROWSER is one program). Runs inside
-scripts/with-keyring.sh: the refresh token goes to that real Secret Service. Prints one line per
-check and "N passed, N failed" at the end.
+The same checks run against both; where the two servers differ, the Provider classes below say
+so (an explicit expectation each, with the reason). The person in the browser is
+tests/interop/oidc/browser.py, run by the CLI as $BROWSER (through small wrapper scripts in the
+test's temporary directory: $BROWSER is one program). Runs inside scripts/with-keyring.sh: the
+refresh token goes to that real Secret Service. Prints one line per check and "N passed,
+N failed" at the end.
 """
 import argparse
 import base64
+import html
+import http.cookiejar
 import http.server
 import json
 import os
@@ -29,7 +35,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-CLIENT_ID = "tessera-native"
 results = {"passed": 0, "failed": 0}
 
 
@@ -39,23 +44,131 @@ def check(name, condition, detail=""):
     return condition
 
 
-def start_provider(node, script):
-    proc = subprocess.Popen([node, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=os.path.dirname(script))
-    issuer = None
-    deadline = time.time() + 60
-    while time.time() < deadline and issuer is None:
-        line = proc.stdout.readline().decode()
-        if line.startswith("issuer "):
-            issuer = line.split()[1].strip()
-        elif not line and proc.poll() is not None:
-            raise SystemExit(f"oidc-provider did not start: {proc.stderr.read().decode()[-2000:]}")
-    if issuer is None:
-        proc.kill()
-        raise SystemExit("oidc-provider did not print its issuer")
-    # Drain its output ("event ..." lines) so it never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    return proc, issuer
+class OidcProvider:
+    """oidc-provider (tests/interop/oidc/provider.js): its devInteractions pages accept any
+    password and end with a consent page that has an abort button."""
+
+    name = "oidc-provider"
+    client_id = "tessera-native"  # registered by provider.js
+    password = "any password"
+    # The person can decline in the browser flow: the consent page has an abort button.
+    browser_flow_can_be_declined = True
+    # browser.py --deny presses the device confirmation page's abort button.
+    device_deny_with_browser_py = True
+
+    def __init__(self, args, work):
+        self.proc = subprocess.Popen([args.node, args.provider], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=os.path.dirname(args.provider))
+        issuer = None
+        deadline = time.time() + 60
+        while time.time() < deadline and issuer is None:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("issuer "):
+                issuer = line.split()[1].strip()
+            elif not line and self.proc.poll() is not None:
+                raise SystemExit(f"oidc-provider did not start: {self.proc.stderr.read().decode()[-2000:]}")
+        if issuer is None:
+            self.proc.kill()
+            raise SystemExit("oidc-provider did not print its issuer")
+        # Drain its output ("event ..." lines) so it never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.issuer = issuer
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+class TesseraServer:
+    """The companion server, its database set up with its own commands: `user add` and
+    `client add` (a public native client with a loopback redirect URI, any port)."""
+
+    name = "tessera-server"
+    client_id = "tessera-cli-test"
+    password = "correct horse battery staple"
+    # First-party clients skip consent (docs/SERVER.md): the login page has no cancel button,
+    # so a person cannot decline in the browser flow; one who walks away is the Ctrl-C case.
+    browser_flow_can_be_declined = False
+    # The /device page first asks for the code (one "Continue" button), and only the page after
+    # it has Deny. browser.py --deny finds nothing to press on the first page and ends there
+    # ("finished", exit 0), so the CLI would wait out the code's 10 minutes: the test plays
+    # that person itself (deny_device below).
+    device_deny_with_browser_py = False
+
+    def __init__(self, args, work):
+        db = os.path.join(work, "server.sqlite3")
+        cheap = ["--argon2-memory", "8192", "--argon2-iterations", "1"]
+        subprocess.run([args.server_bin, "user", "add", "alice", "--db", db, *cheap],
+                       input=self.password.encode(), check=True, capture_output=True)
+        subprocess.run([args.server_bin, "client", "add", self.client_id, "--redirect-uri",
+                        "http://127.0.0.1/callback", "--db", db], check=True, capture_output=True)
+        self.proc = subprocess.Popen([args.server_bin, "--listen", "127.0.0.1:0", "--db", db, *cheap],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.issuer = None
+        deadline = time.time() + 60
+        while time.time() < deadline and self.issuer is None:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("listening on "):
+                self.issuer = line.split()[-1].strip()  # no --issuer: the listen URL
+            elif not line and self.proc.poll() is not None:
+                raise SystemExit(f"tessera-server did not start: {self.proc.stderr.read().decode()[-2000:]}")
+        if self.issuer is None:
+            self.proc.kill()
+            raise SystemExit("tessera-server did not print its URL")
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+PROVIDERS = {kind.name: kind for kind in (OidcProvider, TesseraServer)}
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def deny_device(url, login, password):
+    """The person who declines on tessera-server's /device pages (browser.py --deny cannot: see
+    TesseraServer): opens verification_uri_complete, confirms the code it shows, then presses
+    Deny on the sign-in page. The forms' hidden fields (CSRF, the code) are sent back as the
+    page gave them, with the cookie jar the CSRF cookie is in. Exit status 0 once the server
+    accepted the Deny, 3 otherwise."""
+    browser = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                          urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def form_of(page):
+        action = re.search(r'<form method="post" action="([^"]*)"', page)
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        shown = re.search(r'<input id="user_code" name="user_code" value="([^"]*)"', page)
+        if shown:
+            fields["user_code"] = shown.group(1)
+        return (html.unescape(action.group(1)) if action else None,
+                {name: html.unescape(value) for name, value in fields.items()})
+
+    with browser.open(url, timeout=20) as response:
+        page, at = response.read().decode(), response.url
+    action, fields = form_of(page)
+    if not action:
+        return 3
+    at = urllib.parse.urljoin(at, action)
+    with browser.open(at, data=urllib.parse.urlencode(fields).encode(), timeout=20) as response:
+        page = response.read().decode()
+    action, fields = form_of(page)
+    if not action or 'value="deny"' not in page:
+        return 3
+    fields["action"] = "deny"
+    try:
+        with browser.open(urllib.parse.urljoin(at, action), data=urllib.parse.urlencode(fields).encode(),
+                          timeout=20) as response:
+            return 0 if response.status == 200 else 3
+    except urllib.error.HTTPError:
+        return 3
 
 
 def fetch(url, form=None, token=None):
@@ -162,35 +275,47 @@ class ResourceServer:
 
 
 def main():
+    if sys.argv[1:2] == ["--deny-device"]:  # $BROWSER of a person who declines (TesseraServer)
+        return deny_device(sys.argv[2], sys.argv[3], sys.argv[4])
     parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=sorted(PROVIDERS))
     parser.add_argument("--cli", required=True)
-    parser.add_argument("--node", required=True)
-    parser.add_argument("--provider", required=True)
     parser.add_argument("--browser", required=True)
+    parser.add_argument("--node", help="oidc-provider: the node binary")
+    parser.add_argument("--provider", help="oidc-provider: tests/interop/oidc/provider.js")
+    parser.add_argument("--server-bin", help="tessera-server: its binary")
     args = parser.parse_args()
+    kind = PROVIDERS[args.kind]
+    client_id = kind.client_id
 
     work = tempfile.mkdtemp(prefix="tessera-cli-oauth-test.")
     config = os.path.join(work, "cli.conf")
-    app_id = "org.tessera.cli-test.oauth"
+    app_id = "org.tessera.cli-test.oauth." + args.kind
     service = "tessera:" + app_id
     python = sys.executable
+    as_alice = f'--login alice --password "{kind.password}"'
     person = executable(os.path.join(work, "person"),
-                        f'#!/bin/sh\nexec "{python}" "{args.browser}" "$1"\n')
+                        f'#!/bin/sh\nexec "{python}" "{args.browser}" {as_alice} "$1"\n')
     refuser = executable(os.path.join(work, "refuser"),
-                         f'#!/bin/sh\nexec "{python}" "{args.browser}" --deny "$1"\n')
+                         f'#!/bin/sh\nexec "{python}" "{args.browser}" --deny {as_alice} "$1"\n')
+    device_refuser = refuser if kind.device_deny_with_browser_py else executable(
+        os.path.join(work, "device-refuser"),
+        f'#!/bin/sh\nexec "{python}" "{os.path.abspath(__file__)}" --deny-device "$1" alice "{kind.password}"\n')
     # A browser that never comes back: the person walked away (Ctrl-C then ends the wait).
     absent = executable(os.path.join(work, "absent"), "#!/bin/sh\nexit 0\n")
 
-    provider, issuer = start_provider(args.node, args.provider)
+    provider = kind(args, work)
+    issuer = provider.issuer
+    print(f"against {kind.name} at {issuer}", flush=True)
     resource = ResourceServer()
-    key = f"{app_id}|oauth|{issuer}|{CLIENT_ID}|alice"
+    key = f"{app_id}|oauth|{issuer}|{client_id}|alice"
     _, metadata = fetch(issuer + "/.well-known/openid-configuration")
     metadata = json.loads(metadata)
 
     def cli(*extra, browser=person, conf=config, login=False):
         cmd = [args.cli, *extra, "--app-id", app_id, "--config", conf]
         if login:
-            cmd += ["--issuer", issuer, "--client-id", CLIENT_ID]
+            cmd += ["--issuer", issuer, "--client-id", client_id]
         proc = subprocess.run(cmd, capture_output=True, timeout=90, stdin=subprocess.DEVNULL,
                               env=dict(os.environ, BROWSER=browser))
         return proc.returncode, proc.stdout, proc.stderr
@@ -202,7 +327,7 @@ def main():
 
         # The device authorization grant: the person (browser.py, opening
         # verification_uri_complete) confirms the code, signs in and consents.
-        code, out, err = cli("login", "--device", browser=refuser, login=True)
+        code, out, err = cli("login", "--device", browser=device_refuser, login=True)
         check("login --device declined on the other device: exit 3, nothing stored",
               code == 3 and b"denied" in err.lower() and not os.path.exists(config)
               and stored_entries(service) == 0, f"{code} {out!r} {err!r}")
@@ -213,32 +338,65 @@ def main():
         check("login --device prints the verification URI and the user code on stderr",
               shown_code is not None and metadata["device_authorization_endpoint"] != ""
               and re.search(rb"https?://\S+/device", err) is not None, f"{err!r}")
-        check("login --device stored the refresh token", len(stored_secret(service, key)) > 20)
+        device_refresh = stored_secret(service, key)
+        check("login --device stored the refresh token", len(device_refresh) > 20)
+        code, out, err = cli("status")
+        check("status after the device sign-in, in a new process: signed in as alice, token rotated",
+              code == 0 and b"signed in as alice" in out and stored_secret(service, key) not in (b"", device_refresh),
+              f"{code} {out!r} {err!r}")
+        device_refresh = stored_secret(service, key)
         code, out, err = cli("logout")
         check("logout after the device sign-in", code == 0 and stored_secret(service, key) == b"",
               f"{code} {out!r} {err!r}")
+        status, body = fetch(metadata["token_endpoint"], form={
+            "grant_type": "refresh_token", "refresh_token": device_refresh.decode(), "client_id": client_id})
+        check("the server refuses the device session's refresh token after logout",
+              status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         os.remove(config)
 
-        code, out, err = cli("login", browser=refuser, login=True)
-        check("a person who declines: exit 3 (signed out), saying access was denied",
-              code == 3 and b"denied" in err.lower(), f"{code} {out!r} {err!r}")
-        check("a declined sign-in stores nothing: no config, no secret",
-              not os.path.exists(config) and stored_entries(service) == 0,
-              f"{os.path.exists(config)} {stored_entries(service)}")
+        if kind.browser_flow_can_be_declined:
+            code, out, err = cli("login", browser=refuser, login=True)
+            check("a person who declines: exit 3 (signed out), saying access was denied",
+                  code == 3 and b"denied" in err.lower(), f"{code} {out!r} {err!r}")
+            check("a declined sign-in stores nothing: no config, no secret",
+                  not os.path.exists(config) and stored_entries(service) == 0,
+                  f"{os.path.exists(config)} {stored_entries(service)}")
 
-        # Ctrl-C (or SIGTERM) while waiting for the browser: cancelSignIn, exit 128 + the
-        # signal, nothing stored.
-        for number, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
-            proc = subprocess.Popen([args.cli, "login", "--issuer", issuer, "--client-id", CLIENT_ID,
+        def start_waiting_login(*flow, until):
+            """A login whose person never comes back, read until it says it waits."""
+            proc = subprocess.Popen([args.cli, "login", *flow, "--issuer", issuer, "--client-id", client_id,
                                      "--app-id", app_id, "--config", config],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=dict(os.environ, BROWSER=absent))
             err = b""
             deadline = time.time() + 30
-            while b"waiting for the browser" not in err and time.time() < deadline and proc.poll() is None:
+            while until not in err and time.time() < deadline and proc.poll() is None:
                 ready, _, _ = select.select([proc.stderr], [], [], 0.5)
                 if ready:
                     err += os.read(proc.stderr.fileno(), 4096)
+            return proc, err
+
+        # Ctrl-C while the device flow polls: cancelSignIn, exit 130, nothing stored.
+        proc, err = start_waiting_login("--device", until=b"waiting for the sign-in")
+        shown_code = re.search(rb"enter the code:\s+(\S+)", err)
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, rest = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, rest = proc.communicate()
+        err += rest
+        check("Ctrl-C while the device flow waits cancels cleanly: exit 130, saying so last",
+              shown_code is not None and proc.returncode == 130
+              and err.endswith(b"tessera: sign-in cancelled; nothing was stored\n"),
+              f"{proc.returncode} {out!r} {err!r}")
+        check("a device sign-in cancelled by Ctrl-C stores nothing",
+              not os.path.exists(config) and stored_entries(service) == 0)
+
+        # Ctrl-C (or SIGTERM) while waiting for the browser: cancelSignIn, exit 128 + the
+        # signal, nothing stored.
+        for number, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+            proc, err = start_waiting_login(until=b"waiting for the browser")
             shown = re.search(rb"https?://\S+", err)
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(shown.group(0).decode()).query) if shown else {}
             redirect_uri = query.get("redirect_uri", [""])[0]
@@ -265,7 +423,7 @@ def main():
         authorization = [u.decode() for u in urls if u.decode().startswith(metadata["authorization_endpoint"] + "?")]
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization[0]).query) if authorization else {}
         check("the authorization URL is printed on stderr (for copy-paste), with PKCE and the client id",
-              query.get("client_id") == [CLIENT_ID] and query.get("code_challenge_method") == ["S256"]
+              query.get("client_id") == [client_id] and query.get("code_challenge_method") == ["S256"]
               and query.get("redirect_uri", [""])[0].startswith("http://127.0.0.1:"), f"{err!r}")
         check("the authorization URL is not on stdout", b"code_challenge" not in out, f"{out!r}")
         refresh = stored_secret(service, key)
@@ -273,7 +431,7 @@ def main():
 
         text = open(config, "rb").read()
         check("the config remembers issuer, client id, scopes and the resource origin",
-              f"issuer={issuer}".encode() in text and f"client-id={CLIENT_ID}".encode() in text
+              f"issuer={issuer}".encode() in text and f"client-id={client_id}".encode() in text
               and b"offline_access" in text and resource.url.encode() in text, text.decode(errors="replace"))
         check("the config holds no token and no server= line", refresh not in text and b"server=" not in text,
               text.decode(errors="replace"))
@@ -283,7 +441,7 @@ def main():
         code, out, err = cli("status")
         check("status in a new process: signed in as alice, names the issuer and the client id",
               code == 0 and b"signed in as alice" in out and f"issuer: {issuer}".encode() in out
-              and CLIENT_ID.encode() in out and b"expires" in out, f"{code} {out!r} {err!r}")
+              and client_id.encode() in out and b"expires" in out, f"{code} {out!r} {err!r}")
         rotated = stored_secret(service, key)
         check("the restore rotated the refresh token and stored the new one", rotated and rotated != refresh)
         check("status prints no token", rotated not in out + err)
@@ -324,7 +482,7 @@ def main():
         os.mkdir(trust, 0o700)
         unsafe = os.path.join(trust, "group.conf")
         with open(unsafe, "w") as f:
-            f.write(f"[General]\nissuer={trap.url}\nclient-id={CLIENT_ID}\n")
+            f.write(f"[General]\nissuer={trap.url}\nclient-id={client_id}\n")
         os.chmod(unsafe, 0o620)
         os.symlink(config, os.path.join(trust, "link.conf"))
         for conf, reason in ((unsafe, b"writable by its group"),
@@ -339,10 +497,16 @@ def main():
         code, out, err = cli("logout")
         check("logout exits 0", code == 0 and b"signed out" in out, f"{code} {out!r} {err!r}")
         check("logout removed the stored token", stored_secret(service, key) == b"")
-        status, body = fetch(metadata["token_endpoint"], form={
-            "grant_type": "refresh_token", "refresh_token": old_refresh.decode(), "client_id": CLIENT_ID})
-        check("the provider refuses the refresh token after logout (revoked)",
-              status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body!r}")
+        # In this order: presenting a refresh token, valid or rotated away, could itself revoke
+        # the grant and hide a logout that revoked nothing.
+        status, body = fetch(metadata["userinfo_endpoint"], token=token)
+        check("the server's userinfo endpoint refuses the access token after logout (revoked)",
+              status == 401, f"{status} {body!r}")
+        for name, spent in (("the last refresh token", old_refresh), ("the first, rotated away", refresh)):
+            status, body = fetch(metadata["token_endpoint"], form={
+                "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": client_id})
+            check(f"the server refuses {name} after logout at its token endpoint (revoked)",
+                  status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         code, out, _ = cli("status")
         check("status after logout exits 3", code == 3 and b"not signed in" in out, f"{code} {out!r}")
         code, _, _ = cli("get", userinfo_path)
@@ -351,9 +515,9 @@ def main():
         code, _, err = cli("status", "--issuer", issuer, conf=os.path.join(work, "empty.conf"))
         check("--issuer without a client id is a usage error naming --client-id",
               code == 2 and b"--client-id" in err, f"{code} {err!r}")
-        code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", CLIENT_ID)
+        code, _, err = cli("status", "--issuer", "http://auth.example.com", "--client-id", client_id)
         check("an http issuer on a remote host is refused, exit 2", code == 2 and b"https" in err, f"{code} {err!r}")
-        code, _, err = cli("status", "--issuer", issuer, "--client-id", CLIENT_ID,
+        code, _, err = cli("status", "--issuer", issuer, "--client-id", client_id,
                            "--resource-origin", "http://api.example.com")
         check("an http resource origin on a remote host is refused, exit 2", code == 2 and b"https" in err,
               f"{code} {err!r}")
@@ -361,12 +525,7 @@ def main():
         check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
     finally:
         resource.close()
-        if provider.poll() is None:
-            provider.send_signal(signal.SIGTERM)
-            try:
-                provider.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                provider.kill()
+        provider.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
