@@ -4,8 +4,9 @@
 // screen offers the browser and a device code; the device code screen shows the code and the
 // page, and both sign-ins cancel; then "Sign in with your browser" goes end to end through the
 // demo's own opener with tests/interop/oidc/browser.py as $BROWSER (the person), and the API
-// call carries the token. Saves PNGs into <build>/screenshots/ and checks each shows real
-// content. The test functions run in order and share one window.
+// call carries the token; the device flow too, the person reading the code off the screen.
+// Saves PNGs into <build>/screenshots/ and checks each shows real content. The test functions
+// run in order and share one window.
 #include "imagestats.h"
 #include "serverprocess.h"
 
@@ -15,6 +16,7 @@
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
+#include <QtCore/QProcess>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUrlQuery>
 #include <QtGui/QGuiApplication>
@@ -82,6 +84,7 @@ private slots:
     void deviceCodeShownAndCancels();
     void browserSignInEndToEnd();
     void logoutReturnsToOAuthScreen();
+    void deviceSignInEndToEnd();
 
 private:
     QQuickItem *item(const char *objectName) const
@@ -300,6 +303,33 @@ void TestDemoOAuth::logoutReturnsToOAuthScreen()
     click(item("signOutButton"));
     QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedOut, Timeout);
     QCOMPARE(session()->lastError().code(), Error::Code::NoError);
+    QTRY_VERIFY(visible("oauthSignInButton"));
+}
+
+void TestDemoOAuth::deviceSignInEndToEnd()
+{
+    // The person reads the code and the page off the screen and signs in with browser.py on
+    // "another device"; the demo polls until the server says yes.
+    click(item("deviceSignInButton"));
+    QTRY_VERIFY_WITH_TIMEOUT(!item("deviceUserCode")->property("text").toString().isEmpty(),
+                             Timeout);
+    const QString userCode = item("deviceUserCode")->property("text").toString();
+    const QString page = item("deviceVerificationUri")->property("text").toString();
+    QProcess person;
+    person.setProcessChannelMode(QProcess::ForwardedChannels);
+    person.start(QStringLiteral(TESSERA_PYTHON_PATH),
+                 {QStringLiteral(TESSERA_BROWSER_SCRIPT), u"--login"_s, u"demo"_s, u"--password"_s,
+                  u"tessera-demo"_s, u"--user-code"_s, userCode, page});
+    QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedIn, FlowTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(person.state(), QProcess::NotRunning, Timeout);
+    QCOMPARE(person.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(person.exitCode(), 0);
+    QCOMPARE(session()->user(), u"demo"_s);
+    QTRY_VERIFY(visible("sessionUser"));
+    QVERIFY(!visible("deviceWaiting"));
+
+    click(item("signOutButton"));
+    QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedOut, Timeout);
     QTRY_VERIFY(visible("oauthSignInButton"));
 }
 
