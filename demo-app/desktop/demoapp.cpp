@@ -8,6 +8,28 @@
 #include <QtQuick/QQuickWindow>
 
 namespace TesseraDemo {
+namespace {
+
+QStringList resourceOriginsOf(const Options &options)
+{
+    if (options.issuer.isEmpty()
+        || Tessera::originOf(options.serverUrl) == Tessera::originOf(options.issuer))
+        return {};
+    return {Tessera::originOf(options.serverUrl)};
+}
+
+} // namespace
+
+Tessera::SessionConfig sessionConfigOf(const Options &options)
+{
+    Tessera::SessionConfig config(options.serverUrl, options.appId);
+    config.setIssuer(options.issuer);
+    config.setClientId(options.clientId);
+    config.setResourceOrigins(resourceOriginsOf(options));
+    if (options.memoryOnly)
+        config.setStoragePolicy(Tessera::SessionConfig::StoragePolicy::MemoryOnly);
+    return config;
+}
 
 QQuickWindow *loadMainWindow(QQmlApplicationEngine &engine, const Options &options)
 {
@@ -22,7 +44,10 @@ QQuickWindow *loadMainWindow(QQmlApplicationEngine &engine, const Options &optio
     Tessera::Qml::installNetworkAccess(&engine);
     engine.setInitialProperties({{QStringLiteral("serverUrl"), options.serverUrl},
                                  {QStringLiteral("appId"), options.appId},
-                                 {QStringLiteral("memoryOnly"), options.memoryOnly}});
+                                 {QStringLiteral("memoryOnly"), options.memoryOnly},
+                                 {QStringLiteral("issuer"), options.issuer},
+                                 {QStringLiteral("clientId"), options.clientId},
+                                 {QStringLiteral("resourceOrigins"), resourceOriginsOf(options)}});
     engine.load(QUrl(QStringLiteral("qrc:/qt/qml/TesseraDemo/Main.qml")));
     if (engine.rootObjects().isEmpty())
         return nullptr;

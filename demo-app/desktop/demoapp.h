@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <tessera/sessionconfig.h>
+
 #include <QtCore/QString>
 #include <QtCore/QUrl>
 
@@ -13,10 +15,17 @@ namespace TesseraDemo {
 
 struct Options
 {
-    QUrl serverUrl;
+    QUrl serverUrl; // the API the demo calls; SimpleJWT: also where it signs in
     QString appId = QStringLiteral("org.tessera.demo");
     bool memoryOnly = false;
+    // Set: the OAuth profile (browser and device sign-in at the issuer); serverUrl becomes a
+    // resource origin of the session when it is not the issuer's origin.
+    QUrl issuer;
+    QString clientId;
 };
+
+// The session configuration the window's QML writes for `options` (for checks before it loads).
+Tessera::SessionConfig sessionConfigOf(const Options &options);
 
 // Loads the demo's main window into `engine`: the Tessera network access
 // manager factory, the module import paths, and the window's required

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tessera-demo: the Tessera desktop demo (Qt Quick Controls).
 //   tessera-demo --server URL [--app-id ID] [--memory-only]
+//   tessera-demo --issuer URL --client-id ID [--server URL] [--app-id ID] [--memory-only]
+// With --issuer the demo signs in with OpenID Connect (the browser, or a code on another
+// device); the API calls go to --server (a resource origin of the session), else to the issuer.
 // Without a display, run it with QT_QPA_PLATFORM=offscreen.
 #include "demoapp.h"
 
@@ -40,21 +43,41 @@ int main(int argc, char *argv[])
     const QCommandLineOption memoryOnly(QStringLiteral("memory-only"),
                                         QStringLiteral("Keep the refresh token in memory only "
                                                        "(nothing stored; no restore)."));
-    parser.addOptions({server, appId, memoryOnly});
+    const QCommandLineOption issuer(QStringLiteral("issuer"),
+                                    QStringLiteral("OpenID provider to sign in with, through the "
+                                                   "browser or a code (needs --client-id)."),
+                                    QStringLiteral("URL"));
+    const QCommandLineOption clientId(QStringLiteral("client-id"),
+                                      QStringLiteral("The demo's client id at the --issuer."),
+                                      QStringLiteral("ID"));
+    parser.addOptions({server, appId, memoryOnly, issuer, clientId});
     parser.process(app);
 
     TesseraDemo::Options options;
-    options.serverUrl = QUrl::fromUserInput(parser.value(server));
     options.appId = parser.value(appId);
     options.memoryOnly = parser.isSet(memoryOnly);
-    if (!parser.isSet(server) || !options.serverUrl.isValid()) {
-        std::fprintf(stderr,
-                     "tessera-demo: --server URL is required (e.g. --server "
-                     "http://127.0.0.1:8000)\n");
+    if (parser.isSet(issuer) != parser.isSet(clientId)) {
+        std::fprintf(stderr, "tessera-demo: --issuer and --client-id go together\n");
         return 2;
     }
-    const Tessera::Error configError =
-            Tessera::SessionConfig(options.serverUrl, options.appId).validate();
+    if (parser.isSet(issuer)) {
+        // The issuer exactly as given: discovery compares it character for character.
+        options.issuer = QUrl(parser.value(issuer), QUrl::StrictMode);
+        options.clientId = parser.value(clientId);
+        if (!options.issuer.isValid() || options.issuer.isRelative()) {
+            std::fprintf(stderr, "tessera-demo: --issuer needs an absolute URL\n");
+            return 2;
+        }
+    }
+    options.serverUrl =
+            parser.isSet(server) ? QUrl::fromUserInput(parser.value(server)) : options.issuer;
+    if (options.serverUrl.isEmpty() || !options.serverUrl.isValid()) {
+        std::fprintf(stderr,
+                     "tessera-demo: --server URL is required (e.g. --server "
+                     "http://127.0.0.1:8000), or --issuer URL --client-id ID\n");
+        return 2;
+    }
+    const Tessera::Error configError = TesseraDemo::sessionConfigOf(options).validate();
     if (configError.isError()) {
         std::fprintf(stderr, "tessera-demo: %s\n", qPrintable(configError.message()));
         return 2;

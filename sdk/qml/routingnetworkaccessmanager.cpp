@@ -147,7 +147,7 @@ QNetworkReply *RoutingNetworkAccessManager::createRequest(Operation operation,
     const std::optional<SessionDirectory::Entry> route = SessionDirectory::find(request.url());
     if (!route)
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
-    if (route->isTokenEndpoint(request.url().path())) {
+    if (route->isTokenEndpoint(request.url())) {
         auto *refused = new BufferedReply(this, operation, request);
         refused->failLater(QNetworkReply::ContentAccessDenied, refusedMessage);
         return refused;

@@ -12,10 +12,11 @@ namespace Qml {
 namespace Detail {
 
 // Routes a request by the SDK's directory of live sessions (sessiondirectory_p.h), which any
-// thread may read: to a signed-in session's server through that session's one authenticated
-// manager (networkAccessManager(Session *)), on the session's thread; to its token endpoints
-// not at all; anywhere else unchanged. A routed request is answered by a reply this manager
-// owns, so the engine's reply outlives a session destroyed meanwhile.
+// thread may read: to a signed-in session's origin (its server, or its issuer's origin) or one
+// of its resource origins through that session's one authenticated manager
+// (networkAccessManager(Session *)), on the session's thread; to its token endpoints not at all;
+// anywhere else unchanged. A routed request is answered by a reply this manager owns, so the
+// engine's reply outlives a session destroyed meanwhile.
 class RoutingNetworkAccessManager : public QNetworkAccessManager
 {
     Q_OBJECT

@@ -28,6 +28,13 @@ Entry snapshotOf(Session *session)
     entry.session = session;
     entry.thread = session->thread();
     entry.origin = config.origin();
+    // The origins the session's authenticated manager sends the token to (besides its own):
+    // requests to them are the session's too. Spelled as the manager reads them.
+    for (const QString &resource : config.resourceOrigins()) {
+        const QString origin = originOf(QUrl(resource, QUrl::StrictMode));
+        if (!origin.isEmpty() && origin != entry.origin && !entry.resourceOrigins.contains(origin))
+            entry.resourceOrigins.append(origin);
+    }
     // OAuth's token endpoints are discovered, not configured: none are listed for it.
     const QStringList paths = config.profile() == SessionConfig::Profile::SimpleJwt
             ? QStringList{config.obtainPath(), config.refreshPath(), config.revokePath()}
@@ -53,8 +60,11 @@ void update(Session *session)
 
 } // namespace
 
-bool Entry::isTokenEndpoint(const QString &path) const
+bool Entry::isTokenEndpoint(const QUrl &url) const
 {
+    if (originOf(url) != origin)
+        return false;
+    const QString path = url.path();
     const QString trimmed = path.endsWith(u'/') ? path.chopped(1) : path;
     for (const QString &tokenPath : tokenPaths) {
         if (tokenPath == path || tokenPath == trimmed
@@ -72,7 +82,7 @@ std::optional<Entry> find(const QUrl &url)
     QMutexLocker locker(&directoryMutex());
     std::optional<Entry> found;
     for (const Entry &entry : std::as_const(entries())) {
-        if (entry.origin != origin)
+        if (entry.origin != origin && !entry.resourceOrigins.contains(origin))
             continue;
         if (entry.signedIn)
             return entry;

@@ -29,16 +29,19 @@ struct TESSERA_SDK_EXPORT Entry
 {
     Session *session = nullptr; // dereference only on `thread`, after contains() said yes
     QThread *thread = nullptr;
-    QString origin;         // SessionConfig::origin(); empty while nothing is configured
-    QStringList tokenPaths; // the URL paths of the obtain, refresh and revoke endpoints
-    bool signedIn = false;  // SignedIn or Refreshing
+    QString origin;              // SessionConfig::origin(); empty while nothing is configured
+    QStringList resourceOrigins; // SessionConfig::resourceOrigins(), each as originOf() spells it
+    QStringList tokenPaths;      // the URL paths of the obtain, refresh and revoke endpoints
+    bool signedIn = false;       // SignedIn or Refreshing
 
-    // Whether `path` is one of the token endpoints, with or without its trailing slash.
-    bool isTokenEndpoint(const QString &path) const;
+    // Whether `url` is one of the token endpoints (on `origin`), with or without its trailing
+    // slash.
+    bool isTokenEndpoint(const QUrl &url) const;
 };
 
-// The session a request to `url` belongs to: a signed-in session of that origin first, else
-// any session configured for it. None when no live session signs in there.
+// The session a request to `url` belongs to: the origins its token goes to are its own
+// origin and its resource origins. A signed-in session of that origin first, else any session
+// configured for it. None when no live session sends its token there.
 TESSERA_SDK_EXPORT std::optional<Entry> find(const QUrl &url);
 
 // Whether `session` is alive. On the session's thread the answer holds until control

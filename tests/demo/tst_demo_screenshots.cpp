@@ -189,6 +189,9 @@ void TestDemoScreenshots::signedOut()
     QCOMPARE(session()->lastError().code(), Error::Code::NotSignedIn);
     QVERIFY(item("signInButton") && item("signInButton")->isVisible());
     QVERIFY(item("loginError") && !item("loginError")->isVisible());
+    // Without --issuer/--client-id the demo is the SimpleJWT one: no browser sign-in.
+    QCOMPARE(session()->config().profile(), Tessera::SessionConfig::Profile::SimpleJwt);
+    QVERIFY(item("oauthSignInButton") && !item("oauthSignInButton")->isVisible());
     m_signedOut = shoot(u"signed-out.png"_s);
     expectContent(m_signedOut, u"signed-out.png"_s);
 }

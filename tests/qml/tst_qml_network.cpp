@@ -4,8 +4,13 @@
 // carry the session's token; other origins and token endpoints never see it.
 // And, with the real tokens in hand (C++ only), nothing reachable from QML on
 // a Session (Tessera::Session itself, created by QML) contains either of them.
+// The OAuth profile against the real oidc-provider (tests/interop/oidc) with browser.py as the
+// person in the browser: the token goes to the issuer's origin and the listed resource origins,
+// nowhere else.
 #include "faultproxy.h"
+#include "oidcproviderprocess.h"
 #include "recordingserver.h"
+#include "scriptedbrowser.h"
 #include "serverprocess.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
@@ -78,16 +83,25 @@ private slots:
     void destroyedSessionEndsItsRequests();
     void installLeavesAppFactoryAlone();
     void nothingSecretReachableFromQml();
+    void oauthTokenGoesToIssuerAndResourceOriginsOnly();
+    void nothingSecretReachableFromQmlOAuth();
 
 private:
     // A Session created by QML, signed out, for the test server (or `server`).
     Session *createSession(bool memoryOnly, const QUrl &server = {});
+    // A Session created by QML for oidc-provider (started on first use), its OAuth
+    // configuration written from QML, signed out.
+    Session *createOAuthSession(bool memoryOnly, const QStringList &resourceOrigins);
+    // signInWithBrowser() with browser.py as the person.
+    void signInWithBrowser(Session *session);
     void signIn(Session *session);
+    void verifyNothingSecretReachable(Session *session, const QString &configValue);
     QUrl url(const QString &path) const { return m_server->baseUrl().resolved(QUrl(path)); }
     // The session's requests from QML and from C++ share one authenticated manager.
     void verifyOneManager(Session *session);
 
     std::unique_ptr<Tessera::Test::ServerProcess> m_server;
+    std::unique_ptr<Tessera::Test::OidcProviderProcess> m_provider;
     std::unique_ptr<QQmlEngine> m_engine;
     std::unique_ptr<QObject> m_sessionObject;
 };
@@ -102,6 +116,7 @@ void TestQmlNetwork::initTestCase()
 void TestQmlNetwork::cleanupTestCase()
 {
     m_server.reset();
+    m_provider.reset();
 }
 
 void TestQmlNetwork::init()
@@ -142,6 +157,53 @@ Session *TestQmlNetwork::createSession(bool memoryOnly, const QUrl &server)
     if (!session)
         qWarning() << component.errors();
     return session;
+}
+
+Session *TestQmlNetwork::createOAuthSession(bool memoryOnly, const QStringList &resourceOrigins)
+{
+    if (!m_provider) {
+        m_provider = std::make_unique<Tessera::Test::OidcProviderProcess>();
+        if (!m_provider->start()) {
+            qWarning("cannot start oidc-provider: %s", qPrintable(m_provider->errorString()));
+            m_provider.reset();
+            return nullptr;
+        }
+    }
+    QStringList quoted;
+    for (const QString &origin : resourceOrigins)
+        quoted.append(u'"' + origin + u'"');
+    QQmlComponent component(m_engine.get());
+    component.setData(u"import Tessera\n"
+                      "Session {\n"
+                      "    config.issuer: \"%1\"\n"
+                      "    config.clientId: \"%2\"\n"
+                      "    config.scopes: [\"openid\", \"offline_access\", \"profile\"]\n"
+                      "    config.resourceOrigins: [%3]\n"
+                      "    config.appId: \"org.tessera.tests.qmlnet.oauth\"\n"
+                      "    config.storagePolicy: SessionConfig.%4\n"
+                      "}\n"_s.arg(m_provider->issuer().toString(), m_provider->clientId(),
+                                  quoted.join(u", "_s),
+                                  memoryOnly ? u"MemoryOnly"_s : u"SecureStorage"_s)
+                              .toUtf8(),
+                      QUrl());
+    m_sessionObject.reset(component.create());
+    auto *session = qobject_cast<Session *>(m_sessionObject.get());
+    if (!session)
+        qWarning() << component.errors();
+    return session;
+}
+
+void TestQmlNetwork::signInWithBrowser(Session *session)
+{
+    Tessera::Test::ScriptedBrowser browser;
+    connect(session, &Session::browserSignInRequested, &browser,
+            &Tessera::Test::ScriptedBrowser::open);
+    const QFuture<void> done = session->signInWithBrowser();
+    QTRY_VERIFY_WITH_TIMEOUT(done.isFinished(), 90000);
+    QVERIFY2(!Tessera::errorOf(done), qPrintable(Tessera::errorOf(done).message()));
+    QCOMPARE(browser.opened(), 1);
+    QCOMPARE(session->state(), Session::State::SignedIn);
+    QCOMPARE(session->user(), u"alice"_s);
 }
 
 void TestQmlNetwork::signIn(Session *session)
@@ -396,18 +458,106 @@ void TestQmlNetwork::nothingSecretReachableFromQml()
     signIn(session);
     if (QTest::currentTestFailed())
         return;
-    QSignalSpy errors(session, &Session::errorOccurred);
+    verifyNothingSecretReachable(session, m_server->baseUrl().toString());
+}
 
+void TestQmlNetwork::oauthTokenGoesToIssuerAndResourceOriginsOnly()
+{
+    if (!TESSERA_HAVE_OIDC_PEER)
+        QSKIP("oidc-provider is not set up (node/npm missing)");
+    RecordingServer resource;
+    QVERIFY(resource.listen(QHostAddress::LocalHost, 0));
+    RecordingServer other;
+    QVERIFY(other.listen(QHostAddress::LocalHost, 0));
+    const QString resourceOrigin = u"http://127.0.0.1:%1"_s.arg(resource.serverPort());
+    Session *session = createOAuthSession(true, {resourceOrigin + u"/api"_s});
+    QVERIFY(session);
+    QCOMPARE(session->config().profile(), Tessera::SessionConfig::Profile::OAuth);
+    QCOMPARE(session->config().resourceOrigins(), QStringList{resourceOrigin + u"/api"_s});
+    QNetworkAccessManager *manager = m_engine->networkAccessManager();
+    const QUrl userinfo = m_provider->issuer().resolved(QUrl(u"me"_s));
+
+    // Signed out: the provider's userinfo endpoint wants a token and gets none (oidc-provider
+    // answers 400 invalid_request for a missing token, RFC 6750 §3.1).
+    const Response anonymous = waitFor(manager->get(QNetworkRequest(userinfo)));
+    QVERIFY2(anonymous.status == 400 || anonymous.status == 401, anonymous.body.constData());
+    QCOMPARE(waitFor(manager->get(QNetworkRequest(QUrl(resourceOrigin + u"/before"_s)))).status,
+             200);
+    QVERIFY(resource.received.startsWith("GET /before"));
+    QVERIFY(!resource.received.toLower().contains("authorization"));
+    resource.received.clear();
+
+    signInWithBrowser(session);
+    if (QTest::currentTestFailed())
+        return;
+
+    // The issuer's origin: the provider accepts the token and names the user.
+    const Response me = waitFor(manager->get(QNetworkRequest(userinfo)));
+    QCOMPARE(me.status, 200);
+    QCOMPARE(QJsonDocument::fromJson(me.body).object().value(u"sub"_s).toString(), u"alice"_s);
+
+    // A listed resource origin (any path: the origin is what is listed) gets the bearer token.
+    QCOMPARE(waitFor(manager->get(QNetworkRequest(QUrl(resourceOrigin + u"/items?x=1"_s)))).status,
+             200);
+    QVERIFY(resource.received.startsWith("GET /items?x=1"));
+    QVERIFY2(resource.received.toLower().contains("\r\nauthorization: bearer "),
+             resource.received.constData());
+    verifyOneManager(session);
+
+    // Anything else does not: another port, and the same port under another host name.
+    QCOMPARE(waitFor(manager->get(QNetworkRequest(
+                             QUrl(u"http://127.0.0.1:%1/items"_s.arg(other.serverPort())))))
+                     .status,
+             200);
+    QCOMPARE(waitFor(manager->get(QNetworkRequest(
+                             QUrl(u"http://localhost:%1/items"_s.arg(other.serverPort())))))
+                     .status,
+             200);
+    QVERIFY(other.received.startsWith("GET /items"));
+    QCOMPARE(other.received.count("GET /items"), 2);
+    QVERIFY2(!other.received.toLower().contains("authorization"), other.received.constData());
+    QVERIFY(!other.received.toLower().contains("bearer"));
+    resource.received.clear();
+    QCOMPARE(waitFor(manager->get(QNetworkRequest(
+                             QUrl(u"http://localhost:%1/items"_s.arg(resource.serverPort())))))
+                     .status,
+             200);
+    QVERIFY(resource.received.startsWith("GET /items"));
+    QVERIFY2(!resource.received.toLower().contains("authorization"), resource.received.constData());
+}
+
+void TestQmlNetwork::nothingSecretReachableFromQmlOAuth()
+{
+    if (!TESSERA_HAVE_OIDC_PEER)
+        QSKIP("oidc-provider is not set up (node/npm missing)");
+    Session *session = createOAuthSession(false, {u"http://127.0.0.1:1"_s});
+    QVERIFY(session);
+    signInWithBrowser(session);
+    if (QTest::currentTestFailed())
+        return;
+    verifyNothingSecretReachable(session, m_provider->issuer().toString());
+}
+
+void TestQmlNetwork::verifyNothingSecretReachable(Session *session, const QString &configValue)
+{
+    QSignalSpy errors(session, &Session::errorOccurred);
     const QByteArray refresh = readStoredRefreshToken(session);
     QVERIFY2(refresh.size() >= 32, "the refresh token is in the Secret Service");
     QFuture<Tessera::Secret> future = session->freshAccessToken();
     QTRY_VERIFY_WITH_TIMEOUT(future.isFinished(), Timeout);
     QVERIFY(!future.isCanceled());
     const QByteArray access = future.takeResult().reveal().toByteArray();
-    QCOMPARE(access.count('.'), 2);
+    QVERIFY(access.size() >= 32);
+    if (session->config().profile() == Tessera::SessionConfig::Profile::SimpleJwt)
+        QCOMPARE(access.count('.'), 2);
+    // A JWT's signature, or an opaque token as a whole (oidc-provider's are opaque).
+    const QByteArray accessTail = access.count('.') == 2 ? access.split('.').value(2) : access;
 
+    const QUrl protectedUrl = session->config().profile() == Tessera::SessionConfig::Profile::OAuth
+            ? m_provider->issuer().resolved(QUrl(u"me"_s))
+            : url(u"/api/me/"_s);
     const Response me =
-            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(url(u"/api/me/"_s))));
+            waitFor(m_engine->networkAccessManager()->get(QNetworkRequest(protectedUrl)));
     QCOMPARE(me.status, 200);
     QVERIFY(!me.body.contains(access) && !me.body.contains(refresh));
 
@@ -415,19 +565,22 @@ void TestQmlNetwork::nothingSecretReachableFromQml()
     collectObject(session, &values, 0);
     // objectName, state, user, accessExpiresAt, busy; lastError's 4; config's 6
     QVERIFY2(values.size() >= 15, qPrintable(values.join(u", "_s)));
-    QVERIFY(values.contains(m_server->baseUrl().toString())); // config.serverUrl was read
+    QVERIFY(values.contains(configValue)); // the configuration was read
     for (const QString &value : std::as_const(values)) {
         const QByteArray bytes = value.toUtf8();
         QVERIFY2(!bytes.contains(access), "a property holds the access token");
         QVERIFY2(!bytes.contains(refresh), "a property holds the refresh token");
-        QVERIFY2(!bytes.contains(access.split('.').value(2)), "a property holds a JWT signature");
+        QVERIFY2(!bytes.contains(accessTail), "a property holds a JWT signature");
     }
 
     // Nothing callable from QML returns a value (login, restore and logout return a
     // QFuture<void>, which holds none), so none can return a token; freshAccessToken() is not
-    // callable at all.
+    // callable at all. Signals carry what the person must see (a URL, a user code, a time),
+    // never a token: no member is named like one, and no signal has a Secret or byte array.
     const QMetaObject *meta = session->metaObject();
     QVERIFY(meta->indexOfMethod("login(QString,QString)") >= 0);
+    QVERIFY(meta->indexOfSignal("browserSignInRequested(QUrl)") >= 0);
+    QVERIFY(meta->indexOfSignal("deviceSignInRequested(QUrl,QUrl,QString,QDateTime)") >= 0);
     QCOMPARE(meta->indexOfMethod("freshAccessToken()"), -1);
     for (int i = QObject::staticMetaObject.methodCount(); i < meta->methodCount(); ++i) {
         const QMetaMethod method = meta->method(i);
@@ -437,6 +590,14 @@ void TestQmlNetwork::nothingSecretReachableFromQml()
                          || method.returnMetaType() == QMetaType::fromType<QFuture<void>>(),
                  method.methodSignature().constData());
         QVERIFY2(!method.name().toLower().contains("token"), method.methodSignature().constData());
+        for (int p = 0; p < method.parameterCount(); ++p) {
+            const QMetaType type = method.parameterMetaType(p);
+            QVERIFY2(type != QMetaType::fromType<QByteArray>()
+                             && type != QMetaType::fromType<Tessera::Secret>(),
+                     method.methodSignature().constData());
+            QVERIFY2(!method.parameterNames().value(p).toLower().contains("token"),
+                     method.methodSignature().constData());
+        }
     }
     for (int i = 0; i < meta->propertyCount(); ++i)
         QVERIFY2(!QByteArray(meta->property(i).name()).toLower().contains("token"),

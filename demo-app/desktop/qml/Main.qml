@@ -13,6 +13,11 @@ ApplicationWindow {
     required property url serverUrl
     required property string appId
     required property bool memoryOnly
+    // Set (--issuer, --client-id): OpenID Connect sign-in through the browser or a device code.
+    required property url issuer
+    required property string clientId
+    required property var resourceOrigins // a list of strings
+    readonly property bool oauth: clientId !== ""
 
     // For tests and tools that drive the window from C++.
     readonly property alias session: session
@@ -42,6 +47,9 @@ ApplicationWindow {
         objectName: "session"
         config.serverUrl: window.serverUrl
         config.appId: window.appId
+        config.issuer: window.issuer
+        config.clientId: window.clientId
+        config.resourceOrigins: window.resourceOrigins
         config.storagePolicy: window.memoryOnly ? SessionConfig.MemoryOnly
                                                 : SessionConfig.SecureStorage
 
@@ -73,12 +81,21 @@ ApplicationWindow {
 
     LoginView {
         anchors.fill: parent
-        visible: !window.showSession
+        visible: !window.showSession && !window.oauth
         session: session
         serverLabel: window.serverLabel
         memoryOnly: window.memoryOnly
         restoring: window.restoring
         lastUser: window.lastUser
+    }
+
+    OAuthLoginView {
+        anchors.fill: parent
+        visible: !window.showSession && window.oauth
+        session: session
+        issuerLabel: window.issuer.toString().replace(/^[a-z]+:\/\//, "").replace(/\/$/, "")
+        memoryOnly: window.memoryOnly
+        restoring: window.restoring
     }
 
     SessionView {
