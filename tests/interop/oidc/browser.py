@@ -164,6 +164,9 @@ def choose_submission(form, options):
         else:
             data.append((name, value))
     buttons = [b for b in form.buttons if is_deny(b[0], b[1], b[2]) == options.deny]
+    if options.deny and not buttons and any(n.lower() == 'user_code' for _, n, _ in form.fields):
+        # A device page's code form: the person enters the code to reach the page that refuses.
+        buttons = list(form.buttons)
     if options.deny and not buttons:
         return None
     if buttons and buttons[0][0]:
