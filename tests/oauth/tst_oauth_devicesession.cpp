@@ -53,8 +53,12 @@ private:
     int pendingPolls() const;
     // Returns once `session`, whose sign-in was just started, has polled at least once.
     bool waitUntilPolled(const QSignalSpy &requested, int pollsBefore);
-    // The person approves `userCode`'s sign-in after the session stopped polling: two
-    // intervals later the session has still not signed in (a poll would have).
+    // Token grants the server logged so far: "event grant.success" at oidc-provider, "device
+    // code exchanged" at tessera-server.
+    int grantsIssued() const;
+    // The person approves the sign-in after the session stopped polling: two intervals later
+    // the server has issued nothing (a poll would have been granted) and the session is still
+    // signed out.
     void approveLateAndExpectNothing(Session &session, const QSignalSpy &requested);
 
     std::unique_ptr<OAuthPeer> m_peer;
@@ -91,14 +95,23 @@ bool tst_OAuthDeviceSession::waitUntilPolled(const QSignalSpy &requested, int po
     return QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs);
 }
 
+int tst_OAuthDeviceSession::grantsIssued() const
+{
+    if (m_peer->isTesseraServer())
+        return int(m_peer->process().serverStderr().count("device code exchanged"));
+    return int(m_peer->process().serverStdout().count("event grant.success\n"));
+}
+
 void tst_OAuthDeviceSession::approveLateAndExpectNothing(Session &session,
                                                          const QSignalSpy &requested)
 {
     const QUrl complete = requested.first().at(1).toUrl();
+    const int grantsBefore = grantsIssued();
     ScriptedPerson person(session, *m_peer, m_peer->signInOptions());
     person.open(complete);
     QCOMPARE(person.exitCode(), 0);
     QTest::qWait(2 * PollIntervalMs + 1000);
+    QCOMPARE(grantsIssued(), grantsBefore);
     QCOMPARE(session.state(), Session::State::SignedOut);
     QVERIFY(session.user().isEmpty());
 }
