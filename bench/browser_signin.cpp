@@ -3,7 +3,8 @@
 //                      [--login NAME] [--runs 10] [--refresh-rounds 20]
 //                      [--simplejwt-server URL --simplejwt-user NAME]
 // The password is read from the first line of stdin (for the scripted browser's login form
-// and for the SimpleJWT session).
+// and for the SimpleJWT session); browser.py gets it in its environment (--password-env), never
+// in argv, which every user can read in ps.
 //
 // The SDK's browser sign-in (Session::signInWithBrowser() to SignedIn), without the person in
 // the browser. The opener is tests/interop/oidc/browser.py (the scripted person of the OAuth
@@ -27,6 +28,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QProcess>
+#include <QtCore/QProcessEnvironment>
 
 #include <memory>
 
@@ -107,6 +109,9 @@ int main(int argc, char *argv[])
         auto session = std::make_unique<Tessera::Session>(makeConfig());
         QProcess opener;
         opener.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        QProcessEnvironment openerEnvironment = QProcessEnvironment::systemEnvironment();
+        openerEnvironment.insert(QStringLiteral("TESSERA_BROWSER_PASSWORD"), password);
+        opener.setProcessEnvironment(openerEnvironment);
         qint64 requestedNs = 0, signedInNs = 0;
         g_codeReceivedNs = 0;
         QObject::connect(session.get(), &Tessera::Session::browserSignInRequested, &opener,
@@ -115,7 +120,8 @@ int main(int argc, char *argv[])
                              // Not waited for: the loopback listener answers while it runs.
                              opener.start(python,
                                           {browser, QStringLiteral("--login"), login,
-                                           QStringLiteral("--password"), password,
+                                           QStringLiteral("--password-env"),
+                                           QStringLiteral("TESSERA_BROWSER_PASSWORD"),
                                            QString::fromLatin1(url.toEncoded())});
                          });
         const QMetaObject::Connection stateWatch =

@@ -15,6 +15,9 @@
 
 #include <QtCore/QProcess>
 #include <QtCore/QUrlQuery>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -197,6 +200,7 @@ private Q_SLOTS:
     void issuerWithPath();
     void accessDeniedEndsTheFlow();
     void spentOrForgedCodeIsRefused();
+    void interceptedCodeNeedsTheVerifier();
     void unknownClientIsAConfigurationError();
 
     // The in-process endpoint: the dialect's requests and hostile answers.
@@ -404,6 +408,80 @@ void tst_OAuthCodeFlow::spentOrForgedCodeIsRefused()
     });
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Rejected, qPrintable(describe(outcome)));
     QCOMPARE(outcome.error.code(), Error::Code::InvalidCredentials);
+    QCOMPARE(outcome.error.serverCode(), QStringLiteral("invalid_grant"));
+}
+
+void tst_OAuthCodeFlow::interceptedCodeNeedsTheVerifier()
+{
+    // Authorization code interception (RFC 7636 §1): another program on this machine gets the
+    // redirect, here by listening on the receiver's port once the flow gave it up. The SDK's
+    // request carried an S256 challenge, so the code is worth nothing without the verifier,
+    // which never left the SDK.
+    const SessionConfig transport = transportConfig();
+    Discovery discovery(m_provider->issuer().toString(), transport);
+    CodeFlow::Options options;
+    options.clientId = m_provider->clientId();
+    CodeFlow flow(discovery, transport, options);
+    QUrl authorizationUrl;
+    QObject::connect(&flow, &CodeFlow::authorizationUrlReady, &flow, [&](const QUrl &url) {
+        authorizationUrl = url;
+        flow.cancel();
+    });
+    QSignalSpy finished(&flow, &CodeFlow::finished);
+    flow.start();
+    QVERIFY(finished.wait(FlowTimeoutMs));
+    const QUrlQuery request(authorizationUrl);
+    QCOMPARE(request.queryItemValue(QStringLiteral("code_challenge_method")),
+             QStringLiteral("S256"));
+    const QUrl redirect(request.queryItemValue(QStringLiteral("redirect_uri"), QUrl::FullyDecoded));
+
+    QTcpServer attacker;
+    QVERIFY2(attacker.listen(QHostAddress::LocalHost, quint16(redirect.port())),
+             qPrintable(attacker.errorString()));
+    QByteArray stolen;
+    QObject::connect(&attacker, &QTcpServer::newConnection, &attacker, [&] {
+        QTcpSocket *socket = attacker.nextPendingConnection();
+        QObject::connect(socket, &QTcpSocket::readyRead, socket, [&stolen, socket] {
+            stolen += socket->readAll();
+            if (stolen.contains("\r\n\r\n")) {
+                socket->write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                socket->disconnectFromHost();
+            }
+        });
+    });
+    ScriptedBrowser browser;
+    browser.open(authorizationUrl);
+    QVERIFY2(browser.finishedWith(0), "the browser did not reach the attacker's listener");
+    const QByteArray target = stolen.split(' ').value(1);
+    const QString code = QUrlQuery(QUrl(QString::fromLatin1(target)))
+                                 .queryItemValue(QStringLiteral("code"), QUrl::FullyDecoded);
+    QVERIFY2(!code.isEmpty(), target.constData());
+
+    // Redeemed without a verifier, or with one the attacker made up: invalid_grant.
+    const QUrl tokenEndpoint = tokenEndpointOf(m_provider->issuer());
+    QNetworkAccessManager plain;
+    QNetworkRequest post(tokenEndpoint);
+    post.setHeader(QNetworkRequest::ContentTypeHeader,
+                   QByteArrayLiteral("application/x-www-form-urlencoded"));
+    std::unique_ptr<QNetworkReply> reply(
+            plain.post(post,
+                       formEncode({{"grant_type", "authorization_code"},
+                                   {"code", code.toUtf8()},
+                                   {"redirect_uri", redirect.toEncoded()},
+                                   {"client_id", m_provider->clientId().toUtf8()}})));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 400);
+    const QByteArray body = reply->readAll();
+    QVERIFY2(body.contains("\"invalid_grant\"") || body.contains("\"invalid_request\""),
+             body.constData());
+    const auto endpoint =
+            createOAuthTokenEndpoint(transport, {m_provider->clientId(), tokenEndpoint, {}});
+    const TokenOutcome outcome = waitForOutcome([&](TokenEndpoint::Done done) {
+        endpoint->exchangeCode(Secret(code.toUtf8()),
+                               Secret("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), redirect,
+                               std::move(done));
+    });
+    QVERIFY2(outcome.kind == TokenOutcome::Kind::Rejected, qPrintable(describe(outcome)));
     QCOMPARE(outcome.error.serverCode(), QStringLiteral("invalid_grant"));
 }
 

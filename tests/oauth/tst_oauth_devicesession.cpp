@@ -1,108 +1,33 @@
 // SPDX-License-Identifier: MIT
-// Session::signInWithDevice() (RFC 8628, issue 11) against the real oidc-provider
-// (tests/interop/oidc) with browser.py as the person on the verification page and the refresh
-// token in the real keyring (scripts/with-keyring.sh): sign-in, restore in a fresh Session,
-// refusal, and cancelSignIn() while polling. oidc-provider sends no interval, so every poll
-// waits RFC 8628's default of 5 s: a sign-in takes at least that long.
-#include "securestore_p.h"
+// Session::signInWithDevice() (RFC 8628, issue 11) against a real authorization server
+// (oauthpeer.h: oidc-provider of tests/interop/oidc, or tessera-server, by $TESSERA_OAUTH_PEER)
+// with browser.py as the person on the verification page and the refresh token in the real
+// keyring (scripts/with-keyring.sh): sign-in, restore in a fresh Session, refusal, and
+// cancelSignIn() or logout() while polling. Both servers poll at RFC 8628's 5 s (oidc-provider
+// sends no interval, tessera-server sends 5): a sign-in takes at least that long.
 #include "session_p.h"
 
 #include "keyringtest.h"
-#include "oidcproviderprocess.h"
+#include "oauthpeer.h"
 
 #include <tessera/session.h>
 
 #include <QtCore/QElapsedTimer>
-#include <QtCore/QProcess>
 #include <QtCore/QUrlQuery>
-#include <QtCore/QUuid>
-#include <QtDBus/QDBusConnection>
-#include <QtDBus/QDBusConnectionInterface>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 #include <memory>
 
 using namespace Tessera;
-using Tessera::Test::OidcProviderProcess;
+using namespace Tessera::Test;
 
 namespace {
 
-// Generous: an ASan build on two busy cores, node and python starting.
-constexpr int FlowTimeoutMs = 90000;
-// RFC 8628 §3.2's default interval, which oidc-provider leaves in force.
+// RFC 8628 §3.2's default interval, which both servers use.
 constexpr int PollIntervalMs = 5000;
 // The millisecond clocks of the provider and of the client's timers round differently.
 constexpr qint64 ClockGranularityMs = 2;
-
-// browser.py as the person, started for every deviceSignInRequested() of `session` with the
-// complete verification URI (not waited for: the session polls while the person signs in).
-class ScriptedPerson : public QObject
-{
-public:
-    explicit ScriptedPerson(Session &session, QStringList options = {})
-        : m_options(std::move(options))
-    {
-        connect(&session, &Session::deviceSignInRequested, this,
-                [this](const QUrl &, const QUrl &complete) {
-                    m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-                    m_process.start(QStringLiteral(TESSERA_PYTHON_PATH),
-                                    QStringList{QStringLiteral(TESSERA_BROWSER_SCRIPT)}
-                                            << m_options
-                                            << QString::fromLatin1(complete.toEncoded()));
-                });
-    }
-    ~ScriptedPerson() override
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            m_process.kill();
-            m_process.waitForFinished(5000);
-        }
-    }
-
-private:
-    QStringList m_options;
-    QProcess m_process;
-};
-
-template<typename T> Error wait(QFuture<T> future)
-{
-    if (!QTest::qWaitFor([&] { return future.isFinished(); }, FlowTimeoutMs))
-        return {Error::Code::Cancelled, QStringLiteral("the test gave up waiting")};
-    return errorOf(future);
-}
-
-QString describe(const Error &error)
-{
-    return QStringLiteral("%1 %2").arg(
-            QString::fromLatin1(QMetaEnum::fromType<Error::Code>().valueToKey(int(error.code()))),
-            error.message());
-}
-
-QString secretServiceProblem()
-{
-    QDBusConnection bus = QDBusConnection::sessionBus();
-    if (!bus.isConnected())
-        return QStringLiteral("no D-Bus session bus");
-    const QString name = QStringLiteral("org.freedesktop.secrets");
-    if (QTest::qWaitFor([&] { return bus.interface()->isServiceRegistered(name).value(); }, 5000))
-        return {};
-    return QStringLiteral("no Secret Service on the session bus");
-}
-
-// What the real keyring holds under `key` of `config`'s service (empty when nothing).
-QByteArray storedSecret(const SessionConfig &config, const QString &key)
-{
-    const auto store = Platform::createKeychainStore(config.storageService());
-    std::optional<QByteArray> value;
-    store->read(key, [&value](const Platform::StoreResult &result) {
-        value = result.ok() ? QByteArray(result.data.reveal().data(), result.data.size())
-                            : QByteArray();
-    });
-    if (!QTest::qWaitFor([&] { return value.has_value(); }, 20000))
-        return {};
-    return *value;
-}
 
 } // namespace
 
@@ -123,10 +48,20 @@ private Q_SLOTS:
 
 private:
     SessionConfig oauthConfig() const;
-    // The polls the provider answered "authorization_pending" so far.
+    // The polls oidc-provider answered "authorization_pending" so far; -1 at tessera-server,
+    // which does not log polls.
     int pendingPolls() const;
+    // Returns once `session`, whose sign-in was just started, has polled at least once.
+    bool waitUntilPolled(const QSignalSpy &requested, int pollsBefore);
+    // Token grants the server logged so far: "event grant.success" at oidc-provider, "device
+    // code exchanged" at tessera-server.
+    int grantsIssued() const;
+    // The person approves the sign-in after the session stopped polling: two intervals later
+    // the server has issued nothing (a poll would have been granted) and the session is still
+    // signed out.
+    void approveLateAndExpectNothing(Session &session, const QSignalSpy &requested);
 
-    std::unique_ptr<OidcProviderProcess> m_provider;
+    std::unique_ptr<OAuthPeer> m_peer;
     QString m_secretServiceProblem;
 };
 
@@ -135,33 +70,73 @@ SessionConfig tst_OAuthDeviceSession::oauthConfig() const
     SessionConfig config;
     config.setAppId(QStringLiteral("org.tessera.test.device-")
                     + QUuid::createUuid().toString(QUuid::Id128));
-    config.setIssuer(m_provider->issuer());
-    config.setClientId(m_provider->clientId());
+    config.setIssuer(m_peer->issuer());
+    config.setClientId(m_peer->clientId());
     config.setRequestTimeout(std::chrono::seconds(30));
     return config;
 }
 
 int tst_OAuthDeviceSession::pendingPolls() const
 {
-    return int(m_provider->serverStdout().count("event grant.error authorization_pending\n"));
+    if (m_peer->isTesseraServer())
+        return -1;
+    return int(m_peer->process().serverStdout().count("event grant.error authorization_pending\n"));
+}
+
+bool tst_OAuthDeviceSession::waitUntilPolled(const QSignalSpy &requested, int pollsBefore)
+{
+    // Polling starts with deviceSignInRequested(); its first poll waits one interval.
+    if (!QTest::qWaitFor([&] { return requested.size() == 1; }, FlowTimeoutMs))
+        return false;
+    if (m_peer->isTesseraServer()) {
+        QTest::qWait(PollIntervalMs + 1000);
+        return true;
+    }
+    return QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs);
+}
+
+int tst_OAuthDeviceSession::grantsIssued() const
+{
+    if (m_peer->isTesseraServer())
+        return int(m_peer->process().serverStderr().count("device code exchanged"));
+    return int(m_peer->process().serverStdout().count("event grant.success\n"));
+}
+
+void tst_OAuthDeviceSession::approveLateAndExpectNothing(Session &session,
+                                                         const QSignalSpy &requested)
+{
+    const QUrl complete = requested.first().at(1).toUrl();
+    const int grantsBefore = grantsIssued();
+    ScriptedPerson person(session, *m_peer, m_peer->signInOptions());
+    person.open(complete);
+    QCOMPARE(person.exitCode(), 0);
+    QTest::qWait(2 * PollIntervalMs + 1000);
+    QCOMPARE(grantsIssued(), grantsBefore);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QVERIFY(session.user().isEmpty());
 }
 
 void tst_OAuthDeviceSession::initTestCase()
 {
     m_secretServiceProblem = secretServiceProblem();
-    m_provider = std::make_unique<OidcProviderProcess>();
-    QVERIFY2(m_provider->start(), qPrintable(m_provider->errorString()));
+    QString problem;
+    const auto kind = OAuthPeer::fromEnvironment(&problem);
+    QVERIFY2(kind, qPrintable(problem));
+    m_peer = std::make_unique<OAuthPeer>(*kind);
+    QVERIFY2(m_peer->start(), qPrintable(m_peer->errorString()));
+    qInfo("authorization server: %s at %s", qPrintable(m_peer->name()),
+          qPrintable(m_peer->issuer().toString()));
 }
 
 void tst_OAuthDeviceSession::cleanupTestCase()
 {
-    m_provider.reset();
+    m_peer.reset();
 }
 
 void tst_OAuthDeviceSession::cleanup()
 {
-    if (m_provider)
-        m_provider->printLogIfFailed();
+    if (m_peer)
+        m_peer->printLogIfFailed();
 }
 
 void tst_OAuthDeviceSession::deviceSignInStoresAndRestores()
@@ -172,7 +147,7 @@ void tst_OAuthDeviceSession::deviceSignInStoresAndRestores()
         Session session(config);
         QSignalSpy requested(&session, &Session::deviceSignInRequested);
         QSignalSpy browser(&session, &Session::browserSignInRequested);
-        ScriptedPerson person(session, {QStringLiteral("--login"), QStringLiteral("frank")});
+        ScriptedPerson person(session, *m_peer, m_peer->signInOptions(QStringLiteral("frank")));
         QElapsedTimer elapsed;
         elapsed.start();
         QFuture<void> signIn = session.signInWithDevice();
@@ -195,7 +170,7 @@ void tst_OAuthDeviceSession::deviceSignInStoresAndRestores()
         const QString userCode = requested.first().at(2).toString();
         const QDateTime expiresAt = requested.first().at(3).toDateTime();
         QCOMPARE(verificationUri.host(), QStringLiteral("127.0.0.1"));
-        QVERIFY(verificationUri.toString().startsWith(m_provider->issuer().toString()));
+        QVERIFY(verificationUri.toString().startsWith(m_peer->issuer().toString()));
         QVERIFY(!userCode.isEmpty());
         QCOMPARE(QUrlQuery(complete).queryItemValue(QStringLiteral("user_code")), userCode);
         QVERIFY(expiresAt > QDateTime::currentDateTimeUtc());
@@ -227,7 +202,7 @@ void tst_OAuthDeviceSession::refusalStoresNothing()
     const SessionConfig config = oauthConfig();
     Session session(config);
     QSignalSpy requested(&session, &Session::deviceSignInRequested);
-    ScriptedPerson person(session, {QStringLiteral("--deny")});
+    ScriptedPerson person(session, *m_peer, m_peer->signInOptions() << QStringLiteral("--deny"));
     const Error error = wait(session.signInWithDevice());
     QCOMPARE(error.code(), Error::Code::AccessDenied);
     QCOMPARE(session.lastError().code(), Error::Code::AccessDenied);
@@ -247,7 +222,7 @@ void tst_OAuthDeviceSession::cancelWhilePollingStopsPolling()
     const int pollsBefore = pendingPolls();
     QFuture<void> signIn = session.signInWithDevice();
     // Nobody is at the verification page: the provider answers authorization_pending.
-    QVERIFY(QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs));
+    QVERIFY(waitUntilPolled(requested, pollsBefore));
     QCOMPARE(requested.size(), 1);
     QCOMPARE(session.state(), Session::State::SigningIn);
 
@@ -263,24 +238,25 @@ void tst_OAuthDeviceSession::cancelWhilePollingStopsPolling()
     QVERIFY(!session.isBusy());
     const int pollsAtCancel = pendingPolls();
 
-    // More than two intervals later, no poll has reached the provider.
-    QTest::qWait(2 * PollIntervalMs + 1000);
+    // The person approves now: more than two intervals later, no poll has reached the
+    // provider (counted at oidc-provider) and the session has not signed in.
+    approveLateAndExpectNothing(session, requested);
     QCOMPARE(pendingPolls(), pollsAtCancel);
-    QCOMPARE(session.state(), Session::State::SignedOut);
 }
 
 void tst_OAuthDeviceSession::logoutWhilePollingEndsTheSignIn()
 {
     Session session(oauthConfig());
+    QSignalSpy requested(&session, &Session::deviceSignInRequested);
     const int pollsBefore = pendingPolls();
     QFuture<void> signIn = session.signInWithDevice();
-    QVERIFY(QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs));
+    QVERIFY(waitUntilPolled(requested, pollsBefore));
     QFuture<void> logout = session.logout();
     QCOMPARE(wait(signIn).code(), Error::Code::Cancelled);
     QVERIFY(!wait(logout).isError());
     QCOMPARE(session.state(), Session::State::SignedOut);
     const int pollsAtLogout = pendingPolls();
-    QTest::qWait(2 * PollIntervalMs + 1000);
+    approveLateAndExpectNothing(session, requested);
     QCOMPARE(pendingPolls(), pollsAtLogout);
 }
 

@@ -425,6 +425,52 @@ private Q_SLOTS:
         verifySignedIn(f, "the-code");
     }
 
+    // Open redirector: whatever a request asks (another path, another state, a URL in the
+    // query, a provider's error, the one matching request itself), the receiver answers with a
+    // page or an error of its own, never a 3xx and never a Location header.
+    void answersRedirectNowhere_data()
+    {
+        QTest::addColumn<QByteArray>("target"); // {STATE} and {ISS} are filled in
+        QTest::addColumn<QByteArray>("status");
+        QTest::addColumn<bool>("ends");
+        QTest::addRow("other path")
+                << QByteArray("/next?url=http://evil.example/") << QByteArray("404") << false;
+        QTest::addRow("other state, redirect_uri") << QByteArray(
+                "/callback?code=c&state=guessed&redirect_uri=http%3A%2F%2Fevil.example%2F")
+                                                   << QByteArray("400") << false;
+        QTest::addRow("no state, next")
+                << QByteArray("/callback?next=%2F%2Fevil.example%2F") << QByteArray("400") << false;
+        QTest::addRow("error, error_uri")
+                << QByteArray("/callback?error=access_denied&error_uri=http%3A%2F%2Fevil.example%2F"
+                              "&state={STATE}&iss={ISS}")
+                << QByteArray("200") << true;
+        QTest::addRow("matching, with a return URL")
+                << QByteArray("/callback?code=c&state={STATE}&iss={ISS}"
+                              "&return_to=http%3A%2F%2Fevil.example%2F")
+                << QByteArray("200") << true;
+    }
+    void answersRedirectNowhere()
+    {
+        QFETCH(QByteArray, target);
+        QFETCH(QByteArray, status);
+        QFETCH(bool, ends);
+        Fixture f;
+        QCOMPARE(f.start().code(), Error::Code::NoError);
+        target.replace("{STATE}", f.state).replace("{ISS}", encoded(Issuer));
+        const QByteArray answer = rawGet(*f.receiver, target);
+        QVERIFY2(answer.startsWith("HTTP/1.1 " + status + ' '), answer.left(200).constData());
+        const QByteArray head = answer.left(answer.indexOf("\r\n\r\n")).toLower();
+        QVERIFY2(!head.contains("\r\nlocation:"), head.constData());
+        QVERIFY2(!head.contains("\r\nrefresh:"), head.constData());
+        QVERIFY(!answer.toLower().contains("http-equiv"));
+        QVERIFY(!answer.contains("evil.example"));
+        if (ends) {
+            QTRY_COMPARE(f.finished->count(), 1);
+        } else {
+            verifyStillWaiting(f);
+        }
+    }
+
     void configuredPath()
     {
         Fixture f;

@@ -3,8 +3,8 @@
 """The person in the browser, scripted: plays a user through a provider's sign-in pages over
 plain HTTP (no rendering, no JavaScript), for the OAuth tests and as the CLI's $BROWSER.
 
-    browser.py [--login NAME] [--password PASSWORD] [--deny] [--redirect-uri URI]
-               [--user-code CODE] URL
+    browser.py [--login NAME] [--password PASSWORD | --password-env NAME | --password-stdin]
+               [--deny] [--redirect-uri URI] [--user-code CODE] URL
 
 Starts at URL (an authorization request), follows redirects with a cookie jar and submits the
 server-rendered forms it meets: a generic driver for <form method=post>, which fills the
@@ -22,13 +22,18 @@ redirect_uri, or --redirect-uri) and requests it once, without the cookie jar, s
 loopback receiver gets it. Without a redirect URI (the device flow's verification_uri_complete)
 it stops at the first page with nothing to submit. Exit status: 0 when the receiver answered
 2xx (or that last page was reached), 2 when the receiver answered something else, 3 when the
-pages led nowhere, 1 on other errors. Only Debian's python3 standard
+pages led nowhere, 1 on other errors.
+
+A real password does not belong in argv (every user sees it in ps): --password-env NAME reads it
+from the environment variable NAME, --password-stdin from the first line of stdin. --password
+is for throwaway values (oidc-provider's development pages accept any). Only Debian's python3 standard
 library; proxies are never used (everything here is loopback). Logs paths, never queries: they
 carry codes and state.
 """
 import argparse
 import html.parser
 import http.cookiejar
+import os
 import sys
 import urllib.error
 import urllib.parse
@@ -159,6 +164,9 @@ def choose_submission(form, options):
         else:
             data.append((name, value))
     buttons = [b for b in form.buttons if is_deny(b[0], b[1], b[2]) == options.deny]
+    if options.deny and not buttons and any(n.lower() == 'user_code' for _, n, _ in form.fields):
+        # A device page's code form: the person enters the code to reach the page that refuses.
+        buttons = list(form.buttons)
     if options.deny and not buttons:
         return None
     if buttons and buttons[0][0]:
@@ -170,7 +178,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('url')
     parser.add_argument('--login', default='alice', help='the login name to sign in with')
-    parser.add_argument('--password', default='any password', help='the password to type')
+    passwords = parser.add_mutually_exclusive_group()
+    passwords.add_argument('--password', default='any password',
+                           help='the password to type (visible in ps: throwaway values only)')
+    passwords.add_argument('--password-env', metavar='NAME',
+                           help='type the password held by environment variable NAME')
+    passwords.add_argument('--password-stdin', action='store_true',
+                           help='type the first line of stdin as the password')
     parser.add_argument('--deny', action='store_true',
                         help='press abort/cancel/deny instead of signing in and consenting')
     parser.add_argument('--redirect-uri', help="the client's redirect URI (default: the "
@@ -178,6 +192,17 @@ def main():
     parser.add_argument('--user-code', help='the code to type on a device verification page '
                                             '(RFC 8628 §3.3)')
     options = parser.parse_args()
+    if options.password_env:
+        if options.password_env not in os.environ:
+            log(f'error: environment variable {options.password_env} is not set')
+            return 1
+        options.password = os.environ[options.password_env]
+    elif options.password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            log('error: no password on stdin')
+            return 1
+        options.password = line[:-1] if line.endswith('\n') else line
 
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(options.url).query)
     redirect_uri = options.redirect_uri or (query.get('redirect_uri') or [None])[0]
