@@ -15,8 +15,6 @@ N failed" at the end.
 """
 import argparse
 import base64
-import html
-import http.cookiejar
 import http.server
 import json
 import os
@@ -53,8 +51,6 @@ class OidcProvider:
     password = "any password"
     # The person can decline in the browser flow: the consent page has an abort button.
     browser_flow_can_be_declined = True
-    # browser.py --deny presses the device confirmation page's abort button.
-    device_deny_with_browser_py = True
 
     def __init__(self, args, work):
         self.proc = subprocess.Popen([args.node, args.provider], stdout=subprocess.PIPE,
@@ -88,11 +84,6 @@ class TesseraServer:
     # First-party clients skip consent (docs/SERVER.md): the login page has no cancel button,
     # so a person cannot decline in the browser flow; one who walks away is the Ctrl-C case.
     browser_flow_can_be_declined = False
-    # The /device page first asks for the code (one "Continue" button), and only the page after
-    # it has Deny. browser.py --deny finds nothing to press on the first page and ends there
-    # ("finished", exit 0), so the CLI would wait out the code's 10 minutes: the test plays
-    # that person itself (deny_device below).
-    device_deny_with_browser_py = False
 
     def __init__(self, args, work):
         db = os.path.join(work, "server.sqlite3")
@@ -131,44 +122,6 @@ def stop_process(proc):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def deny_device(url, login, password):
-    """The person who declines on tessera-server's /device pages (browser.py --deny cannot: see
-    TesseraServer): opens verification_uri_complete, confirms the code it shows, then presses
-    Deny on the sign-in page. The forms' hidden fields (CSRF, the code) are sent back as the
-    page gave them, with the cookie jar the CSRF cookie is in. Exit status 0 once the server
-    accepted the Deny, 3 otherwise."""
-    browser = urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                          urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def form_of(page):
-        action = re.search(r'<form method="post" action="([^"]*)"', page)
-        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-        shown = re.search(r'<input id="user_code" name="user_code" value="([^"]*)"', page)
-        if shown:
-            fields["user_code"] = shown.group(1)
-        return (html.unescape(action.group(1)) if action else None,
-                {name: html.unescape(value) for name, value in fields.items()})
-
-    with browser.open(url, timeout=20) as response:
-        page, at = response.read().decode(), response.url
-    action, fields = form_of(page)
-    if not action:
-        return 3
-    at = urllib.parse.urljoin(at, action)
-    with browser.open(at, data=urllib.parse.urlencode(fields).encode(), timeout=20) as response:
-        page = response.read().decode()
-    action, fields = form_of(page)
-    if not action or 'value="deny"' not in page:
-        return 3
-    fields["action"] = "deny"
-    try:
-        with browser.open(urllib.parse.urljoin(at, action), data=urllib.parse.urlencode(fields).encode(),
-                          timeout=20) as response:
-            return 0 if response.status == 200 else 3
-    except urllib.error.HTTPError:
-        return 3
 
 
 def fetch(url, form=None, token=None):
@@ -275,8 +228,6 @@ class ResourceServer:
 
 
 def main():
-    if sys.argv[1:2] == ["--deny-device"]:  # $BROWSER of a person who declines (TesseraServer)
-        return deny_device(sys.argv[2], sys.argv[3], sys.argv[4])
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=sorted(PROVIDERS))
     parser.add_argument("--cli", required=True)
@@ -298,9 +249,6 @@ def main():
                         f'#!/bin/sh\nexec "{python}" "{args.browser}" {as_alice} "$1"\n')
     refuser = executable(os.path.join(work, "refuser"),
                          f'#!/bin/sh\nexec "{python}" "{args.browser}" --deny {as_alice} "$1"\n')
-    device_refuser = refuser if kind.device_deny_with_browser_py else executable(
-        os.path.join(work, "device-refuser"),
-        f'#!/bin/sh\nexec "{python}" "{os.path.abspath(__file__)}" --deny-device "$1" alice "{kind.password}"\n')
     # A browser that never comes back: the person walked away (Ctrl-C then ends the wait).
     absent = executable(os.path.join(work, "absent"), "#!/bin/sh\nexit 0\n")
 
@@ -327,7 +275,7 @@ def main():
 
         # The device authorization grant: the person (browser.py, opening
         # verification_uri_complete) confirms the code, signs in and consents.
-        code, out, err = cli("login", "--device", browser=device_refuser, login=True)
+        code, out, err = cli("login", "--device", browser=refuser, login=True)
         check("login --device declined on the other device: exit 3, nothing stored",
               code == 3 and b"denied" in err.lower() and not os.path.exists(config)
               and stored_entries(service) == 0, f"{code} {out!r} {err!r}")

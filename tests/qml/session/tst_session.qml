@@ -213,7 +213,8 @@ TestCase {
     }
 
     // The device sign-in is callable from QML and its signal can be handled there. (The flow
-    // itself runs against oidc-provider in tests/oauth/tst_oauth_devicesession.cpp.)
+    // itself runs against oidc-provider and tessera-server in tst_oauth_devicesession.cpp, and
+    // from QML in tests/qml/oauth/tst_oauth.qml.)
     function test_deviceSignInFromQml() {
         const session = createSession()
         const requested = spy(session, "deviceSignInRequested")
