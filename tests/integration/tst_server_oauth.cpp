@@ -39,15 +39,7 @@ private:
 
 void tst_ServerOAuth::initTestCase()
 {
-    TESSERA_ADD_USER(m_server, TestUser, TestPassword.toUtf8());
-    QProcess add;
-    add.start(ServerProcess::binaryPath(),
-              {QStringLiteral("client"), QStringLiteral("add"), OtherClient,
-               QStringLiteral("--redirect-uri"), OtherRedirect, QStringLiteral("--db"),
-               m_server.databasePath()});
-    QVERIFY(add.waitForFinished(15000));
-    QCOMPARE(add.exitCode(), 0);
-    TESSERA_START(m_server);
+    TESSERA_START_OAUTH(m_server);
     m_flow = std::make_unique<OAuthFlow>(m_server);
 }
 
