@@ -59,10 +59,12 @@ struct AuthorizeRoute::Validated
     std::optional<QHttpServerResponse> response; // set: answer this instead
 };
 
-AuthorizeRoute::AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login)
+AuthorizeRoute::AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login,
+                               QByteArrayView deploymentKey)
     : m_config(config)
     , m_store(store)
     , m_login(login)
+    , m_guard(deploymentKey, "login form of /authorize")
 { }
 
 QString AuthorizeRoute::path() const

@@ -69,12 +69,13 @@ QString displayUserCode(const QString &userCode)
 }
 
 DeviceRoute::DeviceRoute(const ServerConfig &config, Store &store, LoginRoute &login,
-                         const ClientAddressResolver &clients)
+                         const ClientAddressResolver &clients, QByteArrayView deploymentKey)
     : m_config(config)
     , m_store(store)
     , m_login(login)
     , m_clients(clients)
     , m_userCodeLimiter({UserCodeLimit, 0, UserCodeCeiling, UserCodeWindowSeconds * 1000})
+    , m_guard(deploymentKey, "forms of /device")
 { }
 
 QString DeviceRoute::path() const
