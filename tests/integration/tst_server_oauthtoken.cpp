@@ -186,6 +186,9 @@ void tst_ServerOAuthToken::refreshGrant()
     const QString second = rotated.str(QStringLiteral("refresh_token"));
     QVERIFY(second != first);
     QCOMPARE(rotated.str(QStringLiteral("scope")), QStringLiteral("openid profile"));
+    // No new ID token on refresh (OpenID Connect Core §12.2 allows either; docs/SERVER.md).
+    QVERIFY(!tokens.str(QStringLiteral("id_token")).isEmpty());
+    QVERIFY(!rotated.json().contains(QStringLiteral("id_token")));
     QVERIFY(jwtPart(rotated.str(QStringLiteral("access_token")), 1)
                     .value(QStringLiteral("aud"))
                     .toArray()
