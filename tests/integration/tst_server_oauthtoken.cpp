@@ -55,6 +55,7 @@ void tst_ServerOAuthToken::codeFlow()
     const HttpResponse tokens = m_flow->exchange(code, pkce.verifier);
     TESSERA_EXPECT_STATUS(tokens, 200);
     QCOMPARE(tokens.header("Cache-Control"), QByteArray("no-store"));
+    QCOMPARE(tokens.header("Pragma"), QByteArray("no-cache"));
     QCOMPARE(tokens.str(QStringLiteral("token_type")), QStringLiteral("Bearer"));
     QCOMPARE(tokens.json().value(QStringLiteral("expires_in")).toInt(), 300);
     QCOMPARE(tokens.str(QStringLiteral("scope")), QStringLiteral("openid profile"));
