@@ -3,12 +3,12 @@
 
 #include "formparameters.h"
 #include "jsonresponses.h"
+#include "loginform.h"
 #include "logging.h"
 #include "oauthdiscovery.h"
 #include "redirecturi.h"
 
 #include <tessera/jose.h>
-#include <tessera/secret.h>
 
 #include <QtCore/QUrl>
 
@@ -23,8 +23,6 @@ constexpr qsizetype MaxRedirectUri = 2000;
 constexpr qsizetype MaxState = 512;
 constexpr qsizetype MaxNonce = 512;
 constexpr qsizetype MaxScope = 256;
-constexpr qsizetype MaxUsername = 150;
-constexpr qsizetype MaxPassword = 1024;
 
 bool isBase64Url(const QString &text)
 {
@@ -61,10 +59,12 @@ struct AuthorizeRoute::Validated
     std::optional<QHttpServerResponse> response; // set: answer this instead
 };
 
-AuthorizeRoute::AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login)
+AuthorizeRoute::AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login,
+                               QByteArrayView deploymentKey)
     : m_config(config)
     , m_store(store)
     , m_login(login)
+    , m_guard(deploymentKey, "login form of /authorize")
 { }
 
 QString AuthorizeRoute::path() const
@@ -261,39 +261,15 @@ void AuthorizeRoute::post(const QHttpServerRequest &request, QHttpServerResponde
                                    "Please sign in again."))
                 .write(std::move(responder));
     }
-    const QString username = parameters.value(QStringLiteral("username"));
-    QByteArray password = parameters.value(QStringLiteral("password")).toUtf8();
-    if (username.isEmpty() || password.isEmpty() || username.size() > MaxUsername
-        || password.size() > MaxPassword) {
-        secureWipe(password);
-        return form(authorization, Status::BadRequest,
-                    QStringLiteral("Enter your username and password."))
-                .write(std::move(responder));
-    }
-    Secret secret(password);
-    secureWipe(password);
-
-    LoginAnswers answers;
-    answers.checked = [this, authorization](QHttpServerResponder &&responder,
-                                            const Store::User *user) {
-        if (!user)
-            return form(authorization, Status::Unauthorized,
-                        QStringLiteral("Wrong username or password."))
-                    .write(std::move(responder));
-        issueCode(authorization, *user).write(std::move(responder));
+    LoginFormAnswers answers;
+    answers.formPage = [this, authorization](Status status, const QString &message) {
+        return form(authorization, status, message);
     };
-    answers.refused = [this, authorization](QHttpServerResponder &&responder, Status status,
-                                            const QString &, const QString &detail,
-                                            qint64 retryAfter) {
-        if (retryAfter <= 0)
-            return errorPage(Status::InternalServerError,
-                             QStringLiteral("The server could not check the password."))
-                    .write(std::move(responder));
-        QHttpServerResponse response = form(authorization, status, detail);
-        response.setHeader(QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfter));
-        response.write(std::move(responder));
+    answers.signedIn = [this, authorization](QHttpServerResponder &&responder,
+                                             const Store::User &user) {
+        issueCode(authorization, user).write(std::move(responder));
     };
-    m_login.check(request, username, std::move(secret), std::move(responder), std::move(answers));
+    checkLoginForm(m_login, request, parameters, std::move(responder), std::move(answers));
 }
 
 QHttpServerResponse AuthorizeRoute::issueCode(const Request &request, const Store::User &user)

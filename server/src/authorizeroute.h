@@ -28,13 +28,17 @@ class AuthorizeRoute
 public:
     static constexpr qint64 CodeLifetimeSeconds = 60;
 
-    AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login);
+    // `deploymentKey`: what the login form's CSRF key is derived from (FormGuard).
+    AuthorizeRoute(const ServerConfig &config, Store &store, LoginRoute &login,
+                   QByteArrayView deploymentKey);
 
     QHttpServerResponse get(const QHttpServerRequest &request);
     void post(const QHttpServerRequest &request, QHttpServerResponder &&responder);
 
     // The path of the endpoint under the issuer (route and cookie path).
     QString path() const;
+    // False when the form's CSRF key could not be derived: the server must not start.
+    bool isReady() const { return m_guard.isValid(); }
 
 private:
     struct Request;

@@ -3,12 +3,12 @@
 
 #include "formparameters.h"
 #include "jsonresponses.h"
+#include "loginform.h"
 #include "logging.h"
 #include "oauthdiscovery.h"
 #include "redirecturi.h"
 
 #include <tessera/jose.h>
-#include <tessera/secret.h>
 
 #include <QtCore/QUrl>
 
@@ -22,8 +22,6 @@ constexpr int UserCodeAlphabetSize = sizeof(UserCodeAlphabet) - 1;
 constexpr int UserCodeLength = 8;
 constexpr qsizetype MaxTypedUserCode = 64;
 constexpr qsizetype MaxScope = 256;
-constexpr qsizetype MaxUsername = 150;
-constexpr qsizetype MaxPassword = 1024;
 
 const QString NotFound = QStringLiteral(
         "That code is not valid, or has expired or been used. Check the code on your device.");
@@ -71,12 +69,13 @@ QString displayUserCode(const QString &userCode)
 }
 
 DeviceRoute::DeviceRoute(const ServerConfig &config, Store &store, LoginRoute &login,
-                         const ClientAddressResolver &clients)
+                         const ClientAddressResolver &clients, QByteArrayView deploymentKey)
     : m_config(config)
     , m_store(store)
     , m_login(login)
     , m_clients(clients)
     , m_userCodeLimiter({UserCodeLimit, 0, UserCodeCeiling, UserCodeWindowSeconds * 1000})
+    , m_guard(deploymentKey, "forms of /device")
 { }
 
 QString DeviceRoute::path() const
@@ -305,38 +304,15 @@ void DeviceRoute::post(const QHttpServerRequest &request, QHttpServerResponder &
         return confirmPage(Status::BadRequest, *code, QStringLiteral("Press Allow or Deny."))
                 .write(std::move(responder));
 
-    const QString username = parameters.value(QStringLiteral("username"));
-    QByteArray password = parameters.value(QStringLiteral("password")).toUtf8();
-    if (username.isEmpty() || password.isEmpty() || username.size() > MaxUsername
-        || password.size() > MaxPassword) {
-        secureWipe(password);
-        return confirmPage(Status::BadRequest, *code,
-                           QStringLiteral("Enter your username and password."))
-                .write(std::move(responder));
-    }
-    Secret secret(password);
-    secureWipe(password);
-    LoginAnswers answers;
-    answers.checked = [this, code = *code](QHttpServerResponder &&responder,
-                                           const Store::User *user) {
-        if (!user)
-            return confirmPage(Status::Unauthorized, code,
-                               QStringLiteral("Wrong username or password."))
-                    .write(std::move(responder));
-        decide(code, user->id, std::move(responder));
+    LoginFormAnswers answers;
+    answers.formPage = [this, code = *code](Status status, const QString &message) {
+        return confirmPage(status, code, message);
     };
-    answers.refused = [this, code = *code](QHttpServerResponder &&responder, Status status,
-                                           const QString &, const QString &detail,
-                                           qint64 retryAfter) {
-        if (retryAfter <= 0)
-            return errorPage(Status::InternalServerError,
-                             QStringLiteral("The server could not check the password."))
-                    .write(std::move(responder));
-        QHttpServerResponse response = confirmPage(status, code, detail);
-        response.setHeader(QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfter));
-        response.write(std::move(responder));
+    answers.signedIn = [this, code = *code](QHttpServerResponder &&responder,
+                                            const Store::User &user) {
+        decide(code, user.id, std::move(responder));
     };
-    m_login.check(request, username, std::move(secret), std::move(responder), std::move(answers));
+    checkLoginForm(m_login, request, parameters, std::move(responder), std::move(answers));
 }
 
 void DeviceRoute::decide(const Store::DeviceCode &code, qint64 userId,

@@ -46,8 +46,9 @@ public:
     static constexpr int UserCodeCeiling = 100;
     static constexpr qint64 UserCodeWindowSeconds = 600;
 
+    // `deploymentKey`: what the page's CSRF key is derived from (FormGuard).
     DeviceRoute(const ServerConfig &config, Store &store, LoginRoute &login,
-                const ClientAddressResolver &clients);
+                const ClientAddressResolver &clients, QByteArrayView deploymentKey);
 
     QHttpServerResponse authorization(const QHttpServerRequest &request);
     QHttpServerResponse get(const QHttpServerRequest &request);
@@ -55,6 +56,8 @@ public:
 
     // The page's path under the issuer (route and cookie path).
     QString path() const;
+    // False when the page's CSRF key could not be derived: the server must not start.
+    bool isReady() const { return m_guard.isValid(); }
 
 private:
     QHttpServerResponse entryPage(QHttpServerResponse::StatusCode status, const QString &typed,

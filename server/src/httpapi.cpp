@@ -7,6 +7,9 @@
 #include "logging.h"
 #include "oauthdiscovery.h"
 
+#include <tessera/jose.h>
+#include <tessera/secret.h>
+
 #include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
 #include <QtNetwork/QSslCertificate>
@@ -51,6 +54,19 @@ QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalid
     return std::move(response);
 }
 
+// Key material every instance of this deployment shares, and only they: the current signing
+// key as stored (newest of the configured algorithm, the one TokenService signs with; main()
+// has loaded or created it). The login forms' CSRF keys are derived from it (FormGuard), so a
+// form served by one instance is accepted by another on the same database. Empty if unread.
+QByteArray deploymentKey(Store &store, const ServerConfig &config)
+{
+    QList<Store::SigningKey> keys = store.signingKeys(Jose::algorithmName(config.algorithm));
+    QByteArray material = keys.isEmpty() ? QByteArray() : std::move(keys.first().material);
+    for (Store::SigningKey &key : keys)
+        secureWipe(key.material);
+    return material;
+}
+
 } // namespace
 
 HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
@@ -61,10 +77,13 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_tokens(tokens)
     , m_clients(config.trustedProxies)
     , m_login(config, store, tokens, hasher, m_clients)
-    , m_authorize(config, store, m_login)
-    , m_device(config, store, m_login, m_clients)
+    , m_deploymentKey(deploymentKey(store, config))
+    , m_authorize(config, store, m_login, m_deploymentKey)
+    , m_device(config, store, m_login, m_clients, m_deploymentKey)
     , m_oauth(config, store, tokens, m_clients)
 {
+    // The routes hold keys derived from it; the material itself is not kept.
+    secureWipe(m_deploymentKey);
     addRoutes();
 }
 
@@ -244,6 +263,10 @@ QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
 
 quint16 HttpApi::listen(QString *error)
 {
+    if (!m_authorize.isReady() || !m_device.isReady()) {
+        *error = QStringLiteral("cannot derive the login forms' keys from the signing key");
+        return 0;
+    }
     std::optional<QSslConfiguration> tls;
     if (!m_config.tlsCertificatePath.isEmpty()) {
         QFile certificateFile(m_config.tlsCertificatePath);

@@ -46,6 +46,7 @@ private:
     TokenService &m_tokens;
     ClientAddressResolver m_clients;
     LoginRoute m_login;
+    QByteArray m_deploymentKey; // only during construction (see deploymentKey())
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
     OAuthTokenRoute m_oauth;

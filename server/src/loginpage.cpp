@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "loginpage.h"
 
+#include "keyderivation.h"
+
 #include <tessera/jose.h>
 #include <tessera/secret.h>
 
@@ -126,8 +128,8 @@ QHttpServerResponse loginPage(Status status, const QString &action, const QStrin
     return htmlPage(status, QStringLiteral("Sign in"), body);
 }
 
-FormGuard::FormGuard()
-    : m_key(Jose::randomBytes(32))
+FormGuard::FormGuard(QByteArrayView deploymentKey, QByteArrayView purpose)
+    : m_key(hkdfSha256(deploymentKey, "tessera-server form guard v1", purpose, 32))
 { }
 
 FormGuard::~FormGuard()
@@ -139,9 +141,10 @@ QByteArray FormGuard::mac(QByteArrayView data) const
 {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    if (!HMAC(EVP_sha256(), m_key.constData(), int(m_key.size()),
-              reinterpret_cast<const unsigned char *>(data.data()), size_t(data.size()), out,
-              &length))
+    if (m_key.isEmpty()
+        || !HMAC(EVP_sha256(), m_key.constData(), int(m_key.size()),
+                 reinterpret_cast<const unsigned char *>(data.data()), size_t(data.size()), out,
+                 &length))
         return {};
     return Jose::base64UrlEncode(QByteArrayView(reinterpret_cast<const char *>(out), length));
 }

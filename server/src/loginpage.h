@@ -31,20 +31,27 @@ QHttpServerResponse loginPage(QHttpServerResponse::StatusCode status, const QStr
                               const QString &message);
 
 // The CSRF guard of the login form: a random value in a hidden field and, in a cookie, the
-// same value with an expiry, both under an HMAC-SHA256 with a key of this process (a restart
-// makes open forms fail once; they are shown again). The cookie is HttpOnly, SameSite=Strict
-// (the form posts to its own site; a cross-site post never carries it) and bound to the
-// login path; Secure when the issuer is https.
+// same value with an expiry, both under an HMAC-SHA256. Its key is derived (HKDF-SHA256) from
+// the deployment's shared key material for one purpose (one form): every instance of a
+// deployment (one database, so one signing key) derives the same key, so a form served by one
+// instance behind a load balancer is accepted by another, and a restart leaves open forms
+// valid. The key is never the material itself, and another purpose or deployment gets another
+// key. The cookie is HttpOnly, SameSite=Strict (the form posts to its own site; a cross-site
+// post never carries it) and bound to the login path; Secure when the issuer is https.
 class FormGuard
 {
 public:
     static constexpr const char *CookieName = "tessera_login";
     static constexpr qint64 LifetimeSeconds = 600; // time for a person to type
 
-    FormGuard();
+    // `deploymentKey`: key material every instance shares (HttpApi: the signing key as
+    // stored). `purpose`: which form. isValid() is false when no key could be derived.
+    FormGuard(QByteArrayView deploymentKey, QByteArrayView purpose);
     FormGuard(const FormGuard &) = delete;
     FormGuard &operator=(const FormGuard &) = delete;
     ~FormGuard();
+
+    bool isValid() const { return !m_key.isEmpty(); }
 
     struct Issued
     {

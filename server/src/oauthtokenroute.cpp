@@ -12,6 +12,7 @@
 
 #include <QtCore/QJsonDocument>
 
+#include <algorithm>
 #include <variant>
 
 namespace Tessera::Server {
@@ -26,6 +27,36 @@ QHttpServerResponse serverError()
 {
     return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
                       Status::InternalServerError);
+}
+
+// A JSON string (RFC 8259 §7) of UTF-8 `text`: quotes, backslashes and control characters
+// escaped, everything else as it is.
+void appendJsonString(QByteArray &out, QByteArrayView text)
+{
+    static const char hex[] = "0123456789abcdef";
+    out += '"';
+    const auto plain = [](char c) {
+        return c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
+    };
+    if (std::all_of(text.begin(), text.end(), plain)) { // tokens: base64url and dots
+        out += text;
+        out += '"';
+        return;
+    }
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte < 0x20) {
+            out += "\\u00";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
 }
 
 bool isVerifier(const QString &verifier)
@@ -76,7 +107,7 @@ QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
     const QString clientId = parameters.value(QStringLiteral("client_id"));
     if (clientId.isEmpty())
         return invalidClient(QStringLiteral("client_id is required"));
-    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId))
+    if (!clientIdProblem(clientId).isEmpty() || !m_store.hasClient(clientId))
         return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
 
     const QString grantType = parameters.value(QStringLiteral("grant_type"));
@@ -256,19 +287,29 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
 
 QHttpServerResponse OAuthTokenRoute::tokenResponse(const TokenService::Result &result) const
 {
-    QJsonObject body{
-            {QStringLiteral("access_token"), QString::fromLatin1(result.tokens.access)},
-            {QStringLiteral("token_type"), QStringLiteral("Bearer")},
-            {QStringLiteral("expires_in"), m_config.accessTtl},
-            {QStringLiteral("refresh_token"), QString::fromLatin1(result.tokens.refresh)},
-    };
-    if (!result.scope.isEmpty())
-        body.insert(QStringLiteral("scope"), result.scope);
-    if (!result.idToken.isEmpty())
-        body.insert(QStringLiteral("id_token"), QString::fromLatin1(result.idToken));
-    QHttpServerResponse response = jsonResponse(body);
-    response.setHeader(QByteArrayLiteral("Pragma"), QByteArrayLiteral("no-cache"));
-    return response;
+    // Written directly rather than through a QJsonObject: every refresh grant answers with it,
+    // and building and serializing the object cost more than the rest of the answer
+    // (callgrind, docs/BENCHMARKS.md "OAuth").
+    QByteArray body;
+    body.reserve(result.tokens.access.size() + result.tokens.refresh.size() + result.idToken.size()
+                 + result.scope.size() + 128);
+    body += "{\"access_token\":";
+    appendJsonString(body, result.tokens.access);
+    body += ",\"token_type\":\"Bearer\",\"expires_in\":";
+    body += QByteArray::number(m_config.accessTtl);
+    body += ",\"refresh_token\":";
+    appendJsonString(body, result.tokens.refresh);
+    if (!result.scope.isEmpty()) {
+        body += ",\"scope\":";
+        appendJsonString(body, result.scope.toUtf8());
+    }
+    if (!result.idToken.isEmpty()) {
+        body += ",\"id_token\":";
+        appendJsonString(body, result.idToken);
+    }
+    body += '}';
+    // Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1) come with every JSON answer.
+    return serializedJsonResponse(std::move(body));
 }
 
 QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
@@ -280,7 +321,7 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     const QString clientId = parameters.value(QStringLiteral("client_id"));
     if (clientId.isEmpty())
         return invalidClient(QStringLiteral("client_id is required"));
-    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId))
+    if (!clientIdProblem(clientId).isEmpty() || !m_store.hasClient(clientId))
         return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
     const QString token = parameters.value(QStringLiteral("token"));
     if (token.isEmpty())

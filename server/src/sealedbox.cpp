@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "sealedbox.h"
 
+#include "keyderivation.h"
+
 #include <tessera/jose.h>
 #include <tessera/secret.h>
 
 #include <QtCore/QScopeGuard>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include <memory>
 
@@ -28,35 +27,7 @@ using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
 
 QByteArray deriveKey(const QByteArray &token)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-    if (!kdf)
-        return {};
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (!ctx)
-        return {};
-    static const char digest[] = "SHA256";
-    static const char salt[] = "tessera-server refresh successor";
-    static const char info[] = "aes-256-gcm key v1";
-    OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char *>(digest), 0),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                              const_cast<char *>(token.constData()),
-                                              size_t(token.size())),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char *>(salt),
-                                              sizeof(salt) - 1),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char *>(info),
-                                              sizeof(info) - 1),
-            OSSL_PARAM_construct_end(),
-    };
-    QByteArray key(KeyBytes, '\0');
-    const bool ok = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char *>(key.data()),
-                                   size_t(key.size()), params)
-            == 1;
-    EVP_KDF_CTX_free(ctx);
-    if (!ok)
-        secureWipe(key);
-    return key;
+    return hkdfSha256(token, "tessera-server refresh successor", "aes-256-gcm key v1", KeyBytes);
 }
 
 } // namespace

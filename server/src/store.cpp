@@ -50,6 +50,7 @@ Store::~Store()
     m_insertFamily.reset();
     m_familyStatus.reset();
     m_findClient.reset();
+    m_hasClient.reset();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_connectionName);
@@ -114,6 +115,7 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             prepare(QStringLiteral("SELECT c.id, c.created_at, u.uri FROM clients c"
                                    " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
                                    " WHERE c.id = ? ORDER BY u.position"));
+    store->m_hasClient = prepare(QStringLiteral("SELECT 1 FROM clients WHERE id = ?"));
     return store;
 }
 

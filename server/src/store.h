@@ -136,6 +136,9 @@ public:
     // transaction, or nothing.
     AddClientResult addClient(const QString &id, const QStringList &redirectUris);
     std::optional<Client> findClient(const QString &id);
+    // Whether the client is registered (a failed read: false, and failed() is true). Cheaper
+    // than findClient() where the redirect URIs are not needed (POST /token, /revoke).
+    bool hasClient(const QString &id);
     // Every client, ordered by id; nothing when the read failed (see failed()).
     std::optional<QList<Client>> clients();
     RemoveClientResult removeClient(const QString &id);
@@ -222,6 +225,7 @@ private:
     std::unique_ptr<QSqlQuery> m_insertFamily;
     std::unique_ptr<QSqlQuery> m_familyStatus;
     std::unique_ptr<QSqlQuery> m_findClient;
+    std::unique_ptr<QSqlQuery> m_hasClient;
 };
 
 } // namespace Tessera::Server

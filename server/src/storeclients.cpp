@@ -59,6 +59,16 @@ std::optional<Store::Client> Store::findClient(const QString &id)
     return client;
 }
 
+bool Store::hasClient(const QString &id)
+{
+    // Prepared once (Store::open): every /token and /revoke asks.
+    QSqlQuery &query = *m_hasClient;
+    query.addBindValue(id);
+    const bool found = execute(query) && query.next();
+    query.finish();
+    return found;
+}
+
 std::optional<QList<Store::Client>> Store::clients()
 {
     QSqlQuery query(m_db);

@@ -6,10 +6,6 @@
 // the limit on wrong user codes.
 #include "oauthflow.h"
 
-#include <QtCore/QFile>
-#include <QtCore/QProcess>
-#include <QtCore/QTemporaryDir>
-
 #include <QtTest/QTest>
 
 using namespace Tessera;
@@ -19,7 +15,6 @@ using namespace Tessera::Test::OAuth;
 namespace {
 
 const QString DeviceGrant = QStringLiteral("urn:ietf:params:oauth:grant-type:device_code");
-const QString LibFaketime = QStringLiteral("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1");
 
 // A page of the /device flow as the browser got it: its hidden fields and its cookie.
 struct Page
@@ -34,12 +29,7 @@ Page pageOf(const HttpResponse &response)
 {
     Page page;
     page.response = response;
-    static const QRegularExpression input(
-            QStringLiteral("<input type=\"hidden\" name=\"([^\"]*)\" value=\"([^\"]*)\">"));
-    for (auto it = input.globalMatch(page.body()); it.hasNext();) {
-        const auto match = it.next();
-        page.hidden.append({match.captured(1), match.captured(2)});
-    }
+    page.hidden = hiddenFields(response.body);
     page.cookie = response.header("Set-Cookie").split(';').first();
     return page;
 }
@@ -87,47 +77,19 @@ private:
                             bool withCookie = true);
     // Entry page, code, confirmation page: the form with username/password.
     Page confirmation(const QString &userCode);
-    void advanceClock(int seconds);
 
-    QTemporaryDir m_clockDir;
-    int m_offsetSeconds = 0;
-    bool m_fakeClock = false;
+    FakeClock m_clock;
     ServerProcess m_server{{QStringLiteral("--demo")}};
     std::unique_ptr<OAuthFlow> m_flow;
 };
 
-void tst_ServerDevice::advanceClock(int seconds)
-{
-    m_offsetSeconds += seconds;
-    QFile file(m_clockDir.filePath(QStringLiteral("offset")));
-    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
-    file.write("+" + QByteArray::number(m_offsetSeconds) + "\n");
-}
-
 void tst_ServerDevice::initTestCase()
 {
     // The server runs under libfaketime when it is installed, so that polling intervals and
-    // the code's lifetime pass without waiting (the offset file is read on every call).
-    m_fakeClock = QFile::exists(LibFaketime);
-    if (m_fakeClock) {
-        advanceClock(0);
-        QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
-        environment.insert(QStringLiteral("LD_PRELOAD"), LibFaketime);
-        environment.insert(QStringLiteral("FAKETIME_TIMESTAMP_FILE"),
-                           m_clockDir.filePath(QStringLiteral("offset")));
-        environment.insert(QStringLiteral("FAKETIME_NO_CACHE"), QStringLiteral("1"));
-        environment.insert(QStringLiteral("FAKETIME_DONT_FAKE_MONOTONIC"), QStringLiteral("1"));
-        m_server.setEnvironment(environment);
-    }
-    TESSERA_ADD_USER(m_server, TestUser, TestPassword.toUtf8());
-    QProcess add;
-    add.start(ServerProcess::binaryPath(),
-              {QStringLiteral("client"), QStringLiteral("add"), OtherClient,
-               QStringLiteral("--redirect-uri"), OtherRedirect, QStringLiteral("--db"),
-               m_server.databasePath()});
-    QVERIFY(add.waitForFinished(15000));
-    QCOMPARE(add.exitCode(), 0);
-    TESSERA_START(m_server);
+    // the code's lifetime pass without waiting.
+    if (FakeClock::available())
+        m_server.setEnvironment(m_clock.environment());
+    TESSERA_START_OAUTH(m_server);
     m_flow = std::make_unique<OAuthFlow>(m_server);
 }
 
@@ -326,12 +288,12 @@ void tst_ServerDevice::slowDown()
     const HttpResponse fast = poll(device.deviceCode);
     QCOMPARE(fast.status, 400);
     QCOMPARE(fast.str(QStringLiteral("error")), QStringLiteral("slow_down"));
-    if (!m_fakeClock)
+    if (!FakeClock::available())
         QSKIP("libfaketime is not installed (Debian package libfaketime)");
     // The interval is now 10 s: 6 s later is still too soon, and makes it 15 s.
-    advanceClock(6);
+    QVERIFY(m_clock.advance(6));
     QCOMPARE(poll(device.deviceCode).str(QStringLiteral("error")), QStringLiteral("slow_down"));
-    advanceClock(16);
+    QVERIFY(m_clock.advance(16));
     QCOMPARE(poll(device.deviceCode).str(QStringLiteral("error")),
              QStringLiteral("authorization_pending"));
 }
@@ -417,13 +379,13 @@ void tst_ServerDevice::injectedUserCodeEscaped()
 
 void tst_ServerDevice::expiry()
 {
-    if (!m_fakeClock)
+    if (!FakeClock::available())
         QSKIP("libfaketime is not installed (Debian package libfaketime)");
     const Device device = startDevice();
     const Device approved = startDevice();
     const Page confirm = confirmation(approved.userCode);
     TESSERA_EXPECT_STATUS(confirm.response, 200);
-    advanceClock(601);
+    QVERIFY(m_clock.advance(601));
     const HttpResponse late = poll(device.deviceCode);
     QCOMPARE(late.status, 400);
     QCOMPARE(late.str(QStringLiteral("error")), QStringLiteral("expired_token"));

@@ -28,6 +28,7 @@ private slots:
     void refusedWithRedirect();
     void loginPage();
     void loginCsrf();
+    void loginFormAcrossInstances();
     void wrongPassword();
     void loginThrottled();
     void formRefusals();
@@ -39,15 +40,7 @@ private:
 
 void tst_ServerOAuth::initTestCase()
 {
-    TESSERA_ADD_USER(m_server, TestUser, TestPassword.toUtf8());
-    QProcess add;
-    add.start(ServerProcess::binaryPath(),
-              {QStringLiteral("client"), QStringLiteral("add"), OtherClient,
-               QStringLiteral("--redirect-uri"), OtherRedirect, QStringLiteral("--db"),
-               m_server.databasePath()});
-    QVERIFY(add.waitForFinished(15000));
-    QCOMPARE(add.exitCode(), 0);
-    TESSERA_START(m_server);
+    TESSERA_START_OAUTH(m_server);
     m_flow = std::make_unique<OAuthFlow>(m_server);
 }
 
@@ -292,6 +285,34 @@ void tst_ServerOAuth::loginCsrf()
     const HttpResponse ok = m_flow->submit(form, TestUser, TestPassword);
     TESSERA_EXPECT_STATUS(ok, 303);
     QVERIFY(m_flow->locationQuery(ok).hasQueryItem(QStringLiteral("code")));
+}
+
+void tst_ServerOAuth::loginFormAcrossInstances()
+{
+    // Instances of one deployment behind a round-robin balancer: the form one served is
+    // posted to another. They share the database, and so the key material the form's CSRF
+    // key is derived from.
+    ServerProcess second;
+    second.setDatabasePath(m_server.databasePath());
+    TESSERA_START(second);
+    OAuthFlow secondFlow(second);
+    const Form form = m_flow->openForm(m_flow->authorizeParameters(newPkce()));
+    TESSERA_EXPECT_STATUS(form.response, 200);
+    const HttpResponse accepted = secondFlow.submit(form, TestUser, TestPassword);
+    TESSERA_EXPECT_STATUS(accepted, 303);
+    QVERIFY(secondFlow.locationQuery(accepted).hasQueryItem(QStringLiteral("code")));
+
+    // Another deployment (its own database, so its own key) refuses the same form.
+    ServerProcess other{{QStringLiteral("--demo")}};
+    TESSERA_START_OAUTH(other);
+    OAuthFlow otherFlow(other);
+    const Form another = m_flow->openForm(m_flow->authorizeParameters(newPkce()));
+    TESSERA_EXPECT_STATUS(another.response, 200);
+    const HttpResponse refused = otherFlow.submit(another, TestUser, TestPassword);
+    QCOMPARE(refused.status, 403);
+    QVERIFY(!refused.hasHeader("Location"));
+    // And the instance that served it still takes it.
+    TESSERA_EXPECT_STATUS(m_flow->submit(another, TestUser, TestPassword), 303);
 }
 
 void tst_ServerOAuth::wrongPassword()

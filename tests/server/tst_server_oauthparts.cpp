@@ -9,9 +9,14 @@
 #include "oauthdiscovery.h"
 #include "store.h"
 
+#include <tessera/jose.h>
+
 #include <QtCore/QJsonArray>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 using namespace Tessera::Server;
 
@@ -144,8 +149,13 @@ void tst_ServerOAuthParts::escaping()
 
 void tst_ServerOAuthParts::formGuard()
 {
-    const FormGuard guard;
-    const FormGuard otherProcess;
+    const QByteArray deploymentKey = QByteArrayLiteral("the signing key every instance shares");
+    const FormGuard guard(deploymentKey, "login form");
+    const FormGuard sameDeployment(deploymentKey, "login form"); // another instance
+    const FormGuard otherDeployment("another deployment's signing key", "login form");
+    const FormGuard otherForm(deploymentKey, "another form");
+    QVERIFY(guard.isValid());
+    QVERIFY(!FormGuard({}, "login form").isValid()); // nothing to derive from
     const qint64 now = 1'000'000;
     const FormGuard::Issued issued = guard.issue(now, QStringLiteral("/authorize"), false);
     const QByteArray cookie = issued.setCookie.split(';').first();
@@ -158,7 +168,20 @@ void tst_ServerOAuthParts::formGuard()
     QVERIFY(guard.accepts(cookie, issued.field, now));
     QVERIFY(guard.accepts("theme=dark; " + cookie + "; lang=en", issued.field, now));
     QVERIFY(!guard.accepts(cookie, issued.field, now + FormGuard::LifetimeSeconds));
-    QVERIFY(!otherProcess.accepts(cookie, issued.field, now)); // another key
+    QVERIFY(sameDeployment.accepts(cookie, issued.field, now));
+    QVERIFY(!otherDeployment.accepts(cookie, issued.field, now));
+    QVERIFY(!otherForm.accepts(cookie, issued.field, now));
+    // The key is derived, not the material itself: a MAC under the material is refused.
+    QList<QByteArray> macParts = cookie.split('.');
+    const QByteArray signedPart = macParts[0] + '.' + macParts[1];
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned int rawLength = 0;
+    QVERIFY(HMAC(EVP_sha256(), deploymentKey.constData(), int(deploymentKey.size()),
+                 reinterpret_cast<const unsigned char *>(signedPart.constData()),
+                 size_t(signedPart.size()), raw, &rawLength));
+    macParts[2] = Tessera::Jose::base64UrlEncode(
+            QByteArrayView(reinterpret_cast<const char *>(raw), qsizetype(rawLength)));
+    QVERIFY(!guard.accepts(macParts.join('.'), issued.field, now));
     QVERIFY(!guard.accepts({}, issued.field, now));
     QVERIFY(!guard.accepts(cookie, {}, now));
     const FormGuard::Issued second = guard.issue(now, QStringLiteral("/authorize"), false);
