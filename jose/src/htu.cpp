@@ -239,6 +239,10 @@ std::optional<QString> normalizeHtu(QStringView url)
     if (!port.isEmpty())
         out += ':' + port;
     out += path;
+    // Percent-encoding raw characters can triple a path: the normal form must be within the
+    // limit too, or it would not be its own normal form.
+    if (out.size() > MaxUrlLength)
+        return std::nullopt;
     return QString::fromLatin1(out);
 }
 

@@ -149,6 +149,7 @@ private slots:
     // htu
     void normalizeHtu_data();
     void normalizeHtu();
+    void normalizeHtuLength();
     void normalizeHtuFromQUrl();
 
     // creating
@@ -302,6 +303,22 @@ void tst_JoseDpop::normalizeHtu()
         // Idempotent: the normal form is its own normal form.
         QCOMPARE(Dpop::normalizeHtu(QStringView(*normalized)).value_or(QString()), expected);
     }
+}
+
+void tst_JoseDpop::normalizeHtuLength()
+{
+    // Up to 8 KiB in and out; raw characters that must be encoded grow the path threefold, and
+    // a result over the limit is refused rather than returned (it would not normalise again).
+    const QString prefix = QStringLiteral("https://h.example/");
+    const QString fits = prefix + QString(8 * 1024 - prefix.size(), QLatin1Char('a'));
+    QCOMPARE(Dpop::normalizeHtu(QStringView(fits)).value_or(QString()), fits);
+    QVERIFY(!Dpop::normalizeHtu(QStringView(QString(fits + QLatin1Char('a')))));
+    const QString grows = prefix + QString(3000, QLatin1Char('{'));
+    QVERIFY(!Dpop::normalizeHtu(QStringView(grows)));
+    const QString grownFits = prefix + QString(2000, QLatin1Char('{'));
+    const auto normalized = Dpop::normalizeHtu(QStringView(grownFits));
+    QVERIFY(normalized);
+    QCOMPARE(Dpop::normalizeHtu(QStringView(*normalized)), normalized);
 }
 
 void tst_JoseDpop::normalizeHtuFromQUrl()
