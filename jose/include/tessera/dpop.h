@@ -40,7 +40,8 @@ inline constexpr qsizetype DefaultReplayCapacity = 1 << 18;
 // The path keeps its case and its trailing slash ("/token" and "/token/" differ).
 // std::nullopt for anything else: another scheme, a relative reference, no host, userinfo
 // ("user@"; RFC 9110 section 4.2.4 forbids sending it), '%' in the host, a port over 65535,
-// a bad percent-encoding, a space, a control or non-ASCII character.
+// a bad percent-encoding, a space, a control or non-ASCII character, more than 8 KiB before or
+// after normalisation.
 // The client puts normalizeHtu(url) in "htu"; the verifier compares normalizeHtu of the claim
 // with normalizeHtu of the URL it received the request on.
 TESSERA_JOSE_EXPORT std::optional<QString> normalizeHtu(QStringView url);
