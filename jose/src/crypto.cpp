@@ -68,6 +68,12 @@ bool checkKey(EVP_PKEY *pkey, bool hasPrivate)
     return (hasPrivate ? EVP_PKEY_check(ctx.get()) : EVP_PKEY_public_check(ctx.get())) == 1;
 }
 
+bool checkP256PublicKey(EVP_PKEY *pkey)
+{
+    const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+    return ctx && EVP_PKEY_public_check_quick(ctx.get()) == 1;
+}
+
 QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data)
 {
     QByteArray out(HmacSha256Size, Qt::Uninitialized);

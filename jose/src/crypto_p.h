@@ -56,6 +56,11 @@ QByteArray p256Coordinate(EVP_PKEY *pkey, const char *name);
 // EVP_PKEY_check with a private key (point on the curve, scalar in range, pair matches),
 // EVP_PKEY_public_check without.
 bool checkKey(EVP_PKEY *pkey, bool hasPrivate);
+// A P-256 public key: not the point at infinity, coordinates in range, on the curve. P-256's
+// cofactor is 1, so such a point is in the prime-order group and EVP_PKEY_public_check's extra
+// n*Q multiplication proves nothing more; skipping it halves the import of a public JWK, which
+// a DPoP verifier does for every proof.
+bool checkP256PublicKey(EVP_PKEY *pkey);
 
 QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data);
 // EVP_DigestSign / EVP_DigestVerify one-shot; md is nullptr for Ed25519.

@@ -104,7 +104,7 @@ Key ecKeyFromJwk(const QJsonObject &jwk)
         return {};
     }
     PkeyPtr owned(pkey);
-    if (!isP256Key(pkey) || !checkKey(pkey, hasPrivate)) {
+    if (!isP256Key(pkey) || !(hasPrivate ? checkKey(pkey, true) : checkP256PublicKey(pkey))) {
         qCDebug(lcJose) << "EC JWK rejected: point not on the curve or d does not match";
         return {};
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target: the JOSE parser and verifier (compact JWS, claims, JWK import) and the
-// strict JSON-object parser, checked against QJsonDocument: what the strict parser accepts,
-// Qt must accept and read as the same object.
+// libFuzzer target: the JOSE parser and verifier (compact JWS, claims, JWK import), the DPoP
+// proof verifier and htu normaliser, and the strict JSON-object parser, checked against
+// QJsonDocument: what the strict parser accepts, Qt must accept and read as the same object.
+#include <tessera/dpop.h>
 #include <tessera/jose.h>
 #include <tessera/strictjson.h>
 
@@ -51,6 +52,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     requirements.type = QStringLiteral("at+jwt");
     requirements.requiredClaims = {QStringLiteral("sub")};
     verifyJwt(input, keys, requirements);
+
+    // The input as a DPoP proof; "now" is the iat of RFC 9449's example proof (in the corpus),
+    // so mutations of it reach the claim checks behind the signature.
+    static Dpop::ReplayCache replayCache(1024);
+    Dpop::ExpectedRequest expected;
+    expected.method = "POST";
+    expected.url = QUrl(QStringLiteral("https://server.example.com/token"));
+    expected.now = 1562262616;
+    const QByteArray token("token");
+    expected.accessToken = QByteArrayView(token);
+    expected.nonces = {QStringLiteral("nonce")};
+    const Dpop::VerifyResult proof =
+            Dpop::verifyProof({input.toByteArray()}, expected, replayCache);
+    if (!proof.ok() && (!proof.jkt.isEmpty() || !proof.jti.isEmpty() || proof.reason.isEmpty()))
+        std::abort(); // a refused proof gives nothing out and always says why
+    const QString url = QString::fromLatin1(input.toByteArray());
+    if (const auto htu = Dpop::normalizeHtu(QStringView(url))) {
+        if (Dpop::normalizeHtu(QStringView(*htu)) != htu)
+            std::abort(); // the normal form is its own normal form
+    }
 
     const std::optional<QJsonObject> object = parseJsonObject(input);
     if (object) {
