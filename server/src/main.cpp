@@ -5,6 +5,7 @@
 #include "httpapi.h"
 #include "logging.h"
 #include "passwordhasher.h"
+#include "revocationfeed.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -241,6 +242,19 @@ int main(int argc, char *argv[])
     if (!tokens.loadOrCreateSigningKey(&error)) {
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
         return 1;
+    }
+    // Other instances on the same PostgreSQL database revoke families too.
+    std::unique_ptr<RevocationFeed> revocations;
+    if (store->isPostgreSQL()) {
+        const auto location = parseDatabaseLocation(config.databasePath, &error);
+        if (!location) {
+            printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+            return 1;
+        }
+        revocations = std::make_unique<RevocationFeed>(
+                *location, [&tokens](const QString &familyId) { tokens.forgetFamily(familyId); });
+        tokens.setRevocationFeed(revocations.get());
+        revocations->start();
     }
     if (config.demo) {
         static const QString demoUser = QStringLiteral("demo");

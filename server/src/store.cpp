@@ -287,7 +287,25 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
     query.addBindValue(nowMs);
     query.addBindValue(reason);
     query.addBindValue(familyId);
-    return execute(query);
+    if (m_dialect == SqlDialect::SQLite)
+        return execute(query);
+    // PostgreSQL: every instance's RevocationFeed hears of it, at the commit and only if
+    // it commits (a notification sent in a transaction is delivered at its commit).
+    if (!m_db.transaction()) {
+        m_failed = true;
+        qCWarning(lcServerStore) << "cannot begin a revocation:" << m_db.lastError().text();
+        return false;
+    }
+    QSqlQuery notify(m_db);
+    notify.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
+    notify.addBindValue(QString::fromLatin1(RevocationChannel));
+    notify.addBindValue(familyId);
+    if (!execute(query) || !execute(notify) || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return false;
+    }
+    return true;
 }
 
 Store::FamilyStatus Store::familyStatus(const QString &familyId)

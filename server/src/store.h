@@ -182,6 +182,30 @@ public:
     // Approved -> spent, once: true for the one caller that changed it.
     bool spendDeviceCode(const QByteArray &deviceCodeHash);
     int purgeDeviceCodes(qint64 cutoffMs);
+    // Login failures shared by the instances on one database (storeloginfailures.cpp,
+    // LoginLimiter). Failure times in the window (after `sinceMs`), oldest first, each
+    // list at most its newest `keep` entries (0: not read).
+    struct LoginWindows
+    {
+        QList<qint64> pair;
+        QList<qint64> address;
+        QList<qint64> username;
+    };
+    struct LoginKeep
+    {
+        int pair = 0;
+        int address = 0;
+        int username = 0;
+    };
+    // One transaction, under a lock every instance takes: reads the windows, asks
+    // `admit`, and records the attempt when it says yes. The new row's id, 0 when refused,
+    // nothing on failure.
+    std::optional<qint64> admitLoginAttempt(const QString &username, const QString &address,
+                                            qint64 nowMs, qint64 sinceMs, const LoginKeep &keep,
+                                            const std::function<bool(const LoginWindows &)> &admit);
+    // Removes an attempt (a success, or never checked); a success also ends its pair's window.
+    bool endLoginAttempt(qint64 id, bool succeeded);
+    int purgeLoginAttempts(qint64 cutoffMs);
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
@@ -201,6 +225,8 @@ public:
     // Deletes families past their absolute or idle expiry (plus `slackMs`, so
     // their last access tokens still find their family). Returns rows removed.
     int purgeExpired(qint64 nowMs, qint64 slackMs);
+
+    bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
 
     // Whether the last statement failed (for 500 vs 401 decisions).
     bool failed() const { return m_failed; }
