@@ -148,7 +148,23 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
     query.addBindValue(username);
     query.addBindValue(QString::fromLatin1(passwordHash));
     query.addBindValue(QDateTime::currentMSecsSinceEpoch());
-    return execute(query) ? AddUserResult::Added : AddUserResult::Failed;
+    if (m_dialect == SqlDialect::SQLite) // one writer at a time: ids commit in order
+        return execute(query) ? AddUserResult::Added : AddUserResult::Failed;
+    // PostgreSQL draws identity values outside any lock, so two `user add` at once could
+    // commit id 8 before id 7, and forEachPasswordHash() would read past 7 for good. The lock
+    // is taken before the id is drawn and held until the commit: ids commit in order.
+    QSqlQuery lock(m_db);
+    if (!m_db.transaction()) {
+        m_failed = true;
+        return AddUserResult::Failed;
+    }
+    if (!lock.exec(QStringLiteral("SELECT pg_advisory_xact_lock(7365727267)")) || !execute(query)
+        || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return AddUserResult::Failed;
+    }
+    return AddUserResult::Added;
 }
 
 QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)

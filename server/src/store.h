@@ -126,8 +126,9 @@ public:
     bool replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
                              const QByteArray &newHash);
     // Calls `visit` with the hash of every user whose id is above `afterUserId`
-    // and returns the highest id seen (`afterUserId` when none). Users are
-    // never deleted, so this reads only what is new since the last call.
+    // and returns the highest id seen (`afterUserId` when none), in id order. Users are
+    // never deleted and their ids commit in increasing order (addUser()), so this reads
+    // only what is new since the last call and never skips a user committed later.
     qint64 forEachPasswordHash(qint64 afterUserId,
                                const std::function<void(const QByteArray &)> &visit);
 
