@@ -5,11 +5,18 @@
 #include "databaseurl.h"
 #include "logging.h"
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDateTime>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
 #include <QtCore/QUuid>
 #include <QtCore/QVariant>
+#include <QtSql/QSqlDriver>
 #include <QtSql/QSqlError>
+
+#include <libpq-fe.h>
+
+#include <cstring>
 
 namespace Tessera::Server {
 namespace {
@@ -80,7 +87,16 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
     std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
                                            + QUuid::createUuid().toString(QUuid::Id128)));
     store->m_dialect = location->isPostgreSQL() ? SqlDialect::PostgreSQL : SqlDialect::SQLite;
-    if (!openDatabase(&store->m_db, store->m_connectionName, *location, fullSync, error))
+    store->m_location = *location;
+    if (location->isPostgreSQL()
+        && !location->connectOptions.contains(QLatin1String("application_name="))) {
+        // Named, so that an operator (and the tests) can tell it in pg_stat_activity.
+        QStringList options = location->connectOptions.split(u';', Qt::SkipEmptyParts);
+        options << QStringLiteral("application_name=tessera-server-%1")
+                           .arg(QCoreApplication::applicationPid());
+        store->m_location.connectOptions = options.join(u';');
+    }
+    if (!openDatabase(&store->m_db, store->m_connectionName, store->m_location, fullSync, error))
         return nullptr;
     if (!migrateSchema(store->m_db, store->m_dialect, error))
         return nullptr;
@@ -120,9 +136,49 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 bool Store::execute(QSqlQuery &query)
 {
     m_failed = !query.exec();
-    if (m_failed)
+    if (m_failed) {
         qCCritical(lcServerStore) << "statement failed:" << query.lastError().text();
+        reconnectIfLost();
+    }
     return !m_failed;
+}
+
+bool Store::connectionLost() const
+{
+    if (!m_db.isOpen())
+        return true;
+    // QSqlDriver::handle() holds QPSQL's PGconn*; libpq knows whether the connection broke.
+    const QVariant handle = m_db.driver()->handle();
+    const char *type = handle.isValid() ? handle.typeName() : "";
+    if (std::strcmp(type, "PGconn*") != 0 && std::strcmp(type, "pg_conn*") != 0)
+        return false;
+    PGconn *connection = *static_cast<PGconn *const *>(handle.data());
+    return !connection || PQstatus(connection) == CONNECTION_BAD;
+}
+
+void Store::reconnectIfLost()
+{
+    // The statement that found the connection broken has failed (and, inside a
+    // transaction, the caller rolls back); the next one runs on a new connection. At most
+    // one attempt a second: a database that is down must not stall every request.
+    if (m_dialect != SqlDialect::PostgreSQL || !connectionLost())
+        return;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (now - m_lastReconnectMs < 1000)
+        return;
+    m_lastReconnectMs = now;
+    QString error;
+    if (!reopenPostgreSQL(&m_db, m_location, &error)) {
+        qCWarning(lcServerStore).noquote() << "database connection lost:" << error;
+        return;
+    }
+    for (QSqlQuery *statement :
+         {m_findUser.get(), m_findRefresh.get(), m_findSuccessor.get(), m_markRotated.get(),
+          m_insertRefresh.get(), m_insertFamily.get(), m_familyStatus.get(), m_findClient.get()}) {
+        if (statement && !statement->prepare(statement->lastQuery()))
+            qCCritical(lcServerStore) << "prepare failed:" << statement->lastError().text();
+    }
+    qCInfo(lcServerStore).noquote() << "database connection re-established";
 }
 
 std::optional<Store::User> Store::findUser(const QString &username)

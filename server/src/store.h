@@ -235,11 +235,17 @@ public:
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
+    // PostgreSQL: after a failed statement, a broken connection is opened again and the
+    // statements prepared again (at most once a second).
+    bool connectionLost() const;
+    void reconnectIfLost();
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
 
     QString m_connectionName;
     QSqlDatabase m_db;
     SqlDialect m_dialect = SqlDialect::SQLite;
+    DatabaseLocation m_location;
+    qint64 m_lastReconnectMs = 0;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;

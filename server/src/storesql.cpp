@@ -183,6 +183,14 @@ bool openPostgreSQL(QSqlDatabase *db, const QString &connectionName,
     db->setPassword(location.password);
     db->setDatabaseName(location.databaseName);
     db->setConnectOptions(location.connectOptions);
+    return reopenPostgreSQL(db, location, error);
+}
+
+} // namespace
+
+bool reopenPostgreSQL(QSqlDatabase *db, const DatabaseLocation &location, QString *error)
+{
+    db->close();
     if (!db->open()) {
         *error = QStringLiteral("cannot connect to %1: %2")
                          .arg(location.displayName(),
@@ -202,6 +210,8 @@ bool openPostgreSQL(QSqlDatabase *db, const QString &connectionName,
     }
     return true;
 }
+
+namespace {
 
 bool openSQLite(QSqlDatabase *db, const QString &connectionName, const QString &path, bool fullSync,
                 QString *error)

@@ -24,6 +24,10 @@ inline constexpr char RevocationAckChannel[] = "tessera_revocation_ack";
 bool openDatabase(QSqlDatabase *db, const QString &connectionName, const DatabaseLocation &location,
                   bool fullSync, QString *error);
 
+// PostgreSQL: (re)opens `db`, set up by openDatabase(), and sets up its session again; for
+// a connection that was lost.
+bool reopenPostgreSQL(QSqlDatabase *db, const DatabaseLocation &location, QString *error);
+
 // The schema version this server writes.
 int latestSchemaVersion();
 

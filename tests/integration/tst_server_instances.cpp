@@ -29,6 +29,7 @@ private slots:
     void sameTokenAtTwoInstances100Times();
     void loginLimitShared();
     void listenerKilledThenBack();
+    void storeConnectionKilledThenBack();
 };
 
 namespace {
@@ -253,6 +254,31 @@ void tst_ServerInstances::listenerKilledThenBack()
     TESSERA_EXPECT_STATUS(a.blacklist(again.refresh), 200);
     TESSERA_EXPECT_ERROR(b.me(again.access), 401, "token_not_valid");
     QVERIFY(watcher.isRunning());
+}
+
+// The server's own connection killed: the request that finds it broken fails (500), the
+// next ones run on a new connection, without a restart.
+void tst_ServerInstances::storeConnectionKilledThenBack()
+{
+    TESSERA_START_INSTANCES(servers, 1, QStringList());
+    ServerProcess &server = *servers[0];
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    const auto killed = databaseSelect(
+            server.databasePath(),
+            QStringLiteral("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                           " WHERE application_name = 'tessera-server-%1'")
+                    .arg(server.pid()));
+    QVERIFY(killed && killed->size() == 1 && killed->first().value(0).toBool());
+    const HttpResponse first = http.refresh(login.refresh);
+    QVERIFY2(first.status == 500 || first.status == 200, qPrintable(first.describe()));
+    // Nothing was written by a failed request: then the same token rotates now.
+    const QString refresh = first.status == 200 ? tokenPair(first)->refresh : login.refresh;
+    TESSERA_TOKEN_PAIR(rotated, http.refresh(refresh));
+    TESSERA_EXPECT_STATUS(http.me(rotated.access), 200);
+    TESSERA_TOKEN_PAIR(again, http.login(TestUser, TestPassword));
+    QVERIFY(server.serverStderr().contains("database connection re-established"));
+    QVERIFY(server.isRunning());
 }
 
 QTEST_GUILESS_MAIN(tst_ServerInstances)
