@@ -237,6 +237,9 @@ int main(int argc, char *argv[])
     if (!store)
         return 1;
     QString error;
+    // Every statement blocks the event loop until it returns: bound it (PostgreSQL).
+    if (config.dbStatementTimeoutMs > 0 && !store->setStatementTimeout(config.dbStatementTimeoutMs))
+        return 1;
     const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
     TokenService tokens(config, *store);
     if (!tokens.loadOrCreateSigningKey(&error)) {

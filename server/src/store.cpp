@@ -143,6 +143,19 @@ bool Store::execute(QSqlQuery &query)
     return !m_failed;
 }
 
+bool Store::setStatementTimeout(qint64 ms)
+{
+    m_statementTimeoutMs = ms;
+    if (m_dialect != SqlDialect::PostgreSQL)
+        return true;
+    QSqlQuery query(m_db);
+    // A number of milliseconds, not request text.
+    if (query.exec(QStringLiteral("SET statement_timeout = %1").arg(ms)))
+        return true;
+    qCCritical(lcServerStore) << "cannot set statement_timeout:" << query.lastError().text();
+    return false;
+}
+
 bool Store::connectionLost() const
 {
     if (!m_db.isOpen())
@@ -172,6 +185,8 @@ void Store::reconnectIfLost()
         qCWarning(lcServerStore).noquote() << "database connection lost:" << error;
         return;
     }
+    if (m_statementTimeoutMs > 0)
+        setStatementTimeout(m_statementTimeoutMs);
     for (QSqlQuery *statement :
          {m_findUser.get(), m_findRefresh.get(), m_findSuccessor.get(), m_markRotated.get(),
           m_insertRefresh.get(), m_insertFamily.get(), m_familyStatus.get(), m_findClient.get()}) {

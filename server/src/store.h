@@ -228,6 +228,9 @@ public:
     int purgeExpired(qint64 nowMs, qint64 slackMs);
 
     bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
+    // PostgreSQL: statements running longer than `ms` are cancelled (statement_timeout; 0:
+    // none), also on a connection opened again later. False when it could not be set.
+    bool setStatementTimeout(qint64 ms);
 
     // Whether the last statement failed (for 500 vs 401 decisions).
     bool failed() const { return m_failed; }
@@ -246,6 +249,7 @@ private:
     SqlDialect m_dialect = SqlDialect::SQLite;
     DatabaseLocation m_location;
     qint64 m_lastReconnectMs = 0;
+    qint64 m_statementTimeoutMs = 0;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;

@@ -12,6 +12,9 @@
 #include <QtCore/QJsonObject>
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlError>
+#include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
 #include <memory>
@@ -30,6 +33,7 @@ private slots:
     void loginLimitShared();
     void listenerKilledThenBack();
     void storeConnectionKilledThenBack();
+    void statementTimeoutEndsABlockedStatement();
 };
 
 namespace {
@@ -279,6 +283,44 @@ void tst_ServerInstances::storeConnectionKilledThenBack()
     TESSERA_TOKEN_PAIR(again, http.login(TestUser, TestPassword));
     QVERIFY(server.serverStderr().contains("database connection re-established"));
     QVERIFY(server.isRunning());
+}
+
+// A statement blocked on a row lock another session holds is cancelled after
+// --db-statement-timeout: the request fails (500) instead of holding the server, and once the
+// lock is gone the same token rotates.
+void tst_ServerInstances::statementTimeoutEndsABlockedStatement()
+{
+    TESSERA_START_INSTANCES(
+            servers, 1,
+            (QStringList{QStringLiteral("--db-statement-timeout"), QStringLiteral("300")}));
+    ServerProcess &server = *servers[0];
+    HttpClient http(server);
+    http.setTimeout(30000);
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+
+    const QUrl uri(server.databasePath());
+    {
+        QSqlDatabase locker =
+                QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), QStringLiteral("locker"));
+        locker.setHostName(uri.host());
+        locker.setPort(uri.port());
+        locker.setUserName(uri.userName());
+        locker.setDatabaseName(uri.path().mid(1));
+        QVERIFY2(locker.open(), qPrintable(locker.lastError().text()));
+        QVERIFY(locker.transaction());
+        QSqlQuery lock(locker);
+        QVERIFY2(lock.exec(QStringLiteral("SELECT 1 FROM refresh_tokens FOR UPDATE")),
+                 qPrintable(lock.lastError().text()));
+        // The rotation's UPDATE waits for the lock until statement_timeout cancels it.
+        TESSERA_EXPECT_ERROR(http.refresh(login.refresh), 500, "server_error");
+        QVERIFY(locker.rollback());
+        lock.finish();
+        locker.close();
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("locker"));
+    QVERIFY(server.serverStderr().contains("canceling statement due to statement timeout"));
+    TESSERA_TOKEN_PAIR(rotated, http.refresh(login.refresh));
+    TESSERA_EXPECT_STATUS(http.me(rotated.access), 200);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerInstances)
