@@ -136,8 +136,15 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 bool Store::execute(QSqlQuery &query)
 {
     m_failed = !query.exec();
+    m_failureTransient = false;
     if (m_failed) {
         qCCritical(lcServerStore) << "statement failed:" << query.lastError().text();
+        // SQLSTATE classes 08 (connection exception), 57 (operator intervention: query
+        // canceled by statement_timeout, admin shutdown), 40001 and 40P01.
+        const QString state = query.lastError().nativeErrorCode();
+        m_failureTransient = m_dialect == SqlDialect::PostgreSQL
+                && (state.startsWith(QLatin1String("08")) || state.startsWith(QLatin1String("57"))
+                    || state == QLatin1String("40001") || state == QLatin1String("40P01"));
         reconnectIfLost();
     }
     return !m_failed;
@@ -176,6 +183,7 @@ void Store::reconnectIfLost()
     // one attempt a second: a database that is down must not stall every request.
     if (m_dialect != SqlDialect::PostgreSQL || !connectionLost())
         return;
+    m_failureTransient = true;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     if (now - m_lastReconnectMs < 1000)
         return;

@@ -234,6 +234,10 @@ public:
 
     // Whether the last statement failed (for 500 vs 401 decisions).
     bool failed() const { return m_failed; }
+    // PostgreSQL: the last statement failed for a reason that passes (the connection lost
+    // or being re-established, a statement timeout, a serialization failure or deadlock):
+    // worth a 503 and a retry, not a 500.
+    bool unavailable() const { return m_failed && (m_failureTransient || connectionLost()); }
 
 private:
     explicit Store(const QString &connectionName);
@@ -250,6 +254,7 @@ private:
     DatabaseLocation m_location;
     qint64 m_lastReconnectMs = 0;
     qint64 m_statementTimeoutMs = 0;
+    bool m_failureTransient = false;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;

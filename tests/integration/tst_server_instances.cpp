@@ -260,8 +260,8 @@ void tst_ServerInstances::listenerKilledThenBack()
     QVERIFY(watcher.isRunning());
 }
 
-// The server's own connection killed: the request that finds it broken fails (500), the
-// next ones run on a new connection, without a restart.
+// The server's own connection killed: the request that finds it broken gets 503 and
+// Retry-After, the next ones run on a new connection, without a restart.
 void tst_ServerInstances::storeConnectionKilledThenBack()
 {
     TESSERA_START_INSTANCES(servers, 1, QStringList());
@@ -275,9 +275,11 @@ void tst_ServerInstances::storeConnectionKilledThenBack()
                     .arg(server.pid()));
     QVERIFY(killed && killed->size() == 1 && killed->first().value(0).toBool());
     const HttpResponse first = http.refresh(login.refresh);
-    QVERIFY2(first.status == 500 || first.status == 200, qPrintable(first.describe()));
-    // Nothing was written by a failed request: then the same token rotates now.
-    const QString refresh = first.status == 200 ? tokenPair(first)->refresh : login.refresh;
+    // The backend is gone (pg_terminate_backend waited for it): its first statement fails.
+    TESSERA_EXPECT_ERROR(first, 503, "database_unavailable");
+    QCOMPARE(first.header("Retry-After"), QByteArray("1"));
+    // Nothing was written by the failed request: the same token rotates now.
+    const QString refresh = login.refresh;
     TESSERA_TOKEN_PAIR(rotated, http.refresh(refresh));
     TESSERA_EXPECT_STATUS(http.me(rotated.access), 200);
     TESSERA_TOKEN_PAIR(again, http.login(TestUser, TestPassword));
@@ -286,7 +288,7 @@ void tst_ServerInstances::storeConnectionKilledThenBack()
 }
 
 // A statement blocked on a row lock another session holds is cancelled after
-// --db-statement-timeout: the request fails (500) instead of holding the server, and once the
+// --db-statement-timeout: the request gets 503 instead of holding the server, and once the
 // lock is gone the same token rotates.
 void tst_ServerInstances::statementTimeoutEndsABlockedStatement()
 {
@@ -312,7 +314,7 @@ void tst_ServerInstances::statementTimeoutEndsABlockedStatement()
         QVERIFY2(lock.exec(QStringLiteral("SELECT 1 FROM refresh_tokens FOR UPDATE")),
                  qPrintable(lock.lastError().text()));
         // The rotation's UPDATE waits for the lock until statement_timeout cancels it.
-        TESSERA_EXPECT_ERROR(http.refresh(login.refresh), 500, "server_error");
+        TESSERA_EXPECT_ERROR(http.refresh(login.refresh), 503, "database_unavailable");
         QVERIFY(locker.rollback());
         lock.finish();
         locker.close();
