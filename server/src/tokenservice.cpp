@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+// Over 500 lines: issuing, rotation with its grace window, revocation and the access check
+// all read and keep the same two caches (and, on PostgreSQL, the revocation feed that keeps
+// them honest); split apart, each piece would have to reach into the others' state.
 #include "tokenservice.h"
 
 #include "logging.h"
