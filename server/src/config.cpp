@@ -106,6 +106,10 @@ const QList<Option> &options()
              QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
                             "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
                             "commit).")},
+            {QStringLiteral("db-statement-timeout"), QStringLiteral("MS"),
+             QStringLiteral("PostgreSQL: a statement running longer is cancelled and its request "
+                            "fails, rather than holding the server (default 5000; 0: no "
+                            "limit).")},
             // HTTP connections
             {QStringLiteral("header-timeout"), QStringLiteral("SECONDS"),
              QStringLiteral("A request head must arrive within this time of its first byte (the "
@@ -429,6 +433,13 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
         if (mode != u"normal" && mode != u"full")
             return fail(QStringLiteral("db-sync"));
         config.fullSync = mode == u"full";
+    }
+    if (parser.isSet(QStringLiteral("db-statement-timeout"))) {
+        qint64 timeout = 0;
+        if (!parseSeconds(parser.value(QStringLiteral("db-statement-timeout")), 0, &timeout)
+            || timeout > 3'600'000)
+            return fail(QStringLiteral("db-statement-timeout"));
+        config.dbStatementTimeoutMs = timeout;
     }
     // HTTP connections
     {

@@ -35,6 +35,7 @@ struct ServerConfig
     quint32 argon2MemoryKiB = 64 * 1024;
     quint32 argon2Iterations = 3;
     bool fullSync = false;
+    qint64 dbStatementTimeoutMs = 5000; // PostgreSQL statement_timeout; 0: none
     bool demo = false;
 
     // Logins, client addresses and the grace window's bound (docs/SERVER.md

@@ -31,13 +31,26 @@ QHttpServerResponse tokenNotValid()
                          QStringLiteral("Token is invalid or expired"));
 }
 
-QHttpServerResponse outcomeResponse(TokenService::Outcome outcome)
+// A storage failure: 503 and a retry when the database is unreachable for now (Store::
+// unavailable()), else 500.
+QHttpServerResponse storageError(const Store &store)
+{
+    if (!store.unavailable())
+        return internalError();
+    QHttpServerResponse response =
+            errorResponse(Status::ServiceUnavailable, QStringLiteral("database_unavailable"),
+                          QStringLiteral("The database is unavailable; try again."));
+    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+    return response;
+}
+
+QHttpServerResponse outcomeResponse(TokenService::Outcome outcome, const Store &store)
 {
     switch (outcome) {
     case TokenService::Outcome::Ok:
         return jsonResponse({});
     case TokenService::Outcome::Internal:
-        return internalError();
+        return storageError(store);
     case TokenService::Outcome::Invalid:
     case TokenService::Outcome::Reused:
         break;
@@ -115,16 +128,16 @@ void HttpApi::addRoutes()
                                                           token, clientAddress(request));
                                                   if (result.outcome == TokenService::Outcome::Ok)
                                                       return tokenPairResponse(result.tokens);
-                                                  return outcomeResponse(result.outcome);
+                                                  return outcomeResponse(result.outcome, m_store);
                                               });
                    });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
-                       return withStringField(request, QStringLiteral("refresh"),
-                                              [this](const QByteArray &token) {
-                                                  return outcomeResponse(m_tokens.revoke(token));
-                                              });
+                       return withStringField(
+                               request, QStringLiteral("refresh"), [this](const QByteArray &token) {
+                                   return outcomeResponse(m_tokens.revoke(token), m_store);
+                               });
                    });
 
     m_server.route(QStringLiteral("/api/token/verify/"), Method::Post,
@@ -134,7 +147,7 @@ void HttpApi::addRoutes()
                                    const auto check = m_tokens.checkAccess(token);
                                    if (check.outcome == TokenService::Outcome::Invalid)
                                        qCDebug(lcServerAuth) << "verify refused:" << check.reason;
-                                   return outcomeResponse(check.outcome);
+                                   return outcomeResponse(check.outcome, m_store);
                                });
                    });
 
@@ -156,7 +169,7 @@ void HttpApi::addRoutes()
                             false);
                 const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
                 if (check.outcome == TokenService::Outcome::Internal)
-                    return internalError();
+                    return storageError(m_store);
                 if (check.outcome != TokenService::Outcome::Ok) {
                     qCDebug(lcServerAuth) << "access refused:" << check.reason;
                     return bearerChallenge(tokenNotValid(), true);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "loginlimiter.h"
 
+#include "store.h"
+
 namespace Tessera::Server {
 
 const QList<qint64> &LoginLimiter::Windows::current(const QString &key, qint64 nowMs)
@@ -67,16 +69,11 @@ void LoginLimiter::pruneAll(qint64 nowMs)
     m_usernames.prune(nowMs);
 }
 
-LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString &address,
-                                          qint64 nowMs, Ticket *ticket)
+LoginLimiter::Verdict LoginLimiter::decide(const QList<qint64> &pairFailures,
+                                           const QList<qint64> &addressFailures,
+                                           const QList<qint64> &userFailures, qint64 nowMs) const
 {
-    *ticket = Ticket{username, address, nowMs, false};
-    if (!enabled())
-        return {};
-    pruneAll(nowMs);
     const qint64 windowMs = m_settings.windowMs;
-    const QString pair = pairKey(username, address);
-
     qint64 waitMs = 0;
     Reason reason = Reason::None;
     auto mustWait = [&waitMs, &reason](qint64 ms, Reason why) {
@@ -85,16 +82,12 @@ LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString
             reason = why;
         }
     };
-    const QList<qint64> &pairFailures = m_pairs.current(pair, nowMs);
     if (pairFailures.size() >= m_settings.pairLimit)
         mustWait(pairFailures.first() + windowMs - nowMs, Reason::Pair);
-    if (m_settings.addressLimit > 0) {
-        const QList<qint64> &addressFailures = m_addresses.current(address, nowMs);
-        if (addressFailures.size() >= m_settings.addressLimit)
-            mustWait(addressFailures.first() + windowMs - nowMs, Reason::Address);
-    }
+    if (m_settings.addressLimit > 0 && addressFailures.size() >= m_settings.addressLimit)
+        mustWait(addressFailures.first() + windowMs - nowMs, Reason::Address);
     if (m_settings.userCeiling > 0 && !pairFailures.isEmpty()
-        && m_usernames.current(username, nowMs).size() >= m_settings.userCeiling) {
+        && userFailures.size() >= m_settings.userCeiling) {
         const qint64 baseMs = qMax<qint64>(1000, windowMs / m_settings.pairLimit);
         const int doublings = int(qMin<qsizetype>(pairFailures.size() - 1, 20));
         const qint64 backoffMs = qMin(windowMs, baseMs << doublings);
@@ -102,6 +95,29 @@ LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString
     }
     if (waitMs > 0)
         return {(waitMs + 999) / 1000, reason};
+    return {};
+}
+
+LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString &address,
+                                          qint64 nowMs, Ticket *ticket)
+{
+    *ticket = Ticket{username, address, nowMs, false, 0};
+    if (!enabled())
+        return {};
+    Verdict verdict;
+    if (m_shared && admitShared(username, address, nowMs, ticket, &verdict))
+        return verdict;
+    pruneAll(nowMs);
+    const QString pair = pairKey(username, address);
+    static const QList<qint64> none;
+    const QList<qint64> &pairFailures = m_pairs.current(pair, nowMs);
+    const QList<qint64> &addressFailures =
+            m_settings.addressLimit > 0 ? m_addresses.current(address, nowMs) : none;
+    const QList<qint64> &userFailures =
+            m_settings.userCeiling > 0 ? m_usernames.current(username, nowMs) : none;
+    verdict = decide(pairFailures, addressFailures, userFailures, nowMs);
+    if (verdict.retryAfterSeconds > 0)
+        return verdict;
 
     m_pairs.add(pair, nowMs, m_settings.pairLimit);
     if (m_settings.addressLimit > 0)
@@ -112,10 +128,35 @@ LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString
     return {};
 }
 
+bool LoginLimiter::admitShared(const QString &username, const QString &address, qint64 nowMs,
+                               Ticket *ticket, Verdict *verdict)
+{
+    if (nowMs - m_lastPruneMs > m_settings.windowMs) {
+        m_lastPruneMs = nowMs;
+        m_shared->purgeLoginAttempts(nowMs - m_settings.windowMs);
+    }
+    const Store::LoginKeep keep{m_settings.pairLimit, qMax(0, m_settings.addressLimit),
+                                qMax(0, m_settings.userCeiling)};
+    const auto id = m_shared->admitLoginAttempt(
+            username, address, nowMs, nowMs - m_settings.windowMs, keep,
+            [this, nowMs, verdict](const Store::LoginWindows &windows) {
+                *verdict = decide(windows.pair, windows.address, windows.username, nowMs);
+                return verdict->retryAfterSeconds == 0;
+            });
+    if (!id)
+        return false; // counted in memory instead
+    ticket->sharedId = *id;
+    ticket->counted = *id > 0;
+    return true;
+}
 void LoginLimiter::succeeded(const Ticket &ticket)
 {
     if (!ticket.counted)
         return;
+    if (ticket.sharedId > 0) {
+        m_shared->endLoginAttempt(ticket.sharedId, true);
+        return;
+    }
     m_pairs.clear(pairKey(ticket.username, ticket.address));
     m_addresses.remove(ticket.address, ticket.atMs);
     m_usernames.remove(ticket.username, ticket.atMs);
@@ -125,6 +166,10 @@ void LoginLimiter::withdrawn(const Ticket &ticket)
 {
     if (!ticket.counted)
         return;
+    if (ticket.sharedId > 0) {
+        m_shared->endLoginAttempt(ticket.sharedId, false);
+        return;
+    }
     m_pairs.remove(pairKey(ticket.username, ticket.address), ticket.atMs);
     m_addresses.remove(ticket.address, ticket.atMs);
     m_usernames.remove(ticket.username, ticket.atMs);

@@ -20,6 +20,13 @@ namespace Tessera::Server {
 //   attacker cannot spend the legitimate user's attempts.
 // A success clears its pair and stops counting as a failure; successes never
 // count against anything. Event-loop thread only.
+//
+// Counted in memory, per process; or, after shareThrough(store), in the database so that
+// every instance on one PostgreSQL database counts the same attempts (docs/SERVER.md
+// "Running several instances"). Should the database fail, the attempt is counted in
+// memory instead (the login then fails at its user lookup anyway).
+class Store;
+
 class LoginLimiter
 {
 public:
@@ -47,6 +54,7 @@ public:
         QString address;
         qint64 atMs = 0;
         bool counted = false;
+        qint64 sharedId = 0; // its row in the shared table; 0: counted in memory
     };
 
     explicit LoginLimiter(const Settings &settings);
@@ -59,6 +67,9 @@ public:
     void withdrawn(const Ticket &ticket);
 
     bool enabled() const { return m_settings.pairLimit > 0; }
+
+    // Counts in `store`'s table from now on (PostgreSQL). The store outlives the limiter.
+    void shareThrough(Store *store) { m_shared = store; }
 
 private:
     // Failure times per key, oldest first, pruned to the window on access.
@@ -80,6 +91,11 @@ private:
     };
 
     static QString pairKey(const QString &username, const QString &address);
+    // The verdict on failure times in the window (oldest first, each at most its limit).
+    Verdict decide(const QList<qint64> &pairFailures, const QList<qint64> &addressFailures,
+                   const QList<qint64> &userFailures, qint64 nowMs) const;
+    bool admitShared(const QString &username, const QString &address, qint64 nowMs, Ticket *ticket,
+                     Verdict *verdict);
     void pruneAll(qint64 nowMs);
 
     Settings m_settings;
@@ -87,6 +103,7 @@ private:
     Windows m_addresses;
     Windows m_usernames;
     qint64 m_lastPruneMs = 0;
+    Store *m_shared = nullptr;
 };
 
 } // namespace Tessera::Server

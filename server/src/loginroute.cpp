@@ -126,6 +126,9 @@ LoginRoute::LoginRoute(const ServerConfig &config, Store &store, TokenService &t
     // Argon2 is memory-hard: bound how many hashes run at once.
     m_threads = qMax(2, QThread::idealThreadCount());
     m_pool.setMaxThreadCount(m_threads);
+    // Every instance on one PostgreSQL database counts the same login failures.
+    if (store.isPostgreSQL())
+        m_limiter.shareThrough(&store);
     refreshDecoy(TokenService::nowMs());
     constexpr std::chrono::seconds RefusalLogInterval{10};
     m_throttledLog = std::make_unique<RefusalLog>(QStringLiteral("logins throttled (429)"),

@@ -5,6 +5,7 @@
 #include "httpapi.h"
 #include "logging.h"
 #include "passwordhasher.h"
+#include "revocationfeed.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -236,11 +237,27 @@ int main(int argc, char *argv[])
     if (!store)
         return 1;
     QString error;
+    // Every statement blocks the event loop until it returns: bound it (PostgreSQL).
+    if (config.dbStatementTimeoutMs > 0 && !store->setStatementTimeout(config.dbStatementTimeoutMs))
+        return 1;
     const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
     TokenService tokens(config, *store);
     if (!tokens.loadOrCreateSigningKey(&error)) {
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
         return 1;
+    }
+    // Other instances on the same PostgreSQL database revoke families too.
+    std::unique_ptr<RevocationFeed> revocations;
+    if (store->isPostgreSQL()) {
+        const auto location = parseDatabaseLocation(config.databasePath, &error);
+        if (!location) {
+            printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
+            return 1;
+        }
+        revocations = std::make_unique<RevocationFeed>(
+                *location, [&tokens](const QString &familyId) { tokens.forgetFamily(familyId); });
+        tokens.setRevocationFeed(revocations.get());
+        revocations->start();
     }
     if (config.demo) {
         static const QString demoUser = QStringLiteral("demo");

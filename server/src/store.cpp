@@ -5,11 +5,18 @@
 #include "databaseurl.h"
 #include "logging.h"
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDateTime>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
 #include <QtCore/QUuid>
 #include <QtCore/QVariant>
+#include <QtSql/QSqlDriver>
 #include <QtSql/QSqlError>
+
+#include <libpq-fe.h>
+
+#include <cstring>
 
 namespace Tessera::Server {
 namespace {
@@ -81,7 +88,16 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
     std::unique_ptr<Store> store(new Store(QStringLiteral("tessera-store-")
                                            + QUuid::createUuid().toString(QUuid::Id128)));
     store->m_dialect = location->isPostgreSQL() ? SqlDialect::PostgreSQL : SqlDialect::SQLite;
-    if (!openDatabase(&store->m_db, store->m_connectionName, *location, fullSync, error))
+    store->m_location = *location;
+    if (location->isPostgreSQL()
+        && !location->connectOptions.contains(QLatin1String("application_name="))) {
+        // Named, so that an operator (and the tests) can tell it in pg_stat_activity.
+        QStringList options = location->connectOptions.split(u';', Qt::SkipEmptyParts);
+        options << QStringLiteral("application_name=tessera-server-%1")
+                           .arg(QCoreApplication::applicationPid());
+        store->m_location.connectOptions = options.join(u';');
+    }
+    if (!openDatabase(&store->m_db, store->m_connectionName, store->m_location, fullSync, error))
         return nullptr;
     if (!migrateSchema(store->m_db, store->m_dialect, error))
         return nullptr;
@@ -122,9 +138,72 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 bool Store::execute(QSqlQuery &query)
 {
     m_failed = !query.exec();
-    if (m_failed)
+    m_failureTransient = false;
+    if (m_failed) {
         qCCritical(lcServerStore) << "statement failed:" << query.lastError().text();
+        // SQLSTATE classes 08 (connection exception), 57 (operator intervention: query
+        // canceled by statement_timeout, admin shutdown), 40001 and 40P01.
+        const QString state = query.lastError().nativeErrorCode();
+        m_failureTransient = m_dialect == SqlDialect::PostgreSQL
+                && (state.startsWith(QLatin1String("08")) || state.startsWith(QLatin1String("57"))
+                    || state == QLatin1String("40001") || state == QLatin1String("40P01"));
+        reconnectIfLost();
+    }
     return !m_failed;
+}
+
+bool Store::setStatementTimeout(qint64 ms)
+{
+    m_statementTimeoutMs = ms;
+    if (m_dialect != SqlDialect::PostgreSQL)
+        return true;
+    QSqlQuery query(m_db);
+    // A number of milliseconds, not request text.
+    if (query.exec(QStringLiteral("SET statement_timeout = %1").arg(ms)))
+        return true;
+    qCCritical(lcServerStore) << "cannot set statement_timeout:" << query.lastError().text();
+    return false;
+}
+
+bool Store::connectionLost() const
+{
+    if (!m_db.isOpen())
+        return true;
+    // QSqlDriver::handle() holds QPSQL's PGconn*; libpq knows whether the connection broke.
+    const QVariant handle = m_db.driver()->handle();
+    const char *type = handle.isValid() ? handle.typeName() : "";
+    if (std::strcmp(type, "PGconn*") != 0 && std::strcmp(type, "pg_conn*") != 0)
+        return false;
+    PGconn *connection = *static_cast<PGconn *const *>(handle.data());
+    return !connection || PQstatus(connection) == CONNECTION_BAD;
+}
+
+void Store::reconnectIfLost()
+{
+    // The statement that found the connection broken has failed (and, inside a
+    // transaction, the caller rolls back); the next one runs on a new connection. At most
+    // one attempt a second: a database that is down must not stall every request.
+    if (m_dialect != SqlDialect::PostgreSQL || !connectionLost())
+        return;
+    m_failureTransient = true;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (now - m_lastReconnectMs < 1000)
+        return;
+    m_lastReconnectMs = now;
+    QString error;
+    if (!reopenPostgreSQL(&m_db, m_location, &error)) {
+        qCWarning(lcServerStore).noquote() << "database connection lost:" << error;
+        return;
+    }
+    if (m_statementTimeoutMs > 0)
+        setStatementTimeout(m_statementTimeoutMs);
+    for (QSqlQuery *statement :
+         {m_findUser.get(), m_findRefresh.get(), m_findSuccessor.get(), m_markRotated.get(),
+          m_insertRefresh.get(), m_insertFamily.get(), m_familyStatus.get(), m_findClient.get()}) {
+        if (statement && !statement->prepare(statement->lastQuery()))
+            qCCritical(lcServerStore) << "prepare failed:" << statement->lastError().text();
+    }
+    qCInfo(lcServerStore).noquote() << "database connection re-established";
 }
 
 std::optional<Store::User> Store::findUser(const QString &username)
@@ -150,7 +229,23 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
     query.addBindValue(username);
     query.addBindValue(QString::fromLatin1(passwordHash));
     query.addBindValue(QDateTime::currentMSecsSinceEpoch());
-    return execute(query) ? AddUserResult::Added : AddUserResult::Failed;
+    if (m_dialect == SqlDialect::SQLite) // one writer at a time: ids commit in order
+        return execute(query) ? AddUserResult::Added : AddUserResult::Failed;
+    // PostgreSQL draws identity values outside any lock, so two `user add` at once could
+    // commit id 8 before id 7, and forEachPasswordHash() would read past 7 for good. The lock
+    // is taken before the id is drawn and held until the commit: ids commit in order.
+    QSqlQuery lock(m_db);
+    if (!m_db.transaction()) {
+        m_failed = true;
+        return AddUserResult::Failed;
+    }
+    if (!lock.exec(QStringLiteral("SELECT pg_advisory_xact_lock(7365727267)")) || !execute(query)
+        || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return AddUserResult::Failed;
+    }
+    return AddUserResult::Added;
 }
 
 QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)
@@ -289,7 +384,25 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
     query.addBindValue(nowMs);
     query.addBindValue(reason);
     query.addBindValue(familyId);
-    return execute(query);
+    if (m_dialect == SqlDialect::SQLite)
+        return execute(query);
+    // PostgreSQL: every instance's RevocationFeed hears of it, at the commit and only if
+    // it commits (a notification sent in a transaction is delivered at its commit).
+    if (!m_db.transaction()) {
+        m_failed = true;
+        qCWarning(lcServerStore) << "cannot begin a revocation:" << m_db.lastError().text();
+        return false;
+    }
+    QSqlQuery notify(m_db);
+    notify.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
+    notify.addBindValue(QString::fromLatin1(RevocationChannel));
+    notify.addBindValue(familyId);
+    if (!execute(query) || !execute(notify) || !m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return false;
+    }
+    return true;
 }
 
 Store::FamilyStatus Store::familyStatus(const QString &familyId)

@@ -126,8 +126,9 @@ public:
     bool replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
                              const QByteArray &newHash);
     // Calls `visit` with the hash of every user whose id is above `afterUserId`
-    // and returns the highest id seen (`afterUserId` when none). Users are
-    // never deleted, so this reads only what is new since the last call.
+    // and returns the highest id seen (`afterUserId` when none), in id order. Users are
+    // never deleted and their ids commit in increasing order (addUser()), so this reads
+    // only what is new since the last call and never skips a user committed later.
     qint64 forEachPasswordHash(qint64 afterUserId,
                                const std::function<void(const QByteArray &)> &visit);
 
@@ -185,6 +186,30 @@ public:
     // Approved -> spent, once: true for the one caller that changed it.
     bool spendDeviceCode(const QByteArray &deviceCodeHash);
     int purgeDeviceCodes(qint64 cutoffMs);
+    // Login failures shared by the instances on one database (storeloginfailures.cpp,
+    // LoginLimiter). Failure times in the window (after `sinceMs`), oldest first, each
+    // list at most its newest `keep` entries (0: not read).
+    struct LoginWindows
+    {
+        QList<qint64> pair;
+        QList<qint64> address;
+        QList<qint64> username;
+    };
+    struct LoginKeep
+    {
+        int pair = 0;
+        int address = 0;
+        int username = 0;
+    };
+    // One transaction, under a lock every instance takes: reads the windows, asks
+    // `admit`, and records the attempt when it says yes. The new row's id, 0 when refused,
+    // nothing on failure.
+    std::optional<qint64> admitLoginAttempt(const QString &username, const QString &address,
+                                            qint64 nowMs, qint64 sinceMs, const LoginKeep &keep,
+                                            const std::function<bool(const LoginWindows &)> &admit);
+    // Removes an attempt (a success, or never checked); a success also ends its pair's window.
+    bool endLoginAttempt(qint64 id, bool succeeded);
+    int purgeLoginAttempts(qint64 cutoffMs);
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
@@ -205,17 +230,34 @@ public:
     // their last access tokens still find their family). Returns rows removed.
     int purgeExpired(qint64 nowMs, qint64 slackMs);
 
+    bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
+    // PostgreSQL: statements running longer than `ms` are cancelled (statement_timeout; 0:
+    // none), also on a connection opened again later. False when it could not be set.
+    bool setStatementTimeout(qint64 ms);
+
     // Whether the last statement failed (for 500 vs 401 decisions).
     bool failed() const { return m_failed; }
+    // PostgreSQL: the last statement failed for a reason that passes (the connection lost
+    // or being re-established, a statement timeout, a serialization failure or deadlock):
+    // worth a 503 and a retry, not a 500.
+    bool unavailable() const { return m_failed && (m_failureTransient || connectionLost()); }
 
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
+    // PostgreSQL: after a failed statement, a broken connection is opened again and the
+    // statements prepared again (at most once a second).
+    bool connectionLost() const;
+    void reconnectIfLost();
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
 
     QString m_connectionName;
     QSqlDatabase m_db;
     SqlDialect m_dialect = SqlDialect::SQLite;
+    DatabaseLocation m_location;
+    qint64 m_lastReconnectMs = 0;
+    qint64 m_statementTimeoutMs = 0;
+    bool m_failureTransient = false;
     bool m_failed = false;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;

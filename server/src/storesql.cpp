@@ -126,6 +126,20 @@ const QList<MigrationStep> &migrationSteps()
                      " auth_time {bigint})",
                      "CREATE INDEX device_codes_expiry ON device_codes(expires_at)",
              }},
+            // Failed (and in-flight) logins, counted by every instance together on
+            // PostgreSQL (storeloginfailures.cpp; SQLite counts in memory). pair_cleared: a
+            // success of the same (username, address) ended its pair window.
+            {6,
+             {
+                     "CREATE TABLE login_failures ("
+                     " id {id},"
+                     " username TEXT NOT NULL,"
+                     " address TEXT NOT NULL,"
+                     " at_ms {bigint} NOT NULL,"
+                     " pair_cleared INTEGER NOT NULL DEFAULT 0)",
+                     "CREATE INDEX login_failures_address ON login_failures(address, at_ms)",
+                     "CREATE INDEX login_failures_username ON login_failures(username, at_ms)",
+             }},
     };
     return steps;
 }
@@ -169,6 +183,14 @@ bool openPostgreSQL(QSqlDatabase *db, const QString &connectionName,
     db->setPassword(location.password);
     db->setDatabaseName(location.databaseName);
     db->setConnectOptions(location.connectOptions);
+    return reopenPostgreSQL(db, location, error);
+}
+
+} // namespace
+
+bool reopenPostgreSQL(QSqlDatabase *db, const DatabaseLocation &location, QString *error)
+{
+    db->close();
     if (!db->open()) {
         *error = QStringLiteral("cannot connect to %1: %2")
                          .arg(location.displayName(),
@@ -188,6 +210,8 @@ bool openPostgreSQL(QSqlDatabase *db, const QString &connectionName,
     }
     return true;
 }
+
+namespace {
 
 bool openSQLite(QSqlDatabase *db, const QString &connectionName, const QString &path, bool fullSync,
                 QString *error)

@@ -13,11 +13,20 @@ namespace Tessera::Server {
 // Store is written once, in SQL both engines accept.
 enum class SqlDialect { SQLite, PostgreSQL };
 
+// PostgreSQL: the NOTIFY channel on which a revocation sends its family id (revocationfeed.h).
+inline constexpr char RevocationChannel[] = "tessera_revocation";
+// Each instance's listener answers there with the family id once it applied a revocation.
+inline constexpr char RevocationAckChannel[] = "tessera_revocation_ack";
+
 // Opens connection `connectionName` to `location` (SQLite: WAL, foreign keys
 // on, `fullSync` choosing synchronous=FULL; the caller has checked the files).
 // Messages never hold the password.
 bool openDatabase(QSqlDatabase *db, const QString &connectionName, const DatabaseLocation &location,
                   bool fullSync, QString *error);
+
+// PostgreSQL: (re)opens `db`, set up by openDatabase(), and sets up its session again; for
+// a connection that was lost.
+bool reopenPostgreSQL(QSqlDatabase *db, const DatabaseLocation &location, QString *error);
 
 // The schema version this server writes.
 int latestSchemaVersion();

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
+// Over 500 lines: issuing, rotation with its grace window, revocation and the access check
+// all read and keep the same two caches (and, on PostgreSQL, the revocation feed that keeps
+// them honest); split apart, each piece would have to reach into the others' state.
 #include "tokenservice.h"
 
 #include "logging.h"
+#include "revocationfeed.h"
 #include "sealedbox.h"
 
 #include <QtCore/QDateTime>
@@ -432,13 +436,35 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
     return check;
 }
 
+void TokenService::setRevocationFeed(RevocationFeed *feed)
+{
+    m_feed = feed;
+    m_feedEpoch = 0;
+    m_activeFamilies.clear();
+}
+
+bool TokenService::familyCacheUsable()
+{
+    if (!m_feed)
+        return true;
+    // Revocations that reached the listener so far are applied first.
+    const bool live = m_feed->sync();
+    if (m_feed->epoch() != m_feedEpoch) {
+        // Listening (again) since this epoch began: anything cached before may be stale.
+        m_activeFamilies.clear();
+        m_feedEpoch = m_feed->epoch();
+    }
+    return live;
+}
+
 Store::FamilyStatus TokenService::familyStatus(const QString &familyId)
 {
-    if (m_activeFamilies.find(familyId))
+    const bool useCache = familyCacheUsable();
+    if (useCache && m_activeFamilies.find(familyId))
         return Store::FamilyStatus::Active;
     const Store::FamilyStatus status = m_store.familyStatus(familyId);
     // Only "active" is cached: it is the one answer that a revocation changes.
-    if (status == Store::FamilyStatus::Active)
+    if (useCache && status == Store::FamilyStatus::Active)
         m_activeFamilies.insert(familyId, true);
     return status;
 }
@@ -447,7 +473,14 @@ bool TokenService::revokeFamily(const QString &familyId, qint64 nowMs, const QSt
 {
     // Dropped before the write: whatever its outcome, the next check asks the database.
     m_activeFamilies.remove(familyId);
-    return m_store.revokeFamily(familyId, nowMs, reason);
+    if (!m_store.revokeFamily(familyId, nowMs, reason))
+        return false;
+    // The answer waits until PostgreSQL has sent the revocation to every listener: its
+    // own copy coming back is the sign (or, within a second, the feed goes down and every
+    // cache here is bypassed).
+    if (m_feed)
+        m_feed->awaitDelivery(familyId, 1000);
+    return true;
 }
 
 int TokenService::purgeExpired(qint64 nowMs)

@@ -27,9 +27,12 @@ struct TokenPair
 // neither a signature verification nor a database read per request:
 // - verified access tokens, keyed by the SHA-256 of the exact token bytes, with
 //   their subject; an entry is used only inside its iat/nbf..exp window;
-// - session families known to be active. Only this process revokes families
-//   (revokeFamily() drops the entry before writing), so the cache stays exact
-//   as long as no other process writes revocations to the same database.
+// - session families known to be active. This process's revocations drop the
+//   entry before writing. On PostgreSQL, other instances' revocations arrive through
+//   a RevocationFeed (setRevocationFeed()): applied before every use of the cache, which
+//   is bypassed while the feed is down and flushed when it is back.
+class RevocationFeed;
+
 class TokenService
 {
 public:
@@ -95,6 +98,12 @@ public:
     // Removes expired families from the store and expired entries from the caches.
     int purgeExpired(qint64 nowMs);
 
+    // Several instances on one PostgreSQL database (docs/SERVER.md "Running several
+    // instances"). The feed outlives this service's use of it.
+    void setRevocationFeed(RevocationFeed *feed);
+    // A revocation written elsewhere: the family is asked of the database next time.
+    void forgetFamily(const QString &familyId) { m_activeFamilies.remove(familyId); }
+
     // For tests: the caches' bound and fill.
     void setAccessCacheCapacity(qsizetype capacity);
     qsizetype verifiedAccessCount() const { return m_verifiedAccess.size(); }
@@ -138,6 +147,7 @@ private:
                             const Store::RefreshRecord &successor);
 
     Store::FamilyStatus familyStatus(const QString &familyId);
+    bool familyCacheUsable();
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
 
     QByteArray mintAccess(qint64 userId, const QString &username, const QString &familyId,
@@ -153,6 +163,8 @@ private:
     Jose::ClaimRequirements m_accessRequirements;
     BoundedCache<TokenDigest, VerifiedAccess> m_verifiedAccess{DefaultAccessCacheCapacity};
     BoundedCache<QString, bool> m_activeFamilies{DefaultAccessCacheCapacity};
+    RevocationFeed *m_feed = nullptr;
+    quint64 m_feedEpoch = 0;
 };
 
 } // namespace Tessera::Server

@@ -271,11 +271,16 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 5"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 6"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("6"));
+    // Step 6's table is there, empty.
+    const auto loginFailures = sqliteSelect(
+            server.databasePath(), QStringLiteral("SELECT COUNT(*) FROM login_failures"));
+    QVERIFY(loginFailures && loginFailures->size() == 1);
+    QCOMPARE(loginFailures->first().first().toInt(), 0);
     // Step 5's table is there, empty.
     const auto deviceCodes = sqliteSelect(server.databasePath(),
                                           QStringLiteral("SELECT COUNT(*) FROM device_codes"));
@@ -347,11 +352,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 5"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 6"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("5"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("6"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"
