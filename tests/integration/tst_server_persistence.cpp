@@ -277,8 +277,8 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
     QVERIFY(version && version->size() == 1);
     QCOMPARE(version->first().first().toString(), QStringLiteral("6"));
     // Step 6's table is there, empty.
-    const auto loginFailures = sqliteSelect(
-            server.databasePath(), QStringLiteral("SELECT COUNT(*) FROM login_failures"));
+    const auto loginFailures = sqliteSelect(server.databasePath(),
+                                            QStringLiteral("SELECT COUNT(*) FROM login_failures"));
     QVERIFY(loginFailures && loginFailures->size() == 1);
     QCOMPARE(loginFailures->first().first().toInt(), 0);
     // Step 5's table is there, empty.
