@@ -31,26 +31,13 @@ QHttpServerResponse tokenNotValid()
                          QStringLiteral("Token is invalid or expired"));
 }
 
-// A storage failure: 503 and a retry when the database is unreachable for now (Store::
-// unavailable()), else 500.
-QHttpServerResponse storageError(const Store &store)
-{
-    if (!store.unavailable())
-        return internalError();
-    QHttpServerResponse response =
-            errorResponse(Status::ServiceUnavailable, QStringLiteral("database_unavailable"),
-                          QStringLiteral("The database is unavailable; try again."));
-    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
-    return response;
-}
-
 QHttpServerResponse outcomeResponse(TokenService::Outcome outcome, const Store &store)
 {
     switch (outcome) {
     case TokenService::Outcome::Ok:
         return jsonResponse({});
     case TokenService::Outcome::Internal:
-        return storageError(store);
+        return storageErrorResponse(store.unavailable());
     case TokenService::Outcome::Invalid:
     case TokenService::Outcome::Reused:
         break;
@@ -169,7 +156,7 @@ void HttpApi::addRoutes()
                             false);
                 const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
                 if (check.outcome == TokenService::Outcome::Internal)
-                    return storageError(m_store);
+                    return storageErrorResponse(m_store.unavailable());
                 if (check.outcome != TokenService::Outcome::Ok) {
                     qCDebug(lcServerAuth) << "access refused:" << check.reason;
                     return bearerChallenge(tokenNotValid(), true);

@@ -39,6 +39,14 @@ QHttpServerResponse internalError()
                          QStringLiteral("Internal server error"));
 }
 
+QHttpServerResponse storageErrorResponse(bool databaseUnavailable)
+{
+    if (!databaseUnavailable)
+        return internalError();
+    return retryLaterResponse(Status::ServiceUnavailable, QStringLiteral("database_unavailable"),
+                              QStringLiteral("The database is unavailable; try again."), 1);
+}
+
 QHttpServerResponse problemResponse(const RequestProblem &problem)
 {
     return errorResponse(Status(problem.status), problem.code, problem.detail, problem.fieldErrors);

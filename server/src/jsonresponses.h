@@ -25,6 +25,9 @@ QHttpServerResponse jsonResponse(const QJsonObject &body, Status status = Status
 QHttpServerResponse errorResponse(Status status, const QString &code, const QString &detail,
                                   QJsonObject extra = {});
 QHttpServerResponse internalError();
+// A storage failure: 503 database_unavailable with Retry-After: 1 while the database is
+// unreachable for now (Store::unavailable()), else internalError().
+QHttpServerResponse storageErrorResponse(bool databaseUnavailable);
 QHttpServerResponse problemResponse(const RequestProblem &problem);
 QHttpServerResponse tokenPairResponse(const TokenPair &tokens);
 // 429 or 503 with Retry-After in whole seconds.

@@ -176,7 +176,7 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
                     .write(std::move(responder));
         const auto result = m_tokens.startFamily(*user);
         if (result.outcome != TokenService::Outcome::Ok)
-            return internalError().write(std::move(responder));
+            return storageErrorResponse(m_store.unavailable()).write(std::move(responder));
         tokenPairResponse(result.tokens).write(std::move(responder));
     };
     answers.refused = [](QHttpServerResponder &&responder, Status status, const QString &code,
@@ -222,6 +222,12 @@ void LoginRoute::check(const QHttpServerRequest &request, const QString &usernam
     login->user = m_store.findUser(username);
     if (!login->user && m_store.failed()) {
         m_limiter.withdrawn(login->ticket);
+        // Unreachable for now: 503 and a retry (the form pages show it as such); else 500.
+        if (m_store.unavailable())
+            return login->answers.refused(std::move(login->responder), Status::ServiceUnavailable,
+                                          QStringLiteral("database_unavailable"),
+                                          QStringLiteral("The database is unavailable; try again."),
+                                          1);
         return login->answers.refused(std::move(login->responder), Status::InternalServerError,
                                       QStringLiteral("internal_error"), {}, 0);
     }

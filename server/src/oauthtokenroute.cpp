@@ -23,10 +23,18 @@ QHttpServerResponse invalidClient(const QString &description)
     return oauthError(QStringLiteral("invalid_client"), description, Status::Unauthorized);
 }
 
-QHttpServerResponse serverError()
+// A storage failure. While the database is unreachable for now (Store::unavailable()): 503
+// temporarily_unavailable with Retry-After, which clients retry; else 500 server_error.
+QHttpServerResponse serverError(const Store &store)
 {
-    return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
-                      Status::InternalServerError);
+    if (!store.unavailable())
+        return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
+                          Status::InternalServerError);
+    QHttpServerResponse response = oauthError(
+            QStringLiteral("temporarily_unavailable"),
+            QStringLiteral("the database is unavailable; try again"), Status::ServiceUnavailable);
+    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+    return response;
 }
 
 // A JSON string (RFC 8259 §7) of UTF-8 `text`: quotes, backslashes and control characters
@@ -108,7 +116,8 @@ QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
     if (clientId.isEmpty())
         return invalidClient(QStringLiteral("client_id is required"));
     if (!clientIdProblem(clientId).isEmpty() || !m_store.hasClient(clientId))
-        return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
+        return m_store.failed() ? serverError(m_store)
+                                : invalidClient(QStringLiteral("unknown client"));
 
     const QString grantType = parameters.value(QStringLiteral("grant_type"));
     if (grantType.isEmpty())
@@ -138,7 +147,7 @@ QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &param
         return oauthError(QStringLiteral("invalid_grant"), QString::fromLatin1(why));
     };
     if (!code)
-        return m_store.failed() ? serverError() : invalidGrant("unknown device code");
+        return m_store.failed() ? serverError(m_store) : invalidGrant("unknown device code");
     // Another client's code is answered like an unknown one would be, and left as it is.
     if (code->clientId != clientId)
         return invalidGrant("the device code was issued to another client");
@@ -155,7 +164,7 @@ QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &param
     if (code->status == DeviceStatus::Pending) {
         switch (m_store.pollDeviceCode(codeHash, now, DeviceRoute::SlowDownSeconds)) {
         case Store::PollResult::Failed:
-            return serverError();
+            return serverError(m_store);
         case Store::PollResult::SlowDown:
             return oauthError(QStringLiteral("slow_down"),
                               QStringLiteral("polling faster than the interval; it grows by %1 s")
@@ -168,12 +177,13 @@ QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &param
     }
     // Approved: the one exchange that flips it to spent issues the tokens.
     if (!m_store.spendDeviceCode(codeHash))
-        return m_store.failed() ? serverError() : invalidGrant("the device code was already used");
+        return m_store.failed() ? serverError(m_store)
+                                : invalidGrant("the device code was already used");
     const Store::User user{code->userId, code->username, {}};
     const TokenService::OAuthGrant grant{clientId, code->scope, {}, code->authTime};
     const TokenService::Result result = m_tokens.startFamily(user, &grant);
     if (result.outcome != TokenService::Outcome::Ok)
-        return serverError();
+        return serverError(m_store);
     qCInfo(lcServerAuth) << "device code exchanged by client" << clientId << "for user id"
                          << code->userId;
     return tokenResponse(result);
@@ -199,7 +209,7 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     };
     switch (m_store.redeemAuthorizationCode(codeHash, now, &grant)) {
     case Store::RedeemResult::Failed:
-        return serverError();
+        return serverError(m_store);
     case Store::RedeemResult::Missing:
         return invalidGrant("unknown or expired code");
     case Store::RedeemResult::AlreadyUsed:
@@ -209,12 +219,12 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
         if (grant.familyId.isEmpty()) {
             const auto recorded = m_store.markAuthorizationCodeReplayed(codeHash);
             if (!recorded)
-                return serverError();
+                return serverError(m_store);
             grant.familyId = *recorded;
         }
         if (!grant.familyId.isEmpty() && grant.familyId != Store::ReplayedCodeMark) {
             if (!m_tokens.revokeFamilyById(grant.familyId, QStringLiteral("code replay")))
-                return serverError();
+                return serverError(m_store);
             qCWarning(lcServerAuth)
                     << "authorization code replayed: family" << grant.familyId << "revoked";
         }
@@ -239,12 +249,12 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     const TokenService::OAuthGrant oauthGrant{clientId, grant.scope, grant.nonce, grant.authTime};
     const TokenService::Result result = m_tokens.startFamily(user, &oauthGrant);
     if (result.outcome != TokenService::Outcome::Ok)
-        return serverError();
+        return serverError(m_store);
     if (!m_store.setAuthorizationCodeFamily(codeHash, result.familyId)) {
         // A replay came in meanwhile (or the write failed): nothing of this exchange lives on.
         const bool failed = m_store.failed();
         if (!m_tokens.revokeFamilyById(result.familyId, QStringLiteral("code replay")) || failed)
-            return serverError();
+            return serverError(m_store);
         qCWarning(lcServerAuth) << "authorization code replayed during its exchange: family"
                                 << result.familyId << "revoked";
         return invalidGrant("the code was already used");
@@ -267,7 +277,7 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
     case TokenService::Outcome::Ok:
         break;
     case TokenService::Outcome::Internal:
-        return serverError();
+        return serverError(m_store);
     case TokenService::Outcome::Invalid:
     case TokenService::Outcome::Reused:
         return oauthError(QStringLiteral("invalid_grant"),
@@ -322,7 +332,8 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     if (clientId.isEmpty())
         return invalidClient(QStringLiteral("client_id is required"));
     if (!clientIdProblem(clientId).isEmpty() || !m_store.hasClient(clientId))
-        return m_store.failed() ? serverError() : invalidClient(QStringLiteral("unknown client"));
+        return m_store.failed() ? serverError(m_store)
+                                : invalidClient(QStringLiteral("unknown client"));
     const QString token = parameters.value(QStringLiteral("token"));
     if (token.isEmpty())
         return oauthError(QStringLiteral("invalid_request"), QStringLiteral("token is required"));
@@ -330,7 +341,7 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     // A token of another client is answered like an unknown one and left alone: a public
     // client's id proves nothing, and an error would tell a finder whose token it holds.
     if (m_tokens.revokeForClient(token.toUtf8(), clientId) == TokenService::Outcome::Internal)
-        return serverError();
+        return serverError(m_store);
     return jsonResponse({});
 }
 
@@ -350,7 +361,7 @@ QHttpServerResponse OAuthTokenRoute::userinfo(const QHttpServerRequest &request)
         return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer"), {});
     const auto check = m_tokens.checkAccess(authorization.first().mid(scheme.size()).trimmed());
     if (check.outcome == TokenService::Outcome::Internal)
-        return serverError();
+        return serverError(m_store);
     if (check.outcome != TokenService::Outcome::Ok) {
         qCDebug(lcServerAuth) << "userinfo refused:" << check.reason;
         return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer error=\"invalid_token\""),

@@ -106,6 +106,7 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
         auto query = std::make_unique<QSqlQuery>(store->m_db);
         if (!query->prepare(sql))
             qCCritical(lcServerStore) << "prepare failed:" << query->lastError().text();
+        store->m_prepared.append(query.get());
         return query;
     };
     store->m_findUser = prepare(
@@ -197,10 +198,8 @@ void Store::reconnectIfLost()
     }
     if (m_statementTimeoutMs > 0)
         setStatementTimeout(m_statementTimeoutMs);
-    for (QSqlQuery *statement :
-         {m_findUser.get(), m_findRefresh.get(), m_findSuccessor.get(), m_markRotated.get(),
-          m_insertRefresh.get(), m_insertFamily.get(), m_familyStatus.get(), m_findClient.get()}) {
-        if (statement && !statement->prepare(statement->lastQuery()))
+    for (QSqlQuery *statement : std::as_const(m_prepared)) {
+        if (!statement->prepare(statement->lastQuery()))
             qCCritical(lcServerStore) << "prepare failed:" << statement->lastError().text();
     }
     qCInfo(lcServerStore).noquote() << "database connection re-established";

@@ -268,6 +268,9 @@ private:
     std::unique_ptr<QSqlQuery> m_familyStatus;
     std::unique_ptr<QSqlQuery> m_findClient;
     std::unique_ptr<QSqlQuery> m_hasClient;
+    // Every statement above, in the order Store::open() prepared them: prepared again on a new
+    // connection (reconnectIfLost()), so a statement added later cannot be forgotten there.
+    QList<QSqlQuery *> m_prepared;
 };
 
 } // namespace Tessera::Server

@@ -284,6 +284,40 @@ void tst_ServerInstances::storeConnectionKilledThenBack()
     TESSERA_EXPECT_STATUS(http.me(rotated.access), 200);
     TESSERA_TOKEN_PAIR(again, http.login(TestUser, TestPassword));
     QVERIFY(server.serverStderr().contains("database connection re-established"));
+
+    // The login and the OAuth token endpoint answer the same way: 503 and a retry, not 500.
+    // (A new connection is tried at most once a second: each kill waits that long first.)
+    const auto killAgain = [&] {
+        QTest::qWait(1100);
+        const auto killed = databaseSelect(
+                server.databasePath(),
+                QStringLiteral("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                               " WHERE application_name = 'tessera-server-%1'")
+                        .arg(server.pid()));
+        return killed && killed->size() == 1 && killed->first().value(0).toBool();
+    };
+    QVERIFY(killAgain());
+    const HttpResponse login503 = http.login(TestUser, TestPassword);
+    TESSERA_EXPECT_ERROR(login503, 503, "database_unavailable");
+    QCOMPARE(login503.header("Retry-After"), QByteArray("1"));
+    TESSERA_TOKEN_PAIR(afterLogin503, http.login(TestUser, TestPassword));
+    QVERIFY(killAgain());
+    const HttpResponse token503 = http.post(
+            QStringLiteral("/token"),
+            QByteArrayLiteral("grant_type=refresh_token&client_id=any-client&refresh_token=x"),
+            QByteArrayLiteral("application/x-www-form-urlencoded"));
+    QCOMPARE(token503.status, 503);
+    QCOMPARE(token503.json().value(QStringLiteral("error")).toString(),
+             QStringLiteral("temporarily_unavailable"));
+    QCOMPARE(token503.header("Retry-After"), QByteArray("1"));
+    // Every prepared statement works on the new connection: the client lookup answers.
+    const HttpResponse unknownClient = http.post(
+            QStringLiteral("/token"),
+            QByteArrayLiteral("grant_type=refresh_token&client_id=any-client&refresh_token=x"),
+            QByteArrayLiteral("application/x-www-form-urlencoded"));
+    QCOMPARE(unknownClient.status, 401);
+    QCOMPARE(unknownClient.json().value(QStringLiteral("error")).toString(),
+             QStringLiteral("invalid_client"));
     QVERIFY(server.isRunning());
 }
 
