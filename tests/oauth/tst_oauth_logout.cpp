@@ -17,6 +17,7 @@
 #include <tessera/session.h>
 
 #include <QtCore/QDateTime>
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
@@ -24,6 +25,7 @@
 #include <QtCore/QUrlQuery>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <optional>
 
 using namespace Tessera;
@@ -70,6 +72,9 @@ class CannedProvider : public CannedHttpServer
 public:
     CannedHttpServer::Answer refreshRevocation{200, "application/json", "{}", {}};
     CannedHttpServer::Answer accessRevocation{200, "application/json", "{}", {}};
+    int expiresIn = 600; // of the issued access token
+    // When set: the answer to every token request after the first (the sign-in).
+    std::optional<CannedHttpServer::Answer> laterTokenAnswer;
 
     CannedProvider()
     {
@@ -99,8 +104,11 @@ public:
                     {}});
         answerFor = [this](const QByteArray &path,
                            const QByteArray &body) -> std::optional<CannedHttpServer::Answer> {
-            if (path == "/token")
+            if (path == "/token") {
+                if (laterTokenAnswer && paths.count("/token") > 1)
+                    return laterTokenAnswer;
                 return CannedHttpServer::Answer{200, "application/json", tokenResponse(), {}};
+            }
             if (path != "/revoke")
                 return std::nullopt;
             const QUrlQuery form(QString::fromLatin1(body));
@@ -139,7 +147,7 @@ private:
                                                   {QStringLiteral("exp"), now + 600}});
         return json({{QStringLiteral("access_token"), QString::fromLatin1(AccessToken)},
                      {QStringLiteral("token_type"), QStringLiteral("Bearer")},
-                     {QStringLiteral("expires_in"), 600},
+                     {QStringLiteral("expires_in"), expiresIn},
                      {QStringLiteral("refresh_token"), QString::fromLatin1(RefreshToken)},
                      {QStringLiteral("id_token"), QString::fromLatin1(idToken)},
                      {QStringLiteral("scope"), QStringLiteral("openid offline_access")}});
@@ -199,6 +207,7 @@ private Q_SLOTS:
     void accessTokenRevocationOutcomes_data();
     void accessTokenRevocationOutcomes();
     void noAccessTokenHeldRevokesOnlyTheRefreshToken();
+    void expiredAccessTokenIsNotSent();
     void endpointAnswersForAnAccessToken_data();
     void endpointAnswersForAnAccessToken();
     void simpleJwtLogoutIsUnchanged();
@@ -312,6 +321,29 @@ void tst_OAuthLogout::noAccessTokenHeldRevokesOnlyTheRefreshToken()
     const QList<Revocation> revocations = provider.revocations();
     QCOMPARE(revocations.size(), 1);
     QCOMPARE(revocations.at(0).token, QString::fromLatin1(RefreshToken));
+    QCOMPARE(revocations.at(0).hint, QStringLiteral("refresh_token"));
+}
+
+void tst_OAuthLogout::expiredAccessTokenIsNotSent()
+{
+    // A 2 s access token whose refreshes fail (503: retried with backoff) stays in memory past
+    // its expiry; revoking it would be a request for nothing.
+    CannedProvider provider;
+    provider.expiresIn = 2;
+    provider.laterTokenAnswer = CannedHttpServer::Answer{503, "application/json", "{}", {}};
+    Session session(oauthConfig(provider));
+    const Error signedIn = signIn(session);
+    QVERIFY2(!signedIn.isError(), qPrintable(describe(signedIn)));
+    QElapsedTimer sinceSignIn;
+    sinceSignIn.start();
+    // The proactive refresh was refused, and the token's 2 s are over.
+    QTRY_VERIFY_WITH_TIMEOUT(provider.paths.count("/token") > 1, TimeoutMs);
+    QTest::qWait(int(std::max<qint64>(0, 2500 - sinceSignIn.elapsed())));
+
+    const Error error = wait(session.logout());
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    const QList<Revocation> revocations = provider.revocations();
+    QCOMPARE(revocations.size(), 1);
     QCOMPARE(revocations.at(0).hint, QStringLiteral("refresh_token"));
 }
 
