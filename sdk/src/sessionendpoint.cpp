@@ -125,16 +125,38 @@ void SessionEndpoint::revoke(const Secret &refreshToken, RevokeDone done)
 {
     if (m_config.profile() == SessionConfig::Profile::SimpleJwt)
         return m_simpleJwt->revoke(refreshToken, std::move(done));
-    auto held = std::make_shared<Secret>(refreshToken.clone());
+    revokeWithOAuth(refreshToken, false, std::move(done));
+}
+
+bool SessionEndpoint::canRevokeAccessTokens() const
+{
+    if (m_config.profile() == SessionConfig::Profile::SimpleJwt)
+        return m_simpleJwt->canRevokeAccessTokens();
+    return canRevoke();
+}
+
+void SessionEndpoint::revokeAccessToken(const Secret &accessToken, RevokeDone done)
+{
+    if (m_config.profile() == SessionConfig::Profile::SimpleJwt)
+        return m_simpleJwt->revokeAccessToken(accessToken, std::move(done));
+    revokeWithOAuth(accessToken, true, std::move(done));
+}
+
+void SessionEndpoint::revokeWithOAuth(const Secret &token, bool accessToken, RevokeDone done)
+{
+    auto held = std::make_shared<Secret>(token.clone());
     withOAuth(
-            [held, done](TokenEndpoint &endpoint) {
+            [held, accessToken, done](TokenEndpoint &endpoint) {
                 if (!endpoint.canRevoke()) {
                     if (done)
                         done({Error::Code::RevokeFailed,
                               QStringLiteral("the provider has no revocation endpoint")});
                     return;
                 }
-                endpoint.revoke(*held, done);
+                if (accessToken)
+                    endpoint.revokeAccessToken(*held, done);
+                else
+                    endpoint.revoke(*held, done);
             },
             [done](const Error &error) {
                 if (done)

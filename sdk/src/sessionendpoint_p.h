@@ -40,12 +40,17 @@ public:
     // OAuth: true until the metadata shows the provider has no revocation endpoint.
     bool canRevoke() const override;
     void revoke(const Secret &refreshToken, RevokeDone done) override;
+    // OAuth: as canRevoke(); SimpleJWT: false.
+    bool canRevokeAccessTokens() const override;
+    void revokeAccessToken(const Secret &accessToken, RevokeDone done) override;
 
 private:
     // Runs `run` with the OAuth endpoint, discovering it first when needed, or `failed` with
     // discovery's error.
     void withOAuth(std::function<void(TokenEndpoint &)> run,
                    std::function<void(const Error &)> failed);
+    // revoke() or revokeAccessToken() of the OAuth endpoint, once discovered.
+    void revokeWithOAuth(const Secret &token, bool accessToken, RevokeDone done);
     void failLater(std::function<void()> report);
 
     const SessionConfig &m_config;

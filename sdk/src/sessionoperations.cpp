@@ -273,6 +273,12 @@ void SessionPrivate::runLogout()
         m_signIn.reset();
     }
     Secret refresh = m_vault->take();
+    // The access token too, where the dialect can revoke one on its own (OAuth), for servers
+    // that do not revoke a grant's access tokens with its refresh token (RFC 7009 §2.1: a
+    // SHOULD). Taken before wipeTokens() forgets it; an expired one is not worth a request.
+    auto access = std::make_shared<Secret>();
+    if (!m_configError.isError() && m_endpoint->canRevokeAccessTokens())
+        *access = m_refresher->unexpiredAccessToken();
     const QString account = m_user;
     wipeTokens(); // callers waiting for a token: NotSignedIn
     qCInfo(lcSession) << "logout started";
@@ -305,21 +311,43 @@ void SessionPrivate::runLogout()
         }
     };
 
-    ++progress->pending; // held until both steps are started
+    ++progress->pending; // held until every step is started
+    // The access token's revocation is sent after the refresh token's: that one ends the
+    // session, and where the server revokes the grant's access tokens with it (both peers of
+    // the suite do) the second request finds nothing left to revoke. Its failure is only
+    // logged: the session is ended by the refresh token's revocation, the token expires on its
+    // own within its short lifetime, and with the local copy wiped nobody could retry it.
+    if (!access->isEmpty())
+        ++progress->pending;
+    auto revokeAccess = [this, access, stepDone] {
+        if (access->isEmpty())
+            return;
+        m_endpoint->revokeAccessToken(*access, [stepDone](const Error &cause) {
+            if (cause.isError())
+                qCWarning(lcSession) << "logout: the access token was not revoked; it stays "
+                                        "valid until it expires:"
+                                     << cause;
+            stepDone();
+        });
+        access->clear();
+    };
     if (!refresh.isEmpty() && m_endpoint->canRevoke() && !m_configError.isError()) {
         ++progress->pending;
-        m_endpoint->revoke(refresh, [progress, stepDone](const Error &cause) {
+        m_endpoint->revoke(refresh, [progress, stepDone, revokeAccess](const Error &cause) {
             if (cause.isError())
                 progress->revokeError = {Error::Code::RevokeFailed,
                                          QStringLiteral("signed out locally, but the server could "
                                                         "not revoke the session: %1")
                                                  .arg(cause.message())};
+            revokeAccess();
             stepDone();
         });
-    } else if (!refresh.isEmpty() && !m_endpoint->canRevoke()) {
-        progress->revokeError = {Error::Code::RevokeFailed,
-                                 QStringLiteral("signed out locally; the server has no revoke "
-                                                "endpoint configured")};
+    } else {
+        if (!refresh.isEmpty() && !m_endpoint->canRevoke())
+            progress->revokeError = {Error::Code::RevokeFailed,
+                                     QStringLiteral("signed out locally; the server has no revoke "
+                                                    "endpoint configured")};
+        revokeAccess();
     }
     if (m_vault->persists() && !account.isEmpty()) {
         ++progress->pending;

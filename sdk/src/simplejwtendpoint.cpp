@@ -147,6 +147,22 @@ public:
                  });
     }
 
+    // The blacklist endpoint takes refresh tokens only; an access token lives until it expires.
+    bool canRevokeAccessTokens() const override { return false; }
+
+    void revokeAccessToken(const Secret &, RevokeDone done) override
+    {
+        if (!done)
+            return;
+        QMetaObject::invokeMethod(
+                this,
+                [done = std::move(done)] {
+                    done({Error::Code::InvalidConfiguration,
+                          QStringLiteral("the SimpleJWT profile cannot revoke an access token")});
+                },
+                Qt::QueuedConnection);
+    }
+
 private:
     static QJsonObject refreshBody(const Secret &refreshToken)
     {

@@ -119,6 +119,13 @@ const Secret *SingleFlightRefresher::tokenAtHand() const
     return nullptr;
 }
 
+Secret SingleFlightRefresher::unexpiredAccessToken() const
+{
+    if (m_accessToken.isEmpty() || nowMs() >= m_accessExpiryMs)
+        return {};
+    return m_accessToken.clone();
+}
+
 void SingleFlightRefresher::withFreshToken(TokenCallback callback)
 {
     if (m_ended.isError())

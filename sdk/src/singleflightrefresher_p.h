@@ -63,6 +63,9 @@ public:
     bool hasUsableAccessToken() const;
     // The token withFreshToken() would hand out at once, without waiting; else null.
     const Secret *tokenAtHand() const;
+    // A copy of the access token in memory while it has not expired (also when it is due for
+    // refresh, which tokenAtHand() would not hand out): what a logout revokes. Else empty.
+    Secret unexpiredAccessToken() const;
     // Single flight: the token now if it is usable, else after the one refresh that every
     // caller waits on. During a backoff after a transient failure callers do not start
     // refreshes of their own (an app polling every 250 ms would flood a failing server): a

@@ -80,6 +80,14 @@ public:
     // Revokes `refreshToken` server-side: NoError also when the server no longer knows it.
     // `done` may be empty (best effort).
     virtual void revoke(const Secret &refreshToken, RevokeDone done) = 0;
+    // Whether revokeAccessToken() is offered: the dialect has a standard way to revoke an access
+    // token on its own (OAuth 2: RFC 7009 with token_type_hint=access_token). SimpleJWT has none.
+    virtual bool canRevokeAccessTokens() const = 0;
+    // Revokes `accessToken` server-side, for servers that do not revoke a grant's access tokens
+    // with its refresh token (RFC 7009 §2.1 makes that a SHOULD). NoError also when the server
+    // no longer knows the token, and when it cannot revoke access tokens on their own
+    // (unsupported_token_type, §2.2.1). `done` may be empty (best effort).
+    virtual void revokeAccessToken(const Secret &accessToken, RevokeDone done) = 0;
 };
 
 // djangorestframework-simplejwt: JSON bodies to the configured obtain, refresh and

@@ -44,8 +44,10 @@ void CannedHttpServer::serve(QTcpSocket *socket)
         heads.append(head);
         bodies.append(request->mid(end + 4, length));
         arrivalsMs.append(m_clock.elapsed());
+        const std::optional<Answer> chosen =
+                answerFor ? answerFor(path, bodies.last()) : std::nullopt;
         const auto found = m_answers.find(path);
-        const Answer &reply = found != m_answers.end() ? found->second : answer;
+        const Answer &reply = chosen ? *chosen : found != m_answers.end() ? found->second : answer;
         if (reply.status == 0)
             return;
         QByteArray response = "HTTP/1.1 " + QByteArray::number(reply.status) + " X\r\n";

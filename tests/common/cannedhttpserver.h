@@ -12,7 +12,9 @@
 #include <QtCore/QUrl>
 #include <QtNetwork/QTcpServer>
 
+#include <functional>
 #include <map>
+#include <optional>
 
 QT_BEGIN_NAMESPACE
 class QTcpSocket;
@@ -40,6 +42,9 @@ public:
     // The answer for requests of `path` (the request target, query included).
     void answerPath(const QByteArray &path, const Answer &answer) { m_answers[path] = answer; }
 
+    // When set, asked first for every request: an answer it gives wins over the canned ones
+    // (to answer by the body, e.g. a form field, where one path serves several requests).
+    std::function<std::optional<Answer>(const QByteArray &path, const QByteArray &body)> answerFor;
     Answer answer;            // for paths without an answer of their own
     QByteArray commonHeaders; // added to every answer: complete lines ending in \r\n
     QList<QByteArray> paths;  // of every request, in order

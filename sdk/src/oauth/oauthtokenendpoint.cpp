@@ -210,6 +210,21 @@ public:
 
     void revoke(const Secret &refreshToken, RevokeDone done) override
     {
+        revokeToken(refreshToken, "refresh_token", std::move(done));
+    }
+
+    bool canRevokeAccessTokens() const override { return canRevoke(); }
+
+    void revokeAccessToken(const Secret &accessToken, RevokeDone done) override
+    {
+        revokeToken(accessToken, "access_token", std::move(done));
+    }
+
+private:
+    // RFC 7009 §2.1 with `hint` as token_type_hint; §2.2: 200 also when the token was invalid
+    // or unknown already.
+    void revokeToken(const Secret &token, const QByteArray &hint, RevokeDone done)
+    {
         if (!canRevoke()) {
             if (done)
                 QMetaObject::invokeMethod(
@@ -221,26 +236,32 @@ public:
                         Qt::QueuedConnection);
             return;
         }
-        // RFC 7009 §2.1; §2.2: 200 also when the token was invalid or unknown already.
-        post(m_client.revocationEndpoint,
-             {{"token", refreshToken.reveal()}, {"token_type_hint", "refresh_token"}},
-             [done = std::move(done)](QNetworkReply *reply) {
+        const bool accessToken = hint == "access_token";
+        post(m_client.revocationEndpoint, {{"token", token.reveal()}, {"token_type_hint", hint}},
+             [done = std::move(done), accessToken](QNetworkReply *reply) {
                  if (!done)
                      return;
                  const bool transportFailed = Transport::replyError(reply).isError();
                  if (!transportFailed && httpStatus(reply) == 200)
                      return done({});
                  if (!transportFailed && isJsonResponse(reply)) {
-                     if (const auto error = parseOAuthError(reply->readAll()))
+                     if (const auto error = parseOAuthError(reply->readAll())) {
+                         // §2.2.1: this server revokes no access token on its own (it may
+                         // revoke them with their refresh token): nothing more can be done.
+                         if (accessToken && error->error == u"unsupported_token_type") {
+                             qCInfo(lcNetwork) << "the provider does not revoke access tokens "
+                                                  "on their own (unsupported_token_type)";
+                             return done({});
+                         }
                          return done(
                                  outcomeOf(*error, Grant::RefreshToken, QStringLiteral("revoke"))
                                          .error);
+                     }
                  }
                  done(httpError(reply, QStringLiteral("revoke")));
              });
     }
 
-private:
     // The answer to a token request: tokens, a refusal, or a failure.
     static TokenOutcome answerOf(QNetworkReply *reply, Grant grant, const QString &what)
     {

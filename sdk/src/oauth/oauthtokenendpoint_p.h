@@ -49,6 +49,10 @@ struct OAuthClient
 //      invalid_grant: Rejected with InvalidCredentials. Like a code exchange it must bring a
 //      refresh token.
 //  - 429: RateLimited; 5xx, anything else, timeouts, network: transient failures.
+// Revocation (RFC 7009 §2.1) posts token, token_type_hint (refresh_token, or access_token for
+// revokeAccessToken()) and client_id; 200 is success, an error maps as above, except that
+// unsupported_token_type for an access token is success (§2.2.1: the provider cannot revoke
+// access tokens on their own).
 // `transport` (timeouts, pins, CAs) is copied.
 TESSERA_SDK_EXPORT std::unique_ptr<TokenEndpoint>
 createOAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client);
