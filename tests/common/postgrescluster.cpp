@@ -153,7 +153,7 @@ bool PostgresCluster::start(QString *error)
         *error = QStringLiteral("cannot give %1 to the postgres user").arg(m_dir.path());
         return false;
     }
-    const QString dataDir = m_dir.filePath(QStringLiteral("data"));
+    const QString dataDir = dataDirectory();
 
     QProcess initdb;
     initdb.setProcessChannelMode(QProcess::MergedChannels);
@@ -173,36 +173,100 @@ bool PostgresCluster::start(QString *error)
     QString lastOutput;
     for (int attempt = 0; attempt < 3; ++attempt) {
         m_port = freeLoopbackPort();
-        auto postmaster = std::make_unique<QProcess>();
-        postmaster->setProcessChannelMode(QProcess::MergedChannels);
-        postmaster->setWorkingDirectory(m_dir.path());
-        postmaster->setChildProcessModifier([account] { becomeServerUser(account, true); });
-        // fsync off: a throwaway cluster needs no protection from a power cut, and the
-        // tests' PostgreSQL crashes (SIGQUIT, SIGKILL) lose nothing committed without it.
-        postmaster->start(m_binDir + QStringLiteral("/postgres"),
-                          {QStringLiteral("-D"), dataDir, QStringLiteral("-k"), m_dir.path(),
-                           QStringLiteral("-p"), QString::number(m_port), QStringLiteral("-c"),
-                           QStringLiteral("listen_addresses=127.0.0.1"), QStringLiteral("-c"),
-                           QStringLiteral("fsync=off"), QStringLiteral("-c"),
-                           QStringLiteral("max_connections=60"), QStringLiteral("-c"),
-                           QStringLiteral("shared_buffers=16MB")});
-        QByteArray output;
-        const QDeadlineTimer deadline(30000);
-        while (!deadline.hasExpired() && postmaster->state() != QProcess::NotRunning
-               && !output.contains("ready to accept connections")) {
-            postmaster->waitForReadyRead(200);
-            output += postmaster->readAll();
-        }
-        if (output.contains("ready to accept connections")) {
-            m_postmaster = std::move(postmaster);
+        if (launchPostmaster(&lastOutput))
             return true;
-        }
-        lastOutput = QString::fromLocal8Bit(output);
-        postmaster->kill();
-        postmaster->waitForFinished(5000);
     }
     *error = QStringLiteral("the PostgreSQL server did not start: %1").arg(lastOutput);
     return false;
+}
+
+QString PostgresCluster::dataDirectory() const
+{
+    return m_dir.filePath(QStringLiteral("data"));
+}
+
+bool PostgresCluster::launchPostmaster(QString *output)
+{
+    const Account account = serverAccount();
+    auto postmaster = std::make_unique<QProcess>();
+    postmaster->setProcessChannelMode(QProcess::MergedChannels);
+    postmaster->setWorkingDirectory(m_dir.path());
+    postmaster->setChildProcessModifier([account] { becomeServerUser(account, true); });
+    // fsync off: a throwaway cluster needs no protection from a power cut, and the
+    // tests' PostgreSQL crashes (SIGQUIT, SIGKILL) lose nothing committed without it.
+    postmaster->start(m_binDir + QStringLiteral("/postgres"),
+                      {QStringLiteral("-D"), dataDirectory(), QStringLiteral("-k"), m_dir.path(),
+                       QStringLiteral("-p"), QString::number(m_port), QStringLiteral("-c"),
+                       QStringLiteral("listen_addresses=127.0.0.1"), QStringLiteral("-c"),
+                       QStringLiteral("fsync=off"), QStringLiteral("-c"),
+                       QStringLiteral("max_connections=60"), QStringLiteral("-c"),
+                       QStringLiteral("shared_buffers=16MB")});
+    QByteArray text;
+    const QDeadlineTimer deadline(30000);
+    while (!deadline.hasExpired() && postmaster->state() != QProcess::NotRunning
+           && !text.contains("ready to accept connections")) {
+        postmaster->waitForReadyRead(200);
+        text += postmaster->readAll();
+    }
+    if (text.contains("ready to accept connections")) {
+        m_postmaster = std::move(postmaster);
+        return true;
+    }
+    *output = QString::fromLocal8Bit(text);
+    postmaster->kill();
+    postmaster->waitForFinished(5000);
+    return false;
+}
+
+bool PostgresCluster::stopFast(QString *error)
+{
+    if (!m_postmaster || m_postmaster->state() == QProcess::NotRunning) {
+        *error = QStringLiteral("the PostgreSQL server is not running");
+        return false;
+    }
+    const Account account = serverAccount();
+    QProcess pgCtl;
+    pgCtl.setProcessChannelMode(QProcess::MergedChannels);
+    pgCtl.setWorkingDirectory(m_dir.path());
+    pgCtl.setChildProcessModifier([account] { becomeServerUser(account, false); });
+    pgCtl.start(m_binDir + QStringLiteral("/pg_ctl"),
+                {QStringLiteral("stop"), QStringLiteral("-D"), dataDirectory(),
+                 QStringLiteral("-m"), QStringLiteral("fast"), QStringLiteral("-w"),
+                 QStringLiteral("-t"), QStringLiteral("30")});
+    if (!pgCtl.waitForFinished(40000) || pgCtl.exitStatus() != QProcess::NormalExit
+        || pgCtl.exitCode() != 0) {
+        *error = QStringLiteral("pg_ctl stop -m fast failed: %1")
+                         .arg(QString::fromLocal8Bit(pgCtl.readAll()));
+        return false;
+    }
+    // pg_ctl waited for the postmaster to exit; reap it.
+    if (!m_postmaster->waitForFinished(10000)) {
+        *error = QStringLiteral("the postmaster did not exit after pg_ctl stop");
+        return false;
+    }
+    m_postmaster.reset();
+    return true;
+}
+
+bool PostgresCluster::startAgain(QString *error)
+{
+    if (m_postmaster && m_postmaster->state() != QProcess::NotRunning) {
+        *error = QStringLiteral("the PostgreSQL server is running");
+        return false;
+    }
+    // The same port: the clients' URIs name it.
+    QString output;
+    if (launchPostmaster(&output))
+        return true;
+    *error = QStringLiteral("the PostgreSQL server did not start again on port %1: %2")
+                     .arg(m_port)
+                     .arg(output);
+    return false;
+}
+
+bool PostgresCluster::restart(QString *error)
+{
+    return stopFast(error) && startAgain(error);
 }
 
 void PostgresCluster::stop()

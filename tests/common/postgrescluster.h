@@ -33,6 +33,15 @@ public:
     // `error` on failure.
     QString createDatabase(QString *error);
 
+    // `pg_ctl stop -m fast` (the postmaster ends every session, checkpoints and exits),
+    // then the postmaster again on the same port and data directory: every database and
+    // committed row is still there. For tests of PostgreSQL going away under load;
+    // stopFast() and startAgain() are its two halves, for load in between. False and
+    // `error` on failure.
+    bool restart(QString *error);
+    bool stopFast(QString *error);
+    bool startAgain(QString *error);
+
     quint16 port() const { return m_port; }
     QString directory() const { return m_dir.path(); }
 
@@ -43,7 +52,10 @@ public:
 private:
     PostgresCluster() = default;
     bool start(QString *error);
+    // The postmaster on m_port; its output, when it did not get ready, in `output`.
+    bool launchPostmaster(QString *output);
     void stop();
+    QString dataDirectory() const;
 
     QTemporaryDir m_dir;
     std::unique_ptr<QProcess> m_postmaster;

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Several real tessera-server processes on one PostgreSQL database (docs/SERVER.md "Running
 // several instances"): revocation seen at every instance, rotation races between instances,
-// the shared login limit, and the revocation listener's loss and recovery. PostgreSQL only
+// the shared login limit, the revocation listener's loss and recovery, an instance killed
+// and PostgreSQL restarted under load. PostgreSQL only
 // (tests/integration/CMakeLists.txt sets TESSERA_TEST_DATABASE=postgresql).
 #include "httpclient.h"
 #include "serverprocess.h"
 #include "testdatabase.h"
 #include "testsupport.h"
 
+#include <QtCore/QCryptographicHash>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QTimer>
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
 #include <QtSql/QSqlDatabase>
@@ -17,6 +20,8 @@
 #include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
+#include <algorithm>
+#include <functional>
 #include <memory>
 
 using namespace Tessera::Test;
@@ -34,6 +39,8 @@ private slots:
     void listenerKilledThenBack();
     void storeConnectionKilledThenBack();
     void statementTimeoutEndsABlockedStatement();
+    void instanceKilledUnderLoad();
+    void postgresRestartedUnderLoad();
 };
 
 namespace {
@@ -90,6 +97,32 @@ int revokedFamilies(const QString &database)
     const auto rows = databaseSelect(
             database, QStringLiteral("SELECT count(*) FROM families WHERE revoked_at IS NOT NULL"));
     return rows && !rows->isEmpty() ? rows->first().value(0).toInt() : -1;
+}
+
+// The stored form of a refresh token (SHA-256), as PostgreSQL's hex text.
+QString tokenHashHex(const QString &token)
+{
+    return QString::fromLatin1(
+            QCryptographicHash::hash(token.toUtf8(), QCryptographicHash::Sha256).toHex());
+}
+
+// POST /api/token/refresh/ or GET /api/me/ without waiting; the caller owns the reply.
+QNetworkReply *postRefresh(QNetworkAccessManager &manager, const ServerProcess &server,
+                           const QString &token)
+{
+    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
+    request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+    return manager.post(request,
+                        QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
+                                .toJson(QJsonDocument::Compact));
+}
+
+QNetworkReply *getMe(QNetworkAccessManager &manager, const ServerProcess &server,
+                     const QString &access)
+{
+    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/me/"))));
+    request.setRawHeader("Authorization", "Bearer " + access.toLatin1());
+    return manager.get(request);
 }
 
 } // namespace
@@ -357,6 +390,292 @@ void tst_ServerInstances::statementTimeoutEndsABlockedStatement()
     QVERIFY(server.serverStderr().contains("canceling statement due to statement timeout"));
     TESSERA_TOKEN_PAIR(rotated, http.refresh(login.refresh));
     TESSERA_EXPECT_STATUS(http.me(rotated.access), 200);
+}
+
+// Two instances, 20 families rotating in chains that alternate between them, one request
+// per family in flight; one instance gets SIGKILL while requests to it are in flight. Every
+// rotation a client saw answered is in the database: the newest acknowledged token of each
+// chain rotates at the survivor, or, where the answer to it was lost in the kill after the
+// commit, the grace window answers it with the very successor the database recorded. No
+// family is revoked, and the survivor keeps rotating every chain.
+void tst_ServerInstances::instanceKilledUnderLoad()
+{
+    // A window wide enough that a loaded machine cannot push the check out of it.
+    TESSERA_START_INSTANCES(servers, 2,
+                            (QStringList{QStringLiteral("--reuse-grace"), QStringLiteral("60")}));
+    ServerProcess &victim = *servers[0];
+    const ServerProcess &survivor = *servers[1];
+    const QString database = survivor.databasePath();
+    HttpClient http(survivor);
+
+    constexpr int Families = 20;
+    constexpr int KillAfterRotations = 150;
+    constexpr int RotationsAfterKill = 3;
+    struct Family
+    {
+        QString refresh; // the newest acknowledged refresh token
+        int rotations = 0;
+        int rotationsAfterKill = 0;
+        bool answerLost = false; // its request to the victim got no answer
+    };
+    std::vector<Family> families(Families);
+    for (Family &family : families) {
+        TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+        family.refresh = login.refresh;
+    }
+
+    QNetworkAccessManager manager;
+    manager.setTransferTimeout(15000);
+    bool killed = false;
+    int inFlight = 0;
+    int inFlightAtVictim = 0;
+    int inFlightAtKill = 0;
+    int acknowledged = 0;
+    QStringList failures;
+    std::function<void(int)> rotate = [&](int index) {
+        Family &family = families[size_t(index)];
+        const bool atVictim = !killed && (family.rotations + index) % 2 == 0;
+        QNetworkReply *reply = postRefresh(manager, atVictim ? victim : survivor, family.refresh);
+        ++inFlight;
+        if (atVictim)
+            ++inFlightAtVictim;
+        QObject::connect(reply, &QNetworkReply::finished, [&, index, reply, atVictim] {
+            reply->deleteLater();
+            --inFlight;
+            if (atVictim)
+                --inFlightAtVictim;
+            Family &family = families[size_t(index)];
+            const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+            const QString successor = QJsonDocument::fromJson(reply->readAll())
+                                              .object()
+                                              .value(QStringLiteral("refresh"))
+                                              .toString();
+            if (status == 200 && !successor.isEmpty()) {
+                family.refresh = successor;
+                ++family.rotations;
+                ++acknowledged;
+                if (killed)
+                    ++family.rotationsAfterKill;
+            } else if (status == 0 && atVictim && killed) {
+                family.answerLost = true; // settled below, at the survivor
+                return;
+            } else {
+                failures << QStringLiteral("family %1 at the %2: HTTP %3 (%4)")
+                                    .arg(index)
+                                    .arg(atVictim ? QStringLiteral("victim")
+                                                  : QStringLiteral("survivor"))
+                                    .arg(status)
+                                    .arg(reply->errorString());
+                return;
+            }
+            if (!killed && acknowledged >= KillAfterRotations && inFlightAtVictim > 0) {
+                inFlightAtKill = inFlightAtVictim;
+                victim.kill();
+                killed = true;
+            }
+            if (family.rotationsAfterKill < RotationsAfterKill)
+                rotate(index);
+        });
+    };
+    for (int index = 0; index < Families; ++index)
+        rotate(index);
+    QTRY_VERIFY_WITH_TIMEOUT((killed && inFlight == 0) || !failures.isEmpty(), 25000);
+    QVERIFY2(failures.isEmpty(), qPrintable(failures.join(QLatin1String("; "))));
+    QVERIFY(!victim.isRunning());
+    QVERIFY(inFlightAtKill > 0);
+
+    int lostBeforeCommit = 0;
+    int lostAfterCommit = 0;
+    for (int index = 0; index < Families; ++index) {
+        const Family &family = families[size_t(index)];
+        const QString hash = tokenHashHex(family.refresh);
+        // Whether the newest acknowledged token was rotated, and into what.
+        const auto rows = databaseSelect(
+                database,
+                QStringLiteral("SELECT p.rotated_at IS NOT NULL, encode(s.token_hash, 'hex')"
+                               " FROM refresh_tokens p LEFT JOIN refresh_tokens s"
+                               " ON s.parent_hash = p.token_hash"
+                               " WHERE p.token_hash = decode('%1', 'hex')")
+                        .arg(hash));
+        QVERIFY2(rows && rows->size() == 1,
+                 qPrintable(QStringLiteral("family %1: its acknowledged token is not stored")
+                                    .arg(index)));
+        const bool rotated = rows->first().value(0).toBool();
+        const QString recordedSuccessor = rows->first().value(1).toString();
+        // Only a rotation whose answer was lost leaves the newest acknowledged token rotated.
+        QVERIFY2(!rotated || family.answerLost, qPrintable(QString::number(index)));
+
+        TESSERA_TOKEN_PAIR(next, http.refresh(family.refresh));
+        if (rotated) {
+            ++lostAfterCommit;
+            QCOMPARE(tokenHashHex(next.refresh), recordedSuccessor);
+        } else if (family.answerLost) {
+            ++lostBeforeCommit;
+        }
+        // The chain goes on at the survivor.
+        TESSERA_TOKEN_PAIR(after, http.refresh(next.refresh));
+        TESSERA_EXPECT_STATUS(http.me(after.access), 200);
+    }
+    QCOMPARE(revokedFamilies(database), 0);
+    QVERIFY(survivor.isRunning());
+    qInfo("%d rotations acknowledged; SIGKILL with %d requests in flight at the victim: "
+          "%d of them left no rotation, %d rotated without an answer (settled by the grace "
+          "window)",
+          acknowledged, inFlightAtKill, lostBeforeCommit, lostAfterCommit);
+}
+
+// Two instances under load (refreshes at one, GET /api/me/ at the other, alternating),
+// PostgreSQL stopped with `pg_ctl stop -m fast` and started again. Every request gets an
+// HTTP answer within the client's timeout: 200, or 503 database_unavailable with Retry-After
+// (never 500, never a dropped connection); every acknowledged refresh token is stored and
+// each chain goes on rotating from its newest one after the restart; no family is revoked;
+// both instances reconnect their store and their revocation listener without a restart.
+void tst_ServerInstances::postgresRestartedUnderLoad()
+{
+    TESSERA_START_INSTANCES(servers, 2,
+                            (QStringList{QStringLiteral("--reuse-grace"), QStringLiteral("60")}));
+    QString error;
+    PostgresCluster *cluster = PostgresCluster::shared(&error);
+    QVERIFY2(cluster, qPrintable(error));
+    const QString database = servers[0]->databasePath();
+    HttpClient http(*servers[0]);
+
+    constexpr int Families = 10;
+    constexpr int RotationsAfterRestart = 3;
+    constexpr int ClientTimeoutMs = 10000;
+    struct Family
+    {
+        QString refresh; // the newest acknowledged refresh token
+        QString access;
+        int rotations = 0;
+        int rotationsAfterRestart = 0;
+    };
+    std::vector<Family> families(Families);
+    for (Family &family : families) {
+        TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+        family.refresh = login.refresh;
+        family.access = login.access;
+    }
+
+    enum class Phase { Before, Down, After };
+    Phase phase = Phase::Before;
+    bool stopping = false;
+    int inFlight = 0;
+    int answers = 0;
+    int unavailable = 0;
+    QStringList acknowledgedTokens;
+    QStringList failures;
+    QNetworkAccessManager manager;
+    manager.setTransferTimeout(ClientTimeoutMs);
+    // One operation per family at a time: refresh, then GET /api/me/ with the new access
+    // token, at alternating instances; a 503 is retried after a short pause.
+    std::function<void(int, bool)> step = [&](int index, bool refresh) {
+        if (stopping)
+            return;
+        Family &family = families[size_t(index)];
+        const ServerProcess &server = *servers[size_t((family.rotations + index + refresh) % 2)];
+        QNetworkReply *reply = refresh ? postRefresh(manager, server, family.refresh)
+                                       : getMe(manager, server, family.access);
+        ++inFlight;
+        QObject::connect(reply, &QNetworkReply::finished, [&, index, refresh, reply] {
+            reply->deleteLater();
+            --inFlight;
+            ++answers;
+            Family &family = families[size_t(index)];
+            const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+            const QJsonObject body = QJsonDocument::fromJson(reply->readAll()).object();
+            const QString what = QStringLiteral("family %1, %2: HTTP %3 (%4)")
+                                         .arg(index)
+                                         .arg(refresh ? QStringLiteral("refresh")
+                                                      : QStringLiteral("GET /api/me/"))
+                                         .arg(status)
+                                         .arg(status ? body.value(QStringLiteral("code")).toString()
+                                                     : reply->errorString());
+            if (status == 503) {
+                if (body.value(QStringLiteral("code")).toString()
+                            != QLatin1String("database_unavailable")
+                    || reply->rawHeader("Retry-After") != "1") {
+                    failures << what + QStringLiteral(" without Retry-After: 1");
+                    return;
+                }
+                ++unavailable;
+                QTimer::singleShot(50, [&step, index, refresh] { step(index, refresh); });
+                return;
+            }
+            if (status != 200) {
+                failures << what;
+                return;
+            }
+            if (refresh) {
+                const QString successor = body.value(QStringLiteral("refresh")).toString();
+                const QString access = body.value(QStringLiteral("access")).toString();
+                if (successor.isEmpty() || access.isEmpty()) {
+                    failures << what + QStringLiteral(" without tokens");
+                    return;
+                }
+                family.refresh = successor;
+                family.access = access;
+                acknowledgedTokens << successor;
+                ++family.rotations;
+                if (phase == Phase::After)
+                    ++family.rotationsAfterRestart;
+            }
+            step(index, !refresh);
+        });
+    };
+    const auto everyFamily = [&](int Family::*counter, int atLeast) {
+        return std::all_of(families.begin(), families.end(),
+                           [&](const Family &family) { return family.*counter >= atLeast; });
+    };
+
+    for (int index = 0; index < Families; ++index)
+        step(index, true);
+    QTRY_VERIFY_WITH_TIMEOUT(everyFamily(&Family::rotations, 3) || !failures.isEmpty(), 15000);
+    QVERIFY2(failures.isEmpty(), qPrintable(failures.join(QLatin1String("; "))));
+
+    QVERIFY2(cluster->stopFast(&error), qPrintable(error));
+    phase = Phase::Down;
+    const int answersBeforeDown = answers;
+    QTest::qWait(1500); // the load goes on against a stopped database
+    const int answersWhileDown = answers - answersBeforeDown;
+    QVERIFY2(cluster->startAgain(&error), qPrintable(error));
+    phase = Phase::After;
+    QTRY_VERIFY_WITH_TIMEOUT(everyFamily(&Family::rotationsAfterRestart, RotationsAfterRestart)
+                                     || !failures.isEmpty(),
+                             20000);
+    stopping = true;
+    QTRY_VERIFY_WITH_TIMEOUT(inFlight == 0, ClientTimeoutMs + 5000);
+    QVERIFY2(failures.isEmpty(), qPrintable(failures.join(QLatin1String("; "))));
+    QVERIFY(unavailable > 0); // the load did meet the stopped database
+    QVERIFY(answersWhileDown > 0);
+
+    // Both listeners are back (each tries again every second), without a restart.
+    for (const auto &server : servers) {
+        QVERIFY(server->serverStderr().contains("revocation listener lost"));
+        QTRY_VERIFY_WITH_TIMEOUT(server->serverStderr().contains("revocation listener back"), 5000);
+        QVERIFY(server->isRunning());
+    }
+
+    // Every acknowledged refresh token was committed.
+    QStringList hashes;
+    for (const QString &token : std::as_const(acknowledgedTokens))
+        hashes << QStringLiteral("decode('%1', 'hex')").arg(tokenHashHex(token));
+    const auto stored = databaseSelect(
+            database,
+            QStringLiteral("SELECT count(*) FROM refresh_tokens WHERE token_hash IN (%1)")
+                    .arg(hashes.join(QLatin1Char(','))));
+    QVERIFY(stored && stored->size() == 1);
+    QCOMPARE(stored->first().value(0).toInt(), acknowledgedTokens.size());
+    // Each chain's newest token rotates, at either instance, and its session is active.
+    for (int index = 0; index < Families; ++index) {
+        HttpClient at(*servers[size_t(index % 2)]);
+        TESSERA_TOKEN_PAIR(next, at.refresh(families[size_t(index)].refresh));
+        for (const auto &server : servers)
+            TESSERA_EXPECT_STATUS(HttpClient(*server).me(next.access), 200);
+    }
+    QCOMPARE(revokedFamilies(database), 0);
+    qInfo("%d answers, %d of them 503 (%d while PostgreSQL was down), %d rotations acknowledged",
+          answers, unavailable, answersWhileDown, int(acknowledgedTokens.size()));
 }
 
 QTEST_GUILESS_MAIN(tst_ServerInstances)
