@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "keyringtest.h"
 
+#include <QtDBus/QDBusConnection>
+#include <QtDBus/QDBusConnectionInterface>
+#include <QtDBus/QDBusReply>
+
 #include <QtCore/QDir>
 #include <QtCore/QDirIterator>
 #include <QtCore/QFile>
@@ -58,6 +62,22 @@ QStringList entriesBelow(const QString &dir)
     while (it.hasNext())
         entries << QDir(dir).relativeFilePath(it.next());
     return entries;
+}
+
+QString secretServiceProblem()
+{
+    QDBusConnection bus = QDBusConnection::sessionBus();
+    if (!bus.isConnected())
+        return QStringLiteral("no D-Bus session bus");
+    const QString name = QStringLiteral("org.freedesktop.secrets");
+    // gnome-keyring-daemon may still be registering (scripts/with-keyring.sh starts the test
+    // right after it), or the service is D-Bus activatable.
+    if (QTest::qWaitFor([&] { return bus.interface()->isServiceRegistered(name).value(); }, 5000))
+        return {};
+    const QDBusReply<QStringList> activatable = bus.interface()->activatableServiceNames();
+    if (activatable.isValid() && activatable.value().contains(name))
+        return {};
+    return QStringLiteral("no Secret Service on the session bus");
 }
 
 } // namespace Tessera::Test

@@ -24,6 +24,11 @@ QStringList bareSessionBusArguments(const QString &dir, const QStringList &comma
 // Every entry (file or directory) below `dir`, relative to it.
 QStringList entriesBelow(const QString &dir);
 
+// Why this process cannot use the Secret Service; empty when it can (inside
+// scripts/with-keyring.sh): a session bus where org.freedesktop.secrets is registered (waited
+// for up to 5 s) or activatable.
+QString secretServiceProblem();
+
 } // namespace Tessera::Test
 
 // Skips the calling test function when `problem` (why this process cannot use the Secret

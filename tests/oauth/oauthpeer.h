@@ -13,6 +13,7 @@
 
 #include "securestore_p.h"
 
+#include "keyringtest.h"
 #include "oidcproviderprocess.h"
 #include "serverprocess.h"
 
@@ -24,8 +25,6 @@
 #include <QtCore/QMetaEnum>
 #include <QtCore/QProcess>
 #include <QtCore/QUuid>
-#include <QtDBus/QDBusConnection>
-#include <QtDBus/QDBusConnectionInterface>
 #include <QtNetwork/QTcpServer>
 #include <QtTest/QTest>
 
@@ -247,18 +246,6 @@ inline QString describe(const Error &error)
     return QStringLiteral("%1 %2").arg(
             QString::fromLatin1(QMetaEnum::fromType<Error::Code>().valueToKey(int(error.code()))),
             error.message());
-}
-
-// Why this process cannot use the Secret Service; empty when it can.
-inline QString secretServiceProblem()
-{
-    QDBusConnection bus = QDBusConnection::sessionBus();
-    if (!bus.isConnected())
-        return QStringLiteral("no D-Bus session bus");
-    const QString name = QStringLiteral("org.freedesktop.secrets");
-    if (QTest::qWaitFor([&] { return bus.interface()->isServiceRegistered(name).value(); }, 5000))
-        return {};
-    return QStringLiteral("no Secret Service on the session bus");
 }
 
 // What the real keyring holds under `key` of `config`'s service (empty when nothing).

@@ -466,22 +466,6 @@ ProbeRun runProbe(const QStringList &arguments, const QByteArray &stdinData,
 
 // --- Secret Service and files -------------------------------------------------
 
-QString secretServiceProblem()
-{
-    QDBusConnection bus = QDBusConnection::sessionBus();
-    if (!bus.isConnected())
-        return QStringLiteral("no D-Bus session bus");
-    const QString name = QStringLiteral("org.freedesktop.secrets");
-    // gnome-keyring-daemon may still be registering (scripts/with-keyring.sh starts the test
-    // right after it), or the service is D-Bus activatable.
-    if (QTest::qWaitFor([&] { return bus.interface()->isServiceRegistered(name).value(); }, 5000))
-        return {};
-    const QDBusReply<QStringList> activatable = bus.interface()->activatableServiceNames();
-    if (activatable.isValid() && activatable.value().contains(name))
-        return {};
-    return QStringLiteral("no Secret Service on the session bus");
-}
-
 QList<SecretItem> secretToolSearch(const QStringList &attributes, QString *raw)
 {
     // secret-tool prints an item's header and secret on stdout and its attributes on

@@ -246,9 +246,8 @@ ProbeRun collect(QProcess &process, int timeoutMs = 30000);
 
 // --- the real Secret Service and files ----------------------------------------
 
-// Why this process cannot use the Secret Service; empty when it can (inside
-// scripts/with-keyring.sh).
-QString secretServiceProblem();
+// Why this process cannot use the Secret Service (tests/common/keyringtest.h).
+using Test::secretServiceProblem;
 
 struct SecretItem
 {
