@@ -4,7 +4,7 @@
 // window shows as PNGs in <build>/screenshots/, checking that each image shows
 // real content (many colours, no single colour covering the window, text).
 // The test functions run in order and share one window.
-#include "imagestats.h"
+#include "demowindow.h"
 #include "serverprocess.h"
 
 #include <demoapp.h>
@@ -28,8 +28,8 @@ Q_IMPORT_QML_PLUGIN(TesseraDemoPlugin)
 using namespace Qt::StringLiterals;
 using Tessera::Error;
 using Tessera::Session;
-using Tessera::Test::ImageStats;
-using Tessera::Test::statsOf;
+using Tessera::Test::DemoWindow::differenceOf;
+namespace DemoWindow = Tessera::Test::DemoWindow;
 
 namespace {
 
@@ -40,23 +40,6 @@ void typeText(QWindow *window, const QString &text)
 {
     for (const QChar c : text)
         QTest::keyClick(window, c.toLatin1());
-}
-
-// Share of pixels that differ between two images of the same size.
-double differenceOf(const QImage &a, const QImage &b)
-{
-    if (a.size() != b.size())
-        return 1.0;
-    const QImage left = a.convertToFormat(QImage::Format_RGB32);
-    const QImage right = b.convertToFormat(QImage::Format_RGB32);
-    qint64 different = 0;
-    for (int y = 0; y < left.height(); ++y) {
-        const auto *l = reinterpret_cast<const QRgb *>(left.constScanLine(y));
-        const auto *r = reinterpret_cast<const QRgb *>(right.constScanLine(y));
-        for (int x = 0; x < left.width(); ++x)
-            different += l[x] != r[x];
-    }
-    return double(different) / (double(left.width()) * left.height());
 }
 
 } // namespace
@@ -135,10 +118,7 @@ QQuickItem *TestDemoScreenshots::item(const char *objectName) const
 
 void TestDemoScreenshots::click(QQuickItem *target)
 {
-    QVERIFY(target);
-    QTRY_VERIFY(target->isVisible() && target->isEnabled());
-    const QPointF center = target->mapToScene(QPointF(target->width() / 2, target->height() / 2));
-    QTest::mouseClick(m_window, Qt::LeftButton, {}, center.toPoint());
+    DemoWindow::click(m_window, target);
 }
 
 void TestDemoScreenshots::typeInto(const char *objectName, const QString &text)
@@ -153,30 +133,12 @@ void TestDemoScreenshots::typeInto(const char *objectName, const QString &text)
 
 QImage TestDemoScreenshots::shoot(const QString &name)
 {
-    QTest::qWait(600); // let animations (progress bar, spinners) settle
-    const QImage image = m_window->grabWindow();
-    const QString path = m_shots.filePath(name);
-    if (!image.save(path))
-        qWarning("cannot save %s", qPrintable(path));
-    else
-        qInfo("screenshot: %s", qPrintable(path));
-    return image;
+    return DemoWindow::shoot(m_window, m_shots, name);
 }
 
 void TestDemoScreenshots::expectContent(const QImage &image, const QString &name)
 {
-    QVERIFY2(!image.isNull(), qPrintable(name));
-    QVERIFY(image.width() >= 1000 && image.height() >= 700);
-    const ImageStats stats = statsOf(image);
-    const QString summary = u"%1: %2 colours, dominant %3 %, dark %4 %"_s.arg(name)
-                                    .arg(stats.distinctColors)
-                                    .arg(stats.dominantFraction * 100, 0, 'f', 1)
-                                    .arg(stats.darkFraction * 100, 0, 'f', 2);
-    qInfo("%s", qPrintable(summary));
-    QVERIFY2(stats.distinctColors >= 64, qPrintable(summary));    // text, shapes, anti-aliasing
-    QVERIFY2(stats.dominantFraction < 0.85, qPrintable(summary)); // not one flat colour
-    QVERIFY2(stats.darkFraction > 0.002, qPrintable(summary));    // there is text
-    QVERIFY(QFileInfo::exists(m_shots.filePath(name)));
+    DemoWindow::expectContent(image, m_shots, name);
 }
 
 void TestDemoScreenshots::signedOut()
