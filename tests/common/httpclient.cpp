@@ -62,7 +62,8 @@ HttpClient::HttpClient(const ServerProcess &server)
     m_manager.setProxy(QNetworkProxy::NoProxy);
 }
 
-HttpClient::HttpClient(QUrl baseUrl) : m_base([baseUrl] { return baseUrl; })
+HttpClient::HttpClient(QUrl baseUrl)
+    : m_base([baseUrl] { return baseUrl; })
 {
     m_manager.setProxy(QNetworkProxy::NoProxy);
 }
@@ -136,8 +137,9 @@ HttpResponse HttpClient::postJson(const QString &path, const QJsonObject &object
 
 HttpResponse HttpClient::login(const QString &username, const QString &password)
 {
-    return postJson(QStringLiteral("/api/token/"),
-                    {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}});
+    return postJson(
+            QStringLiteral("/api/token/"),
+            {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}});
 }
 
 HttpResponse HttpClient::refresh(const QString &refreshToken)
@@ -223,8 +225,9 @@ HttpResponse rawRequest(const QUrl &base, const QByteArray &bytes, const RawOpti
     QElapsedTimer elapsed;
     elapsed.start();
     if (!options.sourceAddress.isNull() && !socket.bind(options.sourceAddress, 0)) {
-        response.networkError = QStringLiteral("bind to %1 failed: %2")
-                                        .arg(options.sourceAddress.toString(), socket.errorString());
+        response.networkError =
+                QStringLiteral("bind to %1 failed: %2")
+                        .arg(options.sourceAddress.toString(), socket.errorString());
         return response;
     }
     QByteArray received;
@@ -254,14 +257,15 @@ HttpResponse rawRequest(const QUrl &base, const QByteArray &bytes, const RawOpti
         closed = true;
         loop.quit();
     });
-    QObject::connect(&socket, &QTcpSocket::errorOccurred, &loop, [&](QAbstractSocket::SocketError e) {
-        if (e == QAbstractSocket::RemoteHostClosedError) {
-            closed = true;
-        } else {
-            response.networkError = socket.errorString();
-        }
-        loop.quit();
-    });
+    QObject::connect(&socket, &QTcpSocket::errorOccurred, &loop,
+                     [&](QAbstractSocket::SocketError e) {
+                         if (e == QAbstractSocket::RemoteHostClosedError) {
+                             closed = true;
+                         } else {
+                             response.networkError = socket.errorString();
+                         }
+                         loop.quit();
+                     });
     timer.start(options.timeoutMs);
     socket.connectToHost(QHostAddress(base.host()), quint16(base.port()));
     loop.exec();
@@ -377,6 +381,24 @@ QString signHs256(const QJsonObject &header, const QJsonObject &claims, const QB
     return QString::fromLatin1(signingInput + '.' + base64UrlEncodeNoPad(mac));
 }
 
+QNetworkReply *postRefresh(QNetworkAccessManager &manager, const ServerProcess &server,
+                           const QString &refreshToken)
+{
+    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
+    request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+    return manager.post(request,
+                        QJsonDocument(QJsonObject{{QStringLiteral("refresh"), refreshToken}})
+                                .toJson(QJsonDocument::Compact));
+}
+
+QNetworkReply *getMe(QNetworkAccessManager &manager, const ServerProcess &server,
+                     const QString &accessToken)
+{
+    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/me/"))));
+    request.setRawHeader("Authorization", "Bearer " + accessToken.toLatin1());
+    return manager.get(request);
+}
+
 bool containsSecret(const QByteArray &haystack, const QString &secret)
 {
     if (secret.isEmpty())
@@ -392,15 +414,17 @@ bool containsSecret(const QByteArray &haystack, const QString &secret)
 }
 
 std::optional<QList<QVariantList>> sqliteSelect(const QString &path, const QString &sql,
-                                               QString *error, bool readOnly)
+                                                QString *error, bool readOnly)
 {
-    const QString name = QStringLiteral("tessera-test-") + QUuid::createUuid().toString(QUuid::Id128);
+    const QString name =
+            QStringLiteral("tessera-test-") + QUuid::createUuid().toString(QUuid::Id128);
     std::optional<QList<QVariantList>> rows;
     {
         QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
         db.setDatabaseName(path);
-        db.setConnectOptions(readOnly ? QStringLiteral("QSQLITE_OPEN_READONLY;QSQLITE_BUSY_TIMEOUT=5000")
-                                     : QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+        db.setConnectOptions(
+                readOnly ? QStringLiteral("QSQLITE_OPEN_READONLY;QSQLITE_BUSY_TIMEOUT=5000")
+                         : QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
         if (!db.open()) {
             if (error)
                 *error = db.lastError().text();

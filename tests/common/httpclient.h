@@ -23,13 +23,13 @@ class ServerProcess;
 
 struct HttpResponse
 {
-    int status = 0;          // 0: no HTTP response (connection error, timeout, closed)
-    QString networkError;    // transport-level error text, if any
+    int status = 0;       // 0: no HTTP response (connection error, timeout, closed)
+    QString networkError; // transport-level error text, if any
     bool timedOut = false;
     bool closedWithoutResponse = false; // raw requests: peer closed before a full response
     QList<QPair<QByteArray, QByteArray>> headers;
     QByteArray body;
-    QJsonDocument document;  // parsed body (null if not JSON)
+    QJsonDocument document; // parsed body (null if not JSON)
     qint64 elapsedMs = 0;
 
     QByteArray header(QByteArrayView name) const; // case-insensitive, first match
@@ -85,13 +85,14 @@ private:
 struct RawOptions
 {
     int timeoutMs = 5000;
-    QHostAddress sourceAddress;   // null: let the OS choose
+    QHostAddress sourceAddress;          // null: let the OS choose
     bool shutdownWriteAfterSend = false; // half-close after the request bytes
 };
 HttpResponse rawRequest(const QUrl &base, const QByteArray &bytes, const RawOptions &options = {});
 // A well-formed request with the given pieces, "Connection: close".
 QByteArray buildRawRequest(const QByteArray &method, const QString &path, const QUrl &base,
-                           const QByteArray &body, const QByteArray &contentType = "application/json",
+                           const QByteArray &body,
+                           const QByteArray &contentType = "application/json",
                            const QList<QByteArray> &extraHeaderLines = {});
 
 // JWT helpers without any key: split and decode the compact serialization.
@@ -107,6 +108,13 @@ QString makeJwsRaw(const QByteArray &headerJson, const QByteArray &payloadJson,
 // HMAC-SHA256 JWS with an arbitrary key (any length, also empty).
 QString signHs256(const QJsonObject &header, const QJsonObject &claims, const QByteArray &key);
 
+// POST /api/token/refresh/ and GET /api/me/ without waiting, for several requests in flight at
+// once; the caller owns the reply.
+QNetworkReply *postRefresh(QNetworkAccessManager &manager, const ServerProcess &server,
+                           const QString &refreshToken);
+QNetworkReply *getMe(QNetworkAccessManager &manager, const ServerProcess &server,
+                     const QString &accessToken);
+
 // A spot check for log/DB leak assertions: `haystack` contains `needle`, or its
 // longest obvious fragments (JWT segments).
 bool containsSecret(const QByteArray &haystack, const QString &secret);
@@ -117,6 +125,6 @@ bool containsSecret(const QByteArray &haystack, const QString &secret);
 // `readOnly` false is for copies the test made itself (WAL recovery after a crash
 // needs write access).
 std::optional<QList<QVariantList>> sqliteSelect(const QString &path, const QString &sql,
-                                               QString *error = nullptr, bool readOnly = true);
+                                                QString *error = nullptr, bool readOnly = true);
 
 } // namespace Tessera::Test

@@ -106,25 +106,6 @@ QString tokenHashHex(const QString &token)
             QCryptographicHash::hash(token.toUtf8(), QCryptographicHash::Sha256).toHex());
 }
 
-// POST /api/token/refresh/ or GET /api/me/ without waiting; the caller owns the reply.
-QNetworkReply *postRefresh(QNetworkAccessManager &manager, const ServerProcess &server,
-                           const QString &token)
-{
-    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
-    request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
-    return manager.post(request,
-                        QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
-                                .toJson(QJsonDocument::Compact));
-}
-
-QNetworkReply *getMe(QNetworkAccessManager &manager, const ServerProcess &server,
-                     const QString &access)
-{
-    QNetworkRequest request(server.baseUrl().resolved(QUrl(QStringLiteral("/api/me/"))));
-    request.setRawHeader("Authorization", "Bearer " + access.toLatin1());
-    return manager.get(request);
-}
-
 } // namespace
 
 void tst_ServerInstances::initTestCase()
@@ -191,20 +172,12 @@ void tst_ServerInstances::sameTokenAtTwoInstances100Times()
     const ServerProcess &second = *servers[1];
     HttpClient http(first), other(second);
     QNetworkAccessManager manager;
-    auto post = [&manager](const ServerProcess &server, const QString &token) {
-        QNetworkRequest request(
-                server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
-        request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
-        return manager.post(request,
-                            QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
-                                    .toJson(QJsonDocument::Compact));
-    };
     constexpr int Rounds = 100;
     int graceAnswers = 0;
     for (int round = 0; round < Rounds; ++round) {
         TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
-        std::unique_ptr<QNetworkReply> atFirst(post(first, pair.refresh));
-        std::unique_ptr<QNetworkReply> atSecond(post(second, pair.refresh));
+        std::unique_ptr<QNetworkReply> atFirst(postRefresh(manager, first, pair.refresh));
+        std::unique_ptr<QNetworkReply> atSecond(postRefresh(manager, second, pair.refresh));
         QTRY_VERIFY_WITH_TIMEOUT(atFirst->isFinished() && atSecond->isFinished(), 15000);
         QStringList successors;
         QString access;

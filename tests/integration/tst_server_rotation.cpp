@@ -356,19 +356,11 @@ void tst_ServerRotation::sameTokenAtTwoInstances()
     TESSERA_START(second);
     HttpClient http(first);
     QNetworkAccessManager manager;
-    auto post = [&manager](const ServerProcess &server, const QString &token) {
-        QNetworkRequest request(
-                server.baseUrl().resolved(QUrl(QStringLiteral("/api/token/refresh/"))));
-        request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
-        return manager.post(request,
-                            QJsonDocument(QJsonObject{{QStringLiteral("refresh"), token}})
-                                    .toJson(QJsonDocument::Compact));
-    };
     constexpr int Rounds = 40;
     for (int round = 0; round < Rounds; ++round) {
         TESSERA_TOKEN_PAIR(pair, http.login(TestUser, TestPassword));
-        std::unique_ptr<QNetworkReply> atFirst(post(first, pair.refresh));
-        std::unique_ptr<QNetworkReply> atSecond(post(second, pair.refresh));
+        std::unique_ptr<QNetworkReply> atFirst(postRefresh(manager, first, pair.refresh));
+        std::unique_ptr<QNetworkReply> atSecond(postRefresh(manager, second, pair.refresh));
         QTRY_VERIFY_WITH_TIMEOUT(atFirst->isFinished() && atSecond->isFinished(), 15000);
         QStringList successors;
         for (QNetworkReply *reply : {atFirst.get(), atSecond.get()}) {
