@@ -62,6 +62,22 @@ public:
         return std::nullopt;
     }
 
+    // The peer $TESSERA_OAUTH_PEER names, started; null (and `*problem` set) when it cannot be.
+    static std::unique_ptr<OAuthPeer> startFromEnvironment(QString *problem)
+    {
+        const auto kind = fromEnvironment(problem);
+        if (!kind)
+            return nullptr;
+        auto peer = std::make_unique<OAuthPeer>(*kind);
+        if (!peer->start()) {
+            *problem = peer->errorString();
+            return nullptr;
+        }
+        qInfo("authorization server: %s at %s", qPrintable(peer->name()),
+              qPrintable(peer->issuer().toString()));
+        return peer;
+    }
+
     explicit OAuthPeer(Kind kind)
         : m_kind(kind)
         , m_password(QUuid::createUuid().toString(QUuid::Id128))

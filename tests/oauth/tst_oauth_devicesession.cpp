@@ -120,12 +120,8 @@ void tst_OAuthDeviceSession::initTestCase()
 {
     m_secretServiceProblem = secretServiceProblem();
     QString problem;
-    const auto kind = OAuthPeer::fromEnvironment(&problem);
-    QVERIFY2(kind, qPrintable(problem));
-    m_peer = std::make_unique<OAuthPeer>(*kind);
-    QVERIFY2(m_peer->start(), qPrintable(m_peer->errorString()));
-    qInfo("authorization server: %s at %s", qPrintable(m_peer->name()),
-          qPrintable(m_peer->issuer().toString()));
+    m_peer = OAuthPeer::startFromEnvironment(&problem);
+    QVERIFY2(m_peer, qPrintable(problem));
 }
 
 void tst_OAuthDeviceSession::cleanupTestCase()
