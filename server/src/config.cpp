@@ -98,6 +98,10 @@ const QList<Option> &options()
                             "the next presentation revokes the family (default 4: the retries one "
                             "client makes "
                             "within the default window).")},
+            {QStringLiteral("device-interval"), QStringLiteral("SECONDS"),
+             QStringLiteral("Device authorization grant: the polling interval a device is told, "
+                            "1 to 60 (default 5, RFC 8628's); a faster poll gets slow_down and "
+                            "the interval grows by 5 s.")},
             {QStringLiteral("argon2-memory"), QStringLiteral("KIB"),
              QStringLiteral("Argon2id memory cost in KiB (default 65536; parallelism 1).")},
             {QStringLiteral("argon2-iterations"), QStringLiteral("N"),
@@ -378,6 +382,11 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             return fail(name);
         *count.target = int(value);
     }
+    if (parser.isSet(QStringLiteral("device-interval"))
+        && (!parseSeconds(parser.value(QStringLiteral("device-interval")), 1,
+                          &config.deviceInterval)
+            || config.deviceInterval > 60))
+        return fail(QStringLiteral("device-interval"));
     for (const QString &proxy : parser.values(QStringLiteral("trusted-proxy"))) {
         const auto subnet = parseSubnet(proxy);
         if (!subnet)

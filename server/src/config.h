@@ -47,6 +47,8 @@ struct ServerConfig
     int loginQueue = 32;        // logins waiting for a hashing thread; beyond: 503
     bool argon2Rehash = true;   // rehash to the current --argon2-* after a successful login
     int reuseGraceAnswers = 4;  // answers the grace window gives one rotated token
+    // The device grant's minimum polling interval (RFC 8628 §3.2: 5 s when none is given).
+    qint64 deviceInterval = 5;
 
     // HTTP connections (docs/SERVER.md, "Connections and limits").
     bool insecureHttp = false; // plain HTTP on a non-loopback address, behind a TLS proxy

@@ -131,7 +131,7 @@ QHttpServerResponse DeviceRoute::authorization(const QHttpServerRequest &request
     row.scope = scopes.join(u' ');
     row.createdAt = now;
     row.expiresAt = now + LifetimeSeconds * 1000;
-    row.intervalSeconds = IntervalSeconds;
+    row.intervalSeconds = m_config.deviceInterval;
     // 2^34.5 user codes: a collision with a live one is rare; a few draws settle it.
     Store::AddDeviceCodeResult added = Store::AddDeviceCodeResult::UserCodeTaken;
     for (int attempt = 0; attempt < 4 && added == Store::AddDeviceCodeResult::UserCodeTaken;
@@ -152,7 +152,7 @@ QHttpServerResponse DeviceRoute::authorization(const QHttpServerRequest &request
             {QStringLiteral("verification_uri_complete"),
              verification + QStringLiteral("?user_code=") + shown},
             {QStringLiteral("expires_in"), LifetimeSeconds},
-            {QStringLiteral("interval"), IntervalSeconds},
+            {QStringLiteral("interval"), row.intervalSeconds},
     });
 }
 

@@ -40,7 +40,6 @@ class DeviceRoute
 {
 public:
     static constexpr qint64 LifetimeSeconds = 600;
-    static constexpr qint64 IntervalSeconds = 5;
     static constexpr qint64 SlowDownSeconds = 5;
     static constexpr int UserCodeLimit = 10;
     static constexpr int UserCodeCeiling = 100;

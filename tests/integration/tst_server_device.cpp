@@ -56,6 +56,7 @@ private slots:
     void authorizationRefusals();
     void personApproves();
     void slowDown();
+    void configuredInterval();
     void denial();
     void otherClientsCode();
     void formWithoutCsrfRefused();
@@ -296,6 +297,48 @@ void tst_ServerDevice::slowDown()
     QVERIFY(m_clock.advance(16));
     QCOMPARE(poll(device.deviceCode).str(QStringLiteral("error")),
              QStringLiteral("authorization_pending"));
+}
+
+void tst_ServerDevice::configuredInterval()
+{
+    // --device-interval 2: the answer carries it, and it is what polls are held to.
+    FakeClock clock;
+    ServerProcess server{
+            {QStringLiteral("--demo"), QStringLiteral("--device-interval"), QStringLiteral("2")}};
+    if (FakeClock::available())
+        server.setEnvironment(clock.environment());
+    QVERIFY2(server.start(), qPrintable(server.errorString()));
+    OAuthFlow flow(server);
+    auto start = [&flow] {
+        return flow.http.post(QStringLiteral("/device_authorization"),
+                              formBody({{QStringLiteral("client_id"), Client},
+                                        {QStringLiteral("scope"), QStringLiteral("openid")}}),
+                              "application/x-www-form-urlencoded");
+    };
+    auto poll = [&flow](const QString &deviceCode) {
+        return flow
+                .tokenRequest({{QStringLiteral("grant_type"), DeviceGrant},
+                               {QStringLiteral("device_code"), deviceCode},
+                               {QStringLiteral("client_id"), Client}})
+                .str(QStringLiteral("error"));
+    };
+    const HttpResponse answer = start();
+    TESSERA_EXPECT_STATUS(answer, 200);
+    QCOMPARE(answer.json().value(QStringLiteral("interval")).toInt(), 2);
+    const QString hurried = answer.str(QStringLiteral("device_code"));
+    QCOMPARE(poll(hurried), QStringLiteral("authorization_pending"));
+    QCOMPARE(poll(hurried), QStringLiteral("slow_down"));
+
+    if (!FakeClock::available())
+        QSKIP("libfaketime is not installed (Debian package libfaketime)");
+    // 3 s between polls is enough at 2 s (at the default 5 s it would be slow_down).
+    const QString patient = start().str(QStringLiteral("device_code"));
+    QVERIFY(!patient.isEmpty());
+    QCOMPARE(poll(patient), QStringLiteral("authorization_pending"));
+    QVERIFY(clock.advance(3));
+    QCOMPARE(poll(patient), QStringLiteral("authorization_pending"));
+    // The first code's interval grew to 7 s by its slow_down: 3 s later is still too soon.
+    QCOMPARE(poll(hurried), QStringLiteral("slow_down"));
 }
 
 void tst_ServerDevice::denial()

@@ -138,6 +138,7 @@ void tst_ServerUnits::helpDocumentsEveryFlag()
                              "--login-queue",
                              "--argon2-rehash",
                              "--reuse-grace-answers",
+                             "--device-interval",
                              "--header-timeout",
                              "--body-timeout",
                              "--idle-timeout",
@@ -563,6 +564,13 @@ void tst_ServerUnits::commandLine_data()
             << QStringList{"--argon2-rehash", "maybe"} << false << "" << 0;
     QTest::addRow("zero grace answers refused")
             << QStringList{"--reuse-grace-answers", "0"} << false << "" << 0;
+    QTest::addRow("device interval 1")
+            << QStringList{"--device-interval", "1"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("device interval 60")
+            << QStringList{"--device-interval", "60"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("device interval 0") << QStringList{"--device-interval", "0"} << false << "" << 0;
+    QTest::addRow("device interval 61")
+            << QStringList{"--device-interval", "61"} << false << "" << 0;
     QTest::addRow("login queue 0 ok")
             << QStringList{"--login-queue", "0"} << true << "127.0.0.1" << 8000;
     QTest::addRow("HTTP limits") << QStringList{"--header-timeout",
