@@ -189,6 +189,11 @@ void SessionPrivate::refreshNowForTesting()
     m_refresher->refreshNowForTesting();
 }
 
+void SessionPrivate::setRetryBaseDelayForTesting(std::chrono::milliseconds base)
+{
+    m_refresher->setRetryBaseDelayForTesting(base.count());
+}
+
 int SessionPrivate::refreshCount() const
 {
     return m_refresher->refreshCount();

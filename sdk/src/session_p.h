@@ -74,6 +74,8 @@ public:
     // now, count the refreshes that brought a new access token.
     void expireAccessTokenForTesting();
     void refreshNowForTesting();
+    // Tests: the refresh retry backoff's first delay (default 1 s; Backoff).
+    void setRetryBaseDelayForTesting(std::chrono::milliseconds base);
     int refreshCount() const;
     // Tests: SingleFlightRefresher::reset(), which the session calls only when no refresh
     // runs, at any moment.

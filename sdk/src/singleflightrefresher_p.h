@@ -88,6 +88,8 @@ public:
     // proactive timer does.
     void expireAccessTokenForTesting();
     void refreshNowForTesting() { startRefresh(); }
+    // Tests: retries after a transient failure on the same schedule scaled down (Backoff).
+    void setRetryBaseDelayForTesting(qint64 baseMs) { m_backoff.setBaseDelayForTesting(baseMs); }
 
 Q_SIGNALS:
     void refreshStarted();

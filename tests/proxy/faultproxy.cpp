@@ -20,10 +20,6 @@ namespace {
 using Headers = QList<QPair<QByteArray, QByteArray>>;
 
 constexpr qsizetype MaxHeaderBytes = 64 * 1024;
-// After the partial response of ForwardThenResetMidBody left the proxy, wait this long before
-// the reset, so the client has read the bytes it is meant to see.
-constexpr int ResetAfterWriteMs = 100;
-
 QByteArray headerValue(const Headers &headers, QByteArrayView name)
 {
     for (const auto &header : headers) {
@@ -512,7 +508,7 @@ void FaultProxyConnection::deliverResponse()
     case Action::Kind::ForwardThenResetMidBody: {
         const qsizetype body = m_delivered.size() - m_deliveredHeaderEnd;
         m_client->write(m_delivered.left(m_deliveredHeaderEnd + body / 2));
-        closeClientAfterFlush(Close::Reset, ResetAfterWriteMs);
+        closeClientAfterFlush(Close::Reset, Action::ResetAfterWriteMs);
         return;
     }
     case Action::Kind::TruncateResponse: {

@@ -71,7 +71,10 @@ public:
     static Action resetBeforeForward() { return Action(Kind::ResetBeforeForward); }
     static Action delayRequest(int ms);
     static Action forwardThenDropResponse() { return Action(Kind::ForwardThenDropResponse); }
+    // Half of the upstream response's body, then, ResetAfterWriteMs after it left the proxy (so
+    // the client has read the bytes it is meant to see), a reset.
     static Action forwardThenResetMidBody() { return Action(Kind::ForwardThenResetMidBody); }
+    static constexpr int ResetAfterWriteMs = 100;
     // The first `bytes` bytes of the raw response (status line and headers count).
     static Action truncateResponse(qint64 bytes);
     // Status line and headers complete, then the first `bodyBytes` bytes of the body as sent

@@ -37,6 +37,13 @@ using namespace Tessera::SessionTest;
 
 namespace {
 
+// The fault rows run the SDK's refresh retry backoff scaled down to a first delay of 250 ms
+// instead of 1 s (SessionPrivate::setRetryBaseDelayForTesting: 125-375 ms, then 250-750 ms,
+// 500-1500 ms ...), so that the waits for its retries (a request during the fault, the
+// recovery) take a quarter of the time. serverErrorStorm keeps the default schedule and
+// checks it.
+constexpr std::chrono::milliseconds RetryBase{250};
+
 const QString Refresh = QStringLiteral("refresh");
 const QString Login = QStringLiteral("login");
 
@@ -388,6 +395,9 @@ struct Expectation
     int maxElapsedMs = 5000; // from the start of the operation to its failure
     bool refused = true;     // false: a control row, the response is fine
     int minElapsedMs = 0;    // e.g. the deadline, not the idle timeout, ended it
+    // How long after the server's answer the fault itself holds the attempt open (the proxy's
+    // wait before a reset): it cannot fail sooner.
+    int heldAfterAnswerMs = 0;
 };
 
 } // namespace
@@ -465,6 +475,7 @@ void tst_SecurityResponses::runFault(FaultProxy &proxy, Client &client, const QS
                                      const FaultSwitch &setFault, const Expectation &expect)
 {
     Session &session = *client.session;
+    SessionPrivate::get(&session)->setRetryBaseDelayForTesting(RetryBase);
     const bool refresh = operation == Refresh;
     QByteArray stored;
     if (refresh) {
@@ -472,18 +483,38 @@ void tst_SecurityResponses::runFault(FaultProxy &proxy, Client &client, const QS
         stored = client.storedToken();
         QVERIFY(!stored.isEmpty());
     }
-    // Every Authorization header that reaches the API, compared and never printed.
+    const QByteArray endpoint = refresh ? RefreshPath : ObtainPath;
+    // Every Authorization header that reaches the API, compared and never printed. Each attempt
+    // at the operation's endpoint: when it arrived and, if it was forwarded, when the server's
+    // answer did (ms since the fault was switched on).
     QList<QByteArray> authorizations;
-    QObject scope; // ends the connection with this function
+    struct Attempt
+    {
+        int id;
+        qint64 seenMs;
+        qint64 answeredMs = -1;
+    };
+    QList<Attempt> attempts;
+    QElapsedTimer faultClock;
+    QObject scope; // ends the connections with this function
     connect(&proxy, &FaultProxy::requestSeen, &scope,
-            [&authorizations](const RequestInfo &request) {
+            [&authorizations, &attempts, &faultClock, endpoint](const RequestInfo &request) {
                 if (request.path == MePath)
                     authorizations.append(request.header("Authorization"));
+                else if (request.path == endpoint && faultClock.isValid())
+                    attempts.append({request.id, faultClock.elapsed()});
             });
-    const QByteArray endpoint = refresh ? RefreshPath : ObtainPath;
+    connect(&proxy, &FaultProxy::upstreamResponded, &scope,
+            [&attempts, &faultClock](int requestId, int) {
+                for (Attempt &attempt : attempts) {
+                    if (attempt.id == requestId)
+                        attempt.answeredMs = faultClock.elapsed();
+                }
+            });
     const int attemptsBefore = proxy.requestCount(endpoint);
     m_carriedRefresh.clear();
     const QByteArray hostileAccess = setFault(true);
+    faultClock.start();
     const int errorsBefore = int(client.errors.size());
 
     QElapsedTimer clock;
@@ -552,10 +583,37 @@ void tst_SecurityResponses::runFault(FaultProxy &proxy, Client &client, const QS
     // Reported once, to the caller that waited: not also through errorOccurred.
     QCOMPARE(client.errors.size(), errorsBefore);
 
-    // No flood: the failure is followed by backed-off retries only (first after 0.5 s to 1.5 s).
-    QTest::qWait(1500);
-    const int attempts = proxy.requestCount(endpoint) - attemptsBefore;
-    QVERIFY2(attempts <= 3, qPrintable(QStringLiteral("%1 attempts within 1.5 s").arg(attempts)));
+    // No flood: the failure is followed by backed-off retries only, the first after 0.5 to 1.5
+    // base delays, the next 1 to 3 base delays later: at most 3 attempts within 1.5 base delays
+    // (with the default 1 s base: within 1.5 s).
+    const int floodWindowMs = int(RetryBase.count() * 3 / 2);
+    QTest::qWait(floodWindowMs);
+    const int attemptCount = proxy.requestCount(endpoint) - attemptsBefore;
+    QVERIFY2(attemptCount <= 3,
+             qPrintable(QStringLiteral("%1 attempts within %2 ms")
+                                .arg(attemptCount)
+                                .arg(floodWindowMs)));
+    // Nor a retry sooner than the shortest backoff (half the base delay, less the 5 % a coarse
+    // Qt timer may fire early) after the attempt before it failed. An attempt cannot fail before
+    // the proxy has its request and, when it forwards it, the server's answer: measured from
+    // there, this holds however long an attempt takes (a flood retries within milliseconds).
+    const qint64 shortestRetryMs = RetryBase.count() / 2 * 95 / 100;
+    QStringList arrivals;
+    for (const Attempt &attempt : std::as_const(attempts))
+        arrivals << QString::number(attempt.seenMs);
+    for (qsizetype i = 1; i < attempts.size(); ++i) {
+        const Attempt &before = attempts.at(i - 1);
+        const qint64 failedAfter =
+                before.answeredMs >= 0 && before.answeredMs <= attempts.at(i).seenMs
+                ? before.answeredMs + expect.heldAfterAnswerMs
+                : before.seenMs;
+        QVERIFY2(attempts.at(i).seenMs - failedAfter >= shortestRetryMs,
+                 qPrintable(QStringLiteral("a retry %1 ms after the attempt before it could fail "
+                                           "(at least %2 expected); attempts at ms: %3")
+                                    .arg(attempts.at(i).seenMs - failedAfter)
+                                    .arg(shortestRetryMs)
+                                    .arg(arrivals.join(u' '))));
+    }
 
     // Nothing lost: still signed in with the same stored token (or, for login, signed
     // out with nothing stored).
@@ -641,7 +699,11 @@ void tst_SecurityResponses::resetMidBody()
                  });
                  return QByteArray();
              },
-             {{Error::Code::NetworkError, Error::Code::ServerError}, 3000});
+             {{Error::Code::NetworkError, Error::Code::ServerError},
+              3000,
+              true,
+              0,
+              Action::ResetAfterWriteMs});
 }
 
 void tst_SecurityResponses::truncatedJson_data()
