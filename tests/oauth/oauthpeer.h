@@ -63,12 +63,14 @@ public:
     }
 
     // The peer $TESSERA_OAUTH_PEER names, started; null (and `*problem` set) when it cannot be.
-    static std::unique_ptr<OAuthPeer> startFromEnvironment(QString *problem)
+    // `deviceInterval`: setDeviceInterval() before the start (0: the peer's default).
+    static std::unique_ptr<OAuthPeer> startFromEnvironment(QString *problem, int deviceInterval = 0)
     {
         const auto kind = fromEnvironment(problem);
         if (!kind)
             return nullptr;
         auto peer = std::make_unique<OAuthPeer>(*kind);
+        peer->setDeviceInterval(deviceInterval);
         if (!peer->start()) {
             *problem = peer->errorString();
             return nullptr;
@@ -95,6 +97,14 @@ public:
     // path such as "/realms/acme".
     void setAccessTtl(int seconds) { m_accessTtl = seconds; }
     void setIssuerPath(const QString &path) { m_issuerPath = path; }
+    // Set before start(): tessera-server's device polling interval (--device-interval).
+    // oidc-provider's cannot be set: it sends no interval, so clients poll at RFC 8628's 5 s.
+    void setDeviceInterval(int seconds) { m_deviceInterval = seconds; }
+    // The interval a device sign-in at this peer polls at.
+    int deviceIntervalSeconds() const
+    {
+        return isTesseraServer() && m_deviceInterval > 0 ? m_deviceInterval : 5;
+    }
 
     bool start()
     {
@@ -111,6 +121,8 @@ public:
         QStringList arguments;
         if (m_accessTtl > 0)
             arguments << QStringLiteral("--access-ttl") << QString::number(m_accessTtl);
+        if (m_deviceInterval > 0)
+            arguments << QStringLiteral("--device-interval") << QString::number(m_deviceInterval);
         if (!m_issuerPath.isEmpty()) {
             // The issuer is fixed at start and has the port in it: take a free one first.
             QTcpServer probe;
@@ -197,6 +209,7 @@ private:
     Kind m_kind;
     QString m_password;
     int m_accessTtl = 0;
+    int m_deviceInterval = 0;
     QString m_issuerPath;
     QString m_error;
     std::unique_ptr<OidcProviderProcess> m_provider;

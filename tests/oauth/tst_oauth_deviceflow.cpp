@@ -259,8 +259,9 @@ void tst_OAuthDeviceFlow::typedCodeAfterSomePolls()
 {
     Run run(m_provider->issuer(), m_provider->clientId());
     run.flow.start();
-    // The person arrives late: the provider answers authorization_pending meanwhile.
-    QVERIFY(QTest::qWaitFor([&] { return run.flow.pollCount() >= 2; }, FlowTimeoutMs));
+    // The person arrives late: the provider answers authorization_pending meanwhile (a poll
+    // every 5 s: oidc-provider sends no interval).
+    QVERIFY(QTest::qWaitFor([&] { return run.flow.pollCount() >= 1; }, FlowTimeoutMs));
     QVERIFY(!run.flow.isFinished());
     QVERIFY(run.verification);
     ScriptedPerson person;
@@ -269,7 +270,7 @@ void tst_OAuthDeviceFlow::typedCodeAfterSomePolls()
     const TokenOutcome outcome = run.waitForOutcome();
     QVERIFY2(outcome.kind == TokenOutcome::Kind::Issued, qPrintable(describe(outcome)));
     QVERIFY(person.finishedWith(0));
-    QVERIFY(run.flow.pollCount() >= 3);
+    QVERIFY(run.flow.pollCount() >= 2);
     QVERIFY(!outcome.tokens.refresh.isEmpty());
 }
 

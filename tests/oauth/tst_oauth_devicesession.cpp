@@ -3,8 +3,10 @@
 // (oauthpeer.h: oidc-provider of tests/interop/oidc, or tessera-server, by $TESSERA_OAUTH_PEER)
 // with browser.py as the person on the verification page and the refresh token in the real
 // keyring (scripts/with-keyring.sh): sign-in, restore in a fresh Session, refusal, and
-// cancelSignIn() or logout() while polling. Both servers poll at RFC 8628's 5 s (oidc-provider
-// sends no interval, tessera-server sends 5): a sign-in takes at least that long.
+// cancelSignIn() or logout() while polling. oidc-provider sends no interval, so the session
+// polls it at RFC 8628's 5 s; tessera-server is told to send 1 s (--device-interval), which
+// makes its sign-ins take a fifth as long. At oidc-provider only what depends on the peer, or
+// is checked more closely there (its polls are counted), runs: sign-in and restore, cancel.
 #include "session_p.h"
 
 #include "keyringtest.h"
@@ -24,8 +26,8 @@ using namespace Tessera::Test;
 
 namespace {
 
-// RFC 8628 §3.2's default interval, which both servers use.
-constexpr int PollIntervalMs = 5000;
+// tessera-server's --device-interval here (oidc-provider's cannot be set).
+constexpr int TesseraServerIntervalSeconds = 1;
 // The millisecond clocks of the provider and of the client's timers round differently.
 constexpr qint64 ClockGranularityMs = 2;
 
@@ -48,6 +50,8 @@ private Q_SLOTS:
 
 private:
     SessionConfig oauthConfig() const;
+    // The interval the peer's device authorization answers carry.
+    int pollIntervalMs() const { return m_peer->deviceIntervalSeconds() * 1000; }
     // The polls oidc-provider answered "authorization_pending" so far; -1 at tessera-server,
     // which does not log polls.
     int pendingPolls() const;
@@ -89,7 +93,7 @@ bool tst_OAuthDeviceSession::waitUntilPolled(const QSignalSpy &requested, int po
     if (!QTest::qWaitFor([&] { return requested.size() == 1; }, FlowTimeoutMs))
         return false;
     if (m_peer->isTesseraServer()) {
-        QTest::qWait(PollIntervalMs + 1000);
+        QTest::qWait(pollIntervalMs() + 1000);
         return true;
     }
     return QTest::qWaitFor([&] { return pendingPolls() > pollsBefore; }, FlowTimeoutMs);
@@ -110,7 +114,7 @@ void tst_OAuthDeviceSession::approveLateAndExpectNothing(Session &session,
     ScriptedPerson person(session, *m_peer, m_peer->signInOptions());
     person.open(complete);
     QCOMPARE(person.exitCode(), 0);
-    QTest::qWait(2 * PollIntervalMs + 1000);
+    QTest::qWait(2 * pollIntervalMs() + 1000);
     QCOMPARE(grantsIssued(), grantsBefore);
     QCOMPARE(session.state(), Session::State::SignedOut);
     QVERIFY(session.user().isEmpty());
@@ -120,7 +124,7 @@ void tst_OAuthDeviceSession::initTestCase()
 {
     m_secretServiceProblem = secretServiceProblem();
     QString problem;
-    m_peer = OAuthPeer::startFromEnvironment(&problem);
+    m_peer = OAuthPeer::startFromEnvironment(&problem, TesseraServerIntervalSeconds);
     QVERIFY2(m_peer, qPrintable(problem));
 }
 
@@ -152,7 +156,7 @@ void tst_OAuthDeviceSession::deviceSignInStoresAndRestores()
         const Error error = wait(signIn);
         QVERIFY2(!error.isError(), qPrintable(describe(error)));
         // The first poll waits the interval (RFC 8628 §3.5).
-        QVERIFY(elapsed.elapsed() >= PollIntervalMs - ClockGranularityMs);
+        QVERIFY(elapsed.elapsed() >= pollIntervalMs() - ClockGranularityMs);
         QCOMPARE(session.state(), Session::State::SignedIn);
         // Named by the ID token's preferred_username.
         QCOMPARE(session.user(), QStringLiteral("frank"));
@@ -194,6 +198,10 @@ void tst_OAuthDeviceSession::deviceSignInStoresAndRestores()
 
 void tst_OAuthDeviceSession::refusalStoresNothing()
 {
+    // oidc-provider's access_denied answer is checked by tst_oauth_deviceflow
+    // (refusalIsAccessDenied); what the session makes of it is the same at either peer.
+    if (!m_peer->isTesseraServer())
+        QSKIP("the tessera-server run covers it (oidc-provider's 5 s polls are not settable)");
     TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     const SessionConfig config = oauthConfig();
     Session session(config);
@@ -242,6 +250,10 @@ void tst_OAuthDeviceSession::cancelWhilePollingStopsPolling()
 
 void tst_OAuthDeviceSession::logoutWhilePollingEndsTheSignIn()
 {
+    // Nothing of it is the peer's (no tokens to revoke yet): like cancelSignIn(), whose run at
+    // oidc-provider also counts its polls, it stops the session's own polling.
+    if (!m_peer->isTesseraServer())
+        QSKIP("the tessera-server run covers it (oidc-provider's 5 s polls are not settable)");
     Session session(oauthConfig());
     QSignalSpy requested(&session, &Session::deviceSignInRequested);
     const int pollsBefore = pendingPolls();
