@@ -100,8 +100,9 @@ private:
 void TestDemoOAuth::initTestCase()
 {
     m_savedBrowser = qgetenv("BROWSER");
+    // Device sign-ins poll every second instead of RFC 8628's default 5 s.
     m_server = std::make_unique<Tessera::Test::ServerProcess>(
-            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s});
+            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s, u"--device-interval"_s, u"1"_s});
     QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
 
     QVERIFY(m_scripts.isValid());
