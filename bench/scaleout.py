@@ -302,8 +302,8 @@ def render(raw, h):
         w("> **Incomplete run:** " + "; ".join(failures))
         w("")
     w("| workload | set-up | req/s | p50 ms | p99 ms | errors | CPU ms/request, servers | CPU ms/request, "
-      "PostgreSQL | PostgreSQL transactions/request | write transactions/request |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "PostgreSQL | cores busy | PostgreSQL transactions/request | write transactions/request |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     sums = {}
     for key, title in (("refresh", "refresh with rotation"), ("me", "authenticated GET /api/me/")):
         for name in SETUPS:
@@ -322,13 +322,17 @@ def render(raw, h):
             w(f"| {title} | {TITLES[name]} | {h.fmt(s['rps'], 1 if s['rps'] < 100 else 0)} | {h.fmt(s['p50'], 2)} | "
               f"{h.fmt(s['p99'], 2)} | {s['errors']} | {h.fmt(s['server_ms'], 3)} | "
               f"{h.fmt(s['pg_ms'], 3) if name in ('pg1', 'pg2') else '-'} | "
+              f"{h.fmt(s['rps'] * (s['server_ms'] + s['pg_ms']) / 1000, 2)} | "
               f"{h.fmt(pgx, 2) if pgx is not None else '-'} | {h.fmt(xid, 2) if xid is not None else '-'} |")
             del requests
     w("")
     w("CPU: utime + stime from `/proc/PID/stat` before and after each wrk run, divided by the requests "
       "answered. Servers: the tessera-server process(es), plus haproxy for the two-instance set-up, plus "
       "gunicorn's master and workers for Django. PostgreSQL: the postmaster and all its children (client "
-      "backends, WAL writer, checkpointer, ...). wrk's own CPU is not counted. Transactions: the set-up "
+      "backends, WAL writer, checkpointer, ...). wrk's own CPU is not counted. Cores busy: req/s x CPU per "
+      "request (servers + PostgreSQL); well under the 2 cores means the set-up waited rather than computed "
+      "(wrk and other processes on the machine take the rest; one instance on PostgreSQL also waits for each "
+      "statement, which blocks its event loop, docs/SERVER.md). Transactions: the set-up "
       "database's `xact_commit + xact_rollback` in `pg_stat_database` (read 1.5 s after the run, once the "
       "backends have flushed their statistics; every autocommit statement is a transaction, so this counts "
       "database round trips that are not inside an explicit transaction, and a multi-statement transaction "
@@ -355,6 +359,17 @@ def render(raw, h):
     w("|---|---:|---|")
     for name, value, ok in targets:
         w(f"| {name} | {value} | {h.verdict(ok)} |")
+    w("")
+    def cpu_ratio(k, x, y):
+        p, q = sums.get((k, x)), sums.get((k, y))
+        if not p or not q or not (p["server_ms"] + p["pg_ms"]):
+            return float("nan")
+        return (q["server_ms"] + q["pg_ms"]) / (p["server_ms"] + p["pg_ms"])
+
+    w("CPU per request is less sensitive to other load on the machine than req/s: by CPU, PostgreSQL refresh "
+      f"(servers + database) is {h.fmt(cpu_ratio('refresh', 'pg1', 'django'), 1)}x cheaper than Django's, and an "
+      f"authenticated GET on PostgreSQL costs {h.fmt(1 / cpu_ratio('me', 'pg1', 'sqlite'), 2)}x the CPU of one "
+      "on SQLite.")
     w("")
     w(f"Other ratios: two instances behind HAProxy / one instance on PostgreSQL: refresh "
       f"{h.fmt(ratio('refresh', 'pg2', 'pg1'), 2)}x, GET {h.fmt(ratio('me', 'pg2', 'pg1'), 2)}x; "
