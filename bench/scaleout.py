@@ -14,6 +14,7 @@ tests/common/postgrescluster.cpp): loopback, trust authentication, removed at th
 """
 import glob
 import os
+import shutil
 import subprocess
 import time
 
@@ -137,6 +138,11 @@ class Cluster:
                 self.proc.wait(timeout=30)
 
 
+def haproxy_binary():
+    """haproxy on PATH, else Debian's /usr/sbin/haproxy (not on a normal user's PATH)."""
+    return shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
 class Haproxy:
     def __init__(self, bench, server_ports, h):
         self.port = h.free_port()
@@ -144,8 +150,8 @@ class Haproxy:
         servers = "".join(f"    server tessera{i + 1} 127.0.0.1:{p}\n" for i, p in enumerate(server_ports))
         with open(config, "w") as f:
             f.write(HAPROXY_CONFIG.format(socket=bench.path("haproxy.sock"), port=self.port, servers=servers))
-        subprocess.run(["haproxy", "-c", "-q", "-f", config], check=True, timeout=30)
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", config], stdout=subprocess.DEVNULL,
+        subprocess.run([haproxy_binary(), "-c", "-q", "-f", config], check=True, timeout=30)
+        self.proc = subprocess.Popen([haproxy_binary(), "-db", "-f", config], stdout=subprocess.DEVNULL,
                                      stderr=open(bench.path("haproxy.log"), "ab"), start_new_session=True)
         self.pid = self.proc.pid
         self.url = f"http://127.0.0.1:{self.port}"
@@ -170,7 +176,7 @@ def run(bench, h):
     extra_stop = [cluster]
     try:
         res["postgresql"] = cluster.query("SHOW server_version")
-        res["haproxy"] = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+        res["haproxy"] = subprocess.run([haproxy_binary(), "-v"], capture_output=True, text=True).stdout.splitlines()[0]
         sqlite_db = bench.path("scaleout.sqlite3")
         for db in (sqlite_db, cluster.uris[0], cluster.uris[1]):
             bench.add_user(db, "pool", cheap=True)
