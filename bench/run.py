@@ -44,6 +44,8 @@ import tempfile
 import time
 import urllib.parse
 
+import scaleout
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 LUA = os.path.join(HERE, "lua")
@@ -61,7 +63,7 @@ CHEAP_ARGON2 = ["--argon2-memory", "8", "--argon2-iterations", "1"]
 # The options the report describes; stored in the raw file with the measurements.
 REPORT_ARGS = ("reps", "duration", "login_duration", "connections", "pool", "sizes", "sdk_requests",
                "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "oauth_runs", "skip_growth", "skip_cold",
-               "profile", "skip_oauth", "oauth_only", "quick", "smoke")
+               "profile", "skip_oauth", "oauth_only", "scaleout", "quick", "smoke")
 
 
 def log(*parts):
@@ -449,6 +451,18 @@ class Bench:
             write_private(self.path(f"{name}.access"), body["access"] + "\n")
             write_private(self.path(f"{name}.verify.json"), json.dumps({"token": body["access"]}))
         write_private(self.path("login.json"), json.dumps({"username": "bench", "password": self.password}))
+
+    def mint_pool_at(self, port, count, out):
+        """`count` refresh tokens of distinct logins of the pool user at tessera-server `port`."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        tokens = []
+        for _ in range(count):
+            status, body = post_json(port, "/api/token/", {"username": "pool", "password": self.password}, conn)
+            if status != 200:
+                raise RuntimeError(f"minting the pool failed with {status}")
+            tokens.append(body["refresh"])
+        conn.close()
+        write_private(out, "\n".join(tokens) + "\n")
 
     def mint_pool(self, name, count, out):
         if name == "tessera":
@@ -925,6 +939,9 @@ class Bench:
             phases.append(("OAuth", self.oauth))
         if self.args.oauth_only:
             phases = [("OAuth", self.oauth)]
+        if self.args.scaleout:
+            # The Django peer of the set-up is one of the four compared.
+            phases = [("set-up", self.setup_servers), ("scale-out", lambda: scaleout.run(self, sys.modules[__name__]))]
         for name, phase in phases:
             try:
                 phase()
@@ -1228,6 +1245,8 @@ def render_report(raw):
     f = dict(FACT_DEFAULTS, **raw.get("facts", {}))
     res = raw.get("results", {})
     a = argparse.Namespace(**raw["args"])
+    if raw["args"].get("scaleout"):
+        return scaleout.render(raw, sys.modules[__name__])
     argv = raw.get("argv", ["bench/run.sh"])
     failures = list(raw.get("failures", []))
     if not raw.get("complete"):
@@ -1637,6 +1656,9 @@ def parse_args(argv):
     oauth.add_argument("--skip-oauth", action="store_true", help="skip the OAuth phase (issues 11 and 12)")
     oauth.add_argument("--oauth-only", action="store_true",
                        help="run only the OAuth phase (its own tessera-server and oidc-provider)")
+    oauth.add_argument("--scaleout", action="store_true",
+                       help="run only the scale-out comparison (SQLite, PostgreSQL, 2 instances behind "
+                       "HAProxy, Django); replaces only its section of --out")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="short run (numbers only indicative)")
     size.add_argument("--smoke", action="store_true",
@@ -1671,6 +1693,16 @@ def parse_args(argv):
 
 def render_to(raw, out_path):
     text, targets = render_report(raw)
+    old = ""
+    if os.path.exists(out_path):
+        with open(out_path, encoding="utf-8") as f:
+            old = f.read()
+    if raw["args"].get("scaleout"):
+        # Only the scale-out section of an existing report is replaced.
+        text = scaleout.splice(old, text) if old else text + "\n"
+    elif scaleout.section_of(old):
+        # A full run keeps the last scale-out section (it is measured by --scaleout alone).
+        text = scaleout.splice(text, scaleout.section_of(old))
     write_text_atomically(out_path, text)
     log(f"wrote {out_path}")
     for name, value, ok in targets:

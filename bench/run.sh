@@ -11,6 +11,10 @@
 #   --skip-oauth, --oauth-only   the OAuth phase (tessera-server's /token and code flow, the
 #                SDK's browser sign-in against tessera-server and oidc-provider): skip it, or
 #                run it alone; --oauth-runs N   its code-flow round trips (sign-ins: N/2)
+#   --scaleout   only the scale-out comparison (issue 14): refresh with rotation and
+#                authenticated GET on tessera-server with SQLite, with PostgreSQL, two instances
+#                on PostgreSQL behind HAProxy, and Django; CPU and PostgreSQL transactions per
+#                request; its section of --out is replaced, the rest of the file kept
 #   --quick   a short run (numbers only indicative)
 #   --smoke   the smallest run that takes every code path (numbers meaningless)
 #   --out FILE   the report (default docs/BENCHMARKS.md)
@@ -33,6 +37,6 @@ if [[ "${TESSERA_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=ON \
     -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF >/dev/null
   cmake --build "$build" -j"$jobs" --target tessera-server bench_trivial_server bench_sdk_overhead \
-    bench_refresh_storm bench_cold_start bench_browser_signin
+    bench_refresh_storm bench_cold_start bench_browser_signin bench_postgres_cluster
 fi
 exec /usr/bin/python3 "$root/bench/run.py" --build "$build" "$@"

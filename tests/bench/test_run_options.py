@@ -15,6 +15,8 @@ documented option of bench/run.sh is in one of the runs:
     --sdk-requests --sdk-rounds --storm-rounds
     --skip-oauth
     --oauth-only                                   run "oauth" (the OAuth phase alone)
+    --scaleout                                     run "scaleout" (the scale-out comparison alone,
+                                                   into an existing report)
     --quick                                        run "stopped" (stopped after its first measurement)
     --out --raw --report-only                      every run
 
@@ -167,6 +169,43 @@ def check_oauth_only_run(runner):
           code == 0 and os.path.exists(again) and open(again).read() == report, text)
 
 
+def check_scaleout_run(runner):
+    """--scaleout: every set-up and workload measured without errors, with CPU and PostgreSQL
+    figures; only the scale-out section of an existing report is written, twice in a row
+    replaced, not repeated; --report-only renders the same file again."""
+    name = "scaleout"
+    out, raw_path = runner.paths(name)
+    before = "# Benchmarks\n\nAn earlier full report.\n\n## Raw data\n\nits data\n"
+    with open(out, "w") as f:
+        f.write(before)
+    code, log = runner.run(name, ["--smoke", "--scaleout"])
+    raw = load(raw_path)
+    check("scaleout (--scaleout): exits 0, complete, no phase failed",
+          code == 0 and raw is not None and raw.get("complete") is True and raw.get("failures") == [],
+          log + str(raw and raw.get("failures")))
+    runs = (raw or {}).get("results", {}).get("scaleout", {}).get("runs", {})
+    cells = [(k, s) for k in ("refresh", "me") for s in ("sqlite", "pg1", "pg2", "django")]
+    check("scaleout: every set-up and workload measured, without errors, with CPU per request",
+          all(runs.get(k, {}).get(s) and all(r["errors"] == 0 and r["requests"] > 0 and r["server_cpu_s"] > 0
+                                              for r in runs[k][s]) for k, s in cells), runs.keys())
+    check("scaleout: PostgreSQL set-ups have backend CPU and transaction counts; rotation writes",
+          all("pg_xacts" in r and "pg_xids" in r for k in ("refresh", "me") for s in ("pg1", "pg2")
+              for r in runs.get(k, {}).get(s, [{}]))
+          and all(r["pg_xids"] >= r["requests"] for s in ("pg1", "pg2") for r in runs.get("refresh", {}).get(s, [{"pg_xids": -1, "requests": 0}])),
+          runs.get("refresh"))
+    report = open(out).read() if os.path.exists(out) else ""
+    check("scaleout: the existing report is kept, the section added before its raw data",
+          report.startswith("# Benchmarks\n\nAn earlier full report.") and report.count("<!-- scaleout:begin -->") == 1
+          and report.index("## Scale-out") < report.index("## Raw data") and report.endswith("its data\n"),
+          report[:3000])
+    again = os.path.join(runner.work, name + ".again.md")
+    with open(again, "w") as f:
+        f.write(report)
+    code, text = runner.render(raw_path, again)
+    check("scaleout: --report-only replaces the section with the same one",
+          code == 0 and open(again).read() == report, text)
+
+
 def check_stopped_run(runner):
     """A run stopped (SIGTERM) after its first measurement keeps it, and renders."""
     name = "stopped"
@@ -218,6 +257,7 @@ def main():
                         [("cost growth", True, grown, None), ("cold start", False, cold, "--skip-cold"),
                          ("profiles", False, profiled, "--no-profile"), ("OAuth", False, oauthed, "--skip-oauth")])
         check_oauth_only_run(runner)
+        check_scaleout_run(runner)
         check_stopped_run(runner)
         code, text = runner.render(os.path.join(work, "missing.json"), os.path.join(work, "missing.md"))
         check("--report-only of a missing file fails", code != 0 and not os.path.exists(os.path.join(work, "missing.md")),

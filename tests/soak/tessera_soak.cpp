@@ -35,10 +35,23 @@
 //   the restart every chain must refresh that token with 200, and a committed-
 //   but-unanswered rotation must come back as exactly the committed successor
 //   (grace window); then GET /api/me/ and one more refresh must succeed.
+// - --instances N (N > 1, soak.server.haproxy): N instances on one database of a throwaway
+//   PostgreSQL cluster (tests/common/postgrescluster.h), the load through HAProxy
+//   (haproxyprocess.h: round robin, health check GET /healthz, the configuration docs/SERVER.md
+//   shows). The first instance is the one killed; HAProxy answers what it held 502 (cut, like
+//   a transport failure), the others answer what they hold. The database is read directly
+//   after the kill (committed transactions are all there is), the killed instance restarts on
+//   its port, and the chains are verified through HAProxy once it sees every instance up.
+//   Also checked: every instance answered a share of the load (HAProxy's per-server counts),
+//   and a logout at instance 1 is refused at once by instance 2, which had the session in its
+//   cache, and through HAProxy (the revocation feed, docs/SERVER.md "Running several
+//   instances").
+#include "haproxyprocess.h"
 #include "soakconnection.h"
 
 #include "httpclient.h"
 #include "serverprocess.h"
+#include "testdatabase.h"
 
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
@@ -61,6 +74,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 using namespace Tessera::Soak;
@@ -84,6 +98,7 @@ struct Options
     int timeoutMs = 10000;
     qint64 rssMarginKiB = 3072;
     quint64 seed = 0;
+    int instances = 1; // more than one: PostgreSQL, behind HAProxy
 };
 
 struct Chain
@@ -153,15 +168,21 @@ public:
     explicit Soak(const Options &options)
         : m_options(options)
         , m_random(options.seed)
-        , m_server({QStringLiteral("--login-limit"), QStringLiteral("1000000"),
-                    QStringLiteral("--login-queue"), QString::number(options.connections),
-                    QStringLiteral("--reuse-grace"), QStringLiteral("60")})
     { }
 
     int run();
 
 private:
+    bool multiInstance() const { return m_options.instances > 1; }
+    // The instance the load kills and restarts (the only one without HAProxy).
+    ServerProcess &victim() { return *m_servers.front(); }
+    // Where the load goes: HAProxy, or the one instance.
+    quint16 loadPort() { return multiInstance() ? m_haproxy.port() : victim().port(); }
     bool setUp();
+    bool startHaproxy();
+    bool waitForAllServersUp(int timeoutMs);
+    void checkBothInstancesServed();
+    void checkRevocationAcrossInstances();
     void runLoad();
     void issueNext(int workerIndex);
     void onLoadResponse(int workerIndex, Kind kind, int chainIndex, const SoakResponse &response);
@@ -170,20 +191,21 @@ private:
     void verifyAfterRestart();
     void verifyNext(int workerIndex);
     void checkDatabaseAfterStop();
-    void checkRss();
+    void checkRss(size_t instance);
     void recordError(Kind kind, const QString &what);
     void fail(const QString &what);
     void printSummary();
 
     Options m_options;
     QRandomGenerator m_random;
-    ServerProcess m_server;
+    std::vector<std::unique_ptr<ServerProcess>> m_servers;
+    HaproxyProcess m_haproxy;
     QStringList m_userNames;
     QList<QByteArray> m_passwords; // random per run, never printed
     std::vector<Worker> m_workers;
     std::vector<Chain> m_chains;
     Phase m_phase = Phase::Load;
-    qint64 m_serverPid = 0;
+    std::vector<qint64> m_serverPids; // per instance, as started for the load
 
     // Load figures.
     std::array<int, KindCount> m_answered{};
@@ -194,8 +216,8 @@ private:
     QStringList m_errorSamples;
     qint64 m_loadMs = 0;
     int m_answeredAtKill = 0;
-    QList<qint64> m_rssKiB;
-    QString m_rssVerdict;
+    std::vector<QList<qint64>> m_rssKiB; // per instance
+    QStringList m_rssVerdicts;
     int m_idleCloses = 0;
     int m_connectionsOpenedDuringLoad = 0;
 
@@ -207,6 +229,11 @@ private:
     int m_verifiedViaGrace = 0;
     int m_verifyErrors = 0;
     int m_finalFamilies = 0;
+
+    // Several instances: responses per instance (HAProxy's count) and the revocation check.
+    QStringList m_servedBy;
+    int m_revokedOnPurpose = 0; // families checkRevocationAcrossInstances() revoked
+    QString m_revocationVerdict;
 
     QStringList m_failures;
 };
@@ -226,22 +253,91 @@ void Soak::recordError(Kind kind, const QString &what)
 
 bool Soak::setUp()
 {
+    const QStringList common{
+            QStringLiteral("--login-limit"), QStringLiteral("1000000"),
+            QStringLiteral("--login-queue"), QString::number(m_options.connections),
+            QStringLiteral("--reuse-grace"), QStringLiteral("60")};
+    QList<quint16> ports;
+    for (int i = 0; i < m_options.instances; ++i) {
+        QStringList args = common;
+        if (multiInstance()) {
+            // A fixed port (HAProxy's configuration names it, and the restarted instance
+            // takes it again; the later --listen wins over ServerProcess's) and one issuer
+            // for all, so that a token from one instance is valid at the others.
+            ports << HaproxyProcess::freePort();
+            args << QStringLiteral("--listen") << QStringLiteral("127.0.0.1:%1").arg(ports.last())
+                 << QStringLiteral("--issuer") << QStringLiteral("http://127.0.0.1")
+                 << HaproxyProcess::instanceArguments();
+        }
+        m_servers.push_back(std::make_unique<ServerProcess>(args));
+        if (i > 0)
+            m_servers.back()->setDatabasePath(victim().databasePath());
+    }
     for (int i = 0; i < m_options.users; ++i) {
         m_userNames << QStringLiteral("soak-user-%1").arg(i + 1);
         m_passwords << QByteArray::number(m_random.generate64(), 36)
                         + QByteArray::number(m_random.generate64(), 36);
-        if (!m_server.addUser(m_userNames.last(), m_passwords.last())) {
+        if (!victim().addUser(m_userNames.last(), m_passwords.last())) {
             fail(QStringLiteral("cannot add %1: %2")
-                         .arg(m_userNames.last(), m_server.errorString()));
+                         .arg(m_userNames.last(), QString::fromUtf8(victim().lastAddUserOutput())));
             return false;
         }
     }
-    if (!m_server.start()) {
-        fail(QStringLiteral("cannot start tessera-server: ") + m_server.errorString());
-        return false;
+    for (auto &server : m_servers) {
+        if (!server->start()) {
+            fail(QStringLiteral("cannot start tessera-server: ") + server->errorString());
+            return false;
+        }
+        m_serverPids.push_back(server->pid());
+        m_rssKiB.emplace_back();
     }
-    m_serverPid = m_server.pid();
+    if (multiInstance()) {
+        if (!m_haproxy.start(ports)) {
+            fail(QStringLiteral("cannot start HAProxy: ") + m_haproxy.errorString());
+            return false;
+        }
+        if (!waitForAllServersUp(15000))
+            return false;
+    }
     return true;
+}
+
+bool Soak::waitForAllServersUp(int timeoutMs)
+{
+    QHash<QString, HaproxyProcess::ServerStats> stats;
+    const bool up = waitUntil(
+            [this, &stats] {
+                stats = m_haproxy.serverStats();
+                return stats.size() == m_options.instances
+                        && std::all_of(stats.cbegin(), stats.cend(), [](const auto &server) {
+                               return server.status == QLatin1String("UP");
+                           });
+            },
+            timeoutMs);
+    if (!up) {
+        QStringList states;
+        for (auto it = stats.cbegin(); it != stats.cend(); ++it)
+            states << it.key() + u' ' + it->status;
+        fail(QStringLiteral("HAProxy does not see every instance up within %1 ms: %2 %3")
+                     .arg(timeoutMs)
+                     .arg(states.join(QStringLiteral(", ")), m_haproxy.errorString()));
+    }
+    return up;
+}
+
+// HAProxy's own count of the responses of each instance: round robin must have given
+// every instance a share of the load.
+void Soak::checkBothInstancesServed()
+{
+    const auto stats = m_haproxy.serverStats();
+    for (int i = 1; i <= m_options.instances; ++i) {
+        const QString name = QStringLiteral("tessera%1").arg(i);
+        const qint64 served = stats.value(name).responses2xx;
+        m_servedBy << QStringLiteral("%1 %2").arg(name).arg(served);
+        if (served == 0)
+            fail(QStringLiteral("%1 answered no request with 2xx through HAProxy (%2)")
+                         .arg(name, m_haproxy.errorString()));
+    }
 }
 
 void Soak::issueNext(int workerIndex)
@@ -290,6 +386,18 @@ void Soak::issueNext(int workerIndex)
 
 void Soak::onLoadResponse(int workerIndex, Kind kind, int chainIndex, const SoakResponse &response)
 {
+    // Behind HAProxy a request the killed instance held is answered by HAProxy itself (502,
+    // or 503/504; its error pages are HTML, tessera-server's errors JSON): cut, like a
+    // transport failure without HAProxy.
+    if (m_phase == Phase::Killed && multiInstance()
+        && response.failure == SoakResponse::Failure::None
+        && (response.status == 502 || response.status == 503 || response.status == 504)
+        && !QJsonDocument::fromJson(response.body).isObject()) {
+        ++m_cut[kind];
+        if (kind == Refresh)
+            m_chains[size_t(chainIndex)].refreshCut = true;
+        return;
+    }
     if (response.failure != SoakResponse::Failure::None) {
         if (m_phase == Phase::Killed && response.failure == SoakResponse::Failure::Transport) {
             ++m_cut[kind];
@@ -388,15 +496,19 @@ void Soak::runLoad()
 {
     for (int i = 0; i < m_options.connections; ++i) {
         Worker worker;
-        worker.connection = std::make_unique<SoakConnection>(m_server.port(), m_options.timeoutMs);
+        worker.connection = std::make_unique<SoakConnection>(loadPort(), m_options.timeoutMs);
         worker.user = i % m_options.users;
         m_workers.push_back(std::move(worker));
     }
     QElapsedTimer clock;
     clock.start();
     QTimer rssTimer;
-    QObject::connect(&rssTimer, &QTimer::timeout, [this] { m_rssKiB << residentKiB(m_serverPid); });
-    m_rssKiB << residentKiB(m_serverPid);
+    const auto sampleRss = [this] {
+        for (size_t i = 0; i < m_serverPids.size(); ++i)
+            m_rssKiB[i] << residentKiB(m_serverPids[i]);
+    };
+    QObject::connect(&rssTimer, &QTimer::timeout, sampleRss);
+    sampleRss();
     rssTimer.start(1000);
     for (int i = 0; i < m_options.connections; ++i)
         issueNext(i);
@@ -416,8 +528,9 @@ void Soak::killServer()
     m_answeredAtKill = m_answered[Login] + m_answered[Refresh] + m_answered[Me];
     m_phase = Phase::Killed;
     // ServerProcess::kill(): a real SIGKILL, then reap. Requests on the wire stay
-    // in flight; answers already in our socket buffers still count.
-    m_server.kill();
+    // in flight; answers already in our socket buffers still count. With several instances
+    // the others go on answering what they hold.
+    victim().kill();
     const bool drained = waitUntil(
             [this] {
                 return std::none_of(m_workers.begin(), m_workers.end(),
@@ -430,7 +543,7 @@ void Soak::killServer()
         worker.connection->abort(); // counts any straggler as cut
     out(QStringLiteral("SIGKILL sent to pid %1 after %2 ms of load; cut in flight: login %3, "
                        "refresh %4, me %5; answered after the signal: %6")
-                .arg(m_serverPid)
+                .arg(m_serverPids.front())
                 .arg(m_loadMs)
                 .arg(m_cut[Login])
                 .arg(m_cut[Refresh])
@@ -440,27 +553,41 @@ void Soak::killServer()
 
 void Soak::checkDatabaseAfterKill()
 {
-    // A copy of the database as SIGKILL left it (main file + WAL): WAL recovery
-    // needs write access and must not touch the server's own files.
-    QTemporaryDir copyDir;
-    const QString copy = QDir(copyDir.path()).filePath(QStringLiteral("copy.sqlite3"));
-    const QString original = m_server.databasePath();
-    if (!QFile::copy(original, copy)
-        || (QFile::exists(original + QStringLiteral("-wal"))
-            && !QFile::copy(original + QStringLiteral("-wal"), copy + QStringLiteral("-wal")))) {
-        fail(QStringLiteral("cannot copy the database after the kill"));
-        return;
-    }
+    const QString familiesSql = QStringLiteral("SELECT id, revoked_at IS NULL FROM families");
     QString error;
-    const auto tokens = Tessera::Test::sqliteSelect(
-            copy,
-            QStringLiteral("SELECT hex(token_hash), family_id, rotated_at IS NULL, hex(parent_hash)"
-                           " FROM refresh_tokens"),
-            &error, false);
-    const auto families = Tessera::Test::sqliteSelect(
-            copy, QStringLiteral("SELECT id, revoked_at IS NULL FROM families"), &error, false);
+    std::optional<QList<QVariantList>> tokens, families;
+    if (Tessera::Test::testsUsePostgreSQL()) {
+        // The database as the committed transactions left it (the other instances are idle).
+        const QString database = victim().databasePath();
+        tokens = Tessera::Test::databaseSelect(
+                database,
+                QStringLiteral("SELECT upper(encode(token_hash, 'hex')), family_id,"
+                               " rotated_at IS NULL, upper(encode(parent_hash, 'hex'))"
+                               " FROM refresh_tokens"),
+                &error);
+        families = Tessera::Test::databaseSelect(database, familiesSql, &error);
+    } else {
+        // A copy of the database as SIGKILL left it (main file + WAL): WAL recovery
+        // needs write access and must not touch the server's own files.
+        QTemporaryDir copyDir;
+        const QString copy = QDir(copyDir.path()).filePath(QStringLiteral("copy.sqlite3"));
+        const QString original = victim().databasePath();
+        if (!QFile::copy(original, copy)
+            || (QFile::exists(original + QStringLiteral("-wal"))
+                && !QFile::copy(original + QStringLiteral("-wal"),
+                                copy + QStringLiteral("-wal")))) {
+            fail(QStringLiteral("cannot copy the database after the kill"));
+            return;
+        }
+        tokens = Tessera::Test::sqliteSelect(
+                copy,
+                QStringLiteral("SELECT hex(token_hash), family_id, rotated_at IS NULL,"
+                               " hex(parent_hash) FROM refresh_tokens"),
+                &error, false);
+        families = Tessera::Test::sqliteSelect(copy, familiesSql, &error, false);
+    }
     if (!tokens || !families) {
-        fail(QStringLiteral("cannot read the database copy: ") + error);
+        fail(QStringLiteral("cannot read the database after the kill: ") + error);
         return;
     }
     struct Row
@@ -628,15 +755,19 @@ void Soak::verifyAfterRestart()
 {
     QElapsedTimer restart;
     restart.start();
-    if (!m_server.start()) {
-        fail(QStringLiteral("restart on the same database failed: ") + m_server.errorString());
+    if (!victim().start()) {
+        fail(QStringLiteral("restart on the same database failed: ") + victim().errorString());
         return;
     }
     m_restartMs = restart.elapsed();
+    // Through HAProxy once it sends to the restarted instance again, so that the chains are
+    // verified at both.
+    if (multiInstance() && !waitForAllServersUp(15000))
+        return;
     m_phase = Phase::Verify;
     for (size_t i = 0; i < m_workers.size(); ++i) {
         Worker &worker = m_workers[i];
-        worker.connection->setPort(m_server.port());
+        worker.connection->setPort(loadPort());
         // Lost answers first: they must be checked inside the grace window.
         std::stable_sort(worker.chains.begin(), worker.chains.end(), [this](int a, int b) {
             return !m_chains[size_t(a)].committedSuccessor.isEmpty()
@@ -657,12 +788,79 @@ void Soak::verifyAfterRestart()
         worker.connection->abort();
 }
 
+// One request on a connection of its own, waited for.
+SoakResponse exchange(quint16 port, const QByteArray &method, const QByteArray &path,
+                      const QList<QPair<QByteArray, QByteArray>> &headers,
+                      const QByteArray &body = {})
+{
+    SoakConnection connection(port, 10000);
+    std::optional<SoakResponse> result;
+    connection.send(method, path, headers, body,
+                    [&result](const SoakResponse &response) { result = response; });
+    waitUntil([&result] { return result.has_value(); }, 15000);
+    return result.value_or(SoakResponse{SoakResponse::Failure::Timeout, 0, {}, {}, 0});
+}
+
+// A logout at one instance is seen through the other at once (docs/SERVER.md "Running
+// several instances": the revoking request is answered only after every listening
+// instance dropped the family). The other instance has the session in its cache first, so
+// that only the revocation feed can make it refuse; then HAProxy, sending to both in turn,
+// must refuse it too.
+void Soak::checkRevocationAcrossInstances()
+{
+    const quint16 revoker = m_servers[0]->port(), watcher = m_servers[1]->port();
+    const QList<QPair<QByteArray, QByteArray>> json{{"Content-Type", "application/json"}};
+    const QByteArray login =
+            QJsonDocument(QJsonObject{{QStringLiteral("username"), m_userNames.first()},
+                                      {QStringLiteral("password"),
+                                       QString::fromLatin1(m_passwords.first())}})
+                    .toJson(QJsonDocument::Compact);
+    const SoakResponse signedIn = exchange(revoker, "POST", "/api/token/", json, login);
+    const QJsonObject pair = QJsonDocument::fromJson(signedIn.body).object();
+    const QByteArray access = pair.value(QStringLiteral("access")).toString().toLatin1();
+    const QByteArray refresh = pair.value(QStringLiteral("refresh")).toString().toLatin1();
+    if (signedIn.status != 200 || access.isEmpty() || refresh.isEmpty()) {
+        fail(QStringLiteral("revocation check: login at instance 1 answered %1")
+                     .arg(signedIn.status));
+        return;
+    }
+    const QList<QPair<QByteArray, QByteArray>> bearer{{"Authorization", "Bearer " + access}};
+    const int cachedStatus = exchange(watcher, "GET", "/api/me/", bearer).status;
+    const QByteArray refreshBody =
+            QJsonDocument(QJsonObject{{QStringLiteral("refresh"), QString::fromLatin1(refresh)}})
+                    .toJson(QJsonDocument::Compact);
+    const int logoutStatus =
+            exchange(revoker, "POST", "/api/token/blacklist/", json, refreshBody).status;
+    m_revokedOnPurpose = logoutStatus == 200 ? 1 : 0;
+    const int meAfter = exchange(watcher, "GET", "/api/me/", bearer).status;
+    const int refreshAfter =
+            exchange(watcher, "POST", "/api/token/refresh/", json, refreshBody).status;
+    QList<int> throughHaproxy;
+    for (int i = 0; i < 2 * m_options.instances; ++i)
+        throughHaproxy << exchange(m_haproxy.port(), "GET", "/api/me/", bearer).status;
+    QStringList balanced;
+    for (int status : std::as_const(throughHaproxy))
+        balanced << QString::number(status);
+    m_revocationVerdict = QStringLiteral("GET /api/me/ at instance 2 before the logout %1; logout "
+                                         "at instance 1 %2; then at instance 2: GET /api/me/ %3, "
+                                         "refresh %4; through HAProxy: %5")
+                                  .arg(cachedStatus)
+                                  .arg(logoutStatus)
+                                  .arg(meAfter)
+                                  .arg(refreshAfter)
+                                  .arg(balanced.join(u' '));
+    if (cachedStatus != 200 || logoutStatus != 200 || meAfter != 401 || refreshAfter != 401
+        || std::any_of(throughHaproxy.begin(), throughHaproxy.end(),
+                       [](int status) { return status != 401; }))
+        fail(QStringLiteral("revocation not seen across instances: ") + m_revocationVerdict);
+}
+
 void Soak::checkDatabaseAfterStop()
 {
-    // After a clean stop the WAL is checkpointed; read the real file read-only.
+    // After a clean stop the WAL is checkpointed; an SQLite file is read read-only.
     QString error;
-    const auto families = Tessera::Test::sqliteSelect(
-            m_server.databasePath(),
+    const auto families = Tessera::Test::databaseSelect(
+            victim().databasePath(),
             QStringLiteral("SELECT f.revoked_at IS NOT NULL,"
                            " (SELECT COUNT(*) FROM refresh_tokens r"
                            "  WHERE r.family_id = f.id AND r.rotated_at IS NULL)"
@@ -675,15 +873,18 @@ void Soak::checkDatabaseAfterStop()
     m_finalFamilies = int(families->size());
     int revoked = 0, notSingleCurrent = 0;
     for (const QVariantList &row : *families) {
-        revoked += row.at(0).toBool() ? 1 : 0;
-        notSingleCurrent += row.at(1).toInt() != 1 ? 1 : 0;
+        const bool isRevoked = row.at(0).toBool();
+        revoked += isRevoked ? 1 : 0;
+        notSingleCurrent += !isRevoked && row.at(1).toInt() != 1 ? 1 : 0;
     }
-    if (revoked > 0 || notSingleCurrent > 0)
-        fail(QStringLiteral("after the stop: %1 revoked families, %2 families without exactly one "
-                            "current refresh token")
+    // Only the families checkRevocationAcrossInstances() logged out are revoked.
+    if (revoked != m_revokedOnPurpose || notSingleCurrent > 0)
+        fail(QStringLiteral("after the stop: %1 revoked families (expected %2), %3 families "
+                            "without exactly one current refresh token")
                      .arg(revoked)
+                     .arg(m_revokedOnPurpose)
                      .arg(notSingleCurrent));
-    const int expectedFamilies = int(m_chains.size()) + m_unansweredFamilies;
+    const int expectedFamilies = int(m_chains.size()) + m_unansweredFamilies + m_revokedOnPurpose;
     if (m_finalFamilies != expectedFamilies)
         fail(QStringLiteral("%1 families in the database, expected %2")
                      .arg(m_finalFamilies)
@@ -698,16 +899,19 @@ void Soak::checkDatabaseAfterStop()
 // first second). That is about 2.1 MiB at most, plus ~1 MiB for allocator
 // jitter. A leak of ~150 bytes per request at 1000 req/s (20 000 requests a
 // third) exceeds it. Observed: last - middle below 100 KiB.
-void Soak::checkRss()
+void Soak::checkRss(size_t instance)
 {
-    const qsizetype n = m_rssKiB.size();
-    if (n < 9 || std::any_of(m_rssKiB.begin(), m_rssKiB.end(), [](qint64 v) { return v <= 0; })) {
-        fail(QStringLiteral("too few or unreadable RSS samples (%1)").arg(n));
+    const QList<qint64> &samples = m_rssKiB[instance];
+    const QString label =
+            multiInstance() ? QStringLiteral("instance %1: ").arg(instance + 1) : QString();
+    const qsizetype n = samples.size();
+    if (n < 9 || std::any_of(samples.begin(), samples.end(), [](qint64 v) { return v <= 0; })) {
+        fail(label + QStringLiteral("too few or unreadable RSS samples (%1)").arg(n));
         return;
     }
     const qsizetype third = n / 3;
-    const auto maxOf = [this](qsizetype from, qsizetype to) {
-        return *std::max_element(m_rssKiB.begin() + from, m_rssKiB.begin() + to);
+    const auto maxOf = [&samples](qsizetype from, qsizetype to) {
+        return *std::max_element(samples.begin() + from, samples.begin() + to);
     };
     const qint64 first = maxOf(0, third), middle = maxOf(third, 2 * third),
                  last = maxOf(2 * third, n);
@@ -716,30 +920,29 @@ void Soak::checkRss()
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
     const qsizetype m = n - third;
     for (qsizetype i = third; i < n; ++i) {
-        const double x = double(i), y = double(m_rssKiB.at(i));
+        const double x = double(i), y = double(samples.at(i));
         sx += x;
         sy += y;
         sxx += x * x;
         sxy += x * y;
     }
     const double slope = (double(m) * sxy - sx * sy) / (double(m) * sxx - sx * sx);
-    m_rssVerdict = QStringLiteral("max per third %1 / %2 / %3 MiB; last - middle = %4 KiB "
-                                  "(limit %5 KiB); slope over the last two thirds %6 KiB/s")
-                           .arg(mib(first), mib(middle), mib(last))
-                           .arg(growth)
-                           .arg(m_options.rssMarginKiB)
-                           .arg(slope, 0, 'f', 1);
+    const QString verdict = label
+            + QStringLiteral("max per third %1 / %2 / %3 MiB; last - middle = %4 KiB "
+                             "(limit %5 KiB); slope over the last two thirds %6 KiB/s")
+                      .arg(mib(first), mib(middle), mib(last))
+                      .arg(growth)
+                      .arg(m_options.rssMarginKiB)
+                      .arg(slope, 0, 'f', 1);
+    m_rssVerdicts << verdict;
     if (growth >= m_options.rssMarginKiB)
-        fail(QStringLiteral("RSS does not level off: ") + m_rssVerdict);
+        fail(QStringLiteral("RSS does not level off: ") + verdict);
 }
 
 void Soak::printSummary()
 {
     const int answeredTotal = m_answered[Login] + m_answered[Refresh] + m_answered[Me];
     const int errorsTotal = m_errors[Login] + m_errors[Refresh] + m_errors[Me] + m_idleCloses;
-    QStringList rss;
-    for (qint64 kib : std::as_const(m_rssKiB))
-        rss << mib(kib);
     out(QStringLiteral("==== tessera-soak summary ===="));
     out(QStringLiteral(
                 "load: %1 keep-alive connections, %2 users, mix login/refresh/me %3/%4/%5 %, "
@@ -774,8 +977,23 @@ void Soak::printSummary()
                 .arg(m_connectionsOpenedDuringLoad));
     for (const QString &sample : std::as_const(m_errorSamples))
         out(QStringLiteral("  error: ") + sample);
-    out(QStringLiteral("server RSS MiB, 1 s samples: ") + rss.join(u' '));
-    out(QStringLiteral("RSS check: ") + m_rssVerdict);
+    for (size_t i = 0; i < m_rssKiB.size(); ++i) {
+        QStringList rss;
+        for (qint64 kib : std::as_const(m_rssKiB[i]))
+            rss << mib(kib);
+        out(QStringLiteral("server %1RSS MiB, 1 s samples: ")
+                    .arg(multiInstance() ? QStringLiteral("%1 ").arg(i + 1) : QString())
+            + rss.join(u' '));
+    }
+    for (const QString &verdict : std::as_const(m_rssVerdicts))
+        out(QStringLiteral("RSS check: ") + verdict);
+    if (multiInstance()) {
+        out(QStringLiteral("%1 instances on PostgreSQL behind HAProxy (%2); 2xx responses per "
+                           "instance during the load: %3")
+                    .arg(m_options.instances)
+                    .arg(m_haproxy.configPath(), m_servedBy.join(QStringLiteral(", "))));
+        out(QStringLiteral("revocation across instances: ") + m_revocationVerdict);
+    }
     int rotations = 0;
     for (const Chain &chain : m_chains)
         rotations += chain.rotations;
@@ -803,9 +1021,10 @@ void Soak::printSummary()
                 .arg(m_verifySteps[1])
                 .arg(m_verifySteps[2])
                 .arg(m_verifyErrors));
-    out(QStringLiteral("after clean stop: %1 families, each with one current refresh token, none "
-                       "revoked")
-                .arg(m_finalFamilies));
+    out(QStringLiteral("after clean stop: %1 families, each with one current refresh token; "
+                       "revoked: %2 (logged out on purpose)")
+                .arg(m_finalFamilies)
+                .arg(m_revokedOnPurpose));
     out(m_failures.isEmpty() ? QStringLiteral("RESULT: PASS")
                              : QStringLiteral("RESULT: FAIL (%1 checks)").arg(m_failures.size()));
 }
@@ -814,13 +1033,21 @@ int Soak::run()
 {
     if (!setUp())
         return 1;
-    out(QStringLiteral("tessera-server pid %1 on %2; %3 s of load starting")
-                .arg(m_serverPid)
-                .arg(m_server.baseUrl().toString())
-                .arg(m_options.durationS));
+    for (const auto &server : m_servers)
+        out(QStringLiteral("tessera-server pid %1 on %2")
+                    .arg(server->pid())
+                    .arg(server->baseUrl().toString()));
+    if (multiInstance())
+        out(QStringLiteral("HAProxy on http://127.0.0.1:%1 (%2)")
+                    .arg(m_haproxy.port())
+                    .arg(m_haproxy.configPath()));
+    out(QStringLiteral("%1 s of load starting").arg(m_options.durationS));
     runLoad();
+    if (multiInstance())
+        checkBothInstancesServed();
     killServer();
-    checkRss();
+    for (size_t i = 0; i < m_rssKiB.size(); ++i)
+        checkRss(i);
     const int errorsTotal = m_errors[Login] + m_errors[Refresh] + m_errors[Me];
     if (errorsTotal > 0 || m_idleCloses > 0)
         fail(QStringLiteral("%1 errors during the load, %2 idle connections closed by the server")
@@ -843,16 +1070,31 @@ int Soak::run()
         fail(QStringLiteral("%1 of %2 chains verified after the restart")
                      .arg(verified)
                      .arg(m_chains.size()));
-    if (!m_server.stop())
-        fail(QStringLiteral("clean stop after the verification failed: ") + m_server.errorString());
-    else
+    if (multiInstance())
+        checkRevocationAcrossInstances();
+    bool stopped = true;
+    for (auto &server : m_servers) {
+        if (!server->stop()) {
+            stopped = false;
+            fail(QStringLiteral("clean stop after the verification failed: ")
+                 + server->errorString());
+        }
+    }
+    if (stopped)
         checkDatabaseAfterStop();
+    if (multiInstance() && !m_haproxy.stop())
+        fail(QStringLiteral("HAProxy did not stop on SIGTERM"));
     printSummary();
     if (!m_failures.isEmpty()) {
         // The server logs events and family ids, never tokens.
-        const QByteArray log = m_server.serverStderr();
-        out(QStringLiteral("---- tessera-server stderr (tail) ----\n")
-            + QString::fromUtf8(log.right(4000)) + QStringLiteral("\n---- end ----"));
+        for (auto &server : m_servers)
+            out(QStringLiteral("---- tessera-server stderr (tail) ----\n")
+                + QString::fromUtf8(server->serverStderr().right(4000))
+                + QStringLiteral("\n---- end ----"));
+        if (multiInstance())
+            out(QStringLiteral("---- haproxy output (tail) ----\n")
+                + QString::fromUtf8(m_haproxy.output().right(4000))
+                + QStringLiteral("\n---- end ----"));
     }
     return m_failures.isEmpty() ? 0 : 1;
 }
@@ -887,7 +1129,17 @@ int main(int argc, char *argv[])
     const QCommandLineOption seed(QStringLiteral("seed"),
                                   QStringLiteral("Random seed (default: time based)."),
                                   QStringLiteral("N"));
-    parser.addOptions({connections, duration, users, mix, margin, seed});
+    const QCommandLineOption instances(
+            QStringLiteral("instances"),
+            QStringLiteral("tessera-server instances (default 1). More than one: they share a "
+                           "database of a throwaway PostgreSQL cluster and take the load "
+                           "through HAProxy (round robin); the first is the one killed."),
+            QStringLiteral("N"), QStringLiteral("1"));
+    const QCommandLineOption printConfig(
+            QStringLiteral("print-haproxy-config"),
+            QStringLiteral("Print the HAProxy configuration the soak generates, for two instances "
+                           "on ports 8001 and 8002 behind port 8000, and exit."));
+    parser.addOptions({connections, duration, users, mix, margin, seed, instances, printConfig});
     parser.process(app);
 
     Options options;
@@ -904,6 +1156,41 @@ int main(int argc, char *argv[])
     options.rssMarginKiB = parser.value(margin).toLongLong();
     options.seed = parser.isSet(seed) ? parser.value(seed).toULongLong()
                                       : quint64(QDateTime::currentMSecsSinceEpoch());
+    if (parser.isSet(printConfig)) {
+        std::fputs(HaproxyProcess::configuration(8000, {8001, 8002},
+                                                 QStringLiteral("/run/haproxy/tessera.sock"))
+                           .toUtf8()
+                           .constData(),
+                   stdout);
+        std::fputs(qPrintable(QStringLiteral("# instances: tessera-server --listen 127.0.0.1:8001 "
+                                             "--db URI --issuer URL ")
+                              + HaproxyProcess::instanceArguments().join(u' ') + u'\n'),
+                   stdout);
+        return 0;
+    }
+    options.instances = qBound(1, parser.value(instances).toInt(), 8);
+    if (options.instances > 1) {
+        // Several instances share one PostgreSQL database (ServerProcess then gives the first
+        // a new database in this process's throwaway cluster).
+        qputenv("TESSERA_TEST_DATABASE", "postgresql");
+        QString missing = Tessera::Test::testDatabaseUnavailable();
+        if (missing.isEmpty() && HaproxyProcess::binaryPath().isEmpty())
+            missing = QStringLiteral("haproxy is not installed (Debian package haproxy)");
+        if (!missing.isEmpty()) {
+            if (Tessera::Test::PostgresCluster::required()) {
+                out(QStringLiteral("FAIL: TESSERA_REQUIRE_POSTGRESQL is set but ") + missing);
+                return 1;
+            }
+            // ctest's SKIP_RETURN_CODE (tests/soak/CMakeLists.txt).
+            out(QStringLiteral("SKIP: ") + missing);
+            return 77;
+        }
+        const QString problem = Tessera::Test::testDatabaseStartProblem();
+        if (!problem.isEmpty()) {
+            out(QStringLiteral("FAIL: ") + problem);
+            return 1;
+        }
+    }
     Soak soak(options);
     return soak.run();
 }
