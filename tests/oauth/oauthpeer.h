@@ -95,6 +95,8 @@ public:
     // path such as "/realms/acme".
     void setAccessTtl(int seconds) { m_accessTtl = seconds; }
     void setIssuerPath(const QString &path) { m_issuerPath = path; }
+    // oidc-provider only: more provider.js options (--dpop, --dpop-require-nonce, ...).
+    void setProviderArguments(const QStringList &arguments) { m_providerArguments = arguments; }
 
     bool start()
     {
@@ -102,6 +104,7 @@ public:
             m_provider = std::make_unique<OidcProviderProcess>();
             m_provider->setIssuerPath(m_issuerPath);
             m_provider->setAccessTtl(m_accessTtl);
+            m_provider->setExtraArguments(m_providerArguments);
             if (!m_provider->start()) {
                 m_error = m_provider->errorString();
                 return false;
@@ -198,6 +201,7 @@ private:
     QString m_password;
     int m_accessTtl = 0;
     QString m_issuerPath;
+    QStringList m_providerArguments;
     QString m_error;
     std::unique_ptr<OidcProviderProcess> m_provider;
     std::unique_ptr<ServerProcess> m_server;
