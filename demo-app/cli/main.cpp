@@ -55,15 +55,17 @@ Commands:
             The authorization URL is printed on stderr (to copy into a browser) and
             opened with $BROWSER (run with the URL as its only argument) or xdg-open;
             tessera waits for the browser to come back. Ctrl-C cancels.
-  status    Whether a session is stored, for which user and server, and when the
-            access token expires (after one refresh). Never prints a token.
+  status    Whether a session is stored, for which user and server, when the
+            access token expires (after one refresh), and whether it is DPoP-bound
+            (with the key's RFC 7638 thumbprint). Never prints a token.
   get PATH  Authenticated GET of PATH on the server; prints the body. PATH is a
             path on the session's server (OAuth: the issuer's origin) starting with
             a single "/" (/api/me/); anything that could name another host
             (//host/x, http://...) is refused, except a full URL on a resource origin.
   token     Prints a fresh access token, for scripts:
               curl -H "Authorization: Bearer $(tessera token)" ...
-            Never prints the refresh token.
+            Never prints the refresh token. A DPoP-bound token is useless
+            without the session's key, which stays in secure storage.
   logout    Revokes the session on the server and forgets it locally.
 
 Options:
@@ -78,6 +80,11 @@ Options:
   --device              login: the device authorization grant (RFC 8628) instead of
                         the browser on this machine: prints a URL and a code to enter
                         on any device, opens the URL when a browser is at hand, waits.
+  --dpop                login: require DPoP (RFC 9449): the tokens are bound to a key
+                        kept beside the refresh token; fails if the server does not
+                        bind them. Remembered.
+  --no-dpop             login: never use DPoP. Remembered. Without either, DPoP is
+                        used when the OpenID provider advertises it (ES256).
   --username NAME       Account name (login; memory-only get/token).
   --password-stdin      Read the password from the first line of stdin.
   --app-id ID           Storage namespace (default org.tessera.cli).
@@ -125,6 +132,7 @@ int exitCodeFor(const Error &error)
     case Error::Code::Unauthorized:
     case Error::Code::AccessDenied:    // the user or the provider refused the sign-in
     case Error::Code::InvalidResponse: // a sign-in response failed a security check
+    case Error::Code::DpopNotBound:    // --dpop, and the server does not bind tokens
         return ExitSignedOut;
     case Error::Code::StorageUnavailable:
     case Error::Code::StorageLocked:
@@ -293,6 +301,17 @@ bool Command::rememberSettings()
     else
         m_settings->setValue(QStringLiteral("resource-origins"),
                              m_config.resourceOrigins().join(QLatin1Char(' ')));
+    switch (m_config.dpopPolicy()) {
+    case SessionConfig::DpopPolicy::Required:
+        m_settings->setValue(QStringLiteral("dpop"), QStringLiteral("required"));
+        break;
+    case SessionConfig::DpopPolicy::Off:
+        m_settings->setValue(QStringLiteral("dpop"), QStringLiteral("off"));
+        break;
+    case SessionConfig::DpopPolicy::IfSupported:
+        m_settings->remove(QStringLiteral("dpop"));
+        break;
+    }
     m_settings->setValue(QStringLiteral("username"), m_session->user());
     m_settings->setValue(QStringLiteral("app-id"), m_config.appId());
     QString error;
@@ -353,6 +372,18 @@ int Command::run()
                                                   .split(QLatin1Char(' '), Qt::SkipEmptyParts));
     if (m_memoryOnly)
         m_config.setStoragePolicy(SessionConfig::StoragePolicy::MemoryOnly);
+    if (m_parser.isSet(QStringLiteral("dpop")) && m_parser.isSet(QStringLiteral("no-dpop"))) {
+        printError(QStringLiteral("--dpop and --no-dpop contradict each other: give one"));
+        return ExitUsage;
+    }
+    // The policy the session was signed in with, so that a bound session is restored bound.
+    const QString dpop = m_parser.isSet(QStringLiteral("dpop")) ? QStringLiteral("required")
+            : m_parser.isSet(QStringLiteral("no-dpop"))         ? QStringLiteral("off")
+                                                        : m_settings->value(QStringLiteral("dpop"));
+    if (dpop == u"required")
+        m_config.setDpopPolicy(SessionConfig::DpopPolicy::Required);
+    else if (dpop == u"off")
+        m_config.setDpopPolicy(SessionConfig::DpopPolicy::Off);
     if (const Error error = m_config.validate()) {
         printError(error.message());
         return ExitUsage;
@@ -580,6 +611,10 @@ void Command::doStatus()
     std::printf("access token expires: %s\n",
                 qPrintable(m_session->accessExpiresAt().toLocalTime().toString(
                         QStringLiteral("yyyy-MM-dd HH:mm:ss t"))));
+    if (m_session->isDpopBound())
+        std::printf("DPoP: bound to key %s\n", qPrintable(m_session->dpopKeyThumbprint()));
+    else
+        std::printf("DPoP: not bound (bearer token)\n");
     finish(ExitOk);
 }
 
@@ -632,6 +667,8 @@ int main(int argc, char *argv[])
     parser.addOption(QCommandLineOption(QStringLiteral("password-stdin")));
     parser.addOption(QCommandLineOption(QStringLiteral("memory-only")));
     parser.addOption(QCommandLineOption(QStringLiteral("device")));
+    parser.addOption(QCommandLineOption(QStringLiteral("dpop")));
+    parser.addOption(QCommandLineOption(QStringLiteral("no-dpop")));
     parser.addOption(QCommandLineOption(QStringList{QStringLiteral("h"), QStringLiteral("help")}));
     if (!parser.parse(QCoreApplication::arguments())) {
         printError(parser.errorText() + QStringLiteral(" (see tessera --help)"));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "authenticatedreply_p.h"
 
+#include "dpopsigner_p.h"
 #include "logging_p.h"
 #include "transport_p.h"
 
@@ -21,6 +22,7 @@ AuthenticatedReply::AuthenticatedReply(QNetworkAccessManager *manager, Send send
     , m_original(request)
     , m_body(std::move(body))
     , m_hasBody(hasBody)
+    , m_method(DpopSigner::methodOf(operation, request))
 {
     // With a token at hand the request goes out now: the inner reply signals only
     // from the event loop, so the caller still connects to us in time. This saves
@@ -79,7 +81,7 @@ void AuthenticatedReply::send(const Secret &token)
     if (!m_manager || !m_tokens)
         return failWith({Error::Code::Cancelled, QStringLiteral("the network manager is gone")});
     QNetworkRequest request = m_original;
-    m_tokens->authorize(request, token);
+    m_tokens->authorize(request, token, m_method);
 
     QBuffer *body = nullptr;
     if (m_hasBody) {
@@ -119,6 +121,17 @@ void AuthenticatedReply::onInnerFinished()
     m_inner = nullptr;
     m_deadline.stop(this);
     const int status = inner->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    if (m_tokens && m_tokens->isNonceChallenge(inner)) {
+        // The token is fine; the proof lacked the nonce this answer brought. Once: a server
+        // that asks again is answered as it answered.
+        if (!m_nonceRetried) {
+            inner->deleteLater();
+            m_nonceRetried = true;
+            qCInfo(lcNetwork) << "DPoP nonce required by" << url().path() << "- retrying once";
+            return requestToken();
+        }
+        return deliverFrom(inner);
+    }
     if (status == 401 && !m_retried && m_tokens) {
         // One refresh, one retry; a second 401 is delivered as it is.
         inner->deleteLater();

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Private: the reply an AuthenticatedNetworkAccessManager hands out for requests to the
 // session's server. It asks the session's token provider for a fresh token, sends the real
-// request, and on a 401 has the token refreshed once and retries once. It enforces the real
-// request's timeouts on its own timer and serves the real reply's body from it: no object
-// per request beyond the two replies. Never installed.
+// request, and on a 401 has the token refreshed once and retries once. A DPoP nonce challenge
+// (401 use_dpop_nonce) is its own case: retried once with the same token and a new proof. It
+// enforces the real request's timeouts on its own timer and serves the real reply's body from it:
+// no object per request beyond the two replies. Never installed.
 #pragma once
 
 #include "bufferedreply_p.h"
@@ -54,7 +55,9 @@ private:
     bool m_hasBody = false;
     QPointer<QNetworkReply> m_inner;
     Transport::ExchangeDeadline m_deadline; // of m_inner
+    QByteArray m_method;                    // what a DPoP proof names as htm
     bool m_retried = false;
+    bool m_nonceRetried = false;
     bool m_aborted = false;
     bool m_constructing = false;
 };

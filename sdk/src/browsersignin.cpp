@@ -53,6 +53,7 @@ QFuture<void> SessionPrivate::signInWithBrowser()
     options.scopes = m_config.scopes();
     options.receiver.path = m_config.redirectPath().toLatin1();
     options.receiver.timeout = m_config.browserTimeout();
+    options.dpop = m_dpop.get();
     m_codeFlow = std::make_unique<OAuth::CodeFlow>(*m_endpoint->discovery(), m_config, options);
     connect(m_codeFlow.get(), &OAuth::CodeFlow::authorizationUrlReady, this,
             [this](const QUrl &url) {

@@ -13,6 +13,7 @@
 //    token in memory (kept after a failed write) is the one to spend.
 #include "credentialvault_p.h"
 
+#include "dpopsigner_p.h"
 #include "logging_p.h"
 #include "storageerror_p.h"
 
@@ -43,7 +44,7 @@ void CredentialVault::adoptNewerStoredToken(const QString &account,
 {
     m_store->read(
             storageKey(account),
-            [this, stillWanted = std::move(stillWanted),
+            [this, account, stillWanted = std::move(stillWanted),
              done = std::move(done)](StoreResult result) {
                 if (!stillWanted())
                     return;
@@ -56,6 +57,19 @@ void CredentialVault::adoptNewerStoredToken(const QString &account,
                     qCInfo(lcSession)
                             << "another process rotated the refresh token; using the stored one";
                     hold(std::move(result.data), true);
+                    // The other process may have signed in anew, with a key of its own.
+                    if (m_dpop)
+                        return loadDpopKey(
+                                account,
+                                [this, stillWanted, done](Jose::Key key, const Error &error) {
+                                    if (!stillWanted())
+                                        return;
+                                    // A locked store keeps the key in memory: never dropped for
+                                    // that.
+                                    if (!error.isError())
+                                        m_dpop->setKey(std::move(key));
+                                    done();
+                                });
                 } else if (isStorageFailure(result)) {
                     qCWarning(lcSession)
                             << "cannot re-read the stored refresh token:" << result.message;

@@ -3,6 +3,7 @@
 // crashsaferotation.cpp.
 #include "credentialvault_p.h"
 
+#include "dpopsigner_p.h"
 #include "logging_p.h"
 #include "storageerror_p.h"
 
@@ -14,9 +15,10 @@ namespace Tessera {
 
 using Platform::StoreResult;
 
-CredentialVault::CredentialVault(const SessionConfig &config, QObject *parent)
+CredentialVault::CredentialVault(const SessionConfig &config, DpopSigner *dpop, QObject *parent)
     : QObject(parent)
     , m_config(config)
+    , m_dpop(dpop)
 {
     applyConfig();
 }
@@ -47,6 +49,11 @@ bool CredentialVault::persists() const
 QString CredentialVault::storageKey(const QString &account) const
 {
     return m_config.storageKey(account);
+}
+
+QString CredentialVault::dpopKeyStorageKey(const QString &account) const
+{
+    return m_config.storageKey(account) + QStringLiteral("#dpop");
 }
 
 QString CredentialVault::accountPointerKey() const
@@ -97,22 +104,64 @@ void CredentialVault::storeSignIn(const QString &account, const Secret &token,
                            done = std::move(done)] {
         if (!stillWanted())
             return;
-        m_store->write(storageKey(account), *held,
-                       [this, account, stillWanted, done](const StoreResult &result) {
+        auto writeToken = [this, account, held, stillWanted, done] {
+            m_store->write(
+                    storageKey(account), *held,
+                    [this, account, stillWanted, done](const StoreResult &result) {
+                        if (!stillWanted())
+                            return;
+                        if (!result.ok())
+                            return done(storageError(
+                                    result, QStringLiteral("cannot store the refresh token")));
+                        m_store->write(accountPointerKey(), Secret(account.toUtf8()),
+                                       [done](const StoreResult &pointer) {
+                                           if (!pointer.ok())
+                                               qCWarning(lcSession)
+                                                       << "cannot remember the account:"
+                                                       << pointer.message;
+                                           done({});
+                                       });
+                    });
+        };
+        // The key first: a stored bound refresh token always has its key beside it.
+        const Secret key = m_dpop ? m_dpop->exportKey() : Secret();
+        if (key.isEmpty())
+            return m_store->remove(dpopKeyStorageKey(account),
+                                   [writeToken, stillWanted](const StoreResult &) {
+                                       if (stillWanted())
+                                           writeToken();
+                                   });
+        m_store->write(dpopKeyStorageKey(account), key,
+                       [stillWanted, done, writeToken](const StoreResult &result) {
                            if (!stillWanted())
                                return;
                            if (!result.ok())
                                return done(storageError(
-                                       result, QStringLiteral("cannot store the refresh token")));
-                           m_store->write(accountPointerKey(), Secret(account.toUtf8()),
-                                          [done](const StoreResult &pointer) {
-                                              if (!pointer.ok())
-                                                  qCWarning(lcSession)
-                                                          << "cannot remember the account:"
-                                                          << pointer.message;
-                                              done({});
-                                          });
+                                       result, QStringLiteral("cannot store the DPoP key")));
+                           writeToken();
                        });
+    });
+}
+
+void CredentialVault::loadDpopKey(const QString &account, KeyDone done)
+{
+    if (!m_dpop)
+        return done({}, {});
+    m_store->read(dpopKeyStorageKey(account), [done](StoreResult result) {
+        if (result.status == StoreResult::Status::NotFound)
+            return done({}, {});
+        if (!result.ok()) {
+            const Error error =
+                    storageError(result, QStringLiteral("cannot read the stored DPoP key"));
+            if (error.isTransient())
+                return done({}, error);
+            qCWarning(lcSession) << "the stored DPoP key cannot be read:" << error;
+            return done({}, {});
+        }
+        Jose::Key key = DpopSigner::importKey(result.data);
+        if (key.isNull())
+            qCWarning(lcSession) << "the stored DPoP key is not a P-256 private key; ignored";
+        done(std::move(key), {});
     });
 }
 
@@ -125,13 +174,18 @@ void CredentialVault::loadNow(const QString &account, const LoadDone &done)
 {
     const QString what = QStringLiteral("cannot read the stored session");
     auto readToken = [this, what, done](const QString &name) {
-        m_store->read(storageKey(name), [name, what, done](StoreResult result) {
+        m_store->read(storageKey(name), [this, name, what, done](StoreResult result) {
             if (result.status == StoreResult::Status::NotFound)
-                return done(name, {},
+                return done(name, {}, {},
                             {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
             if (!result.ok())
-                return done(name, {}, storageError(result, what));
-            done(name, std::move(result.data), {});
+                return done(name, {}, {}, storageError(result, what));
+            auto token = std::make_shared<Secret>(std::move(result.data));
+            loadDpopKey(name, [name, token, done](Jose::Key key, const Error &error) {
+                if (error.isError())
+                    return done(name, {}, {}, error);
+                done(name, std::move(*token), std::move(key), {});
+            });
         });
     };
     if (!account.isEmpty())
@@ -140,8 +194,9 @@ void CredentialVault::loadNow(const QString &account, const LoadDone &done)
         if (result.ok() && !result.data.isEmpty())
             return readToken(QString::fromUtf8(result.data.reveal()));
         if (result.ok() || result.status == StoreResult::Status::NotFound)
-            return done({}, {}, {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
-        done({}, {}, storageError(result, what));
+            return done({}, {}, {},
+                        {Error::Code::NotSignedIn, QStringLiteral("no stored session")});
+        done({}, {}, {}, storageError(result, what));
     });
 }
 
@@ -160,6 +215,7 @@ void CredentialVault::removeAccountNow(const QString &account, const Done &done)
         Done done;
     };
     auto removal = std::make_shared<Removal>();
+    removal->pending = 3;
     removal->done = done;
     auto removed = [removal](const StoreResult &result) {
         if (isStorageFailure(result))
@@ -169,6 +225,7 @@ void CredentialVault::removeAccountNow(const QString &account, const Done &done)
             removal->done(removal->error);
     };
     m_store->remove(storageKey(account), removed);
+    m_store->remove(dpopKeyStorageKey(account), removed);
     m_store->remove(accountPointerKey(), removed);
 }
 
@@ -193,10 +250,12 @@ void CredentialVault::removeIfStillStored(const QString &account, const QByteArr
                                  "one (another instance); kept";
             return landed();
         }
-        m_store->remove(key, [landed](const StoreResult &result) {
+        m_store->remove(key, [this, key, landed](const StoreResult &result) {
             if (isStorageFailure(result))
                 qCWarning(lcSession) << "cannot delete the rejected token:" << result.message;
-            landed();
+            // Its DPoP key is worth nothing without it.
+            m_store->remove(key + QStringLiteral("#dpop"),
+                            [landed](const StoreResult &) { landed(); });
         });
     });
 }

@@ -24,6 +24,7 @@ QFuture<void> SessionPrivate::signInWithDevice()
     OAuth::DeviceFlow::Options options;
     options.clientId = m_config.clientId();
     options.scopes = m_config.scopes();
+    options.dpop = m_dpop.get();
     m_deviceFlow = std::make_unique<OAuth::DeviceFlow>(*m_endpoint->discovery(), m_config, options);
     connect(m_deviceFlow.get(), &OAuth::DeviceFlow::verificationReady, this,
             [this](const OAuth::DeviceVerification &shown) {

@@ -66,6 +66,16 @@ Error Session::lastError() const
     return d->m_lastError;
 }
 
+bool Session::isDpopBound() const
+{
+    return d->isDpopBound();
+}
+
+QString Session::dpopKeyThumbprint() const
+{
+    return d->dpopKeyThumbprint();
+}
+
 bool Session::isBusy() const
 {
     return d->m_state == State::SigningIn || d->m_state == State::Refreshing || d->m_logoutInFlight;
@@ -140,8 +150,9 @@ SessionPrivate::SessionPrivate(Session *session, const SessionConfig &config)
     , m_config(config)
     , m_configError(m_config.validate())
     , m_tokenOrigins(tokenOriginsOf(m_config))
-    , m_endpoint(std::make_unique<SessionEndpoint>(m_config))
-    , m_vault(std::make_unique<CredentialVault>(m_config))
+    , m_dpop(std::make_unique<DpopSigner>([this] { return m_refresher->skewMs(); }))
+    , m_endpoint(std::make_unique<SessionEndpoint>(m_config, m_dpop.get()))
+    , m_vault(std::make_unique<CredentialVault>(m_config, m_dpop.get()))
     , m_refresher(
               std::make_unique<SingleFlightRefresher>(m_config, m_endpoint.get(), m_vault.get()))
 {
@@ -310,6 +321,7 @@ void SessionPrivate::setConfig(const SessionConfig &config)
 void SessionPrivate::wipeTokens()
 {
     m_vault->forget();
+    m_dpop->reset();
     m_refresher->reset({Error::Code::NotSignedIn, QStringLiteral("signed out")});
 }
 

@@ -6,6 +6,7 @@
 
 #include "accesstiming_p.h"
 #include "credentialvault_p.h"
+#include "dpopsigner_p.h"
 #include "operation_p.h"
 #include "origin_p.h"
 #include "sessionendpoint_p.h"
@@ -49,7 +50,15 @@ public:
     const Secret *tokenAtHand() override;
     void withFreshToken(TokenCallback callback) override;
     void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) override;
-    void authorize(QNetworkRequest &request, const Secret &token) const override;
+    void authorize(QNetworkRequest &request, const Secret &token,
+                   QByteArrayView method) const override;
+    bool isNonceChallenge(QNetworkReply *answer) override;
+    // DPoP: the thumbprint of the session's key (empty without one), and whether the access
+    // token is bound to it.
+    QString dpopKeyThumbprint() const { return m_dpop->thumbprint(); }
+    bool isDpopBound() const { return m_refresher->isAccessTokenBound(); }
+    // Tests: the session's DPoP side.
+    DpopSigner *dpopSignerForTesting() const { return m_dpop.get(); }
     // Whether a request to `url` carries the token: it goes to the server's (or issuer's)
     // origin or to one of the configured resource origins.
     bool sendsTokenTo(const QUrl &url) const;
@@ -143,7 +152,8 @@ private:
     // The configuration first: the parts below keep a reference to it.
     SessionConfig m_config;
     Error m_configError;
-    QList<Origin> m_tokenOrigins; // m_config.origin() and its resource origins
+    QList<Origin> m_tokenOrigins;       // m_config.origin() and its resource origins
+    std::unique_ptr<DpopSigner> m_dpop; // before the parts that use it
     std::unique_ptr<SessionEndpoint> m_endpoint;
     std::unique_ptr<CredentialVault> m_vault;
     std::unique_ptr<SingleFlightRefresher> m_refresher;

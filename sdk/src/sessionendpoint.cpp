@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sessionendpoint_p.h"
 
+#include "dpopsigner_p.h"
 #include "oauth/oauthtokenendpoint_p.h"
 
 #include <tessera/sessionconfig.h>
@@ -9,10 +10,11 @@
 
 namespace Tessera {
 
-SessionEndpoint::SessionEndpoint(const SessionConfig &config, QObject *parent)
+SessionEndpoint::SessionEndpoint(const SessionConfig &config, DpopSigner *dpop, QObject *parent)
     : TokenEndpoint(parent)
     , m_config(config)
-    , m_simpleJwt(createSimpleJwtEndpoint(config))
+    , m_dpop(dpop)
+    , m_simpleJwt(createSimpleJwtEndpoint(config, dpop))
 {
     applyConfig();
 }
@@ -57,10 +59,14 @@ void SessionEndpoint::withOAuth(std::function<void(TokenEndpoint &)> run,
                     return failed(error);
                 if (!m_oauth) {
                     const OAuth::ProviderMetadata metadata = future.result();
+                    const bool dpop = m_dpop
+                            && DpopSigner::isEnabled(m_config.dpopPolicy(),
+                                                     metadata.dpopSigningAlgValuesSupported);
                     m_oauth = OAuth::createOAuthTokenEndpoint(m_config,
                                                               {m_config.clientId(),
                                                                metadata.tokenEndpoint,
-                                                               metadata.revocationEndpoint});
+                                                               metadata.revocationEndpoint, dpop},
+                                                              m_dpop);
                 }
                 run(*m_oauth);
             });

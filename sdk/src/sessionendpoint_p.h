@@ -20,8 +20,10 @@ class SessionEndpoint : public TokenEndpoint
 {
     Q_OBJECT
 public:
-    // `config` is the session's and outlives the endpoint.
-    explicit SessionEndpoint(const SessionConfig &config, QObject *parent = nullptr);
+    // `config` and `dpop` (the session's DPoP side, may be null) are the session's and outlive
+    // the endpoint. DPoP is on for OAuth as DpopSigner::isEnabled() says with the metadata.
+    explicit SessionEndpoint(const SessionConfig &config, DpopSigner *dpop = nullptr,
+                             QObject *parent = nullptr);
     ~SessionEndpoint() override;
 
     // After the session's configuration changed: the endpoints and the metadata of the old
@@ -54,6 +56,7 @@ private:
     void failLater(std::function<void()> report);
 
     const SessionConfig &m_config;
+    DpopSigner *m_dpop;
     std::unique_ptr<TokenEndpoint> m_simpleJwt;
     std::unique_ptr<OAuth::Discovery> m_discovery;
     std::unique_ptr<TokenEndpoint> m_oauth;

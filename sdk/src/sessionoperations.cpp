@@ -72,20 +72,35 @@ void SessionPrivate::tokenRejected(const QNetworkRequest &rejected, TokenCallbac
 {
     // The token it carried, as authorize() put it there (the request holds it anyway).
     const QByteArray header = rejected.rawHeader(QByteArrayLiteral("Authorization"));
-    const QByteArrayView prefix("Bearer ");
-    m_refresher->dropRejectedAccessToken(header.startsWith(prefix)
-                                                 ? QByteArrayView(header).sliced(prefix.size())
-                                                 : QByteArrayView());
+    const QByteArrayView bearer("Bearer ");
+    const QByteArrayView dpop("DPoP ");
+    QByteArrayView used;
+    if (header.startsWith(bearer))
+        used = QByteArrayView(header).sliced(bearer.size());
+    else if (header.startsWith(dpop))
+        used = QByteArrayView(header).sliced(dpop.size());
+    m_refresher->dropRejectedAccessToken(used);
     withFreshToken(std::move(callback));
 }
 
-void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token) const
+void SessionPrivate::authorize(QNetworkRequest &request, const Secret &token,
+                               QByteArrayView method) const
 {
     Transport::prepareRequest(request, m_config);
-    QByteArray authorization = QByteArrayLiteral("Bearer ");
+    // A bound token goes out only with a proof: without one it would be refused anyway.
+    const bool bound = m_refresher->isAccessTokenBound();
+    QByteArray authorization = bound ? QByteArrayLiteral("DPoP ") : QByteArrayLiteral("Bearer ");
+    if (bound && !m_dpop->sign(request, method, token.reveal()))
+        qCWarning(lcNetwork) << "a request with a DPoP-bound token goes out without a proof";
     authorization.append(token.reveal().data(), token.size());
     request.setRawHeader(QByteArrayLiteral("Authorization"), authorization);
     secureWipe(authorization);
+}
+
+bool SessionPrivate::isNonceChallenge(QNetworkReply *answer)
+{
+    m_dpop->rememberNonce(answer, DpopSigner::NonceScope::ResourceServer);
+    return m_refresher->isAccessTokenBound() && DpopSigner::isResourceNonceChallenge(answer);
 }
 
 bool SessionPrivate::sendsTokenTo(const QUrl &url) const
@@ -214,9 +229,10 @@ QFuture<void> SessionPrivate::restore(const QString &username)
     setState(Session::State::SigningIn);
     m_vault->load(username,
                   [this, generation, operation](const QString &account, Secret token,
-                                                const Error &error) {
+                                                Jose::Key dpopKey, const Error &error) {
                       if (generation != m_generation)
                           return;
+                      m_dpop->setKey(std::move(dpopKey));
                       if (error.isError()) {
                           setState(Session::State::SignedOut);
                           return failOperation(*operation, error);
@@ -280,7 +296,12 @@ void SessionPrivate::runLogout()
     if (!m_configError.isError() && m_endpoint->canRevokeAccessTokens())
         *access = m_refresher->unexpiredAccessToken();
     const QString account = m_user;
+    // The revocations carry proofs of the session's key (a server may insist for a bound
+    // session); the key is dropped from memory once the logout is over.
+    Jose::Key dpopKey = m_dpop->key();
     wipeTokens(); // callers waiting for a token: NotSignedIn
+    m_dpop->setKey(std::move(dpopKey));
+    const quint64 generation = m_generation;
     qCInfo(lcSession) << "logout started";
 
     struct Progress
@@ -290,9 +311,11 @@ void SessionPrivate::runLogout()
         Error storageError;
     };
     auto progress = std::make_shared<Progress>();
-    auto stepDone = [this, progress] {
+    auto stepDone = [this, progress, generation] {
         if (--progress->pending > 0)
             return;
+        if (generation == m_generation)
+            m_dpop->reset();
         const bool wasBusy = computeBusy();
         m_logoutInFlight = false;
         setUser(QString());

@@ -4,6 +4,7 @@
 // {"access","refresh"}; a refused credential or token is 400, 401 or 403, with the reason in
 // the body's "code" (never "detail", which is translated and changes between releases).
 #include "accesstiming_p.h"
+#include "dpopsigner_p.h"
 #include "logging_p.h"
 #include "tokenendpoint_p.h"
 #include "transport_p.h"
@@ -49,8 +50,9 @@ class SimpleJwtEndpoint final : public TokenEndpoint
 {
     Q_OBJECT
 public:
-    explicit SimpleJwtEndpoint(const SessionConfig &config)
+    SimpleJwtEndpoint(const SessionConfig &config, DpopSigner *dpop)
         : m_config(config)
+        , m_dpop(dpop)
     {
         // Token requests never use a cookie jar or a disk cache, and follow no redirect.
         m_network.setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
@@ -58,26 +60,29 @@ public:
 
     void obtainWithPassword(const QString &username, const QString &password, Done done) override
     {
-        exchange(
-                m_config.obtainPath(),
-                {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}},
-                [done = std::move(done)](QNetworkReply *reply) {
-                    const QByteArray body = reply->readAll();
-                    // A cut, a timeout or the size cap after a 200 status line is the transport's
-                    // error, not an unusable token response.
-                    const bool transportFailed = Transport::replyError(reply).isError();
-                    const int status = httpStatus(reply);
-                    if (!transportFailed && isRefusal(status))
-                        return done(TokenOutcome::rejected(
-                                {Error::Code::InvalidCredentials,
-                                 QStringLiteral("the server refused the username or password"),
-                                 parseServerProblem(body).code}));
-                    if (transportFailed || status != 200)
-                        return done(TokenOutcome::failed(httpError(reply, parseServerProblem(body),
-                                                                   QStringLiteral("login"))));
-                    // exp is checked against our clock plus a minute: only a plausibility bound.
-                    done(tokensOf(reply, body, true, nowMs() / 1000 + 60, QStringLiteral("login")));
-                });
+        const bool proof = dpopOn() && !m_dpop->ensureKey().isNull();
+        exchange(m_config.obtainPath(),
+                 {{QStringLiteral("username"), username}, {QStringLiteral("password"), password}},
+                 proof, [this, proof, done = std::move(done)](QNetworkReply *reply) {
+                     const QByteArray body = reply->readAll();
+                     // A cut, a timeout or the size cap after a 200 status line is the transport's
+                     // error, not an unusable token response.
+                     const bool transportFailed = Transport::replyError(reply).isError();
+                     const int status = httpStatus(reply);
+                     if (!transportFailed && isRefusal(status))
+                         return done(TokenOutcome::rejected(
+                                 {Error::Code::InvalidCredentials,
+                                  QStringLiteral("the server refused the username or password"),
+                                  parseServerProblem(body).code}));
+                     if (transportFailed || status != 200)
+                         return done(TokenOutcome::failed(httpError(reply, parseServerProblem(body),
+                                                                    QStringLiteral("login"))));
+                     // exp is checked against our clock plus a minute: only a plausibility bound.
+                     TokenOutcome outcome = tokensOf(reply, body, true, nowMs() / 1000 + 60,
+                                                     QStringLiteral("login"));
+                     DpopSigner::checkBinding(outcome, proof, dpopOn(), QStringLiteral("login"));
+                     done(std::move(outcome));
+                 });
     }
 
     void exchangeCode(const Secret &, const Secret &, const QUrl &, Done done) override
@@ -109,8 +114,19 @@ public:
 
     void refresh(const Secret &refreshToken, Done done) override
     {
-        exchange(m_config.refreshPath(), refreshBody(refreshToken),
-                 [done = std::move(done)](QNetworkReply *reply) {
+        // A bound session is never refreshed without its key.
+        if (dpopOn() && !m_dpop->hasKey()) {
+            QMetaObject::invokeMethod(
+                    this,
+                    [done = std::move(done)] {
+                        done(TokenOutcome::rejected(DpopSigner::missingKeyError()));
+                    },
+                    Qt::QueuedConnection);
+            return;
+        }
+        const bool proof = m_dpop && m_dpop->hasKey();
+        exchange(m_config.refreshPath(), refreshBody(refreshToken), proof,
+                 [this, proof, done = std::move(done)](QNetworkReply *reply) {
                      const QByteArray body = reply->readAll();
                      const int status = httpStatus(reply);
                      const ServerProblem problem = parseServerProblem(body);
@@ -125,8 +141,10 @@ public:
                          return done(TokenOutcome::failed(
                                  httpError(reply, problem, QStringLiteral("refresh"))));
                      // A refresh may leave the refresh token as it is (no rotation).
-                     done(tokensOf(reply, body, false, nowMs() / 1000 + 24 * 3600,
-                                   QStringLiteral("refresh")));
+                     TokenOutcome outcome = tokensOf(reply, body, false, nowMs() / 1000 + 24 * 3600,
+                                                     QStringLiteral("refresh"));
+                     DpopSigner::checkBinding(outcome, proof, dpopOn(), QStringLiteral("refresh"));
+                     done(std::move(outcome));
                  });
     }
 
@@ -134,7 +152,7 @@ public:
 
     void revoke(const Secret &refreshToken, RevokeDone done) override
     {
-        exchange(m_config.revokePath(), refreshBody(refreshToken),
+        exchange(m_config.revokePath(), refreshBody(refreshToken), m_dpop && m_dpop->hasKey(),
                  [done = std::move(done)](QNetworkReply *reply) {
                      if (!done)
                          return;
@@ -169,30 +187,52 @@ private:
         return {{QStringLiteral("refresh"), QString::fromLatin1(refreshToken.reveal())}};
     }
 
-    // POSTs `body` and calls `onFinished` with the finished reply (deleted afterwards).
-    template<typename OnFinished>
-    void exchange(const QString &path, const QJsonObject &body, OnFinished onFinished)
+    // DPoP for this server: only when required (a SimpleJWT server advertises nothing).
+    bool dpopOn() const
     {
-        QNetworkReply *reply = postJson(path, body);
-        connect(reply, &QNetworkReply::finished, this, [reply, onFinished = std::move(onFinished)] {
-            reply->deleteLater();
-            onFinished(reply);
-        });
+        return m_dpop && m_config.dpopPolicy() == SessionConfig::DpopPolicy::Required;
     }
 
-    QNetworkReply *postJson(const QString &path, const QJsonObject &body)
+    // POSTs `body`, with a DPoP proof when `proof`, and calls `onFinished` with the finished
+    // reply (deleted afterwards). A "use_dpop_nonce" answer (RFC 9449 §8) is retried once.
+    void exchange(const QString &path, const QJsonObject &body, bool proof,
+                  std::function<void(QNetworkReply *)> onFinished)
     {
-        QNetworkRequest request(m_config.endpoint(path));
+        auto payload =
+                std::make_shared<QByteArray>(QJsonDocument(body).toJson(QJsonDocument::Compact));
+        send(m_config.endpoint(path), payload, proof, true, std::move(onFinished));
+    }
+
+    void send(const QUrl &url, const std::shared_ptr<QByteArray> &payload, bool proof,
+              bool mayRetryForNonce, std::function<void(QNetworkReply *)> onFinished)
+    {
+        QNetworkRequest request(url);
         Transport::prepareRequest(request, m_config);
         request.setHeader(QNetworkRequest::ContentTypeHeader,
                           QByteArrayLiteral("application/json"));
         request.setRawHeader("Accept", "application/json");
-        QByteArray payload = QJsonDocument(body).toJson(QJsonDocument::Compact);
-        QNetworkReply *reply = m_network.post(request, payload);
-        // Best effort: drop our copy of a body that holds a password or token.
-        secureWipe(payload);
+        if (proof)
+            m_dpop->sign(request, "POST");
+        QNetworkReply *reply = m_network.post(request, *payload);
         Transport::watchReply(reply, m_config, MaxTokenResponseBytes);
-        return reply;
+        connect(reply, &QNetworkReply::finished, this,
+                [this, reply, url, payload, proof, mayRetryForNonce,
+                 onFinished = std::move(onFinished)]() mutable {
+                    reply->deleteLater();
+                    const bool answered = !Transport::replyError(reply).isError();
+                    if (m_dpop && answered)
+                        m_dpop->rememberNonce(reply, DpopSigner::NonceScope::AuthorizationServer);
+                    if (proof && mayRetryForNonce && answered
+                        && DpopSigner::isTokenEndpointNonceChallenge(reply)
+                        && !m_dpop->nonceFor(url, DpopSigner::NonceScope::AuthorizationServer)
+                                    .isEmpty()) {
+                        qCInfo(lcNetwork) << "the server asks for a DPoP nonce; retrying once";
+                        return send(url, payload, proof, false, std::move(onFinished));
+                    }
+                    // Best effort: drop our copy of a body that holds a password or token.
+                    secureWipe(*payload);
+                    onFinished(reply);
+                });
     }
 
     // The tokens of a 200 answer, or why they cannot be used.
@@ -215,14 +255,16 @@ private:
     }
 
     const SessionConfig &m_config;
+    DpopSigner *m_dpop;
     QNetworkAccessManager m_network;
 };
 
 } // namespace
 
-std::unique_ptr<TokenEndpoint> createSimpleJwtEndpoint(const SessionConfig &config)
+std::unique_ptr<TokenEndpoint> createSimpleJwtEndpoint(const SessionConfig &config,
+                                                       DpopSigner *dpop)
 {
-    return std::make_unique<SimpleJwtEndpoint>(config);
+    return std::make_unique<SimpleJwtEndpoint>(config, dpop);
 }
 
 } // namespace Tessera

@@ -44,6 +44,8 @@ void SingleFlightRefresher::adoptAccessToken(TokenResponse &response, const Acce
     m_accessExpiryMs = timing.expiryMs;
     m_refreshDueMs = timing.refreshDueMs;
     m_accessToken = std::move(response.access);
+    m_accessBound = response.dpopBound;
+    m_skewMs = timing.skewMs;
     if (timing.skewMs != 0)
         qCInfo(lcSession) << "server clock differs by" << timing.skewMs / 1000
                           << "s; expiry corrected";
@@ -55,6 +57,7 @@ void SingleFlightRefresher::adoptAccessToken(TokenResponse &response, const Acce
 void SingleFlightRefresher::forgetAccessToken()
 {
     m_accessToken.clear();
+    m_accessBound = false;
     m_refreshDueMs = 0;
     m_accessExpiryMs = 0;
     m_refreshTimer.stop();

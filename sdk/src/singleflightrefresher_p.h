@@ -76,6 +76,12 @@ public:
     // is already here), so the next withFreshToken() refreshes.
     void dropRejectedAccessToken(QByteArrayView usedToken);
 
+    // Whether the access token in memory is DPoP-bound (its response's token_type was DPoP).
+    bool isAccessTokenBound() const { return m_accessBound; }
+    // The server's clock minus ours, as the last token response showed it: DPoP proofs are
+    // issued on the server's clock.
+    qint64 skewMs() const { return m_skewMs; }
+
     bool isRefreshing() const { return m_refreshing; }
     // A refresh, or callers waiting for one or for a rejected token's removal.
     bool hasWorkInFlight() const
@@ -130,6 +136,8 @@ private:
     Secret m_accessToken;
     qint64 m_refreshDueMs = 0;   // local clock: refresh from here on
     qint64 m_accessExpiryMs = 0; // local clock, skew-corrected
+    bool m_accessBound = false;
+    qint64 m_skewMs = 0;
 
     bool m_refreshing = false;
     QList<TokenCallback> m_waiters;

@@ -19,6 +19,7 @@
 
 namespace Tessera {
 
+class DpopSigner;
 class SessionConfig;
 
 // What a token request came to.
@@ -91,7 +92,13 @@ public:
 };
 
 // djangorestframework-simplejwt: JSON bodies to the configured obtain, refresh and
-// blacklist paths. `config` is the session's and outlives the endpoint.
-std::unique_ptr<TokenEndpoint> createSimpleJwtEndpoint(const SessionConfig &config);
+// blacklist paths. `config` is the session's and outlives the endpoint. DPoP only with the
+// policy Required (a SimpleJWT server advertises nothing): then login makes the key, every
+// request carries a proof (a 400 use_dpop_nonce is retried once with the nonce), a refresh
+// without the key is Rejected, and DpopSigner::checkBinding() judges each token answer (the
+// server names a bound token with "token_type": "DPoP"). `dpop` outlives the endpoint (null:
+// no DPoP).
+TESSERA_SDK_EXPORT std::unique_ptr<TokenEndpoint>
+createSimpleJwtEndpoint(const SessionConfig &config, DpopSigner *dpop = nullptr);
 
 } // namespace Tessera

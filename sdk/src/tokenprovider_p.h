@@ -12,6 +12,7 @@
 #include <functional>
 
 QT_BEGIN_NAMESPACE
+class QNetworkReply;
 class QNetworkRequest;
 QT_END_NAMESPACE
 
@@ -44,9 +45,16 @@ public:
     // `rejected`, a request authorize() prepared, was answered 401: refresh once unless a
     // newer token than the one it carried already exists, then hand that out.
     virtual void tokenRejected(const QNetworkRequest &rejected, TokenCallback callback) = 0;
-    // Puts `token` on a request to the server: the transport policy and
-    // `Authorization: Bearer`. (Where a proof of possession will be attached, for DPoP.)
-    virtual void authorize(QNetworkRequest &request, const Secret &token) const = 0;
+    // Puts `token` on a request to the server, sent with `method`: the transport policy and
+    // `Authorization: Bearer`, or for a DPoP-bound token `Authorization: DPoP` and a fresh
+    // proof (htm, htu, ath, the origin's nonce). Called again for every attempt.
+    virtual void authorize(QNetworkRequest &request, const Secret &token,
+                           QByteArrayView method) const = 0;
+    // Every answer to a request authorize() prepared: keeps its DPoP-Nonce, and says whether it
+    // is a resource server's use_dpop_nonce challenge (RFC 9449 §9: 401 with
+    // WWW-Authenticate: DPoP error="use_dpop_nonce"), to be retried once with the same token
+    // and a new proof; such a 401 says nothing about the token, so it is no reason to refresh.
+    virtual bool isNonceChallenge(QNetworkReply *answer) = 0;
 };
 
 } // namespace Tessera

@@ -128,6 +128,16 @@ std::optional<TokenResponse> parseTokenResponse(QByteArrayView body, bool refres
         return std::nullopt;
 
     TokenResponse response;
+    const QJsonValue type = object.value(QStringLiteral("token_type"));
+    if (!type.isUndefined()) {
+        const QString name = type.toString();
+        response.dpopBound = name.compare(QLatin1String("DPoP"), Qt::CaseInsensitive) == 0;
+        if (!response.dpopBound
+            && name.compare(QLatin1String("Bearer"), Qt::CaseInsensitive) != 0) {
+            *problem = QStringLiteral("token_type is neither Bearer nor DPoP");
+            return std::nullopt;
+        }
+    }
     response.access = Secret(accessBytes);
     response.claims = *claims;
     const QJsonValue refresh = object.value(QStringLiteral("refresh"));

@@ -38,6 +38,9 @@ struct TokenResponse
     // ID token validator checks it) and the granted scope when the server named it.
     Secret idToken;
     QString scope;
+    // token_type DPoP (RFC 9449 §5): the access token is bound to the key of the request's
+    // proof, and goes out as "Authorization: DPoP" with a proof of its own.
+    bool dpopBound = false;
     // Filled in by the session when the response arrives (clock-skew estimate).
     qint64 arrivalMs = 0;
     std::optional<QDateTime> serverDate;
@@ -51,7 +54,8 @@ TESSERA_SDK_EXPORT std::optional<AccessClaims> readAccessClaims(QByteArrayView t
                                                                 qint64 serverNow, QString *problem);
 
 // {"access": "...", "refresh": "..."}: both must be strings of printable ASCII
-// (they end up in HTTP headers and storage), within the size limits above.
+// (they end up in HTTP headers and storage), within the size limits above. An optional
+// "token_type" (a server that binds tokens, RFC 9449 §5) must be Bearer or DPoP.
 TESSERA_SDK_EXPORT std::optional<TokenResponse>
 parseTokenResponse(QByteArrayView body, bool refreshRequired, qint64 serverNow, QString *problem);
 

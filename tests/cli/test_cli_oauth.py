@@ -52,8 +52,8 @@ class OidcProvider:
     # The person can decline in the browser flow: the consent page has an abort button.
     browser_flow_can_be_declined = True
 
-    def __init__(self, args, work):
-        self.proc = subprocess.Popen([args.node, args.provider], stdout=subprocess.PIPE,
+    def __init__(self, args, work, extra=()):
+        self.proc = subprocess.Popen([args.node, args.provider, *extra], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, cwd=os.path.dirname(args.provider))
         issuer = None
         deadline = time.time() + 60
@@ -227,6 +227,49 @@ class ResourceServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def check_dpop(args, work, person, python):
+    """DPoP (RFC 9449): login --dpop against oidc-provider with DPoP on (provider.js --dpop);
+    status names the key, token's output alone is refused, logout deletes the key."""
+    provider = OidcProvider(args, work, ("--dpop",))
+    issuer = provider.issuer
+    client_id = OidcProvider.client_id
+    app_id = "org.tessera.cli-test.oauth.dpop"
+    service = "tessera:" + app_id
+    key = f"{app_id}|oauth|{issuer}|{client_id}|alice"
+    config = os.path.join(work, "dpop.conf")
+    _, metadata = fetch(issuer + "/.well-known/openid-configuration")
+    metadata = json.loads(metadata)
+
+    def cli(*extra, login=False):
+        cmd = [args.cli, *extra, "--app-id", app_id, "--config", config]
+        if login:
+            cmd += ["--issuer", issuer, "--client-id", client_id]
+        proc = subprocess.run(cmd, capture_output=True, timeout=90, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, BROWSER=person))
+        return proc.returncode, proc.stdout, proc.stderr
+
+    try:
+        code, out, err = cli("login", "--dpop", login=True)
+        check("login --dpop: exit 0", code == 0 and b"signed in as alice" in out, f"{code} {out!r} {err!r}")
+        check("login --dpop stored the key beside the refresh token",
+              len(stored_secret(service, key + "#dpop")) > 100 and len(stored_secret(service, key)) > 20)
+        code, out, err = cli("status")
+        bound = re.search(rb"DPoP: bound to key ([A-Za-z0-9_-]{43})\n", out)
+        check("status in a new process: DPoP-bound, with the key's thumbprint",
+              code == 0 and bound is not None, f"{code} {out!r} {err!r}")
+        code, token, err = cli("token")
+        check("token prints the access token", code == 0 and len(token.strip()) > 20, f"{code} {err!r}")
+        status, body = fetch(metadata["userinfo_endpoint"], token=token.strip().decode())
+        check("the printed token alone (as a bearer token) is refused: it is bound to the key",
+              status == 401, f"{status} {body[:200]!r}")
+        code, out, err = cli("logout")
+        check("logout: exit 0, the key deleted with the token",
+              code == 0 and stored_secret(service, key + "#dpop") == b""
+              and stored_secret(service, key) == b"", f"{code} {out!r} {err!r}")
+    finally:
+        provider.stop()
 
 
 def main():
@@ -473,6 +516,10 @@ def main():
               f"{code} {err!r}")
         code, _, err = cli("status", "--issuer", issuer, "--server", issuer)
         check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
+        code, _, err = cli("login", "--dpop", "--no-dpop", login=True)
+        check("--dpop with --no-dpop is a usage error", code == 2 and b"--no-dpop" in err, f"{code} {err!r}")
+        if kind is OidcProvider:
+            check_dpop(args, work, person, python)
     finally:
         resource.close()
         provider.stop()

@@ -38,6 +38,7 @@ bool OidcProviderProcess::start(int timeoutMs)
         arguments << QStringLiteral("--prefix") << m_issuerPath;
     if (m_accessTtl > 0)
         arguments << QStringLiteral("--access-ttl") << QString::number(m_accessTtl);
+    arguments << m_extraArguments;
     return launch(node(), arguments, timeoutMs);
 }
 

@@ -26,6 +26,8 @@ public:
     QString clientId() const { return m_clientId; }
     // The access tokens' lifetime in seconds (provider.js --access-ttl); 0: its default.
     void setAccessTtl(int seconds) { m_accessTtl = seconds; }
+    // More provider.js options (--dpop, --dpop-require-nonce, ...). Set before start().
+    void setExtraArguments(const QStringList &arguments) { m_extraArguments = arguments; }
 
     // Starts node and waits for "listening on http://127.0.0.1:PORT".
     bool start(int timeoutMs = 30000);
@@ -37,6 +39,7 @@ private:
     QString m_issuerPath;
     QString m_clientId = QStringLiteral("tessera-native");
     int m_accessTtl = 0;
+    QStringList m_extraArguments;
 };
 
 } // namespace Tessera::Test

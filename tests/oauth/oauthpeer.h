@@ -105,6 +105,8 @@ public:
     {
         return isTesseraServer() && m_deviceInterval > 0 ? m_deviceInterval : 5;
     }
+    // oidc-provider only: more provider.js options (--dpop, --dpop-require-nonce, ...).
+    void setProviderArguments(const QStringList &arguments) { m_providerArguments = arguments; }
 
     bool start()
     {
@@ -112,6 +114,7 @@ public:
             m_provider = std::make_unique<OidcProviderProcess>();
             m_provider->setIssuerPath(m_issuerPath);
             m_provider->setAccessTtl(m_accessTtl);
+            m_provider->setExtraArguments(m_providerArguments);
             if (!m_provider->start()) {
                 m_error = m_provider->errorString();
                 return false;
@@ -211,6 +214,7 @@ private:
     int m_accessTtl = 0;
     int m_deviceInterval = 0;
     QString m_issuerPath;
+    QStringList m_providerArguments;
     QString m_error;
     std::unique_ptr<OidcProviderProcess> m_provider;
     std::unique_ptr<ServerProcess> m_server;

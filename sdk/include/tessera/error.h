@@ -59,6 +59,9 @@ public:
                          // `error`, e.g. access_denied, is serverCode)
         InvalidResponse, // fatal: a response failed a security check (RFC 9207 `iss` missing
                          // or naming another issuer: a mix-up); never retried
+        // DPoP (RFC 9449)
+        DpopNotBound, // fatal: SessionConfig::DpopPolicy::Required, and the server issued a
+                      // token that is not bound to the key (token_type is not DPoP)
     };
     Q_ENUM(Code)
 

@@ -81,6 +81,12 @@ public:
     // background work. NoError when there is none.
     Error lastError() const;
     bool isBusy() const;
+    // DPoP (RFC 9449, SessionConfig::DpopPolicy): whether the access token in memory is bound
+    // to the session's key (the server answered token_type DPoP), and the key's RFC 7638
+    // thumbprint, the "jkt" the server binds to (empty when the session has no key). Neither
+    // is secret: the thumbprint names the public key only.
+    bool isDpopBound() const;
+    QString dpopKeyThumbprint() const;
 
     // SimpleJWT profile: sends the credentials once; the password is not kept. On success the
     // refresh token is in secure storage before the state becomes SignedIn. For the OAuth

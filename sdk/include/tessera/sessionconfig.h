@@ -39,6 +39,7 @@ class TESSERA_SDK_EXPORT SessionConfig
     Q_PROPERTY(QStringList scopes READ scopes WRITE setScopes)
     Q_PROPERTY(QStringList resourceOrigins READ resourceOrigins WRITE setResourceOrigins)
     Q_PROPERTY(Profile profile READ profile)
+    Q_PROPERTY(DpopPolicy dpopPolicy READ dpopPolicy WRITE setDpopPolicy)
 public:
     enum class Profile {
         SimpleJwt, // username + password to a SimpleJWT-style server
@@ -51,6 +52,20 @@ public:
         MemoryOnly,    // nothing persisted: the session ends with the process
     };
     Q_ENUM(StoragePolicy)
+
+    // Sender-constrained tokens (DPoP, RFC 9449): whether the session holds a P-256 key of
+    // its own (in secure storage beside the refresh token) and proves possession of it on
+    // every token request and every request that carries the access token. A bound token
+    // (token_type DPoP) is worth nothing to someone who copies it without the key.
+    enum class DpopPolicy {
+        Off,         // no proofs; a DPoP-bound token answer is refused as unusable
+        IfSupported, // (default) proofs when the OAuth provider's metadata lists ES256 in
+                     // dpop_signing_alg_values_supported; off for SimpleJWT servers, which
+                     // advertise nothing (set Required for a server known to bind)
+        Required,    // proofs always; a server that does not bind the tokens (token_type is
+                     // not DPoP) fails the sign-in or refresh with Error::Code::DpopNotBound
+    };
+    Q_ENUM(DpopPolicy)
 
     SessionConfig() = default;
     // `appId` names the application in the storage namespace (e.g. "org.example.notes").
@@ -95,6 +110,12 @@ public:
 
     StoragePolicy storagePolicy() const { return m_storagePolicy; }
     void setStoragePolicy(StoragePolicy policy) { m_storagePolicy = policy; }
+
+    // See DpopPolicy. Like the rest of the configuration it changes only with setConfig(),
+    // which signs out first: a signed-in session never becomes unbound. A session bound to
+    // a key that has gone from storage goes to ReauthRequired; it is never continued unbound.
+    DpopPolicy dpopPolicy() const { return m_dpopPolicy; }
+    void setDpopPolicy(DpopPolicy policy) { m_dpopPolicy = policy; }
 
     // --- the OAuth profile ---
     // OAuth when an issuer is set, else SimpleJwt.
@@ -161,6 +182,7 @@ private:
     QString m_redirectPath = QStringLiteral("/callback");
     std::chrono::milliseconds m_browserTimeout = std::chrono::minutes(10);
     QStringList m_resourceOrigins;
+    DpopPolicy m_dpopPolicy = DpopPolicy::IfSupported;
 };
 
 // True for http:// URLs only when the host is a loopback address or "localhost".

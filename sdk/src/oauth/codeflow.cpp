@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "codeflow_p.h"
 
+#include "../dpopsigner_p.h"
+
 #include "../logging_p.h"
 #include "discovery_p.h"
 #include "oauthtokenendpoint_p.h"
@@ -10,7 +12,8 @@ namespace Tessera::OAuth {
 
 QUrl authorizationRequestUrl(const QUrl &authorizationEndpoint, const QString &clientId,
                              const QUrl &redirectUri, const QStringList &scopes,
-                             QByteArrayView state, QByteArrayView nonce, QByteArrayView challenge)
+                             QByteArrayView state, QByteArrayView nonce, QByteArrayView challenge,
+                             QByteArrayView dpopJkt)
 {
     const QByteArray client = clientId.toUtf8();
     const QByteArray redirect = redirectUri.toEncoded();
@@ -23,6 +26,8 @@ QUrl authorizationRequestUrl(const QUrl &authorizationEndpoint, const QString &c
         fields.append({"nonce", nonce});
     fields.append({"code_challenge", challenge});
     fields.append({"code_challenge_method", Pkce::Method});
+    if (!dpopJkt.isEmpty())
+        fields.append({"dpop_jkt", dpopJkt});
     QByteArray query = authorizationEndpoint.query(QUrl::FullyEncoded).toLatin1();
     if (!query.isEmpty())
         query += '&';
@@ -85,9 +90,21 @@ void CodeFlow::onMetadata()
                      QStringLiteral("the provider %1 does not offer the authorization code flow "
                                     "(response_types_supported lacks \"code\")")
                              .arg(m_metadata->issuer)});
+    const bool dpop = m_options.dpop
+            && DpopSigner::isEnabled(m_transport.dpopPolicy(),
+                                     m_metadata->dpopSigningAlgValuesSupported);
     m_endpoint = createOAuthTokenEndpoint(
             m_transport,
-            {m_options.clientId, m_metadata->tokenEndpoint, m_metadata->revocationEndpoint});
+            {m_options.clientId, m_metadata->tokenEndpoint, m_metadata->revocationEndpoint, dpop},
+            m_options.dpop);
+    // dpop_jkt binds the code to the key (RFC 9449 §10); only for a provider that advertises
+    // DPoP: one that does not may still keep the parameter and then refuse the code exchange
+    // for want of a proof it cannot check (oidc-provider with DPoP off does). Required still
+    // sends proofs to such a provider, and fails with DpopNotBound if it does not bind.
+    const bool advertised =
+            m_metadata->dpopSigningAlgValuesSupported.contains(QLatin1String("ES256"));
+    const QByteArray dpopJkt =
+            dpop && advertised ? m_options.dpop->ensureKey().thumbprint().toLatin1() : QByteArray();
 
     Pkce pkce = Pkce::generate();
     Secret state = generateState();
@@ -101,7 +118,7 @@ void CodeFlow::onMetadata()
     m_verifier = std::move(pkce.verifier);
     m_authorizationUrl = authorizationRequestUrl(
             m_metadata->authorizationEndpoint, m_options.clientId, m_receiver.redirectUri(),
-            m_options.scopes, state.reveal(), m_nonce, pkce.challenge);
+            m_options.scopes, state.reveal(), m_nonce, pkce.challenge, dpopJkt);
     qCInfo(lcSession) << "browser sign-in: waiting for the redirect on port" << m_receiver.port();
     emit authorizationUrlReady(m_authorizationUrl, QPrivateSignal());
 }

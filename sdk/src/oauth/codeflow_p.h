@@ -19,6 +19,10 @@
 #include <memory>
 #include <optional>
 
+namespace Tessera {
+class DpopSigner;
+}
+
 namespace Tessera::OAuth {
 
 class Discovery;
@@ -32,6 +36,11 @@ public:
         QString clientId;
         QStringList scopes = {QStringLiteral("openid"), QStringLiteral("offline_access")};
         LoopbackRedirectReceiver::Options receiver; // path, port, the wait's timeout
+        // The session's DPoP side (outlives the flow), null for none. When DPoP is on for the
+        // provider (DpopSigner::isEnabled with its metadata), the key is made before the
+        // authorization request, which names it in dpop_jkt (RFC 9449 §10) when the provider
+        // advertises DPoP, and the code exchange carries a proof of it.
+        DpopSigner *dpop = nullptr;
     };
 
     // `discovery` (the session's: its metadata is cached) and `transport` (timeouts, pins, CAs
@@ -92,10 +101,12 @@ private:
 // The authorization request URL (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1): the
 // endpoint's own query kept (RFC 6749 §3.1), then response_type=code, client_id, redirect_uri,
 // scope (space-separated), state, nonce (when non-empty), code_challenge and
-// code_challenge_method=S256, each value percent-encoded (formEncode()).
+// code_challenge_method=S256, dpop_jkt (RFC 9449 §10, when non-empty), each value
+// percent-encoded (formEncode()).
 TESSERA_SDK_EXPORT QUrl authorizationRequestUrl(const QUrl &authorizationEndpoint,
                                                 const QString &clientId, const QUrl &redirectUri,
                                                 const QStringList &scopes, QByteArrayView state,
-                                                QByteArrayView nonce, QByteArrayView challenge);
+                                                QByteArrayView nonce, QByteArrayView challenge,
+                                                QByteArrayView dpopJkt = {});
 
 } // namespace Tessera::OAuth

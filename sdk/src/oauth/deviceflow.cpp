@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "deviceflow_p.h"
 
+#include "../dpopsigner_p.h"
+
 #include "../logging_p.h"
 #include "../transport_p.h"
 #include "discovery_p.h"
@@ -224,9 +226,13 @@ void DeviceFlow::onMetadata()
                      QStringLiteral("the provider %1 does not offer the device authorization "
                                     "grant (no device_authorization_endpoint)")
                              .arg(m_metadata->issuer)});
+    const bool dpop = m_options.dpop
+            && DpopSigner::isEnabled(m_transport.dpopPolicy(),
+                                     m_metadata->dpopSigningAlgValuesSupported);
     m_endpoint = createOAuthTokenEndpoint(
             m_transport,
-            {m_options.clientId, m_metadata->tokenEndpoint, m_metadata->revocationEndpoint});
+            {m_options.clientId, m_metadata->tokenEndpoint, m_metadata->revocationEndpoint, dpop},
+            m_options.dpop);
     requestDeviceAuthorization();
 }
 

@@ -27,6 +27,10 @@ class QNetworkAccessManager;
 class QNetworkReply;
 QT_END_NAMESPACE
 
+namespace Tessera {
+class DpopSigner;
+}
+
 namespace Tessera::OAuth {
 
 class Discovery;
@@ -86,6 +90,9 @@ public:
     {
         QString clientId;
         QStringList scopes = {QStringLiteral("openid"), QStringLiteral("offline_access")};
+        // The session's DPoP side (outlives the flow), null for none: when DPoP is on for the
+        // provider, the device access token request carries a proof of the session's key.
+        DpopSigner *dpop = nullptr;
     };
 
     // `discovery` (the session's: its metadata is cached) and `transport` (timeouts, pins, CAs

@@ -2,6 +2,7 @@
 #include "oauthtokenendpoint_p.h"
 
 #include "../accesstiming_p.h"
+#include "../dpopsigner_p.h"
 #include "../logging_p.h"
 #include "../transport_p.h"
 #include "oauthtokenresponse_p.h"
@@ -133,9 +134,10 @@ class OAuthTokenEndpoint final : public TokenEndpoint
 {
     Q_OBJECT
 public:
-    OAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client)
+    OAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client, DpopSigner *dpop)
         : m_transport(transport)
         , m_client(client)
+        , m_dpop(dpop)
     {
         // Token requests never use a cookie jar or a disk cache, and follow no redirect.
         m_network.setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
@@ -159,14 +161,15 @@ public:
                       Done done) override
     {
         const QByteArray redirect = redirectUri.toEncoded();
+        const bool proof = startSignInProofs();
         post(m_client.tokenEndpoint,
              {{"grant_type", "authorization_code"},
               {"code", code.reveal()},
               {"redirect_uri", redirect},
               {"code_verifier", codeVerifier.reveal()}},
-             [done = std::move(done)](QNetworkReply *reply) {
-                 TokenOutcome outcome =
-                         answerOf(reply, Grant::AuthorizationCode, QStringLiteral("code exchange"));
+             proof, [this, proof, done = std::move(done)](QNetworkReply *reply) {
+                 TokenOutcome outcome = answerOf(reply, Grant::AuthorizationCode, proof,
+                                                 QStringLiteral("code exchange"));
                  if (outcome.kind == TokenOutcome::Kind::Issued && outcome.tokens.refresh.isEmpty())
                      outcome = TokenOutcome::failed(
                              {Error::Code::InvalidConfiguration,
@@ -180,12 +183,13 @@ public:
     // RFC 8628 §3.4. Like a code exchange, the answer must bring a refresh token.
     void exchangeDeviceCode(const Secret &deviceCode, Done done) override
     {
+        const bool proof = startSignInProofs();
         post(m_client.tokenEndpoint,
              {{"grant_type", "urn:ietf:params:oauth:grant-type:device_code"},
               {"device_code", deviceCode.reveal()}},
-             [done = std::move(done)](QNetworkReply *reply) {
-                 TokenOutcome outcome =
-                         answerOf(reply, Grant::DeviceCode, QStringLiteral("device sign-in"));
+             proof, [this, proof, done = std::move(done)](QNetworkReply *reply) {
+                 TokenOutcome outcome = answerOf(reply, Grant::DeviceCode, proof,
+                                                 QStringLiteral("device sign-in"));
                  if (outcome.kind == TokenOutcome::Kind::Issued && outcome.tokens.refresh.isEmpty())
                      outcome = TokenOutcome::failed(
                              {Error::Code::InvalidConfiguration,
@@ -198,11 +202,23 @@ public:
 
     void refresh(const Secret &refreshToken, Done done) override
     {
+        // A bound session is never refreshed without its key: the refresh token alone is
+        // what a thief would hold.
+        if (m_client.dpop && !(m_dpop && m_dpop->hasKey())) {
+            QMetaObject::invokeMethod(
+                    this,
+                    [done = std::move(done)] {
+                        done(TokenOutcome::rejected(DpopSigner::missingKeyError()));
+                    },
+                    Qt::QueuedConnection);
+            return;
+        }
+        const bool proof = m_dpop && m_dpop->hasKey();
         post(m_client.tokenEndpoint,
-             {{"grant_type", "refresh_token"}, {"refresh_token", refreshToken.reveal()}},
-             [done = std::move(done)](QNetworkReply *reply) {
+             {{"grant_type", "refresh_token"}, {"refresh_token", refreshToken.reveal()}}, proof,
+             [this, proof, done = std::move(done)](QNetworkReply *reply) {
                  // No refresh_token in the answer: the old one stays (no rotation).
-                 done(answerOf(reply, Grant::RefreshToken, QStringLiteral("refresh")));
+                 done(answerOf(reply, Grant::RefreshToken, proof, QStringLiteral("refresh")));
              });
     }
 
@@ -238,6 +254,7 @@ private:
         }
         const bool accessToken = hint == "access_token";
         post(m_client.revocationEndpoint, {{"token", token.reveal()}, {"token_type_hint", hint}},
+             m_dpop && m_dpop->hasKey(),
              [done = std::move(done), accessToken](QNetworkReply *reply) {
                  if (!done)
                      return;
@@ -262,7 +279,25 @@ private:
              });
     }
 
-    // The answer to a token request: tokens, a refusal, or a failure.
+    // A sign-in's token request carries a proof when DPoP is on: with the key the session
+    // already made (the browser sign-in's dpop_jkt named it), else a new one.
+    bool startSignInProofs()
+    {
+        if (!m_client.dpop || !m_dpop)
+            return false;
+        return !m_dpop->ensureKey().isNull();
+    }
+
+    // The answer to a token request (`proof`: it carried one): tokens, a refusal, or a failure.
+    TokenOutcome answerOf(QNetworkReply *reply, Grant grant, bool proof, const QString &what) const
+    {
+        TokenOutcome outcome = answerOf(reply, grant, what);
+        DpopSigner::checkBinding(outcome, proof,
+                                 m_transport.dpopPolicy() == SessionConfig::DpopPolicy::Required,
+                                 what);
+        return outcome;
+    }
+
     static TokenOutcome answerOf(QNetworkReply *reply, Grant grant, const QString &what)
     {
         // A cut, a timeout or the size cap after a status line is the transport's error,
@@ -293,32 +328,54 @@ private:
         return TokenOutcome::failed(httpError(reply, what));
     }
 
-    // POSTs the form (client_id added) and calls `onFinished` with the finished reply
-    // (deleted afterwards).
-    template<typename OnFinished>
-    void post(const QUrl &url, QList<std::pair<QByteArray, QByteArrayView>> fields,
-              OnFinished onFinished)
+    // POSTs the form (client_id added), with a DPoP proof when `proof`, and calls `onFinished`
+    // with the finished reply (deleted afterwards).
+    void post(const QUrl &url, QList<std::pair<QByteArray, QByteArrayView>> fields, bool proof,
+              std::function<void(QNetworkReply *)> onFinished)
     {
         const QByteArray clientId = m_client.clientId.toUtf8();
         fields.append({"client_id", clientId});
+        // Kept for a nonce retry, wiped once the exchange is over.
+        auto payload = std::make_shared<QByteArray>(formEncode(fields));
+        send(url, payload, proof, true, std::move(onFinished));
+    }
+
+    void send(const QUrl &url, const std::shared_ptr<QByteArray> &payload, bool proof,
+              bool mayRetryForNonce, std::function<void(QNetworkReply *)> onFinished)
+    {
         QNetworkRequest request(url);
         Transport::prepareRequest(request, m_transport);
         request.setHeader(QNetworkRequest::ContentTypeHeader,
                           QByteArrayLiteral("application/x-www-form-urlencoded"));
         request.setRawHeader("Accept", "application/json");
-        QByteArray payload = formEncode(fields);
-        QNetworkReply *reply = m_network.post(request, payload);
-        // Best effort: drop our copy of a body that holds a code, verifier or token.
-        secureWipe(payload);
+        if (proof)
+            m_dpop->sign(request, "POST");
+        QNetworkReply *reply = m_network.post(request, *payload);
         Transport::watchReply(reply, m_transport, MaxTokenResponseBytes);
-        connect(reply, &QNetworkReply::finished, this, [reply, onFinished = std::move(onFinished)] {
-            reply->deleteLater();
-            onFinished(reply);
-        });
+        connect(reply, &QNetworkReply::finished, this,
+                [this, reply, url, payload, proof, mayRetryForNonce,
+                 onFinished = std::move(onFinished)]() mutable {
+                    reply->deleteLater();
+                    const bool answered = !Transport::replyError(reply).isError();
+                    if (m_dpop && answered)
+                        m_dpop->rememberNonce(reply, DpopSigner::NonceScope::AuthorizationServer);
+                    // RFC 9449 §8: once, with a new proof carrying the nonce; never a loop.
+                    if (proof && mayRetryForNonce && answered
+                        && DpopSigner::isTokenEndpointNonceChallenge(reply)
+                        && !m_dpop->nonceFor(url, DpopSigner::NonceScope::AuthorizationServer)
+                                    .isEmpty()) {
+                        qCInfo(lcNetwork) << "the provider asks for a DPoP nonce; retrying once";
+                        return send(url, payload, proof, false, std::move(onFinished));
+                    }
+                    // Best effort: drop our copy of a body that holds a code, verifier or token.
+                    secureWipe(*payload);
+                    onFinished(reply);
+                });
     }
 
     const SessionConfig m_transport;
     const OAuthClient m_client;
+    DpopSigner *m_dpop;
     QNetworkAccessManager m_network;
 };
 
@@ -341,9 +398,9 @@ QByteArray formEncode(const QList<std::pair<QByteArray, QByteArrayView>> &fields
 }
 
 std::unique_ptr<TokenEndpoint> createOAuthTokenEndpoint(const SessionConfig &transport,
-                                                        const OAuthClient &client)
+                                                        const OAuthClient &client, DpopSigner *dpop)
 {
-    return std::make_unique<OAuthTokenEndpoint>(transport, client);
+    return std::make_unique<OAuthTokenEndpoint>(transport, client, dpop);
 }
 
 } // namespace Tessera::OAuth

@@ -16,6 +16,10 @@
 #include <memory>
 #include <utility>
 
+namespace Tessera {
+class DpopSigner;
+}
+
 namespace Tessera::OAuth {
 
 // Who the client is and where its token requests go (from the discovery metadata).
@@ -24,6 +28,10 @@ struct OAuthClient
     QString clientId;
     QUrl tokenEndpoint;
     QUrl revocationEndpoint; // empty: the provider has none (canRevoke() is false)
+    // DPoP (RFC 9449) is on for this provider (DpopSigner::isEnabled): every token request
+    // carries a proof; sign-ins make the key when there is none, a refresh without the key is
+    // Rejected (DpopSigner::missingKeyError()).
+    bool dpop = false;
 };
 
 // Requests: POST application/x-www-form-urlencoded with grant_type and client_id,
@@ -53,9 +61,15 @@ struct OAuthClient
 // revokeAccessToken()) and client_id; 200 is success, an error maps as above, except that
 // unsupported_token_type for an access token is success (§2.2.1: the provider cannot revoke
 // access tokens on their own).
-// `transport` (timeouts, pins, CAs) is copied.
+// DPoP: with a signer that holds a key (or client.dpop), each request carries a fresh proof
+// with the provider's latest DPoP-Nonce; a 400 use_dpop_nonce answer (RFC 9449 §8) is retried
+// once with a new proof carrying the nonce it brought, never more. Revocation carries a proof
+// when there is a key (§5: optional). DpopSigner::checkBinding() judges every token answer.
+// `transport` (timeouts, pins, CAs, the DPoP policy) is copied; `dpop` is the session's and
+// outlives the endpoint (null: no DPoP).
 TESSERA_SDK_EXPORT std::unique_ptr<TokenEndpoint>
-createOAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client);
+createOAuthTokenEndpoint(const SessionConfig &transport, const OAuthClient &client,
+                         DpopSigner *dpop = nullptr);
 
 // application/x-www-form-urlencoded (and an authorization request's query): name=value pairs
 // joined by "&", every byte of a value but the unreserved ones (RFC 3986 §2.3) percent-encoded,

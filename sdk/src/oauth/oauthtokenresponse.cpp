@@ -77,13 +77,17 @@ std::optional<TokenResponse> parseOAuthTokenResponse(QByteArrayView body, QStrin
         return std::nullopt;
     }
     const QJsonValue type = object->value(QStringLiteral("token_type"));
-    if (!type.isString()
-        || type.toString().compare(QLatin1String("Bearer"), Qt::CaseInsensitive) != 0) {
-        *problem = QStringLiteral("token_type is missing or not Bearer");
+    const bool bearer = type.isString()
+            && type.toString().compare(QLatin1String("Bearer"), Qt::CaseInsensitive) == 0;
+    const bool dpop = type.isString()
+            && type.toString().compare(QLatin1String("DPoP"), Qt::CaseInsensitive) == 0;
+    if (!bearer && !dpop) {
+        *problem = QStringLiteral("token_type is missing or neither Bearer nor DPoP");
         return std::nullopt;
     }
 
     TokenResponse response;
+    response.dpopBound = dpop;
     const QJsonValue expiresIn = object->value(QStringLiteral("expires_in"));
     if (!expiresIn.isUndefined()) {
         const double seconds = expiresIn.isDouble() ? expiresIn.toDouble() : -1;

@@ -28,8 +28,10 @@ inline constexpr qint64 MaxExpiresInSeconds = 30 * 24 * 3600;
 
 // A successful token response (RFC 6749 §5.1):
 //  - access_token: a non-empty string of visible ASCII, at most MaxAccessTokenBytes;
-//  - token_type: "Bearer", compared case-insensitively (RFC 6749 §7.1); any other type (DPoP,
-//    MAC) is refused: this client sends only bearer tokens;
+//  - token_type: "Bearer" or "DPoP" (RFC 9449 §5: the token is bound to the proof's key;
+//    TokenResponse::dpopBound), compared case-insensitively (RFC 6749 §7.1); any other type
+//    (MAC) is refused. Whether a DPoP token may be taken is the endpoint's to decide (it knows
+//    whether a proof was sent);
 //  - expires_in: when present a JSON integer in 1..MaxExpiresInSeconds (claims.lifetimeSeconds).
 //    When absent, the exp of an access token that reads as a JWT (readAccessClaims), else
 //    AssumedAccessLifetimeSeconds. The access token is otherwise opaque to the client;

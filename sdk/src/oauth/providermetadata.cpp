@@ -218,6 +218,8 @@ std::optional<ProviderMetadata> parseProviderMetadata(QByteArrayView document,
             reader.strings("token_endpoint_auth_methods_supported", false);
     metadata.authorizationResponseIssParameterSupported =
             reader.boolean("authorization_response_iss_parameter_supported");
+    metadata.dpopSigningAlgValuesSupported =
+            reader.strings("dpop_signing_alg_values_supported", false);
     if (!reader.error().isError()
         && object->contains(QLatin1String("code_challenge_methods_supported"))
         && !metadata.codeChallengeMethodsSupported.contains(QLatin1String("S256")))

@@ -46,6 +46,7 @@ struct TESSERA_SDK_EXPORT ProviderMetadata
     QStringList scopesSupported;
     QStringList tokenEndpointAuthMethodsSupported;
     bool authorizationResponseIssParameterSupported = false; // RFC 9207 §3
+    QStringList dpopSigningAlgValuesSupported;               // RFC 9449 §5.1
 
     // Whether the members that say where requests go (issuer and every endpoint) are the same.
     bool sameEndpoints(const ProviderMetadata &other) const;

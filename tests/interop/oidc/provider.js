@@ -2,6 +2,13 @@
 // oidc-provider (OpenID Certified) as a loopback test peer for Tessera's OAuth/OIDC profile.
 //
 //   node provider.js [--prefix /realms/acme] [--client-id ID] [--access-ttl SECONDS]
+//                    [--dpop] [--dpop-require-nonce] [--dpop-bound-client]
+//
+// DPoP (RFC 9449) is off unless asked for: --dpop turns it on (ES256/EdDSA proofs, server
+// nonces available, discovery lists dpop_signing_alg_values_supported); --dpop-require-nonce
+// also makes every proof carry a nonce (the first token or resource request of a client is
+// answered use_dpop_nonce); --dpop-bound-client registers the client with
+// dpop_bound_access_tokens, so a token request without a proof is refused. Both imply --dpop.
 //
 // Listens on 127.0.0.1 with a port the kernel chooses and prints
 // "listening on http://127.0.0.1:PORT" (the line tests/common/listeningprocess.h waits for),
@@ -16,7 +23,10 @@ import process from 'node:process';
 import Provider from 'oidc-provider';
 
 function parseArguments(argv) {
-  const options = { prefix: '', clientId: 'tessera-native', accessTtl: 300 };
+  const options = {
+    prefix: '', clientId: 'tessera-native', accessTtl: 300, dpop: false, dpopRequireNonce: false,
+    dpopBoundClient: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const value = argv[i + 1];
     switch (argv[i]) {
@@ -37,6 +47,17 @@ function parseArguments(argv) {
         if (!(options.accessTtl > 0)) throw new Error('--access-ttl takes a positive number of seconds');
         i += 1;
         break;
+      case '--dpop':
+        options.dpop = true;
+        break;
+      case '--dpop-require-nonce':
+        options.dpop = true;
+        options.dpopRequireNonce = true;
+        break;
+      case '--dpop-bound-client':
+        options.dpop = true;
+        options.dpopBoundClient = true;
+        break;
       default:
         throw new Error(`unknown argument ${argv[i]}`);
     }
@@ -55,6 +76,7 @@ function configuration(options) {
       response_types: ['code'],
       // RFC 8252 §7.3: a loopback redirect matches any port.
       redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]/callback'],
+      ...(options.dpopBoundClient ? { dpop_bound_access_tokens: true } : {}),
     }],
     pkce: { methods: ['S256'], required: () => true },
     features: {
@@ -63,6 +85,11 @@ function configuration(options) {
       revocation: { enabled: true },
       introspection: { enabled: true },
       userinfo: { enabled: true },
+      dPoP: {
+        enabled: options.dpop,
+        ...(options.dpop ? { nonceSecret: randomBytes(32) } : {}),
+        requireNonce: () => options.dpopRequireNonce,
+      },
     },
     // The default issues a refresh token only for offline_access with prompt=consent.
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -90,6 +117,8 @@ function main() {
     // Every refused token request with its OAuth error code (no token or code in it): the
     // device flow's polls show as "event grant.error authorization_pending".
     provider.on('grant.error', (ctx, err) => console.log(`event grant.error ${err.error}`));
+    // Refused resource requests (userinfo): "event userinfo.error invalid_token" and the like.
+    provider.on('userinfo.error', (ctx, err) => console.log(`event userinfo.error ${err.error}`));
     const callback = provider.callback();
     server.on('request', (req, res) => {
       if (!options.prefix) {

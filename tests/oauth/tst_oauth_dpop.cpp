@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+// DPoP (RFC 9449, issue 13) in the OAuth profile of Tessera::Session, against the real
+// oidc-provider of tests/interop/oidc (provider.js --dpop, --dpop-require-nonce,
+// --dpop-bound-client; one provider process each, started when a test first needs it) with
+// browser.py as the person and the refresh token and the key in the real keyring
+// (scripts/with-keyring.sh). What a thief holding a copied token can do is asked of the
+// provider directly, outside the session.
+#include "oauth/discovery_p.h"
+#include "oauth/oauthtokenendpoint_p.h"
+#include "dpopsigner_p.h"
+#include "session_p.h"
+
+#include "keyringtest.h"
+#include "oauthpeer.h"
+
+#include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/dpop.h>
+#include <tessera/session.h>
+
+#include <QtCore/QProcess>
+#include <QtCore/QTextStream>
+#include <QtCore/QUrlQuery>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <map>
+#include <memory>
+
+using namespace Tessera;
+using namespace Tessera::Test;
+
+namespace {
+
+// `tst_oauth_dpop --restore-child ISSUER CLIENT_ID APP_ID`: restores the stored session in a
+// process of its own and prints "user NAME refreshes N bound B jkt THUMBPRINT", or the error.
+int restoreChild(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    SessionConfig config;
+    config.setIssuer(QUrl(QString::fromLocal8Bit(argv[2])));
+    config.setClientId(QString::fromLocal8Bit(argv[3]));
+    config.setAppId(QString::fromLocal8Bit(argv[4]));
+    config.setRequestTimeout(std::chrono::seconds(30));
+    Session session(config);
+    const Error error = wait(session.restore());
+    QTextStream out(stdout);
+    if (error.isError()) {
+        out << "error " << describe(error) << Qt::endl;
+        return 1;
+    }
+    out << "user " << session.user() << " refreshes "
+        << SessionPrivate::get(&session)->refreshCount() << " bound "
+        << (session.isDpopBound() ? 1 : 0) << " jkt " << session.dpopKeyThumbprint() << Qt::endl;
+    return 0;
+}
+
+// A GET of `url` with exactly these headers; status and the WWW-Authenticate header.
+struct Answer
+{
+    int status = -1;
+    QByteArray challenge;
+};
+
+// oidc-provider answers a DPoP token without a proof 400 (invalid_request), the others 401.
+bool refused(const Answer &answer)
+{
+    return answer.status == 400 || answer.status == 401;
+}
+
+Answer plainGet(const QUrl &url, const QList<std::pair<QByteArray, QByteArray>> &headers)
+{
+    QNetworkAccessManager plain;
+    QNetworkRequest request(url);
+    for (const auto &[name, value] : headers)
+        request.setRawHeader(name, value);
+    std::unique_ptr<QNetworkReply> reply(plain.get(request));
+    if (!QTest::qWaitFor([&] { return reply->isFinished(); }, FlowTimeoutMs))
+        return {};
+    return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
+            reply->rawHeader("WWW-Authenticate")};
+}
+
+bool removeStored(const SessionConfig &config, const QString &key)
+{
+    const auto store = Platform::createKeychainStore(config.storageService());
+    std::optional<bool> removed;
+    store->remove(key, [&removed](const Platform::StoreResult &result) {
+        removed = result.ok() || result.status == Platform::StoreResult::Status::NotFound;
+    });
+    return QTest::qWaitFor([&] { return removed.has_value(); }, 20000) && *removed;
+}
+
+} // namespace
+
+class tst_OAuthDpop : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void cleanup();
+
+    void signInBindsTheSessionToItsKey();
+    void stolenAccessTokenIsWorthNothing();
+    void stolenRefreshTokenIsWorthNothing();
+    void restoreInAnotherProcessUsesTheSameKey();
+    void nonceIsFetchedOnceAtBothServers();
+    void boundClientNeedsTheProof();
+    void requiredFailsWhenTheServerDoesNotBind();
+    void missingKeyMeansReauthRequired();
+    void logoutDeletesTheKey();
+
+private:
+    // The provider started with `arguments` (shared by the tests that ask for the same ones).
+    OAuthPeer *provider(const QStringList &arguments);
+    SessionConfig configFor(const OAuthPeer &peer) const;
+    Error signIn(Session &session, const OAuthPeer &peer,
+                 const QString &user = QStringLiteral("alice"));
+    QUrl userinfoEndpoint(const SessionConfig &config);
+    QUrl tokenEndpoint(const SessionConfig &config);
+
+    std::map<QStringList, std::unique_ptr<OAuthPeer>> m_peers;
+    QString m_secretServiceProblem;
+};
+
+OAuthPeer *tst_OAuthDpop::provider(const QStringList &arguments)
+{
+    auto &peer = m_peers[arguments];
+    if (!peer) {
+        peer = std::make_unique<OAuthPeer>(OAuthPeer::Kind::OidcProvider);
+        peer->setProviderArguments(arguments);
+        if (!peer->start()) {
+            qWarning("cannot start oidc-provider: %s", qPrintable(peer->errorString()));
+            peer.reset();
+            return nullptr;
+        }
+    }
+    return peer.get();
+}
+
+SessionConfig tst_OAuthDpop::configFor(const OAuthPeer &peer) const
+{
+    SessionConfig config;
+    config.setAppId(QStringLiteral("org.tessera.test.dpop-")
+                    + QUuid::createUuid().toString(QUuid::Id128));
+    config.setIssuer(peer.issuer());
+    config.setClientId(peer.clientId());
+    config.setRequestTimeout(std::chrono::seconds(30));
+    config.setBrowserTimeout(std::chrono::milliseconds(FlowTimeoutMs));
+    return config;
+}
+
+Error tst_OAuthDpop::signIn(Session &session, const OAuthPeer &peer, const QString &user)
+{
+    ScriptedPerson person(session, peer, peer.signInOptions(user));
+    return wait(session.signInWithBrowser());
+}
+
+QUrl tst_OAuthDpop::userinfoEndpoint(const SessionConfig &config)
+{
+    OAuth::Discovery discovery(config.issuer().toString(), config);
+    return wait(discovery.metadata()).isError() ? QUrl() : discovery.cached()->userinfoEndpoint;
+}
+
+QUrl tst_OAuthDpop::tokenEndpoint(const SessionConfig &config)
+{
+    OAuth::Discovery discovery(config.issuer().toString(), config);
+    return wait(discovery.metadata()).isError() ? QUrl() : discovery.cached()->tokenEndpoint;
+}
+
+void tst_OAuthDpop::initTestCase()
+{
+    m_secretServiceProblem = secretServiceProblem();
+}
+
+void tst_OAuthDpop::cleanupTestCase()
+{
+    m_peers.clear();
+}
+
+void tst_OAuthDpop::cleanup()
+{
+    for (auto &[arguments, peer] : m_peers) {
+        if (peer)
+            peer->printLogIfFailed();
+    }
+}
+
+void tst_OAuthDpop::signInBindsTheSessionToItsKey()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    QCOMPARE(config.dpopPolicy(), SessionConfig::DpopPolicy::IfSupported); // the default
+    Session session(config);
+    QSignalSpy requested(&session, &Session::browserSignInRequested);
+    const Error error = signIn(session, *peer);
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+
+    // Bound: token_type DPoP, to the key the authorization request named (RFC 9449 §10).
+    QVERIFY(session.isDpopBound());
+    const QString jkt = session.dpopKeyThumbprint();
+    QCOMPARE(jkt.size(), 43);
+    QCOMPARE(
+            QUrlQuery(requested.first().first().toUrl()).queryItemValue(QStringLiteral("dpop_jkt")),
+            jkt);
+
+    // The key is in the keyring beside the refresh token: PKCS#8 DER of that very key.
+    const QByteArray der = storedSecret(
+            config, config.storageKey(QStringLiteral("alice")) + QStringLiteral("#dpop"));
+    QVERIFY(!der.isEmpty());
+    QVERIFY(der.startsWith('\x30')); // a DER SEQUENCE, not PEM text
+    const Jose::Key stored = DpopSigner::importKey(Secret(der));
+    QVERIFY(!stored.isNull());
+    QCOMPARE(stored.thumbprint(), jkt);
+
+    // Requests through the authenticated manager carry the token as DPoP with a proof.
+    AuthenticatedNetworkAccessManager manager(&session);
+    std::unique_ptr<QNetworkReply> reply(manager.get(QNetworkRequest(userinfoEndpoint(config))));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+    QVERIFY(reply->readAll().contains("\"sub\":\"alice\""));
+
+    // A refresh keeps the binding, with the same key.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QVERIFY(!wait(session.freshAccessToken()).isError());
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 1);
+    QVERIFY(session.isDpopBound());
+    QCOMPARE(session.dpopKeyThumbprint(), jkt);
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthDpop::stolenAccessTokenIsWorthNothing()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    Session session(config);
+    QVERIFY(!signIn(session, *peer).isError());
+    QFuture<Secret> held = session.freshAccessToken();
+    QVERIFY(!wait(held).isError());
+    const QByteArray token = held.takeResult().reveal().toByteArray();
+    const QUrl userinfo = userinfoEndpoint(config);
+
+    // As a bearer token, as DPoP without a proof, and with a proof of the thief's own key.
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "Bearer " + token}}).status, 401);
+    QVERIFY(refused(plainGet(userinfo, {{"Authorization", "DPoP " + token}})));
+    const Jose::Key thief = Jose::Key::generate(Jose::Algorithm::ES256);
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    Jose::Dpop::ProofOptions withToken;
+    withToken.accessToken = token;
+    const QByteArray thiefProof = Jose::Dpop::createProof(thief, "GET", userinfo, now, withToken);
+    QVERIFY(!thiefProof.isEmpty());
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "DPoP " + token}, {"DPoP", thiefProof}}).status,
+             401);
+
+    // The session's own key makes it work (so the refusals above are about the key), once: the
+    // same proof replayed is refused.
+    const Jose::Key &key = SessionPrivate::get(&session)->dpopSignerForTesting()->key();
+    const QByteArray proof = Jose::Dpop::createProof(key, "GET", userinfo, now, withToken);
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}).status, 200);
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}).status, 401);
+    // A proof for another method is refused too.
+    const QByteArray post = Jose::Dpop::createProof(key, "POST", userinfo, now, withToken);
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "DPoP " + token}, {"DPoP", post}}).status, 401);
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthDpop::stolenRefreshTokenIsWorthNothing()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    Session session(config);
+    QVERIFY(!signIn(session, *peer).isError());
+    const QByteArray refresh = storedSecret(config, config.storageKey(QStringLiteral("alice")));
+    QVERIFY(!refresh.isEmpty());
+    const QUrl token = tokenEndpoint(config);
+
+    // Copied out of the keyring without the key: refused without a proof, and with a proof of
+    // another key.
+    SessionConfig thiefConfig = config;
+    thiefConfig.setDpopPolicy(SessionConfig::DpopPolicy::Off);
+    auto refreshWith = [&](const SessionConfig &transport, bool dpop, DpopSigner *signer) {
+        const auto endpoint = OAuth::createOAuthTokenEndpoint(
+                transport, {config.clientId(), token, {}, dpop}, signer);
+        std::optional<TokenOutcome> outcome;
+        endpoint->refresh(Secret(refresh),
+                          [&outcome](TokenOutcome result) { outcome = std::move(result); });
+        QTest::qWaitFor([&] { return outcome.has_value(); }, FlowTimeoutMs);
+        return outcome ? std::move(*outcome) : TokenOutcome::failed({});
+    };
+    const TokenOutcome bare = refreshWith(thiefConfig, false, nullptr);
+    QVERIFY2(bare.kind != TokenOutcome::Kind::Issued, "a bound refresh token without a proof");
+    DpopSigner thief;
+    thief.ensureKey();
+    const TokenOutcome otherKey = refreshWith(config, true, &thief);
+    QVERIFY2(otherKey.kind != TokenOutcome::Kind::Issued,
+             "a bound refresh token with a proof of another key");
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthDpop::restoreInAnotherProcessUsesTheSameKey()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    Session session(config);
+    QVERIFY(!signIn(session, *peer, QStringLiteral("carol")).isError());
+    const QString jkt = session.dpopKeyThumbprint();
+    const QString key = config.storageKey(QStringLiteral("carol"));
+    const QByteArray before = storedSecret(config, key);
+
+    QProcess child;
+    child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    child.start(QCoreApplication::applicationFilePath(),
+                {QStringLiteral("--restore-child"), config.issuer().toString(), config.clientId(),
+                 config.appId()});
+    QVERIFY(child.waitForFinished(FlowTimeoutMs));
+    const QString line = QString::fromUtf8(child.readAllStandardOutput()).trimmed();
+    QCOMPARE(line, QStringLiteral("user carol refreshes 1 bound 1 jkt %1").arg(jkt));
+    QCOMPARE(child.exitCode(), 0);
+    // The child rotated the refresh token with a proof of the same key...
+    QVERIFY(storedSecret(config, key) != before);
+
+    // ... and this process spends the rotated one (re-read under the lock), with that key.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    const Error refreshed = wait(session.freshAccessToken());
+    QVERIFY2(!refreshed.isError(), qPrintable(describe(refreshed)));
+    QVERIFY(session.isDpopBound());
+    QCOMPARE(session.dpopKeyThumbprint(), jkt);
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthDpop::nonceIsFetchedOnceAtBothServers()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    // Every proof must carry a server nonce: the first token request is answered
+    // 400 use_dpop_nonce, and so is the first resource request (401 WWW-Authenticate: DPoP
+    // error="use_dpop_nonce"), each retried once with the nonce it brought.
+    OAuthPeer *peer = provider({QStringLiteral("--dpop-require-nonce")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    Session session(config);
+    const Error error = signIn(session, *peer);
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QVERIFY(session.isDpopBound());
+
+    AuthenticatedNetworkAccessManager manager(&session);
+    std::unique_ptr<QNetworkReply> reply(manager.get(QNetworkRequest(userinfoEndpoint(config))));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+    // The nonce challenge was no reason to refresh the token.
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 0);
+
+    // A refresh in a new process (no nonce known yet) goes through the same retry.
+    Session restored(config);
+    const Error restoreError = wait(restored.restore());
+    QVERIFY2(!restoreError.isError(), qPrintable(describe(restoreError)));
+    QVERIFY(restored.isDpopBound());
+    QVERIFY(!wait(restored.logout()).isError());
+}
+
+void tst_OAuthDpop::boundClientNeedsTheProof()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    // A client registered with dpop_bound_access_tokens: a token request without a proof is
+    // refused; the default policy binds and gets through.
+    OAuthPeer *peer = provider({QStringLiteral("--dpop-bound-client")});
+    QVERIFY(peer);
+    SessionConfig off = configFor(*peer);
+    off.setDpopPolicy(SessionConfig::DpopPolicy::Off);
+    {
+        Session session(off);
+        const Error error = signIn(session, *peer);
+        QVERIFY2(error.isError(), "the provider requires DPoP of this client");
+        QVERIFY(!error.isTransient());
+        QCOMPARE(session.state(), Session::State::SignedOut);
+    }
+    Session session(configFor(*peer));
+    const Error error = signIn(session, *peer);
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QVERIFY(session.isDpopBound());
+    QVERIFY(!wait(session.logout()).isError());
+}
+
+void tst_OAuthDpop::requiredFailsWhenTheServerDoesNotBind()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    // DPoP off at the provider: it ignores the proof and issues bearer tokens.
+    OAuthPeer *peer = provider({});
+    QVERIFY(peer);
+    SessionConfig config = configFor(*peer);
+    {
+        Session session(config); // IfSupported: nothing advertised, so no DPoP, and that is fine
+        QVERIFY(!signIn(session, *peer).isError());
+        QVERIFY(!session.isDpopBound());
+        QVERIFY(session.dpopKeyThumbprint().isEmpty());
+        QVERIFY(storedSecret(config,
+                             config.storageKey(QStringLiteral("alice")) + QStringLiteral("#dpop"))
+                        .isEmpty());
+        QVERIFY(!wait(session.logout()).isError());
+    }
+    config.setDpopPolicy(SessionConfig::DpopPolicy::Required);
+    Session session(config);
+    const Error error = signIn(session, *peer);
+    QCOMPARE(error.code(), Error::Code::DpopNotBound);
+    QCOMPARE(session.state(), Session::State::SignedOut);
+    QVERIFY(storedSecret(config, config.storageKey(QStringLiteral("alice"))).isEmpty());
+}
+
+void tst_OAuthDpop::missingKeyMeansReauthRequired()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    const QString key = config.storageKey(QStringLiteral("alice"));
+    {
+        Session session(config);
+        QVERIFY(!signIn(session, *peer).isError());
+    }
+    // The key is gone from storage (deleted, or another tool cleaned the keyring): the stored
+    // refresh token is useless, and the session is never continued unbound.
+    QVERIFY(removeStored(config, key + QStringLiteral("#dpop")));
+    Session restored(config);
+    const Error error = wait(restored.restore());
+    QCOMPARE(error.code(), Error::Code::SessionRejected);
+    QTRY_COMPARE_WITH_TIMEOUT(restored.state(), Session::State::ReauthRequired, FlowTimeoutMs);
+    QVERIFY(!restored.isDpopBound());
+    QTRY_VERIFY_WITH_TIMEOUT(storedSecret(config, key).isEmpty(), FlowTimeoutMs);
+}
+
+void tst_OAuthDpop::logoutDeletesTheKey()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    OAuthPeer *peer = provider({QStringLiteral("--dpop")});
+    QVERIFY(peer);
+    const SessionConfig config = configFor(*peer);
+    const QString key = config.storageKey(QStringLiteral("alice"));
+    Session session(config);
+    QVERIFY(!signIn(session, *peer).isError());
+    QVERIFY(!storedSecret(config, key + QStringLiteral("#dpop")).isEmpty());
+    const Error error = wait(session.logout());
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QVERIFY(storedSecret(config, key + QStringLiteral("#dpop")).isEmpty());
+    QVERIFY(storedSecret(config, key).isEmpty());
+    QVERIFY(session.dpopKeyThumbprint().isEmpty());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && qstrcmp(argv[1], "--restore-child") == 0)
+        return restoreChild(argc, argv);
+    QCoreApplication app(argc, argv);
+    tst_OAuthDpop test;
+    QTEST_SET_MAIN_SOURCE_PATH
+    return QTest::qExec(&test, argc, argv);
+}
+#include "tst_oauth_dpop.moc"
