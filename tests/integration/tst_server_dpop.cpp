@@ -73,8 +73,9 @@ private:
                             const QByteArray &accessToken = {}, const QString &nonce = {});
     HttpResponse login(HttpClient &http, const QList<QByteArray> &proofs);
     HttpResponse refresh(HttpClient &http, const QString &token, const QList<QByteArray> &proofs);
+    // `host`: the Host field's host, when not the server's.
     HttpResponse me(HttpClient &http, const QByteArray &authorization,
-                    const QList<QByteArray> &proofs);
+                    const QList<QByteArray> &proofs, const QString &host = {});
     // A login bound to `key` on the default server: {access, refresh}.
     QPair<QString, QString> boundLogin(const Jose::Key &key);
     QByteArray meProof(const Jose::Key &key, const QString &access)
@@ -124,15 +125,18 @@ HttpResponse tst_ServerDpop::refresh(HttpClient &http, const QString &token,
 }
 
 HttpResponse tst_ServerDpop::me(HttpClient &http, const QByteArray &authorization,
-                                const QList<QByteArray> &proofs)
+                                const QList<QByteArray> &proofs, const QString &host)
 {
     // Raw, so that repeated DPoP fields are sent as they are.
     QList<QByteArray> lines{"Authorization: " + authorization};
     for (const QByteArray &value : proofs)
         lines.append("DPoP: " + value);
     const QUrl base = http.url(QStringLiteral("/"));
+    QUrl named = base;
+    if (!host.isEmpty())
+        named.setHost(host);
     return rawRequest(base,
-                      buildRawRequest("GET", QStringLiteral("/api/me/"), base, {}, {}, lines));
+                      buildRawRequest("GET", QStringLiteral("/api/me/"), named, {}, {}, lines));
 }
 
 QPair<QString, QString> tst_ServerDpop::boundLogin(const Jose::Key &key)
@@ -407,7 +411,9 @@ void tst_ServerDpop::proofForAnotherUrlOrMethod()
     const QByteArray wrong =
             Dpop::createProof(m_key, method, target, QDateTime::currentSecsSinceEpoch(), options);
     QVERIFY(!wrong.isEmpty());
-    const HttpResponse refused = me(m_flow->http, "DPoP " + token, {wrong});
+    // The Host field names the proof's host: the server compares with its public base URL
+    // all the same, not with what the client says it asked for.
+    const HttpResponse refused = me(m_flow->http, "DPoP " + token, {wrong}, target.host());
     QCOMPARE(refused.status, 401);
     QVERIFY(refused.header("WWW-Authenticate").contains("error=\"invalid_dpop_proof\""));
 
