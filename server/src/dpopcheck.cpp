@@ -91,6 +91,13 @@ DpopCheck::Proof DpopCheck::tokenRequest(const QHttpServerRequest &request)
     return verify(request, std::nullopt, {});
 }
 
+DpopCheck::Proof DpopCheck::presentedProof(const QHttpServerRequest &request)
+{
+    if (m_config.dpopMode == DpopMode::Off || headerValues(request, "dpop").isEmpty())
+        return {};
+    return verify(request, std::nullopt, {});
+}
+
 DpopCheck::Proof DpopCheck::resourceRequest(const QHttpServerRequest &request,
                                             QByteArrayView accessToken, const QString &jkt)
 {

@@ -35,6 +35,9 @@ public:
     // A token request's proof. With --dpop off the DPoP header is ignored (an empty jkt).
     // Without a proof: ok with an empty jkt, or MissingProof with --dpop required.
     Proof tokenRequest(const QHttpServerRequest &request);
+    // The proof of a revocation request (/api/token/blacklist/, /revoke), which needs one only
+    // for a bound token: checked when present (ignored with --dpop off), never required.
+    Proof presentedProof(const QHttpServerRequest &request);
     // A resource request carrying `accessToken` bound to `jkt`: a proof is needed, with the
     // token's ath, this request's method and URL, and that key.
     Proof resourceRequest(const QHttpServerRequest &request, QByteArrayView accessToken,

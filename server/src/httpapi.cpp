@@ -119,12 +119,7 @@ void HttpApi::addRoutes()
                    [this](const QHttpServerRequest &request) { return refresh(request); });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
-                   [this](const QHttpServerRequest &request) {
-                       return withStringField(
-                               request, QStringLiteral("refresh"), [this](const QByteArray &token) {
-                                   return outcomeResponse(m_tokens.revoke(token), m_store);
-                               });
-                   });
+                   [this](const QHttpServerRequest &request) { return blacklist(request); });
 
     m_server.route(QStringLiteral("/api/token/verify/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
@@ -248,6 +243,22 @@ QHttpServerResponse HttpApi::refresh(const QHttpServerRequest &request)
                 if (result.outcome == TokenService::Outcome::WrongDpopKey)
                     return m_dpop.wrongKeyRefusal();
                 return outcomeResponse(result.outcome, m_store);
+            });
+    m_dpop.addNonce(response);
+    return response;
+}
+
+QHttpServerResponse HttpApi::blacklist(const QHttpServerRequest &request)
+{
+    const DpopCheck::Proof proof = m_dpop.presentedProof(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
+    QHttpServerResponse response =
+            withStringField(request, QStringLiteral("refresh"), [&](const QByteArray &token) {
+                const TokenService::Outcome outcome = m_tokens.revoke(token, proof.jkt);
+                if (outcome == TokenService::Outcome::WrongDpopKey)
+                    return m_dpop.wrongKeyRefusal();
+                return outcomeResponse(outcome, m_store);
             });
     m_dpop.addNonce(response);
     return response;

@@ -40,6 +40,7 @@ private:
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
     QHttpServerResponse refresh(const QHttpServerRequest &request);
+    QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The client as --trusted-proxy defines it, for log lines.
     QString clientAddress(const QHttpServerRequest &request) const;

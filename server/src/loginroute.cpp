@@ -171,22 +171,18 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
     LoginAnswers answers;
     answers.checked = [this, dpopJkt, dpopNonce](QHttpServerResponder &&responder,
                                                  const Store::User *user) {
-        auto withNonce = [&dpopNonce](QHttpServerResponse &&response) {
-            if (!dpopNonce.isEmpty())
-                response.setHeader(QByteArrayLiteral("DPoP-Nonce"), dpopNonce);
-            return std::move(response);
-        };
-        if (!user)
-            return withNonce(errorResponse(
-                                     Status::Unauthorized, QStringLiteral("authentication_failed"),
-                                     QStringLiteral(
-                                             "No active account found with the given credentials")))
-                    .write(std::move(responder));
-        const auto result = m_tokens.startFamily(*user, nullptr, dpopJkt);
-        if (result.outcome != TokenService::Outcome::Ok)
-            return storageErrorResponse(m_store.unavailable()).write(std::move(responder));
-        withNonce(tokenPairResponse(result.tokens, !result.dpopJkt.isEmpty()))
-                .write(std::move(responder));
+        auto response =
+                errorResponse(Status::Unauthorized, QStringLiteral("authentication_failed"),
+                              QStringLiteral("No active account found with the given credentials"));
+        if (user) {
+            const auto result = m_tokens.startFamily(*user, nullptr, dpopJkt);
+            if (result.outcome != TokenService::Outcome::Ok)
+                return storageErrorResponse(m_store.unavailable()).write(std::move(responder));
+            response = tokenPairResponse(result.tokens, !result.dpopJkt.isEmpty());
+        }
+        if (!dpopNonce.isEmpty())
+            response.setHeader(QByteArrayLiteral("DPoP-Nonce"), dpopNonce);
+        response.write(std::move(responder));
     };
     answers.refused = [](QHttpServerResponder &&responder, Status status, const QString &code,
                          const QString &detail, qint64 retryAfter) {

@@ -364,12 +364,19 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     const QString token = parameters.value(QStringLiteral("token"));
     if (token.isEmpty())
         return oauthError(QStringLiteral("invalid_request"), QStringLiteral("token is required"));
+    const DpopCheck::Proof proof = m_dpop.presentedProof(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
     // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
-    // A token of another client is answered like an unknown one and left alone: a public
-    // client's id proves nothing, and an error would tell a finder whose token it holds.
-    if (m_tokens.revokeForClient(token.toUtf8(), clientId) == TokenService::Outcome::Internal)
+    // A token of another client, or a DPoP-bound one without a proof of its key, is answered
+    // like an unknown one and left alone: a public client's id proves nothing, an error would
+    // tell a finder whose token it holds, and a thief must not sign its user out.
+    if (m_tokens.revokeForClient(token.toUtf8(), clientId, proof.jkt)
+        == TokenService::Outcome::Internal)
         return serverError(m_store);
-    return jsonResponse({});
+    QHttpServerResponse response = jsonResponse({});
+    m_dpop.addNonce(response);
+    return response;
 }
 
 QHttpServerResponse OAuthTokenRoute::userinfo(const QHttpServerRequest &request)

@@ -212,8 +212,7 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
     // The same for a bound family without its key: whoever sent it does not hold the key, so
     // the token is not theirs to rotate, to have answered by the grace window, or to revoke
     // the family with as a reuse (RFC 9449 section 5).
-    if (!record->dpopJkt.isEmpty()
-        && !Jose::constantTimeEquals(record->dpopJkt.toLatin1(), proofJkt.toLatin1())) {
+    if (!holdsKey(record->dpopJkt, proofJkt)) {
         qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
                              << "is DPoP-bound and the request has no proof of its key";
         return {Outcome::WrongDpopKey, {}};
@@ -334,13 +333,20 @@ TokenService::Grace TokenService::answerWithinGrace(const Store::RefreshRecord &
     return {*token, {}};
 }
 
-TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
+bool TokenService::holdsKey(const QString &boundJkt, const QString &proofJkt)
+{
+    return boundJkt.isEmpty() || Jose::constantTimeEquals(boundJkt.toLatin1(), proofJkt.toLatin1());
+}
+
+TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken, const QString &proofJkt)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return Outcome::Invalid;
     const auto record = m_store.findRefreshToken(Jose::sha256(refreshToken));
     if (!record)
         return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
+    if (!holdsKey(record->dpopJkt, proofJkt))
+        return Outcome::WrongDpopKey;
     if (record->familyRevoked || nowMs() >= record->familyExpiresAt)
         return Outcome::Invalid;
     if (!revokeFamily(record->familyId, nowMs(), QStringLiteral("logout")))
@@ -350,7 +356,8 @@ TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
 }
 
 TokenService::Outcome TokenService::revokeForClient(const QByteArray &token,
-                                                    const QString &clientId)
+                                                    const QString &clientId,
+                                                    const QString &proofJkt)
 {
     QString familyId;
     if (looksLikeRefreshToken(token)) {
@@ -359,11 +366,15 @@ TokenService::Outcome TokenService::revokeForClient(const QByteArray &token,
             return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
         if (record->clientId != clientId)
             return Outcome::Invalid;
+        if (!holdsKey(record->dpopJkt, proofJkt))
+            return Outcome::WrongDpopKey;
         familyId = record->familyId;
     } else {
         const AccessCheck check = checkAccess(token);
         if (check.outcome != Outcome::Ok)
             return check.outcome;
+        if (!holdsKey(check.dpopJkt, proofJkt))
+            return Outcome::WrongDpopKey;
         familyId = QJsonDocument::fromJson(check.subjectJson)
                            .object()
                            .value(QStringLiteral("sid"))

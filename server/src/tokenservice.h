@@ -95,10 +95,13 @@ public:
     // `proofJkt` (an unbound family stays unbound).
     Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {},
                    const QString *requiredClient = nullptr, const QString &proofJkt = {});
-    Outcome revoke(const QByteArray &refreshToken);
+    // `proofJkt` as for refresh(): a bound family is revoked only by the holder of its key
+    // (else WrongDpopKey), so a stolen token cannot sign its user out.
+    Outcome revoke(const QByteArray &refreshToken, const QString &proofJkt = {});
     // RFC 7009: revokes the family of a refresh or access token issued to `clientId`. Ok when
     // revoked; Invalid for unknown tokens and those of other clients (nothing changes).
-    Outcome revokeForClient(const QByteArray &token, const QString &clientId);
+    Outcome revokeForClient(const QByteArray &token, const QString &clientId,
+                            const QString &proofJkt = {});
     // Revokes a family by id (a replayed authorization code's, RFC 6749 §4.1.2).
     bool revokeFamilyById(const QString &familyId, const QString &reason);
     AccessCheck checkAccess(const QByteArray &accessToken);
@@ -167,6 +170,9 @@ private:
     QByteArray mintIdToken(const Store::User &user, const OAuthGrant &grant,
                            const QString &familyId, qint64 nowMs) const;
     static bool looksLikeRefreshToken(const QByteArray &token);
+    // Whether a request whose proof has key `proofJkt` (empty: no proof) may use a token
+    // bound to `boundJkt` (empty: unbound).
+    static bool holdsKey(const QString &boundJkt, const QString &proofJkt);
 
     const ServerConfig &m_config;
     Store &m_store;

@@ -54,6 +54,7 @@ private slots:
     void stolenAccessToken();
     void stolenRefreshToken();
     void stolenRotatedRefreshTokenWithinGrace();
+    void stolenTokenCannotSignOut();
     void proofReplay();
     void proofForAnotherUrlOrMethod_data();
     void proofForAnotherUrlOrMethod();
@@ -354,6 +355,70 @@ void tst_ServerDpop::stolenRotatedRefreshTokenWithinGrace()
     TESSERA_EXPECT_STATUS(refresh(m_flow->http, rotated.str(QStringLiteral("refresh")),
                                   {proof(m_server, m_key, "POST", refreshPath)}),
                           200);
+}
+
+void tst_ServerDpop::stolenTokenCannotSignOut()
+{
+    // /api/token/blacklist/: a bound family is revoked only with a proof of its key.
+    const QString blacklistPath = QStringLiteral("/api/token/blacklist/");
+    const auto [access, refreshToken] = boundLogin(m_key);
+    const QByteArray body = refreshBody(refreshToken);
+    const HttpResponse bare = m_flow->http.post(blacklistPath, body, Json);
+    QCOMPARE(bare.status, 400);
+    QCOMPARE(errorOf(bare), QStringLiteral("invalid_dpop_proof"));
+    const HttpResponse otherKey =
+            m_flow->http.post(blacklistPath, body, Json,
+                              {{"DPoP", proof(m_server, m_otherKey, "POST", blacklistPath)}});
+    QCOMPARE(otherKey.status, 400);
+    TESSERA_EXPECT_STATUS(me(m_flow->http, "DPoP " + access.toLatin1(), {meProof(m_key, access)}),
+                          200);
+    TESSERA_EXPECT_STATUS(
+            m_flow->http.post(blacklistPath, body, Json,
+                              {{"DPoP", proof(m_server, m_key, "POST", blacklistPath)}}),
+            200);
+    QCOMPARE(me(m_flow->http, "DPoP " + access.toLatin1(), {meProof(m_key, access)}).status, 401);
+
+    // /revoke (RFC 7009): answered 200 whatever happens, but nothing is revoked without the key.
+    const Pkce pkce = newPkce();
+    const QString code = m_flow->code(pkce);
+    QVERIFY(!code.isEmpty());
+    const HttpResponse tokens = m_flow->http.post(
+            QStringLiteral("/token"),
+            formBody({{QStringLiteral("grant_type"), QStringLiteral("authorization_code")},
+                      {QStringLiteral("code"), code},
+                      {QStringLiteral("code_verifier"), pkce.verifier},
+                      {QStringLiteral("redirect_uri"), Redirect},
+                      {QStringLiteral("client_id"), Client}}),
+            FormMime, {{"DPoP", proof(m_server, m_key, "POST", QStringLiteral("/token"))}});
+    TESSERA_EXPECT_STATUS(tokens, 200);
+    const QString oauthAccess = tokens.str(QStringLiteral("access_token"));
+    for (const QString &token : {tokens.str(QStringLiteral("refresh_token")), oauthAccess}) {
+        const QByteArray revocation =
+                formBody({{QStringLiteral("token"), token}, {QStringLiteral("client_id"), Client}});
+        TESSERA_EXPECT_STATUS(m_flow->http.post(QStringLiteral("/revoke"), revocation, FormMime),
+                              200);
+        const HttpResponse userinfo =
+                m_flow->http.get(QStringLiteral("/userinfo"),
+                                 {{"Authorization", "DPoP " + oauthAccess.toLatin1()},
+                                  {"DPoP",
+                                   proof(m_server, m_key, "GET", QStringLiteral("/userinfo"),
+                                         oauthAccess.toLatin1())}});
+        TESSERA_EXPECT_STATUS(userinfo, 200);
+    }
+    const QByteArray revocation =
+            formBody({{QStringLiteral("token"), tokens.str(QStringLiteral("refresh_token"))},
+                      {QStringLiteral("client_id"), Client}});
+    TESSERA_EXPECT_STATUS(
+            m_flow->http.post(
+                    QStringLiteral("/revoke"), revocation, FormMime,
+                    {{"DPoP", proof(m_server, m_key, "POST", QStringLiteral("/revoke"))}}),
+            200);
+    const HttpResponse after = m_flow->http.get(
+            QStringLiteral("/userinfo"),
+            {{"Authorization", "DPoP " + oauthAccess.toLatin1()},
+             {"DPoP",
+              proof(m_server, m_key, "GET", QStringLiteral("/userinfo"), oauthAccess.toLatin1())}});
+    QCOMPARE(after.status, 401);
 }
 
 void tst_ServerDpop::proofReplay()
