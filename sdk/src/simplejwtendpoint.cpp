@@ -6,6 +6,7 @@
 #include "accesstiming_p.h"
 #include "dpopsigner_p.h"
 #include "logging_p.h"
+#include "tokenrequest_p.h"
 #include "tokenendpoint_p.h"
 #include "transport_p.h"
 
@@ -198,41 +199,12 @@ private:
     void exchange(const QString &path, const QJsonObject &body, bool proof,
                   std::function<void(QNetworkReply *)> onFinished)
     {
-        auto payload =
-                std::make_shared<QByteArray>(QJsonDocument(body).toJson(QJsonDocument::Compact));
-        send(m_config.endpoint(path), payload, proof, true, std::move(onFinished));
-    }
-
-    void send(const QUrl &url, const std::shared_ptr<QByteArray> &payload, bool proof,
-              bool mayRetryForNonce, std::function<void(QNetworkReply *)> onFinished)
-    {
-        QNetworkRequest request(url);
-        Transport::prepareRequest(request, m_config);
-        request.setHeader(QNetworkRequest::ContentTypeHeader,
-                          QByteArrayLiteral("application/json"));
-        request.setRawHeader("Accept", "application/json");
-        if (proof)
-            m_dpop->sign(request, "POST");
-        QNetworkReply *reply = m_network.post(request, *payload);
-        Transport::watchReply(reply, m_config, MaxTokenResponseBytes);
-        connect(reply, &QNetworkReply::finished, this,
-                [this, reply, url, payload, proof, mayRetryForNonce,
-                 onFinished = std::move(onFinished)]() mutable {
-                    reply->deleteLater();
-                    const bool answered = !Transport::replyError(reply).isError();
-                    if (m_dpop && answered)
-                        m_dpop->rememberNonce(reply, DpopSigner::NonceScope::AuthorizationServer);
-                    if (proof && mayRetryForNonce && answered
-                        && DpopSigner::isTokenEndpointNonceChallenge(reply)
-                        && !m_dpop->nonceFor(url, DpopSigner::NonceScope::AuthorizationServer)
-                                    .isEmpty()) {
-                        qCInfo(lcNetwork) << "the server asks for a DPoP nonce; retrying once";
-                        return send(url, payload, proof, false, std::move(onFinished));
-                    }
-                    // Best effort: drop our copy of a body that holds a password or token.
-                    secureWipe(*payload);
-                    onFinished(reply);
-                });
+        postTokenRequest(
+                m_network, m_config, this, m_dpop, m_config.endpoint(path),
+                {QByteArrayLiteral("application/json"),
+                 std::make_shared<QByteArray>(QJsonDocument(body).toJson(QJsonDocument::Compact)),
+                 proof},
+                std::move(onFinished));
     }
 
     // The tokens of a 200 answer, or why they cannot be used.

@@ -4,6 +4,7 @@
 #include "../accesstiming_p.h"
 #include "../dpopsigner_p.h"
 #include "../logging_p.h"
+#include "../tokenrequest_p.h"
 #include "../transport_p.h"
 #include "oauthtokenresponse_p.h"
 
@@ -335,42 +336,10 @@ private:
     {
         const QByteArray clientId = m_client.clientId.toUtf8();
         fields.append({"client_id", clientId});
-        // Kept for a nonce retry, wiped once the exchange is over.
-        auto payload = std::make_shared<QByteArray>(formEncode(fields));
-        send(url, payload, proof, true, std::move(onFinished));
-    }
-
-    void send(const QUrl &url, const std::shared_ptr<QByteArray> &payload, bool proof,
-              bool mayRetryForNonce, std::function<void(QNetworkReply *)> onFinished)
-    {
-        QNetworkRequest request(url);
-        Transport::prepareRequest(request, m_transport);
-        request.setHeader(QNetworkRequest::ContentTypeHeader,
-                          QByteArrayLiteral("application/x-www-form-urlencoded"));
-        request.setRawHeader("Accept", "application/json");
-        if (proof)
-            m_dpop->sign(request, "POST");
-        QNetworkReply *reply = m_network.post(request, *payload);
-        Transport::watchReply(reply, m_transport, MaxTokenResponseBytes);
-        connect(reply, &QNetworkReply::finished, this,
-                [this, reply, url, payload, proof, mayRetryForNonce,
-                 onFinished = std::move(onFinished)]() mutable {
-                    reply->deleteLater();
-                    const bool answered = !Transport::replyError(reply).isError();
-                    if (m_dpop && answered)
-                        m_dpop->rememberNonce(reply, DpopSigner::NonceScope::AuthorizationServer);
-                    // RFC 9449 §8: once, with a new proof carrying the nonce; never a loop.
-                    if (proof && mayRetryForNonce && answered
-                        && DpopSigner::isTokenEndpointNonceChallenge(reply)
-                        && !m_dpop->nonceFor(url, DpopSigner::NonceScope::AuthorizationServer)
-                                    .isEmpty()) {
-                        qCInfo(lcNetwork) << "the provider asks for a DPoP nonce; retrying once";
-                        return send(url, payload, proof, false, std::move(onFinished));
-                    }
-                    // Best effort: drop our copy of a body that holds a code, verifier or token.
-                    secureWipe(*payload);
-                    onFinished(reply);
-                });
+        postTokenRequest(m_network, m_transport, this, m_dpop, url,
+                         {QByteArrayLiteral("application/x-www-form-urlencoded"),
+                          std::make_shared<QByteArray>(formEncode(fields)), proof},
+                         std::move(onFinished));
     }
 
     const SessionConfig m_transport;
