@@ -12,7 +12,7 @@ seconds=${1:-60}
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTESSERA_BUILD_FUZZERS=ON -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF \
   -DTESSERA_BUILD_SERVER=OFF >/dev/null
-targets=(fuzz_jose fuzz_token_response fuzz_server_request fuzz_http_framing)
+targets=(fuzz_jose fuzz_token_response fuzz_server_request fuzz_server_dpop fuzz_http_framing)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/artifacts"
 status=0

@@ -50,7 +50,8 @@ struct AuthorizeRoute::Request
     bool stateUsable = true; // false: oversized, so not echoed back
     QString codeChallenge;
     QString nonce;
-    QString scope; // validated, space-separated, no repeats
+    QString scope;   // validated, space-separated, no repeats
+    QString dpopJkt; // RFC 9449 section 10: the code is redeemed only with this DPoP key
 };
 
 struct AuthorizeRoute::Validated
@@ -153,6 +154,13 @@ AuthorizeRoute::Validated AuthorizeRoute::validate(const FormParameters &paramet
     request.nonce = parameters.value(QStringLiteral("nonce"));
     if (request.nonce.size() > MaxNonce)
         return fail("invalid_request", "nonce is too long");
+    request.dpopJkt = parameters.value(QStringLiteral("dpop_jkt"));
+    // An RFC 7638 SHA-256 thumbprint: 43 base64url characters.
+    if (!request.dpopJkt.isEmpty()
+        && (request.dpopJkt.size() != 43 || !isBase64Url(request.dpopJkt)))
+        return fail("invalid_request", "dpop_jkt is not a base64url SHA-256 thumbprint");
+    if (!request.dpopJkt.isEmpty() && m_config.dpopMode == DpopMode::Off)
+        return fail("invalid_request", "DPoP is off on this server");
     const QString scope = parameters.value(QStringLiteral("scope"));
     if (scope.size() > MaxScope)
         return fail("invalid_scope", "scope is too long");
@@ -222,6 +230,7 @@ QHttpServerResponse AuthorizeRoute::form(const Request &request, Status status,
             {QStringLiteral("code_challenge_method"), QStringLiteral("S256")},
             {QStringLiteral("nonce"), request.nonce},
             {QStringLiteral("scope"), request.scope},
+            {QStringLiteral("dpop_jkt"), request.dpopJkt},
             {QStringLiteral("csrf"), guard.field},
     };
     QHttpServerResponse response = loginPage(status, path(), request.clientId, hidden, message);
@@ -283,6 +292,7 @@ QHttpServerResponse AuthorizeRoute::issueCode(const Request &request, const Stor
     row.codeChallenge = request.codeChallenge;
     row.nonce = request.nonce;
     row.scope = request.scope;
+    row.dpopJkt = request.dpopJkt;
     row.userId = user.id;
     row.authTime = now;
     row.expiresAt = now + CodeLifetimeSeconds * 1000;

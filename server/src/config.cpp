@@ -59,6 +59,14 @@ const QList<Option> &options()
                             "http://HOST:PORT).")},
             {QStringLiteral("audience"), QStringLiteral("AUD"),
              QStringLiteral("'aud' claim of access tokens (default tessera).")},
+            {QStringLiteral("dpop"), QStringLiteral("off|allowed|required"),
+             QStringLiteral("DPoP (RFC 9449): 'allowed' (default) binds a session to the key of "
+                            "the proof sent with its login, 'required' refuses token requests "
+                            "without a proof, 'off' binds nothing new (sessions bound earlier "
+                            "still need their key).")},
+            {QStringLiteral("dpop-window"), QStringLiteral("SECONDS"),
+             QStringLiteral("How far a DPoP proof's iat may be from the server's clock, either "
+                            "way; its jti is remembered that long (default 60, 1 to 600).")},
             {QStringLiteral("tls-cert"), QStringLiteral("PEM"),
              QStringLiteral("Serve HTTPS with this certificate (needs --tls-key).")},
             {QStringLiteral("tls-key"), QStringLiteral("PEM"),
@@ -246,6 +254,9 @@ QString helpText()
                              "'tessera-demo' (loopback redirects http://127.0.0.1/callback and "
                              "http://[::1]/callback) if missing, and print the credentials. Only "
                              "with a loopback --listen address."));
+    addOption(QStringLiteral("  --dpop-nonce"),
+              QStringLiteral("DPoP proofs must carry a nonce this server issued (DPoP-Nonce, "
+                             "rotated every --dpop-window; RFC 9449 section 8)."));
     addOption(QStringLiteral("  --help"), QStringLiteral("Show this text."));
     text += QStringLiteral(
             "\nLogging: QT_LOGGING_RULES=\"tessera.server.*.debug=true\" (categories\n"
@@ -266,6 +277,7 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
             QCommandLineOption(QStringLiteral("redirect-uri"), QString(), QStringLiteral("URI")));
     parser.addOption(QCommandLineOption(QStringLiteral("demo")));
     parser.addOption(QCommandLineOption(QStringLiteral("insecure-http")));
+    parser.addOption(QCommandLineOption(QStringLiteral("dpop-nonce")));
     parser.addOption(QCommandLineOption(QStringLiteral("help")));
     if (!parser.parse(arguments)) {
         result.error = parser.errorText();
@@ -416,6 +428,19 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
     }
     if (parser.isSet(QStringLiteral("audience")))
         config.audience = parser.value(QStringLiteral("audience"));
+    if (parser.isSet(QStringLiteral("dpop"))) {
+        const QString mode = parser.value(QStringLiteral("dpop"));
+        if (mode != u"off" && mode != u"allowed" && mode != u"required")
+            return fail(QStringLiteral("dpop"));
+        config.dpopMode = mode == u"off" ? DpopMode::Off
+                : mode == u"required"    ? DpopMode::Required
+                                         : DpopMode::Allowed;
+    }
+    config.dpopNonces = parser.isSet(QStringLiteral("dpop-nonce"));
+    if (parser.isSet(QStringLiteral("dpop-window"))
+        && (!parseSeconds(parser.value(QStringLiteral("dpop-window")), 1, &config.dpopWindow)
+            || config.dpopWindow > 600))
+        return fail(QStringLiteral("dpop-window"));
     config.tlsCertificatePath = parser.value(QStringLiteral("tls-cert"));
     config.tlsKeyPath = parser.value(QStringLiteral("tls-key"));
     if (config.tlsCertificatePath.isEmpty() != config.tlsKeyPath.isEmpty()) {

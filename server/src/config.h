@@ -13,6 +13,10 @@
 
 namespace Tessera::Server {
 
+// --dpop (docs/SERVER.md "DPoP"): whether the token endpoints bind new sessions to the key of
+// a DPoP proof (RFC 9449). Tokens and families bound earlier always need their key.
+enum class DpopMode { Off, Allowed, Required };
+
 // Everything the command line can set. Durations are in seconds.
 struct ServerConfig
 {
@@ -37,6 +41,11 @@ struct ServerConfig
     bool fullSync = false;
     qint64 dbStatementTimeoutMs = 5000; // PostgreSQL statement_timeout; 0: none
     bool demo = false;
+
+    // DPoP (dpopcheck.h).
+    DpopMode dpopMode = DpopMode::Allowed;
+    bool dpopNonces = false; // --dpop-nonce: proofs must carry a server-issued nonce
+    qint64 dpopWindow = 60;  // how far a proof's iat may be from the server's clock
 
     // Logins, client addresses and the grace window's bound (docs/SERVER.md
     // "Login limits", "Grace window"). loginLimit above counts failures per

@@ -11,6 +11,7 @@
 #include <tessera/secret.h>
 
 #include <QtCore/QFile>
+#include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtNetwork/QSslCertificate>
 #include <QtNetwork/QSslKey>
@@ -40,18 +41,20 @@ QHttpServerResponse outcomeResponse(TokenService::Outcome outcome, const Store &
         return storageErrorResponse(store.unavailable());
     case TokenService::Outcome::Invalid:
     case TokenService::Outcome::Reused:
+    case TokenService::Outcome::WrongDpopKey:
         break;
     }
     return tokenNotValid();
 }
 
-QHttpServerResponse bearerChallenge(QHttpServerResponse &&response, bool invalidToken)
+// The SimpleJWT-shaped error body of a refused resource request (DpopCheck::accessRefusal).
+QHttpServerResponse simpleJwtError(Status status, const QString &code, const QString &description)
 {
-    response.setHeader(QByteArrayLiteral("WWW-Authenticate"),
-                       invalidToken
-                               ? QByteArrayLiteral("Bearer realm=\"api\", error=\"invalid_token\"")
-                               : QByteArrayLiteral("Bearer realm=\"api\""));
-    return std::move(response);
+    if (code == u"invalid_token")
+        return errorResponse(status, QStringLiteral("token_not_valid"),
+                             QStringLiteral("Token is invalid or expired"),
+                             {{QStringLiteral("error_description"), description}});
+    return errorResponse(status, code, description);
 }
 
 // Key material every instance of this deployment shares, and only they: the current signing
@@ -78,9 +81,10 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_clients(config.trustedProxies)
     , m_login(config, store, tokens, hasher, m_clients)
     , m_deploymentKey(deploymentKey(store, config))
+    , m_dpop(config, m_deploymentKey)
     , m_authorize(config, store, m_login, m_deploymentKey)
     , m_device(config, store, m_login, m_clients, m_deploymentKey)
-    , m_oauth(config, store, tokens, m_clients)
+    , m_oauth(config, store, tokens, m_clients, m_dpop)
 {
     // The routes hold keys derived from it; the material itself is not kept.
     secureWipe(m_deploymentKey);
@@ -104,65 +108,38 @@ void HttpApi::addRoutes()
 {
     m_server.route(QStringLiteral("/api/token/"), Method::Post,
                    [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
-                       m_login.handle(request, std::move(responder));
+                       const DpopCheck::Proof proof = m_dpop.tokenRequest(request);
+                       if (!proof.ok())
+                           return m_dpop.tokenRefusal(proof).write(std::move(responder));
+                       m_login.handle(request, std::move(responder), proof.jkt,
+                                      m_dpop.currentNonce());
                    });
 
     m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
-                   [this](const QHttpServerRequest &request) {
-                       return withStringField(request, QStringLiteral("refresh"),
-                                              [this, &request](const QByteArray &token) {
-                                                  const auto result = m_tokens.refresh(
-                                                          token, clientAddress(request));
-                                                  if (result.outcome == TokenService::Outcome::Ok)
-                                                      return tokenPairResponse(result.tokens);
-                                                  return outcomeResponse(result.outcome, m_store);
-                                              });
-                   });
+                   [this](const QHttpServerRequest &request) { return refresh(request); });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
-                   [this](const QHttpServerRequest &request) {
-                       return withStringField(
-                               request, QStringLiteral("refresh"), [this](const QByteArray &token) {
-                                   return outcomeResponse(m_tokens.revoke(token), m_store);
-                               });
-                   });
+                   [this](const QHttpServerRequest &request) { return blacklist(request); });
 
     m_server.route(QStringLiteral("/api/token/verify/"), Method::Post,
                    [this](const QHttpServerRequest &request) {
-                       return withStringField(
-                               request, QStringLiteral("token"), [this](const QByteArray &token) {
-                                   const auto check = m_tokens.checkAccess(token);
-                                   if (check.outcome == TokenService::Outcome::Invalid)
-                                       qCDebug(lcServerAuth) << "verify refused:" << check.reason;
-                                   return outcomeResponse(check.outcome, m_store);
-                               });
+                       return withStringField(request, QStringLiteral("token"),
+                                              [this, &request](const QByteArray &token) {
+                                                  return verify(request, token);
+                                              });
                    });
 
-    m_server.route(
-            QStringLiteral("/api/me/"), Method::Get, [this](const QHttpServerRequest &request) {
-                // Authorization is a singleton field; with two, which one counts is
-                // ambiguous (a proxy may pick another), so refuse the request.
-                if (headerValues(request, "authorization").size() > 1)
-                    return errorResponse(Status::BadRequest, QStringLiteral("invalid_request"),
-                                         QStringLiteral("More than one Authorization header."));
-                const QByteArray authorization = header(request, "authorization");
-                static const QByteArray scheme = QByteArrayLiteral("bearer ");
-                if (authorization.size() <= scheme.size()
-                    || authorization.left(scheme.size()).toLower() != scheme)
-                    return bearerChallenge(
-                            errorResponse(Status::Unauthorized, QStringLiteral("not_authenticated"),
-                                          QStringLiteral(
-                                                  "Authentication credentials were not provided.")),
-                            false);
-                const auto check = m_tokens.checkAccess(authorization.mid(scheme.size()).trimmed());
-                if (check.outcome == TokenService::Outcome::Internal)
-                    return storageErrorResponse(m_store.unavailable());
-                if (check.outcome != TokenService::Outcome::Ok) {
-                    qCDebug(lcServerAuth) << "access refused:" << check.reason;
-                    return bearerChallenge(tokenNotValid(), true);
-                }
-                return serializedJsonResponse(QByteArray(check.subjectJson));
-            });
+    m_server.route(QStringLiteral("/api/me/"), Method::Get,
+                   [this](const QHttpServerRequest &request) {
+                       const DpopCheck::Access access = m_dpop.authorize(request, m_tokens);
+                       if (access.failure == DpopCheck::Access::Failure::Internal)
+                           return storageErrorResponse(m_store.unavailable());
+                       if (access.failure != DpopCheck::Access::Failure::None)
+                           return m_dpop.accessRefusal(access, simpleJwtError);
+                       auto response = serializedJsonResponse(QByteArray(access.check.subjectJson));
+                       m_dpop.addNonce(response);
+                       return response;
+                   });
 
     m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,
                    [this] { return jsonResponse(m_tokens.jwks()); });
@@ -219,7 +196,11 @@ void HttpApi::addOAuthRoutes()
     const QString prefix = issuerPath(m_config.issuer);
     for (const QString &path : discoveryPaths(m_config.issuer)) {
         m_server.route(path, Method::Get, [this] {
-            return jsonResponse(discoveryDocument(m_config.issuer, m_config.algorithm));
+            QJsonObject document = discoveryDocument(m_config.issuer, m_config.algorithm);
+            if (m_config.dpopMode != DpopMode::Off)
+                document.insert(QStringLiteral("dpop_signing_alg_values_supported"),
+                                QJsonArray::fromStringList(DpopCheck::signingAlgorithms()));
+            return jsonResponse(document);
         });
     }
     if (!prefix.isEmpty())
@@ -248,6 +229,75 @@ void HttpApi::addOAuthRoutes()
                    [this](const QHttpServerRequest &request) { return m_oauth.userinfo(request); });
 }
 
+QHttpServerResponse HttpApi::refresh(const QHttpServerRequest &request)
+{
+    const DpopCheck::Proof proof = m_dpop.tokenRequest(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
+    QHttpServerResponse response =
+            withStringField(request, QStringLiteral("refresh"), [&](const QByteArray &token) {
+                const auto result =
+                        m_tokens.refresh(token, clientAddress(request), nullptr, proof.jkt);
+                if (result.outcome == TokenService::Outcome::Ok)
+                    return tokenPairResponse(result.tokens, !result.dpopJkt.isEmpty());
+                if (result.outcome == TokenService::Outcome::WrongDpopKey)
+                    return m_dpop.wrongKeyRefusal();
+                return outcomeResponse(result.outcome, m_store);
+            });
+    m_dpop.addNonce(response);
+    return response;
+}
+
+QHttpServerResponse HttpApi::blacklist(const QHttpServerRequest &request)
+{
+    const DpopCheck::Proof proof = m_dpop.presentedProof(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
+    QHttpServerResponse response =
+            withStringField(request, QStringLiteral("refresh"), [&](const QByteArray &token) {
+                const TokenService::Outcome outcome = m_tokens.revoke(token, proof.jkt);
+                if (outcome == TokenService::Outcome::WrongDpopKey)
+                    return m_dpop.wrongKeyRefusal();
+                return outcomeResponse(outcome, m_store);
+            });
+    m_dpop.addNonce(response);
+    return response;
+}
+
+QHttpServerResponse HttpApi::verify(const QHttpServerRequest &request, const QByteArray &token)
+{
+    const auto check = m_tokens.checkAccess(token);
+    if (check.outcome == TokenService::Outcome::Invalid)
+        qCDebug(lcServerAuth) << "verify refused:" << check.reason;
+    if (check.outcome != TokenService::Outcome::Ok || check.dpopJkt.isEmpty())
+        return outcomeResponse(check.outcome, m_store);
+    // A bound token verifies only for its key's holder: the request carries a proof of that
+    // key over this request with the token's ath (docs/SERVER.md "DPoP").
+    const DpopCheck::Proof proof = m_dpop.resourceRequest(request, token, check.dpopJkt);
+    if (proof.ok()) {
+        auto response = jsonResponse({});
+        m_dpop.addNonce(response);
+        return response;
+    }
+    DpopCheck::Access access;
+    access.dpopScheme = true;
+    access.description = proof.reason;
+    switch (Jose::Dpop::challengeFor(proof.error)) {
+    case Jose::Dpop::Challenge::UseDpopNonce:
+        access.failure = DpopCheck::Access::Failure::UseNonce;
+        access.description =
+                QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required");
+        break;
+    case Jose::Dpop::Challenge::TryLater:
+        access.failure = DpopCheck::Access::Failure::TryLater;
+        break;
+    default:
+        access.failure = DpopCheck::Access::Failure::InvalidProof;
+        break;
+    }
+    return m_dpop.accessRefusal(access, simpleJwtError);
+}
+
 template<typename Handler>
 QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
                                              const QString &field, Handler &&handle) const
@@ -263,7 +313,7 @@ QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
 
 quint16 HttpApi::listen(QString *error)
 {
-    if (!m_authorize.isReady() || !m_device.isReady()) {
+    if (!m_authorize.isReady() || !m_device.isReady() || !m_dpop.isReady()) {
         *error = QStringLiteral("cannot derive the login forms' keys from the signing key");
         return 0;
     }

@@ -5,6 +5,7 @@
 #include "clientaddress.h"
 #include "config.h"
 #include "deviceroute.h"
+#include "dpopcheck.h"
 #include "loginroute.h"
 #include "oauthtokenroute.h"
 #include "passwordhasher.h"
@@ -38,6 +39,9 @@ private:
     template<typename Handler>
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
+    QHttpServerResponse refresh(const QHttpServerRequest &request);
+    QHttpServerResponse blacklist(const QHttpServerRequest &request);
+    QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The client as --trusted-proxy defines it, for log lines.
     QString clientAddress(const QHttpServerRequest &request) const;
 
@@ -47,6 +51,7 @@ private:
     ClientAddressResolver m_clients;
     LoginRoute m_login;
     QByteArray m_deploymentKey; // only during construction (see deploymentKey())
+    DpopCheck m_dpop;
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
     OAuthTokenRoute m_oauth;

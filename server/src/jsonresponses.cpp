@@ -52,10 +52,13 @@ QHttpServerResponse problemResponse(const RequestProblem &problem)
     return errorResponse(Status(problem.status), problem.code, problem.detail, problem.fieldErrors);
 }
 
-QHttpServerResponse tokenPairResponse(const TokenPair &tokens)
+QHttpServerResponse tokenPairResponse(const TokenPair &tokens, bool dpopBound)
 {
-    return jsonResponse({{QStringLiteral("access"), QString::fromLatin1(tokens.access)},
-                         {QStringLiteral("refresh"), QString::fromLatin1(tokens.refresh)}});
+    QJsonObject body{{QStringLiteral("access"), QString::fromLatin1(tokens.access)},
+                     {QStringLiteral("refresh"), QString::fromLatin1(tokens.refresh)}};
+    if (dpopBound)
+        body.insert(QStringLiteral("token_type"), QStringLiteral("DPoP"));
+    return jsonResponse(body);
 }
 
 QHttpServerResponse retryLaterResponse(Status status, const QString &code, const QString &detail,

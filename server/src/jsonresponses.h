@@ -29,7 +29,8 @@ QHttpServerResponse internalError();
 // unreachable for now (Store::unavailable()), else internalError().
 QHttpServerResponse storageErrorResponse(bool databaseUnavailable);
 QHttpServerResponse problemResponse(const RequestProblem &problem);
-QHttpServerResponse tokenPairResponse(const TokenPair &tokens);
+// {"access","refresh"}, and "token_type":"DPoP" when the access token is DPoP-bound.
+QHttpServerResponse tokenPairResponse(const TokenPair &tokens, bool dpopBound = false);
 // 429 or 503 with Retry-After in whole seconds.
 QHttpServerResponse retryLaterResponse(Status status, const QString &code, const QString &detail,
                                        qint64 retryAfterSeconds);

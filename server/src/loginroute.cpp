@@ -154,7 +154,8 @@ void LoginRoute::shutdown()
     m_running.clear();
 }
 
-void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder &&responder)
+void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder &&responder,
+                        const QString &dpopJkt, const QByteArray &dpopNonce)
 {
     auto body = jsonBody(request, m_config.maxBodyBytes);
     if (auto *error = std::get_if<QHttpServerResponse>(&body))
@@ -168,16 +169,20 @@ void LoginRoute::handle(const QHttpServerRequest &request, QHttpServerResponder 
     secureWipe(password);
 
     LoginAnswers answers;
-    answers.checked = [this](QHttpServerResponder &&responder, const Store::User *user) {
-        if (!user)
-            return errorResponse(
-                           Status::Unauthorized, QStringLiteral("authentication_failed"),
-                           QStringLiteral("No active account found with the given credentials"))
-                    .write(std::move(responder));
-        const auto result = m_tokens.startFamily(*user);
-        if (result.outcome != TokenService::Outcome::Ok)
-            return storageErrorResponse(m_store.unavailable()).write(std::move(responder));
-        tokenPairResponse(result.tokens).write(std::move(responder));
+    answers.checked = [this, dpopJkt, dpopNonce](QHttpServerResponder &&responder,
+                                                 const Store::User *user) {
+        auto response =
+                errorResponse(Status::Unauthorized, QStringLiteral("authentication_failed"),
+                              QStringLiteral("No active account found with the given credentials"));
+        if (user) {
+            const auto result = m_tokens.startFamily(*user, nullptr, dpopJkt);
+            if (result.outcome != TokenService::Outcome::Ok)
+                return storageErrorResponse(m_store.unavailable()).write(std::move(responder));
+            response = tokenPairResponse(result.tokens, !result.dpopJkt.isEmpty());
+        }
+        if (!dpopNonce.isEmpty())
+            response.setHeader(QByteArrayLiteral("DPoP-Nonce"), dpopNonce);
+        response.write(std::move(responder));
     };
     answers.refused = [](QHttpServerResponder &&responder, Status status, const QString &code,
                          const QString &detail, qint64 retryAfter) {

@@ -64,7 +64,10 @@ public:
                QObject *parent = nullptr);
     ~LoginRoute() override;
 
-    void handle(const QHttpServerRequest &request, QHttpServerResponder &&responder);
+    // `dpopJkt`: the key of the request's verified DPoP proof (empty: none), bound to the new
+    // family; `dpopNonce`: the DPoP-Nonce to send with the answer (empty: none).
+    void handle(const QHttpServerRequest &request, QHttpServerResponder &&responder,
+                const QString &dpopJkt = {}, const QByteArray &dpopNonce = {});
     // Throttles, looks the user up and queues the password check; `answers` writes the outcome.
     void check(const QHttpServerRequest &request, const QString &username, Secret password,
                QHttpServerResponder &&responder, LoginAnswers answers);

@@ -96,14 +96,23 @@ std::variant<FormParameters, QHttpServerResponse> formOf(const QHttpServerReques
 } // namespace
 
 OAuthTokenRoute::OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
-                                 const ClientAddressResolver &clients)
+                                 const ClientAddressResolver &clients, DpopCheck &dpop)
     : m_config(config)
     , m_store(store)
     , m_tokens(tokens)
     , m_clients(clients)
+    , m_dpop(dpop)
 { }
 
 QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
+{
+    // Every answer carries the current DPoP-Nonce when nonces are on (RFC 9449 section 8).
+    QHttpServerResponse response = grant(request);
+    m_dpop.addNonce(response);
+    return response;
+}
+
+QHttpServerResponse OAuthTokenRoute::grant(const QHttpServerRequest &request)
 {
     auto form = formOf(request);
     if (auto *error = std::get_if<QHttpServerResponse>(&form))
@@ -123,19 +132,24 @@ QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
     if (grantType.isEmpty())
         return oauthError(QStringLiteral("invalid_request"),
                           QStringLiteral("grant_type is required"));
+    // Checked before the grant: a refused proof spends no code and rotates nothing.
+    const DpopCheck::Proof proof = m_dpop.tokenRequest(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
     if (grantType == u"authorization_code")
-        return authorizationCodeGrant(parameters, clientId);
+        return authorizationCodeGrant(parameters, clientId, proof.jkt);
     if (grantType == u"refresh_token")
-        return refreshTokenGrant(parameters, clientId, request);
+        return refreshTokenGrant(parameters, clientId, request, proof.jkt);
     if (grantType == DeviceCodeGrantType)
-        return deviceCodeGrant(parameters, clientId);
+        return deviceCodeGrant(parameters, clientId, proof.jkt);
     return oauthError(QStringLiteral("unsupported_grant_type"),
                       QStringLiteral("grant types: authorization_code, refresh_token, ")
                               + DeviceCodeGrantType);
 }
 
 QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &parameters,
-                                                     const QString &clientId)
+                                                     const QString &clientId,
+                                                     const QString &dpopJkt)
 {
     const QString deviceCode = parameters.value(QStringLiteral("device_code"));
     if (deviceCode.isEmpty())
@@ -181,7 +195,7 @@ QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &param
                                 : invalidGrant("the device code was already used");
     const Store::User user{code->userId, code->username, {}};
     const TokenService::OAuthGrant grant{clientId, code->scope, {}, code->authTime};
-    const TokenService::Result result = m_tokens.startFamily(user, &grant);
+    const TokenService::Result result = m_tokens.startFamily(user, &grant, dpopJkt);
     if (result.outcome != TokenService::Outcome::Ok)
         return serverError(m_store);
     qCInfo(lcServerAuth) << "device code exchanged by client" << clientId << "for user id"
@@ -190,7 +204,8 @@ QHttpServerResponse OAuthTokenRoute::deviceCodeGrant(const FormParameters &param
 }
 
 QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters &parameters,
-                                                            const QString &clientId)
+                                                            const QString &clientId,
+                                                            const QString &dpopJkt)
 {
     const QString code = parameters.value(QStringLiteral("code"));
     const QString redirectUri = parameters.value(QStringLiteral("redirect_uri"));
@@ -244,10 +259,17 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     const QByteArray challenge = Jose::base64UrlEncode(Jose::sha256(verifier.toLatin1()));
     if (!Jose::constantTimeEquals(challenge, grant.codeChallenge.toLatin1()))
         return invalidGrant("code_verifier does not match the code_challenge");
+    // RFC 9449 section 10: a code requested with dpop_jkt is redeemed only with that key.
+    if (!grant.dpopJkt.isEmpty()
+        && !Jose::constantTimeEquals(grant.dpopJkt.toLatin1(), dpopJkt.toLatin1()))
+        return m_dpop.tokenRefusal(
+                {Jose::Dpop::Error::WrongKey,
+                 QStringLiteral("the code was requested for another DPoP key (dpop_jkt)"),
+                 {}});
 
     const Store::User user{grant.userId, grant.username, {}};
     const TokenService::OAuthGrant oauthGrant{clientId, grant.scope, grant.nonce, grant.authTime};
-    const TokenService::Result result = m_tokens.startFamily(user, &oauthGrant);
+    const TokenService::Result result = m_tokens.startFamily(user, &oauthGrant, dpopJkt);
     if (result.outcome != TokenService::Outcome::Ok)
         return serverError(m_store);
     if (!m_store.setAuthorizationCodeFamily(codeHash, result.familyId)) {
@@ -264,7 +286,8 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
 
 QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
                                                        const QString &clientId,
-                                                       const QHttpServerRequest &request)
+                                                       const QHttpServerRequest &request,
+                                                       const QString &dpopJkt)
 {
     const QString refreshToken = parameters.value(QStringLiteral("refresh_token"));
     if (refreshToken.isEmpty())
@@ -272,10 +295,13 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
                           QStringLiteral("refresh_token is required"));
     const QString address = ClientAddressResolver::displayAddress(m_clients.clientAddress(
             request.remoteAddress(), headerValues(request, "x-forwarded-for")));
-    const TokenService::Result result = m_tokens.refresh(refreshToken.toUtf8(), address, &clientId);
+    const TokenService::Result result =
+            m_tokens.refresh(refreshToken.toUtf8(), address, &clientId, dpopJkt);
     switch (result.outcome) {
     case TokenService::Outcome::Ok:
         break;
+    case TokenService::Outcome::WrongDpopKey:
+        return m_dpop.wrongKeyRefusal();
     case TokenService::Outcome::Internal:
         return serverError(m_store);
     case TokenService::Outcome::Invalid:
@@ -305,7 +331,8 @@ QHttpServerResponse OAuthTokenRoute::tokenResponse(const TokenService::Result &r
                  + result.scope.size() + 128);
     body += "{\"access_token\":";
     appendJsonString(body, result.tokens.access);
-    body += ",\"token_type\":\"Bearer\",\"expires_in\":";
+    body += result.dpopJkt.isEmpty() ? QByteArrayView(",\"token_type\":\"Bearer\",\"expires_in\":")
+                                     : QByteArrayView(",\"token_type\":\"DPoP\",\"expires_in\":");
     body += QByteArray::number(m_config.accessTtl);
     body += ",\"refresh_token\":";
     appendJsonString(body, result.tokens.refresh);
@@ -337,40 +364,41 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     const QString token = parameters.value(QStringLiteral("token"));
     if (token.isEmpty())
         return oauthError(QStringLiteral("invalid_request"), QStringLiteral("token is required"));
+    const DpopCheck::Proof proof = m_dpop.presentedProof(request);
+    if (!proof.ok())
+        return m_dpop.tokenRefusal(proof);
     // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
-    // A token of another client is answered like an unknown one and left alone: a public
-    // client's id proves nothing, and an error would tell a finder whose token it holds.
-    if (m_tokens.revokeForClient(token.toUtf8(), clientId) == TokenService::Outcome::Internal)
+    // A token of another client, or a DPoP-bound one without a proof of its key, is answered
+    // like an unknown one and left alone: a public client's id proves nothing, an error would
+    // tell a finder whose token it holds, and a thief must not sign its user out.
+    if (m_tokens.revokeForClient(token.toUtf8(), clientId, proof.jkt)
+        == TokenService::Outcome::Internal)
         return serverError(m_store);
-    return jsonResponse({});
+    QHttpServerResponse response = jsonResponse({});
+    m_dpop.addNonce(response);
+    return response;
 }
 
 QHttpServerResponse OAuthTokenRoute::userinfo(const QHttpServerRequest &request)
 {
-    auto challenge = [](Status status, const QByteArray &value, const QString &error) {
-        QHttpServerResponse response = error.isEmpty()
-                ? jsonResponse({}, status)
-                : oauthError(error, QStringLiteral("a valid access token is required"), status);
-        response.setHeader(QByteArrayLiteral("WWW-Authenticate"), value);
-        return response;
-    };
-    const QList<QByteArray> authorization = headerValues(request, "authorization");
-    static const QByteArray scheme = QByteArrayLiteral("bearer ");
-    if (authorization.size() != 1 || authorization.first().size() <= scheme.size()
-        || authorization.first().left(scheme.size()).toLower() != scheme)
-        return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer"), {});
-    const auto check = m_tokens.checkAccess(authorization.first().mid(scheme.size()).trimmed());
-    if (check.outcome == TokenService::Outcome::Internal)
+    const DpopCheck::Access access = m_dpop.authorize(request, m_tokens);
+    if (access.failure == DpopCheck::Access::Failure::Internal)
         return serverError(m_store);
-    if (check.outcome != TokenService::Outcome::Ok) {
-        qCDebug(lcServerAuth) << "userinfo refused:" << check.reason;
-        return challenge(Status::Unauthorized, QByteArrayLiteral("Bearer error=\"invalid_token\""),
-                         QStringLiteral("invalid_token"));
+    if (access.failure != DpopCheck::Access::Failure::None) {
+        // RFC 6750 section 3.1: a request without credentials gets no error code.
+        return m_dpop.accessRefusal(
+                access, [](Status status, const QString &error, const QString &description) {
+                    return error == u"not_authenticated" ? jsonResponse({}, status)
+                                                         : oauthError(error, description, status);
+                });
     }
+    const TokenService::AccessCheck &check = access.check;
     const QJsonObject subject = QJsonDocument::fromJson(check.subjectJson).object();
     const QString username = subject.value(QStringLiteral("username")).toString();
-    return jsonResponse(
+    QHttpServerResponse response = jsonResponse(
             {{QStringLiteral("sub"), username}, {QStringLiteral("preferred_username"), username}});
+    m_dpop.addNonce(response);
+    return response;
 }
 
 } // namespace Tessera::Server

@@ -3,6 +3,7 @@
 
 #include "clientaddress.h"
 #include "config.h"
+#include "dpopcheck.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -22,24 +23,29 @@ class OAuthTokenRoute
 {
 public:
     OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
-                    const ClientAddressResolver &clients);
+                    const ClientAddressResolver &clients, DpopCheck &dpop);
 
     QHttpServerResponse token(const QHttpServerRequest &request);
     QHttpServerResponse revoke(const QHttpServerRequest &request);
     QHttpServerResponse userinfo(const QHttpServerRequest &request);
 
 private:
+    // `dpopJkt`: the key of the request's verified DPoP proof; empty without one.
+    QHttpServerResponse grant(const QHttpServerRequest &request);
     QHttpServerResponse authorizationCodeGrant(const FormParameters &parameters,
-                                               const QString &clientId);
-    QHttpServerResponse deviceCodeGrant(const FormParameters &parameters, const QString &clientId);
+                                               const QString &clientId, const QString &dpopJkt);
+    QHttpServerResponse deviceCodeGrant(const FormParameters &parameters, const QString &clientId,
+                                        const QString &dpopJkt);
     QHttpServerResponse refreshTokenGrant(const FormParameters &parameters, const QString &clientId,
-                                          const QHttpServerRequest &request);
+                                          const QHttpServerRequest &request,
+                                          const QString &dpopJkt);
     QHttpServerResponse tokenResponse(const TokenService::Result &result) const;
 
     const ServerConfig &m_config;
     Store &m_store;
     TokenService &m_tokens;
     const ClientAddressResolver &m_clients;
+    DpopCheck &m_dpop;
 };
 
 } // namespace Tessera::Server

@@ -24,7 +24,7 @@ namespace {
 const char RefreshColumns[] =
         "SELECT r.token_hash, r.family_id, f.user_id, u.username, r.issued_at, r.idle_expires_at,"
         " r.rotated_at, r.successor_sealed, f.expires_at, f.revoked_at IS NOT NULL,"
-        " r.parent_hash, r.grace_answers, f.client_id, f.scope"
+        " r.parent_hash, r.grace_answers, f.client_id, f.scope, f.dpop_jkt"
         " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
         " JOIN users u ON u.id = f.user_id ";
 
@@ -124,8 +124,8 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
             " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
     store->m_insertFamily = prepare(QStringLiteral(
-            "INSERT INTO families (id, user_id, created_at, expires_at, client_id, scope)"
-            " VALUES (?, ?, ?, ?, ?, ?)"));
+            "INSERT INTO families (id, user_id, created_at, expires_at, client_id, scope, dpop_jkt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"));
     store->m_familyStatus =
             prepare(QStringLiteral("SELECT revoked_at IS NOT NULL FROM families WHERE id = ?"));
     store->m_findClient =
@@ -276,7 +276,7 @@ bool Store::addSigningKey(const SigningKey &key)
 
 bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
                          const QByteArray &tokenHash, qint64 idleExpiresAtMs,
-                         const QString &clientId, const QString &scope)
+                         const QString &clientId, const QString &scope, const QString &dpopJkt)
 {
     if (!m_db.transaction()) {
         m_failed = true;
@@ -289,6 +289,7 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
     family.addBindValue(expiresAtMs);
     family.addBindValue(clientId.isEmpty() ? QVariant(QMetaType::fromType<QString>()) : clientId);
     family.addBindValue(clientId.isEmpty() ? QVariant(QMetaType::fromType<QString>()) : scope);
+    family.addBindValue(dpopJkt.isEmpty() ? QVariant(QMetaType::fromType<QString>()) : dpopJkt);
     QSqlQuery &token = *m_insertRefresh;
     token.addBindValue(tokenHash);
     token.addBindValue(familyId);
@@ -325,6 +326,7 @@ std::optional<Store::RefreshRecord> Store::readRefresh(QSqlQuery &query)
     record.graceAnswers = query.value(11).toInt();
     record.clientId = query.value(12).toString();
     record.scope = query.value(13).toString();
+    record.dpopJkt = query.value(14).toString();
     query.finish();
     return record;
 }

@@ -55,6 +55,7 @@ public:
         int graceAnswers = 0;  // times the grace window answered this token
         QString clientId;      // the OAuth client the family was issued to; empty: /api/token/
         QString scope;         // its granted scope (OAuth families only)
+        QString dpopJkt;       // the DPoP key the family is bound to; empty: unbound
     };
 
     // An authorization code's grant (storeauthorizationcodes.cpp). Times in ms.
@@ -72,6 +73,7 @@ public:
         qint64 expiresAt = 0;
         std::optional<qint64> usedAt;
         QString familyId; // set once its exchange started a family
+        QString dpopJkt;  // dpop_jkt of the authorization request: redeemed only with that key
     };
     enum class RedeemResult { Redeemed, AlreadyUsed, Missing, Failed };
 
@@ -148,10 +150,11 @@ public:
     bool addSigningKey(const SigningKey &key);
 
     // One transaction: the family row and its first refresh token. `clientId` empty: a
-    // family of the SimpleJWT API.
+    // family of the SimpleJWT API. `dpopJkt` empty: not bound to a DPoP key.
     bool createFamily(const QString &familyId, qint64 userId, qint64 nowMs, qint64 expiresAtMs,
                       const QByteArray &tokenHash, qint64 idleExpiresAtMs,
-                      const QString &clientId = {}, const QString &scope = {});
+                      const QString &clientId = {}, const QString &scope = {},
+                      const QString &dpopJkt = {});
 
     // Authorization codes (storeauthorizationcodes.cpp).
     bool addAuthorizationCode(const AuthorizationCode &code);

@@ -20,7 +20,8 @@ bool Store::addAuthorizationCode(const AuthorizationCode &code)
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(
             "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge,"
-            " nonce, scope, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+            " nonce, scope, user_id, auth_time, expires_at, dpop_jkt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     query.addBindValue(code.codeHash);
     query.addBindValue(code.clientId);
     query.addBindValue(code.redirectUri);
@@ -31,6 +32,7 @@ bool Store::addAuthorizationCode(const AuthorizationCode &code)
     query.addBindValue(code.userId);
     query.addBindValue(code.authTime);
     query.addBindValue(code.expiresAt);
+    query.addBindValue(nullableText(code.dpopJkt));
     return execute(query);
 }
 
@@ -50,7 +52,7 @@ Store::RedeemResult Store::redeemAuthorizationCode(const QByteArray &codeHash, q
     QSqlQuery query(m_db);
     query.prepare(QStringLiteral(
             "SELECT c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.scope, c.user_id,"
-            " u.username, c.auth_time, c.expires_at, c.used_at, c.family_id"
+            " u.username, c.auth_time, c.expires_at, c.used_at, c.family_id, c.dpop_jkt"
             " FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?"));
     query.addBindValue(codeHash);
     if (!execute(query))
@@ -70,6 +72,7 @@ Store::RedeemResult Store::redeemAuthorizationCode(const QByteArray &codeHash, q
     if (!query.value(9).isNull())
         code->usedAt = query.value(9).toLongLong();
     code->familyId = query.value(10).toString();
+    code->dpopJkt = query.value(11).toString();
     return redeemed ? RedeemResult::Redeemed : RedeemResult::AlreadyUsed;
 }
 

@@ -140,6 +140,14 @@ const QList<MigrationStep> &migrationSteps()
                      "CREATE INDEX login_failures_address ON login_failures(address, at_ms)",
                      "CREATE INDEX login_failures_username ON login_failures(username, at_ms)",
              }},
+            // DPoP (RFC 9449): the RFC 7638 thumbprint of the key a family is bound to (NULL:
+            // unbound; set when the family is created, never changed) and the dpop_jkt an
+            // authorization code was requested with (RFC 9449 section 10).
+            {7,
+             {
+                     "ALTER TABLE families ADD COLUMN dpop_jkt TEXT",
+                     "ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT",
+             }},
     };
     return steps;
 }

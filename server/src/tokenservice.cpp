@@ -111,7 +111,8 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
 }
 
 QByteArray TokenService::mintAccess(qint64 userId, const QString &username, const QString &familyId,
-                                    qint64 nowMs, const QString &clientId) const
+                                    qint64 nowMs, const QString &clientId,
+                                    const QString &dpopJkt) const
 {
     const qint64 now = nowMs / 1000;
     // An OAuth client's token names it as a second audience (RFC 9068 §3); the API's own
@@ -130,6 +131,9 @@ QByteArray TokenService::mintAccess(qint64 userId, const QString &username, cons
             {QStringLiteral("sid"), familyId},
             {QStringLiteral("token_type"), QStringLiteral("access")},
     };
+    // RFC 9449 section 6.1: the confirmation of the DPoP key the token is bound to.
+    if (!dpopJkt.isEmpty())
+        claims.insert(QStringLiteral("cnf"), QJsonObject{{QStringLiteral("jkt"), dpopJkt}});
     return Jose::signJwt(m_signingKey, claims, AccessTokenType);
 }
 
@@ -152,7 +156,8 @@ QByteArray TokenService::mintIdToken(const Store::User &user, const OAuthGrant &
     return Jose::signJwt(m_signingKey, claims, QStringLiteral("JWT"));
 }
 
-TokenService::Result TokenService::startFamily(const Store::User &user, const OAuthGrant *grant)
+TokenService::Result TokenService::startFamily(const Store::User &user, const OAuthGrant *grant,
+                                               const QString &dpopJkt)
 {
     const qint64 now = nowMs();
     const QString familyId = newId();
@@ -162,13 +167,17 @@ TokenService::Result TokenService::startFamily(const Store::User &user, const OA
     const QString clientId = grant ? grant->clientId : QString();
     const QString scope = grant ? grant->scope : QString();
     if (!m_store.createFamily(familyId, user.id, now, expiresAt, Jose::sha256(refresh),
-                              idleExpiresAt, clientId, scope))
+                              idleExpiresAt, clientId, scope, dpopJkt))
         return {Outcome::Internal, {}};
-    qCInfo(lcServerAuth) << "login: new session family" << familyId << "for user id" << user.id;
-    Result result{
-            Outcome::Ok, {mintAccess(user.id, user.username, familyId, now, clientId), refresh},
-            familyId,    clientId,
-            scope,       {}};
+    qCInfo(lcServerAuth) << "login: new session family" << familyId << "for user id" << user.id
+                         << (dpopJkt.isEmpty() ? "" : "(DPoP-bound)");
+    Result result{Outcome::Ok,
+                  {mintAccess(user.id, user.username, familyId, now, clientId, dpopJkt), refresh},
+                  familyId,
+                  clientId,
+                  scope,
+                  {},
+                  dpopJkt};
     if (grant && scope.split(u' ').contains(QStringLiteral("openid")))
         result.idToken = mintIdToken(user, *grant, familyId, now);
     return result;
@@ -184,7 +193,7 @@ bool TokenService::looksLikeRefreshToken(const QByteArray &token)
 
 TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
                                            const QString &clientAddress,
-                                           const QString *requiredClient)
+                                           const QString *requiredClient, const QString &proofJkt)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return {Outcome::Invalid, {}};
@@ -199,6 +208,14 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
         qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
                              << "was not issued to this client";
         return {Outcome::Invalid, {}};
+    }
+    // The same for a bound family without its key: whoever sent it does not hold the key, so
+    // the token is not theirs to rotate, to have answered by the grace window, or to revoke
+    // the family with as a reuse (RFC 9449 section 5).
+    if (!holdsKey(record->dpopJkt, proofJkt)) {
+        qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId
+                             << "is DPoP-bound and the request has no proof of its key";
+        return {Outcome::WrongDpopKey, {}};
     }
     if (record->familyRevoked) {
         qCInfo(lcServerAuth) << "refresh refused: family" << record->familyId << "is revoked";
@@ -227,12 +244,13 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
             qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
             return {Outcome::Ok,
                     {mintAccess(record->userId, record->username, record->familyId, now,
-                                record->clientId),
+                                record->clientId, proofJkt),
                      successor},
                     record->familyId,
                     record->clientId,
                     record->scope,
-                    {}};
+                    {},
+                    proofJkt};
         case Store::RotateResult::Failed:
             return {Outcome::Internal, {}};
         case Store::RotateResult::NotCurrent:
@@ -270,12 +288,13 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
                                    .arg(clientAddress);
                 return {Outcome::Ok,
                         {mintAccess(record->userId, record->username, record->familyId, now,
-                                    record->clientId),
+                                    record->clientId, proofJkt),
                          grace.successor},
                         record->familyId,
                         record->clientId,
                         record->scope,
-                        {}};
+                        {},
+                        proofJkt};
             }
             reuse = grace.refusal;
         } else {
@@ -314,13 +333,20 @@ TokenService::Grace TokenService::answerWithinGrace(const Store::RefreshRecord &
     return {*token, {}};
 }
 
-TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
+bool TokenService::holdsKey(const QString &boundJkt, const QString &proofJkt)
+{
+    return boundJkt.isEmpty() || Jose::constantTimeEquals(boundJkt.toLatin1(), proofJkt.toLatin1());
+}
+
+TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken, const QString &proofJkt)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return Outcome::Invalid;
     const auto record = m_store.findRefreshToken(Jose::sha256(refreshToken));
     if (!record)
         return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
+    if (!holdsKey(record->dpopJkt, proofJkt))
+        return Outcome::WrongDpopKey;
     if (record->familyRevoked || nowMs() >= record->familyExpiresAt)
         return Outcome::Invalid;
     if (!revokeFamily(record->familyId, nowMs(), QStringLiteral("logout")))
@@ -330,7 +356,8 @@ TokenService::Outcome TokenService::revoke(const QByteArray &refreshToken)
 }
 
 TokenService::Outcome TokenService::revokeForClient(const QByteArray &token,
-                                                    const QString &clientId)
+                                                    const QString &clientId,
+                                                    const QString &proofJkt)
 {
     QString familyId;
     if (looksLikeRefreshToken(token)) {
@@ -339,11 +366,15 @@ TokenService::Outcome TokenService::revokeForClient(const QByteArray &token,
             return m_store.failed() ? Outcome::Internal : Outcome::Invalid;
         if (record->clientId != clientId)
             return Outcome::Invalid;
+        if (!holdsKey(record->dpopJkt, proofJkt))
+            return Outcome::WrongDpopKey;
         familyId = record->familyId;
     } else {
         const AccessCheck check = checkAccess(token);
         if (check.outcome != Outcome::Ok)
             return check.outcome;
+        if (!holdsKey(check.dpopJkt, proofJkt))
+            return Outcome::WrongDpopKey;
         familyId = QJsonDocument::fromJson(check.subjectJson)
                            .object()
                            .value(QStringLiteral("sid"))
@@ -380,9 +411,11 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
     const VerifiedAccess *cached = cacheable ? m_verifiedAccess.find(digest) : nullptr;
     QByteArray subjectJson;
     QString familyId;
+    QString dpopJkt;
     if (cached && cached->validFrom <= double(now) && double(now) < cached->expiresAt) {
         subjectJson = cached->subjectJson;
         familyId = cached->familyId;
+        dpopJkt = cached->dpopJkt;
     } else {
         // Outside its window a cached token is verified in full again, which
         // refuses it with the precise reason.
@@ -404,6 +437,15 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
             return check;
         }
         familyId = sid.toString();
+        const QJsonValue cnf = verified.claims.value(QStringLiteral("cnf"));
+        if (!cnf.isUndefined()) {
+            const QJsonValue jkt = cnf.toObject().value(QStringLiteral("jkt"));
+            if (!jkt.isString() || jkt.toString().isEmpty()) {
+                check.reason = QStringLiteral("cnf has no jkt");
+                return check;
+            }
+            dpopJkt = jkt.toString();
+        }
         // Rendered once per token; only what callers use is kept.
         subjectJson = QJsonDocument(QJsonObject{
                                             {QStringLiteral("username"),
@@ -415,13 +457,14 @@ TokenService::AccessCheck TokenService::checkAccess(const QByteArray &accessToke
                               .toJson(QJsonDocument::Compact);
         if (cacheable)
             m_verifiedAccess.insert(digest,
-                                    {subjectJson, familyId, validFrom(verified.claims),
+                                    {subjectJson, familyId, dpopJkt, validFrom(verified.claims),
                                      verified.claims.value(QStringLiteral("exp")).toDouble()});
     }
     switch (familyStatus(familyId)) {
     case Store::FamilyStatus::Active:
         check.outcome = Outcome::Ok;
         check.subjectJson = subjectJson;
+        check.dpopJkt = dpopJkt;
         break;
     case Store::FamilyStatus::Revoked:
         check.reason = QStringLiteral("session revoked");

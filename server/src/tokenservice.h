@@ -43,6 +43,9 @@ public:
         Invalid,  // unknown, malformed, expired, revoked: 401 token_not_valid
         Reused,   // an already-rotated token outside the grace window: family revoked, 401
         Internal, // storage failure: 500
+        // A token of a DPoP-bound family without a proof of its key (none, or another key's):
+        // refused and nothing changes (a thief cannot revoke the family). 400 invalid_dpop_proof.
+        WrongDpopKey,
     };
 
     struct Result
@@ -53,6 +56,7 @@ public:
         QString clientId;   // OAuth families only (the access token's second audience)
         QString scope;      // granted scope, OAuth families only
         QByteArray idToken; // startFamily() with a grant whose scope has openid
+        QString dpopJkt;    // the key the access token is bound to (cnf.jkt); empty: Bearer
     };
 
     // What an authorization code grants (oauthtokenroute.cpp): a family bound to a client.
@@ -70,7 +74,8 @@ public:
         // Who the token speaks for, as compact JSON (the /api/me/ body):
         // {"id": user_id, "sid": sid, "username": sub}.
         QByteArray subjectJson;
-        QString reason; // for the log, never the token
+        QString reason;  // for the log, never the token
+        QString dpopJkt; // cnf.jkt: the token is usable only with a DPoP proof of this key
     };
 
     TokenService(const ServerConfig &config, Store &store);
@@ -78,17 +83,25 @@ public:
     // Loads the signing key of the configured algorithm, creating one on first start.
     bool loadOrCreateSigningKey(QString *error);
 
-    // `grant` null: a family of the SimpleJWT API, bound to no client.
-    Result startFamily(const Store::User &user, const OAuthGrant *grant = nullptr);
+    // `grant` null: a family of the SimpleJWT API, bound to no client. `dpopJkt` (the
+    // thumbprint of a verified DPoP proof's key) binds the family and its access tokens to it.
+    Result startFamily(const Store::User &user, const OAuthGrant *grant = nullptr,
+                       const QString &dpopJkt = {});
     // `clientAddress` is for the log lines of the grace window and of reuse. With
     // `requiredClient` (the OAuth token endpoint) a token of a family issued to another
-    // client, or to none, is Invalid and left as it is.
+    // client, or to none, is Invalid and left as it is. `proofJkt`: the key of the request's
+    // verified DPoP proof, empty without one. A bound family needs its own key (else
+    // WrongDpopKey, before any rotation or reuse rule); the new access token is bound to
+    // `proofJkt` (an unbound family stays unbound).
     Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {},
-                   const QString *requiredClient = nullptr);
-    Outcome revoke(const QByteArray &refreshToken);
+                   const QString *requiredClient = nullptr, const QString &proofJkt = {});
+    // `proofJkt` as for refresh(): a bound family is revoked only by the holder of its key
+    // (else WrongDpopKey), so a stolen token cannot sign its user out.
+    Outcome revoke(const QByteArray &refreshToken, const QString &proofJkt = {});
     // RFC 7009: revokes the family of a refresh or access token issued to `clientId`. Ok when
     // revoked; Invalid for unknown tokens and those of other clients (nothing changes).
-    Outcome revokeForClient(const QByteArray &token, const QString &clientId);
+    Outcome revokeForClient(const QByteArray &token, const QString &clientId,
+                            const QString &proofJkt = {});
     // Revokes a family by id (a replayed authorization code's, RFC 6749 §4.1.2).
     bool revokeFamilyById(const QString &familyId, const QString &reason);
     AccessCheck checkAccess(const QByteArray &accessToken);
@@ -132,6 +145,7 @@ private:
     {
         QByteArray subjectJson; // as in AccessCheck
         QString familyId;
+        QString dpopJkt;      // cnf.jkt
         double validFrom = 0; // latest of iat and nbf, seconds since the epoch
         double expiresAt = 0; // exp
     };
@@ -151,10 +165,14 @@ private:
     bool revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason);
 
     QByteArray mintAccess(qint64 userId, const QString &username, const QString &familyId,
-                          qint64 nowMs, const QString &clientId = {}) const;
+                          qint64 nowMs, const QString &clientId = {},
+                          const QString &dpopJkt = {}) const;
     QByteArray mintIdToken(const Store::User &user, const OAuthGrant &grant,
                            const QString &familyId, qint64 nowMs) const;
     static bool looksLikeRefreshToken(const QByteArray &token);
+    // Whether a request whose proof has key `proofJkt` (empty: no proof) may use a token
+    // bound to `boundJkt` (empty: unbound).
+    static bool holdsKey(const QString &boundJkt, const QString &proofJkt);
 
     const ServerConfig &m_config;
     Store &m_store;

@@ -271,11 +271,17 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 6"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 7"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("6"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("7"));
+    // Step 7's columns are there: the old family is not bound to a DPoP key.
+    const auto unbound =
+            sqliteSelect(server.databasePath(),
+                         QStringLiteral("SELECT COUNT(*) FROM families WHERE dpop_jkt IS NULL"));
+    QVERIFY(unbound && unbound->size() == 1);
+    QCOMPARE(unbound->first().first().toInt(), 1);
     // Step 6's table is there, empty.
     const auto loginFailures = sqliteSelect(server.databasePath(),
                                             QStringLiteral("SELECT COUNT(*) FROM login_failures"));
@@ -352,11 +358,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 6"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 7"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("6"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("7"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"

@@ -1219,8 +1219,8 @@ void tst_SecurityRequests::duplicateKeysInToken_data()
             claimsWith(claims, R"("sid":"another-family")"), header, claims);
         claims = claimsOfFreshSession();
         add("claims: a duplicate inside an extra claim", header,
-            claimsPlus(claims, R"("cnf":{"jkt":"a","jkt":"b"})"), header,
-            claimsPlus(claims, R"("cnf":{"jkt":"a"})"));
+            claimsPlus(claims, R"("ext":{"k":"a","k":"b"})"), header,
+            claimsPlus(claims, R"("ext":{"k":"a"})"));
         claims = claimsOfFreshSession();
         add("claims: a raw NUL in an extra claim", header,
             claimsPlus(claims, QByteArray(R"("note":"a)") + '\0' + "b\""), header,

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+#include "dpopcheck.h"
+
+#include "jsonresponses.h"
+#include "logging.h"
+
+#include <tessera/jose.h>
+
+#include <QtCore/QDateTime>
+
+namespace Tessera::Server {
+namespace {
+
+using Jose::Dpop::Challenge;
+using Jose::Dpop::Error;
+
+// A quoted-string parameter value of a challenge (RFC 9110 section 11.2): descriptions are
+// fixed sentences, but quotes and backslashes are escaped all the same.
+QByteArray quoted(const QString &text)
+{
+    QByteArray out = "\"";
+    for (const char c : text.toLatin1()) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + '"';
+}
+
+} // namespace
+
+DpopCheck::DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey)
+    : m_config(config)
+    , m_verifier(config.dpopWindow, config.dpopNonces, deploymentKey)
+{ }
+
+QStringList DpopCheck::signingAlgorithms()
+{
+    return {QStringLiteral("ES256"), QStringLiteral("EdDSA")};
+}
+
+QUrl DpopCheck::publicUrl(const QHttpServerRequest &request) const
+{
+    // Read per request: without --issuer it is the listen URL, known once listening.
+    QUrl url(m_config.issuer);
+    url.setPath(request.url().path(QUrl::FullyEncoded), QUrl::TolerantMode);
+    url.setQuery(QString());
+    url.setFragment(QString());
+    return url;
+}
+
+QByteArray DpopCheck::currentNonce() const
+{
+    return m_verifier.nonceAt(QDateTime::currentSecsSinceEpoch());
+}
+
+void DpopCheck::addNonce(QHttpServerResponse &response) const
+{
+    if (m_config.dpopNonces)
+        response.setHeader(QByteArrayLiteral("DPoP-Nonce"), currentNonce());
+}
+
+DpopCheck::Proof DpopCheck::verify(const QHttpServerRequest &request,
+                                   std::optional<QByteArrayView> accessToken, const QString &jkt)
+{
+    // The DPoP routes are GET and POST ones; any other method matches no htm.
+    QByteArrayView method = "-";
+    if (request.method() == QHttpServerRequest::Method::Get)
+        method = "GET";
+    else if (request.method() == QHttpServerRequest::Method::Post)
+        method = "POST";
+    const Proof result =
+            m_verifier.verify(headerValues(request, "dpop"), method, publicUrl(request),
+                              accessToken, jkt, QDateTime::currentSecsSinceEpoch());
+    if (!result.ok())
+        qCInfo(lcServerAuth).noquote() << "DPoP proof refused:" << result.reason;
+    return result;
+}
+
+DpopCheck::Proof DpopCheck::tokenRequest(const QHttpServerRequest &request)
+{
+    if (m_config.dpopMode == DpopMode::Off)
+        return {};
+    if (headerValues(request, "dpop").isEmpty()) {
+        if (m_config.dpopMode == DpopMode::Required)
+            return {Error::MissingProof,
+                    QStringLiteral("this server requires a DPoP proof with every token request"),
+                    {}};
+        return {};
+    }
+    return verify(request, std::nullopt, {});
+}
+
+DpopCheck::Proof DpopCheck::presentedProof(const QHttpServerRequest &request)
+{
+    if (m_config.dpopMode == DpopMode::Off || headerValues(request, "dpop").isEmpty())
+        return {};
+    return verify(request, std::nullopt, {});
+}
+
+DpopCheck::Proof DpopCheck::resourceRequest(const QHttpServerRequest &request,
+                                            QByteArrayView accessToken, const QString &jkt)
+{
+    return verify(request, accessToken, jkt);
+}
+
+QByteArray DpopCheck::challenge(const QString &error, const QString &description) const
+{
+    QByteArray value = "DPoP";
+    if (!error.isEmpty()) {
+        value += " error=" + quoted(error);
+        if (!description.isEmpty())
+            value += ", error_description=" + quoted(description);
+        value += ',';
+    }
+    return value + " algs=" + quoted(signingAlgorithms().join(u' '));
+}
+
+QHttpServerResponse DpopCheck::tokenRefusal(const Proof &proof) const
+{
+    const Challenge challengeKind = Jose::Dpop::challengeFor(proof.error);
+    if (challengeKind == Challenge::TryLater) {
+        QHttpServerResponse response = retryLaterResponse(
+                Status::ServiceUnavailable, QStringLiteral("server_busy"),
+                QStringLiteral("too many DPoP proofs; try again later"), m_config.dpopWindow);
+        addNonce(response);
+        return response;
+    }
+    const QString error = Jose::Dpop::errorCode(challengeKind);
+    const QString description = challengeKind == Challenge::UseDpopNonce
+            ? QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required")
+            : proof.reason;
+    QHttpServerResponse response = errorResponse(
+            Status::BadRequest, error, description,
+            {{QStringLiteral("error"), error}, {QStringLiteral("error_description"), description}});
+    response.setHeader(QByteArrayLiteral("WWW-Authenticate"), challenge(error, description));
+    addNonce(response);
+    return response;
+}
+
+QHttpServerResponse DpopCheck::wrongKeyRefusal() const
+{
+    return tokenRefusal({Error::WrongKey,
+                         QStringLiteral("the token is bound to a DPoP key: a proof of that key "
+                                        "is required"),
+                         {}});
+}
+
+DpopCheck::Access DpopCheck::authorize(const QHttpServerRequest &request, TokenService &tokens)
+{
+    using Failure = Access::Failure;
+    Access access;
+    const QList<QByteArray> fields = headerValues(request, "authorization");
+    // A singleton field; with two, which one counts is ambiguous (a proxy may pick another).
+    if (fields.size() > 1) {
+        access.failure = Failure::AmbiguousCredentials;
+        access.description = QStringLiteral("More than one Authorization header.");
+        return access;
+    }
+    const Authorization authorization = parseAuthorization(fields.value(0));
+    const QByteArray &token = authorization.token;
+    access.dpopScheme = authorization.scheme == Authorization::Scheme::Dpop;
+    if (authorization.scheme == Authorization::Scheme::None) {
+        access.description = QStringLiteral("Authentication credentials were not provided.");
+        return access;
+    }
+    access.check = tokens.checkAccess(token);
+    if (access.check.outcome == TokenService::Outcome::Internal) {
+        access.failure = Failure::Internal;
+        return access;
+    }
+    if (access.check.outcome != TokenService::Outcome::Ok) {
+        qCDebug(lcServerAuth) << "access refused:" << access.check.reason;
+        access.failure = Failure::InvalidToken;
+        access.description = QStringLiteral("Token is invalid or expired");
+        return access;
+    }
+    const bool bound = !access.check.dpopJkt.isEmpty();
+    if (bound != access.dpopScheme) {
+        // A bound token as a bearer token is what a thief without the key would send; an
+        // unbound one under the DPoP scheme claims a binding it does not have.
+        qCInfo(lcServerAuth) << (bound ? "a DPoP-bound token was sent as a Bearer token"
+                                       : "an unbound token was sent with the DPoP scheme");
+        access.failure = Failure::InvalidToken;
+        access.description = bound
+                ? QStringLiteral("The token is DPoP-bound: send it as Authorization: DPoP with a "
+                                 "proof of its key")
+                : QStringLiteral("The token is not DPoP-bound: send it as a Bearer token");
+        access.dpopScheme = true; // the challenge names the scheme the token needs
+        return access;
+    }
+    if (bound) {
+        // Never cached: the token's verdict may come from the cache, every proof is checked.
+        const Proof proof = resourceRequest(request, token, access.check.dpopJkt);
+        if (!proof.ok()) {
+            switch (Jose::Dpop::challengeFor(proof.error)) {
+            case Challenge::UseDpopNonce:
+                access.failure = Failure::UseNonce;
+                access.description =
+                        QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required");
+                break;
+            case Challenge::TryLater:
+                access.failure = Failure::TryLater;
+                access.description = QStringLiteral("too many DPoP proofs; try again later");
+                break;
+            case Challenge::None:
+            case Challenge::InvalidDpopProof:
+                access.failure = Failure::InvalidProof;
+                access.description = proof.reason;
+                break;
+            }
+            return access;
+        }
+    }
+    access.failure = Failure::None;
+    return access;
+}
+
+QHttpServerResponse DpopCheck::accessRefusal(const Access &access, const ErrorBody &body) const
+{
+    using Failure = Access::Failure;
+    const bool dpop = m_config.dpopMode != DpopMode::Off;
+    QString error;
+    Status status = Status::Unauthorized;
+    switch (access.failure) {
+    case Failure::None:
+    case Failure::Internal:
+        return internalError();
+    case Failure::AmbiguousCredentials:
+        return body(Status::BadRequest, QStringLiteral("invalid_request"), access.description);
+    case Failure::TryLater: {
+        QHttpServerResponse response =
+                body(Status::ServiceUnavailable, QStringLiteral("server_busy"), access.description);
+        response.setHeader(QByteArrayLiteral("Retry-After"),
+                           QByteArray::number(m_config.dpopWindow));
+        addNonce(response);
+        return response;
+    }
+    case Failure::NoCredentials: {
+        // RFC 9449 section 7.1: one challenge per scheme the resource accepts.
+        QHttpServerResponse response =
+                body(status, QStringLiteral("not_authenticated"), access.description);
+        QByteArray value = "Bearer realm=\"api\"";
+        if (dpop)
+            value += ", " + challenge({}, {});
+        response.setHeader(QByteArrayLiteral("WWW-Authenticate"), value);
+        addNonce(response);
+        return response;
+    }
+    case Failure::InvalidToken:
+        error = QStringLiteral("invalid_token");
+        break;
+    case Failure::InvalidProof:
+        error = QStringLiteral("invalid_dpop_proof");
+        break;
+    case Failure::UseNonce:
+        error = QStringLiteral("use_dpop_nonce");
+        break;
+    }
+    QHttpServerResponse response = body(status, error, access.description);
+    response.setHeader(QByteArrayLiteral("WWW-Authenticate"),
+                       access.dpopScheme
+                               ? challenge(error, access.description)
+                               : QByteArray("Bearer realm=\"api\", error=\"invalid_token\""));
+    addNonce(response);
+    return response;
+}
+
+} // namespace Tessera::Server

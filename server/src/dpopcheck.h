@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "config.h"
+#include "dpopproof.h"
+#include "tokenservice.h"
+
+#include <tessera/dpop.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+#include <QtCore/QUrl>
+#include <QtHttpServer/QHttpServerRequest>
+#include <QtHttpServer/QHttpServerResponse>
+
+#include <functional>
+
+namespace Tessera::Server {
+
+// The server's side of DPoP (RFC 9449; docs/SERVER.md "DPoP") over HTTP: the proofs of token
+// requests and of resource requests, checked by DpopVerifier (dpopproof.h) against the URL the
+// client used (the configured public base URL, never the Host header), the Authorization
+// schemes, DPoP-Nonce, and the answers to refused proofs. Event-loop thread only.
+class DpopCheck
+{
+public:
+    // `deploymentKey`: the key material every instance on one database shares (HttpApi); the
+    // nonces are derived from it, so one instance accepts the nonces of another.
+    DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey);
+
+    using Proof = DpopVerifier::Proof;
+    bool isReady() const { return m_verifier.isReady(); }
+
+    // A token request's proof. With --dpop off the DPoP header is ignored (an empty jkt).
+    // Without a proof: ok with an empty jkt, or MissingProof with --dpop required.
+    Proof tokenRequest(const QHttpServerRequest &request);
+    // The proof of a revocation request (/api/token/blacklist/, /revoke), which needs one only
+    // for a bound token: checked when present (ignored with --dpop off), never required.
+    Proof presentedProof(const QHttpServerRequest &request);
+    // A resource request carrying `accessToken` bound to `jkt`: a proof is needed, with the
+    // token's ath, this request's method and URL, and that key.
+    Proof resourceRequest(const QHttpServerRequest &request, QByteArrayView accessToken,
+                          const QString &jkt);
+
+    // The answer of a token endpoint to a refused proof: 400 invalid_dpop_proof or
+    // use_dpop_nonce (RFC 9449 sections 5 and 8) in both error shapes ({"error",
+    // "error_description"} and SimpleJWT's {"code","detail"}), 503 when the replay cache is full.
+    QHttpServerResponse tokenRefusal(const Proof &proof) const;
+    // A token of a DPoP-bound family presented without a proof of its key.
+    QHttpServerResponse wrongKeyRefusal() const;
+
+    // An authenticated resource request (Authorization: Bearer or DPoP).
+    struct Access
+    {
+        enum class Failure {
+            None,
+            NoCredentials,        // 401 with the schemes' challenges
+            AmbiguousCredentials, // several Authorization fields: 400
+            InvalidToken,         // 401 invalid_token
+            InvalidProof,         // 401 invalid_dpop_proof
+            UseNonce,             // 401 use_dpop_nonce
+            TryLater,             // 503: the replay cache is full
+            Internal,             // storage failure
+        };
+        Failure failure = Failure::NoCredentials;
+        TokenService::AccessCheck check;
+        QString description; // for the error body; never the token
+        bool dpopScheme = false;
+    };
+    // Reads the Authorization field, checks the token (TokenService::checkAccess, whose cache
+    // may skip the signature) and, for a bound token, always the proof.
+    Access authorize(const QHttpServerRequest &request, TokenService &tokens);
+    // The answer to a refused `access` (not Internal): `body` makes the endpoint's error body
+    // from a status, an error code and a description; this adds WWW-Authenticate, DPoP-Nonce
+    // and Retry-After.
+    using ErrorBody = std::function<QHttpServerResponse(
+            QHttpServerResponse::StatusCode, const QString &code, const QString &description)>;
+    QHttpServerResponse accessRefusal(const Access &access, const ErrorBody &body) const;
+
+    // Adds the current DPoP-Nonce when nonces are on (every answer of a DPoP endpoint).
+    void addNonce(QHttpServerResponse &response) const;
+    // The current nonce; empty when nonces are off.
+    QByteArray currentNonce() const;
+    // "ES256 EdDSA": the algorithms accepted in proofs.
+    static QStringList signingAlgorithms();
+    // The URL a request was made to as its client saw it: the public base URL's scheme and
+    // authority (--issuer, or the listen URL) with the request's path.
+    QUrl publicUrl(const QHttpServerRequest &request) const;
+
+private:
+    Proof verify(const QHttpServerRequest &request, std::optional<QByteArrayView> accessToken,
+                 const QString &jkt);
+    QByteArray challenge(const QString &error, const QString &description) const;
+
+    const ServerConfig &m_config;
+    DpopVerifier m_verifier;
+};
+
+} // namespace Tessera::Server
