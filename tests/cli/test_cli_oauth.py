@@ -51,6 +51,8 @@ class OidcProvider:
     password = "any password"
     # The person can decline in the browser flow: the consent page has an abort button.
     browser_flow_can_be_declined = True
+    # provider.js without --dpop advertises no DPoP: the CLI's default (IfSupported) binds nothing.
+    binds_by_default = False
 
     def __init__(self, args, work, extra=()):
         self.proc = subprocess.Popen([args.node, args.provider, *extra], stdout=subprocess.PIPE,
@@ -84,8 +86,11 @@ class TesseraServer:
     # First-party clients skip consent (docs/SERVER.md): the login page has no cancel button,
     # so a person cannot decline in the browser flow; one who walks away is the Ctrl-C case.
     browser_flow_can_be_declined = False
+    # It advertises DPoP (--dpop allowed, the default): the CLI's default (IfSupported) binds.
+    binds_by_default = True
 
-    def __init__(self, args, work):
+    def __init__(self, args, work, extra=()):
+        work = tempfile.mkdtemp(dir=work) if extra else work  # a database of its own
         db = os.path.join(work, "server.sqlite3")
         cheap = ["--argon2-memory", "8192", "--argon2-iterations", "1"]
         subprocess.run([args.server_bin, "user", "add", "alice", "--db", db, *cheap],
@@ -94,7 +99,7 @@ class TesseraServer:
                         "http://127.0.0.1/callback", "--db", db], check=True, capture_output=True)
         # --device-interval 1: device sign-ins poll every second instead of RFC 8628's 5 s.
         self.proc = subprocess.Popen([args.server_bin, "--listen", "127.0.0.1:0", "--db", db, *cheap,
-                                      "--device-interval", "1"],
+                                      "--device-interval", "1", *extra],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.issuer = None
         deadline = time.time() + 60
@@ -126,17 +131,40 @@ def stop_process(proc):
             proc.kill()
 
 
-def fetch(url, form=None, token=None):
-    """(status, body) of a GET, or of a form POST when form is given. No proxies: loopback."""
+def fetch(url, form=None, token=None, dpop_key=None):
+    """(status, body) of a GET, or of a form POST when form is given. No proxies: loopback.
+    With dpop_key (PKCS#8 DER, as the keyring holds it): a DPoP proof of that key, and the token
+    as a DPoP token, as the CLI itself would send them for a bound session."""
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode() if form else None)
     if token:
-        request.add_header("Authorization", "Bearer " + token)
+        request.add_header("Authorization", ("DPoP " if dpop_key else "Bearer ") + token)
+    if dpop_key:
+        request.add_header("DPoP", dpop_proof(dpop_key, "POST" if form else "GET", url, token))
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=20) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def dpop_proof(der, method, url, access_token=None):
+    """An RFC 9449 proof (ES256, typ dpop+jwt, the public jwk) signed with the P-256 key `der`."""
+    import hashlib
+    import jwt
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    key = load_der_private_key(der, None)
+    numbers = key.public_key().public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256", "x": b64(numbers.x.to_bytes(32, "big")),
+           "y": b64(numbers.y.to_bytes(32, "big"))}
+    claims = {"jti": b64(os.urandom(16)), "htm": method, "htu": url.split("?")[0], "iat": int(time.time())}
+    if access_token:
+        claims["ath"] = b64(hashlib.sha256(access_token.encode()).digest())
+    return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
 
 
 def reachable(url):
@@ -229,13 +257,17 @@ class ResourceServer:
         self.server.server_close()
 
 
-def check_dpop(args, work, person, python):
-    """DPoP (RFC 9449): login --dpop against oidc-provider with DPoP on (provider.js --dpop);
-    status names the key, token's output alone is refused, logout deletes the key."""
-    provider = OidcProvider(args, work, ("--dpop",))
+def check_dpop(kind, args, work, person, python):
+    """DPoP (RFC 9449): login --dpop against oidc-provider with DPoP on (provider.js --dpop) or
+    tessera-server --dpop required; status names the key, token's output alone is refused,
+    logout deletes the key."""
+    if kind is OidcProvider:
+        provider = OidcProvider(args, work, ("--dpop",))
+    else:
+        provider = TesseraServer(args, work, ("--dpop", "required"))
     issuer = provider.issuer
-    client_id = OidcProvider.client_id
-    app_id = "org.tessera.cli-test.oauth.dpop"
+    client_id = kind.client_id
+    app_id = "org.tessera.cli-test.oauth.dpop." + kind.name
     service = "tessera:" + app_id
     key = f"{app_id}|oauth|{issuer}|{client_id}|alice"
     config = os.path.join(work, "dpop.conf")
@@ -251,6 +283,12 @@ def check_dpop(args, work, person, python):
         return proc.returncode, proc.stdout, proc.stderr
 
     try:
+        if kind is TesseraServer:
+            # --dpop required: a login without a proof is refused, and nothing is stored.
+            code, out, err = cli("login", "--no-dpop", login=True)
+            check("login --no-dpop where the server requires DPoP: refused, nothing stored",
+                  code != 0 and b"signed in" not in out and stored_secret(service, key) == b"",
+                  f"{code} {out!r} {err!r}")
         code, out, err = cli("login", "--dpop", login=True)
         check("login --dpop: exit 0", code == 0 and b"signed in as alice" in out, f"{code} {out!r} {err!r}")
         check("login --dpop stored the key beside the refresh token",
@@ -259,6 +297,15 @@ def check_dpop(args, work, person, python):
         bound = re.search(rb"DPoP: bound to key ([A-Za-z0-9_-]{43})\n", out)
         check("status in a new process: DPoP-bound, with the key's thumbprint",
               code == 0 and bound is not None, f"{code} {out!r} {err!r}")
+        # Each status is a new process that restores the session: a refresh with a proof of the
+        # key read from the keyring, the binding kept.
+        before = stored_secret(service, key)
+        code, out2, err = cli("status")
+        again = re.search(rb"DPoP: bound to key ([A-Za-z0-9_-]{43})\n", out2)
+        check("status in another process refreshed with the same key: rotated, still bound to it",
+              code == 0 and bound is not None and again is not None
+              and again.group(1) == bound.group(1) and stored_secret(service, key) not in (b"", before),
+              f"{code} {out2!r} {err!r}")
         code, token, err = cli("token")
         check("token prints the access token", code == 0 and len(token.strip()) > 20, f"{code} {err!r}")
         status, body = fetch(metadata["userinfo_endpoint"], token=token.strip().decode())
@@ -338,11 +385,18 @@ def main():
               code == 0 and b"signed in as alice" in out and stored_secret(service, key) not in (b"", device_refresh),
               f"{code} {out!r} {err!r}")
         device_refresh = stored_secret(service, key)
+        # tessera-server advertises DPoP, so the CLI's default binds: the probes below carry a
+        # proof of the session's key (read before logout deletes it), else they would be refused
+        # for the missing proof whether or not the logout revoked anything.
+        device_key = stored_secret(service, key + "#dpop") or None
+        check("the session is DPoP-bound exactly where the server advertises DPoP",
+              (device_key is not None) == kind.binds_by_default, repr(device_key)[:40])
         code, out, err = cli("logout")
         check("logout after the device sign-in", code == 0 and stored_secret(service, key) == b"",
               f"{code} {out!r} {err!r}")
         status, body = fetch(metadata["token_endpoint"], form={
-            "grant_type": "refresh_token", "refresh_token": device_refresh.decode(), "client_id": client_id})
+            "grant_type": "refresh_token", "refresh_token": device_refresh.decode(), "client_id": client_id},
+            dpop_key=device_key)
         check("the server refuses the device session's refresh token after logout",
               status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         os.remove(config)
@@ -443,7 +497,16 @@ def main():
         token = out.strip().decode()
         check("token prints one access token", code == 0 and token and "\n" not in token
               and stored_secret(service, key) not in out, f"{code} {err!r}")
-        status, body = fetch(metadata["userinfo_endpoint"], token=token)
+        # Bound where the server advertises DPoP: the printed token alone is then refused, and
+        # works with a proof of the key the keyring holds beside the refresh token.
+        dpop_key = stored_secret(service, key + "#dpop") or None
+        check("the session is DPoP-bound exactly where the server advertises DPoP",
+              (dpop_key is not None) == kind.binds_by_default, repr(dpop_key)[:40])
+        if dpop_key:
+            status, body = fetch(metadata["userinfo_endpoint"], token=token)
+            check("the printed token alone (as a bearer token) is refused: it is bound to the key",
+                  status == 401, f"{status} {body!r}")
+        status, body = fetch(metadata["userinfo_endpoint"], token=token, dpop_key=dpop_key)
         check("the provider's userinfo endpoint accepts the printed token",
               status == 200 and json.loads(body).get("sub") == "alice", f"{status} {body!r}")
 
@@ -456,7 +519,8 @@ def main():
         code, out, err = cli("get", resource.url + "/api/thing?x=1")
         check("get of a full URL on the listed resource origin works and carries the token",
               code == 0 and b'"ok"' in out and len(resource.authorizations) == seen + 1
-              and resource.authorizations[-1].startswith("Bearer "), f"{code} {out!r} {err!r}")
+              and resource.authorizations[-1].startswith("DPoP " if dpop_key else "Bearer "),
+              f"{code} {out!r} {err!r} {resource.authorizations[-1:]!r}")
 
         trap = Trap()
         before = stored_secret(service, key)
@@ -492,12 +556,13 @@ def main():
         check("logout removed the stored token", stored_secret(service, key) == b"")
         # In this order: presenting a refresh token, valid or rotated away, could itself revoke
         # the grant and hide a logout that revoked nothing.
-        status, body = fetch(metadata["userinfo_endpoint"], token=token)
+        status, body = fetch(metadata["userinfo_endpoint"], token=token, dpop_key=dpop_key)
         check("the server's userinfo endpoint refuses the access token after logout (revoked)",
               status == 401, f"{status} {body!r}")
         for name, spent in (("the last refresh token", old_refresh), ("the first, rotated away", refresh)):
             status, body = fetch(metadata["token_endpoint"], form={
-                "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": client_id})
+                "grant_type": "refresh_token", "refresh_token": spent.decode(), "client_id": client_id},
+                dpop_key=dpop_key)
             check(f"the server refuses {name} after logout at its token endpoint (revoked)",
                   status == 400 and json.loads(body).get("error") == "invalid_grant", f"{status} {body[:200]!r}")
         code, out, _ = cli("status")
@@ -518,8 +583,7 @@ def main():
         check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
         code, _, err = cli("login", "--dpop", "--no-dpop", login=True)
         check("--dpop with --no-dpop is a usage error", code == 2 and b"--no-dpop" in err, f"{code} {err!r}")
-        if kind is OidcProvider:
-            check_dpop(args, work, person, python)
+        check_dpop(kind, args, work, person, python)
     finally:
         resource.close()
         provider.stop()

@@ -107,6 +107,8 @@ public:
     }
     // oidc-provider only: more provider.js options (--dpop, --dpop-require-nonce, ...).
     void setProviderArguments(const QStringList &arguments) { m_providerArguments = arguments; }
+    // tessera-server only: more options (--dpop required, --dpop-nonce, ...).
+    void setServerArguments(const QStringList &arguments) { m_serverArguments = arguments; }
 
     bool start()
     {
@@ -121,7 +123,7 @@ public:
             }
             return true;
         }
-        QStringList arguments;
+        QStringList arguments = m_serverArguments;
         if (m_accessTtl > 0)
             arguments << QStringLiteral("--access-ttl") << QString::number(m_accessTtl);
         if (m_deviceInterval > 0)
@@ -215,6 +217,7 @@ private:
     int m_deviceInterval = 0;
     QString m_issuerPath;
     QStringList m_providerArguments;
+    QStringList m_serverArguments;
     QString m_error;
     std::unique_ptr<OidcProviderProcess> m_provider;
     std::unique_ptr<ServerProcess> m_server;

@@ -7,12 +7,14 @@
 // the two servers legitimately differ, the test says so at the expectation.
 #include "oauth/discovery_p.h"
 #include "oauth/oauthtokenendpoint_p.h"
+#include "dpopsigner_p.h"
 #include "session_p.h"
 
 #include "keyringtest.h"
 #include "oauthpeer.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/dpop.h>
 #include <tessera/session.h>
 
 #include <QtCore/QFile>
@@ -89,10 +91,17 @@ private:
     // Signs `session` in at `peer` through browser.py as `user`; NoError on success.
     Error signIn(Session &session, const QString &user = QStringLiteral("alice"));
     Error signIn(Session &session, const OAuthPeer &peer, const QStringList &browserOptions);
-    // A refresh of `token` at the token endpoint of `config`'s issuer, outside the session.
-    TokenOutcome refreshOutOfBand(const SessionConfig &config, const QByteArray &token);
-    // GET userinfo with `access` as the bearer token; the HTTP status.
-    int userinfoStatus(const SessionConfig &config, const Secret &access);
+    // The DPoP key `session` is bound to (a null key when it is not): tessera-server binds by
+    // default (it advertises DPoP, and the default policy IfSupported follows), so what the
+    // tests do outside the session must then carry proofs of that key, as the session would.
+    static Jose::Key boundKey(Session &session);
+    // A refresh of `token` at the token endpoint of `config`'s issuer, outside the session,
+    // with a DPoP proof of `key` unless it is null.
+    TokenOutcome refreshOutOfBand(const SessionConfig &config, const QByteArray &token,
+                                  const Jose::Key &key);
+    // GET userinfo with `access` as the bearer token, or as a DPoP token with a proof of `key`
+    // unless it is null; the HTTP status.
+    int userinfoStatus(const SessionConfig &config, const Secret &access, const Jose::Key &key);
     // RFC 7662 introspection of `token` by the client: its "active" member, none when the
     // provider has no introspection endpoint or answered something else.
     std::optional<bool> introspect(const SessionConfig &config, QByteArrayView token,
@@ -126,14 +135,23 @@ Error tst_OAuthSession::signIn(Session &session, const OAuthPeer &peer,
     return wait(session.signInWithBrowser());
 }
 
+Jose::Key tst_OAuthSession::boundKey(Session &session)
+{
+    return session.isDpopBound() ? SessionPrivate::get(&session)->dpopSignerForTesting()->key()
+                                 : Jose::Key();
+}
+
 TokenOutcome tst_OAuthSession::refreshOutOfBand(const SessionConfig &config,
-                                                const QByteArray &token)
+                                                const QByteArray &token, const Jose::Key &key)
 {
     OAuth::Discovery discovery(config.issuer().toString(), config);
     if (wait(discovery.metadata()).isError())
         return TokenOutcome::failed({Error::Code::NetworkError, QStringLiteral("discovery")});
+    DpopSigner signer;
+    signer.setKey(key);
     const auto endpoint = OAuth::createOAuthTokenEndpoint(
-            config, {config.clientId(), discovery.cached()->tokenEndpoint, {}});
+            config, {config.clientId(), discovery.cached()->tokenEndpoint, {}, !key.isNull()},
+            key.isNull() ? nullptr : &signer);
     std::optional<TokenOutcome> outcome;
     endpoint->refresh(Secret(token),
                       [&outcome](TokenOutcome result) { outcome = std::move(result); });
@@ -142,14 +160,26 @@ TokenOutcome tst_OAuthSession::refreshOutOfBand(const SessionConfig &config,
     return std::move(*outcome);
 }
 
-int tst_OAuthSession::userinfoStatus(const SessionConfig &config, const Secret &access)
+int tst_OAuthSession::userinfoStatus(const SessionConfig &config, const Secret &access,
+                                     const Jose::Key &key)
 {
     OAuth::Discovery discovery(config.issuer().toString(), config);
     if (wait(discovery.metadata()).isError())
         return -1;
     QNetworkAccessManager plain;
-    QNetworkRequest request(discovery.cached()->userinfoEndpoint);
-    request.setRawHeader("Authorization", "Bearer " + access.reveal().toByteArray());
+    const QUrl userinfo = discovery.cached()->userinfoEndpoint;
+    QNetworkRequest request(userinfo);
+    const QByteArray token = access.reveal().toByteArray();
+    if (key.isNull()) {
+        request.setRawHeader("Authorization", "Bearer " + token);
+    } else {
+        Jose::Dpop::ProofOptions options;
+        options.accessToken = token;
+        request.setRawHeader("Authorization", "DPoP " + token);
+        request.setRawHeader("DPoP",
+                             Jose::Dpop::createProof(key, "GET", userinfo,
+                                                     QDateTime::currentSecsSinceEpoch(), options));
+    }
     std::unique_ptr<QNetworkReply> reply(plain.get(request));
     if (!QTest::qWaitFor([&] { return reply->isFinished(); }, FlowTimeoutMs))
         return -1;
@@ -267,6 +297,7 @@ void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
     const QString key = config.storageKey(session.user());
     const QByteArray first = storedSecret(config, key);
     QVERIFY(!first.isEmpty());
+    const Jose::Key dpopKey = boundKey(session);
 
     // The access token is gone (as after a 401): the next one needs a refresh, which rotates.
     SessionPrivate::get(&session)->expireAccessTokenForTesting();
@@ -280,7 +311,7 @@ void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
     if (m_peer->isTesseraServer()) {
         // tessera-server's grace window (--reuse-grace, 10 s): the spent token presented again
         // right after its rotation gets the current one back, as a lost response's retry would.
-        const TokenOutcome grace = refreshOutOfBand(config, first);
+        const TokenOutcome grace = refreshOutOfBand(config, first, dpopKey);
         QVERIFY2(grace.kind == TokenOutcome::Kind::Issued, qPrintable(describe(grace.error)));
         QVERIFY(grace.tokens.refresh.equals(second));
         // Nor does tessera-server send an ID token on refresh (OIDC Core §12.2 makes it
@@ -294,7 +325,7 @@ void tst_OAuthSession::refreshRotatesAndReuseIsRejected()
 
     // Someone replays the spent token out of band: the provider's reuse detection revokes the
     // whole grant...
-    const TokenOutcome replay = refreshOutOfBand(config, first);
+    const TokenOutcome replay = refreshOutOfBand(config, first, dpopKey);
     QCOMPARE(replay.kind, TokenOutcome::Kind::Rejected);
     QCOMPARE(replay.error.code(), Error::Code::SessionRejected);
 
@@ -327,6 +358,11 @@ void tst_OAuthSession::rejectedAccessTokenRefreshesOnce()
     QNetworkRequest revoke(metadata.revocationEndpoint);
     revoke.setHeader(QNetworkRequest::ContentTypeHeader,
                      QByteArrayLiteral("application/x-www-form-urlencoded"));
+    // A bound grant is revoked only with a proof of its key (docs/SERVER.md, "DPoP").
+    if (const Jose::Key dpopKey = boundKey(session); !dpopKey.isNull())
+        revoke.setRawHeader("DPoP",
+                            Jose::Dpop::createProof(dpopKey, "POST", metadata.revocationEndpoint,
+                                                    QDateTime::currentSecsSinceEpoch()));
     std::unique_ptr<QNetworkReply> revoked(
             plain.post(revoke,
                        OAuth::formEncode({{"token", access.reveal()},
@@ -431,7 +467,8 @@ void tst_OAuthSession::logoutRevokes()
     QFuture<Secret> held = session.freshAccessToken();
     QVERIFY(!wait(held).isError());
     const Secret access = held.takeResult();
-    QCOMPARE(userinfoStatus(config, access), 200);
+    const Jose::Key dpopKey = boundKey(session); // logout forgets it
+    QCOMPARE(userinfoStatus(config, access, dpopKey), 200);
     // oidc-provider offers RFC 7662 introspection: the provider's own word on the tokens.
     // tessera-server has none; the refused refresh and userinfo below are its checks.
     const bool canIntrospect = !m_peer->isTesseraServer();
@@ -446,12 +483,12 @@ void tst_OAuthSession::logoutRevokes()
     QVERIFY(storedSecret(config, key).isEmpty());
 
     // Revoked at the provider (RFC 7009): the token cannot be spent any more.
-    const TokenOutcome refused = refreshOutOfBand(config, stored);
+    const TokenOutcome refused = refreshOutOfBand(config, stored, dpopKey);
     QCOMPARE(refused.kind, TokenOutcome::Kind::Rejected);
     QCOMPARE(refused.error.code(), Error::Code::SessionRejected);
     // And the access token the session held is refused where it is checked (both servers
     // revoke the grant's access tokens with its refresh token).
-    QCOMPARE(userinfoStatus(config, access), 401);
+    QCOMPARE(userinfoStatus(config, access, dpopKey), 401);
     if (canIntrospect) {
         QCOMPARE(introspect(config, stored, "refresh_token"), std::optional<bool>(false));
         QCOMPARE(introspect(config, access.reveal(), "access_token"), std::optional<bool>(false));

@@ -293,6 +293,17 @@ private:
     TokenOutcome answerOf(QNetworkReply *reply, Grant grant, bool proof, const QString &what) const
     {
         TokenOutcome outcome = answerOf(reply, grant, what);
+        // RFC 9449 §5: invalid_dpop_proof for a request that carried no proof is a server that
+        // requires DPoP of this client, with the policy Off (or DPoP not advertised): asking
+        // again the same way cannot help, so it is a configuration error, never transient.
+        if (!proof && outcome.kind == TokenOutcome::Kind::Failed
+            && outcome.error.serverCode() == u"invalid_dpop_proof")
+            outcome.error = {Error::Code::InvalidConfiguration,
+                             QStringLiteral("%1: the provider requires DPoP (RFC 9449) of this "
+                                            "client; set the DPoP policy to IfSupported or "
+                                            "Required")
+                                     .arg(what),
+                             outcome.error.serverCode()};
         DpopSigner::checkBinding(outcome, proof,
                                  m_transport.dpopPolicy() == SessionConfig::DpopPolicy::Required,
                                  what);
