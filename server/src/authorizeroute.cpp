@@ -154,13 +154,14 @@ AuthorizeRoute::Validated AuthorizeRoute::validate(const FormParameters &paramet
     request.nonce = parameters.value(QStringLiteral("nonce"));
     if (request.nonce.size() > MaxNonce)
         return fail("invalid_request", "nonce is too long");
-    request.dpopJkt = parameters.value(QStringLiteral("dpop_jkt"));
+    // With DPoP off, dpop_jkt is a parameter this server does not know, which RFC 6749 §3.1
+    // says to ignore: the code is unbound and the token answer says Bearer.
+    if (m_config.dpopMode != DpopMode::Off)
+        request.dpopJkt = parameters.value(QStringLiteral("dpop_jkt"));
     // An RFC 7638 SHA-256 thumbprint: 43 base64url characters.
     if (!request.dpopJkt.isEmpty()
         && (request.dpopJkt.size() != 43 || !isBase64Url(request.dpopJkt)))
         return fail("invalid_request", "dpop_jkt is not a base64url SHA-256 thumbprint");
-    if (!request.dpopJkt.isEmpty() && m_config.dpopMode == DpopMode::Off)
-        return fail("invalid_request", "DPoP is off on this server");
     const QString scope = parameters.value(QStringLiteral("scope"));
     if (scope.size() > MaxScope)
         return fail("invalid_scope", "scope is too long");

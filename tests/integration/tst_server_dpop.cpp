@@ -734,8 +734,9 @@ void tst_ServerDpop::requiredMode()
 
 void tst_ServerDpop::offMode()
 {
-    ServerProcess server{{QStringLiteral("--dpop"), QStringLiteral("off")}};
-    TESSERA_START_WITH_TEST_USER(server);
+    ServerProcess server{
+            {QStringLiteral("--demo"), QStringLiteral("--dpop"), QStringLiteral("off")}};
+    TESSERA_START_OAUTH(server);
     HttpClient http(server);
     // The proof is ignored: an unbound Bearer login.
     const HttpResponse response =
@@ -748,6 +749,20 @@ void tst_ServerDpop::offMode()
     QVERIFY(!document.json().contains(QStringLiteral("dpop_signing_alg_values_supported")));
     QCOMPARE(http.get(QStringLiteral("/api/me/")).header("WWW-Authenticate"),
              QByteArray("Bearer realm=\"api\""));
+
+    // dpop_jkt is an unknown parameter here, ignored (RFC 6749 §3.1): an unbound code.
+    OAuthFlow flow(server);
+    const Pkce pkce = newPkce();
+    auto parameters = flow.authorizeParameters(pkce);
+    parameters.append({QStringLiteral("dpop_jkt"), m_key.thumbprint()});
+    const auto form = flow.openForm(parameters);
+    TESSERA_EXPECT_STATUS(form.response, 200);
+    const QString code = flow.locationQuery(flow.submit(form, TestUser, TestPassword))
+                                 .queryItemValue(QStringLiteral("code"), QUrl::FullyDecoded);
+    QVERIFY(!code.isEmpty());
+    const HttpResponse tokens = flow.exchange(code, pkce.verifier);
+    TESSERA_EXPECT_STATUS(tokens, 200);
+    QCOMPARE(tokens.str(QStringLiteral("token_type")), QStringLiteral("Bearer"));
 }
 
 QTEST_GUILESS_MAIN(tst_ServerDpop)
