@@ -28,6 +28,17 @@ const char RefreshColumns[] =
         " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
         " JOIN users u ON u.id = f.user_id ";
 
+// Rotation's compare-and-set: the parent is marked rotated only if it still is the current
+// token of a family that is not revoked. Under READ COMMITTED a concurrent rotation makes
+// PostgreSQL re-check the row after the other commits, so exactly one of them matches.
+const char MarkRotated[] = "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
+                           " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
+                           " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
+                           " AND f.revoked_at IS NOT NULL)";
+const char InsertRefreshInto[] =
+        "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
+        " idle_expires_at) ";
+
 // Creates the database file with mode 0600 (O_EXCL, under umask 077), so it
 // never exists with wider permissions, even briefly.
 bool createIfMissing(const QString &path)
@@ -53,6 +64,7 @@ Store::~Store()
     m_findRefresh.reset();
     m_findSuccessor.reset();
     m_markRotated.reset();
+    m_rotate.reset();
     m_insertRefresh.reset();
     m_insertFamily.reset();
     m_familyStatus.reset();
@@ -115,14 +127,22 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
     store->m_findSuccessor =
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
-    store->m_markRotated =
-            prepare(QStringLiteral("UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                                   " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
-                                   " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
-                                   " AND f.revoked_at IS NOT NULL)"));
-    store->m_insertRefresh = prepare(QStringLiteral(
-            "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
-            " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
+    store->m_insertRefresh =
+            prepare(QLatin1String(InsertRefreshInto) + QStringLiteral("VALUES (?, ?, ?, ?, ?)"));
+    if (store->isPostgreSQL()) {
+        // One statement, one round trip, atomic on its own (autocommit): the successor is
+        // inserted only for a parent the compare-and-set marked, parent_hash, family and
+        // issued_at taken from that row. The casts: parameters in a select list have no type
+        // of their own.
+        store->m_rotate = prepare(
+                QStringLiteral("WITH marked AS (") + QLatin1String(MarkRotated)
+                + QStringLiteral(" RETURNING token_hash, family_id, rotated_at) ")
+                + QLatin1String(InsertRefreshInto)
+                + QStringLiteral("SELECT CAST(? AS BYTEA), family_id, token_hash, rotated_at,"
+                                 " CAST(? AS BIGINT) FROM marked"));
+    } else {
+        store->m_markRotated = prepare(QLatin1String(MarkRotated));
+    }
     store->m_insertFamily = prepare(QStringLiteral(
             "INSERT INTO families (id, user_id, created_at, expires_at, client_id, scope, dpop_jkt)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"));
@@ -347,6 +367,19 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
                                   qint64 nowMs, const QString &familyId,
                                   const QByteArray &successorHash, qint64 successorIdleExpiresAtMs)
 {
+    if (m_rotate) {
+        QSqlQuery &rotation = *m_rotate;
+        rotation.addBindValue(nowMs);
+        rotation.addBindValue(successorSealed);
+        rotation.addBindValue(parentHash);
+        rotation.addBindValue(successorHash);
+        rotation.addBindValue(successorIdleExpiresAtMs);
+        if (!execute(rotation))
+            return RotateResult::Failed;
+        const int inserted = rotation.numRowsAffected();
+        rotation.finish();
+        return inserted == 1 ? RotateResult::Rotated : RotateResult::NotCurrent;
+    }
     if (!m_db.transaction()) {
         m_failed = true;
         return RotateResult::Failed;

@@ -217,9 +217,10 @@ public:
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
-    // One transaction: mark the parent rotated, only if it still is the current
-    // token of a family that is not revoked (a compare-and-set), and insert its
-    // successor.
+    // Marks the parent rotated, only if it still is the current token of a family that is
+    // not revoked (a compare-and-set), and inserts its successor, both or neither: one
+    // transaction on SQLite, one statement on PostgreSQL (`familyId` then comes from the
+    // parent's row).
     RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
                         qint64 nowMs, const QString &familyId, const QByteArray &successorHash,
                         qint64 successorIdleExpiresAtMs);
@@ -265,7 +266,8 @@ private:
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;
     std::unique_ptr<QSqlQuery> m_findSuccessor;
-    std::unique_ptr<QSqlQuery> m_markRotated;
+    std::unique_ptr<QSqlQuery> m_markRotated; // SQLite
+    std::unique_ptr<QSqlQuery> m_rotate;      // PostgreSQL: mark and insert in one statement
     std::unique_ptr<QSqlQuery> m_insertRefresh;
     std::unique_ptr<QSqlQuery> m_insertFamily;
     std::unique_ptr<QSqlQuery> m_familyStatus;

@@ -6,6 +6,7 @@
 #include "store.h"
 #include "testdatabase.h"
 
+#include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
@@ -127,6 +128,19 @@ void tst_ServerStore::familiesRotateOnceAndPurge()
     QVERIFY(store->claimGraceAnswer(h0, 2));
     QVERIFY(!store->claimGraceAnswer(h0, 2));
     QCOMPARE(store->graceAnswers(h0), std::optional<int>(2));
+
+    // A successor that cannot be inserted (its hash is taken) leaves the parent current:
+    // never a parent marked rotated without its successor.
+    QVERIFY(store->createFamily(QStringLiteral("other"), userId, now, now + 100'000, "o0",
+                                now + 50'000));
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("statement failed")));
+    QCOMPARE(store->rotate("o0", "sealed", now + 10, QStringLiteral("other"), h1, now + 60'000),
+             Store::RotateResult::Failed);
+    QVERIFY(!store->findRefreshToken("o0")->rotatedAt);
+    QCOMPARE(store->rotate("o0", "sealed", now + 10, QStringLiteral("other"), "o1", now + 60'000),
+             Store::RotateResult::Rotated);
+    QCOMPARE(store->findSuccessor("o0")->familyId, QStringLiteral("other"));
+    QCOMPARE(store->findSuccessor("o0")->issuedAt, now + 10);
 
     QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Active);
     QVERIFY(store->revokeFamily(QStringLiteral("fam"), now + 30, QStringLiteral("test")));
