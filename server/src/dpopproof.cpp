@@ -49,7 +49,9 @@ DpopVerifier::Proof DpopVerifier::verify(const QList<QByteArray> &values, QByteA
                            QString::fromLatin1(nonceFor(epoch - 1))};
     }
     const Jose::Dpop::VerifyResult result = Jose::Dpop::verifyProof(values, expected, m_replay);
-    return {result.error, result.reason, result.ok() ? result.jkt : QString()};
+    if (!result.ok())
+        return {result.error, result.reason, {}};
+    return {result.error, result.reason, result.jkt, result.jti, result.issuedAt};
 }
 
 Authorization parseAuthorization(QByteArrayView value)

@@ -70,6 +70,7 @@ Store::~Store()
     m_familyStatus.reset();
     m_findClient.reset();
     m_hasClient.reset();
+    m_rememberDpopProof.reset();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_connectionName);
@@ -153,6 +154,12 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
                                    " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
                                    " WHERE c.id = ? ORDER BY u.position"));
     store->m_hasClient = prepare(QStringLiteral("SELECT 1 FROM clients WHERE id = ?"));
+    // A row left by an expired proof (not purged yet) is taken over rather than counted as a
+    // replay: only a live row refuses the proof.
+    store->m_rememberDpopProof = prepare(QStringLiteral(
+            "INSERT INTO dpop_proofs (proof_hash, expires_at) VALUES (?, ?)"
+            " ON CONFLICT (proof_hash) DO UPDATE SET expires_at = excluded.expires_at"
+            " WHERE dpop_proofs.expires_at <= ?"));
     return store;
 }
 
@@ -464,6 +471,30 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
                                  " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
     query.addBindValue(nowMs - slackMs);
     query.addBindValue(nowMs - slackMs);
+    if (!execute(query))
+        return 0;
+    return query.numRowsAffected();
+}
+
+Store::DpopProofResult Store::rememberDpopProof(const QByteArray &proofHash, qint64 expiresAtMs,
+                                                qint64 nowMs)
+{
+    QSqlQuery &query = *m_rememberDpopProof;
+    query.addBindValue(proofHash);
+    query.addBindValue(expiresAtMs);
+    query.addBindValue(nowMs);
+    if (!execute(query))
+        return DpopProofResult::Failed;
+    const int written = query.numRowsAffected();
+    query.finish();
+    return written == 1 ? DpopProofResult::New : DpopProofResult::Replayed;
+}
+
+int Store::purgeDpopProofs(qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("DELETE FROM dpop_proofs WHERE expires_at <= ?"));
+    query.addBindValue(nowMs);
     if (!execute(query))
         return 0;
     return query.numRowsAffected();

@@ -234,6 +234,16 @@ public:
     // their last access tokens still find their family). Returns rows removed.
     int purgeExpired(qint64 nowMs, qint64 slackMs);
 
+    // DPoP proofs accepted by any instance on the database (the jti replay cache of a
+    // deployment on PostgreSQL; dpopcheck.h). `proofHash`: SHA-256 of the proof's htu and jti.
+    // New: recorded until `expiresAtMs`; Replayed: recorded before and not expired at `nowMs`
+    // (nothing written); Failed: not known, so the proof must not be accepted.
+    enum class DpopProofResult { New, Replayed, Failed };
+    DpopProofResult rememberDpopProof(const QByteArray &proofHash, qint64 expiresAtMs,
+                                      qint64 nowMs);
+    // Deletes the proofs expired at `nowMs`; returns how many.
+    int purgeDpopProofs(qint64 nowMs);
+
     bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
     // PostgreSQL: statements running longer than `ms` are cancelled (statement_timeout; 0:
     // none), also on a connection opened again later. False when it could not be set.
@@ -273,6 +283,7 @@ private:
     std::unique_ptr<QSqlQuery> m_familyStatus;
     std::unique_ptr<QSqlQuery> m_findClient;
     std::unique_ptr<QSqlQuery> m_hasClient;
+    std::unique_ptr<QSqlQuery> m_rememberDpopProof;
     // Every statement above, in the order Store::open() prepared them: prepared again on a new
     // connection (reconnectIfLost()), so a statement added later cannot be forgotten there.
     QList<QSqlQuery *> m_prepared;
