@@ -86,6 +86,7 @@ void SecurityLab::reset()
     m_current.clear();
     m_queue.clear();
     m_details.clear();
+    m_tokenEndpoint.clear(); // a new sign-in may be at another issuer
     for (const QString &check : checks()) {
         m_results.insert(check,
                          QVariantMap{{QStringLiteral("status"), Idle},
@@ -322,12 +323,11 @@ void SecurityLab::deliverWhenFinished(QNetworkReply *reply, HttpCallback done)
         result.code = result.json.value(QStringLiteral("code")).toString();
         if (result.code.isEmpty())
             result.code = result.json.value(QStringLiteral("error")).toString();
-        result.challenge = reply->rawHeader("WWW-Authenticate");
         done(result);
     });
 }
 
-void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
+void SecurityLab::readStoredToken(const QString &user, StoredCallback done, const QString &suffix)
 {
     // The SDK's storage layout (service "tessera:<appId>", key
     // SessionConfig::storageKey(user)); read here as any code of this app could.
@@ -337,7 +337,7 @@ void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
     auto *job = new QKeychain::ReadPasswordJob(config.storageService());
     job->setInsecureFallback(false);
     job->setAutoDelete(true);
-    job->setKey(config.storageKey(user));
+    job->setKey(config.storageKey(user) + suffix);
     const quint64 generation = m_generation;
     connect(job, &QKeychain::Job::finished, this, [this, generation, done](QKeychain::Job *job) {
         if (generation != m_generation)
@@ -603,33 +603,39 @@ void SecurityLab::runLogout()
     if (!requireSignedIn())
         return;
     const bool memoryOnly = isMemoryOnly();
+    const bool bound = m_session->isDpopBound();
     const QString user = m_session->user();
     auto access = std::make_shared<Tessera::Secret>();
     auto refresh = std::make_shared<Tessera::Secret>();
 
-    auto afterLogout = [this, access, refresh, memoryOnly, user] {
+    auto afterLogout = [this, access, refresh, memoryOnly, bound, user] {
         const qint64 loggedOutAt = m_clock.elapsed();
         get(QStringLiteral("/api/me/"), access.get(),
-            [this, access, refresh, memoryOnly, user, loggedOutAt](HttpResult &replay) {
+            [this, access, refresh, memoryOnly, bound, user, loggedOutAt](HttpResult &replay) {
                 const qint64 latency = m_clock.elapsed() - loggedOutAt;
                 access->clear();
                 progress(tr("After logout, the same access token: %1 (answered in %2 ms).")
                                  .arg(describe(replay.status, replay.code))
                                  .arg(latency));
-                // A bound token was never usable without the key (see "stolen"); after logout
-                // the key is deleted too, and the refresh token is revoked.
+                // A bound token was never usable without the key (see "stolen"), so its
+                // refusal here says nothing about logout; what does: the refresh token is
+                // revoked and the key deleted with it.
                 const bool accessDead = replay.status == 401;
-                auto conclude = [this, accessDead](bool refreshDead, bool storageEmpty) {
+                auto conclude = [this, accessDead, bound](bool refreshDead, bool storageEmpty) {
                     if (accessDead && refreshDead && storageEmpty)
                         return finish(Pass,
-                                      tr("Replay refused: logout killed the access token "
-                                         "at once, not at its expiry."));
+                                      bound ? tr("Replay refused: the bound tokens need the key, "
+                                                 "and logout deleted the key and the refresh "
+                                                 "token.")
+                                            : tr("Replay refused: logout killed the access token "
+                                                 "at once, not at its expiry."));
                     finish(Fail, tr("Something survived logout (see above)."));
                 };
                 if (refresh->isEmpty())
                     return conclude(true, true);
                 postRefresh(
-                        *refresh, [this, refresh, conclude, memoryOnly, user](HttpResult &result) {
+                        *refresh,
+                        [this, refresh, conclude, memoryOnly, bound, user](HttpResult &result) {
                             refresh->clear();
                             progress(tr("After logout, the old refresh token: %1.")
                                              .arg(describe(result.status, result.code)));
@@ -638,13 +644,29 @@ void SecurityLab::runLogout()
                             if (memoryOnly)
                                 return conclude(refreshDead, true);
                             readStoredToken(
-                                    user, [this, conclude, refreshDead](StoredToken &stored) {
+                                    user,
+                                    [this, conclude, refreshDead, bound,
+                                     user](StoredToken &stored) {
                                         stored.token.clear();
                                         const bool empty =
                                                 stored.status == StoredToken::Status::NotFound;
                                         progress(empty ? tr("Secret Service entry: deleted.")
                                                        : tr("Secret Service entry: still there!"));
-                                        conclude(refreshDead, empty);
+                                        if (!bound)
+                                            return conclude(refreshDead, empty);
+                                        readStoredToken(
+                                                user,
+                                                [this, conclude, refreshDead,
+                                                 empty](StoredToken &key) {
+                                                    key.token.clear();
+                                                    const bool keyGone = key.status
+                                                            == StoredToken::Status::NotFound;
+                                                    progress(keyGone ? tr("The DPoP key: deleted.")
+                                                                     : tr("The DPoP key: still "
+                                                                          "there!"));
+                                                    conclude(refreshDead, empty && keyGone);
+                                                },
+                                                QStringLiteral("#dpop"));
                                     });
                         });
             });

@@ -66,7 +66,6 @@ private:
         int status = 0;
         QString code; // the server's stable error code (or OAuth "error"), if any
         QJsonObject json;
-        QByteArray challenge; // WWW-Authenticate
         QString transportError;
     };
     using HttpCallback = std::function<void(HttpResult &result)>;
@@ -110,7 +109,8 @@ private:
     void withTokenEndpoint(std::function<void(const QUrl &endpoint)> done);
     void getWithSession(const QString &path, std::function<void(int status)> done);
     void deliverWhenFinished(QNetworkReply *reply, HttpCallback done);
-    void readStoredToken(const QString &user, StoredCallback done);
+    // The Secret Service entry of `user` (the refresh token; with suffix "#dpop" the DPoP key).
+    void readStoredToken(const QString &user, StoredCallback done, const QString &suffix = {});
     void withAccessToken(TokenCallback done);
 
     QPointer<Tessera::Session> m_session;

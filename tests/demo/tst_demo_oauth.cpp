@@ -342,7 +342,14 @@ void TestDemoOAuth::stolenRefreshTokenRefused()
 
 void TestDemoOAuth::logoutReturnsToOAuthScreen()
 {
-    click(item("signOutButton"));
+    // The lab's logout row (the sign-out button is clicked after the device sign-in): for a
+    // bound session the copied tokens stay refused and the key leaves the keyring with the
+    // refresh token.
+    const QVariantMap result = runLabCheck(u"logout"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    QVERIFY(result.value(u"details"_s).toStringList().contains(u"The DPoP key: deleted."_s));
     QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedOut, Timeout);
     QCOMPARE(session()->lastError().code(), Error::Code::NoError);
     QTRY_VERIFY(visible("oauthSignInButton"));
