@@ -560,8 +560,9 @@ void SecurityLab::runStolen()
                         progress(tr("As DPoP with a proof from the thief's own key: %1.")
                                          .arg(describe(result.status, result.code)));
                         getWithSession(path, [this, theft, bound](int own) {
-                            progress(tr("This app's own request (token and proof of its key): "
-                                        "HTTP %1.")
+                            progress((bound ? tr("This app's own request (the token and a "
+                                                 "proof of its key): HTTP %1.")
+                                            : tr("This app's own request: HTTP %1."))
                                              .arg(own));
                             const bool allRefused =
                                     std::all_of(theft->cbegin(), theft->cend(),
