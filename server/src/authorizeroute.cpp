@@ -98,8 +98,9 @@ AuthorizeRoute::Validated AuthorizeRoute::validate(const FormParameters &paramet
         client = m_store.findClient(request.clientId);
     if (!client) {
         if (m_store.failed()) {
-            result.response = errorPage(Status::InternalServerError,
-                                        QStringLiteral("The server could not read its clients."));
+            result.response =
+                    storageFailurePage(m_store.unavailable(),
+                                       QStringLiteral("The server could not read its clients."));
             return result;
         }
         result.response = errorPage(
@@ -298,8 +299,8 @@ QHttpServerResponse AuthorizeRoute::issueCode(const Request &request, const Stor
     row.authTime = now;
     row.expiresAt = now + CodeLifetimeSeconds * 1000;
     if (!m_store.addAuthorizationCode(row))
-        return errorPage(Status::InternalServerError,
-                         QStringLiteral("The server could not store the sign-in."));
+        return storageFailurePage(m_store.unavailable(),
+                                  QStringLiteral("The server could not store the sign-in."));
     qCInfo(lcServerAuth) << "authorization code issued to client" << request.clientId
                          << "for user id" << user.id;
     QHttpServerResponse response =
