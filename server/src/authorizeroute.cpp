@@ -94,10 +94,12 @@ AuthorizeRoute::Validated AuthorizeRoute::validate(const FormParameters &paramet
         return result;
     }
     std::optional<Store::Client> client;
-    if (clientIdProblem(request.clientId).isEmpty())
+    const bool wellFormed = clientIdProblem(request.clientId).isEmpty();
+    if (wellFormed)
         client = m_store.findClient(request.clientId);
     if (!client) {
-        if (m_store.failed()) {
+        // Only a lookup that ran can have failed (failed() tells of the last statement).
+        if (wellFormed && m_store.failed()) {
             result.response =
                     storageFailurePage(m_store.unavailable(),
                                        QStringLiteral("The server could not read its clients."));

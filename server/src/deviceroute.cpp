@@ -109,8 +109,10 @@ QHttpServerResponse DeviceRoute::authorization(const QHttpServerRequest &request
     if (clientId.isEmpty())
         return oauthError(QStringLiteral("invalid_client"), QStringLiteral("client_id is required"),
                           Status::Unauthorized);
-    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId)) {
-        if (m_store.failed())
+    const bool wellFormed = clientIdProblem(clientId).isEmpty();
+    if (!wellFormed || !m_store.findClient(clientId)) {
+        // Only a lookup that ran can have failed (failed() tells of the last statement).
+        if (wellFormed && m_store.failed())
             return oauthStorageError(m_store.unavailable());
         return oauthError(QStringLiteral("invalid_client"), QStringLiteral("unknown client"),
                           Status::Unauthorized);
@@ -285,7 +287,7 @@ void DeviceRoute::post(const QHttpServerRequest &request, QHttpServerResponder &
     const std::optional<Store::DeviceCode> code =
             userCode ? m_store.findPendingUserCode(*userCode, now) : std::nullopt;
     if (!code) {
-        if (m_store.failed()) {
+        if (userCode && m_store.failed()) {
             // Classed before withdrawn(), whose own statement would overwrite the failure.
             const bool unavailable = m_store.unavailable();
             m_userCodeLimiter.withdrawn(ticket);
