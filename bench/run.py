@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.parse
 
+import dpopbench
 import scaleout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,7 +64,7 @@ CHEAP_ARGON2 = ["--argon2-memory", "8", "--argon2-iterations", "1"]
 # The options the report describes; stored in the raw file with the measurements.
 REPORT_ARGS = ("reps", "duration", "login_duration", "connections", "pool", "sizes", "sdk_requests",
                "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "oauth_runs", "skip_growth", "skip_cold",
-               "profile", "skip_oauth", "oauth_only", "scaleout", "quick", "smoke")
+               "profile", "skip_oauth", "oauth_only", "scaleout", "dpop", "quick", "smoke")
 
 
 def log(*parts):
@@ -942,6 +943,9 @@ class Bench:
         if self.args.scaleout:
             # The Django peer of the set-up is one of the four compared.
             phases = [("set-up", self.setup_servers), ("scale-out", lambda: scaleout.run(self, sys.modules[__name__]))]
+        if self.args.dpop:
+            # The Django peer of the set-up is the baseline of the comparison.
+            phases = [("set-up", self.setup_servers), ("DPoP", lambda: dpopbench.run(self, sys.modules[__name__]))]
         for name, phase in phases:
             try:
                 phase()
@@ -1247,6 +1251,8 @@ def render_report(raw):
     a = argparse.Namespace(**raw["args"])
     if raw["args"].get("scaleout"):
         return scaleout.render(raw, sys.modules[__name__])
+    if raw["args"].get("dpop"):
+        return dpopbench.render(raw, sys.modules[__name__])
     argv = raw.get("argv", ["bench/run.sh"])
     failures = list(raw.get("failures", []))
     if not raw.get("complete"):
@@ -1659,6 +1665,10 @@ def parse_args(argv):
     oauth.add_argument("--scaleout", action="store_true",
                        help="run only the scale-out comparison (SQLite, PostgreSQL, 2 instances behind "
                        "HAProxy, Django); replaces only its section of --out")
+    oauth.add_argument("--dpop", action="store_true",
+                       help="run only the DPoP comparison (GET and refresh with and without DPoP on "
+                       "tessera-server, Django's GET, the SDK's and the server's cost per proof); replaces only "
+                       "its section of --out")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="short run (numbers only indicative)")
     size.add_argument("--smoke", action="store_true",
@@ -1700,9 +1710,14 @@ def render_to(raw, out_path):
     if raw["args"].get("scaleout"):
         # Only the scale-out section of an existing report is replaced.
         text = scaleout.splice(old, text) if old else text + "\n"
-    elif scaleout.section_of(old):
-        # A full run keeps the last scale-out section (it is measured by --scaleout alone).
-        text = scaleout.splice(text, scaleout.section_of(old))
+    elif raw["args"].get("dpop"):
+        # Likewise the DPoP section.
+        text = dpopbench.splice(old, text) if old else text + "\n"
+    else:
+        # A full run keeps the last scale-out and DPoP sections (each measured by its option alone).
+        for module in (scaleout, dpopbench):
+            if module.section_of(old):
+                text = module.splice(text, module.section_of(old))
     write_text_atomically(out_path, text)
     log(f"wrote {out_path}")
     for name, value, ok in targets:

@@ -15,6 +15,10 @@
 #                authenticated GET on tessera-server with SQLite, with PostgreSQL, two instances
 #                on PostgreSQL behind HAProxy, and Django; CPU and PostgreSQL transactions per
 #                request; its section of --out is replaced, the rest of the file kept
+#   --dpop   only the DPoP comparison (issue 13): authenticated GET with a Bearer token and with
+#            a DPoP-bound one plus a proof per request on tessera-server, Django's Bearer GET,
+#            refresh with and without DPoP; server CPU per request; the SDK's cost of signing a
+#            proof and the server's of checking one; its section of --out is replaced
 #   --quick   a short run (numbers only indicative)
 #   --smoke   the smallest run that takes every code path (numbers meaningless)
 #   --out FILE   the report (default docs/BENCHMARKS.md)
@@ -37,6 +41,7 @@ if [[ "${TESSERA_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=ON \
     -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_DEMO=OFF >/dev/null
   cmake --build "$build" -j"$jobs" --target tessera-server bench_trivial_server bench_sdk_overhead \
-    bench_refresh_storm bench_cold_start bench_browser_signin bench_postgres_cluster
+    bench_refresh_storm bench_cold_start bench_browser_signin bench_postgres_cluster \
+    bench_dpop_proof bench_dpop_proofs bench_dpop_verify
 fi
 exec /usr/bin/python3 "$root/bench/run.py" --build "$build" "$@"

@@ -284,22 +284,23 @@ def run(bench, h):
 BEGIN, END = "<!-- scaleout:begin -->", "<!-- scaleout:end -->"
 
 
-def splice(old_text, section):
-    """`old_text` with its scale-out section replaced by `section` (inserted before the raw
-    data, or appended, when it has none)."""
-    if BEGIN in old_text and END in old_text:
-        head, rest = old_text.split(BEGIN, 1)
-        return head + section + rest.split(END, 1)[1]
+def splice(old_text, section, begin=BEGIN, end=END):
+    """`old_text` with its section between `begin` and `end` (the scale-out one by default)
+    replaced by `section` (inserted before the raw data, or appended, when it has none)."""
+    if begin in old_text and end in old_text:
+        head, rest = old_text.split(begin, 1)
+        return head + section + rest.split(end, 1)[1]
     if "\n## Raw data" in old_text:
         head, rest = old_text.split("\n## Raw data", 1)
         return head + "\n" + section + "\n\n## Raw data" + rest
     return old_text.rstrip("\n") + "\n\n" + section + "\n"
 
 
-def section_of(text):
-    """The scale-out section of a report, markers included; '' when it has none."""
-    if BEGIN in text and END in text:
-        return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+def section_of(text, begin=BEGIN, end=END):
+    """The section between `begin` and `end` (the scale-out one by default), markers included;
+    '' when the report has none."""
+    if begin in text and end in text:
+        return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
     return ""
 
 

@@ -9,6 +9,8 @@
 -- With BENCH_CLIENT_ID set, the request is the OAuth refresh grant instead (RFC 6749 §6,
 -- form-encoded, a public client; BENCH_PATH /token) and the rotated token is read from
 -- "refresh_token".
+-- With BENCH_PROOF_FILE set, each request also carries the next DPoP proof of that file
+-- (bench_dpop_proofs, one per line, each sent once; the pool's families are bound to its key).
 dofile(os.getenv("BENCH_LUA_DIR") .. "/done.lua")
 
 local path = os.getenv("BENCH_PATH") or "/api/token/refresh/"
@@ -34,6 +36,18 @@ function init(args)
       end
       i = i + 1
    end
+   proofs, next_proof, proof_count = nil, 1, 0
+   local proof_file = os.getenv("BENCH_PROOF_FILE")
+   if proof_file then
+      proofs, i = {}, 0
+      for line in io.lines(proof_file) do
+         if line ~= "" and i % n == thread_index then
+            proof_count = proof_count + 1
+            proofs[proof_count] = line
+         end
+         i = i + 1
+      end
+   end
    if client_id then
       headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
    else
@@ -49,6 +63,15 @@ function request()
       head = head + 1
    else
       token = "pool-exhausted"
+   end
+   if proofs then
+      local proof = "proof-exhausted"
+      if next_proof <= proof_count then
+         proof = proofs[next_proof]
+         proofs[next_proof] = nil
+         next_proof = next_proof + 1
+      end
+      headers["DPoP"] = proof
    end
    if client_id then
       -- Tokens and the client id are URL-safe: no percent-encoding needed.

@@ -4,11 +4,13 @@
 #include "diskscan.h"
 
 #include <tessera/authenticatednetworkaccessmanager.h>
+#include <tessera/dpop.h>
 #include <tessera/qmlnetwork.h>
 #include <tessera/session.h>
 #include <tessera/sessionconfig.h>
 
 #include <QtConcurrent/QtConcurrentRun>
+#include <QtCore/QDateTime>
 #include <QtCore/QDir>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QJsonDocument>
@@ -18,6 +20,8 @@
 #include <QtCore/QTimer>
 #include <QtNetwork/QNetworkReply>
 #include <qt6keychain/keychain.h>
+
+#include <algorithm>
 
 namespace TesseraDemo {
 namespace {
@@ -63,8 +67,8 @@ SecurityLab::~SecurityLab() = default;
 
 QStringList SecurityLab::checks()
 {
-    return {QStringLiteral("disk"), QStringLiteral("csrf"), QStringLiteral("mitm"),
-            QStringLiteral("logout"), QStringLiteral("reuse")};
+    return {QStringLiteral("disk"),   QStringLiteral("csrf"),   QStringLiteral("mitm"),
+            QStringLiteral("stolen"), QStringLiteral("logout"), QStringLiteral("reuse")};
 }
 
 void SecurityLab::setSession(Tessera::Session *session)
@@ -82,6 +86,7 @@ void SecurityLab::reset()
     m_current.clear();
     m_queue.clear();
     m_details.clear();
+    m_tokenEndpoint.clear(); // a new sign-in may be at another issuer
     for (const QString &check : checks()) {
         m_results.insert(check,
                          QVariantMap{{QStringLiteral("status"), Idle},
@@ -98,7 +103,8 @@ void SecurityLab::runSafeChecks()
 {
     if (isRunning())
         return;
-    m_queue = {QStringLiteral("disk"), QStringLiteral("csrf"), QStringLiteral("mitm")};
+    m_queue = {QStringLiteral("disk"), QStringLiteral("csrf"), QStringLiteral("mitm"),
+               QStringLiteral("stolen")};
     runNextQueued();
 }
 
@@ -119,6 +125,8 @@ void SecurityLab::run(const QString &check)
         runCsrf();
     else if (check == u"mitm")
         runMitm();
+    else if (check == u"stolen")
+        runStolen();
     else if (check == u"logout")
         runLogout();
     else if (check == u"reuse")
@@ -200,32 +208,100 @@ QUrl SecurityLab::endpoint(const QString &path) const
     return m_session ? m_session->config().endpoint(path) : QUrl();
 }
 
-void SecurityLab::get(const QString &path, const Tessera::Secret *bearer, HttpCallback done)
+void SecurityLab::get(const QString &path, const Tessera::Secret *token, HttpCallback done,
+                      const QByteArray &scheme, const QByteArray &proof)
 {
     QNetworkRequest request(endpoint(path));
     request.setRawHeader("Accept", "application/json");
     request.setTransferTimeout(15000);
-    if (bearer) {
-        QByteArray authorization = QByteArrayLiteral("Bearer ");
-        authorization.append(bearer->reveal().data(), bearer->size());
+    if (token) {
+        QByteArray authorization = scheme + ' ';
+        authorization.append(token->reveal().data(), token->size());
         request.setRawHeader("Authorization", authorization);
         Tessera::secureWipe(authorization);
     }
+    if (!proof.isEmpty())
+        request.setRawHeader("DPoP", proof);
     deliverWhenFinished(m_http.get(request), std::move(done));
 }
 
-void SecurityLab::postRefresh(const Tessera::Secret &refresh, HttpCallback done)
+void SecurityLab::withTokenEndpoint(std::function<void(const QUrl &endpoint)> done)
 {
     const Tessera::SessionConfig config = m_session->config();
-    QNetworkRequest request(config.endpoint(config.refreshPath()));
-    request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    if (config.profile() == Tessera::SessionConfig::Profile::SimpleJwt)
+        return done(config.endpoint(config.refreshPath()));
+    if (m_tokenEndpoint.isValid())
+        return done(m_tokenEndpoint);
+    // The session's discovery is private to it; the lab reads the document as anyone can.
+    QUrl discovery = config.issuer();
+    QString path = discovery.path();
+    if (path.endsWith(u'/'))
+        path.chop(1);
+    discovery.setPath(path + QStringLiteral("/.well-known/openid-configuration"));
+    QNetworkRequest request(discovery);
     request.setTransferTimeout(15000);
-    QByteArray body = QByteArrayLiteral("{\"refresh\":\"");
-    body.append(refresh.reveal().data(), refresh.size());
-    body.append("\"}");
-    QNetworkReply *reply = m_http.post(request, body);
-    Tessera::secureWipe(body);
-    deliverWhenFinished(reply, std::move(done));
+    deliverWhenFinished(m_http.get(request), [this, done](HttpResult &result) {
+        m_tokenEndpoint = QUrl(result.json.value(QStringLiteral("token_endpoint")).toString());
+        done(m_tokenEndpoint);
+    });
+}
+
+void SecurityLab::postRefresh(const Tessera::Secret &refresh, HttpCallback done,
+                              const Tessera::Jose::Key *proofKey)
+{
+    const Tessera::SessionConfig config = m_session->config();
+    // The key is copied: the callback may run after the caller's key is gone.
+    std::optional<Tessera::Jose::Key> key;
+    if (proofKey)
+        key = *proofKey;
+    auto stolen = std::make_shared<Tessera::Secret>(refresh.clone());
+    withTokenEndpoint([this, config, key, stolen, done](const QUrl &url) {
+        if (!url.isValid()) {
+            stolen->clear();
+            HttpResult none;
+            none.transportError = tr("no token endpoint in the issuer's discovery document");
+            return done(none);
+        }
+        QNetworkRequest request(url);
+        request.setTransferTimeout(15000);
+        QByteArray body;
+        if (config.profile() == Tessera::SessionConfig::Profile::SimpleJwt) {
+            request.setHeader(QNetworkRequest::ContentTypeHeader,
+                              QByteArrayLiteral("application/json"));
+            body = QByteArrayLiteral("{\"refresh\":\"");
+            body.append(stolen->reveal().data(), stolen->size());
+            body.append("\"}");
+        } else {
+            request.setHeader(QNetworkRequest::ContentTypeHeader,
+                              QByteArrayLiteral("application/x-www-form-urlencoded"));
+            body = QByteArrayLiteral("grant_type=refresh_token&client_id=")
+                    + QUrl::toPercentEncoding(config.clientId()) + "&refresh_token=";
+            // Refresh tokens are URL-safe (base64url or hex): no encoding needed.
+            body.append(stolen->reveal().data(), stolen->size());
+        }
+        stolen->clear();
+        if (key) {
+            request.setRawHeader("DPoP",
+                                 Tessera::Jose::Dpop::createProof(
+                                         *key, "POST", url, QDateTime::currentSecsSinceEpoch()));
+        }
+        QNetworkReply *reply = m_http.post(request, body);
+        Tessera::secureWipe(body);
+        deliverWhenFinished(reply, done);
+    });
+}
+
+// A GET through the session's own network access manager (the token, and a proof when bound).
+void SecurityLab::getWithSession(const QString &path, std::function<void(int status)> done)
+{
+    QNetworkReply *reply =
+            Tessera::Qml::networkAccessManager(m_session)->get(QNetworkRequest(endpoint(path)));
+    const quint64 generation = m_generation;
+    connect(reply, &QNetworkReply::finished, this, [this, reply, generation, done] {
+        reply->deleteLater();
+        if (generation == m_generation)
+            done(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt());
+    });
 }
 
 // The answer of a lab request, unless the lab was reset meanwhile. The raw body
@@ -245,11 +321,13 @@ void SecurityLab::deliverWhenFinished(QNetworkReply *reply, HttpCallback done)
         result.json = QJsonDocument::fromJson(raw).object();
         Tessera::secureWipe(raw);
         result.code = result.json.value(QStringLiteral("code")).toString();
+        if (result.code.isEmpty())
+            result.code = result.json.value(QStringLiteral("error")).toString();
         done(result);
     });
 }
 
-void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
+void SecurityLab::readStoredToken(const QString &user, StoredCallback done, const QString &suffix)
 {
     // The SDK's storage layout (service "tessera:<appId>", key
     // SessionConfig::storageKey(user)); read here as any code of this app could.
@@ -259,7 +337,7 @@ void SecurityLab::readStoredToken(const QString &user, StoredCallback done)
     auto *job = new QKeychain::ReadPasswordJob(config.storageService());
     job->setInsecureFallback(false);
     job->setAutoDelete(true);
-    job->setKey(config.storageKey(user));
+    job->setKey(config.storageKey(user) + suffix);
     const quint64 generation = m_generation;
     connect(job, &QKeychain::Job::finished, this, [this, generation, done](QKeychain::Job *job) {
         if (generation != m_generation)
@@ -446,6 +524,78 @@ void SecurityLab::runMitm()
     finish(Fail, tr("The transport policy did not refuse plain http."));
 }
 
+// --- stolen access token -----------------------------------------------------------------
+
+void SecurityLab::runStolen()
+{
+    start(QStringLiteral("stolen"), tr("Copying the access token, then using it as a thief…"));
+    if (!requireSignedIn())
+        return;
+    withAccessToken([this](std::optional<Tessera::Secret> token) {
+        if (!token)
+            return finish(Fail,
+                          tr("Could not get an access token: %1")
+                                  .arg(m_session ? m_session->lastError().message() : QString()));
+        const bool bound = m_session->isDpopBound();
+        progress(bound ? tr("This session is DPoP-bound (key %1…); the copy has no key.")
+                                 .arg(m_session->dpopKeyThumbprint().left(8))
+                       : tr("This session holds a bearer token."));
+        auto stolen = std::make_shared<Tessera::Secret>(std::move(*token));
+        const QString path = QStringLiteral("/api/me/");
+        auto theft = std::make_shared<QList<int>>();
+
+        // The thief's own key: a valid proof, just not of the key the token is bound to.
+        auto withThiefsProof = [this, stolen, path, theft, bound] {
+            const Tessera::Jose::Key thief =
+                    Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
+            Tessera::Jose::Dpop::ProofOptions options;
+            options.accessToken = stolen->reveal();
+            const QByteArray proof = Tessera::Jose::Dpop::createProof(
+                    thief, "GET", endpoint(path), QDateTime::currentSecsSinceEpoch(), options);
+            get(
+                    path, stolen.get(),
+                    [this, stolen, path, theft, bound](HttpResult &result) {
+                        stolen->clear();
+                        theft->append(result.status);
+                        progress(tr("As DPoP with a proof from the thief's own key: %1.")
+                                         .arg(describe(result.status, result.code)));
+                        getWithSession(path, [this, theft, bound](int own) {
+                            progress((bound ? tr("This app's own request (the token and a "
+                                                 "proof of its key): HTTP %1.")
+                                            : tr("This app's own request: HTTP %1."))
+                                             .arg(own));
+                            const bool allRefused =
+                                    std::all_of(theft->cbegin(), theft->cend(),
+                                                [](int status) { return status == 401; });
+                            if (bound && allRefused && own == 200)
+                                return finish(Pass,
+                                              tr("Stolen token refused: without the session's "
+                                                 "key the copy is worth nothing."));
+                            if (!bound && theft->value(0) == 200 && own == 200)
+                                return finish(Info,
+                                              tr("Bearer session: a copied access token works "
+                                                 "until it expires. Bind it with DPoP (--dpop)."));
+                            finish(Fail, tr("Unexpected answers (see above)."));
+                        });
+                    },
+                    QByteArrayLiteral("DPoP"), proof);
+        };
+        get(path, stolen.get(), [this, stolen, path, theft, withThiefsProof](HttpResult &result) {
+            theft->append(result.status);
+            progress(tr("GET %1 as Bearer: %2.").arg(path, describe(result.status, result.code)));
+            get(
+                    path, stolen.get(),
+                    [this, theft, withThiefsProof](HttpResult &result) {
+                        theft->append(result.status);
+                        progress(tr("As DPoP without a proof: %1.")
+                                         .arg(describe(result.status, result.code)));
+                        withThiefsProof();
+                    },
+                    QByteArrayLiteral("DPoP"));
+        });
+    });
+}
+
 // --- replay after logout -------------------------------------------------------------
 
 void SecurityLab::runLogout()
@@ -454,45 +604,70 @@ void SecurityLab::runLogout()
     if (!requireSignedIn())
         return;
     const bool memoryOnly = isMemoryOnly();
+    const bool bound = m_session->isDpopBound();
     const QString user = m_session->user();
     auto access = std::make_shared<Tessera::Secret>();
     auto refresh = std::make_shared<Tessera::Secret>();
 
-    auto afterLogout = [this, access, refresh, memoryOnly, user] {
+    auto afterLogout = [this, access, refresh, memoryOnly, bound, user] {
         const qint64 loggedOutAt = m_clock.elapsed();
         get(QStringLiteral("/api/me/"), access.get(),
-            [this, access, refresh, memoryOnly, user, loggedOutAt](HttpResult &replay) {
+            [this, access, refresh, memoryOnly, bound, user, loggedOutAt](HttpResult &replay) {
                 const qint64 latency = m_clock.elapsed() - loggedOutAt;
                 access->clear();
                 progress(tr("After logout, the same access token: %1 (answered in %2 ms).")
                                  .arg(describe(replay.status, replay.code))
                                  .arg(latency));
+                // A bound token was never usable without the key (see "stolen"), so its
+                // refusal here says nothing about logout; what does: the refresh token is
+                // revoked and the key deleted with it.
                 const bool accessDead = replay.status == 401;
-                auto conclude = [this, accessDead](bool refreshDead, bool storageEmpty) {
+                auto conclude = [this, accessDead, bound](bool refreshDead, bool storageEmpty) {
                     if (accessDead && refreshDead && storageEmpty)
                         return finish(Pass,
-                                      tr("Replay refused: logout killed the access token "
-                                         "at once, not at its expiry."));
+                                      bound ? tr("Replay refused: the bound tokens need the key, "
+                                                 "and logout deleted the key and the refresh "
+                                                 "token.")
+                                            : tr("Replay refused: logout killed the access token "
+                                                 "at once, not at its expiry."));
                     finish(Fail, tr("Something survived logout (see above)."));
                 };
                 if (refresh->isEmpty())
                     return conclude(true, true);
                 postRefresh(
-                        *refresh, [this, refresh, conclude, memoryOnly, user](HttpResult &result) {
+                        *refresh,
+                        [this, refresh, conclude, memoryOnly, bound, user](HttpResult &result) {
                             refresh->clear();
                             progress(tr("After logout, the old refresh token: %1.")
                                              .arg(describe(result.status, result.code)));
-                            const bool refreshDead = result.status == 401;
+                            // 400 invalid_grant from an OAuth token endpoint.
+                            const bool refreshDead = result.status == 401 || result.status == 400;
                             if (memoryOnly)
                                 return conclude(refreshDead, true);
                             readStoredToken(
-                                    user, [this, conclude, refreshDead](StoredToken &stored) {
+                                    user,
+                                    [this, conclude, refreshDead, bound,
+                                     user](StoredToken &stored) {
                                         stored.token.clear();
                                         const bool empty =
                                                 stored.status == StoredToken::Status::NotFound;
                                         progress(empty ? tr("Secret Service entry: deleted.")
                                                        : tr("Secret Service entry: still there!"));
-                                        conclude(refreshDead, empty);
+                                        if (!bound)
+                                            return conclude(refreshDead, empty);
+                                        readStoredToken(
+                                                user,
+                                                [this, conclude, refreshDead,
+                                                 empty](StoredToken &key) {
+                                                    key.token.clear();
+                                                    const bool keyGone = key.status
+                                                            == StoredToken::Status::NotFound;
+                                                    progress(keyGone ? tr("The DPoP key: deleted.")
+                                                                     : tr("The DPoP key: still "
+                                                                          "there!"));
+                                                    conclude(refreshDead, empty && keyGone);
+                                                },
+                                                QStringLiteral("#dpop"));
                                     });
                         });
             });
@@ -526,8 +701,12 @@ void SecurityLab::runLogout()
         *access = std::move(*token);
         get(QStringLiteral("/api/me/"), access.get(),
             [this, refresh, memoryOnly, user, signOut](HttpResult &before) {
-                progress(tr("Before logout, the access token: %1.")
-                                 .arg(describe(before.status, before.code)));
+                progress(tr("Before logout, the access token as Bearer: %1%2.")
+                                 .arg(describe(before.status, before.code),
+                                      m_session && m_session->isDpopBound()
+                                              ? tr(" (DPoP-bound: refused without the key "
+                                                   "even now)")
+                                              : QString()));
                 if (memoryOnly)
                     return signOut();
                 readStoredToken(user, [refresh, signOut](StoredToken &stored) {
@@ -558,6 +737,8 @@ void SecurityLab::runReuse()
                             .arg(stored.message.isEmpty() ? tr("not found") : stored.message));
         auto stolen = std::make_shared<Tessera::Secret>(std::move(stored.token));
         progress(tr("Stolen: a copy of the refresh token (value not shown)."));
+        if (m_session->isDpopBound())
+            return reuseOfBoundToken(stolen);
         postRefresh(*stolen, [this, stolen](HttpResult &result) {
             progress(tr("The thief redeems it: %1%2.")
                              .arg(describe(result.status, result.code),
@@ -568,11 +749,55 @@ void SecurityLab::runReuse()
                 return finish(Fail,
                               tr("The stolen token did not work at all: %1.")
                                       .arg(describe(result.status, result.code)));
-            auto thief = std::make_shared<Tessera::Secret>(
-                    result.json.value(QStringLiteral("refresh")).toString().toLatin1());
+            QString issued = result.json.value(QStringLiteral("refresh")).toString();
+            if (issued.isEmpty()) // OAuth
+                issued = result.json.value(QStringLiteral("refresh_token")).toString();
+            auto thief = std::make_shared<Tessera::Secret>(issued.toLatin1());
+            issued.fill(u'\0');
             result.json = {};
             replayUntilDetected(stolen, thief, 0);
         });
+    });
+}
+
+// A DPoP-bound family: every refresh needs a proof of the session's key, which the thief does
+// not have. Refused without a proof and with a proof of another key, and the refusal costs the
+// holder nothing (the family is not revoked, so a thief cannot sign the user out either).
+void SecurityLab::reuseOfBoundToken(std::shared_ptr<Tessera::Secret> stolen)
+{
+    postRefresh(*stolen, [this, stolen](HttpResult &withoutProof) {
+        withoutProof.json = {};
+        progress(tr("The thief redeems it without a proof: %1.")
+                         .arg(describe(withoutProof.status, withoutProof.code)));
+        const Tessera::Jose::Key thief =
+                Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
+        const bool firstRefused = withoutProof.status == 400 || withoutProof.status == 401;
+        postRefresh(
+                *stolen,
+                [this, stolen, firstRefused](HttpResult &withProof) {
+                    withProof.json = {};
+                    stolen->clear();
+                    progress(tr("With a proof from the thief's own key: %1.")
+                                     .arg(describe(withProof.status, withProof.code)));
+                    const bool refused =
+                            firstRefused && (withProof.status == 400 || withProof.status == 401);
+                    getWithSession(QStringLiteral("/api/me/"), [this, refused](int own) {
+                        const bool alive = m_session
+                                && m_session->state() == Tessera::Session::State::SignedIn
+                                && own == 200;
+                        progress(tr("This app's next API call: HTTP %1; the session is %2.")
+                                         .arg(own)
+                                         .arg(alive ? tr("still signed in") : tr("not usable")));
+                        if (refused && alive)
+                            return finish(Pass,
+                                          tr("Stolen refresh token refused: bound to this "
+                                             "session's key, it is worth nothing without it."));
+                        finish(Fail,
+                               tr("The bound refresh token was not refused, or the "
+                                  "session paid for the thief's attempt (see above)."));
+                    });
+                },
+                &thief);
     });
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <tessera/jose.h>
 #include <tessera/secret.h>
 #include <tessera/session.h>
 
@@ -46,9 +47,10 @@ public:
     bool isRunning() const { return !m_current.isEmpty(); }
     static QStringList checks();
 
-    // "disk", "csrf", "mitm" (harmless), "logout" (signs out), "reuse" (ends the session).
+    // "disk", "csrf", "mitm", "stolen" (harmless), "logout" (signs out), "reuse" (ends a bearer
+    // session; a DPoP-bound one survives it).
     Q_INVOKABLE void run(const QString &check);
-    // disk, csrf and mitm, one after the other.
+    // disk, csrf, mitm and stolen, one after the other.
     Q_INVOKABLE void runSafeChecks();
     Q_INVOKABLE void reset();
 
@@ -62,7 +64,7 @@ private:
     struct HttpResult
     {
         int status = 0;
-        QString code; // the server's stable error code, if any
+        QString code; // the server's stable error code (or OAuth "error"), if any
         QJsonObject json;
         QString transportError;
     };
@@ -79,8 +81,10 @@ private:
     void runDisk();
     void runCsrf();
     void runMitm();
+    void runStolen();
     void runLogout();
     void runReuse();
+    void reuseOfBoundToken(std::shared_ptr<Tessera::Secret> stolen);
     void replayUntilDetected(std::shared_ptr<Tessera::Secret> stolen,
                              std::shared_ptr<Tessera::Secret> thief, int attempt);
     void endReuseCheck(std::shared_ptr<Tessera::Secret> thief);
@@ -94,10 +98,19 @@ private:
     bool isMemoryOnly() const;
     bool requireSignedIn();
     QUrl endpoint(const QString &path) const;
-    void get(const QString &path, const Tessera::Secret *bearer, HttpCallback done);
-    void postRefresh(const Tessera::Secret &refresh, HttpCallback done);
+    // A GET with `Authorization: <scheme> <token>` (none without a token) and, when not
+    // empty, a DPoP proof header.
+    void get(const QString &path, const Tessera::Secret *token, HttpCallback done,
+             const QByteArray &scheme = QByteArrayLiteral("Bearer"), const QByteArray &proof = {});
+    // Redeems a refresh token as a client without the session would: the SimpleJWT refresh
+    // path, or the issuer's token endpoint (OAuth); with a DPoP proof from `proofKey` if given.
+    void postRefresh(const Tessera::Secret &refresh, HttpCallback done,
+                     const Tessera::Jose::Key *proofKey = nullptr);
+    void withTokenEndpoint(std::function<void(const QUrl &endpoint)> done);
+    void getWithSession(const QString &path, std::function<void(int status)> done);
     void deliverWhenFinished(QNetworkReply *reply, HttpCallback done);
-    void readStoredToken(const QString &user, StoredCallback done);
+    // The Secret Service entry of `user` (the refresh token; with suffix "#dpop" the DPoP key).
+    void readStoredToken(const QString &user, StoredCallback done, const QString &suffix = {});
     void withAccessToken(TokenCallback done);
 
     QPointer<Tessera::Session> m_session;
@@ -107,6 +120,7 @@ private:
     QStringList m_queue;
     QStringList m_details;
     QElapsedTimer m_clock;
+    QUrl m_tokenEndpoint;     // OAuth: from the issuer's discovery document, once
     quint64 m_generation = 0; // bumped by reset(): late callbacks of a reset check are dropped
 };
 

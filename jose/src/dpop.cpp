@@ -297,7 +297,8 @@ VerifyResult verifyProof(const QList<QByteArray> &dpopHeaderValues, const Expect
         return refused(Error::PrivateKey);
     // The key's type must suit alg (EC P-256 for ES256, OKP Ed25519 for EdDSA); the key is
     // checked to be a valid public key.
-    const Key key = Key::fromJwk(jwk, *algorithm);
+    const Key key = policy.keyCache ? policy.keyCache->publicKey(jwk, *algorithm)
+                                    : Key::fromJwk(jwk, *algorithm);
     if (key.isNull() || key.hasPrivateKey())
         return refused(Error::BadKey);
     if (!KeyPrivate::get(key)->verify(proof.first(secondDot), *signature))

@@ -94,12 +94,15 @@ AuthorizeRoute::Validated AuthorizeRoute::validate(const FormParameters &paramet
         return result;
     }
     std::optional<Store::Client> client;
-    if (clientIdProblem(request.clientId).isEmpty())
+    const bool wellFormed = clientIdProblem(request.clientId).isEmpty();
+    if (wellFormed)
         client = m_store.findClient(request.clientId);
     if (!client) {
-        if (m_store.failed()) {
-            result.response = errorPage(Status::InternalServerError,
-                                        QStringLiteral("The server could not read its clients."));
+        // Only a lookup that ran can have failed (failed() tells of the last statement).
+        if (wellFormed && m_store.failed()) {
+            result.response =
+                    storageFailurePage(m_store.unavailable(),
+                                       QStringLiteral("The server could not read its clients."));
             return result;
         }
         result.response = errorPage(
@@ -298,8 +301,8 @@ QHttpServerResponse AuthorizeRoute::issueCode(const Request &request, const Stor
     row.authTime = now;
     row.expiresAt = now + CodeLifetimeSeconds * 1000;
     if (!m_store.addAuthorizationCode(row))
-        return errorPage(Status::InternalServerError,
-                         QStringLiteral("The server could not store the sign-in."));
+        return storageFailurePage(m_store.unavailable(),
+                                  QStringLiteral("The server could not store the sign-in."));
     qCInfo(lcServerAuth) << "authorization code issued to client" << request.clientId
                          << "for user id" << user.id;
     QHttpServerResponse response =

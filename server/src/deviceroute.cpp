@@ -74,9 +74,14 @@ DeviceRoute::DeviceRoute(const ServerConfig &config, Store &store, LoginRoute &l
     , m_store(store)
     , m_login(login)
     , m_clients(clients)
-    , m_userCodeLimiter({UserCodeLimit, 0, UserCodeCeiling, UserCodeWindowSeconds * 1000})
+    , m_userCodeLimiter({UserCodeLimit, 0, UserCodeCeiling, UserCodeWindowSeconds * 1000,
+                         LoginLimiter::Attempts::UserCodes})
     , m_guard(deploymentKey, "forms of /device")
-{ }
+{
+    // Every instance on one PostgreSQL database counts the same wrong user codes.
+    if (store.isPostgreSQL())
+        m_userCodeLimiter.shareThrough(&store);
+}
 
 QString DeviceRoute::path() const
 {
@@ -104,10 +109,11 @@ QHttpServerResponse DeviceRoute::authorization(const QHttpServerRequest &request
     if (clientId.isEmpty())
         return oauthError(QStringLiteral("invalid_client"), QStringLiteral("client_id is required"),
                           Status::Unauthorized);
-    if (!clientIdProblem(clientId).isEmpty() || !m_store.findClient(clientId)) {
-        if (m_store.failed())
-            return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
-                              Status::InternalServerError);
+    const bool wellFormed = clientIdProblem(clientId).isEmpty();
+    if (!wellFormed || !m_store.findClient(clientId)) {
+        // Only a lookup that ran can have failed (failed() tells of the last statement).
+        if (wellFormed && m_store.failed())
+            return oauthStorageError(m_store.unavailable());
         return oauthError(QStringLiteral("invalid_client"), QStringLiteral("unknown client"),
                           Status::Unauthorized);
     }
@@ -140,8 +146,7 @@ QHttpServerResponse DeviceRoute::authorization(const QHttpServerRequest &request
         added = m_store.addDeviceCode(row);
     }
     if (added != Store::AddDeviceCodeResult::Added)
-        return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
-                          Status::InternalServerError);
+        return oauthStorageError(m_store.unavailable());
     qCInfo(lcServerAuth) << "device authorization started for client" << clientId;
     const QString verification = m_config.issuer + QStringLiteral("/device");
     const QString shown = displayUserCode(row.userCode);
@@ -282,10 +287,12 @@ void DeviceRoute::post(const QHttpServerRequest &request, QHttpServerResponder &
     const std::optional<Store::DeviceCode> code =
             userCode ? m_store.findPendingUserCode(*userCode, now) : std::nullopt;
     if (!code) {
-        if (m_store.failed()) {
+        if (userCode && m_store.failed()) {
+            // Classed before withdrawn(), whose own statement would overwrite the failure.
+            const bool unavailable = m_store.unavailable();
             m_userCodeLimiter.withdrawn(ticket);
-            return errorPage(Status::InternalServerError,
-                             QStringLiteral("The server could not read the code."))
+            return storageFailurePage(unavailable,
+                                      QStringLiteral("The server could not read the code."))
                     .write(std::move(responder));
         }
         // The ticket stays counted: this was a wrong guess.
@@ -321,8 +328,8 @@ void DeviceRoute::decide(const Store::DeviceCode &code, qint64 userId,
     // Conditional on the code still being pending: a code is decided once.
     if (!m_store.decideDeviceCode(code.userCode, userId, TokenService::nowMs())) {
         if (m_store.failed())
-            return errorPage(Status::InternalServerError,
-                             QStringLiteral("The server could not store the answer."))
+            return storageFailurePage(m_store.unavailable(),
+                                      QStringLiteral("The server could not store the answer."))
                     .write(std::move(responder));
         QHttpServerResponse response =
                 htmlPage(Status::Conflict, QStringLiteral("Code already used"),

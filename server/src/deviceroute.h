@@ -35,7 +35,8 @@ QString displayUserCode(const QString &userCode);
 // Every /device post that names no pending code counts against its client address (a
 // LoginLimiter of its own: UserCodeLimit per UserCodeWindowSeconds; past UserCodeCeiling
 // across all addresses, addresses with failures back off exponentially); a throttled address
-// gets 429 whatever it sends. The /token side is in OAuthTokenRoute.
+// gets 429 whatever it sends. On PostgreSQL the attempts are counted in the database, for
+// every instance together, like the login limits. The /token side is in OAuthTokenRoute.
 class DeviceRoute
 {
 public:

@@ -48,7 +48,10 @@ DpopVerifier::Proof DpopVerifier::verify(const QList<QByteArray> &values, QByteA
         expected.nonces = {QString::fromLatin1(nonceFor(epoch)),
                            QString::fromLatin1(nonceFor(epoch - 1))};
     }
-    const Jose::Dpop::VerifyResult result = Jose::Dpop::verifyProof(values, expected, m_replay);
+    Jose::Dpop::VerifyPolicy policy;
+    policy.keyCache = &m_keys;
+    const Jose::Dpop::VerifyResult result =
+            Jose::Dpop::verifyProof(values, expected, m_replay, policy);
     if (!result.ok())
         return {result.error, result.reason, {}};
     return {result.error, result.reason, result.jkt, result.jti, result.issuedAt};

@@ -52,6 +52,8 @@ public:
     QByteArray nonceAt(qint64 now) const;
     qint64 windowSeconds() const { return m_window; }
     qsizetype replayCacheSize() const { return m_replay.size(); }
+    // The imported public keys of recent proofs (a client's proofs share one).
+    const Jose::Dpop::KeyCache &keyCache() const { return m_keys; }
 
 private:
     QByteArray nonceFor(qint64 epoch) const;
@@ -59,6 +61,7 @@ private:
     qint64 m_window;
     bool m_nonces;
     Jose::Dpop::ReplayCache m_replay;
+    Jose::Dpop::KeyCache m_keys;
     QByteArray m_nonceKey;
 };
 

@@ -117,4 +117,16 @@ QHttpServerResponse oauthError(const QString &error, const QString &description,
     return response;
 }
 
+QHttpServerResponse oauthStorageError(bool databaseUnavailable)
+{
+    if (!databaseUnavailable)
+        return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
+                          Status::InternalServerError);
+    QHttpServerResponse response = oauthError(
+            QStringLiteral("temporarily_unavailable"),
+            QStringLiteral("the database is unavailable; try again"), Status::ServiceUnavailable);
+    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+    return response;
+}
+
 } // namespace Tessera::Server

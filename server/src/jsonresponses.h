@@ -38,6 +38,9 @@ QHttpServerResponse retryLaterResponse(Status status, const QString &code, const
 // An OAuth 2 error (RFC 6749 §5.2): {"error","error_description"}, no-store; 400 unless told.
 QHttpServerResponse oauthError(const QString &error, const QString &description,
                                Status status = Status::BadRequest);
+// A storage failure at an OAuth endpoint: 503 temporarily_unavailable with Retry-After: 1
+// while the database is unreachable for now (Store::unavailable()), else 500 server_error.
+QHttpServerResponse oauthStorageError(bool databaseUnavailable);
 
 // The first value of a header field (case-insensitive name), empty if absent.
 QByteArray header(const QHttpServerRequest &request, QByteArrayView name);

@@ -131,14 +131,19 @@ LoginLimiter::Verdict LoginLimiter::admit(const QString &username, const QString
 bool LoginLimiter::admitShared(const QString &username, const QString &address, qint64 nowMs,
                                Ticket *ticket, Verdict *verdict)
 {
+    const bool userCodes = m_settings.attempts == Attempts::UserCodes;
     if (nowMs - m_lastPruneMs > m_settings.windowMs) {
         m_lastPruneMs = nowMs;
-        m_shared->purgeLoginAttempts(nowMs - m_settings.windowMs);
+        m_shared->purgeLoginAttempts(nowMs - m_settings.windowMs, userCodes);
     }
+    // A user-code attempt's pair window is then its address's, and its username window holds
+    // the user-code attempts of every address.
+    const QString sharedUsername = userCodes ? QStringLiteral("") : username;
+    const QString sharedAddress = userCodes ? QStringLiteral("user-code ") + address : address;
     const Store::LoginKeep keep{m_settings.pairLimit, qMax(0, m_settings.addressLimit),
                                 qMax(0, m_settings.userCeiling)};
     const auto id = m_shared->admitLoginAttempt(
-            username, address, nowMs, nowMs - m_settings.windowMs, keep,
+            sharedUsername, sharedAddress, nowMs, nowMs - m_settings.windowMs, keep,
             [this, nowMs, verdict](const Store::LoginWindows &windows) {
                 *verdict = decide(windows.pair, windows.address, windows.username, nowMs);
                 return verdict->retryAfterSeconds == 0;

@@ -25,17 +25,27 @@ namespace Tessera::Server {
 // every instance on one PostgreSQL database counts the same attempts (docs/SERVER.md
 // "Running several instances"). Should the database fail, the attempt is counted in
 // memory instead (the login then fails at its user lookup anyway).
+//
+// The device flow's user codes are limited by a LoginLimiter of their own (DeviceRoute), per
+// client address: it shares the same table, its rows kept apart from the logins' (below).
 class Store;
 
 class LoginLimiter
 {
 public:
+    // What is counted. In the shared table a user-code attempt is a row without a username
+    // (a login always has one: empty usernames are refused before the limiter) and with its
+    // address under a prefix no client address has, so neither kind counts against the
+    // other, and each kind's rows are purged by its own window.
+    enum class Attempts { Logins, UserCodes };
+
     struct Settings
     {
         int pairLimit = 10;     // 0 disables every limit
         int addressLimit = 100; // 0 disables this one
         int userCeiling = 100;  // 0 disables this one
         qint64 windowMs = 60'000;
+        Attempts attempts = Attempts::Logins;
     };
 
     enum class Reason { None, Pair, Address, UserBackoff };

@@ -106,6 +106,20 @@ QHttpServerResponse errorPage(Status status, const QString &message)
                             .arg(htmlEscape(message)));
 }
 
+QHttpServerResponse storageFailurePage(bool databaseUnavailable, const QString &message)
+{
+    if (!databaseUnavailable)
+        return errorPage(Status::InternalServerError, message);
+    QHttpServerResponse response = htmlPage(
+            Status::ServiceUnavailable, QStringLiteral("Try again"),
+            QStringLiteral("<h1>Try again</h1>\n<p>%1</p>\n"
+                           "<p>The server cannot reach its database for a moment. Go back and "
+                           "try again in a few seconds.</p>\n")
+                    .arg(htmlEscape(message)));
+    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+    return response;
+}
+
 QHttpServerResponse loginPage(Status status, const QString &action, const QString &clientId,
                               const QList<QPair<QString, QString>> &hidden, const QString &message)
 {

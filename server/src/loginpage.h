@@ -24,6 +24,11 @@ QHttpServerResponse htmlPage(QHttpServerResponse::StatusCode status, const QStri
 // The error page shown when the client or its redirect URI is not known: never a redirect.
 QHttpServerResponse errorPage(QHttpServerResponse::StatusCode status, const QString &message);
 
+// The error page for a storage failure, classed like the JSON endpoints (Store::unavailable()):
+// a database unreachable for now, a statement timeout, a serialization failure or deadlock is
+// 503 with Retry-After: 1 and asks the person to try again; any other failure is 500.
+QHttpServerResponse storageFailurePage(bool databaseUnavailable, const QString &message);
+
 // The login form, posting `hidden` (name, value) and username/password to `action`;
 // `message` (plain text) above it when non-empty.
 QHttpServerResponse loginPage(QHttpServerResponse::StatusCode status, const QString &action,

@@ -226,9 +226,12 @@ void LoginRoute::check(const QHttpServerRequest &request, const QString &usernam
     refreshDecoy(now);
     login->user = m_store.findUser(username);
     if (!login->user && m_store.failed()) {
+        // Classed first: withdrawn() may run a statement of its own (the shared limit), whose
+        // outcome would replace this failure's.
+        const bool unavailable = m_store.unavailable();
         m_limiter.withdrawn(login->ticket);
         // Unreachable for now: 503 and a retry (the form pages show it as such); else 500.
-        if (m_store.unavailable())
+        if (unavailable)
             return login->answers.refused(std::move(login->responder), Status::ServiceUnavailable,
                                           QStringLiteral("database_unavailable"),
                                           QStringLiteral("The database is unavailable; try again."),

@@ -23,18 +23,10 @@ QHttpServerResponse invalidClient(const QString &description)
     return oauthError(QStringLiteral("invalid_client"), description, Status::Unauthorized);
 }
 
-// A storage failure. While the database is unreachable for now (Store::unavailable()): 503
-// temporarily_unavailable with Retry-After, which clients retry; else 500 server_error.
+// A storage failure: 503 temporarily_unavailable (clients retry) or 500 server_error.
 QHttpServerResponse serverError(const Store &store)
 {
-    if (!store.unavailable())
-        return oauthError(QStringLiteral("server_error"), QStringLiteral("storage failure"),
-                          Status::InternalServerError);
-    QHttpServerResponse response = oauthError(
-            QStringLiteral("temporarily_unavailable"),
-            QStringLiteral("the database is unavailable; try again"), Status::ServiceUnavailable);
-    response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
-    return response;
+    return oauthStorageError(store.unavailable());
 }
 
 // A JSON string (RFC 8259 §7) of UTF-8 `text`: quotes, backslashes and control characters

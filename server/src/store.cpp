@@ -165,19 +165,51 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 
 bool Store::execute(QSqlQuery &query)
 {
-    m_failed = !query.exec();
+    QSqlError error;
+    if (m_unprepared == &query) {
+        m_unprepared = nullptr;
+        error = m_prepareError;
+    } else if (!query.exec()) {
+        error = query.lastError();
+    }
+    m_failed = error.isValid();
     m_failureTransient = false;
     if (m_failed) {
-        qCCritical(lcServerStore) << "statement failed:" << query.lastError().text();
-        // SQLSTATE classes 08 (connection exception), 57 (operator intervention: query
-        // canceled by statement_timeout, admin shutdown), 40001 and 40P01.
-        const QString state = query.lastError().nativeErrorCode();
-        m_failureTransient = m_dialect == SqlDialect::PostgreSQL
-                && (state.startsWith(QLatin1String("08")) || state.startsWith(QLatin1String("57"))
-                    || state == QLatin1String("40001") || state == QLatin1String("40P01"));
+        qCCritical(lcServerStore) << "statement failed:" << error.text();
+        classifyFailure(error);
         reconnectIfLost();
     }
     return !m_failed;
+}
+
+bool Store::prepare(QSqlQuery &query, const QString &statement)
+{
+    if (query.prepare(statement)) {
+        if (m_unprepared == &query)
+            m_unprepared = nullptr;
+        return true;
+    }
+    m_unprepared = &query;
+    m_prepareError = query.lastError();
+    return false;
+}
+
+void Store::classifyFailure(const QSqlError &error)
+{
+    const QString state = error.nativeErrorCode();
+    if (m_dialect == SqlDialect::PostgreSQL) {
+        // SQLSTATE classes 08 (connection exception), 57 (operator intervention: query
+        // canceled by statement_timeout, admin shutdown), 40001 and 40P01.
+        m_failureTransient = state.startsWith(QLatin1String("08"))
+                || state.startsWith(QLatin1String("57")) || state == QLatin1String("40001")
+                || state == QLatin1String("40P01");
+        return;
+    }
+    // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: another
+    // connection held the lock for longer than the busy timeout.
+    bool isNumber = false;
+    const int primary = state.toInt(&isNumber) & 0xff;
+    m_failureTransient = isNumber && (primary == 5 || primary == 6);
 }
 
 bool Store::setStatementTimeout(qint64 ms)
@@ -250,8 +282,9 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
     if (findUser(username))
         return AddUserResult::Exists;
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"));
+    prepare(query,
+            QStringLiteral(
+                    "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)"));
     query.addBindValue(username);
     query.addBindValue(QString::fromLatin1(passwordHash));
     query.addBindValue(QDateTime::currentMSecsSinceEpoch());
@@ -278,8 +311,9 @@ QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)
 {
     QList<SigningKey> keys;
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "SELECT kid, alg, material FROM signing_keys WHERE alg = ? ORDER BY created_at DESC"));
+    prepare(query,
+            QStringLiteral("SELECT kid, alg, material FROM signing_keys WHERE alg = ?"
+                           " ORDER BY created_at DESC"));
     query.addBindValue(algorithm);
     if (!execute(query))
         return keys;
@@ -292,8 +326,9 @@ QList<Store::SigningKey> Store::signingKeys(const QString &algorithm)
 bool Store::addSigningKey(const SigningKey &key)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "INSERT INTO signing_keys (kid, alg, material, created_at) VALUES (?, ?, ?, ?)"));
+    prepare(query,
+            QStringLiteral("INSERT INTO signing_keys (kid, alg, material, created_at)"
+                           " VALUES (?, ?, ?, ?)"));
     query.addBindValue(key.keyId);
     query.addBindValue(key.algorithm);
     query.addBindValue(key.material);
@@ -420,8 +455,9 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
 bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("UPDATE families SET revoked_at = ?, revoke_reason = ?"
-                                 " WHERE id = ? AND revoked_at IS NULL"));
+    prepare(query,
+            QStringLiteral("UPDATE families SET revoked_at = ?, revoke_reason = ?"
+                           " WHERE id = ? AND revoked_at IS NULL"));
     query.addBindValue(nowMs);
     query.addBindValue(reason);
     query.addBindValue(familyId);
@@ -435,7 +471,7 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
         return false;
     }
     QSqlQuery notify(m_db);
-    notify.prepare(QStringLiteral("SELECT pg_notify(?, ?)"));
+    prepare(notify, QStringLiteral("SELECT pg_notify(?, ?)"));
     notify.addBindValue(QString::fromLatin1(RevocationChannel));
     notify.addBindValue(familyId);
     if (!execute(query) || !execute(notify) || !m_db.commit()) {
@@ -466,9 +502,10 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
     QSqlQuery query(m_db);
     // A family is idle-expired when its current token is; the ON DELETE CASCADE
     // removes its token rows.
-    query.prepare(QStringLiteral("DELETE FROM families WHERE expires_at < ? OR id IN ("
-                                 " SELECT family_id FROM refresh_tokens"
-                                 " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
+    prepare(query,
+            QStringLiteral("DELETE FROM families WHERE expires_at < ? OR id IN ("
+                           " SELECT family_id FROM refresh_tokens"
+                           " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
     query.addBindValue(nowMs - slackMs);
     query.addBindValue(nowMs - slackMs);
     if (!execute(query))
@@ -506,8 +543,9 @@ bool Store::replacePasswordHash(qint64 userId, const QByteArray &expectedHash,
     // One statement, so the database applies it whole or not at all; the compare
     // keeps a concurrent change from being overwritten.
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"));
+    prepare(query,
+            QStringLiteral(
+                    "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"));
     query.addBindValue(QString::fromLatin1(newHash));
     query.addBindValue(userId);
     query.addBindValue(QString::fromLatin1(expectedHash));
@@ -519,7 +557,7 @@ qint64 Store::forEachPasswordHash(qint64 afterUserId,
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(QStringLiteral("SELECT id, password_hash FROM users WHERE id > ? ORDER BY id"));
+    prepare(query, QStringLiteral("SELECT id, password_hash FROM users WHERE id > ? ORDER BY id"));
     query.addBindValue(afterUserId);
     if (!execute(query))
         return afterUserId;
@@ -534,8 +572,9 @@ qint64 Store::forEachPasswordHash(qint64 afterUserId,
 bool Store::claimGraceAnswer(const QByteArray &tokenHash, int maxAnswers)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("UPDATE refresh_tokens SET grace_answers = grace_answers + 1"
-                                 " WHERE token_hash = ? AND grace_answers < ?"));
+    prepare(query,
+            QStringLiteral("UPDATE refresh_tokens SET grace_answers = grace_answers + 1"
+                           " WHERE token_hash = ? AND grace_answers < ?"));
     query.addBindValue(tokenHash);
     query.addBindValue(maxAnswers);
     return execute(query) && query.numRowsAffected() == 1;
@@ -544,7 +583,7 @@ bool Store::claimGraceAnswer(const QByteArray &tokenHash, int maxAnswers)
 std::optional<int> Store::graceAnswers(const QByteArray &tokenHash)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT grace_answers FROM refresh_tokens WHERE token_hash = ?"));
+    prepare(query, QStringLiteral("SELECT grace_answers FROM refresh_tokens WHERE token_hash = ?"));
     query.addBindValue(tokenHash);
     if (!execute(query) || !query.next())
         return std::nullopt;

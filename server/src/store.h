@@ -8,6 +8,7 @@
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlError>
 #include <QtSql/QSqlQuery>
 
 #include <functional>
@@ -212,7 +213,9 @@ public:
                                             const std::function<bool(const LoginWindows &)> &admit);
     // Removes an attempt (a success, or never checked); a success also ends its pair's window.
     bool endLoginAttempt(qint64 id, bool succeeded);
-    int purgeLoginAttempts(qint64 cutoffMs);
+    // Deletes attempts at or before `cutoffMs` of one kind: the user-code attempts (rows
+    // without a username: a login always has one) or the logins, each kind by its own window.
+    int purgeLoginAttempts(qint64 cutoffMs, bool userCodes);
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
@@ -251,14 +254,20 @@ public:
 
     // Whether the last statement failed (for 500 vs 401 decisions).
     bool failed() const { return m_failed; }
-    // PostgreSQL: the last statement failed for a reason that passes (the connection lost
-    // or being re-established, a statement timeout, a serialization failure or deadlock):
-    // worth a 503 and a retry, not a 500.
+    // The last statement failed for a reason that passes (PostgreSQL: the connection lost or
+    // being re-established, a statement timeout, a serialization failure or deadlock; SQLite:
+    // the database locked past the busy timeout): worth a 503 and a retry, not a 500.
     bool unavailable() const { return m_failed && (m_failureTransient || connectionLost()); }
 
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
+    // QSqlQuery::prepare(), whose failure execute() of the same query then reports and classes
+    // (QPSQL prepares on the server, where a lock wait can meet statement_timeout; executing
+    // the statement that was never prepared would fail as a syntax error, a lasting failure).
+    bool prepare(QSqlQuery &query, const QString &statement);
+    // Marks the failure transient when `error` is one that passes (see unavailable()).
+    void classifyFailure(const QSqlError &error);
     // PostgreSQL: after a failed statement, a broken connection is opened again and the
     // statements prepared again (at most once a second).
     bool connectionLost() const;
@@ -273,6 +282,8 @@ private:
     qint64 m_statementTimeoutMs = 0;
     bool m_failureTransient = false;
     bool m_failed = false;
+    const QSqlQuery *m_unprepared = nullptr; // the query whose prepare() failed, if any
+    QSqlError m_prepareError;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;
     std::unique_ptr<QSqlQuery> m_findSuccessor;

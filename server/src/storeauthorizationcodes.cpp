@@ -18,10 +18,11 @@ QVariant nullableText(const QString &text)
 bool Store::addAuthorizationCode(const AuthorizationCode &code)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge,"
-            " nonce, scope, user_id, auth_time, expires_at, dpop_jkt)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    prepare(query,
+            QStringLiteral("INSERT INTO authorization_codes (code_hash, client_id, redirect_uri,"
+                           " code_challenge, nonce, scope, user_id, auth_time, expires_at,"
+                           " dpop_jkt)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     query.addBindValue(code.codeHash);
     query.addBindValue(code.clientId);
     query.addBindValue(code.redirectUri);
@@ -41,8 +42,9 @@ Store::RedeemResult Store::redeemAuthorizationCode(const QByteArray &codeHash, q
 {
     // The compare-and-set first: of two concurrent redemptions exactly one changes the row.
     QSqlQuery mark(m_db);
-    mark.prepare(QStringLiteral("UPDATE authorization_codes SET used_at = ?"
-                                " WHERE code_hash = ? AND used_at IS NULL"));
+    prepare(mark,
+            QStringLiteral("UPDATE authorization_codes SET used_at = ?"
+                           " WHERE code_hash = ? AND used_at IS NULL"));
     mark.addBindValue(nowMs);
     mark.addBindValue(codeHash);
     if (!execute(mark))
@@ -50,10 +52,12 @@ Store::RedeemResult Store::redeemAuthorizationCode(const QByteArray &codeHash, q
     const bool redeemed = mark.numRowsAffected() == 1;
 
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "SELECT c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.scope, c.user_id,"
-            " u.username, c.auth_time, c.expires_at, c.used_at, c.family_id, c.dpop_jkt"
-            " FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?"));
+    prepare(query,
+            QStringLiteral(
+                    "SELECT c.client_id, c.redirect_uri, c.code_challenge, c.nonce, c.scope,"
+                    " c.user_id, u.username, c.auth_time, c.expires_at, c.used_at, c.family_id,"
+                    " c.dpop_jkt FROM authorization_codes c JOIN users u ON u.id = c.user_id"
+                    " WHERE c.code_hash = ?"));
     query.addBindValue(codeHash);
     if (!execute(query))
         return RedeemResult::Failed;
@@ -82,8 +86,9 @@ const QString Store::ReplayedCodeMark = QStringLiteral("replayed");
 bool Store::setAuthorizationCodeFamily(const QByteArray &codeHash, const QString &familyId)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("UPDATE authorization_codes SET family_id = ?"
-                                 " WHERE code_hash = ? AND family_id IS NULL"));
+    prepare(query,
+            QStringLiteral("UPDATE authorization_codes SET family_id = ?"
+                           " WHERE code_hash = ? AND family_id IS NULL"));
     query.addBindValue(familyId);
     query.addBindValue(codeHash);
     return execute(query) && query.numRowsAffected() == 1;
@@ -96,7 +101,7 @@ std::optional<QString> Store::markAuthorizationCodeReplayed(const QByteArray &co
     if (m_failed)
         return std::nullopt;
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT family_id FROM authorization_codes WHERE code_hash = ?"));
+    prepare(query, QStringLiteral("SELECT family_id FROM authorization_codes WHERE code_hash = ?"));
     query.addBindValue(codeHash);
     if (!execute(query))
         return std::nullopt;
@@ -106,7 +111,7 @@ std::optional<QString> Store::markAuthorizationCodeReplayed(const QByteArray &co
 int Store::purgeAuthorizationCodes(qint64 cutoffMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("DELETE FROM authorization_codes WHERE expires_at < ?"));
+    prepare(query, QStringLiteral("DELETE FROM authorization_codes WHERE expires_at < ?"));
     query.addBindValue(cutoffMs);
     if (!execute(query))
         return 0;
@@ -116,7 +121,7 @@ int Store::purgeAuthorizationCodes(qint64 cutoffMs)
 std::optional<QString> Store::familyClient(const QString &familyId)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT client_id FROM families WHERE id = ?"));
+    prepare(query, QStringLiteral("SELECT client_id FROM families WHERE id = ?"));
     query.addBindValue(familyId);
     if (!execute(query) || !query.next())
         return std::nullopt;

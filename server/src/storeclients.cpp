@@ -20,13 +20,14 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
         return AddClientResult::Failed;
     }
     QSqlQuery client(m_db);
-    client.prepare(QStringLiteral("INSERT INTO clients (id, created_at) VALUES (?, ?)"));
+    prepare(client, QStringLiteral("INSERT INTO clients (id, created_at) VALUES (?, ?)"));
     client.addBindValue(id);
     client.addBindValue(QDateTime::currentMSecsSinceEpoch());
     bool ok = execute(client);
     QSqlQuery uri(m_db);
-    uri.prepare(QStringLiteral(
-            "INSERT INTO client_redirect_uris (client_id, position, uri) VALUES (?, ?, ?)"));
+    prepare(uri,
+            QStringLiteral("INSERT INTO client_redirect_uris (client_id, position, uri)"
+                           " VALUES (?, ?, ?)"));
     for (qsizetype position = 0; ok && position < redirectUris.size(); ++position) {
         uri.addBindValue(id);
         uri.addBindValue(position);
@@ -73,9 +74,10 @@ std::optional<QList<Store::Client>> Store::clients()
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(QStringLiteral("SELECT c.id, c.created_at, u.uri FROM clients c"
-                                 " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
-                                 " ORDER BY c.id, u.position"));
+    prepare(query,
+            QStringLiteral("SELECT c.id, c.created_at, u.uri FROM clients c"
+                           " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
+                           " ORDER BY c.id, u.position"));
     if (!execute(query))
         return std::nullopt;
     QList<Client> list;
@@ -93,7 +95,7 @@ Store::RemoveClientResult Store::removeClient(const QString &id)
 {
     // ON DELETE CASCADE removes its redirect URIs (foreign_keys is on).
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("DELETE FROM clients WHERE id = ?"));
+    prepare(query, QStringLiteral("DELETE FROM clients WHERE id = ?"));
     query.addBindValue(id);
     if (!execute(query))
         return RemoveClientResult::Failed;

@@ -67,10 +67,10 @@ Store::AddDeviceCodeResult Store::addDeviceCode(const DeviceCode &code)
 {
     // A user code still held by another row (live or not yet purged) inserts nothing.
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "INSERT INTO device_codes (device_code_hash, user_code, client_id, scope, created_at,"
-            " expires_at, interval_s, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (user_code) DO NOTHING"));
+    prepare(query,
+            QStringLiteral("INSERT INTO device_codes (device_code_hash, user_code, client_id,"
+                           " scope, created_at, expires_at, interval_s, status)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_code) DO NOTHING"));
     query.addBindValue(code.deviceCodeHash);
     query.addBindValue(code.userCode);
     query.addBindValue(code.clientId);
@@ -89,8 +89,9 @@ Store::AddDeviceCodeResult Store::addDeviceCode(const DeviceCode &code)
 std::optional<Store::DeviceCode> Store::findDeviceCode(const QByteArray &deviceCodeHash)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT ") + DeviceCodeColumns
-                  + QStringLiteral(" WHERE d.device_code_hash = ?"));
+    prepare(query,
+            QStringLiteral("SELECT ") + DeviceCodeColumns
+                    + QStringLiteral(" WHERE d.device_code_hash = ?"));
     query.addBindValue(deviceCodeHash);
     if (!execute(query))
         return std::nullopt;
@@ -100,8 +101,10 @@ std::optional<Store::DeviceCode> Store::findDeviceCode(const QByteArray &deviceC
 std::optional<Store::DeviceCode> Store::findPendingUserCode(const QString &userCode, qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("SELECT ") + DeviceCodeColumns
-                  + QStringLiteral(" WHERE d.user_code = ? AND d.status = ? AND d.expires_at > ?"));
+    prepare(query,
+            QStringLiteral("SELECT ") + DeviceCodeColumns
+                    + QStringLiteral(
+                            " WHERE d.user_code = ? AND d.status = ? AND d.expires_at > ?"));
     query.addBindValue(userCode);
     query.addBindValue(statusText(DeviceStatus::Pending));
     query.addBindValue(nowMs);
@@ -113,8 +116,9 @@ std::optional<Store::DeviceCode> Store::findPendingUserCode(const QString &userC
 bool Store::decideDeviceCode(const QString &userCode, qint64 userId, qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("UPDATE device_codes SET status = ?, user_id = ?, auth_time = ?"
-                                 " WHERE user_code = ? AND status = ? AND expires_at > ?"));
+    prepare(query,
+            QStringLiteral("UPDATE device_codes SET status = ?, user_id = ?, auth_time = ?"
+                           " WHERE user_code = ? AND status = ? AND expires_at > ?"));
     const bool approve = userId > 0;
     query.addBindValue(statusText(approve ? DeviceStatus::Approved : DeviceStatus::Denied));
     query.addBindValue(approve ? QVariant(userId) : QVariant(QMetaType::fromType<qint64>()));
@@ -129,7 +133,7 @@ Store::PollResult Store::pollDeviceCode(const QByteArray &deviceCodeHash, qint64
                                         qint64 slowDownSeconds)
 {
     QSqlQuery poll(m_db);
-    poll.prepare(
+    prepare(poll,
             QStringLiteral("UPDATE device_codes SET last_poll_at = ? WHERE device_code_hash = ?"
                            " AND (last_poll_at IS NULL OR last_poll_at + interval_s * 1000 <= ?)"));
     poll.addBindValue(nowMs);
@@ -140,8 +144,9 @@ Store::PollResult Store::pollDeviceCode(const QByteArray &deviceCodeHash, qint64
     if (poll.numRowsAffected() == 1)
         return PollResult::Pending;
     QSqlQuery slowDown(m_db);
-    slowDown.prepare(QStringLiteral("UPDATE device_codes SET last_poll_at = ?,"
-                                    " interval_s = interval_s + ? WHERE device_code_hash = ?"));
+    prepare(slowDown,
+            QStringLiteral("UPDATE device_codes SET last_poll_at = ?,"
+                           " interval_s = interval_s + ? WHERE device_code_hash = ?"));
     slowDown.addBindValue(nowMs);
     slowDown.addBindValue(slowDownSeconds);
     slowDown.addBindValue(deviceCodeHash);
@@ -151,8 +156,9 @@ Store::PollResult Store::pollDeviceCode(const QByteArray &deviceCodeHash, qint64
 bool Store::spendDeviceCode(const QByteArray &deviceCodeHash)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral(
-            "UPDATE device_codes SET status = ? WHERE device_code_hash = ? AND status = ?"));
+    prepare(query,
+            QStringLiteral("UPDATE device_codes SET status = ? WHERE device_code_hash = ? AND "
+                           "status = ?"));
     query.addBindValue(statusText(DeviceStatus::Spent));
     query.addBindValue(deviceCodeHash);
     query.addBindValue(statusText(DeviceStatus::Approved));
@@ -162,7 +168,7 @@ bool Store::spendDeviceCode(const QByteArray &deviceCodeHash)
 int Store::purgeDeviceCodes(qint64 cutoffMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("DELETE FROM device_codes WHERE expires_at < ?"));
+    prepare(query, QStringLiteral("DELETE FROM device_codes WHERE expires_at < ?"));
     query.addBindValue(cutoffMs);
     if (!execute(query))
         return 0;

@@ -102,23 +102,28 @@ bool Store::endLoginAttempt(qint64 id, bool succeeded)
     if (succeeded) {
         // The pair starts over: its other failures stop counting for the pair (they still
         // count for the address and the username).
-        query.prepare(QStringLiteral(
-                "UPDATE login_failures SET pair_cleared = 1 WHERE pair_cleared = 0 AND"
-                " (username, address) = (SELECT username, address FROM login_failures"
-                " WHERE id = ?)"));
+        prepare(query,
+                QStringLiteral(
+                        "UPDATE login_failures SET pair_cleared = 1 WHERE pair_cleared = 0 AND"
+                        " (username, address) = (SELECT username, address FROM login_failures"
+                        " WHERE id = ?)"));
         query.addBindValue(id);
         if (!execute(query))
             return false;
     }
-    query.prepare(QStringLiteral("DELETE FROM login_failures WHERE id = ?"));
+    prepare(query, QStringLiteral("DELETE FROM login_failures WHERE id = ?"));
     query.addBindValue(id);
     return execute(query);
 }
 
-int Store::purgeLoginAttempts(qint64 cutoffMs)
+int Store::purgeLoginAttempts(qint64 cutoffMs, bool userCodes)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("DELETE FROM login_failures WHERE at_ms <= ?"));
+    prepare(query,
+            userCodes ? QStringLiteral("DELETE FROM login_failures WHERE at_ms <= ?"
+                                       " AND username = ''")
+                      : QStringLiteral("DELETE FROM login_failures WHERE at_ms <= ?"
+                                       " AND username <> ''"));
     query.addBindValue(cutoffMs);
     return execute(query) ? query.numRowsAffected() : 0;
 }

@@ -17,6 +17,8 @@ documented option of bench/run.sh is in one of the runs:
     --oauth-only                                   run "oauth" (the OAuth phase alone)
     --scaleout                                     run "scaleout" (the scale-out comparison alone,
                                                    into an existing report)
+    --dpop                                         run "dpop" (the DPoP comparison alone, into an
+                                                   existing report that has a scale-out section)
     --quick                                        run "stopped" (stopped after its first measurement)
     --out --raw --report-only                      every run
 
@@ -215,6 +217,48 @@ def check_scaleout_run(runner):
           code == 0 and open(again).read() == report, text)
 
 
+def check_dpop_run(runner):
+    """--dpop: every workload measured without errors (a refused or replayed proof is a status
+    error), with server CPU, the SDK's and the server's cost per proof and a verdict; only the
+    DPoP section of an existing report is written, its other sections kept; --report-only
+    renders the same file again."""
+    name = "dpop"
+    out, raw_path = runner.paths(name)
+    scaleout_section = "<!-- scaleout:begin -->\n## Scale-out\n\nkept\n<!-- scaleout:end -->"
+    before = f"# Benchmarks\n\nAn earlier full report.\n\n{scaleout_section}\n\n## Raw data\n\nits data\n"
+    with open(out, "w") as f:
+        f.write(before)
+    code, log = runner.run(name, ["--smoke", "--dpop"])
+    raw = load(raw_path)
+    check("dpop (--dpop): exits 0, complete, no phase failed",
+          code == 0 and raw and raw.get("complete") is True and raw.get("failures") == [],
+          log + str(raw and raw.get("failures")))
+    res = (raw or {}).get("results", {}).get("dpop", {})
+    runs = res.get("runs", {})
+    workloads = ("me_bearer", "me_dpop", "me_django", "refresh_plain", "refresh_dpop")
+    check("dpop: every workload measured, without errors, with server CPU per request",
+          all(runs.get(k) and all(r["errors"] == 0 and r["requests"] > 0 and r["server_cpu_s"] > 0
+                                  for r in runs[k]) for k in workloads), runs)
+    check("dpop: the SDK's signing cost and the server's checking cost measured",
+          res.get("sdk_proof", {}).get("median_us_per_proof", 0) > 0
+          and res.get("server_check", {}).get("median_us_cached", 0) > 0
+          and res.get("server_check", {}).get("median_us_uncached", 0) > 0, res.keys())
+    report = open(out).read() if os.path.exists(out) else ""
+    check("dpop: the existing report and its scale-out section are kept, the section added before its raw data",
+          report.startswith("# Benchmarks\n\nAn earlier full report.") and report.count("<!-- dpop:begin -->") == 1
+          and scaleout_section in report and report.index("## DPoP") < report.index("## Raw data")
+          and report.endswith("its data\n"), report[:3000])
+    check("dpop: the verdict on the 10x target is stated",
+          "Target (issue 13): DPoP GET >= 10x Django's Bearer GET in the same run" in report
+          and ("MET" in report or "MISSED" in report), report[:3000])
+    again = os.path.join(runner.work, name + ".again.md")
+    with open(again, "w") as f:
+        f.write(report)
+    code, text = runner.render(raw_path, again)
+    check("dpop: --report-only replaces the section with the same one",
+          code == 0 and open(again).read() == report, text)
+
+
 def check_stopped_run(runner):
     """A run stopped (SIGTERM) after its first measurement keeps it, and renders."""
     name = "stopped"
@@ -267,6 +311,7 @@ def main():
                          ("profiles", False, profiled, "--no-profile"), ("OAuth", False, oauthed, "--skip-oauth")])
         check_oauth_only_run(runner)
         check_scaleout_run(runner)
+        check_dpop_run(runner)
         check_stopped_run(runner)
         code, text = runner.render(os.path.join(work, "missing.json"), os.path.join(work, "missing.md"))
         check("--report-only of a missing file fails", code != 0 and not os.path.exists(os.path.join(work, "missing.md")),

@@ -257,20 +257,30 @@ class ResourceServer:
         self.server.server_close()
 
 
-def check_dpop(kind, args, work, person, python):
+def thief_key():
+    """A P-256 key of the thief's own (PKCS#8 DER): valid proofs, of the wrong key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import serialization
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def check_dpop(kind, args, work, person, python, server_mode="required"):
     """DPoP (RFC 9449): login --dpop against oidc-provider with DPoP on (provider.js --dpop) or
-    tessera-server --dpop required; status names the key, token's output alone is refused,
-    logout deletes the key."""
+    tessera-server --dpop required / allowed; status names the key, token's output alone is
+    refused, so is the refresh token copied out of the keyring, logout deletes the key. Where
+    DPoP is only allowed, login --no-dpop keeps working as bearer, refreshes included."""
     if kind is OidcProvider:
         provider = OidcProvider(args, work, ("--dpop",))
     else:
-        provider = TesseraServer(args, work, ("--dpop", "required"))
+        provider = TesseraServer(args, work, ("--dpop", server_mode))
     issuer = provider.issuer
     client_id = kind.client_id
-    app_id = "org.tessera.cli-test.oauth.dpop." + kind.name
+    app_id = f"org.tessera.cli-test.oauth.dpop.{kind.name}.{server_mode}"
     service = "tessera:" + app_id
     key = f"{app_id}|oauth|{issuer}|{client_id}|alice"
-    config = os.path.join(work, "dpop.conf")
+    config = os.path.join(work, f"dpop-{server_mode}.conf")
+    where = f" (--dpop {server_mode})" if kind is TesseraServer else ""
     _, metadata = fetch(issuer + "/.well-known/openid-configuration")
     metadata = json.loads(metadata)
 
@@ -283,14 +293,33 @@ def check_dpop(kind, args, work, person, python):
         return proc.returncode, proc.stdout, proc.stderr
 
     try:
-        if kind is TesseraServer:
+        if kind is TesseraServer and server_mode == "required":
             # --dpop required: a login without a proof is refused, and nothing is stored.
             code, out, err = cli("login", "--no-dpop", login=True)
             check("login --no-dpop where the server requires DPoP: refused, nothing stored",
                   code != 0 and b"signed in" not in out and stored_secret(service, key) == b"",
                   f"{code} {out!r} {err!r}")
+        elif kind is TesseraServer:
+            # --dpop allowed: a client without DPoP keeps bearer tokens, and refreshes them.
+            code, out, err = cli("login", "--no-dpop", login=True)
+            check("login --no-dpop where DPoP is allowed: signed in, no key stored",
+                  code == 0 and b"signed in as alice" in out
+                  and stored_secret(service, key + "#dpop") == b"", f"{code} {out!r} {err!r}")
+            before = stored_secret(service, key)
+            code, out, err = cli("status")
+            check("status in a new process (--no-dpop remembered): refreshed as bearer, rotated",
+                  code == 0 and b"DPoP: not bound (bearer token)" in out
+                  and stored_secret(service, key) not in (b"", before), f"{code} {out!r} {err!r}")
+            code, token, err = cli("token")
+            status, body = fetch(metadata["userinfo_endpoint"], token=token.strip().decode())
+            check("a bearer session's printed token works for whoever holds it",
+                  code == 0 and status == 200, f"{code} {status} {body[:200]!r}")
+            code, out, err = cli("logout")
+            check("logout of the bearer session: exit 0, nothing left",
+                  code == 0 and stored_secret(service, key) == b"", f"{code} {out!r} {err!r}")
         code, out, err = cli("login", "--dpop", login=True)
-        check("login --dpop: exit 0", code == 0 and b"signed in as alice" in out, f"{code} {out!r} {err!r}")
+        check("login --dpop" + where + ": exit 0", code == 0 and b"signed in as alice" in out,
+              f"{code} {out!r} {err!r}")
         check("login --dpop stored the key beside the refresh token",
               len(stored_secret(service, key + "#dpop")) > 100 and len(stored_secret(service, key)) > 20)
         code, out, err = cli("status")
@@ -311,6 +340,20 @@ def check_dpop(kind, args, work, person, python):
         status, body = fetch(metadata["userinfo_endpoint"], token=token.strip().decode())
         check("the printed token alone (as a bearer token) is refused: it is bound to the key",
               status == 401, f"{status} {body[:200]!r}")
+        # The refresh token copied out of the keyring, without the key: refused without a proof
+        # and with a proof of another key; the holder's session does not pay for it.
+        stolen = stored_secret(service, key).decode()
+        form = {"grant_type": "refresh_token", "refresh_token": stolen, "client_id": client_id}
+        status, body = fetch(metadata["token_endpoint"], form=form)
+        check("a stolen refresh token without a proof is refused" + where,
+              status in (400, 401), f"{status} {body[:200]!r}")
+        status, body = fetch(metadata["token_endpoint"], form=form, dpop_key=thief_key())
+        check("a stolen refresh token with a proof of another key is refused" + where,
+              status in (400, 401), f"{status} {body[:200]!r}")
+        code, out, err = cli("status")
+        check("the session still refreshes with its own key after the thief's attempts",
+              code == 0 and bound is not None and f"DPoP: bound to key {bound.group(1).decode()}".encode() in out,
+              f"{code} {out!r} {err!r}")
         code, out, err = cli("logout")
         check("logout: exit 0, the key deleted with the token",
               code == 0 and stored_secret(service, key + "#dpop") == b""
@@ -583,7 +626,8 @@ def main():
         check("--issuer with --server is a usage error", code == 2, f"{code} {err!r}")
         code, _, err = cli("login", "--dpop", "--no-dpop", login=True)
         check("--dpop with --no-dpop is a usage error", code == 2 and b"--no-dpop" in err, f"{code} {err!r}")
-        check_dpop(kind, args, work, person, python)
+        for server_mode in (("required", "allowed") if kind is TesseraServer else ("required",)):
+            check_dpop(kind, args, work, person, python, server_mode)
     finally:
         resource.close()
         provider.stop()

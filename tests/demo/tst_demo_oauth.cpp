@@ -5,6 +5,8 @@
 // page, and both sign-ins cancel; then "Sign in with your browser" goes end to end through the
 // demo's own opener with tests/interop/oidc/browser.py as $BROWSER (the person), and the API
 // call carries the token; the device flow too, the person reading the code off the screen.
+// The server runs with --dpop required and the demo with --dpop: the security lab's stolen
+// access and refresh token rows are refused for the bound session, which keeps working.
 // Saves PNGs into <build>/screenshots/ and checks each shows real content. The test functions
 // run in order and share one window.
 #include "demowindow.h"
@@ -63,10 +65,14 @@ private slots:
     void initTestCase();
     void cleanupTestCase();
 
+    void dpopArguments();
+
     void signedOutOffersBrowserAndDevice();
     void browserSignInWaitsAndCancels();
     void deviceCodeShownAndCancels();
     void browserSignInEndToEnd();
+    void stolenAccessTokenRefused();
+    void stolenRefreshTokenRefused();
     void logoutReturnsToOAuthScreen();
     void deviceSignInEndToEnd();
 
@@ -84,6 +90,8 @@ private:
     void click(QQuickItem *target);
     QImage shoot(const QString &name);
     void expectContent(const QImage &image, const QString &name);
+    // Runs one security lab check to its end; its result map.
+    QVariantMap runLabCheck(const QString &check);
 
     std::unique_ptr<Tessera::Test::ServerProcess> m_server;
     std::unique_ptr<QQmlApplicationEngine> m_engine;
@@ -102,7 +110,8 @@ void TestDemoOAuth::initTestCase()
     m_savedBrowser = qgetenv("BROWSER");
     // Device sign-ins poll every second instead of RFC 8628's default 5 s.
     m_server = std::make_unique<Tessera::Test::ServerProcess>(
-            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s, u"--device-interval"_s, u"1"_s});
+            QStringList{u"--demo"_s, u"--login-limit"_s, u"0"_s, u"--device-interval"_s, u"1"_s,
+                        u"--dpop"_s, u"required"_s});
     QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
 
     QVERIFY(m_scripts.isValid());
@@ -121,13 +130,16 @@ void TestDemoOAuth::initTestCase()
     QVERIFY(m_shots.mkpath(u"."_s));
 
     m_engine = std::make_unique<QQmlApplicationEngine>();
-    TesseraDemo::Options options;
-    options.issuer = m_server->baseUrl();
-    options.clientId = u"tessera-demo"_s;
-    options.serverUrl = options.issuer; // as main() does without --server
-    options.appId = u"org.tessera.demo.oauth-screenshots"_s;
-    QVERIFY(!TesseraDemo::sessionConfigOf(options).validate().isError());
-    m_window = TesseraDemo::loadMainWindow(*m_engine, options);
+    QString problem;
+    const std::optional<TesseraDemo::Options> options = TesseraDemo::optionsFromArguments(
+            {u"tessera-demo"_s, u"--issuer"_s, m_server->baseUrl().toString(), u"--client-id"_s,
+             u"tessera-demo"_s, u"--app-id"_s, u"org.tessera.demo.oauth-screenshots"_s,
+             u"--dpop"_s},
+            &problem);
+    QVERIFY2(options, qPrintable(problem));
+    QCOMPARE(options->serverUrl, m_server->baseUrl()); // the issuer, without --server
+    QVERIFY(!TesseraDemo::sessionConfigOf(*options).validate().isError());
+    m_window = TesseraDemo::loadMainWindow(*m_engine, *options);
     QVERIFY(m_window);
     QVERIFY(QTest::qWaitForWindowExposed(m_window));
     m_window->requestActivate();
@@ -159,6 +171,39 @@ void TestDemoOAuth::expectContent(const QImage &image, const QString &name)
     DemoWindow::expectContent(image, m_shots, name);
 }
 
+QVariantMap TestDemoOAuth::runLabCheck(const QString &check)
+{
+    QObject *lab = m_window->property("lab").value<QObject *>();
+    if (!lab || !QMetaObject::invokeMethod(lab, "run", Q_ARG(QString, check)))
+        return {};
+    auto result = [lab, check] { return lab->property("results").toMap().value(check).toMap(); };
+    if (!QTest::qWaitFor(
+                [&] {
+                    const QString status = result().value(u"status"_s).toString();
+                    return status != u"idle"_s && status != u"running"_s;
+                },
+                FlowTimeout))
+        return {};
+    return result();
+}
+
+void TestDemoOAuth::dpopArguments()
+{
+    auto parse = [](QStringList extra, QString *problem = nullptr) {
+        extra.prepend(u"tessera-demo"_s);
+        extra << u"--server"_s << u"http://127.0.0.1:8000"_s;
+        return TesseraDemo::optionsFromArguments(extra, problem);
+    };
+    using Policy = Tessera::SessionConfig::DpopPolicy;
+    QCOMPARE(parse({})->dpopPolicy, Policy::IfSupported);
+    QCOMPARE(parse({u"--dpop"_s})->dpopPolicy, Policy::Required);
+    QCOMPARE(parse({u"--no-dpop"_s})->dpopPolicy, Policy::Off);
+    QCOMPARE(TesseraDemo::sessionConfigOf(*parse({u"--no-dpop"_s})).dpopPolicy(), Policy::Off);
+    QString problem;
+    QVERIFY(!parse({u"--dpop"_s, u"--no-dpop"_s}, &problem));
+    QCOMPARE(problem, u"--dpop and --no-dpop exclude each other"_s);
+}
+
 void TestDemoOAuth::signedOutOffersBrowserAndDevice()
 {
     // The start-up restore finds nothing stored and settles on the OAuth sign-in screen.
@@ -166,6 +211,7 @@ void TestDemoOAuth::signedOutOffersBrowserAndDevice()
     QVERIFY(session());
     QCOMPARE(session()->config().profile(), Tessera::SessionConfig::Profile::OAuth);
     QCOMPARE(session()->config().clientId(), u"tessera-demo"_s);
+    QCOMPARE(session()->config().dpopPolicy(), Tessera::SessionConfig::DpopPolicy::Required);
     QCOMPARE(session()->state(), Session::State::SignedOut);
     QCOMPARE(session()->lastError().code(), Error::Code::NotSignedIn);
     QTRY_VERIFY(visible("oauthSignInButton"));
@@ -262,9 +308,48 @@ void TestDemoOAuth::browserSignInEndToEnd()
     QVERIFY(differenceOf(image, m_signedOut) > 0.1);
 }
 
+void TestDemoOAuth::stolenAccessTokenRefused()
+{
+    QVERIFY(session()->isDpopBound());
+    const QVariantMap result = runLabCheck(u"stolen"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    // Bearer, DPoP without a proof, DPoP with another key's proof, then the app's own request.
+    const QStringList details = result.value(u"details"_s).toStringList();
+    QCOMPARE(details.filter(u"HTTP 401"_s).size(), 3);
+    QVERIFY(details.last().contains(u"HTTP 200"_s));
+    QCOMPARE(session()->state(), Session::State::SignedIn);
+}
+
+void TestDemoOAuth::stolenRefreshTokenRefused()
+{
+    // The refresh token copied out of the keyring, without the key: refused without a proof and
+    // with another key's proof, and the session pays nothing for the attempt (a bearer session's
+    // family would be revoked: see demo.screenshots).
+    const QVariantMap result = runLabCheck(u"reuse"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    const QStringList details = result.value(u"details"_s).toStringList();
+    QCOMPARE(details.size(), 4);
+    QVERIFY2(details.at(1).contains(u"HTTP 40"_s), qPrintable(details.at(1)));
+    QVERIFY2(details.at(2).contains(u"HTTP 40"_s), qPrintable(details.at(2)));
+    QVERIFY2(details.at(3).contains(u"HTTP 200"_s), qPrintable(details.at(3)));
+    QCOMPARE(session()->state(), Session::State::SignedIn);
+    QVERIFY(session()->isDpopBound());
+}
+
 void TestDemoOAuth::logoutReturnsToOAuthScreen()
 {
-    click(item("signOutButton"));
+    // The lab's logout row (the sign-out button is clicked after the device sign-in): for a
+    // bound session the copied tokens stay refused and the key leaves the keyring with the
+    // refresh token.
+    const QVariantMap result = runLabCheck(u"logout"_s);
+    QVERIFY2(result.value(u"status"_s).toString() == u"pass"_s,
+             qPrintable(result.value(u"summary"_s).toString() + u" | "_s
+                        + result.value(u"details"_s).toStringList().join(u" | "_s)));
+    QVERIFY(result.value(u"details"_s).toStringList().contains(u"The DPoP key: deleted."_s));
     QTRY_COMPARE_WITH_TIMEOUT(session()->state(), Session::State::SignedOut, Timeout);
     QCOMPARE(session()->lastError().code(), Error::Code::NoError);
     QTRY_VERIFY(visible("oauthSignInButton"));

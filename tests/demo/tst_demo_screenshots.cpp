@@ -213,6 +213,11 @@ void TestDemoScreenshots::securityLabSafeChecks()
                             + u" | "_s
                             + labResult(check).value(u"details"_s).toStringList().join(u" | "_s)));
     }
+    // A bearer session (SimpleJWT, DPoP not asked for): the stolen access token row says
+    // honestly that a copy works until it expires.
+    QTRY_VERIFY_WITH_TIMEOUT(labResult(u"stolen"_s).value(u"status"_s).toString() == u"info"_s,
+                             60000);
+    QVERIFY(labResult(u"stolen"_s).value(u"summary"_s).toString().contains(u"until it expires"_s));
     QTRY_VERIFY(!lab()->property("running").toBool());
 }
 

@@ -5,6 +5,7 @@
 // an instance killed and PostgreSQL restarted under load. PostgreSQL only
 // (tests/integration/CMakeLists.txt sets TESSERA_TEST_DATABASE=postgresql).
 #include "httpclient.h"
+#include "oauthflow.h"
 #include "serverprocess.h"
 #include "testdatabase.h"
 #include "testsupport.h"
@@ -42,6 +43,7 @@ private slots:
     void loginLimitShared();
     void dpopProofReplayedAtAnotherInstance();
     void dpopReplayCacheUnreachable();
+    void userCodeLimitShared();
     void listenerKilledThenBack();
     void storeConnectionKilledThenBack();
     void statementTimeoutEndsABlockedStatement();
@@ -284,6 +286,53 @@ void tst_ServerInstances::loginLimitShared()
     TESSERA_EXPECT_STATUS(b.login(QStringLiteral("nobody-2"), QStringLiteral("x")), 401);
     TESSERA_EXPECT_STATUS(a.login(QStringLiteral("nobody-3"), QStringLiteral("x")), 429);
     TESSERA_EXPECT_STATUS(b.login(QStringLiteral("nobody-4"), QStringLiteral("x")), 429);
+}
+
+// Wrong user codes on the /device page at one instance count at the other: five at each
+// reach the limit of ten per address, and both instances hold the address back.
+void tst_ServerInstances::userCodeLimitShared()
+{
+    TESSERA_START_INSTANCES(servers, 2, QStringList());
+    struct Entry
+    {
+        explicit Entry(const ServerProcess &server)
+            : http(server)
+        {
+            // The test sends the page's cookie itself, once.
+            http.manager().setCookieJar(new OAuth::NoCookies);
+        }
+        HttpClient http;
+        QString csrf;
+        QByteArray cookie;
+    };
+    std::vector<std::unique_ptr<Entry>> entries;
+    for (const auto &server : servers) {
+        auto entry = std::make_unique<Entry>(*server);
+        const HttpResponse page = entry->http.get(QStringLiteral("/device"));
+        TESSERA_EXPECT_STATUS(page, 200);
+        for (const auto &[name, value] : OAuth::hiddenFields(page.body)) {
+            if (name == u"csrf")
+                entry->csrf = value;
+        }
+        entry->cookie = page.header("Set-Cookie").split(';').first();
+        entries.push_back(std::move(entry));
+    }
+    auto enter = [](Entry &entry, const QString &code) {
+        return entry.http.post(QStringLiteral("/device"),
+                               OAuth::formBody({{QStringLiteral("csrf"), entry.csrf},
+                                                {QStringLiteral("user_code"), code}}),
+                               "application/x-www-form-urlencoded", {{"Cookie", entry.cookie}});
+    };
+    for (int i = 0; i < 10; ++i) {
+        QString guess = QStringLiteral("BCDFGHJK");
+        guess[7] = QChar(u"BCDFGHJKLM"[i]);
+        TESSERA_EXPECT_STATUS(enter(*entries[i % 2], guess), 400);
+    }
+    for (const auto &entry : entries) {
+        const HttpResponse limited = enter(*entry, QStringLiteral("ZZZZ-ZZZZ"));
+        TESSERA_EXPECT_STATUS(limited, 429);
+        QVERIFY(limited.header("Retry-After").toInt() > 0);
+    }
 }
 
 // The listener of one instance killed: a revocation elsewhere is still seen there (its

@@ -3,6 +3,7 @@
 // the PostgreSQL cluster: tests/common/testdatabase.h): every statement the server sends,
 // with the values only a real engine can get wrong (64-bit times, binary data with NUL and
 // high bytes, NULLs, cascading deletes, compare-and-set updates).
+#include "loginlimiter.h"
 #include "store.h"
 #include "testdatabase.h"
 
@@ -10,6 +11,7 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
+using Tessera::Server::LoginLimiter;
 using Tessera::Server::Store;
 using namespace Tessera::Test;
 
@@ -23,6 +25,7 @@ private slots:
     void clients();
     void dpopProofsOnceAcrossStores();
     void schemaOpensTwiceUnchanged();
+    void userCodeAndLoginAttemptsApart();
 
 private:
     std::unique_ptr<Store> openNew(QString *database = nullptr);
@@ -238,6 +241,58 @@ void tst_ServerStore::schemaOpensTwiceUnchanged()
             databaseSelect(database, QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
     QCOMPARE(version->first().first().toInt(), Tessera::Server::latestSchemaVersion());
+}
+
+// The login limiter and the device page's user-code limiter on one shared table: neither
+// kind of attempt counts against the other, and each kind's purge leaves the other's rows.
+void tst_ServerStore::userCodeAndLoginAttemptsApart()
+{
+    auto store = openNew();
+    QVERIFY(store);
+    LoginLimiter logins({2, 3, 4, 60'000});
+    LoginLimiter userCodes({2, 0, 4, 600'000, LoginLimiter::Attempts::UserCodes});
+    logins.shareThrough(store.get());
+    userCodes.shareThrough(store.get());
+    const QString address = QStringLiteral("192.0.2.7");
+    const qint64 start = 1'000'000'000;
+    LoginLimiter::Ticket ticket;
+
+    // Two wrong user codes hold the address back from entering codes...
+    for (int i = 0; i < 2; ++i) {
+        QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, start + i, &ticket)
+                         .retryAfterSeconds,
+                 0);
+        QVERIFY(ticket.sharedId > 0);
+    }
+    QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, start + 2, &ticket).reason,
+             LoginLimiter::Reason::Pair);
+    // ...not from signing in: a login's pair, address and username windows hold none of them.
+    for (int i = 0; i < 2; ++i)
+        QCOMPARE(logins.admit(QStringLiteral("alice"), address, start + 3 + i, &ticket)
+                         .retryAfterSeconds,
+                 0);
+    QCOMPARE(logins.admit(QStringLiteral("alice"), address, start + 5, &ticket).reason,
+             LoginLimiter::Reason::Pair);
+    // The address limit (3) counts logins only: a third username's first failure is admitted.
+    QCOMPARE(logins.admit(QStringLiteral("bob"), address, start + 6, &ticket).retryAfterSeconds, 0);
+    QCOMPARE(logins.admit(QStringLiteral("carol"), address, start + 7, &ticket).reason,
+             LoginLimiter::Reason::Address);
+    // Another address enters codes.
+    QCOMPARE(userCodes
+                     .admit(QStringLiteral("user_code"), QStringLiteral("192.0.2.8"), start + 8,
+                            &ticket)
+                     .retryAfterSeconds,
+             0);
+
+    // A minute later the logins' purge deletes their rows, not the user codes' (ten minutes).
+    const qint64 later = start + 61'000;
+    QCOMPARE(logins.admit(QStringLiteral("alice"), address, later, &ticket).retryAfterSeconds, 0);
+    QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, later, &ticket).reason,
+             LoginLimiter::Reason::Pair);
+    // Ten minutes on, the user codes' window has passed too.
+    QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, start + 601'000, &ticket)
+                     .retryAfterSeconds,
+             0);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerStore)

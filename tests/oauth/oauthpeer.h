@@ -16,6 +16,7 @@
 #include "keyringtest.h"
 #include "oidcproviderprocess.h"
 #include "serverprocess.h"
+#include "thiefsupport.h"
 
 #include <tessera/error.h>
 #include <tessera/session.h>
@@ -282,20 +283,6 @@ inline QString describe(const Error &error)
     return QStringLiteral("%1 %2").arg(
             QString::fromLatin1(QMetaEnum::fromType<Error::Code>().valueToKey(int(error.code()))),
             error.message());
-}
-
-// What the real keyring holds under `key` of `config`'s service (empty when nothing).
-inline QByteArray storedSecret(const SessionConfig &config, const QString &key)
-{
-    const auto store = Platform::createKeychainStore(config.storageService());
-    std::optional<QByteArray> value;
-    store->read(key, [&value](const Platform::StoreResult &result) {
-        value = result.ok() ? QByteArray(result.data.reveal().data(), result.data.size())
-                            : QByteArray();
-    });
-    if (!QTest::qWaitFor([&] { return value.has_value(); }, 20000))
-        return {};
-    return *value;
 }
 
 } // namespace Tessera::Test

@@ -2,7 +2,8 @@
 // DPoP (RFC 9449, issue 13) in the OAuth profile of Tessera::Session, against the real
 // authorization server $TESSERA_OAUTH_PEER names (tests/oauth/oauthpeer.h, one ctest name each):
 // oidc-provider of tests/interop/oidc (provider.js --dpop, --dpop-require-nonce,
-// --dpop-bound-client) or tessera-server (--dpop required, --dpop-nonce, --dpop off); one
+// --dpop-bound-client) or tessera-server (--dpop $TESSERA_DPOP_MODE: required, the default, or
+// allowed; --dpop-nonce; --dpop off); one
 // process per setup, started when a test first needs it; browser.py as the person and the
 // refresh token and the key in the real keyring (scripts/with-keyring.sh). What a thief holding
 // a copied token can do is asked of the server directly, outside the session.
@@ -57,41 +58,11 @@ int restoreChild(int argc, char **argv)
     return 0;
 }
 
-// A GET of `url` with exactly these headers; status and the WWW-Authenticate header.
-struct Answer
-{
-    int status = -1;
-    QByteArray challenge;
-};
-
 // oidc-provider answers a DPoP token without a proof 400 (invalid_request), the others 401
 // (tessera-server: 401 invalid_dpop_proof).
 bool refused(const Answer &answer)
 {
     return answer.status == 400 || answer.status == 401;
-}
-
-Answer plainGet(const QUrl &url, const QList<std::pair<QByteArray, QByteArray>> &headers)
-{
-    QNetworkAccessManager plain;
-    QNetworkRequest request(url);
-    for (const auto &[name, value] : headers)
-        request.setRawHeader(name, value);
-    std::unique_ptr<QNetworkReply> reply(plain.get(request));
-    if (!QTest::qWaitFor([&] { return reply->isFinished(); }, FlowTimeoutMs))
-        return {};
-    return {reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
-            reply->rawHeader("WWW-Authenticate")};
-}
-
-bool removeStored(const SessionConfig &config, const QString &key)
-{
-    const auto store = Platform::createKeychainStore(config.storageService());
-    std::optional<bool> removed;
-    store->remove(key, [&removed](const Platform::StoreResult &result) {
-        removed = result.ok() || result.status == Platform::StoreResult::Status::NotFound;
-    });
-    return QTest::qWaitFor([&] { return removed.has_value(); }, 20000) && *removed;
 }
 
 } // namespace
@@ -114,6 +85,7 @@ private Q_SLOTS:
     void requiredFailsWhenTheServerDoesNotBind();
     void missingKeyMeansReauthRequired();
     void logoutDeletesTheKey();
+    void allowedServesBearerSessions();
 
 private:
     // The server setups the tests need; how each peer is started for one: see provider().
@@ -134,6 +106,8 @@ private:
 
     std::map<Setup, std::unique_ptr<OAuthPeer>> m_peers;
     OAuthPeer::Kind m_kind = OAuthPeer::Kind::OidcProvider;
+    // tessera-server's --dpop for the setups where DPoP is on ($TESSERA_DPOP_MODE).
+    QString m_serverMode = QStringLiteral("required");
     QString m_secretServiceProblem;
 };
 
@@ -149,11 +123,11 @@ OAuthPeer *tst_OAuthDpop::provider(Setup setup)
         switch (setup) {
         case Setup::Dpop:
             peer->setProviderArguments({dpop});
-            peer->setServerArguments({dpop, required});
+            peer->setServerArguments({dpop, m_serverMode});
             break;
         case Setup::Nonce:
             peer->setProviderArguments({QStringLiteral("--dpop-require-nonce")});
-            peer->setServerArguments({dpop, required, QStringLiteral("--dpop-nonce")});
+            peer->setServerArguments({dpop, m_serverMode, QStringLiteral("--dpop-nonce")});
             break;
         case Setup::BoundClient:
             peer->setProviderArguments({QStringLiteral("--dpop-bound-client")});
@@ -209,7 +183,14 @@ void tst_OAuthDpop::initTestCase()
     const auto kind = OAuthPeer::fromEnvironment(&problem);
     QVERIFY2(kind, qPrintable(problem));
     m_kind = *kind;
-    qInfo("authorization server: %s", isTesseraServer() ? "tessera-server" : "oidc-provider");
+    const QString mode = qEnvironmentVariable("TESSERA_DPOP_MODE");
+    QVERIFY2(mode.isEmpty() || mode == u"required" || mode == u"allowed",
+             "TESSERA_DPOP_MODE: required or allowed");
+    if (!mode.isEmpty())
+        m_serverMode = mode;
+    qInfo("authorization server: %s",
+          isTesseraServer() ? qPrintable(QStringLiteral("tessera-server --dpop ") + m_serverMode)
+                            : "oidc-provider");
     m_secretServiceProblem = secretServiceProblem();
 }
 
@@ -475,7 +456,7 @@ void tst_OAuthDpop::missingKeyMeansReauthRequired()
     }
     // The key is gone from storage (deleted, or another tool cleaned the keyring): the stored
     // refresh token is useless, and the session is never continued unbound.
-    QVERIFY(removeStored(config, key + QStringLiteral("#dpop")));
+    QVERIFY(removeStoredSecret(config, key + QStringLiteral("#dpop")));
     Session restored(config);
     const Error error = wait(restored.restore());
     QCOMPARE(error.code(), Error::Code::SessionRejected);
@@ -499,6 +480,44 @@ void tst_OAuthDpop::logoutDeletesTheKey()
     QVERIFY(storedSecret(config, key + QStringLiteral("#dpop")).isEmpty());
     QVERIFY(storedSecret(config, key).isEmpty());
     QVERIFY(session.dpopKeyThumbprint().isEmpty());
+}
+
+void tst_OAuthDpop::allowedServesBearerSessions()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    if (!isTesseraServer() || m_serverMode != u"allowed")
+        QSKIP("tessera-server --dpop allowed only");
+    // Where DPoP is allowed, not required, a client that never uses it keeps bearer tokens:
+    // signs in, calls the API and refreshes without a proof, and nothing is bound.
+    OAuthPeer *peer = provider(Setup::Dpop);
+    QVERIFY(peer);
+    SessionConfig config = configFor(*peer);
+    config.setDpopPolicy(SessionConfig::DpopPolicy::Off);
+    Session session(config);
+    const Error error = signIn(session, *peer);
+    QVERIFY2(!error.isError(), qPrintable(describe(error)));
+    QVERIFY(!session.isDpopBound());
+    QVERIFY(session.dpopKeyThumbprint().isEmpty());
+    QVERIFY(storedSecret(config,
+                         config.storageKey(QStringLiteral("alice")) + QStringLiteral("#dpop"))
+                    .isEmpty());
+
+    const QUrl userinfo = userinfoEndpoint(config);
+    AuthenticatedNetworkAccessManager manager(&session);
+    std::unique_ptr<QNetworkReply> reply(manager.get(QNetworkRequest(userinfo)));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), FlowTimeoutMs);
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QFuture<Secret> held = session.freshAccessToken();
+    const Error refreshed = wait(held);
+    QVERIFY2(!refreshed.isError(), qPrintable(describe(refreshed)));
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 1);
+    QVERIFY(!session.isDpopBound());
+    // The honest cost of bearer: a copy of this token works for whoever holds it.
+    const QByteArray token = held.takeResult().reveal().toByteArray();
+    QCOMPARE(plainGet(userinfo, {{"Authorization", "Bearer " + token}}).status, 200);
+    QVERIFY(!wait(session.logout()).isError());
 }
 
 int main(int argc, char **argv)

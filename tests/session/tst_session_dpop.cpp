@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 // DPoP (RFC 9449, issue 13) in the SimpleJWT profile of Tessera::Session, against the real
-// tessera-server run with --dpop required (and --dpop-nonce): login at /api/token/, refresh at
+// tessera-server run with --dpop required and --dpop allowed (data rows; and --dpop-nonce):
+// login at /api/token/, refresh at
 // /api/token/refresh/ in another process with the key from the real keyring
 // (scripts/with-keyring.sh), GET /api/me/ with a proof, the nonce retry, and what a thief
-// holding a copied access token gets. Django + SimpleJWT has no DPoP, so tessera-server only.
+// holding a copied access or refresh token gets; a session whose key is gone; and, where DPoP
+// is only allowed, a session without it that keeps bearer tokens. Django + SimpleJWT has no DPoP,
+// so tessera-server only.
 #include "sessiontestsupport.h"
 
 #include "dpopsigner_p.h"
+#include "thiefsupport.h"
 
 #include <tessera/dpop.h>
 
@@ -43,19 +47,6 @@ int restoreChild(int argc, char **argv)
     return 0;
 }
 
-// The status of a GET of `url` with exactly these headers, outside any session.
-int plainGet(const QUrl &url, const QList<std::pair<QByteArray, QByteArray>> &headers)
-{
-    QNetworkAccessManager plain;
-    QNetworkRequest request(url);
-    for (const auto &[name, value] : headers)
-        request.setRawHeader(name, value);
-    std::unique_ptr<QNetworkReply> reply(plain.get(request));
-    if (!QTest::qWaitFor([&] { return reply->isFinished(); }, WaitMs))
-        return -1;
-    return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-}
-
 // A GET of /api/me/ through the session's authenticated manager: status and body.
 std::pair<int, QByteArray> getMe(Session &session, const QUrl &me)
 {
@@ -74,18 +65,31 @@ template<typename T> Error waitForResult(QFuture<T> future)
     return errorOf(future);
 }
 
-// What the real keyring holds under `key` of `config`'s service (empty when nothing).
-QByteArray storedSecret(const SessionConfig &config, const QString &key)
+// A refresh at /api/token/refresh/ as a thief holding `refresh` sends it: without a proof, or
+// with a proof of `key`.
+Answer thiefRefresh(const QUrl &baseUrl, const QByteArray &refresh, const Jose::Key *key)
 {
-    const auto store = Platform::createKeychainStore(config.storageService());
-    std::optional<QByteArray> value;
-    store->read(key, [&value](const Platform::StoreResult &result) {
-        value = result.ok() ? QByteArray(result.data.reveal().data(), result.data.size())
-                            : QByteArray();
-    });
-    if (!QTest::qWaitFor([&] { return value.has_value(); }, WaitMs))
-        return {};
-    return *value;
+    const QUrl url = baseUrl.resolved(QUrl(QStringLiteral("/api/token/refresh/")));
+    QList<std::pair<QByteArray, QByteArray>> headers;
+    if (key)
+        headers.append(
+                {"DPoP",
+                 Jose::Dpop::createProof(*key, "POST", url, QDateTime::currentSecsSinceEpoch())});
+    return plainPost(url, "application/json", "{\"refresh\":\"" + refresh + "\"}", headers);
+}
+
+// A DPoP-bound refresh token without its key: refused (400 or 401 with the DPoP challenge).
+bool refused(const Answer &answer)
+{
+    return answer.status == 400 || answer.status == 401;
+}
+
+// tessera-server with `--dpop MODE` and `extra`.
+PeerOptions serverWith(const QString &mode, QStringList extra = {})
+{
+    extra.prepend(mode);
+    extra.prepend(QStringLiteral("--dpop"));
+    return {300, -1, {}, extra};
 }
 
 } // namespace
@@ -96,11 +100,24 @@ class tst_SessionDpop : public QObject
 
 private Q_SLOTS:
     void initTestCase();
-    void requiredBindsLoginRefreshAndRequests();
+    void bindsLoginRefreshAndRequests_data() { serverModes(); }
+    void bindsLoginRefreshAndRequests();
+    void nonceIsFetchedAtTheTokenEndpointAndTheResource_data() { serverModes(); }
     void nonceIsFetchedAtTheTokenEndpointAndTheResource();
+    void missingKeyMeansReauthRequired_data() { serverModes(); }
+    void missingKeyMeansReauthRequired();
     void offIsRefusedByARequiringServer();
+    void offKeepsBearerTokensWhereDpopIsAllowed();
 
 private:
+    // The server's --dpop for each row: a client with DPoP gets bound tokens either way.
+    static void serverModes()
+    {
+        QTest::addColumn<QString>("mode");
+        QTest::newRow("required") << QStringLiteral("required");
+        QTest::newRow("allowed") << QStringLiteral("allowed");
+    }
+
     QString m_secretServiceProblem;
 };
 
@@ -109,13 +126,13 @@ void tst_SessionDpop::initTestCase()
     m_secretServiceProblem = secretServiceProblem();
 }
 
-void tst_SessionDpop::requiredBindsLoginRefreshAndRequests()
+void tst_SessionDpop::bindsLoginRefreshAndRequests()
 {
     TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
-    Peer peer(ServerKind::Tessera,
-              {300, -1, {}, {QStringLiteral("--dpop"), QStringLiteral("required")}});
+    QFETCH(QString, mode);
+    Peer peer(ServerKind::Tessera, serverWith(mode));
     TESSERA_START_PEER(peer);
-    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop"));
+    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop-") + mode);
     config.setDpopPolicy(SessionConfig::DpopPolicy::Required);
     const QUrl me = peer.baseUrl().resolved(QUrl(QString::fromLatin1(MePath)));
 
@@ -141,20 +158,28 @@ void tst_SessionDpop::requiredBindsLoginRefreshAndRequests()
     QFuture<Secret> held = session.freshAccessToken();
     QVERIFY(!waitForResult(held).isError());
     const QByteArray token = held.takeResult().reveal().toByteArray();
-    QCOMPARE(plainGet(me, {{"Authorization", "Bearer " + token}}), 401);
-    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}}), 401);
+    QCOMPARE(plainGet(me, {{"Authorization", "Bearer " + token}}).status, 401);
+    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}}).status, 401);
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     Jose::Dpop::ProofOptions withToken;
     withToken.accessToken = token;
     const Jose::Key thief = Jose::Key::generate(Jose::Algorithm::ES256);
     QCOMPARE(plainGet(me,
                       {{"Authorization", "DPoP " + token},
-                       {"DPoP", Jose::Dpop::createProof(thief, "GET", me, now, withToken)}}),
+                       {"DPoP", Jose::Dpop::createProof(thief, "GET", me, now, withToken)}})
+                     .status,
              401);
     const Jose::Key &own = SessionPrivate::get(&session)->dpopSignerForTesting()->key();
     const QByteArray proof = Jose::Dpop::createProof(own, "GET", me, now, withToken);
-    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}), 200);
-    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}), 401);
+    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}).status, 200);
+    QCOMPARE(plainGet(me, {{"Authorization", "DPoP " + token}, {"DPoP", proof}}).status, 401);
+
+    // The refresh token copied out of the keyring, without the key: refused without a proof
+    // and with a proof of the thief's key; the family is not revoked for it (next steps).
+    const QByteArray stolenRefresh = storedSecret(config, config.storageKey(Test::TestUser));
+    QVERIFY(!stolenRefresh.isEmpty());
+    QVERIFY(refused(thiefRefresh(peer.baseUrl(), stolenRefresh, nullptr)));
+    QVERIFY(refused(thiefRefresh(peer.baseUrl(), stolenRefresh, &thief)));
 
     // Another process restores the session: a refresh at /api/token/refresh/ with a proof of
     // the same key, read from the keyring.
@@ -187,14 +212,10 @@ void tst_SessionDpop::nonceIsFetchedAtTheTokenEndpointAndTheResource()
     TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
     // Every proof must carry the server's nonce: the first /api/token/ is 400 use_dpop_nonce,
     // retried once with the nonce it brought; likewise a refresh in a new process.
-    Peer peer(ServerKind::Tessera,
-              {300,
-               -1,
-               {},
-               {QStringLiteral("--dpop"), QStringLiteral("required"),
-                QStringLiteral("--dpop-nonce")}});
+    QFETCH(QString, mode);
+    Peer peer(ServerKind::Tessera, serverWith(mode, {QStringLiteral("--dpop-nonce")}));
     TESSERA_START_PEER(peer);
-    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop-nonce"));
+    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop-nonce-") + mode);
     config.setDpopPolicy(SessionConfig::DpopPolicy::Required);
     const QUrl me = peer.baseUrl().resolved(QUrl(QString::fromLatin1(MePath)));
 
@@ -212,6 +233,61 @@ void tst_SessionDpop::nonceIsFetchedAtTheTokenEndpointAndTheResource()
     QCOMPARE(restored.dpopKeyThumbprint(), session.dpopKeyThumbprint());
     QCOMPARE(getMe(restored, me).first, 200);
     QVERIFY(!logout(restored).isError());
+}
+
+void tst_SessionDpop::missingKeyMeansReauthRequired()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    QFETCH(QString, mode);
+    Peer peer(ServerKind::Tessera, serverWith(mode));
+    TESSERA_START_PEER(peer);
+    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop-nokey-") + mode);
+    config.setDpopPolicy(SessionConfig::DpopPolicy::Required);
+    const QString key = config.storageKey(Test::TestUser);
+    {
+        Session session(config);
+        TESSERA_LOGIN(session);
+        QVERIFY(session.isDpopBound());
+    }
+    // The key is gone (deleted, or a keyring cleaner): the stored refresh token is useless,
+    // and the session is never continued unbound.
+    QVERIFY(removeStoredSecret(config, key + QStringLiteral("#dpop")));
+    Session restored(config);
+    const Error error = restore(restored, Test::TestUser);
+    QCOMPARE(error.code(), Error::Code::SessionRejected);
+    QTRY_COMPARE_WITH_TIMEOUT(restored.state(), Session::State::ReauthRequired, WaitMs);
+    QVERIFY(!restored.isDpopBound());
+    QTRY_VERIFY_WITH_TIMEOUT(storedSecret(config, key).isEmpty(), WaitMs);
+}
+
+void tst_SessionDpop::offKeepsBearerTokensWhereDpopIsAllowed()
+{
+    TESSERA_REQUIRE_SECRET_SERVICE(m_secretServiceProblem);
+    Peer peer(ServerKind::Tessera, serverWith(QStringLiteral("allowed")));
+    TESSERA_START_PEER(peer);
+    SessionConfig config = makeConfig(peer.baseUrl(), QStringLiteral("dpop-allowed-off"));
+    config.setDpopPolicy(SessionConfig::DpopPolicy::Off);
+    const QUrl me = peer.baseUrl().resolved(QUrl(QString::fromLatin1(MePath)));
+
+    Session session(config);
+    TESSERA_LOGIN(session);
+    QVERIFY(!session.isDpopBound());
+    QVERIFY(session.dpopKeyThumbprint().isEmpty());
+    QVERIFY(storedSecret(config, config.storageKey(Test::TestUser) + QStringLiteral("#dpop"))
+                    .isEmpty());
+    QCOMPARE(getMe(session, me).first, 200);
+
+    // Refreshes as bearer, without a proof.
+    SessionPrivate::get(&session)->expireAccessTokenForTesting();
+    QFuture<Secret> refreshed = session.freshAccessToken();
+    const Error refreshError = waitForResult(refreshed);
+    QVERIFY2(!refreshError.isError(), qPrintable(refreshError.message()));
+    QCOMPARE(SessionPrivate::get(&session)->refreshCount(), 1);
+    QVERIFY(!session.isDpopBound());
+    // What bearer costs: the copy works for whoever holds it, until it expires.
+    const QByteArray token = refreshed.takeResult().reveal().toByteArray();
+    QCOMPARE(plainGet(me, {{"Authorization", "Bearer " + token}}).status, 200);
+    QVERIFY(!logout(session).isError());
 }
 
 void tst_SessionDpop::offIsRefusedByARequiringServer()

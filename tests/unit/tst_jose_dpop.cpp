@@ -174,6 +174,11 @@ private slots:
     void replayCacheIsThreadSafe();
     void windowComesFromCache();
 
+    // key cache
+    void keyCacheImportsOncePerKey();
+    void keyCacheStillVerifiesSignatures();
+    void keyCacheIsBounded();
+
     // PyJWT
     void pyjwtVerifiesTesseraProofs();
     void tesseraVerifiesPyjwtProofs();
@@ -919,6 +924,99 @@ void tst_JoseDpop::windowComesFromCache()
 }
 
 // --- PyJWT ---------------------------------------------------------------------------------
+
+void tst_JoseDpop::keyCacheImportsOncePerKey()
+{
+    Dpop::ReplayCache replay;
+    Dpop::KeyCache keys;
+    Dpop::VerifyPolicy policy;
+    policy.keyCache = &keys;
+    const Dpop::ExpectedRequest expected = expectation();
+    for (int i = 0; i < 3; ++i) {
+        const QByteArray proof = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
+        const Dpop::VerifyResult result = Dpop::verifyProof({proof}, expected, replay, policy);
+        QCOMPARE(result.error, Dpop::Error::None);
+        QCOMPARE(result.jkt, m_es256.thumbprint());
+    }
+    QCOMPARE(keys.misses(), quint64(1));
+    QCOMPARE(keys.hits(), quint64(2));
+    QCOMPARE(keys.size(), 1);
+    // Another key is another entry.
+    QCOMPARE(Dpop::verifyProof({Dpop::createProof(m_eddsa, Method, QUrl(Url), Now)}, expected,
+                               replay, policy)
+                     .error,
+             Dpop::Error::None);
+    QCOMPARE(keys.misses(), quint64(2));
+    QCOMPARE(keys.size(), 2);
+}
+
+void tst_JoseDpop::keyCacheStillVerifiesSignatures()
+{
+    Dpop::ReplayCache replay;
+    Dpop::KeyCache keys;
+    Dpop::VerifyPolicy policy;
+    policy.keyCache = &keys;
+    const Dpop::ExpectedRequest expected = expectation();
+    QCOMPARE(Dpop::verifyProof({Dpop::createProof(m_es256, Method, QUrl(Url), Now)}, expected,
+                               replay, policy)
+                     .error,
+             Dpop::Error::None);
+    // Same header (so the same jwk, a cache hit), another proof's signature.
+    const QByteArray proof = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
+    const QByteArray other = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
+    const QByteArray forged =
+            proof.first(proof.lastIndexOf('.')) + other.sliced(other.lastIndexOf('.'));
+    QCOMPARE(Dpop::verifyProof({forged}, expected, replay, policy).error,
+             Dpop::Error::BadSignature);
+    QCOMPARE(keys.hits(), quint64(1));
+    // A proof signed by another key but naming the cached one is refused too.
+    const Key intruder = Key::generate(Algorithm::ES256);
+    const QByteArray signedByIntruder = Dpop::createProof(intruder, Method, QUrl(Url), Now);
+    const QByteArray swapped = proof.first(proof.indexOf('.'))
+            + signedByIntruder.sliced(signedByIntruder.indexOf('.'));
+    QCOMPARE(Dpop::verifyProof({swapped}, expected, replay, policy).error,
+             Dpop::Error::BadSignature);
+    QCOMPARE(keys.hits(), quint64(2));
+    // A refused import is not cached: a jwk of the wrong type for alg stays refused.
+    QJsonObject wrongType = m_eddsa.publicJwk();
+    QCOMPARE(keys.publicKey(wrongType, Algorithm::ES256).isNull(), true);
+    QCOMPARE(keys.publicKey(wrongType, Algorithm::ES256).isNull(), true);
+    QCOMPARE(keys.size(), 1);
+    // The same key with one more member is another jwk: imported, and judged, on its own.
+    QJsonObject withUse = m_es256.publicJwk();
+    withUse.insert(QStringLiteral("use"), QStringLiteral("enc"));
+    const Key fromCache = keys.publicKey(withUse, Algorithm::ES256);
+    QCOMPARE(fromCache.isNull(), Key::fromJwk(withUse, Algorithm::ES256).isNull());
+    QCOMPARE(keys.hits(), quint64(2));
+}
+
+void tst_JoseDpop::keyCacheIsBounded()
+{
+    Dpop::KeyCache keys(2);
+    QCOMPARE(keys.capacity(), 2);
+    const Key first = Key::generate(Algorithm::ES256);
+    const Key second = Key::generate(Algorithm::ES256);
+    const Key third = Key::generate(Algorithm::ES256);
+    QCOMPARE(keys.publicKey(first.publicJwk(), Algorithm::ES256).thumbprint(), first.thumbprint());
+    QCOMPARE(keys.publicKey(second.publicJwk(), Algorithm::ES256).thumbprint(),
+             second.thumbprint());
+    QCOMPARE(keys.publicKey(first.publicJwk(), Algorithm::ES256).thumbprint(), first.thumbprint());
+    QCOMPARE(keys.hits(), quint64(1));
+    // Full: the least recently used (second) goes, the first stays.
+    QCOMPARE(keys.publicKey(third.publicJwk(), Algorithm::ES256).thumbprint(), third.thumbprint());
+    QCOMPARE(keys.size(), 2);
+    QCOMPARE(keys.publicKey(first.publicJwk(), Algorithm::ES256).thumbprint(), first.thumbprint());
+    QCOMPARE(keys.hits(), quint64(2));
+    QCOMPARE(keys.publicKey(second.publicJwk(), Algorithm::ES256).thumbprint(),
+             second.thumbprint());
+    QCOMPARE(keys.hits(), quint64(2));
+    QCOMPARE(keys.misses(), quint64(4));
+    QCOMPARE(keys.size(), 2);
+    // Many distinct keys never grow it past its capacity.
+    for (int i = 0; i < 20; ++i)
+        keys.publicKey(Key::generate(Algorithm::EdDSA).publicJwk(), Algorithm::EdDSA);
+    QCOMPARE(keys.size(), 2);
+}
 
 void tst_JoseDpop::pyjwtVerifiesTesseraProofs()
 {

@@ -17,6 +17,8 @@ ApplicationWindow {
     required property url issuer
     required property string clientId
     required property var resourceOrigins // a list of strings
+    // SessionConfig.Off, IfSupported or Required (--no-dpop, neither, --dpop).
+    required property int dpopPolicy
     readonly property bool oauth: clientId !== ""
 
     // For tests and tools that drive the window from C++.
@@ -52,6 +54,7 @@ ApplicationWindow {
         config.resourceOrigins: window.resourceOrigins
         config.storagePolicy: window.memoryOnly ? SessionConfig.MemoryOnly
                                                 : SessionConfig.SecureStorage
+        config.dpopPolicy: window.dpopPolicy
 
         onUserChanged: if (user !== "") window.lastUser = user
         onBusyChanged: if (!busy) window.restoring = false

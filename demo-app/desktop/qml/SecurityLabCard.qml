@@ -29,13 +29,17 @@ Card {
           article: qsTr("Blocked with HTTPS"), level: "ok",
           tessera: qsTr("https required (loopback excepted); optional SPKI pinning."),
           action: qsTr("Check"), effect: "" },
+        { key: "stolen", threat: qsTr("Stolen access token"), note: qsTr("copied from memory or a log"),
+          article: qsTr("Possible until exp"), level: "bad",
+          tessera: qsTr("With DPoP the token is bound to this session's key: a copy is refused."),
+          action: qsTr("Try"), effect: "" },
         { key: "logout", threat: qsTr("Replay after logout"), note: qsTr("a copied access token"),
           article: qsTr("Possible until exp"), level: "bad",
           tessera: qsTr("Logout revokes server-side: the access token dies at once."),
           action: qsTr("Run"), effect: qsTr("signs you out") },
         { key: "reuse", threat: qsTr("Token revocation"), note: qsTr("a stolen refresh token"),
           article: qsTr("Requires denylist"), level: "warn",
-          tessera: qsTr("Rotation with reuse detection revokes the whole family."),
+          tessera: qsTr("Rotation with reuse detection revokes the whole family; with DPoP a copy is refused outright."),
           action: qsTr("Run"), effect: qsTr("ends the session") }
     ]
 

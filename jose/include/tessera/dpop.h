@@ -152,6 +152,36 @@ private:
     std::unique_ptr<ReplayCachePrivate> d;
 };
 
+// The public keys of recent proofs, imported once: a client signs every proof with the same key,
+// and importing and validating a JWK costs more than verifying the signature. Keyed by the
+// proof's whole "jwk" object (every member, compact JSON) and the algorithm, so a cached key is
+// exactly what Key::fromJwk() made of that jwk. It holds keys, never verdicts: each proof's
+// signature is still verified. Bounded: at most capacity() keys, the least recently used
+// dropped first, so hostile keys cost at most that much memory (about 1 KB each). Only
+// accepted imports are kept. Thread-safe: one mutex.
+inline constexpr qsizetype DefaultKeyCacheCapacity = 1024;
+class KeyCachePrivate;
+class TESSERA_JOSE_EXPORT KeyCache
+{
+public:
+    explicit KeyCache(qsizetype capacity = DefaultKeyCacheCapacity);
+    ~KeyCache();
+    KeyCache(const KeyCache &) = delete;
+    KeyCache &operator=(const KeyCache &) = delete;
+
+    qsizetype capacity() const;
+    qsizetype size() const;
+    // Lookups answered from the cache, and those that imported the key.
+    quint64 hits() const;
+    quint64 misses() const;
+
+    // Key::fromJwk(jwk, algorithm), from the cache when this jwk was imported before.
+    Key publicKey(const QJsonObject &jwk, Algorithm algorithm);
+
+private:
+    std::unique_ptr<KeyCachePrivate> d;
+};
+
 // What the request must satisfy.
 struct TESSERA_JOSE_EXPORT ExpectedRequest
 {
@@ -173,6 +203,8 @@ struct TESSERA_JOSE_EXPORT VerifyPolicy
     // is ignored (a proof is signed by an asymmetric key the client holds).
     QList<Algorithm> algorithms{Algorithm::ES256, Algorithm::EdDSA};
     qsizetype maxProofSize = DefaultMaxProofSize;
+    // When set, the proof's key comes from (and goes into) this cache; must outlive the call.
+    KeyCache *keyCache = nullptr;
 };
 
 // On an error only `error` and `reason` are set.
