@@ -5,7 +5,9 @@
 //   cluster PORT DIRECTORY
 //   database URI        (one line per --databases)
 //   ready
-// then keeps the cluster until its stdin closes (or SIGTERM), and removes it.
+// then keeps the cluster until its stdin closes (or SIGTERM), and removes it. With
+// --statement-statistics the cluster loads pg_stat_statements (bench/scaleout.py creates its
+// view and counts the statements of each set-up).
 #include "postgrescluster.h"
 
 #include <QtCore/QCommandLineParser>
@@ -30,7 +32,16 @@ int main(int argc, char *argv[])
                                        QStringLiteral("Empty databases to create (default 1)."),
                                        QStringLiteral("N"), QStringLiteral("1"));
     parser.addOption(databases);
+    const QCommandLineOption statementStatistics(
+            QStringLiteral("statement-statistics"),
+            QStringLiteral("Load pg_stat_statements (every statement counted, utility statements "
+                           "such as BEGIN and COMMIT included)."));
+    parser.addOption(statementStatistics);
     parser.process(app);
+    if (parser.isSet(statementStatistics))
+        Tessera::Test::PostgresCluster::setServerSettings(
+                {QStringLiteral("shared_preload_libraries=pg_stat_statements"),
+                 QStringLiteral("pg_stat_statements.track_utility=on")});
 
     const QString missing = Tessera::Test::PostgresCluster::unavailableReason();
     if (!missing.isEmpty()) {
@@ -44,6 +55,7 @@ int main(int argc, char *argv[])
         return 1;
     }
     std::printf("cluster %u %s\n", unsigned(cluster->port()), qPrintable(cluster->directory()));
+
     for (int i = 0; i < qMax(1, parser.value(databases).toInt()); ++i) {
         const QString uri = cluster->createDatabase(&error);
         if (uri.isEmpty()) {

@@ -7,13 +7,16 @@ Per request: CPU time of the server processes (tessera-server, haproxy, gunicorn
 PostgreSQL cluster's processes (the postmaster's children: backends, WAL writer, ...), from
 /proc/PID/stat before and after each wrk run; PostgreSQL transactions (pg_stat_database
 xact_commit + xact_rollback of the set-up's database) and write transactions (transaction ids
-assigned, pg_current_snapshot's xmax) per request.
+assigned, pg_current_snapshot's xmax) per request; statements per request, each statement's
+calls from pg_stat_statements (which bench_postgres_cluster --statement-statistics loads) before
+and after.
 
 The PostgreSQL cluster is the tests' throwaway one (bench_postgres_cluster, built from
 tests/common/postgrescluster.cpp): loopback, trust authentication, removed at the end.
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -86,7 +89,8 @@ class Cluster:
     """bench_postgres_cluster as a child: its port, directory and database URIs."""
 
     def __init__(self, exe, databases):
-        self.proc = subprocess.Popen([exe, "--databases", str(databases)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([exe, "--databases", str(databases), "--statement-statistics"],
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.uris = []
         for line in self.proc.stdout:
@@ -106,6 +110,7 @@ class Cluster:
         self.psql = os.path.join(os.path.dirname(os.path.realpath(self._postgres_binary())), "psql")
         if not os.path.exists(self.psql):
             self.psql = "psql"
+        self.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
     def _postgres_binary(self):
         return os.readlink(f"/proc/{self.postmaster}/exe")
@@ -124,6 +129,21 @@ class Cluster:
                            f"WHERE datname = '{database}'")
         xids = self.query("SELECT pg_snapshot_xmax(pg_current_snapshot())")
         return int(xacts), int(xids)
+
+    def statements(self, database):
+        """{statement text (normalised by pg_stat_statements): calls so far} of `database`."""
+        uri = self.uris[0].rsplit("/", 1)[0] + "/postgres"
+        sql = ("SELECT sum(s.calls), regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
+               f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '{database}' GROUP BY 2")
+        out = subprocess.run([self.psql, "-Atq", "-F", "\t", "-c", sql, uri], capture_output=True, text=True,
+                             check=True, timeout=30)
+        calls = {}
+        for line in out.stdout.splitlines():
+            count, _, text = line.partition("\t")
+            # QPSQL prepares with PREPARE name AS ...: the name differs between connections.
+            text = re.sub(r"^PREPARE \w+ AS ", "", text)
+            calls[text] = calls.get(text, 0) + int(count)
+        return calls
 
     def cpu(self):
         return cpu_ticks(self.postmaster) + sum(cpu_ticks(p) for p in children(self.postmaster))
@@ -221,10 +241,11 @@ def run(bench, h):
                         files = {"BENCH_POOL_FILE": pool}
                     else:
                         files = {"BENCH_TOKEN_FILE": bench.path(f"scaleout.{name}.access")}
-                    before_db = None
+                    before_db = before_statements = None
                     if t["db"]:
                         time.sleep(1.5)  # the pool's logins reach the statistics first
                         before_db = cluster.counters(t["db"])
+                        before_statements = cluster.statements(t["db"])
                     cpu0 = sum(cpu_ticks(p) for p in t["pids"])
                     pg0 = cluster.cpu()
                     load = loadavg()
@@ -242,6 +263,10 @@ def run(bench, h):
                         r["pg_xacts"] = after_db[0] - before_db[0]
                         # The counters() call itself assigns no transaction id (read only).
                         r["pg_xids"] = after_db[1] - before_db[1]
+                        after_statements = cluster.statements(t["db"])
+                        calls = {q: n - before_statements.get(q, 0) for q, n in after_statements.items()}
+                        r["pg_statement_calls"] = {q: n for q, n in calls.items() if n > 0}
+                        r["pg_statements"] = sum(r["pg_statement_calls"].values())
                     res["runs"].setdefault(key, {}).setdefault(name, []).append(r)
                     bench.save()
                     if r["errors"]:
@@ -309,8 +334,9 @@ def render(raw, h):
         w("> **Incomplete run:** " + "; ".join(failures))
         w("")
     w("| workload | set-up | req/s | p50 ms | p99 ms | errors | CPU ms/request, servers | CPU ms/request, "
-      "PostgreSQL | cores busy | PostgreSQL transactions/request | write transactions/request |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "PostgreSQL | cores busy | PostgreSQL transactions/request | write transactions/request | "
+      "statements/request |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     sums = {}
     for key, title in (("refresh", "refresh with rotation"), ("me", "authenticated GET /api/me/")):
         for name in SETUPS:
@@ -324,13 +350,16 @@ def render(raw, h):
             s["pg_ms"] = per("pg_cpu_s")
             pgx = h.med([r["pg_xacts"] / max(1, r["requests"]) for r in rs]) if "pg_xacts" in rs[0] else None
             xid = h.med([r["pg_xids"] / max(1, r["requests"]) for r in rs]) if "pg_xids" in rs[0] else None
-            s["xacts"], s["xids"] = pgx, xid
+            stm = (h.med([r["pg_statements"] / max(1, r["requests"]) for r in rs])
+                   if "pg_statements" in rs[0] else None)
+            s["xacts"], s["xids"], s["statements"] = pgx, xid, stm
             sums[(key, name)] = s
             w(f"| {title} | {TITLES[name]} | {h.fmt(s['rps'], 1 if s['rps'] < 100 else 0)} | {h.fmt(s['p50'], 2)} | "
               f"{h.fmt(s['p99'], 2)} | {s['errors']} | {h.fmt(s['server_ms'], 3)} | "
               f"{h.fmt(s['pg_ms'], 3) if name in ('pg1', 'pg2') else '-'} | "
               f"{h.fmt(s['rps'] * (s['server_ms'] + s['pg_ms']) / 1000, 2)} | "
-              f"{h.fmt(pgx, 2) if pgx is not None else '-'} | {h.fmt(xid, 2) if xid is not None else '-'} |")
+              f"{h.fmt(pgx, 2) if pgx is not None else '-'} | {h.fmt(xid, 2) if xid is not None else '-'} | "
+              f"{h.fmt(stm, 2) if stm is not None else '-'} |")
             del requests
     w("")
     w("CPU: utime + stime from `/proc/PID/stat` before and after each wrk run, divided by the requests "
@@ -346,9 +375,34 @@ def render(raw, h):
       "once); it includes each instance's revocation-listener ping (`SELECT 1` once a second), about "
       "1/s per instance. Write transactions: transaction ids assigned in the cluster "
       "(`pg_snapshot_xmax(pg_current_snapshot())` before and after), i.e. transactions that wrote. "
-      "tessera-server has no counter of its own statements; a per-request statement count would need one "
-      "(or `pg_stat_statements`, which the throwaway cluster does not load).")
+      "Statements: every statement the set-up's database ran (each one a round trip; `BEGIN` and `COMMIT` "
+      "included), the calls counted by `pg_stat_statements` (loaded by `bench_postgres_cluster "
+      "--statement-statistics`) before and after the run, divided by the requests answered; the same "
+      "listener ping is in it.")
     w("")
+    breakdown = []
+    for key, title in (("refresh", "refresh with rotation"), ("me", "authenticated GET /api/me/")):
+        for name in ("pg1", "pg2"):
+            rs = [r for r in runs.get(key, {}).get(name, []) if "pg_statement_calls" in r]
+            if not rs:
+                continue
+            requests = max(1, sum(r["requests"] for r in rs))
+            calls = {}
+            for r in rs:
+                for q, n in r["pg_statement_calls"].items():
+                    calls[q] = calls.get(q, 0) + n
+            shown = sorted(((n / requests, q) for q, n in calls.items() if n / requests >= 0.005), reverse=True)
+            breakdown.append(f"- {title}, {TITLES[name]}:")
+            breakdown.extend(f"  - {h.fmt(per, 3)} `{q if len(q) <= 200 else q[:200] + ' ...'}`"
+                             for per, q in shown)
+            if not shown:
+                breakdown.append("  - (none)")
+    if breakdown:
+        w("Statements per request by statement (all runs of the cell together; under 0.005 per request "
+          "left out):")
+        w("")
+        L.extend(breakdown)
+        w("")
 
     targets = []
 

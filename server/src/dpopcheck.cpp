@@ -29,9 +29,10 @@ QByteArray quoted(const QString &text)
 
 } // namespace
 
-DpopCheck::DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey)
+DpopCheck::DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey, Store *store)
     : m_config(config)
     , m_verifier(config.dpopWindow, config.dpopNonces, deploymentKey)
+    , m_sharedReplay(store && store->isPostgreSQL() ? store : nullptr)
 { }
 
 QStringList DpopCheck::signingAlgorithms()
@@ -69,12 +70,39 @@ DpopCheck::Proof DpopCheck::verify(const QHttpServerRequest &request,
         method = "GET";
     else if (request.method() == QHttpServerRequest::Method::Post)
         method = "POST";
-    const Proof result =
-            m_verifier.verify(headerValues(request, "dpop"), method, publicUrl(request),
-                              accessToken, jkt, QDateTime::currentSecsSinceEpoch());
+    const QUrl url = publicUrl(request);
+    Proof result = m_verifier.verify(headerValues(request, "dpop"), method, url, accessToken, jkt,
+                                     QDateTime::currentSecsSinceEpoch());
+    if (result.ok() && m_sharedReplay)
+        result = rememberInDatabase(result, url);
     if (!result.ok())
         qCInfo(lcServerAuth).noquote() << "DPoP proof refused:" << result.reason;
     return result;
+}
+
+DpopCheck::Proof DpopCheck::rememberInDatabase(const Proof &accepted, const QUrl &url)
+{
+    // The proof's htu matched this URL, so the URL normalises; a space never occurs in it.
+    const QString htu = Jose::Dpop::normalizeHtu(url).value_or(QString());
+    const QByteArray id = htu.toUtf8() + ' ' + accepted.jti.toUtf8();
+    const qint64 expiresAtMs = (accepted.issuedAt + m_verifier.windowSeconds()) * 1000;
+    switch (m_sharedReplay->rememberDpopProof(Jose::sha256(id), expiresAtMs,
+                                              QDateTime::currentMSecsSinceEpoch())) {
+    case Store::DpopProofResult::New:
+        return accepted;
+    case Store::DpopProofResult::Replayed:
+        return {Error::Replayed,
+                QStringLiteral("the proof was used before (at this or another instance)"),
+                {}};
+    case Store::DpopProofResult::Failed:
+        break;
+    }
+    // Unknown whether it was used before: refused, never accepted.
+    Proof refused{Error::ReplayCacheFull,
+                  QStringLiteral("the DPoP replay cache's database is unavailable"),
+                  {}};
+    refused.databaseUnavailable = true;
+    return refused;
 }
 
 DpopCheck::Proof DpopCheck::tokenRequest(const QHttpServerRequest &request)
@@ -119,6 +147,18 @@ QByteArray DpopCheck::challenge(const QString &error, const QString &description
 QHttpServerResponse DpopCheck::tokenRefusal(const Proof &proof) const
 {
     const Challenge challengeKind = Jose::Dpop::challengeFor(proof.error);
+    if (proof.databaseUnavailable) {
+        // Both endpoints' shapes of database trouble: SimpleJWT's database_unavailable, OAuth's
+        // temporarily_unavailable (RFC 6749 section 5.2).
+        const QString description = QStringLiteral("The database is unavailable; try again.");
+        QHttpServerResponse response = errorResponse(
+                Status::ServiceUnavailable, QStringLiteral("database_unavailable"), description,
+                {{QStringLiteral("error"), QStringLiteral("temporarily_unavailable")},
+                 {QStringLiteral("error_description"), description}});
+        response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+        addNonce(response);
+        return response;
+    }
     if (challengeKind == Challenge::TryLater) {
         QHttpServerResponse response = retryLaterResponse(
                 Status::ServiceUnavailable, QStringLiteral("server_busy"),
@@ -201,7 +241,10 @@ DpopCheck::Access DpopCheck::authorize(const QHttpServerRequest &request, TokenS
                 break;
             case Challenge::TryLater:
                 access.failure = Failure::TryLater;
-                access.description = QStringLiteral("too many DPoP proofs; try again later");
+                access.databaseUnavailable = proof.databaseUnavailable;
+                access.description = proof.databaseUnavailable
+                        ? QStringLiteral("The database is unavailable; try again.")
+                        : QStringLiteral("too many DPoP proofs; try again later");
                 break;
             case Challenge::None:
             case Challenge::InvalidDpopProof:
@@ -230,9 +273,14 @@ QHttpServerResponse DpopCheck::accessRefusal(const Access &access, const ErrorBo
         return body(Status::BadRequest, QStringLiteral("invalid_request"), access.description);
     case Failure::TryLater: {
         QHttpServerResponse response =
-                body(Status::ServiceUnavailable, QStringLiteral("server_busy"), access.description);
-        response.setHeader(QByteArrayLiteral("Retry-After"),
-                           QByteArray::number(m_config.dpopWindow));
+                body(Status::ServiceUnavailable,
+                     access.databaseUnavailable ? QStringLiteral("database_unavailable")
+                                                : QStringLiteral("server_busy"),
+                     access.description);
+        // Database trouble passes in seconds; a full cache empties as its proofs expire.
+        response.setHeader(
+                QByteArrayLiteral("Retry-After"),
+                QByteArray::number(access.databaseUnavailable ? 1 : m_config.dpopWindow));
         addNonce(response);
         return response;
     }

@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "dpopproof.h"
+#include "store.h"
 #include "tokenservice.h"
 
 #include <tessera/dpop.h>
@@ -22,12 +23,18 @@ namespace Tessera::Server {
 // requests and of resource requests, checked by DpopVerifier (dpopproof.h) against the URL the
 // client used (the configured public base URL, never the Host header), the Authorization
 // schemes, DPoP-Nonce, and the answers to refused proofs. Event-loop thread only.
+// Replays: DpopVerifier's in-memory cache refuses a jti this process saw; on PostgreSQL every
+// proof it accepts is then recorded in the database too (Store::rememberDpopProof()), so a
+// proof is accepted once by the whole deployment, also across restarts. On SQLite (one
+// process) the in-memory cache is the only one.
 class DpopCheck
 {
 public:
     // `deploymentKey`: the key material every instance on one database shares (HttpApi); the
     // nonces are derived from it, so one instance accepts the nonces of another.
-    DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey);
+    // `store`: the database of the deployment's replay cache when it is PostgreSQL; null, or
+    // SQLite: the in-memory cache alone.
+    DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey, Store *store = nullptr);
 
     using Proof = DpopVerifier::Proof;
     bool isReady() const { return m_verifier.isReady(); }
@@ -45,7 +52,8 @@ public:
 
     // The answer of a token endpoint to a refused proof: 400 invalid_dpop_proof or
     // use_dpop_nonce (RFC 9449 sections 5 and 8) in both error shapes ({"error",
-    // "error_description"} and SimpleJWT's {"code","detail"}), 503 when the replay cache is full.
+    // "error_description"} and SimpleJWT's {"code","detail"}), 503 when the replay cache is full
+    // or the database holding it cannot be reached.
     QHttpServerResponse tokenRefusal(const Proof &proof) const;
     // A token of a DPoP-bound family presented without a proof of its key.
     QHttpServerResponse wrongKeyRefusal() const;
@@ -60,13 +68,14 @@ public:
             InvalidToken,         // 401 invalid_token
             InvalidProof,         // 401 invalid_dpop_proof
             UseNonce,             // 401 use_dpop_nonce
-            TryLater,             // 503: the replay cache is full
+            TryLater,             // 503: the replay cache is full (or its database failed)
             Internal,             // storage failure
         };
         Failure failure = Failure::NoCredentials;
         TokenService::AccessCheck check;
         QString description; // for the error body; never the token
         bool dpopScheme = false;
+        bool databaseUnavailable = false; // TryLater because the replay cache's database failed
     };
     // Reads the Authorization field, checks the token (TokenService::checkAccess, whose cache
     // may skip the signature) and, for a bound token, always the proof.
@@ -92,9 +101,12 @@ private:
     Proof verify(const QHttpServerRequest &request, std::optional<QByteArrayView> accessToken,
                  const QString &jkt);
     QByteArray challenge(const QString &error, const QString &description) const;
+    // A proof DpopVerifier accepted, checked against and recorded in the database's cache.
+    Proof rememberInDatabase(const Proof &accepted, const QUrl &url);
 
     const ServerConfig &m_config;
     DpopVerifier m_verifier;
+    Store *m_sharedReplay = nullptr; // set on PostgreSQL only
 };
 
 } // namespace Tessera::Server

@@ -52,7 +52,9 @@ DpopVerifier::Proof DpopVerifier::verify(const QList<QByteArray> &values, QByteA
     policy.keyCache = &m_keys;
     const Jose::Dpop::VerifyResult result =
             Jose::Dpop::verifyProof(values, expected, m_replay, policy);
-    return {result.error, result.reason, result.ok() ? result.jkt : QString()};
+    if (!result.ok())
+        return {result.error, result.reason, {}};
+    return {result.error, result.reason, result.jkt, result.jti, result.issuedAt};
 }
 
 Authorization parseAuthorization(QByteArrayView value)

@@ -31,6 +31,11 @@ public:
         Jose::Dpop::Error error = Jose::Dpop::Error::None;
         QString reason; // for error_description and logs: quotes nothing from the request
         QString jkt;    // the verified proof's key; empty when there was no proof
+        QString jti;    // the verified proof's
+        qint64 issuedAt = 0;
+        // ReplayCacheFull because the deployment's replay cache (the database) could not be
+        // asked: answered like any database trouble (503, Retry-After).
+        bool databaseUnavailable = false;
         bool ok() const { return error == Jose::Dpop::Error::None; }
     };
 

@@ -81,7 +81,7 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_clients(config.trustedProxies)
     , m_login(config, store, tokens, hasher, m_clients)
     , m_deploymentKey(deploymentKey(store, config))
-    , m_dpop(config, m_deploymentKey)
+    , m_dpop(config, m_deploymentKey, &store)
     , m_authorize(config, store, m_login, m_deploymentKey)
     , m_device(config, store, m_login, m_clients, m_deploymentKey)
     , m_oauth(config, store, tokens, m_clients, m_dpop)
@@ -290,6 +290,7 @@ QHttpServerResponse HttpApi::verify(const QHttpServerRequest &request, const QBy
         break;
     case Jose::Dpop::Challenge::TryLater:
         access.failure = DpopCheck::Access::Failure::TryLater;
+        access.databaseUnavailable = proof.databaseUnavailable;
         break;
     default:
         access.failure = DpopCheck::Access::Failure::InvalidProof;

@@ -28,6 +28,17 @@ const char RefreshColumns[] =
         " FROM refresh_tokens r JOIN families f ON f.id = r.family_id"
         " JOIN users u ON u.id = f.user_id ";
 
+// Rotation's compare-and-set: the parent is marked rotated only if it still is the current
+// token of a family that is not revoked. Under READ COMMITTED a concurrent rotation makes
+// PostgreSQL re-check the row after the other commits, so exactly one of them matches.
+const char MarkRotated[] = "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
+                           " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
+                           " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
+                           " AND f.revoked_at IS NOT NULL)";
+const char InsertRefreshInto[] =
+        "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
+        " idle_expires_at) ";
+
 // Creates the database file with mode 0600 (O_EXCL, under umask 077), so it
 // never exists with wider permissions, even briefly.
 bool createIfMissing(const QString &path)
@@ -53,11 +64,13 @@ Store::~Store()
     m_findRefresh.reset();
     m_findSuccessor.reset();
     m_markRotated.reset();
+    m_rotate.reset();
     m_insertRefresh.reset();
     m_insertFamily.reset();
     m_familyStatus.reset();
     m_findClient.reset();
     m_hasClient.reset();
+    m_rememberDpopProof.reset();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_connectionName);
@@ -115,14 +128,22 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
     store->m_findSuccessor =
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
-    store->m_markRotated =
-            prepare(QStringLiteral("UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                                   " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
-                                   " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
-                                   " AND f.revoked_at IS NOT NULL)"));
-    store->m_insertRefresh = prepare(QStringLiteral(
-            "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
-            " idle_expires_at) VALUES (?, ?, ?, ?, ?)"));
+    store->m_insertRefresh =
+            prepare(QLatin1String(InsertRefreshInto) + QStringLiteral("VALUES (?, ?, ?, ?, ?)"));
+    if (store->isPostgreSQL()) {
+        // One statement, one round trip, atomic on its own (autocommit): the successor is
+        // inserted only for a parent the compare-and-set marked, parent_hash, family and
+        // issued_at taken from that row. The casts: parameters in a select list have no type
+        // of their own.
+        store->m_rotate = prepare(
+                QStringLiteral("WITH marked AS (") + QLatin1String(MarkRotated)
+                + QStringLiteral(" RETURNING token_hash, family_id, rotated_at) ")
+                + QLatin1String(InsertRefreshInto)
+                + QStringLiteral("SELECT CAST(? AS BYTEA), family_id, token_hash, rotated_at,"
+                                 " CAST(? AS BIGINT) FROM marked"));
+    } else {
+        store->m_markRotated = prepare(QLatin1String(MarkRotated));
+    }
     store->m_insertFamily = prepare(QStringLiteral(
             "INSERT INTO families (id, user_id, created_at, expires_at, client_id, scope, dpop_jkt)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"));
@@ -133,6 +154,12 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
                                    " LEFT JOIN client_redirect_uris u ON u.client_id = c.id"
                                    " WHERE c.id = ? ORDER BY u.position"));
     store->m_hasClient = prepare(QStringLiteral("SELECT 1 FROM clients WHERE id = ?"));
+    // A row left by an expired proof (not purged yet) is taken over rather than counted as a
+    // replay: only a live row refuses the proof.
+    store->m_rememberDpopProof = prepare(QStringLiteral(
+            "INSERT INTO dpop_proofs (proof_hash, expires_at) VALUES (?, ?)"
+            " ON CONFLICT (proof_hash) DO UPDATE SET expires_at = excluded.expires_at"
+            " WHERE dpop_proofs.expires_at <= ?"));
     return store;
 }
 
@@ -382,6 +409,19 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
                                   qint64 nowMs, const QString &familyId,
                                   const QByteArray &successorHash, qint64 successorIdleExpiresAtMs)
 {
+    if (m_rotate) {
+        QSqlQuery &rotation = *m_rotate;
+        rotation.addBindValue(nowMs);
+        rotation.addBindValue(successorSealed);
+        rotation.addBindValue(parentHash);
+        rotation.addBindValue(successorHash);
+        rotation.addBindValue(successorIdleExpiresAtMs);
+        if (!execute(rotation))
+            return RotateResult::Failed;
+        const int inserted = rotation.numRowsAffected();
+        rotation.finish();
+        return inserted == 1 ? RotateResult::Rotated : RotateResult::NotCurrent;
+    }
     if (!m_db.transaction()) {
         m_failed = true;
         return RotateResult::Failed;
@@ -468,6 +508,30 @@ int Store::purgeExpired(qint64 nowMs, qint64 slackMs)
                            " WHERE rotated_at IS NULL AND idle_expires_at < ?)"));
     query.addBindValue(nowMs - slackMs);
     query.addBindValue(nowMs - slackMs);
+    if (!execute(query))
+        return 0;
+    return query.numRowsAffected();
+}
+
+Store::DpopProofResult Store::rememberDpopProof(const QByteArray &proofHash, qint64 expiresAtMs,
+                                                qint64 nowMs)
+{
+    QSqlQuery &query = *m_rememberDpopProof;
+    query.addBindValue(proofHash);
+    query.addBindValue(expiresAtMs);
+    query.addBindValue(nowMs);
+    if (!execute(query))
+        return DpopProofResult::Failed;
+    const int written = query.numRowsAffected();
+    query.finish();
+    return written == 1 ? DpopProofResult::New : DpopProofResult::Replayed;
+}
+
+int Store::purgeDpopProofs(qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(QStringLiteral("DELETE FROM dpop_proofs WHERE expires_at <= ?"));
+    query.addBindValue(nowMs);
     if (!execute(query))
         return 0;
     return query.numRowsAffected();

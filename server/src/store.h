@@ -220,9 +220,10 @@ public:
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
-    // One transaction: mark the parent rotated, only if it still is the current
-    // token of a family that is not revoked (a compare-and-set), and insert its
-    // successor.
+    // Marks the parent rotated, only if it still is the current token of a family that is
+    // not revoked (a compare-and-set), and inserts its successor, both or neither: one
+    // transaction on SQLite, one statement on PostgreSQL (`familyId` then comes from the
+    // parent's row).
     RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
                         qint64 nowMs, const QString &familyId, const QByteArray &successorHash,
                         qint64 successorIdleExpiresAtMs);
@@ -235,6 +236,16 @@ public:
     // Deletes families past their absolute or idle expiry (plus `slackMs`, so
     // their last access tokens still find their family). Returns rows removed.
     int purgeExpired(qint64 nowMs, qint64 slackMs);
+
+    // DPoP proofs accepted by any instance on the database (the jti replay cache of a
+    // deployment on PostgreSQL; dpopcheck.h). `proofHash`: SHA-256 of the proof's htu and jti.
+    // New: recorded until `expiresAtMs`; Replayed: recorded before and not expired at `nowMs`
+    // (nothing written); Failed: not known, so the proof must not be accepted.
+    enum class DpopProofResult { New, Replayed, Failed };
+    DpopProofResult rememberDpopProof(const QByteArray &proofHash, qint64 expiresAtMs,
+                                      qint64 nowMs);
+    // Deletes the proofs expired at `nowMs`; returns how many.
+    int purgeDpopProofs(qint64 nowMs);
 
     bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
     // PostgreSQL: statements running longer than `ms` are cancelled (statement_timeout; 0:
@@ -276,12 +287,14 @@ private:
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;
     std::unique_ptr<QSqlQuery> m_findSuccessor;
-    std::unique_ptr<QSqlQuery> m_markRotated;
+    std::unique_ptr<QSqlQuery> m_markRotated; // SQLite
+    std::unique_ptr<QSqlQuery> m_rotate;      // PostgreSQL: mark and insert in one statement
     std::unique_ptr<QSqlQuery> m_insertRefresh;
     std::unique_ptr<QSqlQuery> m_insertFamily;
     std::unique_ptr<QSqlQuery> m_familyStatus;
     std::unique_ptr<QSqlQuery> m_findClient;
     std::unique_ptr<QSqlQuery> m_hasClient;
+    std::unique_ptr<QSqlQuery> m_rememberDpopProof;
     // Every statement above, in the order Store::open() prepared them: prepared again on a new
     // connection (reconnectIfLost()), so a statement added later cannot be forgotten there.
     QList<QSqlQuery *> m_prepared;

@@ -148,6 +148,17 @@ const QList<MigrationStep> &migrationSteps()
                      "ALTER TABLE families ADD COLUMN dpop_jkt TEXT",
                      "ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT",
              }},
+            // The DPoP proofs accepted by any instance on the database (Store::
+            // rememberDpopProof()): the SHA-256 of the proof's htu and jti, kept until its
+            // iat + the acceptance window. Used on PostgreSQL; an SQLite server is one process
+            // and keeps its replay cache in memory.
+            {8,
+             {
+                     "CREATE TABLE dpop_proofs ("
+                     " proof_hash {bytes} PRIMARY KEY,"
+                     " expires_at {bigint} NOT NULL)",
+                     "CREATE INDEX dpop_proofs_expiry ON dpop_proofs(expires_at)",
+             }},
     };
     return steps;
 }

@@ -536,6 +536,7 @@ int TokenService::purgeExpired(qint64 nowMs)
     m_store.purgeAuthorizationCodes(nowMs - 10 * 60 * 1000);
     // Device codes the same: a late poll still gets expired_token rather than invalid_grant.
     m_store.purgeDeviceCodes(nowMs - 10 * 60 * 1000);
+    m_store.purgeDpopProofs(nowMs);
     if (removed > 0)
         m_activeFamilies.clear(); // cheaper than finding out which ones went
     const double now = double(nowMs / 1000);

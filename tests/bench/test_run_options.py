@@ -195,7 +195,16 @@ def check_scaleout_run(runner):
               for r in runs.get(k, {}).get(s, [{}]))
           and all(r["pg_xids"] >= r["requests"] for s in ("pg1", "pg2") for r in runs.get("refresh", {}).get(s, [{"pg_xids": -1, "requests": 0}])),
           runs.get("refresh"))
+    # Every refresh reads its token and rotates it: at least two statements each.
+    check("scaleout: PostgreSQL set-ups count their statements (pg_stat_statements), per statement",
+          all("pg_statements" in r and "pg_statement_calls" in r for k in ("refresh", "me") for s in ("pg1", "pg2")
+              for r in runs.get(k, {}).get(s, [{}]))
+          and all(r["pg_statements"] >= 2 * r["requests"] for s in ("pg1", "pg2")
+                  for r in runs.get("refresh", {}).get(s, [{"pg_statements": -1, "requests": 0}])),
+          runs.get("refresh"))
     report = open(out).read() if os.path.exists(out) else ""
+    check("scaleout: the report has statements per request and their breakdown",
+          "statements/request" in report and "Statements per request by statement" in report, report[:3000])
     check("scaleout: the existing report is kept, the section added before its raw data",
           report.startswith("# Benchmarks\n\nAn earlier full report.") and report.count("<!-- scaleout:begin -->") == 1
           and report.index("## Scale-out") < report.index("## Raw data") and report.endswith("its data\n"),

@@ -101,6 +101,12 @@ void stopSharedCluster()
     sharedCluster().reset();
 }
 
+QStringList &serverSettings()
+{
+    static QStringList settings;
+    return settings;
+}
+
 } // namespace
 
 QString PostgresCluster::unavailableReason()
@@ -120,6 +126,11 @@ bool PostgresCluster::required()
 {
     const QByteArray value = qgetenv("TESSERA_REQUIRE_POSTGRESQL");
     return !value.isEmpty() && value != "0";
+}
+
+void PostgresCluster::setServerSettings(const QStringList &settings)
+{
+    serverSettings() = settings;
 }
 
 PostgresCluster *PostgresCluster::shared(QString *error)
@@ -194,13 +205,16 @@ bool PostgresCluster::launchPostmaster(QString *output)
     postmaster->setChildProcessModifier([account] { becomeServerUser(account, true); });
     // fsync off: a throwaway cluster needs no protection from a power cut, and the
     // tests' PostgreSQL crashes (SIGQUIT, SIGKILL) lose nothing committed without it.
-    postmaster->start(m_binDir + QStringLiteral("/postgres"),
-                      {QStringLiteral("-D"), dataDirectory(), QStringLiteral("-k"), m_dir.path(),
-                       QStringLiteral("-p"), QString::number(m_port), QStringLiteral("-c"),
-                       QStringLiteral("listen_addresses=127.0.0.1"), QStringLiteral("-c"),
-                       QStringLiteral("fsync=off"), QStringLiteral("-c"),
-                       QStringLiteral("max_connections=60"), QStringLiteral("-c"),
-                       QStringLiteral("shared_buffers=16MB")});
+    QStringList arguments{QStringLiteral("-D"), dataDirectory(),
+                          QStringLiteral("-k"), m_dir.path(),
+                          QStringLiteral("-p"), QString::number(m_port),
+                          QStringLiteral("-c"), QStringLiteral("listen_addresses=127.0.0.1"),
+                          QStringLiteral("-c"), QStringLiteral("fsync=off"),
+                          QStringLiteral("-c"), QStringLiteral("max_connections=60"),
+                          QStringLiteral("-c"), QStringLiteral("shared_buffers=16MB")};
+    for (const QString &setting : std::as_const(serverSettings()))
+        arguments << QStringLiteral("-c") << setting;
+    postmaster->start(m_binDir + QStringLiteral("/postgres"), arguments);
     QByteArray text;
     const QDeadlineTimer deadline(30000);
     while (!deadline.hasExpired() && postmaster->state() != QProcess::NotRunning

@@ -9,6 +9,7 @@
 
 #include <QtCore/QProcess>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 #include <QtCore/QTemporaryDir>
 
 #include <memory>
@@ -28,6 +29,9 @@ public:
     // The cluster of this test process, started on first use; null and `error` when it
     // cannot start. Stopped and removed when the QCoreApplication is destroyed.
     static PostgresCluster *shared(QString *error);
+    // Extra `name=value` server settings (postgres -c) for clusters started after this call,
+    // e.g. shared_preload_libraries for the benchmarks' statement statistics.
+    static void setServerSettings(const QStringList &settings);
 
     // A new, empty database; its URI, postgresql://tessera@127.0.0.1:PORT/NAME. Empty and
     // `error` on failure.

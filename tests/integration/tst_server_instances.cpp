@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Several real tessera-server processes on one PostgreSQL database (docs/SERVER.md "Running
 // several instances"): revocation seen at every instance, rotation races between instances,
-// the shared login limit, the revocation listener's loss and recovery, an instance killed
-// and PostgreSQL restarted under load. PostgreSQL only
+// the shared login limit, the DPoP replay cache, the revocation listener's loss and recovery,
+// an instance killed and PostgreSQL restarted under load. PostgreSQL only
 // (tests/integration/CMakeLists.txt sets TESSERA_TEST_DATABASE=postgresql).
 #include "httpclient.h"
 #include "oauthflow.h"
@@ -10,7 +10,11 @@
 #include "testdatabase.h"
 #include "testsupport.h"
 
+#include <tessera/dpop.h>
+#include <tessera/jose.h>
+
 #include <QtCore/QCryptographicHash>
+#include <QtCore/QDateTime>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QTimer>
@@ -37,6 +41,8 @@ private slots:
     void reuseSeenAtEveryInstance();
     void sameTokenAtTwoInstances100Times();
     void loginLimitShared();
+    void dpopProofReplayedAtAnotherInstance();
+    void dpopReplayCacheUnreachable();
     void userCodeLimitShared();
     void listenerKilledThenBack();
     void storeConnectionKilledThenBack();
@@ -106,6 +112,56 @@ QString tokenHashHex(const QString &token)
 {
     return QString::fromLatin1(
             QCryptographicHash::hash(token.toUtf8(), QCryptographicHash::Sha256).toHex());
+}
+
+// A DPoP proof of `key` for `method` on `path` at the instances' issuer (http://127.0.0.1,
+// the URL every instance checks proofs against).
+QByteArray dpopProof(const Tessera::Jose::Key &key, const QByteArray &method, const QString &path,
+                     const QByteArray &accessToken = {})
+{
+    Tessera::Jose::Dpop::ProofOptions options;
+    if (!accessToken.isEmpty())
+        options.accessToken = QByteArrayView(accessToken);
+    QString problem;
+    const QByteArray proof = Tessera::Jose::Dpop::createProof(
+            key, method, QUrl(QStringLiteral("http://127.0.0.1") + path),
+            QDateTime::currentSecsSinceEpoch(), options, &problem);
+    if (proof.isEmpty())
+        qWarning("createProof: %s", qPrintable(problem));
+    return proof;
+}
+
+HttpResponse dpopLogin(HttpClient &http, const QByteArray &proof)
+{
+    const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("username"), TestUser},
+                                                      {QStringLiteral("password"), TestPassword}})
+                                    .toJson(QJsonDocument::Compact);
+    return http.post(QStringLiteral("/api/token/"), body, QByteArrayLiteral("application/json"),
+                     {{QByteArrayLiteral("DPoP"), proof}});
+}
+
+HttpResponse dpopMe(HttpClient &http, const QString &access, const QByteArray &proof)
+{
+    return http.get(QStringLiteral("/api/me/"),
+                    {{QByteArrayLiteral("Authorization"), "DPoP " + access.toLatin1()},
+                     {QByteArrayLiteral("DPoP"), proof}});
+}
+
+int rowCount(const QString &database, const QString &table)
+{
+    const auto rows = databaseSelect(database, QStringLiteral("SELECT count(*) FROM ") + table);
+    return rows && !rows->isEmpty() ? rows->first().value(0).toInt() : -1;
+}
+
+// Ends `server`'s store connection (its backend gone when this returns).
+bool killStoreConnection(const ServerProcess &server)
+{
+    const auto killed = databaseSelect(
+            server.databasePath(),
+            QStringLiteral("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                           " WHERE application_name = 'tessera-server-%1'")
+                    .arg(server.pid()));
+    return killed && killed->size() == 1 && killed->first().value(0).toBool();
 }
 
 } // namespace
@@ -281,6 +337,79 @@ void tst_ServerInstances::userCodeLimitShared()
 
 // The listener of one instance killed: a revocation elsewhere is still seen there (its
 // cache bypassed), and once it listens again its cache is used and kept exact again.
+// A DPoP proof accepted at one instance is refused at another (and at the first): the replay
+// cache is the database's, for token requests and resource requests alike.
+void tst_ServerInstances::dpopProofReplayedAtAnotherInstance()
+{
+    TESSERA_START_INSTANCES(servers, 2, QStringList());
+    HttpClient a(*servers[0]), b(*servers[1]);
+    const auto key = Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
+    const QByteArray loginProof = dpopProof(key, "POST", QStringLiteral("/api/token/"));
+    QVERIFY(!loginProof.isEmpty());
+    TESSERA_TOKEN_PAIR(login, dpopLogin(a, loginProof));
+    QCOMPARE(login_response.str(QStringLiteral("token_type")), QStringLiteral("DPoP"));
+    const HttpResponse replayedLogin = dpopLogin(b, loginProof);
+    QCOMPARE(replayedLogin.status, 400);
+    QCOMPARE(replayedLogin.str(QStringLiteral("error")), QStringLiteral("invalid_dpop_proof"));
+
+    const QByteArray meProof =
+            dpopProof(key, "GET", QStringLiteral("/api/me/"), login.access.toLatin1());
+    TESSERA_EXPECT_STATUS(dpopMe(b, login.access, meProof), 200);
+    for (HttpClient *http : {&a, &b}) {
+        const HttpResponse replayed = dpopMe(*http, login.access, meProof);
+        QCOMPARE(replayed.status, 401);
+        QVERIFY(replayed.header("WWW-Authenticate").contains("error=\"invalid_dpop_proof\""));
+    }
+    // A fresh proof is accepted at either.
+    TESSERA_EXPECT_STATUS(
+            dpopMe(a, login.access,
+                   dpopProof(key, "GET", QStringLiteral("/api/me/"), login.access.toLatin1())),
+            200);
+    QCOMPARE(rowCount(servers[0]->databasePath(), QStringLiteral("dpop_proofs")), 3);
+}
+
+// The database that holds the replay cache cannot be asked: the proof is answered 503 with
+// Retry-After, never accepted (no family started, no resource served); once the connection is
+// back, a new proof is.
+void tst_ServerInstances::dpopReplayCacheUnreachable()
+{
+    TESSERA_START_INSTANCES(servers, 1, QStringList());
+    ServerProcess &server = *servers[0];
+    HttpClient http(server);
+    const auto key = Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
+    TESSERA_TOKEN_PAIR(login,
+                       dpopLogin(http, dpopProof(key, "POST", QStringLiteral("/api/token/"))));
+    const int families = rowCount(server.databasePath(), QStringLiteral("families"));
+    const int proofs = rowCount(server.databasePath(), QStringLiteral("dpop_proofs"));
+
+    QVERIFY(killStoreConnection(server));
+    const HttpResponse refused =
+            dpopLogin(http, dpopProof(key, "POST", QStringLiteral("/api/token/")));
+    TESSERA_EXPECT_ERROR(refused, 503, "database_unavailable");
+    QCOMPARE(refused.header("Retry-After"), QByteArray("1"));
+    QCOMPARE(rowCount(server.databasePath(), QStringLiteral("families")), families);
+    QCOMPARE(rowCount(server.databasePath(), QStringLiteral("dpop_proofs")), proofs);
+
+    // A resource request: its access token is known to this instance (no statement), its
+    // proof is not. (A new connection is tried at most once a second.)
+    TESSERA_EXPECT_STATUS(
+            dpopMe(http, login.access,
+                   dpopProof(key, "GET", QStringLiteral("/api/me/"), login.access.toLatin1())),
+            200);
+    QTest::qWait(1100);
+    QVERIFY(killStoreConnection(server));
+    const HttpResponse refusedMe =
+            dpopMe(http, login.access,
+                   dpopProof(key, "GET", QStringLiteral("/api/me/"), login.access.toLatin1()));
+    TESSERA_EXPECT_ERROR(refusedMe, 503, "database_unavailable");
+    QCOMPARE(refusedMe.header("Retry-After"), QByteArray("1"));
+
+    TESSERA_TOKEN_PAIR(again,
+                       dpopLogin(http, dpopProof(key, "POST", QStringLiteral("/api/token/"))));
+    QCOMPARE(rowCount(server.databasePath(), QStringLiteral("families")), families + 1);
+    QVERIFY(server.isRunning());
+}
+
 void tst_ServerInstances::listenerKilledThenBack()
 {
     TESSERA_START_INSTANCES(servers, 2, QStringList());

@@ -271,11 +271,11 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 7"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 8"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("7"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("8"));
     // Step 7's columns are there: the old family is not bound to a DPoP key.
     const auto unbound =
             sqliteSelect(server.databasePath(),
@@ -358,11 +358,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 7"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 8"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("7"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("8"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"

@@ -7,6 +7,7 @@
 #include "store.h"
 #include "testdatabase.h"
 
+#include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
@@ -22,6 +23,7 @@ private slots:
     void usersAndKeys();
     void familiesRotateOnceAndPurge();
     void clients();
+    void dpopProofsOnceAcrossStores();
     void schemaOpensTwiceUnchanged();
     void userCodeAndLoginAttemptsApart();
 
@@ -131,6 +133,19 @@ void tst_ServerStore::familiesRotateOnceAndPurge()
     QVERIFY(!store->claimGraceAnswer(h0, 2));
     QCOMPARE(store->graceAnswers(h0), std::optional<int>(2));
 
+    // A successor that cannot be inserted (its hash is taken) leaves the parent current:
+    // never a parent marked rotated without its successor.
+    QVERIFY(store->createFamily(QStringLiteral("other"), userId, now, now + 900'000, "o0",
+                                now + 500'000));
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("statement failed")));
+    QCOMPARE(store->rotate("o0", "sealed", now + 10, QStringLiteral("other"), h1, now + 60'000),
+             Store::RotateResult::Failed);
+    QVERIFY(!store->findRefreshToken("o0")->rotatedAt);
+    QCOMPARE(store->rotate("o0", "sealed", now + 10, QStringLiteral("other"), "o1", now + 500'000),
+             Store::RotateResult::Rotated);
+    QCOMPARE(store->findSuccessor("o0")->familyId, QStringLiteral("other"));
+    QCOMPARE(store->findSuccessor("o0")->issuedAt, now + 10);
+
     QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Active);
     QVERIFY(store->revokeFamily(QStringLiteral("fam"), now + 30, QStringLiteral("test")));
     QCOMPARE(store->familyStatus(QStringLiteral("fam")), Store::FamilyStatus::Revoked);
@@ -177,6 +192,36 @@ void tst_ServerStore::clients()
     QCOMPARE(store->addClient(QStringLiteral("b-app"), {uris.first()}),
              Store::AddClientResult::Added);
     QCOMPARE(store->findClient(QStringLiteral("b-app"))->redirectUris, QStringList{uris.first()});
+}
+
+// The deployment's DPoP replay cache: a proof is new once, for every Store on the database;
+// an expired entry is taken over, and purged.
+void tst_ServerStore::dpopProofsOnceAcrossStores()
+{
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    QString error;
+    auto other = Store::open(database, false, &error);
+    QVERIFY2(other, qPrintable(error));
+    const qint64 now = 1'800'000'000'000;
+    const QByteArray proof("\x00\xffproof", 7);
+    QCOMPARE(store->rememberDpopProof(proof, now + 60'000, now), Store::DpopProofResult::New);
+    QCOMPARE(store->rememberDpopProof(proof, now + 60'000, now + 1),
+             Store::DpopProofResult::Replayed);
+    QCOMPARE(other->rememberDpopProof(proof, now + 60'000, now + 2),
+             Store::DpopProofResult::Replayed);
+    QCOMPARE(other->rememberDpopProof("another", now + 30'000, now + 2),
+             Store::DpopProofResult::New);
+    QVERIFY(!store->failed() && !other->failed());
+    // Expired but not purged yet: new again, kept until its new expiry.
+    QCOMPARE(other->rememberDpopProof(proof, now + 200'000, now + 60'000),
+             Store::DpopProofResult::New);
+    QCOMPARE(store->rememberDpopProof(proof, now + 200'000, now + 100'000),
+             Store::DpopProofResult::Replayed);
+    QCOMPARE(store->purgeDpopProofs(now + 100'000), 1); // "another"
+    QCOMPARE(store->rememberDpopProof("another", now + 300'000, now + 100'000),
+             Store::DpopProofResult::New);
 }
 
 // A second open finds the schema current: no step runs again, the data stays.
