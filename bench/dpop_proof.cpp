@@ -6,6 +6,7 @@
 // for every attempt with a bound token. Prints one JSON line: microseconds per proof for each
 // round, and the median.
 #include "dpopsigner_p.h"
+#include "proofrounds.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
@@ -20,19 +21,11 @@
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
-    int proofs = 20000;
-    int rounds = 5;
-    const QStringList arguments = app.arguments();
-    for (int i = 1; i + 1 < arguments.size(); i += 2) {
-        if (arguments[i] == QLatin1String("--proofs"))
-            proofs = arguments[i + 1].toInt();
-        else if (arguments[i] == QLatin1String("--rounds"))
-            rounds = arguments[i + 1].toInt();
-    }
-    if (proofs <= 0 || rounds <= 0) {
-        std::fprintf(stderr, "usage: bench_dpop_proof [--proofs N] [--rounds N]\n");
+    ProofRounds counts{20000};
+    if (!parseProofRounds(app.arguments(), "bench_dpop_proof", &counts))
         return 2;
-    }
+    const int proofs = counts.proofs;
+    const int rounds = counts.rounds;
     Tessera::DpopSigner signer;
     signer.ensureKey();
     const QByteArray token(1024, 'a');

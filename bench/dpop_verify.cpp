@@ -5,6 +5,8 @@
 // and without the key cache, next to a bare ES256 signature check of the same bytes. Proofs
 // are made before the clock starts. Prints one JSON line: microseconds per proof, median of
 // the rounds.
+#include "proofrounds.h"
+
 #include <tessera/dpop.h>
 #include <tessera/jose.h>
 
@@ -23,19 +25,11 @@ using namespace Tessera::Jose;
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
-    int proofs = 5000;
-    int rounds = 5;
-    const QStringList arguments = app.arguments();
-    for (int i = 1; i + 1 < arguments.size(); i += 2) {
-        if (arguments[i] == QLatin1String("--proofs"))
-            proofs = arguments[i + 1].toInt();
-        else if (arguments[i] == QLatin1String("--rounds"))
-            rounds = arguments[i + 1].toInt();
-    }
-    if (proofs <= 0 || rounds <= 0) {
-        std::fprintf(stderr, "usage: bench_dpop_verify [--proofs N] [--rounds N]\n");
+    ProofRounds counts{5000};
+    if (!parseProofRounds(app.arguments(), "bench_dpop_verify", &counts))
         return 2;
-    }
+    const int proofs = counts.proofs;
+    const int rounds = counts.rounds;
     const Key key = Key::generate(Algorithm::ES256);
     const Key publicKey = Key::fromJwk(key.publicJwk(), Algorithm::ES256);
     const QByteArray token(600, 'a');
