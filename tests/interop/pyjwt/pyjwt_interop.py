@@ -101,7 +101,14 @@ def generate_pyjwt_key(alg):
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
     elif alg == "ES256":
         from cryptography.hazmat.primitives.asymmetric import ec
-        private = ec.generate_private_key(ec.SECP256R1())
+        # PyJWT 2.6's to_jwk drops leading zero octets of x and y (about one key in 128), and
+        # RFC 7518 section 6.2.1.2 requires the full 32 octets, which tessera insists on: such a
+        # key is not what this check is about, so take one whose coordinates need all of them.
+        while True:
+            private = ec.generate_private_key(ec.SECP256R1())
+            numbers = private.public_key().public_numbers()
+            if numbers.x >> 248 and numbers.y >> 248:
+                break
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
     else:
         from cryptography.hazmat.primitives.asymmetric import ed25519
