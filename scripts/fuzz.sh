@@ -15,17 +15,34 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Re
 targets=(fuzz_jose fuzz_token_response fuzz_server_request fuzz_server_dpop fuzz_http_framing)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/artifacts"
+# One libFuzzer process per target, as many at once as there are cores (each is single-threaded).
+fuzz_one() {
+  local target=$1
+  local seeds="$root/tests/fuzz/corpus/${target#fuzz_}"
+  local corpus="$build/corpus/${target#fuzz_}"
+  mkdir -p "$corpus"
+  "$build/tests/fuzz/$target" "$corpus" "$seeds" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$build/artifacts/$target-" \
+    -print_final_stats=1 >"$build/$target.log" 2>&1
+}
+parallel=$(nproc)
+running=0
+for target in "${targets[@]}"; do
+  if ((running >= parallel)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  rm -f "$build/$target.ok"
+  (fuzz_one "$target" && touch "$build/$target.ok") &
+  running=$((running + 1))
+done
+wait
 status=0
 for target in "${targets[@]}"; do
-  seeds="$root/tests/fuzz/corpus/${target#fuzz_}"
-  corpus="$build/corpus/${target#fuzz_}"
-  mkdir -p "$corpus"
   log="$build/$target.log"
-  if "$build/tests/fuzz/$target" "$corpus" "$seeds" -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$build/artifacts/$target-" \
-      -print_final_stats=1 >"$log" 2>&1; then
+  if [[ -e "$build/$target.ok" ]]; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    echo "$target: ok, $runs executions in ${seconds}s, corpus $(ls "$corpus" | wc -l) inputs"
+    echo "$target: ok, $runs executions in ${seconds}s, corpus $(ls "$build/corpus/${target#fuzz_}" | wc -l) inputs"
   else
     echo "$target: FAILED (see $log and $build/artifacts)"
     tail -40 "$log"
