@@ -4,11 +4,13 @@
 #   2. the whole ctest suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #      (TESSERA_SANITIZE=0 skips)
 #   3. the whole ctest suite of the normal build, last
-# ctest runs inside a private D-Bus session with a real, unlocked Secret Service.
+# ctest runs inside a private D-Bus session with a real, unlocked Secret Service, one test per
+# core at once (TESSERA_TEST_JOBS; tests/CMakeLists.txt says which tests never meet).
 # Extra arguments go to both ctest runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TESSERA_BUILD_DIR:-$root/build}
+jobs=${TESSERA_TEST_JOBS:-$(nproc)}
 "$root/scripts/setup.sh"
 TESSERA_BUILD_DIR=$build "$root/scripts/build.sh" -DTESSERA_BUILD_TESTS=ON
 
@@ -29,8 +31,8 @@ if [[ "${TESSERA_SANITIZE:-1}" != 0 ]]; then
     -DCMAKE_EXE_LINKER_FLAGS="$sanitize" -DCMAKE_SHARED_LINKER_FLAGS="$sanitize"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$root/scripts/with-keyring.sh" ctest --test-dir "${TESSERA_ASAN_BUILD_DIR:-$root/build-asan}" \
-    --output-on-failure --timeout 900 -E '^package\.' "$@" # the consumer test builds without ASan
+    --output-on-failure --timeout 900 -j"$jobs" -E '^package\.' "$@" # the consumer test builds without ASan
 fi
 
 echo "== ctest"
-"$root/scripts/with-keyring.sh" ctest --test-dir "$build" --output-on-failure --timeout 600 "$@"
+"$root/scripts/with-keyring.sh" ctest --test-dir "$build" --output-on-failure --timeout 600 -j"$jobs" "$@"
