@@ -103,6 +103,13 @@ QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data)
     return out;
 }
 
+const EVP_MD *sha256Digest()
+{
+    // Kept for the life of the process; a failed fetch falls back to the implicit one.
+    static EVP_MD *const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched ? fetched : EVP_sha256();
+}
+
 bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature)
 {
     const MdCtxPtr ctx(EVP_MD_CTX_new());
@@ -178,7 +185,7 @@ QByteArray sha256(QByteArrayView data)
     QByteArray out(32, Qt::Uninitialized);
     unsigned int length = 0;
     if (EVP_Digest(data.data(), size_t(data.size()), reinterpret_cast<unsigned char *>(out.data()),
-                   &length, EVP_sha256(), nullptr)
+                   &length, Private::sha256Digest(), nullptr)
                 != 1
         || length != 32)
         qFatal("tessera.jose: SHA-256 failed");

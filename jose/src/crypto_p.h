@@ -64,6 +64,8 @@ bool checkP256PublicKey(EVP_PKEY *pkey);
 
 QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data);
 // EVP_DigestSign / EVP_DigestVerify one-shot; md is nullptr for Ed25519.
+// SHA-256, fetched from the default provider once: EVP_sha256() is fetched again on every use.
+const EVP_MD *sha256Digest();
 QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data);
 bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature);
 // DER ECDSA-Sig-Value <-> r||s, each zero-padded to 32 bytes (RFC 7518 section 3.4).

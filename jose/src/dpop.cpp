@@ -270,37 +270,48 @@ VerifyResult verifyProof(const QList<QByteArray> &dpopHeaderValues, const Expect
     const qsizetype secondDot = firstDot < 0 ? -1 : proof.indexOf('.', firstDot + 1);
     if (secondDot < 0 || proof.indexOf('.', secondDot + 1) >= 0)
         return refused(Error::Malformed);
-    const auto headerJson = base64UrlDecode(proof.first(firstDot));
+    const QByteArrayView encodedHeader = proof.first(firstDot);
+    // A header whose bytes passed every check below before: the same key, no second look.
+    Key key = policy.keyCache ? policy.keyCache->keyOfHeader(encodedHeader) : Key();
+    if (!key.isNull() && !policy.algorithms.contains(key.algorithm()))
+        key = Key(); // judged again, and refused, below
     const auto payload = base64UrlDecode(proof.sliced(firstDot + 1, secondDot - firstDot - 1));
     const auto signature = base64UrlDecode(proof.sliced(secondDot + 1));
-    if (!headerJson || !payload || !signature)
+    if (!payload || !signature)
         return refused(Error::Malformed);
-    const auto header = parseTokenJson(*headerJson, "DPoP proof header");
-    if (!header)
-        return refused(Error::Malformed);
+    if (key.isNull()) {
+        const auto headerJson = base64UrlDecode(encodedHeader);
+        if (!headerJson)
+            return refused(Error::Malformed);
+        const auto header = parseTokenJson(*headerJson, "DPoP proof header");
+        if (!header)
+            return refused(Error::Malformed);
 
-    if (!isDpopType(header->value(latin1("typ"))))
-        return refused(Error::WrongType);
-    const QJsonValue alg = header->value(latin1("alg"));
-    const auto algorithm = alg.isString() ? algorithmFromName(alg.toString()) : std::nullopt;
-    if (!algorithm || !isSupported(*algorithm) || !policy.algorithms.contains(*algorithm))
-        return refused(Error::UnsupportedAlgorithm);
-    for (const char *name : {"crit", "jku", "x5u", "x5c"}) {
-        if (header->contains(latin1(name)))
-            return refused(Error::ForbiddenHeader);
+        if (!isDpopType(header->value(latin1("typ"))))
+            return refused(Error::WrongType);
+        const QJsonValue alg = header->value(latin1("alg"));
+        const auto algorithm = alg.isString() ? algorithmFromName(alg.toString()) : std::nullopt;
+        if (!algorithm || !isSupported(*algorithm) || !policy.algorithms.contains(*algorithm))
+            return refused(Error::UnsupportedAlgorithm);
+        for (const char *name : {"crit", "jku", "x5u", "x5c"}) {
+            if (header->contains(latin1(name)))
+                return refused(Error::ForbiddenHeader);
+        }
+        const QJsonValue jwkValue = header->value(latin1("jwk"));
+        if (!jwkValue.isObject())
+            return refused(Error::BadKey, QStringLiteral("no jwk object"));
+        const QJsonObject jwk = jwkValue.toObject();
+        if (hasPrivateMember(jwk))
+            return refused(Error::PrivateKey);
+        // The key's type must suit alg (EC P-256 for ES256, OKP Ed25519 for EdDSA); the key is
+        // checked to be a valid public key.
+        key = policy.keyCache ? policy.keyCache->publicKey(jwk, *algorithm)
+                              : Key::fromJwk(jwk, *algorithm);
+        if (key.isNull() || key.hasPrivateKey() || key.algorithm() != *algorithm)
+            return refused(Error::BadKey);
+        if (policy.keyCache)
+            policy.keyCache->rememberHeader(encodedHeader, key);
     }
-    const QJsonValue jwkValue = header->value(latin1("jwk"));
-    if (!jwkValue.isObject())
-        return refused(Error::BadKey, QStringLiteral("no jwk object"));
-    const QJsonObject jwk = jwkValue.toObject();
-    if (hasPrivateMember(jwk))
-        return refused(Error::PrivateKey);
-    // The key's type must suit alg (EC P-256 for ES256, OKP Ed25519 for EdDSA); the key is
-    // checked to be a valid public key.
-    const Key key = policy.keyCache ? policy.keyCache->publicKey(jwk, *algorithm)
-                                    : Key::fromJwk(jwk, *algorithm);
-    if (key.isNull() || key.hasPrivateKey())
-        return refused(Error::BadKey);
     if (!KeyPrivate::get(key)->verify(proof.first(secondDot), *signature))
         return refused(Error::BadSignature);
 
@@ -362,7 +373,7 @@ VerifyResult verifyProof(const QList<QByteArray> &dpopHeaderValues, const Expect
     result.jkt = key.thumbprint();
     result.jti = jti.toString();
     result.issuedAt = issuedAtSeconds;
-    result.algorithm = *algorithm;
+    result.algorithm = key.algorithm();
     return result;
 }
 

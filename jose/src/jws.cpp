@@ -31,7 +31,7 @@ QByteArray KeyPrivate::sign(QByteArrayView input) const
     case Algorithm::HS256:
         return hmacSha256(secret->reveal(), input);
     case Algorithm::ES256: {
-        const QByteArray der = digestSign(pkey.get(), EVP_sha256(), input);
+        const QByteArray der = digestSign(pkey.get(), sha256Digest(), input);
         return der.isEmpty() ? QByteArray() : derToRaw(der);
     }
     case Algorithm::EdDSA:
@@ -57,7 +57,7 @@ bool KeyPrivate::verify(QByteArrayView input, QByteArrayView signature) const
         if (!isP256Scalar(bytes(signature)) || !isP256Scalar(bytes(signature) + 32))
             return false;
         const QByteArray der = rawToDer(signature);
-        return !der.isEmpty() && digestVerify(pkey.get(), EVP_sha256(), input, der);
+        return !der.isEmpty() && digestVerify(pkey.get(), sha256Digest(), input, der);
     }
     case Algorithm::EdDSA:
         return signature.size() == Ed25519SignatureSize

@@ -23,10 +23,29 @@ public:
         : capacity(qMax<qsizetype>(1, capacity))
     { }
 
+    // Inserts `entry` as the most recently used of (list, index), dropping the least recently
+    // used past capacity.
+    void insert(std::list<Entry> &list, QHash<QByteArray, std::list<Entry>::iterator> &map,
+                Entry entry)
+    {
+        if (map.contains(entry.first))
+            return;
+        list.push_front(std::move(entry));
+        map.insert(list.front().first, list.begin());
+        if (map.size() > capacity) {
+            map.remove(list.back().first);
+            list.pop_back();
+        }
+    }
+
     const qsizetype capacity;
     mutable QMutex mutex;
     std::list<Entry> byUse; // most recently used first
     QHash<QByteArray, std::list<Entry>::iterator> index;
+    // Proof headers (base64url, as sent) that passed every header check, with their key; as
+    // many as keys, dropped in the same order.
+    std::list<Entry> headersByUse;
+    QHash<QByteArray, std::list<Entry>::iterator> headerIndex;
     quint64 hits = 0;
     quint64 misses = 0;
 };
@@ -81,15 +100,28 @@ Key KeyCache::publicKey(const QJsonObject &jwk, Algorithm algorithm)
     if (key.isNull() || key.hasPrivateKey())
         return key; // refused by the caller; never cached
     QMutexLocker lock(&d->mutex);
-    if (d->index.contains(lookup))
-        return key;
-    d->byUse.emplace_front(lookup, key);
-    d->index.insert(lookup, d->byUse.begin());
-    if (d->index.size() > d->capacity) {
-        d->index.remove(d->byUse.back().first);
-        d->byUse.pop_back();
-    }
+    d->insert(d->byUse, d->index, {lookup, key});
     return key;
+}
+
+Key KeyCache::keyOfHeader(QByteArrayView encodedHeader)
+{
+    const QByteArray lookup = QByteArray::fromRawData(encodedHeader.data(), encodedHeader.size());
+    QMutexLocker lock(&d->mutex);
+    const auto found = d->headerIndex.constFind(lookup);
+    if (found == d->headerIndex.constEnd())
+        return {}; // counted by the publicKey() that follows
+    d->headersByUse.splice(d->headersByUse.begin(), d->headersByUse, *found);
+    ++d->hits;
+    return found.value()->second;
+}
+
+void KeyCache::rememberHeader(QByteArrayView encodedHeader, const Key &key)
+{
+    if (key.isNull() || key.hasPrivateKey())
+        return;
+    QMutexLocker lock(&d->mutex);
+    d->insert(d->headersByUse, d->headerIndex, {encodedHeader.toByteArray(), key});
 }
 
 } // namespace Tessera::Jose::Dpop

@@ -6,7 +6,14 @@
 
 #include <tessera/jose.h>
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QDateTime>
+#include <QtCore/QPointer>
+#include <QtCore/QThread>
+#include <QtCore/QThreadPool>
+#include <QtNetwork/QTcpSocket>
+
+#include <map>
 
 namespace Tessera::Server {
 namespace {
@@ -29,11 +36,49 @@ QByteArray quoted(const QString &text)
 
 } // namespace
 
+// The deferred resource requests: their responders (server thread only) and the pool their
+// proofs are verified on. Results come back as queued calls to this object, so responders
+// are only touched and destroyed on the server thread.
+class DpopCheck::ProofWorkers : public QObject
+{
+public:
+    struct Pending
+    {
+        QHttpServerResponder responder;
+        QPointer<QTcpSocket> socket;
+        Access access;
+        QUrl url;
+        AccessAnswer answer;
+    };
+
+    QThreadPool pool;
+    std::map<quint64, Pending> pending;
+    quint64 lastId = 0;
+};
+
 DpopCheck::DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey, Store *store)
     : m_config(config)
     , m_verifier(config.dpopWindow, config.dpopNonces, deploymentKey)
     , m_sharedReplay(store && store->isPostgreSQL() ? store : nullptr)
-{ }
+    , m_workers(std::make_unique<ProofWorkers>())
+{
+    // The checks are CPU-bound: one thread per core.
+    m_workers->pool.setMaxThreadCount(qMax(1, QThread::idealThreadCount()));
+}
+
+DpopCheck::~DpopCheck()
+{
+    shutdown();
+}
+
+void DpopCheck::shutdown()
+{
+    m_workers->pool.clear();
+    m_workers->pool.waitForDone();
+    // Results of the checks that ran are queued calls: dropped with their responders.
+    QCoreApplication::removePostedEvents(m_workers.get(), QEvent::MetaCall);
+    m_workers->pending.clear();
+}
 
 QStringList DpopCheck::signingAlgorithms()
 {
@@ -61,23 +106,32 @@ void DpopCheck::addNonce(QHttpServerResponse &response) const
         response.setHeader(QByteArrayLiteral("DPoP-Nonce"), currentNonce());
 }
 
+QByteArray DpopCheck::proofMethod(const QHttpServerRequest &request)
+{
+    // The DPoP routes are GET and POST ones; any other method matches no htm.
+    if (request.method() == QHttpServerRequest::Method::Get)
+        return QByteArrayLiteral("GET");
+    if (request.method() == QHttpServerRequest::Method::Post)
+        return QByteArrayLiteral("POST");
+    return QByteArrayLiteral("-");
+}
+
 DpopCheck::Proof DpopCheck::verify(const QHttpServerRequest &request,
                                    std::optional<QByteArrayView> accessToken, const QString &jkt)
 {
-    // The DPoP routes are GET and POST ones; any other method matches no htm.
-    QByteArrayView method = "-";
-    if (request.method() == QHttpServerRequest::Method::Get)
-        method = "GET";
-    else if (request.method() == QHttpServerRequest::Method::Post)
-        method = "POST";
     const QUrl url = publicUrl(request);
-    Proof result = m_verifier.verify(headerValues(request, "dpop"), method, url, accessToken, jkt,
-                                     QDateTime::currentSecsSinceEpoch());
-    if (result.ok() && m_sharedReplay)
-        result = rememberInDatabase(result, url);
-    if (!result.ok())
-        qCInfo(lcServerAuth).noquote() << "DPoP proof refused:" << result.reason;
-    return result;
+    return settle(m_verifier.verify(headerValues(request, "dpop"), proofMethod(request), url,
+                                    accessToken, jkt, QDateTime::currentSecsSinceEpoch()),
+                  url);
+}
+
+DpopCheck::Proof DpopCheck::settle(Proof proof, const QUrl &url)
+{
+    if (proof.ok() && m_sharedReplay)
+        proof = rememberInDatabase(proof, url);
+    if (!proof.ok())
+        qCInfo(lcServerAuth).noquote() << "DPoP proof refused:" << proof.reason;
+    return proof;
 }
 
 DpopCheck::Proof DpopCheck::rememberInDatabase(const Proof &accepted, const QUrl &url)
@@ -186,34 +240,34 @@ QHttpServerResponse DpopCheck::wrongKeyRefusal() const
                          {}});
 }
 
-DpopCheck::Access DpopCheck::authorize(const QHttpServerRequest &request, TokenService &tokens)
+bool DpopCheck::checkToken(const QHttpServerRequest &request, TokenService &tokens, Access &access,
+                           QByteArray &token)
 {
     using Failure = Access::Failure;
-    Access access;
     const QList<QByteArray> fields = headerValues(request, "authorization");
     // A singleton field; with two, which one counts is ambiguous (a proxy may pick another).
     if (fields.size() > 1) {
         access.failure = Failure::AmbiguousCredentials;
         access.description = QStringLiteral("More than one Authorization header.");
-        return access;
+        return false;
     }
-    const Authorization authorization = parseAuthorization(fields.value(0));
-    const QByteArray &token = authorization.token;
+    Authorization authorization = parseAuthorization(fields.value(0));
+    token = std::move(authorization.token);
     access.dpopScheme = authorization.scheme == Authorization::Scheme::Dpop;
     if (authorization.scheme == Authorization::Scheme::None) {
         access.description = QStringLiteral("Authentication credentials were not provided.");
-        return access;
+        return false;
     }
     access.check = tokens.checkAccess(token);
     if (access.check.outcome == TokenService::Outcome::Internal) {
         access.failure = Failure::Internal;
-        return access;
+        return false;
     }
     if (access.check.outcome != TokenService::Outcome::Ok) {
         qCDebug(lcServerAuth) << "access refused:" << access.check.reason;
         access.failure = Failure::InvalidToken;
         access.description = QStringLiteral("Token is invalid or expired");
-        return access;
+        return false;
     }
     const bool bound = !access.check.dpopJkt.isEmpty();
     if (bound != access.dpopScheme) {
@@ -227,36 +281,88 @@ DpopCheck::Access DpopCheck::authorize(const QHttpServerRequest &request, TokenS
                                  "proof of its key")
                 : QStringLiteral("The token is not DPoP-bound: send it as a Bearer token");
         access.dpopScheme = true; // the challenge names the scheme the token needs
-        return access;
-    }
-    if (bound) {
-        // Never cached: the token's verdict may come from the cache, every proof is checked.
-        const Proof proof = resourceRequest(request, token, access.check.dpopJkt);
-        if (!proof.ok()) {
-            switch (Jose::Dpop::challengeFor(proof.error)) {
-            case Challenge::UseDpopNonce:
-                access.failure = Failure::UseNonce;
-                access.description =
-                        QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required");
-                break;
-            case Challenge::TryLater:
-                access.failure = Failure::TryLater;
-                access.databaseUnavailable = proof.databaseUnavailable;
-                access.description = proof.databaseUnavailable
-                        ? QStringLiteral("The database is unavailable; try again.")
-                        : QStringLiteral("too many DPoP proofs; try again later");
-                break;
-            case Challenge::None:
-            case Challenge::InvalidDpopProof:
-                access.failure = Failure::InvalidProof;
-                access.description = proof.reason;
-                break;
-            }
-            return access;
-        }
+        return false;
     }
     access.failure = Failure::None;
+    return bound;
+}
+
+void DpopCheck::applyProof(Access &access, const Proof &proof)
+{
+    using Failure = Access::Failure;
+    switch (Jose::Dpop::challengeFor(proof.error)) {
+    case Challenge::None:
+        access.failure = Failure::None;
+        return;
+    case Challenge::UseDpopNonce:
+        access.failure = Failure::UseNonce;
+        access.description =
+                QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required");
+        return;
+    case Challenge::TryLater:
+        access.failure = Failure::TryLater;
+        access.databaseUnavailable = proof.databaseUnavailable;
+        access.description = proof.databaseUnavailable
+                ? QStringLiteral("The database is unavailable; try again.")
+                : QStringLiteral("too many DPoP proofs; try again later");
+        return;
+    case Challenge::InvalidDpopProof:
+        access.failure = Failure::InvalidProof;
+        access.description = proof.reason;
+        return;
+    }
+}
+
+DpopCheck::Access DpopCheck::authorize(const QHttpServerRequest &request, TokenService &tokens)
+{
+    Access access;
+    QByteArray token;
+    if (checkToken(request, tokens, access, token)) {
+        // Never cached: the token's verdict may come from the cache, every proof is checked.
+        applyProof(access, resourceRequest(request, token, access.check.dpopJkt));
+    }
     return access;
+}
+
+void DpopCheck::authorizeDeferred(const QHttpServerRequest &request, TokenService &tokens,
+                                  QHttpServerResponder &&responder, AccessAnswer answer)
+{
+    Access access;
+    QByteArray token;
+    if (!checkToken(request, tokens, access, token))
+        return answer(access).write(std::move(responder));
+    // What the worker needs, copied out of the request (which lives only for this call).
+    const QUrl url = publicUrl(request);
+    const quint64 id = ++m_workers->lastId;
+    QTcpSocket *socket = responder.socket();
+    m_workers->pending.emplace(
+            id,
+            ProofWorkers::Pending{std::move(responder), socket, access, url, std::move(answer)});
+    m_workers->pool.start([this, id, values = headerValues(request, "dpop"),
+                           method = proofMethod(request), url, token = std::move(token),
+                           jkt = access.check.dpopJkt, now = QDateTime::currentSecsSinceEpoch()] {
+        // The verifier's replay and key caches are thread-safe; it holds nothing else that
+        // changes.
+        const Proof proof = m_verifier.verify(values, method, url, token, jkt, now);
+        QMetaObject::invokeMethod(
+                m_workers.get(), [this, id, proof] { finishDeferred(id, proof); },
+                Qt::QueuedConnection);
+    });
+}
+
+void DpopCheck::finishDeferred(quint64 id, const Proof &proof)
+{
+    auto node = m_workers->pending.extract(id);
+    if (node.empty())
+        return;
+    ProofWorkers::Pending &pending = node.mapped();
+    // Recorded in the database even when the client has left: the proof is spent here.
+    applyProof(pending.access, settle(proof, pending.url));
+    if (!pending.socket || pending.socket->state() != QAbstractSocket::ConnectedState) {
+        qCDebug(lcServerAuth) << "resource client disconnected during its proof check";
+        return;
+    }
+    pending.answer(pending.access).write(std::move(pending.responder));
 }
 
 QHttpServerResponse DpopCheck::accessRefusal(const Access &access, const ErrorBody &body) const

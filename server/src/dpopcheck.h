@@ -13,16 +13,19 @@
 #include <QtCore/QStringList>
 #include <QtCore/QUrl>
 #include <QtHttpServer/QHttpServerRequest>
+#include <QtHttpServer/QHttpServerResponder>
 #include <QtHttpServer/QHttpServerResponse>
 
 #include <functional>
+#include <memory>
 
 namespace Tessera::Server {
 
 // The server's side of DPoP (RFC 9449; docs/SERVER.md "DPoP") over HTTP: the proofs of token
 // requests and of resource requests, checked by DpopVerifier (dpopproof.h) against the URL the
 // client used (the configured public base URL, never the Host header), the Authorization
-// schemes, DPoP-Nonce, and the answers to refused proofs. Event-loop thread only.
+// schemes, DPoP-Nonce, and the answers to refused proofs. Event-loop thread only, except the
+// signature checks of authorizeDeferred(), which run on a pool of worker threads.
 // Replays: DpopVerifier's in-memory cache refuses a jti this process saw; on PostgreSQL every
 // proof it accepts is then recorded in the database too (Store::rememberDpopProof()), so a
 // proof is accepted once by the whole deployment, also across restarts. On SQLite (one
@@ -35,6 +38,7 @@ public:
     // `store`: the database of the deployment's replay cache when it is PostgreSQL; null, or
     // SQLite: the in-memory cache alone.
     DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey, Store *store = nullptr);
+    ~DpopCheck();
 
     using Proof = DpopVerifier::Proof;
     bool isReady() const { return m_verifier.isReady(); }
@@ -80,6 +84,19 @@ public:
     // Reads the Authorization field, checks the token (TokenService::checkAccess, whose cache
     // may skip the signature) and, for a bound token, always the proof.
     Access authorize(const QHttpServerRequest &request, TokenService &tokens);
+    // authorize() for a resource route, answered through `responder`: a bound token's proof is
+    // verified on a worker thread (one signature check per proof costs more than the rest of
+    // the request), and `answer` then runs back on this thread, which records the proof in the
+    // database's replay cache and writes the answer; to a client gone meanwhile, nothing.
+    // Everything else (Bearer, refusals before the proof) is answered at once.
+    // Queued checks are bounded by the connections: each has at most one request handed over
+    // at a time (HttpConnection), and there are at most --max-connections of them.
+    using AccessAnswer = std::function<QHttpServerResponse(const Access &)>;
+    void authorizeDeferred(const QHttpServerRequest &request, TokenService &tokens,
+                           QHttpServerResponder &&responder, AccessAnswer answer);
+    // Drops the deferred checks unanswered and waits for the running ones. Call while the HTTP
+    // server, and so the responders' sockets, still exist.
+    void shutdown();
     // The answer to a refused `access` (not Internal): `body` makes the endpoint's error body
     // from a status, an error code and a description; this adds WWW-Authenticate, DPoP-Nonce
     // and Retry-After.
@@ -98,6 +115,18 @@ public:
     QUrl publicUrl(const QHttpServerRequest &request) const;
 
 private:
+    class ProofWorkers;
+
+    // The Authorization field (its token into `token`) and the token's check into `access`;
+    // true when the token is valid and bound, and its proof remains to be checked.
+    bool checkToken(const QHttpServerRequest &request, TokenService &tokens, Access &access,
+                    QByteArray &token);
+    static void applyProof(Access &access, const Proof &proof);
+    // The request's method as a proof's htm names it.
+    static QByteArray proofMethod(const QHttpServerRequest &request);
+    // A verified (or refused) proof: the database's replay cache on PostgreSQL, the log.
+    Proof settle(Proof proof, const QUrl &url);
+    void finishDeferred(quint64 id, const Proof &proof);
     Proof verify(const QHttpServerRequest &request, std::optional<QByteArrayView> accessToken,
                  const QString &jkt);
     QByteArray challenge(const QString &error, const QString &description) const;
@@ -107,6 +136,7 @@ private:
     const ServerConfig &m_config;
     DpopVerifier m_verifier;
     Store *m_sharedReplay = nullptr; // set on PostgreSQL only
+    std::unique_ptr<ProofWorkers> m_workers;
 };
 
 } // namespace Tessera::Server

@@ -93,9 +93,21 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
 
 HttpApi::~HttpApi()
 {
-    // Logins waiting or hashing are dropped while the server, and so the
-    // responders' sockets, still exist.
+    // Logins waiting or hashing, and resource requests whose proof is being checked, are
+    // dropped while the server, and so the responders' sockets, still exist.
     m_login.shutdown();
+    m_dpop.shutdown();
+}
+
+QHttpServerResponse HttpApi::meResponse(const DpopCheck::Access &access) const
+{
+    if (access.failure == DpopCheck::Access::Failure::Internal)
+        return storageErrorResponse(m_store.unavailable());
+    if (access.failure != DpopCheck::Access::Failure::None)
+        return m_dpop.accessRefusal(access, simpleJwtError);
+    auto response = serializedJsonResponse(QByteArray(access.check.subjectJson));
+    m_dpop.addNonce(response);
+    return response;
 }
 
 QString HttpApi::clientAddress(const QHttpServerRequest &request) const
@@ -130,15 +142,11 @@ void HttpApi::addRoutes()
                    });
 
     m_server.route(QStringLiteral("/api/me/"), Method::Get,
-                   [this](const QHttpServerRequest &request) {
-                       const DpopCheck::Access access = m_dpop.authorize(request, m_tokens);
-                       if (access.failure == DpopCheck::Access::Failure::Internal)
-                           return storageErrorResponse(m_store.unavailable());
-                       if (access.failure != DpopCheck::Access::Failure::None)
-                           return m_dpop.accessRefusal(access, simpleJwtError);
-                       auto response = serializedJsonResponse(QByteArray(access.check.subjectJson));
-                       m_dpop.addNonce(response);
-                       return response;
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       m_dpop.authorizeDeferred(request, m_tokens, std::move(responder),
+                                                [this](const DpopCheck::Access &access) {
+                                                    return meResponse(access);
+                                                });
                    });
 
     m_server.route(QStringLiteral("/.well-known/jwks.json"), Method::Get,
@@ -226,7 +234,9 @@ void HttpApi::addOAuthRoutes()
     m_server.route(prefix + QStringLiteral("/revoke"), Method::Post,
                    [this](const QHttpServerRequest &request) { return m_oauth.revoke(request); });
     m_server.route(prefix + QStringLiteral("/userinfo"), Method::Get,
-                   [this](const QHttpServerRequest &request) { return m_oauth.userinfo(request); });
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       m_oauth.userinfo(request, std::move(responder));
+                   });
 }
 
 QHttpServerResponse HttpApi::refresh(const QHttpServerRequest &request)

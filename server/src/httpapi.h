@@ -19,7 +19,8 @@ namespace Tessera::Server {
 
 // The HTTP surface: routes, request validation and JSON error bodies. Owns the
 // QHttpServer; all handlers run on the event-loop thread except the Argon2 work
-// of the login route (LoginRoute).
+// of the login route (LoginRoute) and the DPoP proof checks of the resource routes
+// (DpopCheck::authorizeDeferred).
 class HttpApi : public QObject
 {
     Q_OBJECT
@@ -42,6 +43,8 @@ private:
     QHttpServerResponse refresh(const QHttpServerRequest &request);
     QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
+    // The answer of GET /api/me/ once the request's credentials are checked.
+    QHttpServerResponse meResponse(const DpopCheck::Access &access) const;
     // The client as --trusted-proxy defines it, for log lines.
     QString clientAddress(const QHttpServerRequest &request) const;
 

@@ -371,9 +371,15 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
     return response;
 }
 
-QHttpServerResponse OAuthTokenRoute::userinfo(const QHttpServerRequest &request)
+void OAuthTokenRoute::userinfo(const QHttpServerRequest &request, QHttpServerResponder &&responder)
 {
-    const DpopCheck::Access access = m_dpop.authorize(request, m_tokens);
+    m_dpop.authorizeDeferred(
+            request, m_tokens, std::move(responder),
+            [this](const DpopCheck::Access &access) { return userinfoResponse(access); });
+}
+
+QHttpServerResponse OAuthTokenRoute::userinfoResponse(const DpopCheck::Access &access) const
+{
     if (access.failure == DpopCheck::Access::Failure::Internal)
         return serverError(m_store);
     if (access.failure != DpopCheck::Access::Failure::None) {

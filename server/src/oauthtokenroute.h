@@ -27,7 +27,8 @@ public:
 
     QHttpServerResponse token(const QHttpServerRequest &request);
     QHttpServerResponse revoke(const QHttpServerRequest &request);
-    QHttpServerResponse userinfo(const QHttpServerRequest &request);
+    // Answered later when a DPoP proof is checked (DpopCheck::authorizeDeferred).
+    void userinfo(const QHttpServerRequest &request, QHttpServerResponder &&responder);
 
 private:
     // `dpopJkt`: the key of the request's verified DPoP proof; empty without one.
@@ -40,6 +41,7 @@ private:
                                           const QHttpServerRequest &request,
                                           const QString &dpopJkt);
     QHttpServerResponse tokenResponse(const TokenService::Result &result) const;
+    QHttpServerResponse userinfoResponse(const DpopCheck::Access &access) const;
 
     const ServerConfig &m_config;
     Store &m_store;

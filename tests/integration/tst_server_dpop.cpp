@@ -4,11 +4,18 @@
 // access or refresh token is worth without the key (and that trying does not revoke the
 // family), replayed and misdirected proofs, forged proofs (alg none, HS256, a private key in
 // jwk), server nonces, --dpop required and off, dpop_jkt at /authorize, /api/token/verify/.
+// The resource routes check proofs on worker threads and answer later: many connections at
+// once, clients that leave meanwhile, pipelined requests.
 #include "oauthflow.h"
 
 #include <tessera/dpop.h>
 
+#include <QtCore/QDeadlineTimer>
+#include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
+
+#include <memory>
+#include <vector>
 
 using namespace Tessera;
 using namespace Tessera::Test;
@@ -40,6 +47,71 @@ QString errorOf(const HttpResponse &response)
     return error.isEmpty() ? response.code() : error;
 }
 
+// One answer read off a raw connection.
+struct RawAnswer
+{
+    int status = 0;
+    QByteArray body;
+};
+
+// A keep-alive GET of `path` with these credentials (no DPoP field when `proof` is empty).
+QByteArray rawGet(const QUrl &base, const QString &path, const QByteArray &authorization,
+                  const QByteArray &proof)
+{
+    QByteArray request = "GET " + path.toLatin1() + " HTTP/1.1\r\nHost: " + base.host().toLatin1()
+            + ':' + QByteArray::number(base.port()) + "\r\n";
+    if (!authorization.isEmpty())
+        request += "Authorization: " + authorization + "\r\n";
+    if (!proof.isEmpty())
+        request += "DPoP: " + proof + "\r\n";
+    return request + "\r\n";
+}
+
+std::unique_ptr<QTcpSocket> connectTo(const QUrl &base)
+{
+    auto socket = std::make_unique<QTcpSocket>();
+    socket->connectToHost(base.host(), quint16(base.port()));
+    if (!socket->waitForConnected(5000))
+        return nullptr;
+    return socket;
+}
+
+// The next `count` answers of `socket` (Content-Length framed), in the order they arrive;
+// fewer when the connection ends or the time runs out.
+QList<RawAnswer> readAnswers(QTcpSocket &socket, int count, QByteArray &buffer)
+{
+    QList<RawAnswer> answers;
+    QDeadlineTimer deadline(20000);
+    while (answers.size() < count) {
+        const qsizetype headEnd = buffer.indexOf("\r\n\r\n");
+        if (headEnd >= 0) {
+            const QByteArray head = buffer.left(headEnd);
+            qsizetype length = 0;
+            for (const QByteArray &line : head.split('\n')) {
+                if (line.toLower().startsWith("content-length:"))
+                    length = line.mid(15).trimmed().toLongLong();
+            }
+            if (buffer.size() >= headEnd + 4 + length) {
+                answers.append({head.mid(9, 3).toInt(), buffer.mid(headEnd + 4, length)});
+                buffer.remove(0, headEnd + 4 + length);
+                continue;
+            }
+        }
+        if (deadline.hasExpired() || !socket.waitForReadyRead(int(deadline.remainingTime())))
+            break;
+        buffer += socket.readAll();
+    }
+    return answers;
+}
+
+QString usernameOf(const RawAnswer &answer)
+{
+    return QJsonDocument::fromJson(answer.body)
+            .object()
+            .value(QStringLiteral("username"))
+            .toString();
+}
+
 } // namespace
 
 class tst_ServerDpop : public QObject
@@ -56,6 +128,9 @@ private slots:
     void stolenRotatedRefreshTokenWithinGrace();
     void stolenTokenCannotSignOut();
     void proofReplay();
+    void concurrentProofsOnSeveralConnections();
+    void clientLeavesDuringProofCheck();
+    void pipelinedRequestsInOrder();
     void proofForAnotherUrlOrMethod_data();
     void proofForAnotherUrlOrMethod();
     void forgedProofs_data();
@@ -443,6 +518,123 @@ void tst_ServerDpop::proofReplay()
     const QByteArray loginProof = proof(m_server, m_key, "POST", QStringLiteral("/api/token/"));
     TESSERA_EXPECT_STATUS(login(m_flow->http, {loginProof}), 200);
     QCOMPARE(login(m_flow->http, {loginProof}).status, 400);
+}
+
+// Proofs checked on the worker threads while other connections send theirs: every request
+// answered, each on its own connection; one proof sent on two connections at once is accepted
+// exactly once.
+void tst_ServerDpop::concurrentProofsOnSeveralConnections()
+{
+    const auto [access, refreshToken] = boundLogin(m_key);
+    QVERIFY(!access.isEmpty());
+    const QByteArray authorization = "DPoP " + access.toLatin1();
+    const QUrl base = m_server.baseUrl();
+    constexpr int Connections = 12;
+    constexpr int Rounds = 4;
+    std::vector<std::unique_ptr<QTcpSocket>> sockets;
+    std::vector<QByteArray> buffers(Connections);
+    for (int i = 0; i < Connections; ++i) {
+        sockets.push_back(connectTo(base));
+        QVERIFY(sockets.back());
+    }
+    for (int round = 0; round < Rounds; ++round) {
+        const QByteArray shared = meProof(m_key, access);
+        for (int i = 0; i < Connections; ++i) {
+            // In round 1 the first two connections send the same proof.
+            const QByteArray proof = round == 1 && i < 2 ? shared : meProof(m_key, access);
+            sockets[i]->write(rawGet(base, QStringLiteral("/api/me/"), authorization, proof));
+            sockets[i]->flush();
+        }
+        int accepted = 0;
+        int replayRefused = 0;
+        for (int i = 0; i < Connections; ++i) {
+            const QList<RawAnswer> answers = readAnswers(*sockets[i], 1, buffers[i]);
+            QCOMPARE(answers.size(), 1);
+            const RawAnswer &answer = answers.first();
+            if (round == 1 && i < 2) {
+                if (answer.status == 200)
+                    ++accepted;
+                else if (answer.status == 401 && answer.body.contains("invalid_dpop_proof"))
+                    ++replayRefused;
+                continue;
+            }
+            QCOMPARE(answer.status, 200);
+            QCOMPARE(usernameOf(answer), TestUser);
+        }
+        if (round == 1) {
+            QCOMPARE(accepted, 1);
+            QCOMPARE(replayRefused, 1);
+        }
+    }
+}
+
+// Clients that hang up while their proof is checked get nothing, the others their answers,
+// and the server keeps serving (the check's result comes back for a responder whose socket
+// is gone).
+void tst_ServerDpop::clientLeavesDuringProofCheck()
+{
+    const auto [access, refreshToken] = boundLogin(m_key);
+    QVERIFY(!access.isEmpty());
+    const QByteArray authorization = "DPoP " + access.toLatin1();
+    const QUrl base = m_server.baseUrl();
+    std::vector<std::unique_ptr<QTcpSocket>> kept;
+    for (int i = 0; i < 48; ++i) {
+        auto socket = connectTo(base);
+        QVERIFY(socket);
+        socket->write(
+                rawGet(base, QStringLiteral("/api/me/"), authorization, meProof(m_key, access)));
+        socket->flush();
+        if (i % 3 == 2)
+            kept.push_back(std::move(socket));
+        else
+            socket->abort(); // RST
+    }
+    for (auto &socket : kept) {
+        QByteArray buffer;
+        const QList<RawAnswer> answers = readAnswers(*socket, 1, buffer);
+        QCOMPARE(answers.size(), 1);
+        QCOMPARE(answers.first().status, 200);
+    }
+    TESSERA_EXPECT_STATUS(m_flow->http.health(), 200);
+    TESSERA_EXPECT_STATUS(me(m_flow->http, authorization, {meProof(m_key, access)}), 200);
+}
+
+// Deferred and immediate answers on one connection come back in the order of the requests.
+void tst_ServerDpop::pipelinedRequestsInOrder()
+{
+    const auto [access, refreshToken] = boundLogin(m_key);
+    QVERIFY(!access.isEmpty());
+    const HttpResponse unbound = login(m_flow->http, {});
+    TESSERA_EXPECT_STATUS(unbound, 200);
+    const QByteArray authorization = "DPoP " + access.toLatin1();
+    const QUrl base = m_server.baseUrl();
+    const QString mePath = QStringLiteral("/api/me/");
+    const QByteArray first = meProof(m_key, access);
+    const QByteArray pipeline = rawGet(base, mePath, authorization, first)
+            + rawGet(base, QStringLiteral("/healthz"), {}, {})
+            + rawGet(base, mePath, authorization, first) // replayed
+            + rawGet(base, mePath, "Bearer " + unbound.str(QStringLiteral("access")).toLatin1(), {})
+            + rawGet(base, mePath, authorization, meProof(m_otherKey, access)) // another key
+            + rawGet(base, mePath, authorization, meProof(m_key, access));
+    auto socket = connectTo(base);
+    QVERIFY(socket);
+    socket->write(pipeline);
+    socket->flush();
+    QByteArray buffer;
+    const QList<RawAnswer> answers = readAnswers(*socket, 6, buffer);
+    QCOMPARE(answers.size(), 6);
+    QCOMPARE(answers[0].status, 200);
+    QCOMPARE(usernameOf(answers[0]), TestUser);
+    QCOMPARE(answers[1].status, 200);
+    QVERIFY2(answers[1].body.contains("\"status\""), answers[1].body.constData());
+    QCOMPARE(answers[2].status, 401);
+    QVERIFY(answers[2].body.contains("invalid_dpop_proof"));
+    QCOMPARE(answers[3].status, 200);
+    QCOMPARE(usernameOf(answers[3]), TestUser);
+    QCOMPARE(answers[4].status, 401);
+    QVERIFY(answers[4].body.contains("invalid_dpop_proof"));
+    QCOMPARE(answers[5].status, 200);
+    QCOMPARE(usernameOf(answers[5]), TestUser);
 }
 
 void tst_ServerDpop::proofForAnotherUrlOrMethod_data()

@@ -177,6 +177,7 @@ private slots:
     // key cache
     void keyCacheImportsOncePerKey();
     void keyCacheStillVerifiesSignatures();
+    void keyCacheRemembersCheckedHeaders();
     void keyCacheIsBounded();
 
     // PyJWT
@@ -988,6 +989,59 @@ void tst_JoseDpop::keyCacheStillVerifiesSignatures()
     const Key fromCache = keys.publicKey(withUse, Algorithm::ES256);
     QCOMPARE(fromCache.isNull(), Key::fromJwk(withUse, Algorithm::ES256).isNull());
     QCOMPARE(keys.hits(), quint64(2));
+}
+
+// A client's proofs share their header: once its checks passed, the next proof with the same
+// header bytes takes the key without a second look, but never past the policy's algorithms, and
+// only headers that passed are remembered.
+void tst_JoseDpop::keyCacheRemembersCheckedHeaders()
+{
+    Dpop::ReplayCache replay;
+    Dpop::KeyCache keys;
+    Dpop::VerifyPolicy policy;
+    policy.keyCache = &keys;
+    const Dpop::ExpectedRequest expected = expectation();
+    const QByteArray first = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
+    const QByteArray header = first.first(first.indexOf('.'));
+    QVERIFY(keys.keyOfHeader(header).isNull());
+    QCOMPARE(Dpop::verifyProof({first}, expected, replay, policy).error, Dpop::Error::None);
+    const Key remembered = keys.keyOfHeader(header);
+    QCOMPARE(remembered.thumbprint(), m_es256.thumbprint());
+    QCOMPARE(remembered.algorithm(), Algorithm::ES256);
+    QVERIFY(!remembered.hasPrivateKey());
+
+    const quint64 hits = keys.hits();
+    const quint64 misses = keys.misses();
+    const QByteArray second = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
+    QCOMPARE(second.first(second.indexOf('.')), header);
+    const Dpop::VerifyResult result = Dpop::verifyProof({second}, expected, replay, policy);
+    QCOMPARE(result.error, Dpop::Error::None);
+    QCOMPARE(result.jkt, m_es256.thumbprint());
+    QCOMPARE(result.algorithm, Algorithm::ES256);
+    QCOMPARE(keys.hits(), hits + 1);
+    QCOMPARE(keys.misses(), misses);
+
+    // A policy without ES256 refuses the remembered header all the same.
+    Dpop::VerifyPolicy eddsaOnly = policy;
+    eddsaOnly.algorithms = {Algorithm::EdDSA};
+    QCOMPARE(Dpop::verifyProof({Dpop::createProof(m_es256, Method, QUrl(Url), Now)}, expected,
+                               replay, eddsaOnly)
+                     .error,
+             Dpop::Error::UnsupportedAlgorithm);
+
+    // A refused header is judged anew each time, never remembered.
+    QJsonObject privateJwk = m_es256.publicJwk();
+    privateJwk.insert(QStringLiteral("d"), QStringLiteral("AAAA"));
+    const QByteArray refusedHeader = base64UrlEncode(
+            QJsonDocument(QJsonObject{{QStringLiteral("typ"), QStringLiteral("dpop+jwt")},
+                                      {QStringLiteral("alg"), QStringLiteral("ES256")},
+                                      {QStringLiteral("jwk"), privateJwk}})
+                    .toJson(QJsonDocument::Compact));
+    const QByteArray withPrivate = refusedHeader + first.sliced(first.indexOf('.'));
+    for (int i = 0; i < 2; ++i)
+        QCOMPARE(Dpop::verifyProof({withPrivate}, expected, replay, policy).error,
+                 Dpop::Error::PrivateKey);
+    QVERIFY(keys.keyOfHeader(refusedHeader).isNull());
 }
 
 void tst_JoseDpop::keyCacheIsBounded()

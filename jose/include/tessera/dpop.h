@@ -155,10 +155,11 @@ private:
 // The public keys of recent proofs, imported once: a client signs every proof with the same key,
 // and importing and validating a JWK costs more than verifying the signature. Keyed by the
 // proof's whole "jwk" object (every member, compact JSON) and the algorithm, so a cached key is
-// exactly what Key::fromJwk() made of that jwk. It holds keys, never verdicts: each proof's
-// signature is still verified. Bounded: at most capacity() keys, the least recently used
-// dropped first, so hostile keys cost at most that much memory (about 1 KB each). Only
-// accepted imports are kept. Thread-safe: one mutex.
+// exactly what Key::fromJwk() made of that jwk; and by the proof's whole header as sent, so a
+// client's next proof (same header bytes) is not decoded and judged again. It holds keys and
+// header checks, never a proof's verdict: each proof's signature and claims are still verified.
+// Bounded: at most capacity() keys, the least recently used dropped first, so hostile keys cost at
+// most that much memory (about 1 KB each). Only accepted imports are kept. Thread-safe: one mutex.
 inline constexpr qsizetype DefaultKeyCacheCapacity = 1024;
 class KeyCachePrivate;
 class TESSERA_JOSE_EXPORT KeyCache
@@ -177,6 +178,14 @@ public:
 
     // Key::fromJwk(jwk, algorithm), from the cache when this jwk was imported before.
     Key publicKey(const QJsonObject &jwk, Algorithm algorithm);
+    // The key of a proof header (its base64url text exactly as sent) that passed every header
+    // check before, with the algorithm it was imported for (Key::algorithm()); null when this
+    // header is unknown. The same bytes get the same verdict, so verifyProof() skips decoding
+    // and judging them again; it still checks the algorithm against its policy, and every
+    // signature. As many headers as keys are kept, the least recently used dropped first.
+    Key keyOfHeader(QByteArrayView encodedHeader);
+    // Records that `encodedHeader` passed every header check and carries `key`.
+    void rememberHeader(QByteArrayView encodedHeader, const Key &key);
 
 private:
     std::unique_ptr<KeyCachePrivate> d;
