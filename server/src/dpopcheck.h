@@ -103,6 +103,9 @@ public:
     using ErrorBody = std::function<QHttpServerResponse(
             QHttpServerResponse::StatusCode, const QString &code, const QString &description)>;
     QHttpServerResponse accessRefusal(const Access &access, const ErrorBody &body) const;
+    // A checked proof's verdict on `access`: None when accepted, else the failure and the
+    // description accessRefusal() answers with.
+    static void applyProof(Access &access, const Proof &proof);
 
     // Adds the current DPoP-Nonce when nonces are on (every answer of a DPoP endpoint).
     void addNonce(QHttpServerResponse &response) const;
@@ -121,7 +124,6 @@ private:
     // true when the token is valid and bound, and its proof remains to be checked.
     bool checkToken(const QHttpServerRequest &request, TokenService &tokens, Access &access,
                     QByteArray &token);
-    static void applyProof(Access &access, const Proof &proof);
     // The request's method as a proof's htm names it.
     static QByteArray proofMethod(const QHttpServerRequest &request);
     // A verified (or refused) proof: the database's replay cache on PostgreSQL, the log.

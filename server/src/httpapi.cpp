@@ -291,21 +291,7 @@ QHttpServerResponse HttpApi::verify(const QHttpServerRequest &request, const QBy
     }
     DpopCheck::Access access;
     access.dpopScheme = true;
-    access.description = proof.reason;
-    switch (Jose::Dpop::challengeFor(proof.error)) {
-    case Jose::Dpop::Challenge::UseDpopNonce:
-        access.failure = DpopCheck::Access::Failure::UseNonce;
-        access.description =
-                QStringLiteral("a DPoP proof with the nonce of DPoP-Nonce is required");
-        break;
-    case Jose::Dpop::Challenge::TryLater:
-        access.failure = DpopCheck::Access::Failure::TryLater;
-        access.databaseUnavailable = proof.databaseUnavailable;
-        break;
-    default:
-        access.failure = DpopCheck::Access::Failure::InvalidProof;
-        break;
-    }
+    DpopCheck::applyProof(access, proof);
     return m_dpop.accessRefusal(access, simpleJwtError);
 }
 
