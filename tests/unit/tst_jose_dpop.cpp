@@ -926,12 +926,23 @@ void tst_JoseDpop::windowComesFromCache()
 
 // --- PyJWT ---------------------------------------------------------------------------------
 
-void tst_JoseDpop::keyCacheImportsOncePerKey()
+namespace {
+// The caches a server verifies with: the replay cache, and the key cache behind the policy.
+struct CachedVerification
 {
+    CachedVerification() { policy.keyCache = &keys; }
+    Q_DISABLE_COPY_MOVE(CachedVerification)
+
     Dpop::ReplayCache replay;
     Dpop::KeyCache keys;
     Dpop::VerifyPolicy policy;
-    policy.keyCache = &keys;
+};
+} // namespace
+
+void tst_JoseDpop::keyCacheImportsOncePerKey()
+{
+    CachedVerification cached;
+    auto &[replay, keys, policy] = cached;
     const Dpop::ExpectedRequest expected = expectation();
     for (int i = 0; i < 3; ++i) {
         const QByteArray proof = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
@@ -953,10 +964,8 @@ void tst_JoseDpop::keyCacheImportsOncePerKey()
 
 void tst_JoseDpop::keyCacheStillVerifiesSignatures()
 {
-    Dpop::ReplayCache replay;
-    Dpop::KeyCache keys;
-    Dpop::VerifyPolicy policy;
-    policy.keyCache = &keys;
+    CachedVerification cached;
+    auto &[replay, keys, policy] = cached;
     const Dpop::ExpectedRequest expected = expectation();
     QCOMPARE(Dpop::verifyProof({Dpop::createProof(m_es256, Method, QUrl(Url), Now)}, expected,
                                replay, policy)
@@ -996,10 +1005,8 @@ void tst_JoseDpop::keyCacheStillVerifiesSignatures()
 // only headers that passed are remembered.
 void tst_JoseDpop::keyCacheRemembersCheckedHeaders()
 {
-    Dpop::ReplayCache replay;
-    Dpop::KeyCache keys;
-    Dpop::VerifyPolicy policy;
-    policy.keyCache = &keys;
+    CachedVerification cached;
+    auto &[replay, keys, policy] = cached;
     const Dpop::ExpectedRequest expected = expectation();
     const QByteArray first = Dpop::createProof(m_es256, Method, QUrl(Url), Now);
     const QByteArray header = first.first(first.indexOf('.'));
