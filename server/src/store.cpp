@@ -40,14 +40,16 @@ const char InsertRefreshInto[] =
         " idle_expires_at) ";
 
 // Creates the database file with mode 0600 (O_EXCL, under umask 077), so it
-// never exists with wider permissions, even briefly.
+// never exists with wider permissions, even briefly. True also when another
+// process created it meanwhile (commands or instances starting together); the
+// caller judges that file as it judges any existing one.
 bool createIfMissing(const QString &path)
 {
     QFile file(path);
     if (file.exists())
         return true;
     if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
-        return false;
+        return file.exists();
     file.close();
     return true;
 }
@@ -95,6 +97,11 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
         }
         if (!createIfMissing(path)) {
             *error = QStringLiteral("cannot create %1 with mode 0600").arg(path);
+            return nullptr;
+        }
+        // Again: another process may have created it since the first check.
+        if (QString problem = unsafeDatabaseFiles(path); !problem.isEmpty()) {
+            *error = problem;
             return nullptr;
         }
     }
