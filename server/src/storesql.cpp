@@ -3,7 +3,9 @@
 
 #include "logging.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QList>
+#include <QtCore/QThread>
 #include <QtCore/QVariant>
 #include <QtSql/QSqlError>
 #include <QtSql/QSqlQuery>
@@ -250,9 +252,19 @@ bool openSQLite(QSqlDatabase *db, const QString &connectionName, const QString &
             QStringLiteral("PRAGMA foreign_keys=ON"),
     };
     for (const QString &statement : pragmas) {
-        if (!pragma.exec(statement)) {
-            *error = pragma.lastError().text();
-            return false;
+        // Turning a new database to WAL takes its exclusive lock, and SQLite does not wait for
+        // that one through the busy timeout: processes opening one new database together
+        // (commands, instances starting) retry for as long as the busy timeout would wait.
+        QElapsedTimer waited;
+        waited.start();
+        while (!pragma.exec(statement)) {
+            bool isNumber = false;
+            const int primary = pragma.lastError().nativeErrorCode().toInt(&isNumber) & 0xff;
+            if (!isNumber || (primary != 5 && primary != 6) || waited.elapsed() >= 5000) {
+                *error = pragma.lastError().text();
+                return false;
+            }
+            QThread::msleep(10);
         }
     }
     return true;
