@@ -118,6 +118,10 @@ const QList<Option> &options()
              QStringLiteral("SQLite synchronous mode: 'normal' (default; survives a process crash "
                             "such as SIGKILL) or 'full' (also survives power loss, one fsync per "
                             "commit).")},
+            {QStringLiteral("db-pool"), QStringLiteral("N"),
+             QStringLiteral("PostgreSQL: serve with N threads, each with its own database "
+                            "connection, 1 to 64 (default: the number of CPUs, at most 4). "
+                            "SQLite is served by one.")},
             {QStringLiteral("db-statement-timeout"), QStringLiteral("MS"),
              QStringLiteral("PostgreSQL: a statement running longer is cancelled and its request "
                             "fails, rather than holding the server (default 5000; 0: no "
@@ -467,6 +471,12 @@ ParsedCommandLine parseCommandLine(const QStringList &arguments)
         if (mode != u"normal" && mode != u"full")
             return fail(QStringLiteral("db-sync"));
         config.fullSync = mode == u"full";
+    }
+    if (parser.isSet(QStringLiteral("db-pool"))) {
+        qint64 pool = 0;
+        if (!parseSeconds(parser.value(QStringLiteral("db-pool")), 1, &pool) || pool > 64)
+            return fail(QStringLiteral("db-pool"));
+        config.dbPool = int(pool);
     }
     if (parser.isSet(QStringLiteral("db-statement-timeout"))) {
         qint64 timeout = 0;

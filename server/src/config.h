@@ -40,6 +40,9 @@ struct ServerConfig
     quint32 argon2Iterations = 3;
     bool fullSync = false;
     qint64 dbStatementTimeoutMs = 5000; // PostgreSQL statement_timeout; 0: none
+    // PostgreSQL: serving threads, each with its own database connection (servingunit.h);
+    // 0: defaultDatabasePool(). SQLite: 1.
+    int dbPool = 0;
     bool demo = false;
 
     // DPoP (dpopcheck.h).

@@ -22,16 +22,24 @@ QByteArray ConnectionLimiter::addressKey(const QHostAddress &address)
     return QByteArray(reinterpret_cast<const char *>(v6.c), 8).toHex();
 }
 
+int ConnectionLimiter::total() const
+{
+    const std::lock_guard lock(m_mutex);
+    return m_total;
+}
+
 int ConnectionLimiter::count(const QHostAddress &address) const
 {
+    const std::lock_guard lock(m_mutex);
     return m_perAddress.value(addressKey(address));
 }
 
 bool ConnectionLimiter::tryAcquire(const QHostAddress &address)
 {
+    const QByteArray key = addressKey(address);
+    const std::lock_guard lock(m_mutex);
     if (m_total >= m_maxTotal)
         return false;
-    const QByteArray key = addressKey(address);
     int &open = m_perAddress[key];
     if (m_maxPerAddress > 0 && open >= m_maxPerAddress) {
         if (open == 0)
@@ -45,7 +53,9 @@ bool ConnectionLimiter::tryAcquire(const QHostAddress &address)
 
 void ConnectionLimiter::release(const QHostAddress &address)
 {
-    const auto it = m_perAddress.find(addressKey(address));
+    const QByteArray key = addressKey(address);
+    const std::lock_guard lock(m_mutex);
+    const auto it = m_perAddress.find(key);
     if (it == m_perAddress.end())
         return;
     if (--it.value() <= 0)

@@ -5,11 +5,14 @@
 #include <QtCore/QHash>
 #include <QtNetwork/QHostAddress>
 
+#include <mutex>
+
 namespace Tessera::Server {
 
 // Open connections, in total and per client address. An IPv6 client is counted
 // by its /64 (one host commonly holds a whole /64); an IPv4-mapped IPv6 address
-// counts as its IPv4 address. Event-loop thread only.
+// counts as its IPv4 address. Thread-safe: the listener takes slots, and a connection served
+// by another thread (servingunit.h) gives its slot back from there.
 class ConnectionLimiter
 {
 public:
@@ -20,7 +23,7 @@ public:
     bool tryAcquire(const QHostAddress &address);
     void release(const QHostAddress &address);
 
-    int total() const { return m_total; }
+    int total() const;
     int count(const QHostAddress &address) const;
     int maxTotal() const { return m_maxTotal; }
     int maxPerAddress() const { return m_maxPerAddress; }
@@ -28,8 +31,9 @@ public:
     static QByteArray addressKey(const QHostAddress &address);
 
 private:
-    int m_maxTotal;
-    int m_maxPerAddress;
+    const int m_maxTotal;
+    const int m_maxPerAddress;
+    mutable std::mutex m_mutex;
     int m_total = 0;
     QHash<QByteArray, int> m_perAddress;
 };

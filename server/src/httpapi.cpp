@@ -308,35 +308,34 @@ QHttpServerResponse HttpApi::withStringField(const QHttpServerRequest &request,
     return handle(object.value(field).toString().toUtf8());
 }
 
-quint16 HttpApi::listen(QString *error)
+bool HttpApi::loadTls(std::optional<QSslConfiguration> *tls, QString *error) const
 {
-    if (!m_authorize.isReady() || !m_device.isReady() || !m_dpop.isReady()) {
-        *error = QStringLiteral("cannot derive the login forms' keys from the signing key");
-        return 0;
+    if (m_config.tlsCertificatePath.isEmpty())
+        return true;
+    QFile certificateFile(m_config.tlsCertificatePath);
+    QFile keyFile(m_config.tlsKeyPath);
+    if (!certificateFile.open(QIODevice::ReadOnly) || !keyFile.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("cannot read the TLS certificate or key");
+        return false;
     }
-    std::optional<QSslConfiguration> tls;
-    if (!m_config.tlsCertificatePath.isEmpty()) {
-        QFile certificateFile(m_config.tlsCertificatePath);
-        QFile keyFile(m_config.tlsKeyPath);
-        if (!certificateFile.open(QIODevice::ReadOnly) || !keyFile.open(QIODevice::ReadOnly)) {
-            *error = QStringLiteral("cannot read the TLS certificate or key");
-            return 0;
-        }
-        const QSslCertificate certificate(&certificateFile, QSsl::Pem);
-        const QByteArray keyPem = keyFile.readAll();
-        QSslKey key(keyPem, QSsl::Ec, QSsl::Pem);
-        if (key.isNull())
-            key = QSslKey(keyPem, QSsl::Rsa, QSsl::Pem);
-        if (certificate.isNull() || key.isNull()) {
-            *error = QStringLiteral("invalid TLS certificate or key (PEM, EC or RSA)");
-            return 0;
-        }
-        tls = QSslConfiguration::defaultConfiguration();
-        tls->setLocalCertificate(certificate);
-        tls->setPrivateKey(key);
-        tls->setProtocol(QSsl::TlsV1_2OrLater);
+    const QSslCertificate certificate(&certificateFile, QSsl::Pem);
+    const QByteArray keyPem = keyFile.readAll();
+    QSslKey key(keyPem, QSsl::Ec, QSsl::Pem);
+    if (key.isNull())
+        key = QSslKey(keyPem, QSsl::Rsa, QSsl::Pem);
+    if (certificate.isNull() || key.isNull()) {
+        *error = QStringLiteral("invalid TLS certificate or key (PEM, EC or RSA)");
+        return false;
     }
+    *tls = QSslConfiguration::defaultConfiguration();
+    (*tls)->setLocalCertificate(certificate);
+    (*tls)->setPrivateKey(key);
+    (*tls)->setProtocol(QSsl::TlsV1_2OrLater);
+    return true;
+}
 
+ConnectionSettings HttpApi::connectionSettings() const
+{
     ConnectionSettings settings;
     settings.framing.maxHeadBytes = qsizetype(m_config.maxHeaderBytes);
     settings.framing.maxRequestLineBytes = qMin<qsizetype>(8 * 1024, settings.framing.maxHeadBytes);
@@ -345,6 +344,22 @@ quint16 HttpApi::listen(QString *error)
     settings.headerTimeout = std::chrono::seconds(m_config.headerTimeout);
     settings.bodyTimeout = std::chrono::seconds(m_config.bodyTimeout);
     settings.idleTimeout = std::chrono::seconds(m_config.idleTimeout);
+    return settings;
+}
+
+bool HttpApi::isReady(QString *error) const
+{
+    if (m_authorize.isReady() && m_device.isReady() && m_dpop.isReady())
+        return true;
+    *error = QStringLiteral("cannot derive the login forms' keys from the signing key");
+    return false;
+}
+
+HttpListener *HttpApi::listen(QString *error)
+{
+    std::optional<QSslConfiguration> tls;
+    if (!isReady(error) || !loadTls(&tls, error))
+        return nullptr;
     // Descriptors kept for everything but client connections (database files, the
     // listening socket, the signal pipe, Qt, refused connections being answered).
     constexpr int reservedDescriptors = 48 + HttpListener::MaxRefusalsInFlight;
@@ -355,7 +370,7 @@ quint16 HttpApi::listen(QString *error)
                 << "at most " << budget.connections << " connections instead of "
                 << m_config.maxConnections << ": the open-file limit is " << budget.softLimit
                 << " (hard " << budget.hardLimit << ")";
-    auto *listener = new HttpListener(settings, budget.connections,
+    auto *listener = new HttpListener(connectionSettings(), budget.connections,
                                       m_config.maxConnectionsPerAddress, std::move(tls), this);
     if (!listener->listen(m_config.listenAddress, m_config.listenPort)) {
         *error = QStringLiteral("cannot listen on %1:%2: %3")
@@ -363,10 +378,20 @@ quint16 HttpApi::listen(QString *error)
                          .arg(m_config.listenPort)
                          .arg(listener->errorString());
         delete listener;
-        return 0;
+        return nullptr;
     }
     m_server.bind(listener);
-    return listener->serverPort();
+    return listener;
+}
+
+ConnectionIntake *HttpApi::serveHandedConnections(QString *error)
+{
+    std::optional<QSslConfiguration> tls;
+    if (!isReady(error) || !loadTls(&tls, error))
+        return nullptr;
+    auto *intake = new ConnectionIntake(connectionSettings(), std::move(tls), this);
+    m_server.bind(intake); // not listening, by design: see main.cpp's message handler
+    return intake;
 }
 
 } // namespace Tessera::Server

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "deviceroute.h"
 #include "dpopcheck.h"
+#include "httplistener.h"
 #include "loginroute.h"
 #include "oauthtokenroute.h"
 #include "passwordhasher.h"
@@ -29,10 +30,17 @@ public:
             const PasswordHasher &hasher, QObject *parent = nullptr);
     ~HttpApi() override;
 
-    // Listens on the configured address; returns the bound port, 0 on failure.
-    quint16 listen(QString *error);
+    // Listens on the configured address and serves what it accepts, or some of it when
+    // serving threads add their intakes (servingunit.h). Null on failure.
+    HttpListener *listen(QString *error);
+    // Serves the connections a listener on another thread hands to the returned intake
+    // (HttpListener::addIntake). Null on failure.
+    ConnectionIntake *serveHandedConnections(QString *error);
 
 private:
+    bool isReady(QString *error) const;
+    bool loadTls(std::optional<QSslConfiguration> *tls, QString *error) const;
+    ConnectionSettings connectionSettings() const;
     void addRoutes();
     void addOAuthRoutes();
     // The named string field of a JSON body handed to `handle`, or the 4xx

@@ -31,37 +31,17 @@ QHostAddress peerOf(qintptr descriptor)
 
 } // namespace
 
-HttpListener::HttpListener(const ConnectionSettings &settings, int maxConnections,
-                           int maxPerAddress, std::optional<QSslConfiguration> tls, QObject *parent)
+ConnectionIntake::ConnectionIntake(const ConnectionSettings &settings,
+                                   std::optional<QSslConfiguration> tls, QObject *parent)
     : QTcpServer(parent)
     , m_settings(settings)
-    , m_limiter(std::make_shared<ConnectionLimiter>(maxConnections, maxPerAddress))
     , m_tls(std::move(tls))
-{
-    // Out of descriptors anyway (another part of the process used them up):
-    // QTcpServer stops accepting for good; try again shortly instead.
-    connect(this, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
-        qCWarning(lcServerHttp) << "accepting a connection failed:" << error << errorString()
-                                << "- retrying in 100 ms";
-        QTimer::singleShot(100, this, [this] { resumeAccepting(); });
-    });
-}
+{ }
 
-HttpListener::~HttpListener() = default;
+ConnectionIntake::~ConnectionIntake() = default;
 
-void HttpListener::incomingConnection(qintptr descriptor)
+void ConnectionIntake::adopt(qintptr descriptor, std::function<void()> onClosed)
 {
-    const QHostAddress peer = peerOf(descriptor);
-    if (!m_limiter->tryAcquire(peer)) {
-        refuse(descriptor, peer);
-        return;
-    }
-    // TCP holds back a client the guard stops reading from (or one that does
-    // not read) once these are full, not after megabytes.
-    ::setsockopt(int(descriptor), SOL_SOCKET, SO_RCVBUF, &m_settings.kernelReceiveBufferBytes,
-                 sizeof m_settings.kernelReceiveBufferBytes);
-    ::setsockopt(int(descriptor), SOL_SOCKET, SO_SNDBUF, &m_settings.kernelSendBufferBytes,
-                 sizeof m_settings.kernelSendBufferBytes);
     QTcpSocket *socket = nullptr;
     WatchedSocket<QSslSocket> *ssl = nullptr;
     if (m_tls) {
@@ -74,15 +54,17 @@ void HttpListener::incomingConnection(qintptr descriptor)
     if (!socket->setSocketDescriptor(descriptor)) {
         delete socket;
         ::close(int(descriptor));
-        m_limiter->release(peer);
+        m_open.fetch_sub(1, std::memory_order_relaxed);
+        onClosed();
         return;
     }
-    const std::shared_ptr<ConnectionLimiter> limiter = m_limiter;
-    const QPointer<HttpListener> self(this);
-    auto *connection = new HttpConnection(socket, m_settings, [limiter, peer, self] {
-        limiter->release(peer);
-        if (self)
+    const QPointer<ConnectionIntake> self(this);
+    auto *connection = new HttpConnection(socket, m_settings, [onClosed, self] {
+        onClosed();
+        if (self) {
+            self->m_open.fetch_sub(1, std::memory_order_relaxed);
             self->connectionClosed();
+        }
     });
     if (ssl)
         ssl->setConnection(connection);
@@ -105,6 +87,79 @@ void HttpListener::incomingConnection(qintptr descriptor)
         }
     });
     ssl->startServerEncryption();
+}
+
+// glibc keeps freed heap memory for reuse; after a burst of connections has
+// gone (an attack, a load spike) it is handed back, at most once a second.
+void ConnectionIntake::connectionClosed()
+{
+#if defined(__GLIBC__)
+    if (++m_closedSinceTrim < ClosesBeforeTrim || m_trimScheduled)
+        return;
+    m_trimScheduled = true;
+    QTimer::singleShot(1000, this, [this] {
+        m_trimScheduled = false;
+        m_closedSinceTrim = 0;
+        ::malloc_trim(0);
+    });
+#endif
+}
+
+HttpListener::HttpListener(const ConnectionSettings &settings, int maxConnections,
+                           int maxPerAddress, std::optional<QSslConfiguration> tls, QObject *parent)
+    : ConnectionIntake(settings, std::move(tls), parent)
+    , m_limiter(std::make_shared<ConnectionLimiter>(maxConnections, maxPerAddress))
+    , m_intakes{this}
+{
+    // Out of descriptors anyway (another part of the process used them up):
+    // QTcpServer stops accepting for good; try again shortly instead.
+    connect(this, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
+        qCWarning(lcServerHttp) << "accepting a connection failed:" << error << errorString()
+                                << "- retrying in 100 ms";
+        QTimer::singleShot(100, this, [this] { resumeAccepting(); });
+    });
+}
+
+HttpListener::~HttpListener() = default;
+
+void HttpListener::addIntake(ConnectionIntake *intake)
+{
+    m_intakes.append(intake);
+}
+
+void HttpListener::incomingConnection(qintptr descriptor)
+{
+    const QHostAddress peer = peerOf(descriptor);
+    if (!m_limiter->tryAcquire(peer)) {
+        refuse(descriptor, peer);
+        return;
+    }
+    // TCP holds back a client the guard stops reading from (or one that does
+    // not read) once these are full, not after megabytes.
+    ::setsockopt(int(descriptor), SOL_SOCKET, SO_RCVBUF, &m_settings.kernelReceiveBufferBytes,
+                 sizeof m_settings.kernelReceiveBufferBytes);
+    ::setsockopt(int(descriptor), SOL_SOCKET, SO_SNDBUF, &m_settings.kernelSendBufferBytes,
+                 sizeof m_settings.kernelSendBufferBytes);
+    // The least busy intake; among equals, the next in turn.
+    ConnectionIntake *chosen = nullptr;
+    for (qsizetype i = 0; i < m_intakes.size(); ++i) {
+        ConnectionIntake *intake = m_intakes.at((m_nextIntake + i) % m_intakes.size());
+        if (!chosen || intake->openConnections() < chosen->openConnections())
+            chosen = intake;
+    }
+    m_nextIntake = (m_nextIntake + 1) % m_intakes.size();
+    chosen->m_open.fetch_add(1, std::memory_order_relaxed);
+    std::function<void()> onClosed = [limiter = m_limiter, peer] { limiter->release(peer); };
+    if (chosen == this) {
+        adopt(descriptor, std::move(onClosed));
+        return;
+    }
+    QMetaObject::invokeMethod(
+            chosen,
+            [chosen, descriptor, onClosed = std::move(onClosed)]() mutable {
+                chosen->adopt(descriptor, std::move(onClosed));
+            },
+            Qt::QueuedConnection);
 }
 
 void HttpListener::refuse(qintptr descriptor, const QHostAddress &peer)
@@ -144,22 +199,6 @@ void HttpListener::refuse(qintptr descriptor, const QHostAddress &peer)
     socket->write(closingErrorResponse(503, "too_many_connections",
                                        "Too many open connections; retry later.",
                                        "Retry-After: 1\r\n"));
-}
-
-// glibc keeps freed heap memory for reuse; after a burst of connections has
-// gone (an attack, a load spike) it is handed back, at most once a second.
-void HttpListener::connectionClosed()
-{
-#if defined(__GLIBC__)
-    if (++m_closedSinceTrim < ClosesBeforeTrim || m_trimScheduled)
-        return;
-    m_trimScheduled = true;
-    QTimer::singleShot(1000, this, [this] {
-        m_trimScheduled = false;
-        m_closedSinceTrim = 0;
-        ::malloc_trim(0);
-    });
-#endif
 }
 
 } // namespace Tessera::Server

@@ -5,7 +5,7 @@
 #include "httpapi.h"
 #include "logging.h"
 #include "passwordhasher.h"
-#include "revocationfeed.h"
+#include "servingunit.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -18,6 +18,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,6 +43,19 @@ void loggingFilter(QLoggingCategory *category)
         category->setEnabled(QtDebugMsg, false);
         category->setEnabled(QtInfoMsg, false);
     }
+}
+
+QtMessageHandler previousMessageHandler = nullptr;
+
+// Serving threads bind QHttpServer to an intake that never listens (httplistener.h), and Qt
+// warns about that on bind; that one warning is dropped, every other message passes.
+void messageHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    if (type == QtWarningMsg && context.category && qstrcmp(context.category, "qt.httpserver") == 0
+        && message.endsWith(QLatin1String("is not listening.")))
+        return;
+    if (previousMessageHandler)
+        previousMessageHandler(type, context, message);
 }
 
 void onTerminationSignal(int)
@@ -206,6 +220,7 @@ int main(int argc, char *argv[])
     // Database, WAL and SHM files: owner only.
     ::umask(077);
     previousLoggingFilter = QLoggingCategory::installFilter(loggingFilter);
+    previousMessageHandler = qInstallMessageHandler(messageHandler);
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("tessera-server"));
 
@@ -237,42 +252,38 @@ int main(int argc, char *argv[])
     if (!store)
         return 1;
     QString error;
-    // Every statement blocks the event loop until it returns: bound it (PostgreSQL).
-    if (config.dbStatementTimeoutMs > 0 && !store->setStatementTimeout(config.dbStatementTimeoutMs))
-        return 1;
+    const bool postgreSQL = store->isPostgreSQL();
+    if (!postgreSQL && config.dbPool > 1) {
+        printLine(QStringLiteral("tessera-server: --db-pool needs a PostgreSQL --db; an SQLite "
+                                 "database is served by one thread"),
+                  stderr);
+        return 2;
+    }
+    const int servingThreads =
+            postgreSQL ? (config.dbPool > 0 ? config.dbPool : defaultDatabasePool()) : 1;
     const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
-    TokenService tokens(config, *store);
-    if (!tokens.loadOrCreateSigningKey(&error)) {
+    // The first unit serves on this thread, next to the listener.
+    const auto mainUnit = ServingUnit::create(config, std::move(store), &error);
+    if (!mainUnit) {
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
         return 1;
     }
-    // Other instances on the same PostgreSQL database revoke families too.
-    std::unique_ptr<RevocationFeed> revocations;
-    if (store->isPostgreSQL()) {
-        const auto location = parseDatabaseLocation(config.databasePath, &error);
-        if (!location) {
-            printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
-            return 1;
-        }
-        revocations = std::make_unique<RevocationFeed>(
-                *location, [&tokens](const QString &familyId) { tokens.forgetFamily(familyId); });
-        tokens.setRevocationFeed(revocations.get());
-        revocations->start();
-    }
+    Store &mainStore = mainUnit->store();
     if (config.demo) {
         static const QString demoUser = QStringLiteral("demo");
         static const QByteArray demoPassword = QByteArrayLiteral("tessera-demo");
-        if (!store->findUser(demoUser)
-            && store->addUser(demoUser, hasher.hash(demoPassword)) != Store::AddUserResult::Added) {
+        if (!mainStore.findUser(demoUser)
+            && mainStore.addUser(demoUser, hasher.hash(demoPassword))
+                    != Store::AddUserResult::Added) {
             printLine(QStringLiteral("tessera-server: cannot create the demo user"), stderr);
             return 1;
         }
         // The demo's native client: loopback redirects, any port (RFC 8252 §7.3).
         static const QString demoClient = QStringLiteral("tessera-demo");
-        if (!store->findClient(demoClient)
-            && store->addClient(demoClient,
-                                {QStringLiteral("http://127.0.0.1/callback"),
-                                 QStringLiteral("http://[::1]/callback")})
+        if (!mainStore.findClient(demoClient)
+            && mainStore.addClient(demoClient,
+                                   {QStringLiteral("http://127.0.0.1/callback"),
+                                    QStringLiteral("http://[::1]/callback")})
                     != Store::AddClientResult::Added) {
             printLine(QStringLiteral("tessera-server: cannot create the demo client"), stderr);
             return 1;
@@ -284,12 +295,12 @@ int main(int argc, char *argv[])
     // Before "listening on" is printed: whoever reads that line may send SIGTERM
     // at once, and it must end the loop cleanly, not kill the process.
     installTerminationHandler(app);
-    HttpApi api(config, *store, tokens, hasher);
-    const quint16 port = api.listen(&error);
-    if (port == 0) {
+    HttpListener *listener = mainUnit->api(hasher).listen(&error);
+    if (!listener) {
         printLine(QStringLiteral("tessera-server: %1").arg(error), stderr);
         return 1;
     }
+    const quint16 port = listener->serverPort();
     QString host = config.listenAddress.toString();
     if (config.listenAddress.protocol() == QAbstractSocket::IPv6Protocol)
         host = u'[' + host + u']';
@@ -308,17 +319,37 @@ int main(int argc, char *argv[])
                               .arg(listenUrl),
                       stderr);
     }
+    // Declared after mainUnit: destroyed first, while the listener they share still exists.
+    std::vector<std::unique_ptr<ServingThread>> threads;
+    for (int number = 1; number < servingThreads; ++number) {
+        threads.push_back(std::make_unique<ServingThread>(config, hasher, number));
+        ConnectionIntake *intake = threads.back()->startServing(&error);
+        if (!intake) {
+            printLine(
+                    QStringLiteral("tessera-server: serving thread %1: %2").arg(number).arg(error),
+                    stderr);
+            return 1;
+        }
+        listener->addIntake(intake);
+    }
+    if (servingThreads > 1)
+        qCInfo(lcServerHttp) << "serving with" << servingThreads
+                             << "threads, one database connection each";
     printLine(QStringLiteral("listening on %1").arg(listenUrl));
 
     // Housekeeping: forget families past their absolute or idle expiry. Keep
     // them one access lifetime longer so their last access tokens still resolve.
     QTimer purgeTimer;
-    QObject::connect(&purgeTimer, &QTimer::timeout, [&tokens] {
-        const int removed = tokens.purgeExpired(TokenService::nowMs());
+    QObject::connect(&purgeTimer, &QTimer::timeout, [&mainUnit] {
+        const int removed = mainUnit->tokens().purgeExpired(TokenService::nowMs());
         if (removed > 0)
             qCInfo(lcServerStore) << "purged" << removed << "expired session families";
     });
     purgeTimer.start(std::chrono::minutes(10));
 
-    return app.exec();
+    const int status = app.exec();
+    // Nothing more is accepted while the serving threads end.
+    listener->close();
+    threads.clear();
+    return status;
 }

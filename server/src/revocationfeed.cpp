@@ -8,6 +8,7 @@
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QStringList>
+#include <QtCore/QUuid>
 #include <QtCore/QVariant>
 #include <QtSql/QSqlDriver>
 #include <QtSql/QSqlError>
@@ -55,7 +56,10 @@ bool RevocationFeed::listen()
         QSqlDatabase::removeDatabase(m_connectionName);
     }
     // A new name per attempt: a connection that failed is removed whole, its driver with it.
-    m_connectionName = QStringLiteral("tessera-revocations-%1").arg(++m_connections);
+    // Unique in the process: each serving thread has a feed, and QSqlDatabase replaces a
+    // connection of the same name, whichever thread it belongs to.
+    m_connectionName = QStringLiteral("tessera-revocations-%1")
+                               .arg(QUuid::createUuid().toString(QUuid::Id128));
     // Named so that an operator (and the tests) can tell this connection in
     // pg_stat_activity: application_name=tessera-revocations-PID.
     DatabaseLocation location = m_location;

@@ -64,7 +64,6 @@ private:
     DatabaseLocation m_location;
     std::function<void(const QString &)> m_onRevoked;
     QString m_connectionName;
-    int m_connections = 0;
     QSqlDatabase m_db;
     PGconn *m_conn = nullptr; // owned by m_db's driver; null while down
     quint64 m_epoch = 0;

@@ -132,6 +132,7 @@ private slots:
     void stickyWorldWritableDirectoryRefused();
     void newFilesArePrivateWhateverTheUmask();
     void defaultDatabaseUnderXdgDataHome();
+    void databasePoolNeedsPostgreSQL();
     void databaseUriErrorsHideThePassword_data();
     void databaseUriErrorsHideThePassword();
 };
@@ -298,6 +299,24 @@ void tst_ServerDatabase::newFilesArePrivateWhateverTheUmask()
     process.terminate();
     QVERIFY(process.waitForFinished(10000));
     QCOMPARE(process.exitCode(), 0);
+}
+
+// --db-pool opens more connections, each served by a thread of its own: PostgreSQL only. An
+// SQLite database is refused that flag with a reason, not served by one thread silently.
+void tst_ServerDatabase::databasePoolNeedsPostgreSQL()
+{
+    QTemporaryDir dir;
+    QProcess process;
+    process.start(ServerProcess::binaryPath(),
+                  QStringList{QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                              QStringLiteral("--db"), dir.filePath(QStringLiteral("db.sqlite3")),
+                              QStringLiteral("--db-pool"), QStringLiteral("2")}
+                          + FastArgon2);
+    QVERIFY(process.waitForFinished(15000));
+    QCOMPARE(process.exitCode(), 2);
+    QVERIFY(!process.readAllStandardOutput().contains("listening on"));
+    const QByteArray error = process.readAllStandardError();
+    QVERIFY2(error.contains("--db-pool needs a PostgreSQL --db"), error.constData());
 }
 
 // Without --db: $XDG_DATA_HOME/tessera-server/tessera-server.sqlite3, directory

@@ -20,6 +20,7 @@
 #include <QtCore/QTimer>
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QTcpSocket>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlError>
 #include <QtSql/QSqlQuery>
@@ -38,6 +39,7 @@ class tst_ServerInstances : public QObject
 private slots:
     void initTestCase();
     void logoutSeenAtEveryInstance();
+    void logoutSeenAtEveryServingThread();
     void reuseSeenAtEveryInstance();
     void sameTokenAtTwoInstances100Times();
     void loginLimitShared();
@@ -79,6 +81,8 @@ bool startInstances(std::vector<std::unique_ptr<ServerProcess>> *servers, int co
     }
     return true;
 }
+
+const QStringList OneConnection{QStringLiteral("--db-pool"), QStringLiteral("1")};
 
 #define TESSERA_START_INSTANCES(servers, count, args) \
     std::vector<std::unique_ptr<ServerProcess>> servers; \
@@ -164,6 +168,43 @@ bool killStoreConnection(const ServerProcess &server)
     return killed && killed->size() == 1 && killed->first().value(0).toBool();
 }
 
+// How many of `server`'s connections named `role`-PID (tessera-server: the store's,
+// tessera-revocations: the revocation listeners') the database has; -1 if unread.
+int connectionsOf(const ServerProcess &server, const char *role)
+{
+    const auto rows = databaseSelect(
+            server.databasePath(),
+            QStringLiteral("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%1-%2'")
+                    .arg(QLatin1String(role))
+                    .arg(server.pid()));
+    return rows && !rows->isEmpty() ? rows->first().value(0).toInt() : -1;
+}
+
+// GET /api/me/ on a kept-alive connection; the answer's status, 0 if none came.
+int meOn(QTcpSocket &socket, const ServerProcess &server, const QString &accessToken)
+{
+    socket.write("GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(server.port())
+                 + "\r\nAuthorization: Bearer " + accessToken.toLatin1() + "\r\n\r\n");
+    QByteArray answer;
+    QDeadlineTimer deadline(10000);
+    qsizetype headEnd = -1;
+    qsizetype length = -1;
+    while (!deadline.hasExpired()) {
+        if (headEnd < 0 && (headEnd = answer.indexOf("\r\n\r\n")) >= 0) {
+            for (const QByteArray &line : answer.left(headEnd).split('\n')) {
+                if (line.toLower().startsWith("content-length:"))
+                    length = line.mid(15).trimmed().toLongLong();
+            }
+        }
+        if (headEnd >= 0 && length >= 0 && answer.size() >= headEnd + 4 + length)
+            return answer.mid(9, 3).toInt();
+        if (!socket.waitForReadyRead(int(deadline.remainingTime())))
+            break;
+        answer += socket.readAll();
+    }
+    return 0;
+}
+
 } // namespace
 
 void tst_ServerInstances::initTestCase()
@@ -201,6 +242,38 @@ void tst_ServerInstances::logoutSeenAtEveryInstance()
         QVERIFY2(!log.contains("instances acknowledged") && !log.contains("listener lost"),
                  log.constData());
     }
+}
+
+// One instance serving with three threads (--db-pool 3): three store connections and three
+// revocation listeners. Connections open at the same time are spread over the threads (the
+// least busy takes the next), so six of them reach every thread; each thread's cache learns
+// the session as active, and a logout answered by any of them is seen by all at once.
+void tst_ServerInstances::logoutSeenAtEveryServingThread()
+{
+    TESSERA_START_INSTANCES(servers, 1,
+                            (QStringList{QStringLiteral("--db-pool"), QStringLiteral("3")}));
+    const ServerProcess &server = *servers[0];
+    QCOMPARE(connectionsOf(server, "tessera-server"), 3);
+    QTRY_COMPARE_WITH_TIMEOUT(connectionsOf(server, "tessera-revocations"), 3, 5000);
+    HttpClient http(server);
+    for (int round = 0; round < 3; ++round) {
+        TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+        std::vector<std::unique_ptr<QTcpSocket>> sockets;
+        for (int i = 0; i < 6; ++i) {
+            auto socket = std::make_unique<QTcpSocket>();
+            socket->connectToHost(QHostAddress::LocalHost, server.port());
+            QVERIFY(socket->waitForConnected(5000));
+            sockets.push_back(std::move(socket));
+        }
+        for (const auto &socket : sockets)
+            QCOMPARE(meOn(*socket, server, login.access), 200);
+        TESSERA_EXPECT_STATUS(http.blacklist(login.refresh), 200);
+        for (const auto &socket : sockets)
+            QCOMPARE(meOn(*socket, server, login.access), 401);
+    }
+    const QByteArray log = servers[0]->serverStderr();
+    QVERIFY2(!log.contains("instances acknowledged") && !log.contains("listener lost"),
+             log.constData());
 }
 
 // Reuse detected at one instance revokes the family at all of them at once.
@@ -373,7 +446,8 @@ void tst_ServerInstances::dpopProofReplayedAtAnotherInstance()
 // back, a new proof is.
 void tst_ServerInstances::dpopReplayCacheUnreachable()
 {
-    TESSERA_START_INSTANCES(servers, 1, QStringList());
+    // One serving thread: the test kills that thread's one connection.
+    TESSERA_START_INSTANCES(servers, 1, OneConnection);
     ServerProcess &server = *servers[0];
     HttpClient http(server);
     const auto key = Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
@@ -412,7 +486,8 @@ void tst_ServerInstances::dpopReplayCacheUnreachable()
 
 void tst_ServerInstances::listenerKilledThenBack()
 {
-    TESSERA_START_INSTANCES(servers, 2, QStringList());
+    // One serving thread each: the test kills the watcher's one revocation listener.
+    TESSERA_START_INSTANCES(servers, 2, OneConnection);
     const ServerProcess &revoker = *servers[0];
     ServerProcess *watcher_ = servers[1].get();
     const ServerProcess &watcher = *watcher_;
@@ -448,7 +523,8 @@ void tst_ServerInstances::listenerKilledThenBack()
 // Retry-After, the next ones run on a new connection, without a restart.
 void tst_ServerInstances::storeConnectionKilledThenBack()
 {
-    TESSERA_START_INSTANCES(servers, 1, QStringList());
+    // One serving thread: the test kills that thread's one connection.
+    TESSERA_START_INSTANCES(servers, 1, OneConnection);
     ServerProcess &server = *servers[0];
     HttpClient http(server);
     TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));

@@ -555,6 +555,11 @@ void tst_ServerUnits::commandLine_data()
             << QStringList{"--listen", "127.0.0.2:8000"} << true << "127.0.0.2" << 8000;
     QTest::addRow("unknown option") << QStringList{"--frobnicate"} << false << "" << 0;
     QTest::addRow("bad db-sync") << QStringList{"--db-sync", "off"} << false << "" << 0;
+    QTest::addRow("db-pool 1") << QStringList{"--db-pool", "1"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("db-pool 64") << QStringList{"--db-pool", "64"} << true << "127.0.0.1" << 8000;
+    QTest::addRow("db-pool 0") << QStringList{"--db-pool", "0"} << false << "" << 0;
+    QTest::addRow("db-pool 65") << QStringList{"--db-pool", "65"} << false << "" << 0;
+    QTest::addRow("db-pool word") << QStringList{"--db-pool", "many"} << false << "" << 0;
     QTest::addRow("trusted proxies")
             << QStringList{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1"} << true
             << "127.0.0.1" << 8000;
