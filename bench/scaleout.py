@@ -23,8 +23,11 @@ import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SETUPS = ("sqlite", "pg1", "pg2", "django")
-TITLES = {"sqlite": "tessera-server, SQLite", "pg1": "tessera-server, PostgreSQL",
-          "pg2": "2 x tessera-server, PostgreSQL, HAProxy", "django": "Django + SimpleJWT (SQLite)"}
+# One instance with two serving threads against two instances of one thread each: the same
+# number of event loops and database connections, in one process or in two behind HAProxy.
+SINGLE_POOL = 2
+TITLES = {"sqlite": "tessera-server, SQLite", "pg1": f"tessera-server --db-pool {SINGLE_POOL}, PostgreSQL",
+          "pg2": "2 x tessera-server --db-pool 1, PostgreSQL, HAProxy", "django": "Django + SimpleJWT (SQLite)"}
 
 # The shape of docs/SERVER.md's HAProxy example (soak.haproxy_config_documented checks that
 # one against the soak's generator); only the ports and the socket path differ.
@@ -201,13 +204,14 @@ def run(bench, h):
         for db in (sqlite_db, cluster.uris[0], cluster.uris[1]):
             bench.add_user(db, "pool", cheap=True)
         sqlite_server = bench.start_tessera("tessera-sqlite", sqlite_db)
-        single = bench.start_tessera("tessera-pg", cluster.uris[0], extra=("--issuer", "http://127.0.0.1"))
+        single = bench.start_tessera("tessera-pg", cluster.uris[0],
+                                     extra=("--issuer", "http://127.0.0.1", "--db-pool", str(SINGLE_POOL)))
         pg2 = []
         for _ in range(2):
             port = free_port()
             pg2.append(bench.start_tessera(f"tessera-pg2-{len(pg2) + 1}", cluster.uris[1],
                                            extra=("--listen", f"127.0.0.1:{port}", "--issuer", "http://127.0.0.1",
-                                                  *INSTANCE_ARGS)))
+                                                  "--db-pool", "1", *INSTANCE_ARGS)))
         haproxy = Haproxy(bench, [p.port for p in pg2], h)
         extra_stop.insert(0, haproxy)
         time.sleep(2.5)  # two health checks (rise 2, inter 1s): both instances in the rotation
@@ -367,8 +371,8 @@ def render(raw, h):
       "gunicorn's master and workers for Django. PostgreSQL: the postmaster and all its children (client "
       "backends, WAL writer, checkpointer, ...). wrk's own CPU is not counted. Cores busy: req/s x CPU per "
       "request (servers + PostgreSQL); well under the 2 cores means the set-up waited rather than computed "
-      "(wrk and other processes on the machine take the rest; one instance on PostgreSQL also waits for each "
-      "statement, which blocks its event loop, docs/SERVER.md). Transactions: the set-up "
+      "(wrk and other processes on the machine take the rest; each serving thread also waits for each of "
+      "its statements, which blocks that thread's event loop, docs/SERVER.md). Transactions: the set-up "
       "database's `xact_commit + xact_rollback` in `pg_stat_database` (read 1.5 s after the run, once the "
       "backends have flushed their statistics; every autocommit statement is a transaction, so this counts "
       "database round trips that are not inside an explicit transaction, and a multi-statement transaction "

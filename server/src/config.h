@@ -43,6 +43,9 @@ struct ServerConfig
     // PostgreSQL: serving threads, each with its own database connection (servingunit.h);
     // 0: defaultDatabasePool(). SQLite: 1.
     int dbPool = 0;
+    // Argon2 threads of each serving thread's login route (loginroute.h); 0: max(2, CPUs).
+    // main() shares that number out among serving threads.
+    int loginHashThreads = 0;
     bool demo = false;
 
     // DPoP (dpopcheck.h).

@@ -124,7 +124,8 @@ LoginRoute::LoginRoute(const ServerConfig &config, Store &store, TokenService &t
                  config.loginWindow * 1000})
 {
     // Argon2 is memory-hard: bound how many hashes run at once.
-    m_threads = qMax(2, QThread::idealThreadCount());
+    m_threads = config.loginHashThreads > 0 ? config.loginHashThreads
+                                            : qMax(2, QThread::idealThreadCount());
     m_pool.setMaxThreadCount(m_threads);
     // Every instance on one PostgreSQL database counts the same login failures.
     if (store.isPostgreSQL())

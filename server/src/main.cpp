@@ -14,6 +14,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QSocketNotifier>
+#include <QtCore/QThread>
 #include <QtCore/QTimer>
 
 #include <csignal>
@@ -261,6 +262,11 @@ int main(int argc, char *argv[])
     }
     const int servingThreads =
             postgreSQL ? (config.dbPool > 0 ? config.dbPool : defaultDatabasePool()) : 1;
+    if (servingThreads > 1) {
+        // One process's hashes in flight (and their memory) stay what one thread would run.
+        const int hashThreads = qMax(2, QThread::idealThreadCount());
+        config.loginHashThreads = qMax(1, (hashThreads + servingThreads - 1) / servingThreads);
+    }
     const PasswordHasher hasher(config.argon2MemoryKiB, config.argon2Iterations);
     // The first unit serves on this thread, next to the listener.
     const auto mainUnit = ServingUnit::create(config, std::move(store), &error);
