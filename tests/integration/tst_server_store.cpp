@@ -76,6 +76,7 @@ private slots:
     void dpopProofsOnceAcrossStores();
     void schemaOpensTwiceUnchanged();
     void userCodeAndLoginAttemptsApart();
+    void loginCountFailsClosed();
     void statementPreparedAgainAfterReconnect();
     void revocationFailsWithEitherPrepare();
 
@@ -345,6 +346,38 @@ void tst_ServerStore::userCodeAndLoginAttemptsApart()
     QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, start + 601'000, &ticket)
                      .retryAfterSeconds,
              0);
+}
+
+// The shared login count cannot be read (its table renamed by an operator: every prepare of
+// it fails): the attempt is refused as a storage failure, the store unavailable (the routes
+// answer 503), never admitted on a count in this process's memory alone.
+void tst_ServerStore::loginCountFailsClosed()
+{
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    LoginLimiter logins({2, 3, 4, 60'000});
+    logins.shareThrough(store.get());
+    const QString address = QStringLiteral("192.0.2.7");
+    const qint64 start = 1'000'000'000;
+    LoginLimiter::Ticket ticket;
+    QVERIFY(alterDatabase(database,
+                          QStringLiteral("ALTER TABLE login_failures RENAME TO login_failures_x")));
+    for (int i = 0; i < 3; ++i) {
+        const LoginLimiter::Verdict verdict =
+                logins.admit(QStringLiteral("alice"), address, start + i, &ticket);
+        QCOMPARE(verdict.reason, LoginLimiter::Reason::StorageFailure);
+        QVERIFY(verdict.retryAfterSeconds > 0);
+        QVERIFY(!ticket.counted);
+        QVERIFY(store->failed());
+        QVERIFY(store->unavailable());
+    }
+    QVERIFY(alterDatabase(database,
+                          QStringLiteral("ALTER TABLE login_failures_x RENAME TO login_failures")));
+    QCOMPARE(logins.admit(QStringLiteral("alice"), address, start + 3, &ticket).reason,
+             LoginLimiter::Reason::None);
+    QVERIFY(ticket.counted && ticket.sharedId > 0);
+    QVERIFY(!store->failed());
 }
 
 // A statement that cannot be prepared again on a new connection (its table renamed meanwhile)
