@@ -269,6 +269,10 @@ void DeviceRoute::post(const QHttpServerRequest &request, QHttpServerResponder &
     LoginLimiter::Ticket ticket;
     const LoginLimiter::Verdict verdict = m_userCodeLimiter.admit(
             QStringLiteral("user_code"), ClientAddressResolver::limiterKey(client), now, &ticket);
+    if (verdict.reason == LoginLimiter::Reason::StorageFailure)
+        return storageFailurePage(m_store.unavailable(),
+                                  QStringLiteral("The server could not check the code."))
+                .write(std::move(responder));
     if (verdict.retryAfterSeconds > 0) {
         qCInfo(lcServerAuth).noquote()
                 << QStringLiteral("user code entry throttled for %1, retry in %2 s")

@@ -202,14 +202,9 @@ QHttpServerResponse DpopCheck::tokenRefusal(const Proof &proof) const
 {
     const Challenge challengeKind = Jose::Dpop::challengeFor(proof.error);
     if (proof.databaseUnavailable) {
-        // Both endpoints' shapes of database trouble: SimpleJWT's database_unavailable, OAuth's
-        // temporarily_unavailable (RFC 6749 section 5.2).
-        const QString description = QStringLiteral("The database is unavailable; try again.");
-        QHttpServerResponse response = errorResponse(
-                Status::ServiceUnavailable, QStringLiteral("database_unavailable"), description,
-                {{QStringLiteral("error"), QStringLiteral("temporarily_unavailable")},
-                 {QStringLiteral("error_description"), description}});
-        response.setHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1"));
+        // The SimpleJWT endpoints' answer to database trouble, whatever the statement; the OAuth
+        // endpoints answer theirs (oauthStorageError()) before calling this.
+        QHttpServerResponse response = storageErrorResponse(true);
         addNonce(response);
         return response;
     }

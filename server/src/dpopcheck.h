@@ -57,7 +57,8 @@ public:
     // The answer of a token endpoint to a refused proof: 400 invalid_dpop_proof or
     // use_dpop_nonce (RFC 9449 sections 5 and 8) in both error shapes ({"error",
     // "error_description"} and SimpleJWT's {"code","detail"}), 503 when the replay cache is full
-    // or the database holding it cannot be reached.
+    // or the database holding it cannot be reached (then storageErrorResponse(), SimpleJWT's
+    // answer to any database trouble; the OAuth endpoints answer oauthStorageError() instead).
     QHttpServerResponse tokenRefusal(const Proof &proof) const;
     // A token of a DPoP-bound family presented without a proof of its key.
     QHttpServerResponse wrongKeyRefusal() const;

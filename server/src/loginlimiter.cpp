@@ -148,8 +148,12 @@ bool LoginLimiter::admitShared(const QString &username, const QString &address, 
                 *verdict = decide(windows.pair, windows.address, windows.username, nowMs);
                 return verdict->retryAfterSeconds == 0;
             });
-    if (!id)
-        return false; // counted in memory instead
+    if (!id) {
+        // Refused, not counted in memory: retryAfterSeconds stays non-zero so that no caller
+        // can take it for an admission.
+        *verdict = {1, Reason::StorageFailure};
+        return true;
+    }
     ticket->sharedId = *id;
     ticket->counted = *id > 0;
     return true;

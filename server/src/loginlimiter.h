@@ -23,8 +23,9 @@ namespace Tessera::Server {
 //
 // Counted in memory, per process; or, after shareThrough(store), in the database so that
 // every instance on one PostgreSQL database counts the same attempts (docs/SERVER.md
-// "Running several instances"). Should the database fail, the attempt is counted in
-// memory instead (the login then fails at its user lookup anyway).
+// "Running several instances"). Should the database fail, the attempt is refused
+// (Reason::StorageFailure): counted in memory instead, it would let each instance allow a
+// whole limit of its own, and a failure of this table alone would not stop the login.
 //
 // The device flow's user codes are limited by a LoginLimiter of their own (DeviceRoute), per
 // client address: it shares the same table, its rows kept apart from the logins' (below).
@@ -48,7 +49,9 @@ public:
         Attempts attempts = Attempts::Logins;
     };
 
-    enum class Reason { None, Pair, Address, UserBackoff };
+    // StorageFailure: the shared count could not be read or written (the store's failed()
+    // and unavailable() tell how); the caller answers as for any storage failure.
+    enum class Reason { None, Pair, Address, UserBackoff, StorageFailure };
 
     struct Verdict
     {

@@ -210,6 +210,8 @@ void LoginRoute::check(const QHttpServerRequest &request, const QString &usernam
     const qint64 now = TokenService::nowMs();
     const LoginLimiter::Verdict verdict =
             m_limiter.admit(username, login->limiterKey, now, &login->ticket);
+    if (verdict.reason == LoginLimiter::Reason::StorageFailure)
+        return refuseForStorage(std::move(login));
     if (verdict.retryAfterSeconds > 0) {
         static const char *const reasons[] = {"", "per username and address", "per address",
                                               "username under attack: backoff"};
@@ -226,23 +228,26 @@ void LoginRoute::check(const QHttpServerRequest &request, const QString &usernam
     }
     refreshDecoy(now);
     login->user = m_store.findUser(username);
-    if (!login->user && m_store.failed()) {
-        // Classed first: withdrawn() may run a statement of its own (the shared limit), whose
-        // outcome would replace this failure's.
-        const bool unavailable = m_store.unavailable();
-        m_limiter.withdrawn(login->ticket);
-        // Unreachable for now: 503 and a retry (the form pages show it as such); else 500.
-        if (unavailable)
-            return login->answers.refused(std::move(login->responder), Status::ServiceUnavailable,
-                                          QStringLiteral("database_unavailable"),
-                                          QStringLiteral("The database is unavailable; try again."),
-                                          1);
-        return login->answers.refused(std::move(login->responder), Status::InternalServerError,
-                                      QStringLiteral("internal_error"), {}, 0);
-    }
+    if (!login->user && m_store.failed())
+        return refuseForStorage(std::move(login));
     // Unknown users are verified against the decoy: same cost, same answer.
     login->hash = login->user ? login->user->passwordHash : m_decoy;
     admit(std::move(login));
+}
+
+void LoginRoute::refuseForStorage(std::unique_ptr<Login> login)
+{
+    // Classed first: withdrawn() may run a statement of its own (the shared limit), whose
+    // outcome would replace this failure's.
+    const bool unavailable = m_store.unavailable();
+    m_limiter.withdrawn(login->ticket);
+    // Unreachable for now: 503 and a retry (the form pages show it as such); else 500.
+    if (unavailable)
+        return login->answers.refused(std::move(login->responder), Status::ServiceUnavailable,
+                                      QStringLiteral("database_unavailable"),
+                                      QStringLiteral("The database is unavailable; try again."), 1);
+    login->answers.refused(std::move(login->responder), Status::InternalServerError,
+                           QStringLiteral("internal_error"), {}, 0);
 }
 
 void LoginRoute::admit(std::unique_ptr<Login> login)

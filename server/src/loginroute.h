@@ -80,6 +80,9 @@ public:
 private:
     struct Login;
 
+    // The store failed (the shared login count or the user lookup): 503 while the database
+    // is unavailable, else 500; the attempt is withdrawn.
+    void refuseForStorage(std::unique_ptr<Login> login);
     void admit(std::unique_ptr<Login> login);
     void startWaiting();
     void start(std::unique_ptr<Login> login);

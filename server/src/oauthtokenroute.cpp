@@ -127,7 +127,7 @@ QHttpServerResponse OAuthTokenRoute::grant(const QHttpServerRequest &request)
     // Checked before the grant: a refused proof spends no code and rotates nothing.
     const DpopCheck::Proof proof = m_dpop.tokenRequest(request);
     if (!proof.ok())
-        return m_dpop.tokenRefusal(proof);
+        return proofRefusal(proof);
     if (grantType == u"authorization_code")
         return authorizationCodeGrant(parameters, clientId, proof.jkt);
     if (grantType == u"refresh_token")
@@ -313,6 +313,15 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
     return tokenResponse(result);
 }
 
+QHttpServerResponse OAuthTokenRoute::proofRefusal(const DpopCheck::Proof &proof) const
+{
+    if (!proof.databaseUnavailable)
+        return m_dpop.tokenRefusal(proof);
+    QHttpServerResponse response = oauthStorageError(true);
+    m_dpop.addNonce(response);
+    return response;
+}
+
 QHttpServerResponse OAuthTokenRoute::tokenResponse(const TokenService::Result &result) const
 {
     // Written directly rather than through a QJsonObject: every refresh grant answers with it,
@@ -358,7 +367,7 @@ QHttpServerResponse OAuthTokenRoute::revoke(const QHttpServerRequest &request)
         return oauthError(QStringLiteral("invalid_request"), QStringLiteral("token is required"));
     const DpopCheck::Proof proof = m_dpop.presentedProof(request);
     if (!proof.ok())
-        return m_dpop.tokenRefusal(proof);
+        return proofRefusal(proof);
     // token_type_hint is optional and only a hint (RFC 7009 §2.1): both kinds are tried.
     // A token of another client, or a DPoP-bound one without a proof of its key, is answered
     // like an unknown one and left alone: a public client's id proves nothing, an error would

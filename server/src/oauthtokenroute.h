@@ -41,6 +41,9 @@ private:
                                           const QHttpServerRequest &request,
                                           const QString &dpopJkt);
     QHttpServerResponse tokenResponse(const TokenService::Result &result) const;
+    // A refused DPoP proof; an unreachable replay cache answered as this endpoint's other
+    // storage failures (oauthStorageError()).
+    QHttpServerResponse proofRefusal(const DpopCheck::Proof &proof) const;
     QHttpServerResponse userinfoResponse(const DpopCheck::Access &access) const;
 
     const ServerConfig &m_config;

@@ -124,8 +124,10 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 
     auto prepare = [&store](const QString &sql) {
         auto query = std::make_unique<QSqlQuery>(store->m_db);
-        if (!query->prepare(sql))
+        if (!query->prepare(sql)) {
             qCCritical(lcServerStore) << "prepare failed:" << query->lastError().text();
+            store->m_stale.insert(query.get());
+        }
         store->m_prepared.append(query.get());
         return query;
     };
@@ -172,18 +174,34 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 
 bool Store::execute(QSqlQuery &query)
 {
+    if (m_stale.contains(&query)) {
+        // Preparing drops the values bound for this use: bound again once prepared.
+        const QVariantList values = query.boundValues();
+        if (prepare(query, query.lastQuery())) {
+            m_stale.remove(&query);
+            for (const QVariant &value : values)
+                query.addBindValue(value);
+        }
+    }
     QSqlError error;
-    if (m_unprepared == &query) {
-        m_unprepared = nullptr;
-        error = m_prepareError;
+    const auto unprepared = m_unprepared.constFind(&query);
+    const bool prepareFailed = unprepared != m_unprepared.cend();
+    if (prepareFailed) {
+        error = *unprepared;
+        m_unprepared.erase(unprepared);
     } else if (!query.exec()) {
         error = query.lastError();
     }
-    m_failed = error.isValid();
+    m_failed = prepareFailed || error.isValid();
     m_failureTransient = false;
     if (m_failed) {
         qCCritical(lcServerStore) << "statement failed:" << error.text();
         classifyFailure(error);
+        // The statement is the server's own and prepared before: failing to prepare it is
+        // the database's state of the moment (a lock, the connection, a table being altered),
+        // worth a retry; prepared again at its next use.
+        if (prepareFailed)
+            m_failureTransient = true;
         reconnectIfLost();
     }
     return !m_failed;
@@ -192,12 +210,27 @@ bool Store::execute(QSqlQuery &query)
 bool Store::prepare(QSqlQuery &query, const QString &statement)
 {
     if (query.prepare(statement)) {
-        if (m_unprepared == &query)
-            m_unprepared = nullptr;
+        m_unprepared.remove(&query);
         return true;
     }
-    m_unprepared = &query;
-    m_prepareError = query.lastError();
+    QSqlError error = query.lastError();
+    // QSqlQuery::prepare() on a closed connection (a reconnect that failed) sets no error.
+    if (!error.isValid())
+        error = QSqlError(QStringLiteral("the database connection is not open"), {},
+                          QSqlError::ConnectionError);
+    m_unprepared.insert(&query, error);
+    return false;
+}
+
+bool Store::begin()
+{
+    if (m_db.transaction())
+        return true;
+    m_failed = true;
+    m_failureTransient = false;
+    qCWarning(lcServerStore) << "cannot begin a transaction:" << m_db.lastError().text();
+    classifyFailure(m_db.lastError());
+    reconnectIfLost();
     return false;
 }
 
@@ -265,8 +298,13 @@ void Store::reconnectIfLost()
     if (m_statementTimeoutMs > 0)
         setStatementTimeout(m_statementTimeoutMs);
     for (QSqlQuery *statement : std::as_const(m_prepared)) {
-        if (!statement->prepare(statement->lastQuery()))
-            qCCritical(lcServerStore) << "prepare failed:" << statement->lastError().text();
+        if (statement->prepare(statement->lastQuery())) {
+            m_stale.remove(statement);
+            continue;
+        }
+        qCCritical(lcServerStore) << "prepare failed (tried again at its next use):"
+                                  << statement->lastError().text();
+        m_stale.insert(statement);
     }
     qCInfo(lcServerStore).noquote() << "database connection re-established";
 }
@@ -472,21 +510,22 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
         return execute(query);
     // PostgreSQL: every instance's RevocationFeed hears of it, at the commit and only if
     // it commits (a notification sent in a transaction is delivered at its commit).
-    if (!m_db.transaction()) {
-        m_failed = true;
-        qCWarning(lcServerStore) << "cannot begin a revocation:" << m_db.lastError().text();
-        return false;
-    }
+    // Either prepare may have failed: execute() reports each query's own failure, and the
+    // transaction is rolled back whichever it was.
     QSqlQuery notify(m_db);
     prepare(notify, QStringLiteral("SELECT pg_notify(?, ?)"));
     notify.addBindValue(QString::fromLatin1(RevocationChannel));
     notify.addBindValue(familyId);
-    if (!execute(query) || !execute(notify) || !m_db.commit()) {
+    bool revoked = begin();
+    if (revoked && (!execute(query) || !execute(notify) || !m_db.commit())) {
+        revoked = false;
         m_failed = true;
         m_db.rollback();
-        return false;
     }
-    return true;
+    // A prepare failure left unreported (its query never ran) ends with its query.
+    m_unprepared.remove(&query);
+    m_unprepared.remove(&notify);
+    return revoked;
 }
 
 Store::FamilyStatus Store::familyStatus(const QString &familyId)
@@ -537,7 +576,7 @@ Store::DpopProofResult Store::rememberDpopProof(const QByteArray &proofHash, qin
 int Store::purgeDpopProofs(qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(QStringLiteral("DELETE FROM dpop_proofs WHERE expires_at <= ?"));
+    prepare(query, QStringLiteral("DELETE FROM dpop_proofs WHERE expires_at <= ?"));
     query.addBindValue(nowMs);
     if (!execute(query))
         return 0;

@@ -4,7 +4,9 @@
 #include "storesql.h"
 
 #include <QtCore/QByteArray>
+#include <QtCore/QHash>
 #include <QtCore/QList>
+#include <QtCore/QSet>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtSql/QSqlDatabase>
@@ -262,10 +264,14 @@ public:
 private:
     explicit Store(const QString &connectionName);
     bool execute(QSqlQuery &query);
-    // QSqlQuery::prepare(), whose failure execute() of the same query then reports and classes
-    // (QPSQL prepares on the server, where a lock wait can meet statement_timeout; executing
-    // the statement that was never prepared would fail as a syntax error, a lasting failure).
+    // QSqlQuery::prepare(), whose failure execute() of the same query then reports as
+    // unavailable (QPSQL prepares on the server, where a lock wait can meet statement_timeout;
+    // executing the statement that was never prepared would fail as a syntax error, a lasting
+    // failure). Every query execute() runs is prepared through here first, or is one of
+    // m_prepared.
     bool prepare(QSqlQuery &query, const QString &statement);
+    // m_db.transaction(); a failure is classed and may reconnect, as a failed statement.
+    bool begin();
     // Marks the failure transient when `error` is one that passes (see unavailable()).
     void classifyFailure(const QSqlError &error);
     // PostgreSQL: after a failed statement, a broken connection is opened again and the
@@ -282,8 +288,12 @@ private:
     qint64 m_statementTimeoutMs = 0;
     bool m_failureTransient = false;
     bool m_failed = false;
-    const QSqlQuery *m_unprepared = nullptr; // the query whose prepare() failed, if any
-    QSqlError m_prepareError;
+    // The queries whose prepare() failed, with its error, until execute() reports it: one per
+    // query, so that of two failed prepares neither is lost.
+    QHash<const QSqlQuery *, QSqlError> m_unprepared;
+    // Statements of m_prepared that could not be prepared (at open, or again on a new
+    // connection): prepared again at their next use, never executed unprepared.
+    QSet<const QSqlQuery *> m_stale;
     std::unique_ptr<QSqlQuery> m_findUser;
     std::unique_ptr<QSqlQuery> m_findRefresh;
     std::unique_ptr<QSqlQuery> m_findSuccessor;

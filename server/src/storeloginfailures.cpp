@@ -11,87 +11,91 @@
 #include <algorithm>
 
 namespace Tessera::Server {
-namespace {
-
-// Each list newest first from the database, oldest first for the limiter.
-bool readTimes(QSqlQuery &query, QList<qint64> *times)
-{
-    if (!query.exec())
-        return false;
-    while (query.next())
-        times->append(query.value(0).toLongLong());
-    std::reverse(times->begin(), times->end());
-    return true;
-}
-
-} // namespace
 
 std::optional<qint64>
 Store::admitLoginAttempt(const QString &username, const QString &address, qint64 nowMs,
                          qint64 sinceMs, const LoginKeep &keep,
                          const std::function<bool(const LoginWindows &)> &admit)
 {
-    if (!m_db.transaction()) {
-        m_failed = true;
-        qCWarning(lcServerStore) << "cannot begin a login count:" << m_db.lastError().text();
+    if (!begin())
         return std::nullopt;
-    }
+    // Every statement is prepared and run through prepare() and execute(): a failed prepare
+    // is the store's unavailable result, never a statement run unprepared.
     QSqlQuery query(m_db);
     auto fail = [this, &query]() -> std::optional<qint64> {
         m_failed = true;
-        qCWarning(lcServerStore) << "login count failed:" << query.lastError().text();
+        m_unprepared.remove(&query);
         m_db.rollback();
         return std::nullopt;
     };
+    // Each list newest first from the database, oldest first for the limiter.
+    auto readTimes = [this, &query](QList<qint64> *times) {
+        if (!execute(query))
+            return false;
+        while (query.next())
+            times->append(query.value(0).toLongLong());
+        std::reverse(times->begin(), times->end());
+        return true;
+    };
     // Logins are few (each costs an Argon2 hash): one lock for all of them keeps the
     // read-decide-insert of concurrent attempts at different instances in one order.
-    if (m_dialect == SqlDialect::PostgreSQL
-        && !query.exec(QStringLiteral("SELECT pg_advisory_xact_lock(7365727266)")))
-        return fail();
+    if (m_dialect == SqlDialect::PostgreSQL) {
+        prepare(query, QStringLiteral("SELECT pg_advisory_xact_lock(7365727266)"));
+        if (!execute(query))
+            return fail();
+    }
     LoginWindows windows;
     if (keep.pair > 0) {
-        query.prepare(QStringLiteral("SELECT at_ms FROM login_failures WHERE address = ? AND"
-                                     " username = ? AND pair_cleared = 0 AND at_ms > ?"
-                                     " ORDER BY at_ms DESC, id DESC LIMIT ?"));
+        prepare(query,
+                QStringLiteral("SELECT at_ms FROM login_failures WHERE address = ? AND"
+                               " username = ? AND pair_cleared = 0 AND at_ms > ?"
+                               " ORDER BY at_ms DESC, id DESC LIMIT ?"));
         query.addBindValue(address);
         query.addBindValue(username);
         query.addBindValue(sinceMs);
         query.addBindValue(keep.pair);
-        if (!readTimes(query, &windows.pair))
+        if (!readTimes(&windows.pair))
             return fail();
     }
     if (keep.address > 0) {
-        query.prepare(QStringLiteral("SELECT at_ms FROM login_failures WHERE address = ? AND"
-                                     " at_ms > ? ORDER BY at_ms DESC, id DESC LIMIT ?"));
+        prepare(query,
+                QStringLiteral("SELECT at_ms FROM login_failures WHERE address = ? AND"
+                               " at_ms > ? ORDER BY at_ms DESC, id DESC LIMIT ?"));
         query.addBindValue(address);
         query.addBindValue(sinceMs);
         query.addBindValue(keep.address);
-        if (!readTimes(query, &windows.address))
+        if (!readTimes(&windows.address))
             return fail();
     }
     if (keep.username > 0) {
-        query.prepare(QStringLiteral("SELECT at_ms FROM login_failures WHERE username = ? AND"
-                                     " at_ms > ? ORDER BY at_ms DESC, id DESC LIMIT ?"));
+        prepare(query,
+                QStringLiteral("SELECT at_ms FROM login_failures WHERE username = ? AND"
+                               " at_ms > ? ORDER BY at_ms DESC, id DESC LIMIT ?"));
         query.addBindValue(username);
         query.addBindValue(sinceMs);
         query.addBindValue(keep.username);
-        if (!readTimes(query, &windows.username))
+        if (!readTimes(&windows.username))
             return fail();
     }
     qint64 id = 0;
     if (admit(windows)) {
-        query.prepare(QStringLiteral("INSERT INTO login_failures (username, address, at_ms)"
-                                     " VALUES (?, ?, ?) RETURNING id"));
+        prepare(query,
+                QStringLiteral("INSERT INTO login_failures (username, address, at_ms)"
+                               " VALUES (?, ?, ?) RETURNING id"));
         query.addBindValue(username);
         query.addBindValue(address);
         query.addBindValue(nowMs);
-        if (!query.exec() || !query.next())
+        if (!execute(query) || !query.next())
             return fail();
         id = query.value(0).toLongLong();
     }
     query.finish();
-    if (!m_db.commit())
+    if (!m_db.commit()) {
+        qCWarning(lcServerStore) << "login count failed:" << m_db.lastError().text();
+        m_failureTransient = false;
+        classifyFailure(m_db.lastError());
         return fail();
+    }
     m_failed = false;
     return id;
 }

@@ -7,6 +7,7 @@
 // The resource routes check proofs on worker threads and answer later: many connections at
 // once, clients that leave meanwhile, pipelined requests.
 #include "oauthflow.h"
+#include "testdatabase.h"
 
 #include <tessera/dpop.h>
 
@@ -137,6 +138,7 @@ private slots:
     void forgedProofs();
     void verifyEndpoint();
     void oauthCodeFlowWithDpopJkt();
+    void replayCacheUnreachableAtRevoke();
     void discovery();
     void nonces();
     void requiredMode();
@@ -494,6 +496,36 @@ void tst_ServerDpop::stolenTokenCannotSignOut()
              {"DPoP",
               proof(m_server, m_key, "GET", QStringLiteral("/userinfo"), oauthAccess.toLatin1())}});
     QCOMPARE(after.status, 401);
+}
+
+// PostgreSQL: the shared replay cache cannot be asked (its table renamed under the server):
+// /revoke answers as for its other storage failures, in the OAuth shape, and accepts nothing.
+void tst_ServerDpop::replayCacheUnreachableAtRevoke()
+{
+    if (!testsUsePostgreSQL())
+        QSKIP("the replay cache is in the database on PostgreSQL only");
+    const QByteArray revocation = formBody({{QStringLiteral("token"), QStringLiteral("unknown")},
+                                            {QStringLiteral("client_id"), Client}});
+    QVERIFY(databaseSelect(m_server.databasePath(),
+                           QStringLiteral("ALTER TABLE dpop_proofs RENAME TO dpop_proofs_x")));
+    const HttpResponse refused = m_flow->http.post(
+            QStringLiteral("/revoke"), revocation, FormMime,
+            {{"DPoP", proof(m_server, m_key, "POST", QStringLiteral("/revoke"))}});
+    QVERIFY(databaseSelect(m_server.databasePath(),
+                           QStringLiteral("ALTER TABLE dpop_proofs_x RENAME TO dpop_proofs")));
+    QCOMPARE(refused.status, 503);
+    const QJsonObject unavailable{
+            {QStringLiteral("error"), QStringLiteral("temporarily_unavailable")},
+            {QStringLiteral("error_description"),
+             QStringLiteral("the database is unavailable; try again")}};
+    QCOMPARE(refused.json(), unavailable);
+    QCOMPARE(refused.header("Retry-After"), QByteArray("1"));
+    QCOMPARE(refused.header("Cache-Control"), QByteArray("no-store"));
+    TESSERA_EXPECT_STATUS(
+            m_flow->http.post(
+                    QStringLiteral("/revoke"), revocation, FormMime,
+                    {{"DPoP", proof(m_server, m_key, "POST", QStringLiteral("/revoke"))}}),
+            200);
 }
 
 void tst_ServerDpop::proofReplay()

@@ -461,6 +461,12 @@ void tst_ServerInstances::dpopReplayCacheUnreachable()
             dpopLogin(http, dpopProof(key, "POST", QStringLiteral("/api/token/")));
     TESSERA_EXPECT_ERROR(refused, 503, "database_unavailable");
     QCOMPARE(refused.header("Retry-After"), QByteArray("1"));
+    // The answer of every other database failure at this endpoint, field for field.
+    const QJsonObject unavailableBody{
+            {QStringLiteral("code"), QStringLiteral("database_unavailable")},
+            {QStringLiteral("detail"), QStringLiteral("The database is unavailable; try again.")}};
+    QCOMPARE(refused.json(), unavailableBody);
+    QCOMPARE(refused.header("Cache-Control"), QByteArray("no-store"));
     QCOMPARE(rowCount(server.databasePath(), QStringLiteral("families")), families);
     QCOMPARE(rowCount(server.databasePath(), QStringLiteral("dpop_proofs")), proofs);
 

@@ -46,6 +46,7 @@ private slots:
     void rateLimit();
     void abandonedLogins();
     void shutdownWithHashesInFlight();
+    void sharedCountUnreadableIs503();
 };
 
 // Runs on SQLite, and again on PostgreSQL (TESSERA_TEST_DATABASE, CMakeLists.txt).
@@ -367,4 +368,28 @@ void tst_ServerLogin::shutdownWithHashesInFlight()
 }
 
 QTEST_GUILESS_MAIN(tst_ServerLogin)
+// PostgreSQL: the login count shared by the instances cannot be read (its table renamed by an
+// operator): the login is refused with 503 and a retry, not let through on a count in this
+// process alone; back to normal once the table is.
+void tst_ServerLogin::sharedCountUnreadableIs503()
+{
+    if (!testsUsePostgreSQL())
+        QSKIP("an SQLite server counts logins in memory");
+    ServerProcess server;
+    TESSERA_START_WITH_TEST_USER(server);
+    HttpClient http(server);
+    QVERIFY(databaseSelect(
+            server.databasePath(),
+            QStringLiteral("ALTER TABLE login_failures RENAME TO login_failures_x")));
+    for (const QString &password : {TestPassword, QStringLiteral("wrong")}) {
+        const HttpResponse refused = http.login(TestUser, password);
+        TESSERA_EXPECT_ERROR(refused, 503, "database_unavailable");
+        QCOMPARE(refused.header("Retry-After"), QByteArray("1"));
+    }
+    QVERIFY(databaseSelect(
+            server.databasePath(),
+            QStringLiteral("ALTER TABLE login_failures_x RENAME TO login_failures")));
+    TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
+}
+
 #include "tst_server_login.moc"

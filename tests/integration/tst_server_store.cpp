@@ -7,13 +7,63 @@
 #include "store.h"
 #include "testdatabase.h"
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
+#include <QtCore/QUuid>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlError>
+#include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
 using Tessera::Server::LoginLimiter;
 using Tessera::Server::Store;
 using namespace Tessera::Test;
+
+namespace {
+
+// Runs `sql` on `database` from a connection of its own (PostgreSQL: the superuser; SQLite:
+// the file opened for writing), as an operator would while the store is open.
+bool alterDatabase(const QString &database, const QString &sql)
+{
+    if (testsUsePostgreSQL()) {
+        QString error;
+        const bool done = databaseSelect(database, sql, &error).has_value();
+        if (!done)
+            qWarning("%s", qPrintable(error));
+        return done;
+    }
+    const QString connection =
+            QStringLiteral("tessera-alter-") + QUuid::createUuid().toString(QUuid::Id128);
+    bool done = false;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connection);
+        db.setDatabaseName(database);
+        if (db.open()) {
+            QSqlQuery query(db);
+            done = query.exec(sql);
+            if (!done)
+                qWarning("%s", qPrintable(query.lastError().text()));
+        }
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(connection);
+    return done;
+}
+
+// PostgreSQL: ends the backend of this process's Store on `database` (gone when this returns).
+bool killStoreConnection(const QString &database)
+{
+    const auto killed = databaseSelect(
+            database,
+            QStringLiteral("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                           " WHERE application_name = 'tessera-server-%1'"
+                           " AND datname = current_database()")
+                    .arg(QCoreApplication::applicationPid()));
+    return killed && killed->size() == 1 && killed->first().value(0).toBool();
+}
+
+} // namespace
 
 class tst_ServerStore : public QObject
 {
@@ -26,6 +76,9 @@ private slots:
     void dpopProofsOnceAcrossStores();
     void schemaOpensTwiceUnchanged();
     void userCodeAndLoginAttemptsApart();
+    void loginCountFailsClosed();
+    void statementPreparedAgainAfterReconnect();
+    void revocationFailsWithEitherPrepare();
 
 private:
     std::unique_ptr<Store> openNew(QString *database = nullptr);
@@ -293,6 +346,110 @@ void tst_ServerStore::userCodeAndLoginAttemptsApart()
     QCOMPARE(userCodes.admit(QStringLiteral("user_code"), address, start + 601'000, &ticket)
                      .retryAfterSeconds,
              0);
+}
+
+// The shared login count cannot be read (its table renamed by an operator: every prepare of
+// it fails): the attempt is refused as a storage failure, the store unavailable (the routes
+// answer 503), never admitted on a count in this process's memory alone.
+void tst_ServerStore::loginCountFailsClosed()
+{
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    LoginLimiter logins({2, 3, 4, 60'000});
+    logins.shareThrough(store.get());
+    const QString address = QStringLiteral("192.0.2.7");
+    const qint64 start = 1'000'000'000;
+    LoginLimiter::Ticket ticket;
+    QVERIFY(alterDatabase(database,
+                          QStringLiteral("ALTER TABLE login_failures RENAME TO login_failures_x")));
+    for (int i = 0; i < 3; ++i) {
+        const LoginLimiter::Verdict verdict =
+                logins.admit(QStringLiteral("alice"), address, start + i, &ticket);
+        QCOMPARE(verdict.reason, LoginLimiter::Reason::StorageFailure);
+        QVERIFY(verdict.retryAfterSeconds > 0);
+        QVERIFY(!ticket.counted);
+        QVERIFY(store->failed());
+        QVERIFY(store->unavailable());
+    }
+    QVERIFY(alterDatabase(database,
+                          QStringLiteral("ALTER TABLE login_failures_x RENAME TO login_failures")));
+    QCOMPARE(logins.admit(QStringLiteral("alice"), address, start + 3, &ticket).reason,
+             LoginLimiter::Reason::None);
+    QVERIFY(ticket.counted && ticket.sharedId > 0);
+    QVERIFY(!store->failed());
+}
+
+// A statement that cannot be prepared again on a new connection (its table renamed meanwhile)
+// is unavailable, not a lasting failure, and is prepared again at its next use once it can be.
+void tst_ServerStore::statementPreparedAgainAfterReconnect()
+{
+    if (!testsUsePostgreSQL())
+        QSKIP("reconnecting is PostgreSQL's");
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
+    QVERIFY(alterDatabase(database, QStringLiteral("ALTER TABLE users RENAME TO users_x")));
+    QVERIFY(killStoreConnection(database));
+    // The statement that finds the connection broken fails; the store reconnects, where the
+    // lookup of users cannot be prepared.
+    QVERIFY(!store->findUser(QStringLiteral("alice")));
+    QVERIFY(store->unavailable());
+    QVERIFY(!store->findUser(QStringLiteral("alice")));
+    QVERIFY(store->failed());
+    QVERIFY(store->unavailable());
+    QVERIFY(alterDatabase(database, QStringLiteral("ALTER TABLE users_x RENAME TO users")));
+    const auto alice = store->findUser(QStringLiteral("alice"));
+    QVERIFY(!store->failed());
+    QVERIFY(alice);
+    QCOMPARE(alice->passwordHash, QByteArray("hash-a"));
+    QVERIFY(!store->findUser(QStringLiteral("nobody")));
+    QVERIFY(!store->failed());
+}
+
+// A revocation whose statements cannot be prepared (the UPDATE, the NOTIFY, or both) fails as
+// unavailable and revokes nothing.
+void tst_ServerStore::revocationFailsWithEitherPrepare()
+{
+    if (!testsUsePostgreSQL())
+        QSKIP("the revocation's NOTIFY is PostgreSQL's");
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
+    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
+    const qint64 now = 1'800'000'000'000;
+    const QString family = QStringLiteral("family-1");
+    QVERIFY(store->createFamily(family, userId, now, now + 3'600'000, "token-hash", now + 600'000));
+    const QString renameFamilies = QStringLiteral("ALTER TABLE families RENAME TO families_x");
+    const QString restoreFamilies = QStringLiteral("ALTER TABLE families_x RENAME TO families");
+    const QString renameNotify =
+            QStringLiteral("ALTER FUNCTION pg_catalog.pg_notify(text, text) RENAME TO pg_notify_x");
+    const QString restoreNotify =
+            QStringLiteral("ALTER FUNCTION pg_catalog.pg_notify_x(text, text) RENAME TO pg_notify");
+
+    QVERIFY(alterDatabase(database, renameFamilies));
+    QVERIFY(alterDatabase(database, renameNotify));
+    QVERIFY(!store->revokeFamily(family, now, QStringLiteral("test")));
+    QVERIFY(store->unavailable());
+    QVERIFY(alterDatabase(database, restoreFamilies));
+    QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Active);
+
+    QVERIFY(!store->revokeFamily(family, now, QStringLiteral("test")));
+    QVERIFY(store->unavailable());
+    QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Active);
+    QVERIFY(alterDatabase(database, restoreNotify));
+
+    QVERIFY(alterDatabase(database, renameFamilies));
+    QVERIFY(!store->revokeFamily(family, now, QStringLiteral("test")));
+    QVERIFY(store->unavailable());
+    QVERIFY(alterDatabase(database, restoreFamilies));
+    QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Active);
+
+    QVERIFY(store->revokeFamily(family, now, QStringLiteral("test")));
+    QVERIFY(!store->failed());
+    QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Revoked);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerStore)
