@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "accesssigner.h"
 #include "authorizeroute.h"
 #include "clientaddress.h"
 #include "config.h"
@@ -48,7 +49,8 @@ private:
     template<typename Handler>
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
-    QHttpServerResponse refresh(const QHttpServerRequest &request);
+    // Answered once the new access token is signed (AccessSigner).
+    void refresh(const QHttpServerRequest &request, QHttpServerResponder &&responder);
     QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The answer of GET /api/me/ once the request's credentials are checked.
@@ -65,6 +67,7 @@ private:
     DpopCheck m_dpop;
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
+    AccessSigner m_signer;
     OAuthTokenRoute m_oauth;
     QHttpServer m_server;
 };

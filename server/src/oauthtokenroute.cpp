@@ -88,23 +88,43 @@ std::variant<FormParameters, QHttpServerResponse> formOf(const QHttpServerReques
 } // namespace
 
 OAuthTokenRoute::OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
-                                 const ClientAddressResolver &clients, DpopCheck &dpop)
+                                 const ClientAddressResolver &clients, DpopCheck &dpop,
+                                 AccessSigner &signer)
     : m_config(config)
     , m_store(store)
     , m_tokens(tokens)
     , m_clients(clients)
     , m_dpop(dpop)
+    , m_signer(signer)
 { }
 
-QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
+void OAuthTokenRoute::token(const QHttpServerRequest &request, QHttpServerResponder &&responder)
 {
+    GrantOutcome outcome = grant(request);
     // Every answer carries the current DPoP-Nonce when nonces are on (RFC 9449 section 8).
-    QHttpServerResponse response = grant(request);
-    m_dpop.addNonce(response);
-    return response;
+    if (auto *response = std::get_if<QHttpServerResponse>(&outcome)) {
+        m_dpop.addNonce(*response);
+        return response->write(std::move(responder));
+    }
+    auto &result = std::get<TokenService::Result>(outcome);
+    auto sign = m_tokens.accessSigner(std::move(result.accessClaims));
+    m_signer.signThenAnswer(
+            std::move(sign), std::move(responder),
+            [this, result = std::move(result)](const QByteArray &accessToken) mutable {
+                QHttpServerResponse response =
+                        oauthError(QStringLiteral("server_error"),
+                                   QStringLiteral("the access token could not be signed"),
+                                   Status::InternalServerError);
+                if (!accessToken.isEmpty()) {
+                    result.tokens.access = accessToken;
+                    response = tokenResponse(result);
+                }
+                m_dpop.addNonce(response);
+                return response;
+            });
 }
 
-QHttpServerResponse OAuthTokenRoute::grant(const QHttpServerRequest &request)
+OAuthTokenRoute::GrantOutcome OAuthTokenRoute::grant(const QHttpServerRequest &request)
 {
     auto form = formOf(request);
     if (auto *error = std::get_if<QHttpServerResponse>(&form))
@@ -276,10 +296,10 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     return tokenResponse(result);
 }
 
-QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
-                                                       const QString &clientId,
-                                                       const QHttpServerRequest &request,
-                                                       const QString &dpopJkt)
+OAuthTokenRoute::GrantOutcome OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
+                                                                 const QString &clientId,
+                                                                 const QHttpServerRequest &request,
+                                                                 const QString &dpopJkt)
 {
     const QString refreshToken = parameters.value(QStringLiteral("refresh_token"));
     if (refreshToken.isEmpty())
@@ -287,8 +307,8 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
                           QStringLiteral("refresh_token is required"));
     const QString address = ClientAddressResolver::displayAddress(m_clients.clientAddress(
             request.remoteAddress(), headerValues(request, "x-forwarded-for")));
-    const TokenService::Result result =
-            m_tokens.refresh(refreshToken.toUtf8(), address, &clientId, dpopJkt);
+    TokenService::Result result = m_tokens.refresh(refreshToken.toUtf8(), address, &clientId,
+                                                   dpopJkt, TokenService::AccessSigning::Deferred);
     switch (result.outcome) {
     case TokenService::Outcome::Ok:
         break;
@@ -310,7 +330,7 @@ QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &par
             return oauthError(QStringLiteral("invalid_scope"),
                               QStringLiteral("scope beyond the original grant"));
     }
-    return tokenResponse(result);
+    return result;
 }
 
 QHttpServerResponse OAuthTokenRoute::proofRefusal(const DpopCheck::Proof &proof) const

@@ -4,6 +4,7 @@
 #include "serverprocess.h"
 
 #include <QtCore/QCryptographicHash>
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QEventLoop>
 #include <QtCore/QMessageAuthenticationCode>
@@ -448,6 +449,42 @@ std::optional<QList<QVariantList>> sqliteSelect(const QString &path, const QStri
     }
     QSqlDatabase::removeDatabase(name);
     return rows;
+}
+
+std::unique_ptr<QTcpSocket> connectTo(const QUrl &base)
+{
+    auto socket = std::make_unique<QTcpSocket>();
+    socket->connectToHost(base.host(), quint16(base.port()));
+    if (!socket->waitForConnected(5000))
+        return nullptr;
+    return socket;
+}
+
+QList<RawAnswer> readAnswers(QTcpSocket &socket, int count, QByteArray &buffer)
+{
+    QList<RawAnswer> answers;
+    QDeadlineTimer deadline(20000);
+    while (answers.size() < count) {
+        // What arrived while the caller's event loop ran is already in the socket's buffer.
+        buffer += socket.readAll();
+        const qsizetype headEnd = buffer.indexOf("\r\n\r\n");
+        if (headEnd >= 0) {
+            const QByteArray head = buffer.left(headEnd);
+            qsizetype length = 0;
+            for (const QByteArray &line : head.split('\n')) {
+                if (line.toLower().startsWith("content-length:"))
+                    length = line.mid(15).trimmed().toLongLong();
+            }
+            if (buffer.size() >= headEnd + 4 + length) {
+                answers.append({head.mid(9, 3).toInt(), buffer.mid(headEnd + 4, length)});
+                buffer.remove(0, headEnd + 4 + length);
+                continue;
+            }
+        }
+        if (deadline.hasExpired() || !socket.waitForReadyRead(int(deadline.remainingTime())))
+            break;
+    }
+    return answers;
 }
 
 } // namespace Tessera::Test

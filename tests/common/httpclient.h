@@ -13,8 +13,10 @@
 #include <QtCore/QVariant>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QTcpSocket>
 
 #include <functional>
+#include <memory>
 #include <optional>
 
 namespace Tessera::Test {
@@ -94,6 +96,18 @@ QByteArray buildRawRequest(const QByteArray &method, const QString &path, const 
                            const QByteArray &body,
                            const QByteArray &contentType = "application/json",
                            const QList<QByteArray> &extraHeaderLines = {});
+
+// Keep-alive connections for pipelining and for several connections open at once.
+struct RawAnswer
+{
+    int status = 0;
+    QByteArray body;
+};
+// A connected socket to `base`'s host and port; null if it did not connect within 5 s.
+std::unique_ptr<QTcpSocket> connectTo(const QUrl &base);
+// The next `count` answers of `socket` (Content-Length framed), in the order they arrive;
+// fewer when the connection ends or 20 s pass. `buffer` keeps what was read beyond them.
+QList<RawAnswer> readAnswers(QTcpSocket &socket, int count, QByteArray &buffer);
 
 // JWT helpers without any key: split and decode the compact serialization.
 QList<QByteArray> jwtSegments(const QString &token);

@@ -48,13 +48,6 @@ QString errorOf(const HttpResponse &response)
     return error.isEmpty() ? response.code() : error;
 }
 
-// One answer read off a raw connection.
-struct RawAnswer
-{
-    int status = 0;
-    QByteArray body;
-};
-
 // A keep-alive GET of `path` with these credentials (no DPoP field when `proof` is empty).
 QByteArray rawGet(const QUrl &base, const QString &path, const QByteArray &authorization,
                   const QByteArray &proof)
@@ -66,43 +59,6 @@ QByteArray rawGet(const QUrl &base, const QString &path, const QByteArray &autho
     if (!proof.isEmpty())
         request += "DPoP: " + proof + "\r\n";
     return request + "\r\n";
-}
-
-std::unique_ptr<QTcpSocket> connectTo(const QUrl &base)
-{
-    auto socket = std::make_unique<QTcpSocket>();
-    socket->connectToHost(base.host(), quint16(base.port()));
-    if (!socket->waitForConnected(5000))
-        return nullptr;
-    return socket;
-}
-
-// The next `count` answers of `socket` (Content-Length framed), in the order they arrive;
-// fewer when the connection ends or the time runs out.
-QList<RawAnswer> readAnswers(QTcpSocket &socket, int count, QByteArray &buffer)
-{
-    QList<RawAnswer> answers;
-    QDeadlineTimer deadline(20000);
-    while (answers.size() < count) {
-        const qsizetype headEnd = buffer.indexOf("\r\n\r\n");
-        if (headEnd >= 0) {
-            const QByteArray head = buffer.left(headEnd);
-            qsizetype length = 0;
-            for (const QByteArray &line : head.split('\n')) {
-                if (line.toLower().startsWith("content-length:"))
-                    length = line.mid(15).trimmed().toLongLong();
-            }
-            if (buffer.size() >= headEnd + 4 + length) {
-                answers.append({head.mid(9, 3).toInt(), buffer.mid(headEnd + 4, length)});
-                buffer.remove(0, headEnd + 4 + length);
-                continue;
-            }
-        }
-        if (deadline.hasExpired() || !socket.waitForReadyRead(int(deadline.remainingTime())))
-            break;
-        buffer += socket.readAll();
-    }
-    return answers;
 }
 
 QString usernameOf(const RawAnswer &answer)

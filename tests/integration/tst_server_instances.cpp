@@ -185,24 +185,9 @@ int meOn(QTcpSocket &socket, const ServerProcess &server, const QString &accessT
 {
     socket.write("GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(server.port())
                  + "\r\nAuthorization: Bearer " + accessToken.toLatin1() + "\r\n\r\n");
-    QByteArray answer;
-    QDeadlineTimer deadline(10000);
-    qsizetype headEnd = -1;
-    qsizetype length = -1;
-    while (!deadline.hasExpired()) {
-        if (headEnd < 0 && (headEnd = answer.indexOf("\r\n\r\n")) >= 0) {
-            for (const QByteArray &line : answer.left(headEnd).split('\n')) {
-                if (line.toLower().startsWith("content-length:"))
-                    length = line.mid(15).trimmed().toLongLong();
-            }
-        }
-        if (headEnd >= 0 && length >= 0 && answer.size() >= headEnd + 4 + length)
-            return answer.mid(9, 3).toInt();
-        if (!socket.waitForReadyRead(int(deadline.remainingTime())))
-            break;
-        answer += socket.readAll();
-    }
-    return 0;
+    QByteArray buffer;
+    const QList<RawAnswer> answers = readAnswers(socket, 1, buffer);
+    return answers.isEmpty() ? 0 : answers.first().status;
 }
 
 } // namespace
@@ -260,10 +245,8 @@ void tst_ServerInstances::logoutSeenAtEveryServingThread()
         TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
         std::vector<std::unique_ptr<QTcpSocket>> sockets;
         for (int i = 0; i < 6; ++i) {
-            auto socket = std::make_unique<QTcpSocket>();
-            socket->connectToHost(QHostAddress::LocalHost, server.port());
-            QVERIFY(socket->waitForConnected(5000));
-            sockets.push_back(std::move(socket));
+            sockets.push_back(connectTo(server.baseUrl()));
+            QVERIFY(sockets.back());
         }
         for (const auto &socket : sockets)
             QCOMPARE(meOn(*socket, server, login.access), 200);

@@ -33,6 +33,8 @@ private slots:
     void graceAnswersAreBounded();
     void syncedThiefIsDetected();
     void sameTokenAtTwoInstances();
+    void pipelinedRefreshesInOrder();
+    void clientLeavesDuringRefresh();
 };
 
 namespace {
@@ -68,6 +70,25 @@ HttpResponse refreshFrom(const ServerProcess &server, const QString &source, con
             server.baseUrl(),
             buildRawRequest("POST", QStringLiteral("/api/token/refresh/"), server.baseUrl(), body),
             options);
+}
+
+// A keep-alive POST /api/token/refresh/ of `refreshToken`.
+QByteArray rawRefresh(const QUrl &base, const QString &refreshToken)
+{
+    const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("refresh"), refreshToken}})
+                                    .toJson(QJsonDocument::Compact);
+    return "POST /api/token/refresh/ HTTP/1.1\r\nHost: " + base.host().toLatin1() + ':'
+            + QByteArray::number(base.port())
+            + "\r\nContent-Type: application/json\r\nContent-Length: "
+            + QByteArray::number(body.size()) + "\r\n\r\n" + body;
+}
+
+QString refreshOf(const RawAnswer &answer)
+{
+    return QJsonDocument::fromJson(answer.body)
+            .object()
+            .value(QStringLiteral("refresh"))
+            .toString();
 }
 
 } // namespace
@@ -384,4 +405,86 @@ void tst_ServerRotation::sameTokenAtTwoInstances()
 }
 
 QTEST_GUILESS_MAIN(tst_ServerRotation)
+// A refresh is answered once its access token is signed, off the event loop. Pipelined on
+// one connection with answers that need no signature, refreshes still come back in the order
+// of the requests, each with its own pair; the grace window's answer is signed the same way.
+void tst_ServerRotation::pipelinedRefreshesInOrder()
+{
+    ServerProcess server;
+    TESSERA_START_WITH_TEST_USER(server);
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(a, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(b, http.login(TestUser, TestPassword));
+    const QUrl base = server.baseUrl();
+    const QByteArray health = "GET /healthz HTTP/1.1\r\nHost: " + base.host().toLatin1() + ':'
+            + QByteArray::number(base.port()) + "\r\n\r\n";
+    auto socket = connectTo(base);
+    QVERIFY(socket);
+    socket->write(rawRefresh(base, a.refresh) + health + rawRefresh(base, b.refresh)
+                  + rawRefresh(base, a.refresh) // again: the grace window's answer
+                  + rawRefresh(base, QStringLiteral("not-a-refresh-token")));
+    QByteArray buffer;
+    const QList<RawAnswer> answers = readAnswers(*socket, 5, buffer);
+    QCOMPARE(answers.size(), 5);
+    QCOMPARE(answers[0].status, 200);
+    QCOMPARE(answers[1].status, 200);
+    QVERIFY2(answers[1].body.contains("\"status\""), answers[1].body.constData());
+    QCOMPARE(answers[2].status, 200);
+    QCOMPARE(answers[3].status, 200);
+    QCOMPARE(answers[4].status, 401);
+    const QString successorOfA = refreshOf(answers[0]);
+    QVERIFY(!successorOfA.isEmpty());
+    QCOMPARE(refreshOf(answers[3]), successorOfA);
+    QVERIFY(refreshOf(answers[2]) != successorOfA);
+    for (const RawAnswer &answer : {answers[0], answers[2], answers[3]}) {
+        const QString access = QJsonDocument::fromJson(answer.body)
+                                       .object()
+                                       .value(QStringLiteral("access"))
+                                       .toString();
+        TESSERA_EXPECT_STATUS(http.me(access), 200);
+    }
+    QCOMPARE(sid(QJsonDocument::fromJson(answers[2].body)
+                         .object()
+                         .value(QStringLiteral("access"))
+                         .toString()),
+             sid(b.access));
+}
+
+// Clients that reset their connection right after sending a refresh: the server stays up,
+// answers the clients that stayed, and every abandoned token is either still current or
+// rotated with its successor kept for the grace window, so presenting it again succeeds.
+void tst_ServerRotation::clientLeavesDuringRefresh()
+{
+    ServerProcess server;
+    TESSERA_START_WITH_TEST_USER(server);
+    HttpClient http(server);
+    const QUrl base = server.baseUrl();
+    QList<TokenPair> abandoned;
+    std::vector<std::unique_ptr<QTcpSocket>> kept;
+    for (int i = 0; i < 24; ++i) {
+        TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+        auto socket = connectTo(base);
+        QVERIFY(socket);
+        socket->write(rawRefresh(base, login.refresh));
+        socket->flush();
+        if (i % 3 == 2) {
+            kept.push_back(std::move(socket));
+        } else {
+            socket->abort(); // RST
+            abandoned.append(login);
+        }
+    }
+    for (auto &socket : kept) {
+        QByteArray buffer;
+        const QList<RawAnswer> answers = readAnswers(*socket, 1, buffer);
+        QCOMPARE(answers.size(), 1);
+        QCOMPARE(answers.first().status, 200);
+    }
+    for (const TokenPair &login : abandoned) {
+        TESSERA_TOKEN_PAIR(again, http.refresh(login.refresh));
+        TESSERA_EXPECT_STATUS(http.me(again.access), 200);
+    }
+    TESSERA_EXPECT_STATUS(http.health(), 200);
+}
+
 #include "tst_server_rotation.moc"
