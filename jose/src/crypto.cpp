@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 
@@ -117,6 +118,53 @@ bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteAr
         return false;
     return EVP_DigestVerify(ctx.get(), bytes(signature), size_t(signature.size()), bytes(data),
                             size_t(data.size()))
+            == 1;
+}
+
+namespace {
+
+// Verification contexts per thread, for the keys last used on it: two, so a
+// thread that checks tokens signed by the server's key and proofs signed by a
+// client's keeps both. A context keeps its key alive, so the pointer it is
+// looked up by cannot be reused by another key.
+struct VerifyContext
+{
+    EVP_PKEY *pkey = nullptr;
+    PkeyCtxPtr ctx;
+};
+thread_local std::array<VerifyContext, 2> threadVerifyContexts; // most recently used first
+
+EVP_PKEY_CTX *es256VerifyContext(EVP_PKEY *pkey)
+{
+    std::array<VerifyContext, 2> &contexts = threadVerifyContexts;
+    if (contexts[0].pkey == pkey)
+        return contexts[0].ctx.get();
+    if (contexts[1].pkey != pkey) {
+        // OpenSSL: EVP_PKEY_verify() may be called more than once on a context
+        // EVP_PKEY_verify_init() prepared, as long as the parameters stay the same.
+        PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+        if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1
+            || EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256Digest()) != 1)
+            return nullptr;
+        contexts[1] = VerifyContext{pkey, std::move(ctx)};
+    }
+    std::swap(contexts[0], contexts[1]);
+    return contexts[0].ctx.get();
+}
+
+} // namespace
+
+bool es256VerifyDer(EVP_PKEY *pkey, QByteArrayView data, QByteArrayView derSignature)
+{
+    unsigned char digest[32];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), size_t(data.size()), digest, &length, sha256Digest(), nullptr) != 1
+        || length != sizeof digest)
+        return false;
+    EVP_PKEY_CTX *const ctx = es256VerifyContext(pkey);
+    return ctx
+            && EVP_PKEY_verify(ctx, bytes(derSignature), size_t(derSignature.size()), digest,
+                               sizeof digest)
             == 1;
 }
 

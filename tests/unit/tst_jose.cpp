@@ -13,10 +13,12 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
+#include <QtCore/QThread>
 #include <QtTest/QTest>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 using namespace Tessera::Jose;
 using Tessera::Secret;
@@ -292,6 +294,7 @@ private slots:
     void hostileTokens();
     void es256SignatureEncoding_data();
     void es256SignatureEncoding();
+    void es256KeysInTurn();
     void sizeLimit();
     void payloadParsedOnlyAfterSignature();
 
@@ -1307,6 +1310,47 @@ void tst_Jose::es256SignatureEncoding()
 
     const QByteArray token = signCompact(m_es, "payload");
     QCOMPARE(verifyCompact(withSegment(token, 2, b64(signature)), keySet("es")).error, error);
+}
+
+// ES256 verification keeps a context per thread for the keys it used last: with more keys
+// in turn than it keeps, each made afresh (a freed key's address may come back), a token
+// passes with its own key only, on this thread and on another.
+void tst_Jose::es256KeysInTurn()
+{
+    Key third = Key::generate(Algorithm::ES256);
+    third.setKeyId(QStringLiteral("es")); // as the other two: only the signature tells them apart
+    const QList<Key> signers{m_es, m_esOther, third};
+    QList<QByteArray> tokens;
+    QList<Key> publicKeys;
+    for (const Key &signer : signers) {
+        tokens.append(signCompact(signer, "payload"));
+        publicKeys.append(Key::fromJwk(signer.publicJwk()));
+    }
+    const auto checkAll = [&signers, &tokens, &publicKeys] {
+        int wrong = 0;
+        for (int round = 0; round < 4; ++round) {
+            for (qsizetype k = 0; k < signers.size(); ++k) {
+                for (qsizetype t = 0; t < tokens.size(); ++t) {
+                    // The same key objects, then each one made afresh.
+                    const QList<Key> keys{round < 2 ? publicKeys[k]
+                                                    : Key::fromJwk(signers[k].publicJwk())};
+                    const Error expected = k == t ? Error::None : Error::BadSignature;
+                    wrong += verifyCompact(tokens[t], keys).error != expected;
+                }
+            }
+        }
+        return wrong;
+    };
+    QCOMPARE(checkAll(), 0);
+    int wrongElsewhere = -1;
+    std::unique_ptr<QThread> thread(
+            QThread::create([&checkAll, &wrongElsewhere] { wrongElsewhere = checkAll(); }));
+    thread->start();
+    QVERIFY(thread->wait());
+    QCOMPARE(wrongElsewhere, 0);
+    // A flipped bit in a token just accepted with the same key.
+    QCOMPARE(verifyCompact(tokens[0], keySet("es")).error, Error::None);
+    QCOMPARE(verifyCompact(flipBit(tokens[0], 2, 10), keySet("es")).error, Error::BadSignature);
 }
 
 void tst_Jose::sizeLimit()
