@@ -184,21 +184,38 @@ QByteArray derToRaw(QByteArrayView der)
     return out;
 }
 
+namespace {
+
+// A DER INTEGER (X.690 8.3) of a 32-byte big-endian unsigned value: no leading zero
+// bytes, but one 0x00 before a first byte with its high bit set (else it reads negative).
+void appendDerInteger(QByteArray &out, const unsigned char *value)
+{
+    int skip = 0;
+    while (skip < 31 && value[skip] == 0)
+        ++skip;
+    const bool pad = (value[skip] & 0x80) != 0;
+    out += char(0x02);
+    out += char(32 - skip + (pad ? 1 : 0));
+    if (pad)
+        out += char(0x00);
+    out.append(reinterpret_cast<const char *>(value) + skip, 32 - skip);
+}
+
+} // namespace
+
 QByteArray rawToDer(QByteArrayView raw)
 {
-    BnPtr r(BN_bin2bn(bytes(raw), 32, nullptr));
-    BnPtr s(BN_bin2bn(bytes(raw) + 32, 32, nullptr));
-    EcdsaSigPtr sig(ECDSA_SIG_new());
-    if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1)
+    if (raw.size() != Es256SignatureSize)
         return {};
-    r.release(); // owned by sig now
-    s.release();
-    unsigned char *der = nullptr;
-    const int length = i2d_ECDSA_SIG(sig.get(), &der);
-    if (length <= 0)
-        return {};
-    QByteArray out(reinterpret_cast<const char *>(der), length);
-    OPENSSL_free(der);
+    // SEQUENCE { r INTEGER, s INTEGER }: at most 2 + 2 * 35 bytes, so every length fits in
+    // one byte (short form).
+    QByteArray out;
+    out.reserve(72);
+    out += char(0x30);
+    out += char(0x00); // the content length, known at the end
+    appendDerInteger(out, bytes(raw));
+    appendDerInteger(out, bytes(raw) + 32);
+    out[1] = char(out.size() - 2);
     return out;
 }
 

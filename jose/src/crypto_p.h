@@ -3,6 +3,8 @@
 // and JWS files share (HMAC, EVP one-shot sign and verify, the ES256 signature encodings).
 #pragma once
 
+#include <tessera/tessera_jose_export.h>
+
 #include <QtCore/QByteArray>
 #include <QtCore/QByteArrayView>
 
@@ -73,7 +75,9 @@ bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteAr
 // client signs every proof with one key), instead of an EVP_DigestVerifyInit per call.
 bool es256VerifyDer(EVP_PKEY *pkey, QByteArrayView data, QByteArrayView derSignature);
 // DER ECDSA-Sig-Value <-> r||s, each zero-padded to 32 bytes (RFC 7518 section 3.4).
+// rawToDer() writes the DER itself (two minimal INTEGERs, no allocation by OpenSSL); empty
+// unless `raw` has 64 bytes. Exported for the unit tests.
 QByteArray derToRaw(QByteArrayView der);
-QByteArray rawToDer(QByteArrayView raw);
+TESSERA_JOSE_EXPORT QByteArray rawToDer(QByteArrayView raw);
 
 } // namespace Tessera::Jose::Private

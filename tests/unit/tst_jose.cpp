@@ -4,6 +4,7 @@
 #include <tessera/jose.h>
 #include <tessera/strictjson.h>
 
+#include "crypto_p.h"
 #include "jose_p.h"
 #include "strictjsoncases.h"
 
@@ -295,6 +296,8 @@ private slots:
     void es256SignatureEncoding_data();
     void es256SignatureEncoding();
     void es256KeysInTurn();
+    void es256DerEncoding_data();
+    void es256DerEncoding();
     void sizeLimit();
     void payloadParsedOnlyAfterSignature();
 
@@ -1351,6 +1354,41 @@ void tst_Jose::es256KeysInTurn()
     // A flipped bit in a token just accepted with the same key.
     QCOMPARE(verifyCompact(tokens[0], keySet("es")).error, Error::None);
     QCOMPARE(verifyCompact(flipBit(tokens[0], 2, 10), keySet("es")).error, Error::BadSignature);
+}
+
+// r||s to the DER that OpenSSL verifies: minimal INTEGERs, a 0x00 before a high bit.
+void tst_Jose::es256DerEncoding_data()
+{
+    QTest::addColumn<QByteArray>("raw");
+    QTest::addColumn<QByteArray>("der");
+
+    const QByteArray nMinus1 =
+            QByteArray::fromHex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550");
+    QTest::addRow("r = 1, s = n - 1") << QByteArray(31, '\0') + '\x01' + nMinus1
+                                      << QByteArray::fromHex("3026"
+                                                             "020101"
+                                                             "022100")
+                    + nMinus1;
+    QTest::addRow("leading zeros, then a high bit; no high bit") << QByteArray::fromHex("000080")
+                    + QByteArray(29, '\x11') + '\x7f' + QByteArray(31, '\x22')
+                                                                 << QByteArray::fromHex("3043"
+                                                                                        "021f0080")
+                    + QByteArray(29, '\x11') + QByteArray::fromHex("02207f")
+                    + QByteArray(31, '\x22');
+    QTest::addRow("zero; one leading zero") << QByteArray(32, '\0') + '\0' + QByteArray(31, '\x7f')
+                                            << QByteArray::fromHex("3024"
+                                                                   "020100"
+                                                                   "021f")
+                    + QByteArray(31, '\x7f');
+    QTest::addRow("63 bytes") << QByteArray(63, '\x01') << QByteArray();
+    QTest::addRow("65 bytes") << QByteArray(65, '\x01') << QByteArray();
+}
+
+void tst_Jose::es256DerEncoding()
+{
+    QFETCH(QByteArray, raw);
+    QFETCH(QByteArray, der);
+    QCOMPARE(Private::rawToDer(raw).toHex(), der.toHex());
 }
 
 void tst_Jose::sizeLimit()
