@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 
@@ -120,6 +121,53 @@ bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteAr
             == 1;
 }
 
+namespace {
+
+// Verification contexts per thread, for the keys last used on it: two, so a
+// thread that checks tokens signed by the server's key and proofs signed by a
+// client's keeps both. A context keeps its key alive, so the pointer it is
+// looked up by cannot be reused by another key.
+struct VerifyContext
+{
+    EVP_PKEY *pkey = nullptr;
+    PkeyCtxPtr ctx;
+};
+thread_local std::array<VerifyContext, 2> threadVerifyContexts; // most recently used first
+
+EVP_PKEY_CTX *es256VerifyContext(EVP_PKEY *pkey)
+{
+    std::array<VerifyContext, 2> &contexts = threadVerifyContexts;
+    if (contexts[0].pkey == pkey)
+        return contexts[0].ctx.get();
+    if (contexts[1].pkey != pkey) {
+        // OpenSSL: EVP_PKEY_verify() may be called more than once on a context
+        // EVP_PKEY_verify_init() prepared, as long as the parameters stay the same.
+        PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+        if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1
+            || EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256Digest()) != 1)
+            return nullptr;
+        contexts[1] = VerifyContext{pkey, std::move(ctx)};
+    }
+    std::swap(contexts[0], contexts[1]);
+    return contexts[0].ctx.get();
+}
+
+} // namespace
+
+bool es256VerifyDer(EVP_PKEY *pkey, QByteArrayView data, QByteArrayView derSignature)
+{
+    unsigned char digest[32];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), size_t(data.size()), digest, &length, sha256Digest(), nullptr) != 1
+        || length != sizeof digest)
+        return false;
+    EVP_PKEY_CTX *const ctx = es256VerifyContext(pkey);
+    return ctx
+            && EVP_PKEY_verify(ctx, bytes(derSignature), size_t(derSignature.size()), digest,
+                               sizeof digest)
+            == 1;
+}
+
 QByteArray derToRaw(QByteArrayView der)
 {
     const unsigned char *p = bytes(der);
@@ -136,21 +184,38 @@ QByteArray derToRaw(QByteArrayView der)
     return out;
 }
 
+namespace {
+
+// A DER INTEGER (X.690 8.3) of a 32-byte big-endian unsigned value: no leading zero
+// bytes, but one 0x00 before a first byte with its high bit set (else it reads negative).
+void appendDerInteger(QByteArray &out, const unsigned char *value)
+{
+    int skip = 0;
+    while (skip < 31 && value[skip] == 0)
+        ++skip;
+    const bool pad = (value[skip] & 0x80) != 0;
+    out += char(0x02);
+    out += char(32 - skip + (pad ? 1 : 0));
+    if (pad)
+        out += char(0x00);
+    out.append(reinterpret_cast<const char *>(value) + skip, 32 - skip);
+}
+
+} // namespace
+
 QByteArray rawToDer(QByteArrayView raw)
 {
-    BnPtr r(BN_bin2bn(bytes(raw), 32, nullptr));
-    BnPtr s(BN_bin2bn(bytes(raw) + 32, 32, nullptr));
-    EcdsaSigPtr sig(ECDSA_SIG_new());
-    if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1)
+    if (raw.size() != Es256SignatureSize)
         return {};
-    r.release(); // owned by sig now
-    s.release();
-    unsigned char *der = nullptr;
-    const int length = i2d_ECDSA_SIG(sig.get(), &der);
-    if (length <= 0)
-        return {};
-    QByteArray out(reinterpret_cast<const char *>(der), length);
-    OPENSSL_free(der);
+    // SEQUENCE { r INTEGER, s INTEGER }: at most 2 + 2 * 35 bytes, so every length fits in
+    // one byte (short form).
+    QByteArray out;
+    out.reserve(72);
+    out += char(0x30);
+    out += char(0x00); // the content length, known at the end
+    appendDerInteger(out, bytes(raw));
+    appendDerInteger(out, bytes(raw) + 32);
+    out[1] = char(out.size() - 2);
     return out;
 }
 

@@ -3,6 +3,8 @@
 // and JWS files share (HMAC, EVP one-shot sign and verify, the ES256 signature encodings).
 #pragma once
 
+#include <tessera/tessera_jose_export.h>
+
 #include <QtCore/QByteArray>
 #include <QtCore/QByteArrayView>
 
@@ -68,8 +70,14 @@ QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data);
 const EVP_MD *sha256Digest();
 QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data);
 bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature);
+// ES256 verification of `data` against a DER ECDSA-Sig-Value: SHA-256 of the data, then
+// EVP_PKEY_verify on a context each thread keeps for the keys it verified with last (a DPoP
+// client signs every proof with one key), instead of an EVP_DigestVerifyInit per call.
+bool es256VerifyDer(EVP_PKEY *pkey, QByteArrayView data, QByteArrayView derSignature);
 // DER ECDSA-Sig-Value <-> r||s, each zero-padded to 32 bytes (RFC 7518 section 3.4).
+// rawToDer() writes the DER itself (two minimal INTEGERs, no allocation by OpenSSL); empty
+// unless `raw` has 64 bytes. Exported for the unit tests.
 QByteArray derToRaw(QByteArrayView der);
-QByteArray rawToDer(QByteArrayView raw);
+TESSERA_JOSE_EXPORT QByteArray rawToDer(QByteArrayView raw);
 
 } // namespace Tessera::Jose::Private

@@ -329,7 +329,9 @@ VerifyResult verifyProof(const QList<QByteArray> &dpopHeaderValues, const Expect
     if (htm.toString().toUtf8() != expected.method)
         return refused(Error::WrongMethod);
     const auto claimedUrl = normalizeHtu(QStringView(htu.toString()));
-    const auto requestUrl = normalizeHtu(expected.url);
+    const auto requestUrl = expected.normalizedUrl.isEmpty()
+            ? normalizeHtu(expected.url)
+            : std::optional<QString>(expected.normalizedUrl);
     if (!requestUrl)
         return refused(Error::WrongUrl, QStringLiteral("the request URL is not an http(s) URL"));
     if (!claimedUrl || *claimedUrl != *requestUrl)

@@ -57,7 +57,7 @@ bool KeyPrivate::verify(QByteArrayView input, QByteArrayView signature) const
         if (!isP256Scalar(bytes(signature)) || !isP256Scalar(bytes(signature) + 32))
             return false;
         const QByteArray der = rawToDer(signature);
-        return !der.isEmpty() && digestVerify(pkey.get(), sha256Digest(), input, der);
+        return !der.isEmpty() && es256VerifyDer(pkey.get(), input, der);
     }
     case Algorithm::EdDSA:
         return signature.size() == Ed25519SignatureSize

@@ -228,8 +228,13 @@ private:
             } else if (c < 0x20) {
                 return fail("a raw control character in a string");
             } else if (c < 0x80) {
-                out.append(QChar(char16_t(c)));
-                ++m_p;
+                // A run of plain ASCII up to the next quote, backslash, control or non-ASCII
+                // byte, appended at once (each byte is its own code point).
+                const char *const run = m_p;
+                while (!atEnd() && static_cast<unsigned char>(*m_p) >= 0x20
+                       && static_cast<unsigned char>(*m_p) < 0x80 && *m_p != '"' && *m_p != '\\')
+                    ++m_p;
+                out.append(QLatin1StringView(run, m_p - run));
             } else if (!parseUtf8Sequence(out)) {
                 return false;
             }

@@ -47,7 +47,7 @@ public:
         QHttpServerResponder responder;
         QPointer<QTcpSocket> socket;
         Access access;
-        QUrl url;
+        RequestUrl url;
         AccessAnswer answer;
     };
 
@@ -95,6 +95,25 @@ QUrl DpopCheck::publicUrl(const QHttpServerRequest &request) const
     return url;
 }
 
+const DpopCheck::RequestUrl &DpopCheck::requestUrl(const QHttpServerRequest &request)
+{
+    // Hostile paths never reach a DPoP route's check, but the cache stays bounded all the same.
+    constexpr qsizetype MaxPaths = 64;
+    if (m_requestUrlsIssuer != m_config.issuer || m_requestUrls.size() >= MaxPaths) {
+        m_requestUrls.clear();
+        m_requestUrlsIssuer = m_config.issuer;
+    }
+    const QString path = request.url().path(QUrl::FullyEncoded);
+    auto found = m_requestUrls.constFind(path);
+    if (found == m_requestUrls.constEnd()) {
+        RequestUrl entry;
+        entry.url = publicUrl(request);
+        entry.htu = Jose::Dpop::normalizeHtu(entry.url).value_or(QString());
+        found = m_requestUrls.insert(path, std::move(entry));
+    }
+    return *found;
+}
+
 QByteArray DpopCheck::currentNonce() const
 {
     return m_verifier.nonceAt(QDateTime::currentSecsSinceEpoch());
@@ -119,13 +138,13 @@ QByteArray DpopCheck::proofMethod(const QHttpServerRequest &request)
 DpopCheck::Proof DpopCheck::verify(const QHttpServerRequest &request,
                                    std::optional<QByteArrayView> accessToken, const QString &jkt)
 {
-    const QUrl url = publicUrl(request);
-    return settle(m_verifier.verify(headerValues(request, "dpop"), proofMethod(request), url,
-                                    accessToken, jkt, QDateTime::currentSecsSinceEpoch()),
+    const RequestUrl url = requestUrl(request);
+    return settle(m_verifier.verify(headerValues(request, "dpop"), proofMethod(request), url.url,
+                                    accessToken, jkt, QDateTime::currentSecsSinceEpoch(), url.htu),
                   url);
 }
 
-DpopCheck::Proof DpopCheck::settle(Proof proof, const QUrl &url)
+DpopCheck::Proof DpopCheck::settle(Proof proof, const RequestUrl &url)
 {
     if (proof.ok() && m_sharedReplay)
         proof = rememberInDatabase(proof, url);
@@ -134,11 +153,10 @@ DpopCheck::Proof DpopCheck::settle(Proof proof, const QUrl &url)
     return proof;
 }
 
-DpopCheck::Proof DpopCheck::rememberInDatabase(const Proof &accepted, const QUrl &url)
+DpopCheck::Proof DpopCheck::rememberInDatabase(const Proof &accepted, const RequestUrl &url)
 {
     // The proof's htu matched this URL, so the URL normalises; a space never occurs in it.
-    const QString htu = Jose::Dpop::normalizeHtu(url).value_or(QString());
-    const QByteArray id = htu.toUtf8() + ' ' + accepted.jti.toUtf8();
+    const QByteArray id = url.htu.toUtf8() + ' ' + accepted.jti.toUtf8();
     const qint64 expiresAtMs = (accepted.issuedAt + m_verifier.windowSeconds()) * 1000;
     switch (m_sharedReplay->rememberDpopProof(Jose::sha256(id), expiresAtMs,
                                               QDateTime::currentMSecsSinceEpoch())) {
@@ -327,7 +345,7 @@ void DpopCheck::authorizeDeferred(const QHttpServerRequest &request, TokenServic
     if (!checkToken(request, tokens, access, token))
         return answer(access).write(std::move(responder));
     // What the worker needs, copied out of the request (which lives only for this call).
-    const QUrl url = publicUrl(request);
+    const RequestUrl url = requestUrl(request);
     const quint64 id = ++m_workers->lastId;
     QTcpSocket *socket = responder.socket();
     m_workers->pending.emplace(
@@ -338,7 +356,7 @@ void DpopCheck::authorizeDeferred(const QHttpServerRequest &request, TokenServic
                            jkt = access.check.dpopJkt, now = QDateTime::currentSecsSinceEpoch()] {
         // The verifier's replay and key caches are thread-safe; it holds nothing else that
         // changes.
-        const Proof proof = m_verifier.verify(values, method, url, token, jkt, now);
+        const Proof proof = m_verifier.verify(values, method, url.url, token, jkt, now, url.htu);
         QMetaObject::invokeMethod(
                 m_workers.get(), [this, id, proof] { finishDeferred(id, proof); },
                 Qt::QueuedConnection);

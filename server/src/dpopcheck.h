@@ -9,6 +9,7 @@
 #include <tessera/dpop.h>
 
 #include <QtCore/QByteArray>
+#include <QtCore/QHash>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtCore/QUrl>
@@ -121,6 +122,14 @@ public:
 private:
     class ProofWorkers;
 
+    // publicUrl() and its Jose::Dpop::normalizeHtu(), once per path.
+    struct RequestUrl
+    {
+        QUrl url;
+        QString htu; // empty when the URL does not normalise (no proof matches it)
+    };
+    const RequestUrl &requestUrl(const QHttpServerRequest &request);
+
     // The Authorization field (its token into `token`) and the token's check into `access`;
     // true when the token is valid and bound, and its proof remains to be checked.
     bool checkToken(const QHttpServerRequest &request, TokenService &tokens, Access &access,
@@ -128,18 +137,22 @@ private:
     // The request's method as a proof's htm names it.
     static QByteArray proofMethod(const QHttpServerRequest &request);
     // A verified (or refused) proof: the database's replay cache on PostgreSQL, the log.
-    Proof settle(Proof proof, const QUrl &url);
+    Proof settle(Proof proof, const RequestUrl &url);
     void finishDeferred(quint64 id, const Proof &proof);
     Proof verify(const QHttpServerRequest &request, std::optional<QByteArrayView> accessToken,
                  const QString &jkt);
     QByteArray challenge(const QString &error, const QString &description) const;
     // A proof DpopVerifier accepted, checked against and recorded in the database's cache.
-    Proof rememberInDatabase(const Proof &accepted, const QUrl &url);
+    Proof rememberInDatabase(const Proof &accepted, const RequestUrl &url);
 
     const ServerConfig &m_config;
     DpopVerifier m_verifier;
     Store *m_sharedReplay = nullptr; // set on PostgreSQL only
     std::unique_ptr<ProofWorkers> m_workers;
+    // Server thread only. The few paths DPoP routes serve; emptied when the issuer changes
+    // (set once listening) or when full.
+    QHash<QString, RequestUrl> m_requestUrls;
+    QString m_requestUrlsIssuer;
 };
 
 } // namespace Tessera::Server

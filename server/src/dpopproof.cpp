@@ -34,11 +34,13 @@ QByteArray DpopVerifier::nonceAt(qint64 now) const
 
 DpopVerifier::Proof DpopVerifier::verify(const QList<QByteArray> &values, QByteArrayView method,
                                          const QUrl &url, std::optional<QByteArrayView> accessToken,
-                                         const QString &jkt, qint64 now)
+                                         const QString &jkt, qint64 now,
+                                         const QString &normalizedUrl)
 {
     Jose::Dpop::ExpectedRequest expected;
     expected.method = method.toByteArray();
     expected.url = url;
+    expected.normalizedUrl = normalizedUrl;
     expected.now = now;
     expected.accessToken = accessToken;
     expected.jkt = jkt;

@@ -41,9 +41,11 @@ public:
 
     // `values`: every DPoP field of the request. `method` and `url`: the request as the client
     // sent it (url: the public base URL with the request's path). With `accessToken`, the
-    // proof's ath must be its hash; with `jkt`, its key must be that one.
+    // proof's ath must be its hash; with `jkt`, its key must be that one. `normalizedUrl`, when
+    // not empty, is Jose::Dpop::normalizeHtu(url), worked out by the caller.
     Proof verify(const QList<QByteArray> &values, QByteArrayView method, const QUrl &url,
-                 std::optional<QByteArrayView> accessToken, const QString &jkt, qint64 now);
+                 std::optional<QByteArrayView> accessToken, const QString &jkt, qint64 now,
+                 const QString &normalizedUrl = {});
 
     // False when nonces are on but no key could be derived (the server does not start).
     bool isReady() const { return !m_nonces || !m_nonceKey.isEmpty(); }

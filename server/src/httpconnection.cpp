@@ -67,6 +67,7 @@ HttpConnection::HttpConnection(QTcpSocket *socket, const ConnectionSettings &set
     : QObject(socket)
     , m_socket(socket)
     , m_ssl(qobject_cast<QSslSocket *>(socket))
+    , m_released(dynamic_cast<ReleasedRequest *>(socket))
     , m_settings(settings)
     , m_onClosed(std::move(onClosed))
     , m_framer(settings.framing)
@@ -260,6 +261,15 @@ void HttpConnection::processQueue()
     }
 }
 
+// Closes the connection at once; what was handed over and not read is never read.
+void HttpConnection::abortReleased()
+{
+    if (m_released)
+        m_released->drop();
+    m_closing = true;
+    m_socket->abort();
+}
+
 void HttpConnection::release(RequestFramer::Request request)
 {
     m_outstanding = true;
@@ -270,14 +280,18 @@ void HttpConnection::release(RequestFramer::Request request)
     // Qt's parser must find the request alone in the buffer.
     const bool plugged = m_plugged;
     removePlug();
-    const QByteArray &bytes = request.message;
-    for (qsizetype i = bytes.size(); i-- > 0;)
-        m_socket->ungetChar(bytes.at(i));
-    if (m_socket->bytesAvailable() != bytes.size()) {
+    const qsizetype size = request.message.size();
+    if (m_released) {
+        m_released->hand(std::move(request.message));
+    } else {
+        const QByteArray &bytes = request.message;
+        for (qsizetype i = bytes.size(); i-- > 0;)
+            m_socket->ungetChar(bytes.at(i));
+    }
+    if (m_socket->bytesAvailable() != size) {
         qCWarning(lcServerHttp) << "cannot hand a request to the HTTP parser; connection from"
                                 << peer() << "closed";
-        m_closing = true;
-        m_socket->abort();
+        abortReleased();
         return;
     }
     m_releasing = true;
@@ -289,8 +303,7 @@ void HttpConnection::release(RequestFramer::Request request)
         qCWarning(lcServerHttp) << "the HTTP parser left" << m_socket->bytesAvailable()
                                 << "bytes of a framed request; connection from" << peer()
                                 << "closed";
-        m_closing = true;
-        m_socket->abort();
+        abortReleased();
         return;
     }
     if (plugged)

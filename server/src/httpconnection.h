@@ -11,6 +11,7 @@
 QT_FORWARD_DECLARE_CLASS(QSslSocket)
 
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <optional>
 
@@ -42,11 +43,45 @@ struct ConnectionSettings
 QByteArray closingErrorResponse(int status, QByteArrayView code, QByteArrayView detail,
                                 QByteArrayView extraHeaders = {});
 
+// The request a guard hands to QHttpServer's parser, held by the socket (WatchedSocket) and
+// served from its readData() once Qt's own buffer is empty, which it is at the hand-over.
+// Qt 6.4's parser reads a head byte by byte through QIODevice::read(); served this way, the
+// bytes go into Qt's buffer in one copy on the first of those reads, instead of one
+// QIODevice::ungetChar() call each.
+class ReleasedRequest
+{
+public:
+    void hand(QByteArray request)
+    {
+        m_bytes = std::move(request);
+        m_offset = 0;
+    }
+    qint64 unread() const { return m_bytes.size() - m_offset; }
+    void drop() { hand(QByteArray()); }
+
+protected:
+    ~ReleasedRequest() = default;
+    qint64 serve(char *data, qint64 maxSize)
+    {
+        const qint64 n = qMin(maxSize, unread());
+        std::memcpy(data, m_bytes.constData() + m_offset, size_t(n));
+        m_offset += n;
+        if (unread() == 0)
+            drop();
+        return n;
+    }
+
+private:
+    QByteArray m_bytes;
+    qsizetype m_offset = 0;
+};
+
 // Guards one accepted connection for its whole life, in front of QHttpServer.
 // It is connected to the socket's readyRead before QHttpServer is, so it reads
 // every byte first: the bytes go through RequestFramer, and only a complete,
-// validated request in canonical form is put back into the socket's buffer
-// (QIODevice::ungetChar) and announced with readyRead, one request at a time,
+// validated request in canonical form is handed to the socket (ReleasedRequest;
+// QIODevice::ungetChar for a socket that is not a WatchedSocket) and announced
+// with readyRead, one request at a time,
 // the next one only after the answer to the previous one has begun. Qt's
 // parser therefore never sees a partial or malformed request, never sees two
 // at once, and answers pipelined requests in order. The guard also runs the
@@ -85,6 +120,7 @@ private:
     void trackPhase();
     void processQueue();
     void release(RequestFramer::Request request);
+    void abortReleased();
     void finishResponse();
     void completeResponse();
     void respondAndClose(const FramingError &error);
@@ -106,7 +142,8 @@ private:
     QString peer() const;
 
     QTcpSocket *m_socket;
-    QSslSocket *m_ssl; // the same socket, with TLS; null without
+    QSslSocket *m_ssl;           // the same socket, with TLS; null without
+    ReleasedRequest *m_released; // the same socket, when it is a WatchedSocket
     ConnectionSettings m_settings;
     std::function<void()> m_onClosed;
     RequestFramer m_framer;
@@ -135,15 +172,23 @@ private:
 
 // The socket types handed to QHttpServer: they tell their guard about every
 // write, which is how it knows that an answer has begun.
-template<typename Socket> class WatchedSocket : public Socket
+// They also serve the request their guard hands over (ReleasedRequest).
+template<typename Socket> class WatchedSocket : public Socket, public ReleasedRequest
 {
 public:
     explicit WatchedSocket(QObject *parent)
         : Socket(parent)
     { }
     void setConnection(HttpConnection *connection) { m_connection = connection; }
+    qint64 bytesAvailable() const override { return Socket::bytesAvailable() + unread(); }
 
 protected:
+    qint64 readData(char *data, qint64 maxSize) override
+    {
+        if (maxSize > 0 && unread() > 0)
+            return serve(data, maxSize);
+        return Socket::readData(data, maxSize);
+    }
     qint64 writeData(const char *data, qint64 size) override
     {
         if (m_connection)

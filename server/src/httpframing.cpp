@@ -13,6 +13,13 @@ namespace {
 constexpr int MaxLeadingEmptyLines = 8; // RFC 9112 2.2: ignore at least one
 constexpr qsizetype MaxChunkLineBytes = 1024;
 
+// The chunked body as sent (sizes, extensions, data, CRLFs): room for
+// the decoded maximum, twice over, and for the chunk lines.
+qint64 maxRawBodyBytes(const FramingLimits &limits)
+{
+    return 2 * limits.maxBodyBytes + 16 * 1024;
+}
+
 const char *const InvalidRequest = "invalid_request";
 
 bool isAlnum(char c)
@@ -187,7 +194,7 @@ qsizetype RequestFramer::feed(QByteArrayView data)
             const char c = data[i];
             if (m_sawCR) {
                 ++i;
-                if (!appendLineByte('\n'))
+                if (!appendLineEnding())
                     break;
                 if (c != '\n') {
                     stop(400, InvalidRequest, "CR not followed by LF");
@@ -200,19 +207,24 @@ qsizetype RequestFramer::feed(QByteArrayView data)
             if (c == '\r') {
                 ++i;
                 m_sawCR = true;
-                appendLineByte('\r');
+                appendLineEnding();
                 break;
             }
             if (c == '\n') {
                 stop(400, InvalidRequest, "bare LF line ending");
                 break;
             }
-            // Each byte is checked against the limits before it is stored.
-            while (i < data.size() && data[i] != '\r' && data[i] != '\n') {
-                if (!appendLineByte(data[i]))
-                    break;
-                ++i;
-            }
+            // The run of line bytes up to the next CR or LF, checked against the
+            // limits as a whole and stored at once.
+            const char *const start = data.data() + i;
+            const char *const end = data.data() + data.size();
+            const char *const cr = static_cast<const char *>(std::memchr(start, '\r', end - start));
+            const char *const runEnd = cr ? cr : end;
+            const char *const lf =
+                    static_cast<const char *>(std::memchr(start, '\n', runEnd - start));
+            const qsizetype run = (lf ? lf : runEnd) - start;
+            if (appendLineRun(QByteArrayView(start, run)))
+                i += run;
             break;
         }
         }
@@ -220,15 +232,13 @@ qsizetype RequestFramer::feed(QByteArrayView data)
     return data.size();
 }
 
-// Accounts one byte of a line-based state against its limit; stores it unless
-// it is part of the line ending. False (and stopped) when a limit is passed.
-bool RequestFramer::appendLineByte(char c)
+// Accounts one byte of a line ending (CR or LF) against the limit of its
+// line-based state; the ending is not stored. False (and stopped) when a limit is passed.
+bool RequestFramer::appendLineEnding()
 {
-    const bool ending = c == '\r' || c == '\n';
     switch (m_state) {
     case State::RequestLine:
-        if (++m_headBytes > m_limits.maxHeadBytes
-            || (!ending && m_line.size() >= m_limits.maxRequestLineBytes)) {
+        if (++m_headBytes > m_limits.maxHeadBytes) {
             stop(414, "uri_too_long", "request line too long");
             return false;
         }
@@ -251,7 +261,7 @@ bool RequestFramer::appendLineByte(char c)
             stop(400, InvalidRequest, "chunk line too long");
             return false;
         }
-        if (++m_rawBodyBytes > 2 * m_limits.maxBodyBytes + 16 * 1024) {
+        if (++m_rawBodyBytes > maxRawBodyBytes(m_limits)) {
             stop(413, "request_too_large", "request body too large");
             return false;
         }
@@ -259,8 +269,60 @@ bool RequestFramer::appendLineByte(char c)
     default:
         break;
     }
-    if (!ending)
-        m_line.append(c);
+    return true;
+}
+
+// Accounts and stores a run of line bytes (no CR or LF in it) in one step. The
+// first byte that would pass a limit stops the framer, with the error that byte
+// alone would have met; nothing of the run is stored then.
+bool RequestFramer::appendLineRun(QByteArrayView run)
+{
+    qsizetype room = run.size(); // bytes that pass every limit
+    int status = 0;
+    const char *code = nullptr;
+    const char *detail = nullptr;
+    const auto limit = [&](qint64 left, int s, const char *c, const char *d) {
+        if (left < room) {
+            room = qsizetype(qMax<qint64>(0, left));
+            status = s;
+            code = c;
+            detail = d;
+        }
+    };
+    switch (m_state) {
+    case State::RequestLine:
+        // Either limit is "request line too long".
+        limit(qMin<qint64>(m_limits.maxHeadBytes - m_headBytes,
+                           m_limits.maxRequestLineBytes - m_line.size()),
+              414, "uri_too_long", "request line too long");
+        m_headBytes += room;
+        break;
+    case State::FieldLine:
+        limit(m_limits.maxHeadBytes - m_headBytes, 431, "header_too_large",
+              "request header fields too large");
+        m_headBytes += room;
+        break;
+    case State::TrailerLine:
+        limit(m_limits.maxHeadBytes - m_trailerBytes, 431, "header_too_large",
+              "trailer fields too large");
+        m_trailerBytes += room;
+        break;
+    case State::ChunkSizeLine:
+    case State::ChunkDataEnd:
+        // Per byte the line length is checked first, so on the same byte it wins.
+        limit(MaxChunkLineBytes - m_line.size(), 400, InvalidRequest, "chunk line too long");
+        limit(maxRawBodyBytes(m_limits) - m_rawBodyBytes, 413, "request_too_large",
+              "request body too large");
+        m_rawBodyBytes += room;
+        break;
+    default:
+        break;
+    }
+    if (room < run.size()) {
+        stop(status, code, detail);
+        return false;
+    }
+    m_line.append(run);
     return true;
 }
 

@@ -93,7 +93,8 @@ private:
     };
 
     void stop(int status, const char *code, const char *detail);
-    bool appendLineByte(char c);
+    bool appendLineEnding();
+    bool appendLineRun(QByteArrayView run);
     void lineComplete();
     void requestLine(QByteArrayView line);
     void fieldLine(QByteArrayView line, bool trailer);

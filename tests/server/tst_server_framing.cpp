@@ -34,9 +34,11 @@ FramingLimits testLimits()
     return limits;
 }
 
-Outcome frame(const QByteArray &input, qsizetype pieceSize)
+// Feeds `input` in the pieces that end at `cuts` (ascending) and at its end.
+Outcome frameAt(const QByteArray &input, const QList<qsizetype> &cuts,
+                const FramingLimits &limits = testLimits())
 {
-    RequestFramer framer(testLimits());
+    RequestFramer framer(limits);
     Outcome outcome;
     auto takeAll = [&framer, &outcome] {
         while (framer.hasRequest()) {
@@ -45,8 +47,12 @@ Outcome frame(const QByteArray &input, qsizetype pieceSize)
             outcome.closeAfter.append(request.closeAfter);
         }
     };
-    for (qsizetype i = 0; i < input.size(); i += pieceSize) {
-        QByteArrayView piece = QByteArrayView(input).sliced(i, qMin(pieceSize, input.size() - i));
+    QList<qsizetype> ends = cuts;
+    ends.append(input.size());
+    qsizetype begin = 0;
+    for (const qsizetype end : std::as_const(ends)) {
+        QByteArrayView piece = QByteArrayView(input).sliced(begin, qMin(end, input.size()) - begin);
+        begin = qMin(end, input.size());
         // As the connection does: what the framer has no room for waits, unread,
         // until the waiting requests are taken.
         while (!piece.isEmpty()) {
@@ -64,6 +70,14 @@ Outcome frame(const QByteArray &input, qsizetype pieceSize)
     return outcome;
 }
 
+Outcome frame(const QByteArray &input, qsizetype pieceSize)
+{
+    QList<qsizetype> cuts;
+    for (qsizetype end = pieceSize; end < input.size(); end += pieceSize)
+        cuts.append(end);
+    return frameAt(input, cuts);
+}
+
 const QByteArray Get = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
 
 } // namespace
@@ -76,6 +90,8 @@ private slots:
     void accepted();
     void refused_data();
     void refused();
+    void limitBoundaries_data();
+    void limitBoundaries();
     void bytesAfterAClosingRequestAreIgnored();
     void continueIsAskedOnlyBeforeTheBody();
     void phases();
@@ -318,6 +334,126 @@ void tst_ServerFraming::refused()
         QVERIFY(outcome.stopped);
         QCOMPARE(outcome.phase, RequestFramer::Phase::Stopped);
         QCOMPARE(outcome.messages.size(), framedBefore);
+    }
+}
+
+// Each limit one byte under, at and over it, the deciding byte in a line, in
+// its CR or in its LF; fed whole, byte by byte, and cut just before, at and
+// after the deciding byte.
+void tst_ServerFraming::limitBoundaries_data()
+{
+    QTest::addColumn<QByteArray>("input");
+    QTest::addColumn<bool>("longRequestLines"); // the head limit, not the line limit, applies
+    QTest::addColumn<qsizetype>("decidingByte");
+    QTest::addColumn<int>("status"); // 0: framed
+    QTest::addColumn<QByteArray>("code");
+
+    const QByteArray uriTooLong = "uri_too_long";
+    const QByteArray tooLarge = "header_too_large";
+    const QByteArray bodyTooLarge = "request_too_large";
+    const QByteArray bad = "invalid_request";
+    const QByteArray ok;
+
+    // Request line: at most 512 bytes (testLimits()).
+    auto requestLine = [](qsizetype length, const char *version = "HTTP/1.1") -> QByteArray {
+        return "GET /" + QByteArray(length - 14, 'a') + ' ' + version;
+    };
+    for (const qsizetype length : {511, 512, 513})
+        QTest::addRow("request line of %d", int(length))
+                << requestLine(length) + "\r\nHost: a\r\n\r\n"
+                << false << qsizetype(512) << (length > 512 ? 414 : 0)
+                << (length > 512 ? uriTooLong : ok);
+    // A request line the head limit (1024 bytes with its CRLF) stops.
+    QTest::addRow("request line and CRLF filling the head")
+            << requestLine(1020, "HTTP/1.0") + "\r\n\r\n"
+            << true << qsizetype(1023) << 0 << ok;
+    for (const qsizetype length : {1023, 1024, 1025})
+        QTest::addRow("request line of %d over the head", int(length))
+                << requestLine(length) + "\r\nHost: a\r\n\r\n"
+                << true << qsizetype(1024) << 414 << uriTooLong;
+
+    // Head: at most 1024 bytes, its last CRLF included.
+    const QByteArray fieldsStart = "GET / HTTP/1.1\r\nHost: a\r\nX-A: "; // 30 bytes
+    for (const qsizetype total : {1023, 1024, 1025})
+        QTest::addRow("head of %d", int(total))
+                << fieldsStart + QByteArray(total - 34, 'v') + "\r\n\r\n"
+                << false << qsizetype(1024) << (total > 1024 ? 431 : 0)
+                << (total > 1024 ? tooLarge : ok);
+    QTest::addRow("head over in a field value") << fieldsStart + QByteArray(995, 'v') + "\r\n\r\n"
+                                                << false << qsizetype(1024) << 431 << tooLarge;
+
+    // Chunk lines: fewer than 1024 bytes before their CRLF.
+    const QByteArray chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    auto chunkLine = [](char size, qsizetype length) -> QByteArray {
+        return size + (";" + QByteArray(length - 2, 'x')) + "\r\n";
+    };
+    for (const qsizetype length : {1023, 1024, 1025})
+        QTest::addRow("chunk line of %d", int(length))
+                << chunked + chunkLine('1', length) + "a\r\n0\r\n\r\n"
+                << false << chunked.size() + 1024 << (length > 1023 ? 400 : 0)
+                << (length > 1023 ? bad : ok);
+
+    // The chunked body as sent: at most 2 x 256 + 16384 = 16896 bytes (chunk
+    // lines, data and CRLFs, the trailer section not counted).
+    auto chunk = [&chunkLine](qsizetype rawBytes) -> QByteArray {
+        return chunkLine('1', rawBytes - 5) + "a\r\n";
+    };
+    const QByteArray sixteenChunks = chunk(1005).repeated(16); // 16080 bytes
+    for (const qsizetype length : {814, 815, 816, 817})
+        QTest::addRow("body of %d raw bytes", int(16080 + length + 2))
+                << chunked + sixteenChunks + chunkLine('0', length) + "\r\n"
+                << false << chunked.size() + 16896 << (length > 814 ? 413 : 0)
+                << (length > 814 ? bodyTooLarge : ok);
+    // Both limits on the same byte: the chunk line's is checked first.
+    const QByteArray bodyOf15872 = chunk(1005).repeated(15) + chunk(797);
+    QTest::addRow("raw body limit at a chunk line's LF")
+            << chunked + bodyOf15872 + chunkLine('0', 1023) + "\r\n"
+            << false << chunked.size() + 16896 << 413 << bodyTooLarge;
+    QTest::addRow("both limits at a chunk line's CR")
+            << chunked + bodyOf15872 + chunkLine('0', 1024) + "\r\n"
+            << false << chunked.size() + 16896 << 400 << bad;
+    QTest::addRow("both limits in a chunk line")
+            << chunked + bodyOf15872 + chunkLine('0', 1025) + "\r\n"
+            << false << chunked.size() + 16896 << 400 << bad;
+
+    // Trailer section: at most 1024 bytes, its last CRLF included.
+    for (const qsizetype value : {1016, 1017, 1018, 1020})
+        QTest::addRow("trailer section of %d", int(value + 7))
+                << chunked + "0\r\nT: " + QByteArray(value, 't') + "\r\n\r\n"
+                << false << chunked.size() + 3 + 1024 << (value > 1017 ? 431 : 0)
+                << (value > 1017 ? tooLarge : ok);
+}
+
+void tst_ServerFraming::limitBoundaries()
+{
+    QFETCH(QByteArray, input);
+    QFETCH(bool, longRequestLines);
+    QFETCH(qsizetype, decidingByte);
+    QFETCH(int, status);
+    QFETCH(QByteArray, code);
+    FramingLimits limits = testLimits();
+    if (longRequestLines)
+        limits.maxRequestLineBytes = 4096;
+    if (status == 0)
+        decidingByte = qMin(decidingByte, input.size() - 1); // under the limit: no such byte
+    QVERIFY(decidingByte < input.size());
+    QList<QList<qsizetype>> cutsEachWay{{},
+                                        {decidingByte - 1},
+                                        {decidingByte},
+                                        {decidingByte + 1},
+                                        {decidingByte, decidingByte + 1}};
+    for (const qsizetype piece : {1, 7}) {
+        QList<qsizetype> cuts;
+        for (qsizetype end = piece; end < input.size(); end += piece)
+            cuts.append(end);
+        cutsEachWay.append(cuts);
+    }
+    for (const QList<qsizetype> &cuts : std::as_const(cutsEachWay)) {
+        const Outcome outcome = frameAt(input, cuts, limits);
+        QCOMPARE(outcome.status, status);
+        QCOMPARE(outcome.code, code);
+        QCOMPARE(outcome.messages.size(), status ? 0 : 1);
+        QCOMPARE(outcome.stopped, status != 0 || input.contains("HTTP/1.0"));
     }
 }
 

@@ -4,6 +4,7 @@
 #include <tessera/jose.h>
 #include <tessera/strictjson.h>
 
+#include "crypto_p.h"
 #include "jose_p.h"
 #include "strictjsoncases.h"
 
@@ -13,10 +14,12 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
+#include <QtCore/QThread>
 #include <QtTest/QTest>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 using namespace Tessera::Jose;
 using Tessera::Secret;
@@ -292,6 +295,9 @@ private slots:
     void hostileTokens();
     void es256SignatureEncoding_data();
     void es256SignatureEncoding();
+    void es256KeysInTurn();
+    void es256DerEncoding_data();
+    void es256DerEncoding();
     void sizeLimit();
     void payloadParsedOnlyAfterSignature();
 
@@ -1307,6 +1313,82 @@ void tst_Jose::es256SignatureEncoding()
 
     const QByteArray token = signCompact(m_es, "payload");
     QCOMPARE(verifyCompact(withSegment(token, 2, b64(signature)), keySet("es")).error, error);
+}
+
+// ES256 verification keeps a context per thread for the keys it used last: with more keys
+// in turn than it keeps, each made afresh (a freed key's address may come back), a token
+// passes with its own key only, on this thread and on another.
+void tst_Jose::es256KeysInTurn()
+{
+    Key third = Key::generate(Algorithm::ES256);
+    third.setKeyId(QStringLiteral("es")); // as the other two: only the signature tells them apart
+    const QList<Key> signers{m_es, m_esOther, third};
+    QList<QByteArray> tokens;
+    QList<Key> publicKeys;
+    for (const Key &signer : signers) {
+        tokens.append(signCompact(signer, "payload"));
+        publicKeys.append(Key::fromJwk(signer.publicJwk()));
+    }
+    const auto checkAll = [&signers, &tokens, &publicKeys] {
+        int wrong = 0;
+        for (int round = 0; round < 4; ++round) {
+            for (qsizetype k = 0; k < signers.size(); ++k) {
+                for (qsizetype t = 0; t < tokens.size(); ++t) {
+                    // The same key objects, then each one made afresh.
+                    const QList<Key> keys{round < 2 ? publicKeys[k]
+                                                    : Key::fromJwk(signers[k].publicJwk())};
+                    const Error expected = k == t ? Error::None : Error::BadSignature;
+                    wrong += verifyCompact(tokens[t], keys).error != expected;
+                }
+            }
+        }
+        return wrong;
+    };
+    QCOMPARE(checkAll(), 0);
+    int wrongElsewhere = -1;
+    std::unique_ptr<QThread> thread(
+            QThread::create([&checkAll, &wrongElsewhere] { wrongElsewhere = checkAll(); }));
+    thread->start();
+    QVERIFY(thread->wait());
+    QCOMPARE(wrongElsewhere, 0);
+    // A flipped bit in a token just accepted with the same key.
+    QCOMPARE(verifyCompact(tokens[0], keySet("es")).error, Error::None);
+    QCOMPARE(verifyCompact(flipBit(tokens[0], 2, 10), keySet("es")).error, Error::BadSignature);
+}
+
+// r||s to the DER that OpenSSL verifies: minimal INTEGERs, a 0x00 before a high bit.
+void tst_Jose::es256DerEncoding_data()
+{
+    QTest::addColumn<QByteArray>("raw");
+    QTest::addColumn<QByteArray>("der");
+
+    const QByteArray nMinus1 =
+            QByteArray::fromHex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550");
+    QTest::addRow("r = 1, s = n - 1") << QByteArray(31, '\0') + '\x01' + nMinus1
+                                      << QByteArray::fromHex("3026"
+                                                             "020101"
+                                                             "022100")
+                    + nMinus1;
+    QTest::addRow("leading zeros, then a high bit; no high bit") << QByteArray::fromHex("000080")
+                    + QByteArray(29, '\x11') + '\x7f' + QByteArray(31, '\x22')
+                                                                 << QByteArray::fromHex("3043"
+                                                                                        "021f0080")
+                    + QByteArray(29, '\x11') + QByteArray::fromHex("02207f")
+                    + QByteArray(31, '\x22');
+    QTest::addRow("zero; one leading zero") << QByteArray(32, '\0') + '\0' + QByteArray(31, '\x7f')
+                                            << QByteArray::fromHex("3024"
+                                                                   "020100"
+                                                                   "021f")
+                    + QByteArray(31, '\x7f');
+    QTest::addRow("63 bytes") << QByteArray(63, '\x01') << QByteArray();
+    QTest::addRow("65 bytes") << QByteArray(65, '\x01') << QByteArray();
+}
+
+void tst_Jose::es256DerEncoding()
+{
+    QFETCH(QByteArray, raw);
+    QFETCH(QByteArray, der);
+    QCOMPARE(Private::rawToDer(raw).toHex(), der.toHex());
 }
 
 void tst_Jose::sizeLimit()

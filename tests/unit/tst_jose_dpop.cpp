@@ -151,6 +151,7 @@ private slots:
     void normalizeHtu();
     void normalizeHtuLength();
     void normalizeHtuFromQUrl();
+    void normalizedUrlGivenByTheCaller();
 
     // creating
     void createdProofShape_data();
@@ -337,6 +338,26 @@ void tst_JoseDpop::normalizeHtuFromQUrl()
              QStringLiteral("http://127.0.0.1:8000/api/token/"));
     QVERIFY(!Dpop::normalizeHtu(QUrl()));
     QVERIFY(!Dpop::normalizeHtu(QUrl(QStringLiteral("file:///etc/passwd"))));
+}
+
+// A caller that normalised the request URL once passes it in normalizedUrl: the proof's htu
+// is compared with that, and `url` is not looked at.
+void tst_JoseDpop::normalizedUrlGivenByTheCaller()
+{
+    const QUrl me(QStringLiteral("https://api.example.com/me"));
+    const QUrl other(QStringLiteral("https://api.example.com/other"));
+    const QByteArray proof = Dpop::createProof(m_es256, "GET", me, Now);
+    QVERIFY(!proof.isEmpty());
+    Dpop::ExpectedRequest expected;
+    expected.method = "GET";
+    expected.now = Now;
+    expected.url = other;
+    QCOMPARE(verifyOne(proof, expected).error, Dpop::Error::WrongUrl);
+    expected.normalizedUrl = Dpop::normalizeHtu(me).value_or(QString());
+    QCOMPARE(verifyOne(proof, expected).error, Dpop::Error::None);
+    expected.url = me;
+    expected.normalizedUrl = Dpop::normalizeHtu(other).value_or(QString());
+    QCOMPARE(verifyOne(proof, expected).error, Dpop::Error::WrongUrl);
 }
 
 // --- creating ------------------------------------------------------------------------------

@@ -194,8 +194,11 @@ private:
 // What the request must satisfy.
 struct TESSERA_JOSE_EXPORT ExpectedRequest
 {
-    QByteArray method;         // compared exactly with "htm"
-    QUrl url;                  // the URL the request came in on; its query and fragment are ignored
+    QByteArray method; // compared exactly with "htm"
+    QUrl url;          // the URL the request came in on; its query and fragment are ignored
+    // When not empty: normalizeHtu(url), worked out once by the caller (a server has a few
+    // URLs), and `url` is not looked at.
+    QString normalizedUrl;
     std::optional<qint64> now; // seconds since the epoch; the current time when unset
     // The access token the request carries: "ath" must be its hash (compared in constant time).
     // Must stay valid for the call.
