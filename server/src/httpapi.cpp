@@ -84,7 +84,7 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_dpop(config, m_deploymentKey, &store)
     , m_authorize(config, store, m_login, m_deploymentKey)
     , m_device(config, store, m_login, m_clients, m_deploymentKey)
-    , m_oauth(config, store, tokens, m_clients, m_dpop, m_signer)
+    , m_oauth(config, store, tokens, m_clients, m_dpop)
 {
     // The routes hold keys derived from it; the material itself is not kept.
     secureWipe(m_deploymentKey);
@@ -93,12 +93,10 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
 
 HttpApi::~HttpApi()
 {
-    // Logins waiting or hashing, resource requests whose proof is being checked and refreshes
-    // whose access token is being signed are dropped while the server, and so the
-    // responders' sockets, still exist.
+    // Logins waiting or hashing, and resource requests whose proof is being checked, are
+    // dropped while the server, and so the responders' sockets, still exist.
     m_login.shutdown();
     m_dpop.shutdown();
-    m_signer.shutdown();
 }
 
 QHttpServerResponse HttpApi::meResponse(const DpopCheck::Access &access) const
@@ -130,9 +128,7 @@ void HttpApi::addRoutes()
                    });
 
     m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
-                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
-                       refresh(request, std::move(responder));
-                   });
+                   [this](const QHttpServerRequest &request) { return refresh(request); });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
                    [this](const QHttpServerRequest &request) { return blacklist(request); });
@@ -234,9 +230,7 @@ void HttpApi::addOAuthRoutes()
                        m_device.post(request, std::move(responder));
                    });
     m_server.route(prefix + QStringLiteral("/token"), Method::Post,
-                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
-                       m_oauth.token(request, std::move(responder));
-                   });
+                   [this](const QHttpServerRequest &request) { return m_oauth.token(request); });
     m_server.route(prefix + QStringLiteral("/revoke"), Method::Post,
                    [this](const QHttpServerRequest &request) { return m_oauth.revoke(request); });
     m_server.route(prefix + QStringLiteral("/userinfo"), Method::Get,
@@ -245,41 +239,23 @@ void HttpApi::addOAuthRoutes()
                    });
 }
 
-void HttpApi::refresh(const QHttpServerRequest &request, QHttpServerResponder &&responder)
+QHttpServerResponse HttpApi::refresh(const QHttpServerRequest &request)
 {
     const DpopCheck::Proof proof = m_dpop.tokenRequest(request);
     if (!proof.ok())
-        return m_dpop.tokenRefusal(proof).write(std::move(responder));
-    std::optional<TokenService::Result> rotated;
+        return m_dpop.tokenRefusal(proof);
     QHttpServerResponse response =
             withStringField(request, QStringLiteral("refresh"), [&](const QByteArray &token) {
-                auto result = m_tokens.refresh(token, clientAddress(request), nullptr, proof.jkt,
-                                               TokenService::AccessSigning::Deferred);
-                if (result.outcome == TokenService::Outcome::Ok) {
-                    rotated = std::move(result);
-                    return QHttpServerResponse(Status::Ok); // not sent: answered once signed
-                }
+                const auto result =
+                        m_tokens.refresh(token, clientAddress(request), nullptr, proof.jkt);
+                if (result.outcome == TokenService::Outcome::Ok)
+                    return tokenPairResponse(result.tokens, !result.dpopJkt.isEmpty());
                 if (result.outcome == TokenService::Outcome::WrongDpopKey)
                     return m_dpop.wrongKeyRefusal();
                 return outcomeResponse(result.outcome, m_store);
             });
-    if (!rotated) {
-        m_dpop.addNonce(response);
-        return response.write(std::move(responder));
-    }
-    auto sign = m_tokens.accessSigner(std::move(rotated->accessClaims));
-    m_signer.signThenAnswer(
-            std::move(sign), std::move(responder),
-            [this, tokens = std::move(rotated->tokens),
-             bound = !rotated->dpopJkt.isEmpty()](const QByteArray &accessToken) mutable {
-                QHttpServerResponse answer = internalError();
-                if (!accessToken.isEmpty()) {
-                    tokens.access = accessToken;
-                    answer = tokenPairResponse(tokens, bound);
-                }
-                m_dpop.addNonce(answer);
-                return answer;
-            });
+    m_dpop.addNonce(response);
+    return response;
 }
 
 QHttpServerResponse HttpApi::blacklist(const QHttpServerRequest &request)

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "accesssigner.h"
 #include "authorizeroute.h"
 #include "clientaddress.h"
 #include "config.h"
@@ -49,8 +48,7 @@ private:
     template<typename Handler>
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
-    // Answered once the new access token is signed (AccessSigner).
-    void refresh(const QHttpServerRequest &request, QHttpServerResponder &&responder);
+    QHttpServerResponse refresh(const QHttpServerRequest &request);
     QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The answer of GET /api/me/ once the request's credentials are checked.
@@ -67,7 +65,6 @@ private:
     DpopCheck m_dpop;
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
-    AccessSigner m_signer;
     OAuthTokenRoute m_oauth;
     QHttpServer m_server;
 };

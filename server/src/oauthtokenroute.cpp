@@ -88,43 +88,23 @@ std::variant<FormParameters, QHttpServerResponse> formOf(const QHttpServerReques
 } // namespace
 
 OAuthTokenRoute::OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
-                                 const ClientAddressResolver &clients, DpopCheck &dpop,
-                                 AccessSigner &signer)
+                                 const ClientAddressResolver &clients, DpopCheck &dpop)
     : m_config(config)
     , m_store(store)
     , m_tokens(tokens)
     , m_clients(clients)
     , m_dpop(dpop)
-    , m_signer(signer)
 { }
 
-void OAuthTokenRoute::token(const QHttpServerRequest &request, QHttpServerResponder &&responder)
+QHttpServerResponse OAuthTokenRoute::token(const QHttpServerRequest &request)
 {
-    GrantOutcome outcome = grant(request);
     // Every answer carries the current DPoP-Nonce when nonces are on (RFC 9449 section 8).
-    if (auto *response = std::get_if<QHttpServerResponse>(&outcome)) {
-        m_dpop.addNonce(*response);
-        return response->write(std::move(responder));
-    }
-    auto &result = std::get<TokenService::Result>(outcome);
-    auto sign = m_tokens.accessSigner(std::move(result.accessClaims));
-    m_signer.signThenAnswer(
-            std::move(sign), std::move(responder),
-            [this, result = std::move(result)](const QByteArray &accessToken) mutable {
-                QHttpServerResponse response =
-                        oauthError(QStringLiteral("server_error"),
-                                   QStringLiteral("the access token could not be signed"),
-                                   Status::InternalServerError);
-                if (!accessToken.isEmpty()) {
-                    result.tokens.access = accessToken;
-                    response = tokenResponse(result);
-                }
-                m_dpop.addNonce(response);
-                return response;
-            });
+    QHttpServerResponse response = grant(request);
+    m_dpop.addNonce(response);
+    return response;
 }
 
-OAuthTokenRoute::GrantOutcome OAuthTokenRoute::grant(const QHttpServerRequest &request)
+QHttpServerResponse OAuthTokenRoute::grant(const QHttpServerRequest &request)
 {
     auto form = formOf(request);
     if (auto *error = std::get_if<QHttpServerResponse>(&form))
@@ -296,10 +276,10 @@ QHttpServerResponse OAuthTokenRoute::authorizationCodeGrant(const FormParameters
     return tokenResponse(result);
 }
 
-OAuthTokenRoute::GrantOutcome OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
-                                                                 const QString &clientId,
-                                                                 const QHttpServerRequest &request,
-                                                                 const QString &dpopJkt)
+QHttpServerResponse OAuthTokenRoute::refreshTokenGrant(const FormParameters &parameters,
+                                                       const QString &clientId,
+                                                       const QHttpServerRequest &request,
+                                                       const QString &dpopJkt)
 {
     const QString refreshToken = parameters.value(QStringLiteral("refresh_token"));
     if (refreshToken.isEmpty())
@@ -307,8 +287,8 @@ OAuthTokenRoute::GrantOutcome OAuthTokenRoute::refreshTokenGrant(const FormParam
                           QStringLiteral("refresh_token is required"));
     const QString address = ClientAddressResolver::displayAddress(m_clients.clientAddress(
             request.remoteAddress(), headerValues(request, "x-forwarded-for")));
-    TokenService::Result result = m_tokens.refresh(refreshToken.toUtf8(), address, &clientId,
-                                                   dpopJkt, TokenService::AccessSigning::Deferred);
+    const TokenService::Result result =
+            m_tokens.refresh(refreshToken.toUtf8(), address, &clientId, dpopJkt);
     switch (result.outcome) {
     case TokenService::Outcome::Ok:
         break;
@@ -330,7 +310,7 @@ OAuthTokenRoute::GrantOutcome OAuthTokenRoute::refreshTokenGrant(const FormParam
             return oauthError(QStringLiteral("invalid_scope"),
                               QStringLiteral("scope beyond the original grant"));
     }
-    return result;
+    return tokenResponse(result);
 }
 
 QHttpServerResponse OAuthTokenRoute::proofRefusal(const DpopCheck::Proof &proof) const

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "accesssigner.h"
-
 #include "clientaddress.h"
 #include "config.h"
 #include "dpopcheck.h"
@@ -11,8 +9,6 @@
 
 #include <QtHttpServer/QHttpServerRequest>
 #include <QtHttpServer/QHttpServerResponse>
-
-#include <variant>
 
 namespace Tessera::Server {
 
@@ -27,25 +23,23 @@ class OAuthTokenRoute
 {
 public:
     OAuthTokenRoute(const ServerConfig &config, Store &store, TokenService &tokens,
-                    const ClientAddressResolver &clients, DpopCheck &dpop, AccessSigner &signer);
+                    const ClientAddressResolver &clients, DpopCheck &dpop);
 
-    // A refresh_token grant is answered once its access token is signed (AccessSigner).
-    void token(const QHttpServerRequest &request, QHttpServerResponder &&responder);
+    QHttpServerResponse token(const QHttpServerRequest &request);
     QHttpServerResponse revoke(const QHttpServerRequest &request);
     // Answered later when a DPoP proof is checked (DpopCheck::authorizeDeferred).
     void userinfo(const QHttpServerRequest &request, QHttpServerResponder &&responder);
 
 private:
-    // The answer, or a refresh's result whose access token is still to be signed.
-    using GrantOutcome = std::variant<QHttpServerResponse, TokenService::Result>;
     // `dpopJkt`: the key of the request's verified DPoP proof; empty without one.
-    GrantOutcome grant(const QHttpServerRequest &request);
+    QHttpServerResponse grant(const QHttpServerRequest &request);
     QHttpServerResponse authorizationCodeGrant(const FormParameters &parameters,
                                                const QString &clientId, const QString &dpopJkt);
     QHttpServerResponse deviceCodeGrant(const FormParameters &parameters, const QString &clientId,
                                         const QString &dpopJkt);
-    GrantOutcome refreshTokenGrant(const FormParameters &parameters, const QString &clientId,
-                                   const QHttpServerRequest &request, const QString &dpopJkt);
+    QHttpServerResponse refreshTokenGrant(const FormParameters &parameters, const QString &clientId,
+                                          const QHttpServerRequest &request,
+                                          const QString &dpopJkt);
     QHttpServerResponse tokenResponse(const TokenService::Result &result) const;
     // A refused DPoP proof; an unreachable replay cache answered as this endpoint's other
     // storage failures (oauthStorageError()).
@@ -57,7 +51,6 @@ private:
     TokenService &m_tokens;
     const ClientAddressResolver &m_clients;
     DpopCheck &m_dpop;
-    AccessSigner &m_signer;
 };
 
 } // namespace Tessera::Server

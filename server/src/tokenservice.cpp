@@ -110,9 +110,9 @@ bool TokenService::loadOrCreateSigningKey(QString *error)
     return true;
 }
 
-QJsonObject TokenService::accessClaims(qint64 userId, const QString &username,
-                                       const QString &familyId, qint64 nowMs,
-                                       const QString &clientId, const QString &dpopJkt) const
+QByteArray TokenService::mintAccess(qint64 userId, const QString &username, const QString &familyId,
+                                    qint64 nowMs, const QString &clientId,
+                                    const QString &dpopJkt) const
 {
     const qint64 now = nowMs / 1000;
     // An OAuth client's token names it as a second audience (RFC 9068 §3); the API's own
@@ -134,41 +134,7 @@ QJsonObject TokenService::accessClaims(qint64 userId, const QString &username,
     // RFC 9449 section 6.1: the confirmation of the DPoP key the token is bound to.
     if (!dpopJkt.isEmpty())
         claims.insert(QStringLiteral("cnf"), QJsonObject{{QStringLiteral("jkt"), dpopJkt}});
-    return claims;
-}
-
-QByteArray TokenService::mintAccess(qint64 userId, const QString &username, const QString &familyId,
-                                    qint64 nowMs, const QString &clientId,
-                                    const QString &dpopJkt) const
-{
-    return Jose::signJwt(m_signingKey,
-                         accessClaims(userId, username, familyId, nowMs, clientId, dpopJkt),
-                         AccessTokenType);
-}
-
-std::function<QByteArray()> TokenService::accessSigner(QJsonObject claims) const
-{
-    return [key = m_signingKey, claims = std::move(claims)] {
-        return Jose::signJwt(key, claims, AccessTokenType);
-    };
-}
-
-TokenService::Result TokenService::rotatedResult(const Store::RefreshRecord &record,
-                                                 QByteArray refreshToken, qint64 nowMs,
-                                                 const QString &dpopJkt,
-                                                 AccessSigning signing) const
-{
-    Result result{Outcome::Ok,     {{}, std::move(refreshToken)},
-                  record.familyId, record.clientId,
-                  record.scope,    {},
-                  dpopJkt};
-    QJsonObject claims = accessClaims(record.userId, record.username, record.familyId, nowMs,
-                                      record.clientId, dpopJkt);
-    if (signing == AccessSigning::Deferred)
-        result.accessClaims = std::move(claims);
-    else
-        result.tokens.access = Jose::signJwt(m_signingKey, claims, AccessTokenType);
-    return result;
+    return Jose::signJwt(m_signingKey, claims, AccessTokenType);
 }
 
 QByteArray TokenService::mintIdToken(const Store::User &user, const OAuthGrant &grant,
@@ -227,8 +193,7 @@ bool TokenService::looksLikeRefreshToken(const QByteArray &token)
 
 TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
                                            const QString &clientAddress,
-                                           const QString *requiredClient, const QString &proofJkt,
-                                           AccessSigning signing)
+                                           const QString *requiredClient, const QString &proofJkt)
 {
     if (!looksLikeRefreshToken(refreshToken))
         return {Outcome::Invalid, {}};
@@ -277,7 +242,15 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
         switch (m_store.rotate(hash, sealed, now, record->familyId, successorHash, idleExpiresAt)) {
         case Store::RotateResult::Rotated:
             qCDebug(lcServerAuth) << "refresh rotated in family" << record->familyId;
-            return rotatedResult(*record, successor, now, proofJkt, signing);
+            return {Outcome::Ok,
+                    {mintAccess(record->userId, record->username, record->familyId, now,
+                                record->clientId, proofJkt),
+                     successor},
+                    record->familyId,
+                    record->clientId,
+                    record->scope,
+                    {},
+                    proofJkt};
         case Store::RotateResult::Failed:
             return {Outcome::Internal, {}};
         case Store::RotateResult::NotCurrent:
@@ -313,7 +286,15 @@ TokenService::Result TokenService::refresh(const QByteArray &refreshToken,
                                    .arg(record->graceAnswers + 1)
                                    .arg(m_config.reuseGraceAnswers)
                                    .arg(clientAddress);
-                return rotatedResult(*record, grace.successor, now, proofJkt, signing);
+                return {Outcome::Ok,
+                        {mintAccess(record->userId, record->username, record->familyId, now,
+                                    record->clientId, proofJkt),
+                         grace.successor},
+                        record->familyId,
+                        record->clientId,
+                        record->scope,
+                        {},
+                        proofJkt};
             }
             reuse = grace.refusal;
         } else {

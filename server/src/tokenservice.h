@@ -11,7 +11,6 @@
 #include <QtCore/QJsonObject>
 
 #include <array>
-#include <functional>
 
 namespace Tessera::Server {
 
@@ -58,14 +57,7 @@ public:
         QString scope;      // granted scope, OAuth families only
         QByteArray idToken; // startFamily() with a grant whose scope has openid
         QString dpopJkt;    // the key the access token is bound to (cnf.jkt); empty: Bearer
-        // AccessSigning::Deferred: the access token's claims, for accessSigner(); tokens.access
-        // stays empty.
-        QJsonObject accessClaims;
     };
-
-    // Whether refresh() signs the access token itself, or leaves its claims for the caller
-    // to sign on another thread (accessSigner()): the signature is most of a refresh's CPU.
-    enum class AccessSigning { Now, Deferred };
 
     // What an authorization code grants (oauthtokenroute.cpp): a family bound to a client.
     struct OAuthGrant
@@ -102,11 +94,7 @@ public:
     // WrongDpopKey, before any rotation or reuse rule); the new access token is bound to
     // `proofJkt` (an unbound family stays unbound).
     Result refresh(const QByteArray &refreshToken, const QString &clientAddress = {},
-                   const QString *requiredClient = nullptr, const QString &proofJkt = {},
-                   AccessSigning signing = AccessSigning::Now);
-    // Signs Result::accessClaims with the current signing key. The function holds its own
-    // copies and may run on any thread; it returns an empty token if signing failed.
-    std::function<QByteArray()> accessSigner(QJsonObject claims) const;
+                   const QString *requiredClient = nullptr, const QString &proofJkt = {});
     // `proofJkt` as for refresh(): a bound family is revoked only by the holder of its key
     // (else WrongDpopKey), so a stolen token cannot sign its user out.
     Outcome revoke(const QByteArray &refreshToken, const QString &proofJkt = {});
@@ -179,11 +167,6 @@ private:
     QByteArray mintAccess(qint64 userId, const QString &username, const QString &familyId,
                           qint64 nowMs, const QString &clientId = {},
                           const QString &dpopJkt = {}) const;
-    QJsonObject accessClaims(qint64 userId, const QString &username, const QString &familyId,
-                             qint64 nowMs, const QString &clientId, const QString &dpopJkt) const;
-    // A refresh's Ok result: the pair, its access token signed now or its claims kept.
-    Result rotatedResult(const Store::RefreshRecord &record, QByteArray refreshToken, qint64 nowMs,
-                         const QString &dpopJkt, AccessSigning signing) const;
     QByteArray mintIdToken(const Store::User &user, const OAuthGrant &grant,
                            const QString &familyId, qint64 nowMs) const;
     static bool looksLikeRefreshToken(const QByteArray &token);

@@ -405,9 +405,9 @@ void tst_ServerRotation::sameTokenAtTwoInstances()
 }
 
 QTEST_GUILESS_MAIN(tst_ServerRotation)
-// A refresh is answered once its access token is signed, off the event loop. Pipelined on
-// one connection with answers that need no signature, refreshes still come back in the order
-// of the requests, each with its own pair; the grace window's answer is signed the same way.
+// Refreshes pipelined on one connection, between answers of other kinds, come back in the
+// order of the requests, each with its own pair; the grace window answers the second
+// presentation of a token rotated earlier in the same pipeline.
 void tst_ServerRotation::pipelinedRefreshesInOrder()
 {
     ServerProcess server;
@@ -452,7 +452,8 @@ void tst_ServerRotation::pipelinedRefreshesInOrder()
 
 // Clients that reset their connection right after sending a refresh: the server stays up,
 // answers the clients that stayed, and every abandoned token is either still current or
-// rotated with its successor kept for the grace window, so presenting it again succeeds.
+// rotated with its successor kept for the grace window (the answer lost with the
+// connection), so presenting it again succeeds.
 void tst_ServerRotation::clientLeavesDuringRefresh()
 {
     ServerProcess server;
