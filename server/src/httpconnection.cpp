@@ -295,7 +295,12 @@ void HttpConnection::release(RequestFramer::Request request)
         return;
     }
     m_releasing = true;
-    emit m_socket->readyRead();
+    {
+        // Qt parses and dispatches the request within this signal; its handlers read the
+        // held fields from here.
+        const HeldFields::Dispatch dispatch(&request.heldFields);
+        emit m_socket->readyRead();
+    }
     m_releasing = false;
     // Qt's parser and the framer agree on where a canonical request ends; if
     // they ever did not, what is left must not be taken for another request.

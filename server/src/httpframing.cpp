@@ -604,7 +604,12 @@ void RequestFramer::messageComplete()
     message.reserve(m_requestLine.size() + m_headBytes + m_body.size() + 32);
     message += m_requestLine;
     message += "\r\n";
+    HeldFields::Fields held;
     for (const auto &[name, value] : std::as_const(m_fields)) {
+        if (HeldFields::isHeld(name)) {
+            held.append({name, value});
+            continue;
+        }
         // Framing and expectation fields were handled here; Qt's parser must not
         // act on them again (it would read a chunked body its own way, or send a
         // second 100 Continue).
@@ -627,7 +632,7 @@ void RequestFramer::messageComplete()
     message += "\r\n";
     message += m_body;
     const bool closeAfter = m_closeAfter;
-    m_queue.push_back(Request{std::move(message), closeAfter});
+    m_queue.push_back(Request{std::move(message), std::move(held), closeAfter});
     ++m_completed;
     resetMessage();
     if (closeAfter) {

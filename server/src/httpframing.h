@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "heldfields.h"
+
 #include <QtCore/QByteArray>
 #include <QtCore/QByteArrayView>
 #include <QtCore/QList>
@@ -52,7 +54,8 @@ public:
 
     struct Request
     {
-        QByteArray message; // canonical head + body
+        QByteArray message;            // canonical head + body, without the held fields
+        HeldFields::Fields heldFields; // Authorization and DPoP (heldfields.h), in order
         bool closeAfter = false;
     };
 

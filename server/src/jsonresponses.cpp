@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "jsonresponses.h"
 
+#include "heldfields.h"
+
 #include <QtCore/QJsonDocument>
 
 namespace Tessera::Server {
@@ -72,6 +74,13 @@ QHttpServerResponse retryLaterResponse(Status status, const QString &code, const
 
 QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
 {
+    if (const HeldFields::Fields *held = HeldFields::current(); held && HeldFields::isHeld(name)) {
+        for (const auto &[key, value] : *held) {
+            if (key.compare(name, Qt::CaseInsensitive) == 0)
+                return value;
+        }
+        return {};
+    }
     const auto headers = request.headers();
     for (const auto &[key, value] : headers) {
         if (key.compare(name, Qt::CaseInsensitive) == 0)
@@ -83,6 +92,13 @@ QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
 QList<QByteArray> headerValues(const QHttpServerRequest &request, QByteArrayView name)
 {
     QList<QByteArray> values;
+    if (const HeldFields::Fields *held = HeldFields::current(); held && HeldFields::isHeld(name)) {
+        for (const auto &[key, value] : *held) {
+            if (key.compare(name, Qt::CaseInsensitive) == 0)
+                values.append(value);
+        }
+        return values;
+    }
     const auto headers = request.headers();
     for (const auto &[key, value] : headers) {
         if (key.compare(name, Qt::CaseInsensitive) == 0)

@@ -42,7 +42,9 @@ QHttpServerResponse oauthError(const QString &error, const QString &description,
 // while the database is unreachable for now (Store::unavailable()), else 500 server_error.
 QHttpServerResponse oauthStorageError(bool databaseUnavailable);
 
-// The first value of a header field (case-insensitive name), empty if absent.
+// The first value of a header field (case-insensitive name), empty if absent. Authorization
+// and DPoP come from the connection guard (heldfields.h) while it dispatches the request:
+// read them in the handler, not later.
 QByteArray header(const QHttpServerRequest &request, QByteArrayView name);
 // Every value of a header field, in order.
 QList<QByteArray> headerValues(const QHttpServerRequest &request, QByteArrayView name);

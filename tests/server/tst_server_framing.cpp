@@ -94,6 +94,7 @@ private slots:
     void limitBoundaries();
     void bytesAfterAClosingRequestAreIgnored();
     void continueIsAskedOnlyBeforeTheBody();
+    void credentialFieldsAreHeldFromQt();
     void phases();
     void pipelineIsBounded();
     void timeoutStopsTheFramer();
@@ -493,6 +494,35 @@ void tst_ServerFraming::continueIsAskedOnlyBeforeTheBody()
     http10.feed("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     QVERIFY(!http10.wantsContinue());
     QVERIFY(!http10.failed());
+}
+
+// Authorization and DPoP never reach Qt's parser: they leave the canonical message and are
+// held beside it, every occurrence in order, names as sent, values trimmed; the guard gives
+// them to the handlers while Qt dispatches the request (HeldFields).
+void tst_ServerFraming::credentialFieldsAreHeldFromQt()
+{
+    RequestFramer framer(testLimits());
+    framer.feed("GET /api/me/ HTTP/1.1\r\nHost: a\r\nAuthorization:  DPoP abc \r\nX-A: b\r\n"
+                "dpop: proof.one\r\nAUTHORIZATION: Bearer second\r\n\r\n");
+    QVERIFY(!framer.failed());
+    QVERIFY(framer.hasRequest());
+    const RequestFramer::Request request = framer.takeRequest();
+    QCOMPARE(request.message, QByteArray("GET /api/me/ HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\r\n"));
+    const HeldFields::Fields expected{{"Authorization", "DPoP abc"},
+                                      {"dpop", "proof.one"},
+                                      {"AUTHORIZATION", "Bearer second"}};
+    QCOMPARE(request.heldFields, expected);
+
+    QVERIFY(HeldFields::current() == nullptr);
+    {
+        const HeldFields::Dispatch dispatch(&request.heldFields);
+        QCOMPARE(HeldFields::current(), &request.heldFields);
+    }
+    QVERIFY(HeldFields::current() == nullptr);
+    QVERIFY(HeldFields::isHeld("DPoP"));
+    QVERIFY(HeldFields::isHeld("authorization"));
+    QVERIFY(!HeldFields::isHeld("Authorization-Extra"));
+    QVERIFY(!HeldFields::isHeld("Cookie"));
 }
 
 void tst_ServerFraming::phases()
