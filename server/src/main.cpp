@@ -224,7 +224,7 @@ int main(int argc, char *argv[])
     previousMessageHandler = qInstallMessageHandler(messageHandler);
     // Qt's own event dispatcher rather than GLib's main loop, for this thread and the serving
     // threads: nothing here needs GLib, and its loop cost about 15 % of the CPU of a DPoP GET
-    // (docs/SERVER.md, "Threads").
+    // (docs/SERVER.md, "Connections and limits").
     qputenv("QT_NO_GLIB", "1");
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("tessera-server"));
