@@ -13,6 +13,7 @@
 #include <QtCore/QFile>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
+#include <QtCore/QTimer>
 #include <QtNetwork/QSslCertificate>
 #include <QtNetwork/QSslKey>
 #include <QtNetwork/QTcpSocket>
@@ -88,6 +89,8 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
 {
     // The routes hold keys derived from it; the material itself is not kept.
     secureWipe(m_deploymentKey);
+    m_store.setGroupSettledHandler(
+            [this](quint64 group, bool committed) { groupSettled(group, committed); });
     addRoutes();
 }
 
@@ -97,6 +100,10 @@ HttpApi::~HttpApi()
     // dropped while the server, and so the responders' sockets, still exist.
     m_login.shutdown();
     m_dpop.shutdown();
+    // Answers held for a commit are dropped the same way; their group is rolled back when
+    // the store closes, so none of them was acknowledged.
+    m_store.setGroupSettledHandler({});
+    m_held.clear();
 }
 
 QHttpServerResponse HttpApi::meResponse(const DpopCheck::Access &access) const
@@ -128,7 +135,10 @@ void HttpApi::addRoutes()
                    });
 
     m_server.route(QStringLiteral("/api/token/refresh/"), Method::Post,
-                   [this](const QHttpServerRequest &request) { return refresh(request); });
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       answerAfterCommit(std::move(responder), storageErrorResponse,
+                                         [this, &request] { return refresh(request); });
+                   });
 
     m_server.route(QStringLiteral("/api/token/blacklist/"), Method::Post,
                    [this](const QHttpServerRequest &request) { return blacklist(request); });
@@ -230,7 +240,10 @@ void HttpApi::addOAuthRoutes()
                        m_device.post(request, std::move(responder));
                    });
     m_server.route(prefix + QStringLiteral("/token"), Method::Post,
-                   [this](const QHttpServerRequest &request) { return m_oauth.token(request); });
+                   [this](const QHttpServerRequest &request, QHttpServerResponder &&responder) {
+                       answerAfterCommit(std::move(responder), oauthStorageError,
+                                         [this, &request] { return m_oauth.token(request); });
+                   });
     m_server.route(prefix + QStringLiteral("/revoke"), Method::Post,
                    [this](const QHttpServerRequest &request) { return m_oauth.revoke(request); });
     m_server.route(prefix + QStringLiteral("/userinfo"), Method::Get,
@@ -256,6 +269,72 @@ QHttpServerResponse HttpApi::refresh(const QHttpServerRequest &request)
             });
     m_dpop.addNonce(response);
     return response;
+}
+
+template<typename Handler>
+void HttpApi::answerAfterCommit(QHttpServerResponder &&responder,
+                                QHttpServerResponse (*storageError)(bool), Handler &&handle)
+{
+    QHttpServerResponse response = [&] {
+        const Store::RotationGroupScope groupCommit(m_store);
+        return handle();
+    }();
+    // Any statement but a group's own commits the open group first, so a group still open
+    // here holds this request's rotation, or its reads of the group's rotations: the answer
+    // waits for the commit. Holding an answer that needed no wait costs only its latency.
+    const quint64 group = m_store.openGroup();
+    if (group == 0)
+        return response.write(std::move(responder));
+    QTcpSocket *const socket = responder.socket();
+    m_held.push_back(HeldAnswer{group, socket, std::move(responder), std::move(response),
+                                storageError});
+    scheduleCommit();
+}
+
+void HttpApi::scheduleCommit()
+{
+    if (m_commitScheduled)
+        return;
+    m_commitScheduled = true;
+    // A zero timer fires after the socket notifiers of this event-loop round: the group holds
+    // the rotations of every request read in the round.
+    QTimer::singleShot(0, this, &HttpApi::commitHeldAnswers);
+}
+
+void HttpApi::groupSettled(quint64 group, bool committed)
+{
+    // Called inside a store call: only noted here, answered from the event loop.
+    m_settledGroups.insert(group, committed);
+    scheduleCommit();
+}
+
+void HttpApi::commitHeldAnswers()
+{
+    m_store.settleGroup(); // reported to groupSettled(), which needs no new round for it
+    m_commitScheduled = false;
+    std::vector<HeldAnswer> held;
+    held.swap(m_held);
+    const QHash<quint64, bool> settled = std::exchange(m_settledGroups, {});
+    for (HeldAnswer &answer : held) {
+        const auto outcome = settled.constFind(answer.group);
+        if (outcome == settled.cend()) {
+            m_held.push_back(std::move(answer)); // a group opened since; not reached here
+            continue;
+        }
+        if (!answer.socket || answer.socket->state() != QAbstractSocket::ConnectedState) {
+            qCDebug(lcServerAuth) << "refresh client disconnected while its rotation committed";
+            continue;
+        }
+        if (*outcome) {
+            answer.response.write(std::move(answer.responder));
+        } else {
+            // Nothing of the group was written: every token presented is still current, and
+            // the same request again succeeds.
+            answer.storageError(true).write(std::move(answer.responder));
+        }
+    }
+    if (!m_held.empty())
+        scheduleCommit();
 }
 
 QHttpServerResponse HttpApi::blacklist(const QHttpServerRequest &request)

@@ -13,8 +13,13 @@
 #include "store.h"
 #include "tokenservice.h"
 
+#include <QtCore/QHash>
 #include <QtCore/QObject>
+#include <QtCore/QPointer>
 #include <QtHttpServer/QHttpServer>
+#include <QtNetwork/QTcpSocket>
+
+#include <vector>
 
 namespace Tessera::Server {
 
@@ -49,6 +54,17 @@ private:
     QHttpServerResponse withStringField(const QHttpServerRequest &request, const QString &field,
                                         Handler &&handle) const;
     QHttpServerResponse refresh(const QHttpServerRequest &request);
+    // Answers a route that may rotate a refresh token (Store::RotationGroupScope): at once, or,
+    // when a group of rotations is open, after its commit.
+    // `storageError` is the route's answer to a failed commit.
+    template<typename Handler>
+    void answerAfterCommit(QHttpServerResponder &&responder,
+                           QHttpServerResponse (*storageError)(bool), Handler &&handle);
+    // The store reported a group committed or rolled back.
+    void groupSettled(quint64 group, bool committed);
+    // Commits the open group, then sends the answers of every settled group.
+    void commitHeldAnswers();
+    void scheduleCommit();
     QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The answer of GET /api/me/ once the request's credentials are checked.
@@ -66,6 +82,19 @@ private:
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
     OAuthTokenRoute m_oauth;
+    // Answers waiting for their group's commit (group commit, docs/SERVER.md), and the groups
+    // settled since the last round: serial -> committed.
+    struct HeldAnswer
+    {
+        quint64 group;
+        QPointer<QTcpSocket> socket;
+        QHttpServerResponder responder;
+        QHttpServerResponse response;
+        QHttpServerResponse (*storageError)(bool);
+    };
+    std::vector<HeldAnswer> m_held;
+    QHash<quint64, bool> m_settledGroups;
+    bool m_commitScheduled = false;
     QHttpServer m_server;
 };
 

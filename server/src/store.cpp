@@ -62,6 +62,9 @@ Store::Store(const QString &connectionName)
 
 Store::~Store()
 {
+    // An open group's answers were never sent: rolled back, as if its requests never came.
+    if (m_groupOpen)
+        m_db.rollback();
     m_findUser.reset();
     m_findRefresh.reset();
     m_findSuccessor.reset();
@@ -174,6 +177,8 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 
 bool Store::execute(QSqlQuery &query)
 {
+    if (m_groupOpen && !m_groupJoining)
+        settleGroup();
     if (m_stale.contains(&query)) {
         // Preparing drops the values bound for this use: bound again once prepared.
         const QVariantList values = query.boundValues();
@@ -222,9 +227,43 @@ bool Store::prepare(QSqlQuery &query, const QString &statement)
     return false;
 }
 
+bool Store::transaction()
+{
+    settleGroup();
+    return m_db.transaction();
+}
+
+bool Store::settleGroup()
+{
+    if (!m_groupOpen)
+        return true;
+    m_groupOpen = false;
+    const bool committed = m_db.commit();
+    if (!committed) {
+        // SQLite keeps the transaction open after a failed COMMIT (SQLITE_BUSY): ended here,
+        // so the group's rotations are all undone and their holders answer 503.
+        qCWarning(lcServerStore) << "a group of rotations could not be committed:"
+                                 << m_db.lastError().text();
+        m_db.rollback();
+    } else {
+        qCDebug(lcServerStore) << "committed a group of" << m_groupRotations << "rotations";
+    }
+    if (m_groupSettled)
+        m_groupSettled(m_groupSerial, committed);
+    return committed;
+}
+
+void Store::abandonGroup()
+{
+    m_groupOpen = false;
+    m_db.rollback();
+    if (m_groupSettled)
+        m_groupSettled(m_groupSerial, false);
+}
+
 bool Store::begin()
 {
-    if (m_db.transaction())
+    if (transaction())
         return true;
     m_failed = true;
     m_failureTransient = false;
@@ -339,7 +378,7 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
     // commit id 8 before id 7, and forEachPasswordHash() would read past 7 for good. The lock
     // is taken before the id is drawn and held until the commit: ids commit in order.
     QSqlQuery lock(m_db);
-    if (!m_db.transaction()) {
+    if (!transaction()) {
         m_failed = true;
         return AddUserResult::Failed;
     }
@@ -385,7 +424,7 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
                          const QByteArray &tokenHash, qint64 idleExpiresAtMs,
                          const QString &clientId, const QString &scope, const QString &dpopJkt)
 {
-    if (!m_db.transaction()) {
+    if (!transaction()) {
         m_failed = true;
         return false;
     }
@@ -440,8 +479,13 @@ std::optional<Store::RefreshRecord> Store::readRefresh(QSqlQuery &query)
 
 std::optional<Store::RefreshRecord> Store::findRefreshToken(const QByteArray &tokenHash)
 {
+    // Read inside an open group when the caller may join it: it sees the group's rotations,
+    // and an answer that depends on one is held with the group's (RotationGroupScope).
+    m_groupJoining = m_groupAllowed;
     m_findRefresh->addBindValue(tokenHash);
-    return readRefresh(*m_findRefresh);
+    auto record = readRefresh(*m_findRefresh);
+    m_groupJoining = false;
+    return record;
 }
 
 std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &parentHash)
@@ -467,7 +511,10 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
         rotation.finish();
         return inserted == 1 ? RotateResult::Rotated : RotateResult::NotCurrent;
     }
-    if (!m_db.transaction()) {
+    if (m_groupAllowed)
+        return rotateInGroup(parentHash, successorSealed, nowMs, familyId, successorHash,
+                             successorIdleExpiresAtMs);
+    if (!transaction()) {
         m_failed = true;
         return RotateResult::Failed;
     }
@@ -495,6 +542,46 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
         return RotateResult::Failed;
     }
     return RotateResult::Rotated;
+}
+
+Store::RotateResult Store::rotateInGroup(const QByteArray &parentHash,
+                                         const QByteArray &successorSealed, qint64 nowMs,
+                                         const QString &familyId, const QByteArray &successorHash,
+                                         qint64 successorIdleExpiresAtMs)
+{
+    if (!m_groupOpen) {
+        if (!begin())
+            return RotateResult::Failed;
+        m_groupOpen = true;
+        m_groupRotations = 0;
+        ++m_groupSerial;
+    }
+    m_groupJoining = true;
+    QSqlQuery &mark = *m_markRotated;
+    mark.addBindValue(nowMs);
+    mark.addBindValue(successorSealed);
+    mark.addBindValue(parentHash);
+    bool ok = execute(mark);
+    const bool current = ok && mark.numRowsAffected() == 1;
+    if (current) {
+        QSqlQuery &insert = *m_insertRefresh;
+        insert.addBindValue(successorHash);
+        insert.addBindValue(familyId);
+        insert.addBindValue(parentHash);
+        insert.addBindValue(nowMs);
+        insert.addBindValue(successorIdleExpiresAtMs);
+        ok = execute(insert);
+    }
+    m_groupJoining = false;
+    if (current && ok)
+        ++m_groupRotations;
+    if (!ok) {
+        // The mark may stand without its successor: the whole group goes, nothing half-done.
+        abandonGroup();
+        m_failed = true;
+        return RotateResult::Failed;
+    }
+    return current ? RotateResult::Rotated : RotateResult::NotCurrent;
 }
 
 bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)

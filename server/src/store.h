@@ -250,6 +250,37 @@ public:
     int purgeDpopProofs(qint64 nowMs);
 
     bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
+
+    // Group commit (SQLite): while a RotationGroupScope is alive, rotate() joins an open
+    // transaction (opening one if needed) instead of committing on its own, so the rotations
+    // of one event-loop round share one commit. The caller holds the answers of rotations made
+    // in a group until settleGroup() reports its commit. Any other statement, read or write,
+    // commits the open group first, so nothing else ever reads or writes inside it.
+    class RotationGroupScope
+    {
+    public:
+        explicit RotationGroupScope(Store &store) : m_store(store)
+        {
+            m_store.m_groupAllowed = !m_store.isPostgreSQL();
+        }
+        ~RotationGroupScope() { m_store.m_groupAllowed = false; }
+        RotationGroupScope(const RotationGroupScope &) = delete;
+        RotationGroupScope &operator=(const RotationGroupScope &) = delete;
+
+    private:
+        Store &m_store;
+    };
+    // The open group's serial, 0 when none is open.
+    quint64 openGroup() const { return m_groupOpen ? m_groupSerial : 0; }
+    // Commits the open group (a no-op without one) and reports it to the settled handler.
+    // False when the commit failed: then nothing of the group was written.
+    bool settleGroup();
+    // Called with a group's serial when it commits (true) or is rolled back (false). It must
+    // not use the store: it may run inside another statement's call.
+    void setGroupSettledHandler(std::function<void(quint64 serial, bool committed)> handler)
+    {
+        m_groupSettled = std::move(handler);
+    }
     // PostgreSQL: statements running longer than `ms` are cancelled (statement_timeout; 0:
     // none), also on a connection opened again later. False when it could not be set.
     bool setStatementTimeout(qint64 ms);
@@ -272,6 +303,14 @@ private:
     bool prepare(QSqlQuery &query, const QString &statement);
     // m_db.transaction(); a failure is classed and may reconnect, as a failed statement.
     bool begin();
+    // m_db.transaction() after the open rotation group is committed: every transaction but
+    // the group's own starts here.
+    bool transaction();
+    // Rolls the open group back after one of its statements failed.
+    void abandonGroup();
+    RotateResult rotateInGroup(const QByteArray &parentHash, const QByteArray &successorSealed,
+                               qint64 nowMs, const QString &familyId,
+                               const QByteArray &successorHash, qint64 successorIdleExpiresAtMs);
     // Marks the failure transient when `error` is one that passes (see unavailable()).
     void classifyFailure(const QSqlError &error);
     // PostgreSQL: after a failed statement, a broken connection is opened again and the
@@ -288,6 +327,12 @@ private:
     qint64 m_statementTimeoutMs = 0;
     bool m_failureTransient = false;
     bool m_failed = false;
+    bool m_groupAllowed = false; // a RotationGroupScope is alive
+    bool m_groupOpen = false;
+    bool m_groupJoining = false; // a statement of the open group's own is running
+    quint64 m_groupSerial = 0;
+    int m_groupRotations = 0; // in the open group, for the log
+    std::function<void(quint64, bool)> m_groupSettled;
     // The queries whose prepare() failed, with its error, until execute() reports it: one per
     // query, so that of two failed prepares neither is lost.
     QHash<const QSqlQuery *, QSqlError> m_unprepared;

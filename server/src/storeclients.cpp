@@ -15,7 +15,7 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
         return AddClientResult::Exists;
     if (m_failed)
         return AddClientResult::Failed;
-    if (!m_db.transaction()) {
+    if (!transaction()) {
         m_failed = true;
         return AddClientResult::Failed;
     }
