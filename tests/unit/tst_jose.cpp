@@ -296,6 +296,8 @@ private slots:
     void es256SignatureEncoding_data();
     void es256SignatureEncoding();
     void es256KeysInTurn();
+    void es256SignersInTurn();
+    void es256SignContextLeavesWithKey();
     void es256DerEncoding_data();
     void es256DerEncoding();
     void sizeLimit();
@@ -1354,6 +1356,69 @@ void tst_Jose::es256KeysInTurn()
     // A flipped bit in a token just accepted with the same key.
     QCOMPARE(verifyCompact(tokens[0], keySet("es")).error, Error::None);
     QCOMPARE(verifyCompact(flipBit(tokens[0], 2, 10), keySet("es")).error, Error::BadSignature);
+}
+
+// Signing keeps a context per thread for the two keys it signed with last. Three keys under one
+// kid, in an order that uses the first context, the second, and evicts one, on two threads at
+// once: a signature made with another key's context fails under the right public key.
+void tst_Jose::es256SignersInTurn()
+{
+    Key third = Key::generate(Algorithm::ES256);
+    third.setKeyId(QStringLiteral("es"));
+    const QList<Key> signers{m_es, m_esOther, third};
+    QList<Key> publicKeys;
+    for (const Key &signer : signers)
+        publicKeys.append(Key::fromJwk(signer.publicJwk()));
+    const int order[] = {0, 0, 1, 0, 1, 1, 2, 0, 2, 2, 1, 0, 2, 1};
+    const auto signInTurn = [&signers, &publicKeys, &order](int salt) {
+        int wrong = 0;
+        for (int round = 0; round < 20; ++round) {
+            for (const int k : order) {
+                const QByteArray payload =
+                        QByteArray::number(salt) + '.' + QByteArray::number(round);
+                const QByteArray token = signCompact(signers[k], payload);
+                for (qsizetype v = 0; v < publicKeys.size(); ++v) {
+                    const Error expected = v == k ? Error::None : Error::BadSignature;
+                    wrong += verifyCompact(token, {publicKeys[v]}).error != expected;
+                }
+            }
+        }
+        return wrong;
+    };
+    int wrongElsewhere = -1;
+    std::unique_ptr<QThread> thread(
+            QThread::create([&signInTurn, &wrongElsewhere] { wrongElsewhere = signInTurn(2); }));
+    thread->start();
+    const int wrongHere = signInTurn(1);
+    QVERIFY(thread->wait());
+    QCOMPARE(wrongHere, 0);
+    QCOMPARE(wrongElsewhere, 0);
+}
+
+// A thread's signing context holds a reference to its private key; once no Key holds that key,
+// the thread's next signature frees the context instead of keeping the key until the thread ends.
+void tst_Jose::es256SignContextLeavesWithKey()
+{
+    int heldWithBoth = -1;
+    int heldAfterFirstDropped = -1;
+    Error verified = Error::Malformed;
+    std::unique_ptr<QThread> thread(QThread::create([&] {
+        Key first = Key::generate(Algorithm::ES256);
+        const Key second = Key::generate(Algorithm::ES256);
+        const Key secondPublic = Key::fromJwk(second.publicJwk());
+        signCompact(first, "payload");
+        signCompact(second, "payload");
+        heldWithBoth = Private::es256SignContextsHeldForTesting();
+        first = Key();
+        const QByteArray token = signCompact(second, "payload");
+        heldAfterFirstDropped = Private::es256SignContextsHeldForTesting();
+        verified = verifyCompact(token, {secondPublic}).error;
+    }));
+    thread->start();
+    QVERIFY(thread->wait());
+    QCOMPARE(heldWithBoth, 2);
+    QCOMPARE(heldAfterFirstDropped, 1);
+    QCOMPARE(verified, Error::None);
 }
 
 // r||s to the DER that OpenSSL verifies: minimal INTEGERs, a 0x00 before a high bit.
