@@ -158,20 +158,28 @@ EVP_PKEY_CTX *es256VerifyContext(EVP_PKEY *pkey)
 
 // Signing contexts per thread, for the ES256 keys last signed with on it: two, as for
 // verification. A context holds a reference to its key, so the pointer it is looked up by
-// cannot be reused by another key while it is cached. `owner` tells when the last Key holding
-// the private key is gone: that context is freed at this thread's next ES256 signature rather
-// than keeping the private scalar in memory until the thread ends.
+// cannot be reused by another key while it is cached. So that the private key does not outlive
+// its last Key in here, the key's deleter drops the context of the thread that releases it
+// (forgetEs256SignContext), and `owner` tells the other threads at their next ES256 signature.
 struct SignContext
 {
     EVP_PKEY *pkey = nullptr;
     std::weak_ptr<EVP_PKEY> owner;
     PkeyCtxPtr ctx;
 };
-thread_local std::array<SignContext, 2> threadSignContexts; // most recently used first
+// Trivially destructible, so still readable while the thread's other thread_local objects (and,
+// on the main thread, static ones) are destroyed and may release a key after the contexts.
+thread_local bool threadSignContextsGone = false;
+struct SignContexts
+{
+    std::array<SignContext, 2> entries; // most recently used first
+    ~SignContexts() { threadSignContextsGone = true; }
+};
+thread_local SignContexts threadSignContexts;
 
 EVP_PKEY_CTX *es256SignContext(const std::shared_ptr<EVP_PKEY> &pkey)
 {
-    std::array<SignContext, 2> &contexts = threadSignContexts;
+    std::array<SignContext, 2> &contexts = threadSignContexts.entries;
     for (SignContext &context : contexts) {
         if (context.ctx && context.owner.expired())
             context = SignContext{};
@@ -210,15 +218,26 @@ QByteArray es256Sign(const std::shared_ptr<EVP_PKEY> &pkey, QByteArrayView data)
     unsigned char der[Es256MaxDerSignatureSize];
     size_t length = sizeof der;
     if (EVP_PKEY_sign(ctx, der, &length, digest, sizeof digest) != 1 || length > sizeof der) {
-        threadSignContexts[0] = SignContext{}; // not trusted for the next signature
+        threadSignContexts.entries[0] = SignContext{}; // not trusted for the next signature
         return {};
     }
     return derToRaw(QByteArrayView(der, qsizetype(length)));
 }
 
+void forgetEs256SignContext(EVP_PKEY *pkey)
+{
+    if (threadSignContextsGone)
+        return;
+    for (SignContext &context : threadSignContexts.entries) {
+        if (context.pkey == pkey)
+            context = SignContext{};
+    }
+}
+
 int es256SignContextsHeldForTesting()
 {
-    return int(std::count_if(threadSignContexts.begin(), threadSignContexts.end(),
+    const std::array<SignContext, 2> &contexts = threadSignContexts.entries;
+    return int(std::count_if(contexts.begin(), contexts.end(),
                              [](const SignContext &context) { return bool(context.ctx); }));
 }
 

@@ -76,6 +76,10 @@ bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteAr
 // EVP_PKEY_sign on a context each thread keeps for the keys it signed with last (a server signs
 // every access token with one key), instead of an EVP_DigestSignInit per call.
 QByteArray es256Sign(const std::shared_ptr<EVP_PKEY> &pkey, QByteArrayView data);
+// Frees the calling thread's signing context for `pkey`, if it has one: the deleter of an ES256
+// private key calls it before EVP_PKEY_free, so that the context's reference does not keep the
+// key alive. Other threads free theirs at their next ES256 signature.
+void forgetEs256SignContext(EVP_PKEY *pkey);
 // How many ES256 signing contexts the calling thread holds (0 to 2). Exported for the unit tests.
 TESSERA_JOSE_EXPORT int es256SignContextsHeldForTesting();
 // ES256 verification of `data` against a DER ECDSA-Sig-Value: SHA-256 of the data, then

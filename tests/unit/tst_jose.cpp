@@ -14,6 +14,7 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
+#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -1395,29 +1396,46 @@ void tst_Jose::es256SignersInTurn()
     QCOMPARE(wrongElsewhere, 0);
 }
 
-// A thread's signing context holds a reference to its private key; once no Key holds that key,
-// the thread's next signature frees the context instead of keeping the key until the thread ends.
+// A thread's signing context holds a reference to its private key. Released on the thread that
+// signed, the last Key frees that thread's context at once; released on another thread, the
+// signing thread frees it at its next signature. Either way the key does not stay in memory
+// until the thread ends.
 void tst_Jose::es256SignContextLeavesWithKey()
 {
     int heldWithBoth = -1;
-    int heldAfterFirstDropped = -1;
+    int heldAfterDroppedHere = -1;
+    int heldBeforeDroppedElsewhere = -1;
+    int heldAfterDroppedElsewhere = -1;
     Error verified = Error::Malformed;
+    Key elsewhere = Key::generate(Algorithm::ES256);
+    QSemaphore signedWithElsewhere;
+    QSemaphore elsewhereDropped;
     std::unique_ptr<QThread> thread(QThread::create([&] {
-        Key first = Key::generate(Algorithm::ES256);
-        const Key second = Key::generate(Algorithm::ES256);
-        const Key secondPublic = Key::fromJwk(second.publicJwk());
-        signCompact(first, "payload");
-        signCompact(second, "payload");
+        Key here = Key::generate(Algorithm::ES256);
+        const Key kept = Key::generate(Algorithm::ES256);
+        const Key keptPublic = Key::fromJwk(kept.publicJwk());
+        signCompact(here, "payload");
+        signCompact(kept, "payload");
         heldWithBoth = Private::es256SignContextsHeldForTesting();
-        first = Key();
-        const QByteArray token = signCompact(second, "payload");
-        heldAfterFirstDropped = Private::es256SignContextsHeldForTesting();
-        verified = verifyCompact(token, {secondPublic}).error;
+        here = Key();
+        heldAfterDroppedHere = Private::es256SignContextsHeldForTesting();
+        signCompact(elsewhere, "payload");
+        heldBeforeDroppedElsewhere = Private::es256SignContextsHeldForTesting();
+        signedWithElsewhere.release();
+        elsewhereDropped.acquire();
+        const QByteArray token = signCompact(kept, "payload");
+        heldAfterDroppedElsewhere = Private::es256SignContextsHeldForTesting();
+        verified = verifyCompact(token, {keptPublic}).error;
     }));
     thread->start();
+    signedWithElsewhere.acquire();
+    elsewhere = Key(); // the last holder, on this thread
+    elsewhereDropped.release();
     QVERIFY(thread->wait());
     QCOMPARE(heldWithBoth, 2);
-    QCOMPARE(heldAfterFirstDropped, 1);
+    QCOMPARE(heldAfterDroppedHere, 1);
+    QCOMPARE(heldBeforeDroppedElsewhere, 2);
+    QCOMPARE(heldAfterDroppedElsewhere, 1);
     QCOMPARE(verified, Error::None);
 }
 
