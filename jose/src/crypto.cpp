@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Cryptographic helpers of Tessera::Jose on OpenSSL EVP: HMAC, one-shot sign and verify, the
-// ES256 signature encodings, P-256 key checks, and the public primitives (constant-time
-// comparison, random bytes, SHA-256).
+// Cryptographic helpers of Tessera::Jose on OpenSSL EVP: HMAC, one-shot sign and verify, ES256
+// signing and verification on per-thread contexts, the ES256 signature encodings, P-256 key checks,
+// and the public primitives (constant-time comparison, random bytes, SHA-256).
 #include "crypto_p.h"
 
 #include <tessera/jose.h>
@@ -15,6 +15,7 @@
 #include <array>
 #include <climits>
 #include <cstring>
+#include <memory>
 
 namespace Tessera::Jose {
 
@@ -92,9 +93,12 @@ QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data)
     const MdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, pkey) != 1)
         return {};
-    size_t length = 0;
-    if (EVP_DigestSign(ctx.get(), nullptr, &length, bytes(data), size_t(data.size())) != 1)
+    // The key's maximum signature size, so one EVP_DigestSign() call instead of a size query
+    // first.
+    const int maximum = EVP_PKEY_get_size(pkey);
+    if (maximum <= 0)
         return {};
+    size_t length = size_t(maximum);
     QByteArray out(qsizetype(length), Qt::Uninitialized);
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(out.data()), &length,
                        bytes(data), size_t(data.size()))
@@ -152,7 +156,90 @@ EVP_PKEY_CTX *es256VerifyContext(EVP_PKEY *pkey)
     return contexts[0].ctx.get();
 }
 
+// Signing contexts per thread, for the ES256 keys last signed with on it: two, as for
+// verification. A context holds a reference to its key, so the pointer it is looked up by
+// cannot be reused by another key while it is cached. So that the private key does not outlive
+// its last Key in here, the key's deleter drops the context of the thread that releases it
+// (forgetEs256SignContext), and `owner` tells the other threads at their next ES256 signature.
+struct SignContext
+{
+    EVP_PKEY *pkey = nullptr;
+    std::weak_ptr<EVP_PKEY> owner;
+    PkeyCtxPtr ctx;
+};
+// Trivially destructible, so still readable while the thread's other thread_local objects (and,
+// on the main thread, static ones) are destroyed and may release a key after the contexts.
+thread_local bool threadSignContextsGone = false;
+struct SignContexts
+{
+    std::array<SignContext, 2> entries; // most recently used first
+    ~SignContexts() { threadSignContextsGone = true; }
+};
+thread_local SignContexts threadSignContexts;
+
+EVP_PKEY_CTX *es256SignContext(const std::shared_ptr<EVP_PKEY> &pkey)
+{
+    std::array<SignContext, 2> &contexts = threadSignContexts.entries;
+    for (SignContext &context : contexts) {
+        if (context.ctx && context.owner.expired())
+            context = SignContext{};
+    }
+    if (contexts[0].pkey == pkey.get())
+        return contexts[0].ctx.get();
+    if (contexts[1].pkey != pkey.get()) {
+        // OpenSSL (EVP_PKEY_sign(3)): EVP_PKEY_sign() may be called more than once on a
+        // context EVP_PKEY_sign_init() prepared, as long as the parameters stay the same; they
+        // are set here once and never changed. Each call draws its own nonce.
+        PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
+        if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1
+            || EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256Digest()) != 1)
+            return nullptr;
+        contexts[1] = SignContext{pkey.get(), pkey, std::move(ctx)};
+    }
+    std::swap(contexts[0], contexts[1]);
+    return contexts[0].ctx.get();
+}
+
 } // namespace
+
+QByteArray es256Sign(const std::shared_ptr<EVP_PKEY> &pkey, QByteArrayView data)
+{
+    unsigned char digest[32];
+    unsigned int digestLength = 0;
+    if (EVP_Digest(data.data(), size_t(data.size()), digest, &digestLength, sha256Digest(), nullptr)
+                != 1
+        || digestLength != sizeof digest)
+        return {};
+    EVP_PKEY_CTX *const ctx = es256SignContext(pkey);
+    if (!ctx)
+        return {};
+    // A P-256 key's DER signature fits: OpenSSL refuses a smaller buffer rather than writing
+    // past it, so no size query is needed first.
+    unsigned char der[Es256MaxDerSignatureSize];
+    size_t length = sizeof der;
+    if (EVP_PKEY_sign(ctx, der, &length, digest, sizeof digest) != 1 || length > sizeof der) {
+        threadSignContexts.entries[0] = SignContext{}; // not trusted for the next signature
+        return {};
+    }
+    return derToRaw(QByteArrayView(der, qsizetype(length)));
+}
+
+void forgetEs256SignContext(EVP_PKEY *pkey)
+{
+    if (threadSignContextsGone)
+        return;
+    for (SignContext &context : threadSignContexts.entries) {
+        if (context.pkey == pkey)
+            context = SignContext{};
+    }
+}
+
+int es256SignContextsHeldForTesting()
+{
+    const std::array<SignContext, 2> &contexts = threadSignContexts.entries;
+    return int(std::count_if(contexts.begin(), contexts.end(),
+                             [](const SignContext &context) { return bool(context.ctx); }));
+}
 
 bool es256VerifyDer(EVP_PKEY *pkey, QByteArrayView data, QByteArrayView derSignature)
 {
@@ -210,7 +297,7 @@ QByteArray rawToDer(QByteArrayView raw)
     // SEQUENCE { r INTEGER, s INTEGER }: at most 2 + 2 * 35 bytes, so every length fits in
     // one byte (short form).
     QByteArray out;
-    out.reserve(72);
+    out.reserve(Es256MaxDerSignatureSize);
     out += char(0x30);
     out += char(0x00); // the content length, known at the end
     appendDerInteger(out, bytes(raw));

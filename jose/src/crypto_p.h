@@ -39,6 +39,8 @@ using Pkcs8Ptr = Owned<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>;
 
 inline constexpr qsizetype P256CoordinateSize = 32;
 inline constexpr qsizetype Es256SignatureSize = 64;
+// SEQUENCE of two INTEGERs of up to 33 bytes each (a 0x00 before a high bit): 2 + 2 * 35.
+inline constexpr qsizetype Es256MaxDerSignatureSize = 72;
 inline constexpr qsizetype Ed25519KeySize = 32;
 inline constexpr qsizetype Ed25519SignatureSize = 64;
 inline constexpr qsizetype HmacSha256Size = 32;
@@ -70,6 +72,16 @@ QByteArray hmacSha256(QByteArrayView secret, QByteArrayView data);
 const EVP_MD *sha256Digest();
 QByteArray digestSign(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data);
 bool digestVerify(EVP_PKEY *pkey, const EVP_MD *md, QByteArrayView data, QByteArrayView signature);
+// ES256 signature of `data` as r||s (empty on failure): SHA-256 of the data, then
+// EVP_PKEY_sign on a context each thread keeps for the keys it signed with last (a server signs
+// every access token with one key), instead of an EVP_DigestSignInit per call.
+QByteArray es256Sign(const std::shared_ptr<EVP_PKEY> &pkey, QByteArrayView data);
+// Frees the calling thread's signing context for `pkey`, if it has one: the deleter of an ES256
+// private key calls it before EVP_PKEY_free, so that the context's reference does not keep the
+// key alive. Other threads free theirs at their next ES256 signature.
+void forgetEs256SignContext(EVP_PKEY *pkey);
+// How many ES256 signing contexts the calling thread holds (0 to 2). Exported for the unit tests.
+TESSERA_JOSE_EXPORT int es256SignContextsHeldForTesting();
 // ES256 verification of `data` against a DER ECDSA-Sig-Value: SHA-256 of the data, then
 // EVP_PKEY_verify on a context each thread keeps for the keys it verified with last (a DPoP
 // client signs every proof with one key), instead of an EVP_DigestVerifyInit per call.

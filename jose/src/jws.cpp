@@ -30,10 +30,8 @@ QByteArray KeyPrivate::sign(QByteArrayView input) const
     switch (algorithm) {
     case Algorithm::HS256:
         return hmacSha256(secret->reveal(), input);
-    case Algorithm::ES256: {
-        const QByteArray der = digestSign(pkey.get(), sha256Digest(), input);
-        return der.isEmpty() ? QByteArray() : derToRaw(der);
-    }
+    case Algorithm::ES256:
+        return es256Sign(pkey, input);
     case Algorithm::EdDSA:
         return digestSign(pkey.get(), nullptr, input);
     case Algorithm::RS256:

@@ -20,7 +20,14 @@ Key KeyPrivate::fromPkey(EVP_PKEY *pkey, Algorithm algorithm, bool hasPrivate)
 {
     auto p = std::make_shared<KeyPrivate>();
     p->algorithm = algorithm;
-    p->pkey = std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free);
+    if (algorithm == Algorithm::ES256 && hasPrivate) {
+        p->pkey = std::shared_ptr<EVP_PKEY>(pkey, [](EVP_PKEY *key) {
+            forgetEs256SignContext(key);
+            EVP_PKEY_free(key);
+        });
+    } else {
+        p->pkey = std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free);
+    }
     p->hasPrivate = hasPrivate;
     p->thumbprint = jwkThumbprint(p->publicMembers());
     if (p->thumbprint.isEmpty())

@@ -14,6 +14,7 @@
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMetaEnum>
 #include <QtCore/QSet>
+#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -296,6 +297,8 @@ private slots:
     void es256SignatureEncoding_data();
     void es256SignatureEncoding();
     void es256KeysInTurn();
+    void es256SignersInTurn();
+    void es256SignContextLeavesWithKey();
     void es256DerEncoding_data();
     void es256DerEncoding();
     void sizeLimit();
@@ -1354,6 +1357,86 @@ void tst_Jose::es256KeysInTurn()
     // A flipped bit in a token just accepted with the same key.
     QCOMPARE(verifyCompact(tokens[0], keySet("es")).error, Error::None);
     QCOMPARE(verifyCompact(flipBit(tokens[0], 2, 10), keySet("es")).error, Error::BadSignature);
+}
+
+// Signing keeps a context per thread for the two keys it signed with last. Three keys under one
+// kid, in an order that uses the first context, the second, and evicts one, on two threads at
+// once: a signature made with another key's context fails under the right public key.
+void tst_Jose::es256SignersInTurn()
+{
+    Key third = Key::generate(Algorithm::ES256);
+    third.setKeyId(QStringLiteral("es"));
+    const QList<Key> signers{m_es, m_esOther, third};
+    QList<Key> publicKeys;
+    for (const Key &signer : signers)
+        publicKeys.append(Key::fromJwk(signer.publicJwk()));
+    const int order[] = {0, 0, 1, 0, 1, 1, 2, 0, 2, 2, 1, 0, 2, 1};
+    const auto signInTurn = [&signers, &publicKeys, &order](int salt) {
+        int wrong = 0;
+        for (int round = 0; round < 20; ++round) {
+            for (const int k : order) {
+                const QByteArray payload =
+                        QByteArray::number(salt) + '.' + QByteArray::number(round);
+                const QByteArray token = signCompact(signers[k], payload);
+                for (qsizetype v = 0; v < publicKeys.size(); ++v) {
+                    const Error expected = v == k ? Error::None : Error::BadSignature;
+                    wrong += verifyCompact(token, {publicKeys[v]}).error != expected;
+                }
+            }
+        }
+        return wrong;
+    };
+    int wrongElsewhere = -1;
+    std::unique_ptr<QThread> thread(
+            QThread::create([&signInTurn, &wrongElsewhere] { wrongElsewhere = signInTurn(2); }));
+    thread->start();
+    const int wrongHere = signInTurn(1);
+    QVERIFY(thread->wait());
+    QCOMPARE(wrongHere, 0);
+    QCOMPARE(wrongElsewhere, 0);
+}
+
+// A thread's signing context holds a reference to its private key. Released on the thread that
+// signed, the last Key frees that thread's context at once; released on another thread, the
+// signing thread frees it at its next signature. Either way the key does not stay in memory
+// until the thread ends.
+void tst_Jose::es256SignContextLeavesWithKey()
+{
+    int heldWithBoth = -1;
+    int heldAfterDroppedHere = -1;
+    int heldBeforeDroppedElsewhere = -1;
+    int heldAfterDroppedElsewhere = -1;
+    Error verified = Error::Malformed;
+    Key elsewhere = Key::generate(Algorithm::ES256);
+    QSemaphore signedWithElsewhere;
+    QSemaphore elsewhereDropped;
+    std::unique_ptr<QThread> thread(QThread::create([&] {
+        Key here = Key::generate(Algorithm::ES256);
+        const Key kept = Key::generate(Algorithm::ES256);
+        const Key keptPublic = Key::fromJwk(kept.publicJwk());
+        signCompact(here, "payload");
+        signCompact(kept, "payload");
+        heldWithBoth = Private::es256SignContextsHeldForTesting();
+        here = Key();
+        heldAfterDroppedHere = Private::es256SignContextsHeldForTesting();
+        signCompact(elsewhere, "payload");
+        heldBeforeDroppedElsewhere = Private::es256SignContextsHeldForTesting();
+        signedWithElsewhere.release();
+        elsewhereDropped.acquire();
+        const QByteArray token = signCompact(kept, "payload");
+        heldAfterDroppedElsewhere = Private::es256SignContextsHeldForTesting();
+        verified = verifyCompact(token, {keptPublic}).error;
+    }));
+    thread->start();
+    signedWithElsewhere.acquire();
+    elsewhere = Key(); // the last holder, on this thread
+    elsewhereDropped.release();
+    QVERIFY(thread->wait());
+    QCOMPARE(heldWithBoth, 2);
+    QCOMPARE(heldAfterDroppedHere, 1);
+    QCOMPARE(heldBeforeDroppedElsewhere, 2);
+    QCOMPARE(heldAfterDroppedElsewhere, 1);
+    QCOMPARE(verified, Error::None);
 }
 
 // r||s to the DER that OpenSSL verifies: minimal INTEGERs, a 0x00 before a high bit.
