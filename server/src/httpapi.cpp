@@ -286,8 +286,8 @@ void HttpApi::answerAfterCommit(QHttpServerResponder &&responder,
     if (group == 0)
         return response.write(std::move(responder));
     QTcpSocket *const socket = responder.socket();
-    m_held.push_back(HeldAnswer{group, socket, std::move(responder), std::move(response),
-                                storageError});
+    m_held.push_back(
+            HeldAnswer{group, socket, std::move(responder), std::move(response), storageError});
     scheduleCommit();
 }
 

@@ -62,6 +62,9 @@ Store::Store(const QString &connectionName)
 
 Store::~Store()
 {
+    // Finalized before the connection closes: SQLite does not close one with live statements.
+    m_findRefreshDirect.reset();
+    m_findSuccessorDirect.reset();
     // An open group's answers were never sent: rolled back, as if its requests never came.
     if (m_groupOpen)
         m_db.rollback();
@@ -140,6 +143,13 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
     store->m_findSuccessor =
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
+    if (!store->isPostgreSQL()) {
+        store->prepareDirectLookups(
+                QByteArray(RefreshColumns + QByteArrayLiteral("WHERE r.token_hash = ?"))
+                        .constData(),
+                QByteArray(RefreshColumns + QByteArrayLiteral("WHERE r.parent_hash = ?"))
+                        .constData());
+    }
     store->m_insertRefresh =
             prepare(QLatin1String(InsertRefreshInto) + QStringLiteral("VALUES (?, ?, ?, ?, ?)"));
     if (store->isPostgreSQL()) {
@@ -482,14 +492,21 @@ std::optional<Store::RefreshRecord> Store::findRefreshToken(const QByteArray &to
     // Read inside an open group when the caller may join it: it sees the group's rotations,
     // and an answer that depends on one is held with the group's (RotationGroupScope).
     m_groupJoining = m_groupAllowed;
-    m_findRefresh->addBindValue(tokenHash);
-    auto record = readRefresh(*m_findRefresh);
+    std::optional<RefreshRecord> record;
+    if (m_findRefreshDirect) {
+        record = readRefreshDirect(m_findRefreshDirect.get(), tokenHash);
+    } else {
+        m_findRefresh->addBindValue(tokenHash);
+        record = readRefresh(*m_findRefresh);
+    }
     m_groupJoining = false;
     return record;
 }
 
 std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &parentHash)
 {
+    if (m_findSuccessorDirect)
+        return readRefreshDirect(m_findSuccessorDirect.get(), parentHash);
     m_findSuccessor->addBindValue(parentHash);
     return readRefresh(*m_findSuccessor);
 }

@@ -17,6 +17,8 @@
 #include <memory>
 #include <optional>
 
+struct sqlite3_stmt;
+
 namespace Tessera::Server {
 
 // Persistence on SQLite (WAL, the default) or PostgreSQL (storesql.h: connections and the
@@ -259,7 +261,8 @@ public:
     class RotationGroupScope
     {
     public:
-        explicit RotationGroupScope(Store &store) : m_store(store)
+        explicit RotationGroupScope(Store &store)
+            : m_store(store)
         {
             m_store.m_groupAllowed = !m_store.isPostgreSQL();
         }
@@ -318,6 +321,15 @@ private:
     bool connectionLost() const;
     void reconnectIfLost();
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
+    // SQLite: the two refresh-token lookups through SQLite's C API (storesqlite.cpp), when
+    // both could be prepared; else the QSqlQuery statements serve them.
+    struct SqliteStatementDeleter
+    {
+        void operator()(sqlite3_stmt *statement) const;
+    };
+    using SqliteStatement = std::unique_ptr<sqlite3_stmt, SqliteStatementDeleter>;
+    void prepareDirectLookups(const char *findRefresh, const char *findSuccessor);
+    std::optional<RefreshRecord> readRefreshDirect(sqlite3_stmt *statement, const QByteArray &key);
 
     QString m_connectionName;
     QSqlDatabase m_db;
@@ -350,6 +362,8 @@ private:
     std::unique_ptr<QSqlQuery> m_findClient;
     std::unique_ptr<QSqlQuery> m_hasClient;
     std::unique_ptr<QSqlQuery> m_rememberDpopProof;
+    SqliteStatement m_findRefreshDirect;
+    SqliteStatement m_findSuccessorDirect;
     // Every statement above, in the order Store::open() prepared them: prepared again on a new
     // connection (reconnectIfLost()), so a statement added later cannot be forgotten there.
     QList<QSqlQuery *> m_prepared;

@@ -617,7 +617,10 @@ void tst_ServerRotation::failedGroupCommitLosesNothing()
                                 + 64 * 1024);
     server.setChildProcessModifier([limit] {
         ::signal(SIGXFSZ, SIG_IGN);
-        const struct rlimit fileSize{limit, limit};
+        const struct rlimit fileSize
+        {
+            limit, limit
+        };
         ::setrlimit(RLIMIT_FSIZE, &fileSize);
     });
     QVERIFY2(server.start(), qPrintable(server.errorString()));

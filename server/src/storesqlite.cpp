@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// The refresh-token lookups of an SQLite store through SQLite's C API, on the connection QSQLite
+// opened (QSqlDriver::handle()). The lookup runs on every refresh; through QSqlQuery, its
+// cached result and a QVariant per column cost more than SQLite's own work for it (perf of the
+// SQLite refresh benchmark, docs/SERVER.md "Group commit").
+#include "logging.h"
+#include "store.h"
+
+#include <QtSql/QSqlDriver>
+
+#include <sqlite3.h>
+
+namespace Tessera::Server {
+
+namespace {
+
+QByteArray blobColumn(sqlite3_stmt *statement, int column)
+{
+    const void *data = sqlite3_column_blob(statement, column);
+    return QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(statement, column));
+}
+
+QString textColumn(sqlite3_stmt *statement, int column)
+{
+    const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
+    return QString::fromUtf8(text, sqlite3_column_bytes(statement, column));
+}
+
+} // namespace
+
+void Store::SqliteStatementDeleter::operator()(sqlite3_stmt *statement) const
+{
+    sqlite3_finalize(statement);
+}
+
+void Store::prepareDirectLookups(const char *findRefresh, const char *findSuccessor)
+{
+    const QVariant handle = m_db.driver()->handle();
+    if (!handle.isValid() || qstrcmp(handle.typeName(), "sqlite3*") != 0)
+        return;
+    sqlite3 *const db = *static_cast<sqlite3 *const *>(handle.constData());
+    if (!db)
+        return;
+    auto prepare = [db](const char *sql) {
+        sqlite3_stmt *statement = nullptr;
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr)
+            != SQLITE_OK) {
+            qCWarning(lcServerStore)
+                    << "direct lookup not prepared, QSqlQuery serves it:" << sqlite3_errmsg(db);
+            sqlite3_finalize(statement);
+            return SqliteStatement();
+        }
+        return SqliteStatement(statement);
+    };
+    SqliteStatement refresh = prepare(findRefresh);
+    SqliteStatement successor = prepare(findSuccessor);
+    if (refresh && successor) {
+        m_findRefreshDirect = std::move(refresh);
+        m_findSuccessorDirect = std::move(successor);
+    }
+}
+
+std::optional<Store::RefreshRecord> Store::readRefreshDirect(sqlite3_stmt *statement,
+                                                             const QByteArray &key)
+{
+    if (m_groupOpen && !m_groupJoining)
+        settleGroup();
+    // SQLITE_STATIC: `key` outlives the step; the binding is cleared before returning.
+    sqlite3_bind_blob(statement, 1, key.constData(), int(key.size()), SQLITE_STATIC);
+    const int step = sqlite3_step(statement);
+    std::optional<RefreshRecord> record;
+    if (step == SQLITE_ROW) {
+        RefreshRecord &r = record.emplace();
+        r.tokenHash = blobColumn(statement, 0);
+        r.familyId = textColumn(statement, 1);
+        r.userId = sqlite3_column_int64(statement, 2);
+        r.username = textColumn(statement, 3);
+        r.issuedAt = sqlite3_column_int64(statement, 4);
+        r.idleExpiresAt = sqlite3_column_int64(statement, 5);
+        if (sqlite3_column_type(statement, 6) != SQLITE_NULL)
+            r.rotatedAt = sqlite3_column_int64(statement, 6);
+        r.successorSealed = blobColumn(statement, 7);
+        r.familyExpiresAt = sqlite3_column_int64(statement, 8);
+        r.familyRevoked = sqlite3_column_int(statement, 9) != 0;
+        r.parentHash = blobColumn(statement, 10);
+        r.graceAnswers = sqlite3_column_int(statement, 11);
+        r.clientId = textColumn(statement, 12);
+        r.scope = textColumn(statement, 13);
+        r.dpopJkt = textColumn(statement, 14);
+    }
+    m_failed = step != SQLITE_ROW && step != SQLITE_DONE;
+    m_failureTransient = false;
+    if (m_failed) {
+        sqlite3 *const db = sqlite3_db_handle(statement);
+        const QSqlError error(QStringLiteral("refresh token lookup"),
+                              QString::fromUtf8(sqlite3_errmsg(db)), QSqlError::StatementError,
+                              QString::number(sqlite3_extended_errcode(db)));
+        qCCritical(lcServerStore) << "statement failed:" << error.text();
+        classifyFailure(error);
+    }
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    return record;
+}
+
+} // namespace Tessera::Server
