@@ -5,13 +5,17 @@
 // -wal file's header counts the times the log was restarted after a complete checkpoint (its
 // checkpoint sequence number), its size the frames appended since, and a copy of the database
 // file alone shows what checkpoints moved there.
+#include "store.h"
 #include "testsupport.h"
+#include "walcheckpointer.h"
 
 #include <tessera/jose.h>
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
+#include <QtTest/QSignalSpy>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QtEndian>
 #include <QtTest/QTest>
@@ -87,6 +91,25 @@ bool databaseFileHolds(const QString &databasePath, const QString &refreshToken)
     return rows && !rows->isEmpty() && rows->first().first().toInt() == 1;
 }
 
+// Adds users (each commit appends at least a page to the log) until the log was restarted, which
+// needs a complete checkpoint: true if that happened within `maxUsers`.
+bool storeLogRestarts(Tessera::Server::Store &store, const QString &databasePath, int maxUsers)
+{
+    const QByteArray hash = QByteArrayLiteral("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g");
+    std::optional<quint32> before;
+    for (int user = 0; user < maxUsers; ++user) {
+        if (store.addUser(QStringLiteral("user%1").arg(user), hash)
+            != Tessera::Server::Store::AddUserResult::Added)
+            return false;
+        const auto sequence = checkpointSequence(databasePath);
+        if (!before)
+            before = sequence;
+        else if (sequence && sequence != before)
+            return true;
+    }
+    return false;
+}
+
 } // namespace
 
 class tst_ServerCheckpoint : public QObject
@@ -95,6 +118,9 @@ class tst_ServerCheckpoint : public QObject
 private slots:
     void servingConnectionDoesNotCheckpoint();
     void checkpointThreadKeepsTheLogShort();
+    // In process: the store and the checkpointer of server/src, without the HTTP server.
+    void storeKeepsCheckpointingWhenTheThreadCannotOpen();
+    void storeTakesCheckpointsBackWhenTheyFail();
 };
 
 // Checkpoints an hour apart: nothing restarts the log while the rotations append to it, well
@@ -157,6 +183,43 @@ void tst_ServerCheckpoint::checkpointThreadKeepsTheLogShort()
     // No more writes: the next checkpoint moves the last rotation into the database file.
     QTRY_VERIFY_WITH_TIMEOUT(databaseFileHolds(database, refresh), 20000);
     QVERIFY(server.isRunning());
+}
+
+// The thread's connection cannot be opened (its directory does not exist): no checkpointer, and
+// the store's connection goes on checkpointing on its own, as SQLite does by default.
+void tst_ServerCheckpoint::storeKeepsCheckpointingWhenTheThreadCannotOpen()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString database = dir.filePath(QStringLiteral("store.sqlite3"));
+    QString error;
+    auto store = Tessera::Server::Store::open(database, false, &error);
+    QVERIFY2(store, qPrintable(error));
+    const auto checkpointer = Tessera::Server::WalCheckpointer::start(
+            *store, dir.filePath(QStringLiteral("missing/store.sqlite3")), false);
+    QVERIFY(!checkpointer);
+    QVERIFY(storeLogRestarts(*store, database, 3000));
+}
+
+// The thread's checkpoints fail (its connection is to a database without a log): it stops and the
+// store's connection, whose automatic checkpoints it had turned off, checkpoints again.
+void tst_ServerCheckpoint::storeTakesCheckpointsBackWhenTheyFail()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString database = dir.filePath(QStringLiteral("store.sqlite3"));
+    QString error;
+    auto store = Tessera::Server::Store::open(database, false, &error);
+    QVERIFY2(store, qPrintable(error));
+    const auto checkpointer = Tessera::Server::WalCheckpointer::start(
+            *store, QStringLiteral(":memory:"), false, std::chrono::milliseconds(10));
+    QVERIFY(checkpointer);
+    QSignalSpy failed(checkpointer.get(), &Tessera::Server::WalCheckpointer::failed);
+    QVERIFY(failed.wait(10000));
+    QVERIFY(checkpointer->wait(10000)); // the thread ended
+    // The hand-over, queued to this thread (posted before the spy saw the signal).
+    QCoreApplication::sendPostedEvents();
+    QVERIFY(storeLogRestarts(*store, database, 3000));
 }
 
 QTEST_MAIN(tst_ServerCheckpoint)
