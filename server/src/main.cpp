@@ -8,6 +8,7 @@
 #include "servingunit.h"
 #include "store.h"
 #include "tokenservice.h"
+#include "walcheckpointer.h"
 
 #include <tessera/secret.h>
 
@@ -279,6 +280,14 @@ int main(int argc, char *argv[])
         return 1;
     }
     Store &mainStore = mainUnit->store();
+    // SQLite: WAL checkpoints on a thread of their own, off the serving thread's commits.
+    // Declared after mainUnit: its last checkpoint runs before the store closes.
+    std::unique_ptr<WalCheckpointer> walCheckpointer;
+    if (!postgreSQL) {
+        if (const auto location = parseDatabaseLocation(config.databasePath, &error))
+            walCheckpointer =
+                    WalCheckpointer::start(mainStore, location->sqlitePath, config.fullSync);
+    }
     if (config.demo) {
         static const QString demoUser = QStringLiteral("demo");
         static const QByteArray demoPassword = QByteArrayLiteral("tessera-demo");

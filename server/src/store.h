@@ -252,6 +252,12 @@ public:
     int purgeDpopProofs(qint64 nowMs);
 
     bool isPostgreSQL() const { return m_dialect == SqlDialect::PostgreSQL; }
+    // SQLite: storesql.h setAutomaticCheckpoints() on this connection. False on PostgreSQL.
+    bool setAutomaticCheckpoints(bool on)
+    {
+        return m_dialect == SqlDialect::SQLite
+                && Tessera::Server::setAutomaticCheckpoints(m_db, on);
+    }
 
     // Group commit (SQLite): while a RotationGroupScope is alive, rotate() joins an open
     // transaction (opening one if needed) instead of committing on its own, so the rotations

@@ -280,6 +280,13 @@ bool openDatabase(QSqlDatabase *db, const QString &connectionName, const Databas
     return openSQLite(db, connectionName, location.sqlitePath, fullSync, error);
 }
 
+bool setAutomaticCheckpoints(QSqlDatabase &db, bool on)
+{
+    QSqlQuery pragma(db);
+    return pragma.exec(on ? QStringLiteral("PRAGMA wal_autocheckpoint=1000")
+                          : QStringLiteral("PRAGMA wal_autocheckpoint=0"));
+}
+
 int latestSchemaVersion()
 {
     return migrationSteps().last().version;

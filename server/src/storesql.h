@@ -24,6 +24,11 @@ inline constexpr char RevocationAckChannel[] = "tessera_revocation_ack";
 bool openDatabase(QSqlDatabase *db, const QString &connectionName, const DatabaseLocation &location,
                   bool fullSync, QString *error);
 
+// SQLite: whether `db` checkpoints the WAL itself after its commits, once the log holds 1000
+// pages (SQLite's default, on for every new connection). Off while a WalCheckpointer
+// (walcheckpointer.h) checkpoints from its own thread.
+bool setAutomaticCheckpoints(QSqlDatabase &db, bool on);
+
 // PostgreSQL: (re)opens `db`, set up by openDatabase(), and sets up its session again; for
 // a connection that was lost.
 bool reopenPostgreSQL(QSqlDatabase *db, const DatabaseLocation &location, QString *error);
