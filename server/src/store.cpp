@@ -63,8 +63,7 @@ Store::Store(const QString &connectionName)
 Store::~Store()
 {
     // Finalized before the connection closes: SQLite does not close one with live statements.
-    m_findRefreshDirect.reset();
-    m_findSuccessorDirect.reset();
+    m_direct = Direct();
     // An open group's answers were never sent: rolled back, as if its requests never came.
     if (m_groupOpen)
         m_db.rollback();
@@ -144,11 +143,11 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
     store->m_findSuccessor =
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
     if (!store->isPostgreSQL()) {
-        store->prepareDirectLookups(
-                QByteArray(RefreshColumns + QByteArrayLiteral("WHERE r.token_hash = ?"))
-                        .constData(),
-                QByteArray(RefreshColumns + QByteArrayLiteral("WHERE r.parent_hash = ?"))
-                        .constData());
+        store->prepareDirectStatements(
+                RefreshColumns + QByteArrayLiteral("WHERE r.token_hash = ?"),
+                RefreshColumns + QByteArrayLiteral("WHERE r.parent_hash = ?"),
+                QByteArray(MarkRotated),
+                InsertRefreshInto + QByteArrayLiteral("VALUES (?, ?, ?, ?, ?)"));
     }
     store->m_insertRefresh =
             prepare(QLatin1String(InsertRefreshInto) + QStringLiteral("VALUES (?, ?, ?, ?, ?)"));
@@ -493,8 +492,8 @@ std::optional<Store::RefreshRecord> Store::findRefreshToken(const QByteArray &to
     // and an answer that depends on one is held with the group's (RotationGroupScope).
     m_groupJoining = m_groupAllowed;
     std::optional<RefreshRecord> record;
-    if (m_findRefreshDirect) {
-        record = readRefreshDirect(m_findRefreshDirect.get(), tokenHash);
+    if (m_direct.findRefresh) {
+        record = readRefreshDirect(m_direct.findRefresh.get(), tokenHash);
     } else {
         m_findRefresh->addBindValue(tokenHash);
         record = readRefresh(*m_findRefresh);
@@ -505,8 +504,8 @@ std::optional<Store::RefreshRecord> Store::findRefreshToken(const QByteArray &to
 
 std::optional<Store::RefreshRecord> Store::findSuccessor(const QByteArray &parentHash)
 {
-    if (m_findSuccessorDirect)
-        return readRefreshDirect(m_findSuccessorDirect.get(), parentHash);
+    if (m_direct.findSuccessor)
+        return readRefreshDirect(m_direct.findSuccessor.get(), parentHash);
     m_findSuccessor->addBindValue(parentHash);
     return readRefresh(*m_findSuccessor);
 }
@@ -573,32 +572,39 @@ Store::RotateResult Store::rotateInGroup(const QByteArray &parentHash,
         m_groupRotations = 0;
         ++m_groupSerial;
     }
-    m_groupJoining = true;
-    QSqlQuery &mark = *m_markRotated;
-    mark.addBindValue(nowMs);
-    mark.addBindValue(successorSealed);
-    mark.addBindValue(parentHash);
-    bool ok = execute(mark);
-    const bool current = ok && mark.numRowsAffected() == 1;
-    if (current) {
-        QSqlQuery &insert = *m_insertRefresh;
-        insert.addBindValue(successorHash);
-        insert.addBindValue(familyId);
-        insert.addBindValue(parentHash);
-        insert.addBindValue(nowMs);
-        insert.addBindValue(successorIdleExpiresAtMs);
-        ok = execute(insert);
+    RotateResult result = RotateResult::Failed;
+    if (m_direct.markRotated) {
+        result = rotateDirect(parentHash, successorSealed, nowMs, familyId, successorHash,
+                              successorIdleExpiresAtMs);
+    } else {
+        m_groupJoining = true;
+        QSqlQuery &mark = *m_markRotated;
+        mark.addBindValue(nowMs);
+        mark.addBindValue(successorSealed);
+        mark.addBindValue(parentHash);
+        if (execute(mark)) {
+            result = RotateResult::NotCurrent;
+            if (mark.numRowsAffected() == 1) {
+                QSqlQuery &insert = *m_insertRefresh;
+                insert.addBindValue(successorHash);
+                insert.addBindValue(familyId);
+                insert.addBindValue(parentHash);
+                insert.addBindValue(nowMs);
+                insert.addBindValue(successorIdleExpiresAtMs);
+                if (execute(insert))
+                    result = RotateResult::Rotated;
+            }
+        }
+        m_groupJoining = false;
     }
-    m_groupJoining = false;
-    if (current && ok)
+    if (result == RotateResult::Rotated)
         ++m_groupRotations;
-    if (!ok) {
+    if (result == RotateResult::Failed) {
         // The mark may stand without its successor: the whole group goes, nothing half-done.
         abandonGroup();
         m_failed = true;
-        return RotateResult::Failed;
     }
-    return current ? RotateResult::Rotated : RotateResult::NotCurrent;
+    return result;
 }
 
 bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &reason)

@@ -327,14 +327,28 @@ private:
     bool connectionLost() const;
     void reconnectIfLost();
     std::optional<RefreshRecord> readRefresh(QSqlQuery &query);
-    // SQLite: the two refresh-token lookups through SQLite's C API (storesqlite.cpp), when
-    // both could be prepared; else the QSqlQuery statements serve them.
+    // SQLite: the statements of a refresh through SQLite's C API (storesqlite.cpp), when all
+    // could be prepared; else the QSqlQuery statements serve them.
     struct SqliteStatementDeleter
     {
         void operator()(sqlite3_stmt *statement) const;
     };
     using SqliteStatement = std::unique_ptr<sqlite3_stmt, SqliteStatementDeleter>;
-    void prepareDirectLookups(const char *findRefresh, const char *findSuccessor);
+    struct Direct
+    {
+        SqliteStatement findRefresh;
+        SqliteStatement findSuccessor;
+        SqliteStatement markRotated;
+        SqliteStatement insertRefresh;
+    };
+    void prepareDirectStatements(const QByteArray &findRefresh, const QByteArray &findSuccessor,
+                                 const QByteArray &markRotated, const QByteArray &insertRefresh);
+    // Steps a statement that returns no rows; failures are recorded as execute() records them.
+    bool stepDirect(sqlite3_stmt *statement, int *changes);
+    // The mark and the insert of a rotation, in the caller's transaction.
+    RotateResult rotateDirect(const QByteArray &parentHash, const QByteArray &successorSealed,
+                              qint64 nowMs, const QString &familyId,
+                              const QByteArray &successorHash, qint64 successorIdleExpiresAtMs);
     std::optional<RefreshRecord> readRefreshDirect(sqlite3_stmt *statement, const QByteArray &key);
 
     QString m_connectionName;
@@ -368,8 +382,7 @@ private:
     std::unique_ptr<QSqlQuery> m_findClient;
     std::unique_ptr<QSqlQuery> m_hasClient;
     std::unique_ptr<QSqlQuery> m_rememberDpopProof;
-    SqliteStatement m_findRefreshDirect;
-    SqliteStatement m_findSuccessorDirect;
+    Direct m_direct;
     // Every statement above, in the order Store::open() prepared them: prepared again on a new
     // connection (reconnectIfLost()), so a statement added later cannot be forgotten there.
     QList<QSqlQuery *> m_prepared;

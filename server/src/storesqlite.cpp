@@ -33,7 +33,8 @@ void Store::SqliteStatementDeleter::operator()(sqlite3_stmt *statement) const
     sqlite3_finalize(statement);
 }
 
-void Store::prepareDirectLookups(const char *findRefresh, const char *findSuccessor)
+void Store::prepareDirectStatements(const QByteArray &findRefresh, const QByteArray &findSuccessor,
+                                    const QByteArray &markRotated, const QByteArray &insertRefresh)
 {
     const QVariant handle = m_db.driver()->handle();
     if (!handle.isValid() || qstrcmp(handle.typeName(), "sqlite3*") != 0)
@@ -41,23 +42,70 @@ void Store::prepareDirectLookups(const char *findRefresh, const char *findSucces
     sqlite3 *const db = *static_cast<sqlite3 *const *>(handle.constData());
     if (!db)
         return;
-    auto prepare = [db](const char *sql) {
+    auto prepare = [db](const QByteArray &sql) {
         sqlite3_stmt *statement = nullptr;
-        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr)
+        if (sqlite3_prepare_v3(db, sql.constData(), int(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                               &statement, nullptr)
             != SQLITE_OK) {
             qCWarning(lcServerStore)
-                    << "direct lookup not prepared, QSqlQuery serves it:" << sqlite3_errmsg(db);
+                    << "direct statement not prepared, QSqlQuery serves it:" << sqlite3_errmsg(db);
             sqlite3_finalize(statement);
             return SqliteStatement();
         }
         return SqliteStatement(statement);
     };
-    SqliteStatement refresh = prepare(findRefresh);
-    SqliteStatement successor = prepare(findSuccessor);
-    if (refresh && successor) {
-        m_findRefreshDirect = std::move(refresh);
-        m_findSuccessorDirect = std::move(successor);
+    Direct direct{prepare(findRefresh), prepare(findSuccessor), prepare(markRotated),
+                  prepare(insertRefresh)};
+    // All or none: one path per connection is simpler to reason about.
+    if (direct.findRefresh && direct.findSuccessor && direct.markRotated && direct.insertRefresh)
+        m_direct = std::move(direct);
+}
+
+bool Store::stepDirect(sqlite3_stmt *statement, int *changes)
+{
+    const int step = sqlite3_step(statement);
+    m_failed = step != SQLITE_DONE;
+    m_failureTransient = false;
+    sqlite3 *const db = sqlite3_db_handle(statement);
+    if (m_failed) {
+        const QSqlError error(QStringLiteral("statement"), QString::fromUtf8(sqlite3_errmsg(db)),
+                              QSqlError::StatementError,
+                              QString::number(sqlite3_extended_errcode(db)));
+        qCCritical(lcServerStore) << "statement failed:" << error.text();
+        classifyFailure(error);
+    } else if (changes) {
+        *changes = sqlite3_changes(db);
     }
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    return !m_failed;
+}
+
+Store::RotateResult Store::rotateDirect(const QByteArray &parentHash,
+                                        const QByteArray &successorSealed, qint64 nowMs,
+                                        const QString &familyId, const QByteArray &successorHash,
+                                        qint64 successorIdleExpiresAtMs)
+{
+    // SQLITE_STATIC: every bound value outlives its step; bindings are cleared after it.
+    sqlite3_stmt *const mark = m_direct.markRotated.get();
+    sqlite3_bind_int64(mark, 1, nowMs);
+    sqlite3_bind_blob(mark, 2, successorSealed.constData(), int(successorSealed.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(mark, 3, parentHash.constData(), int(parentHash.size()), SQLITE_STATIC);
+    int marked = 0;
+    if (!stepDirect(mark, &marked))
+        return RotateResult::Failed;
+    if (marked != 1)
+        return RotateResult::NotCurrent;
+    const QByteArray family = familyId.toUtf8();
+    sqlite3_stmt *const insert = m_direct.insertRefresh.get();
+    sqlite3_bind_blob(insert, 1, successorHash.constData(), int(successorHash.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(insert, 2, family.constData(), int(family.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 3, parentHash.constData(), int(parentHash.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 4, nowMs);
+    sqlite3_bind_int64(insert, 5, successorIdleExpiresAtMs);
+    return stepDirect(insert, nullptr) ? RotateResult::Rotated : RotateResult::Failed;
 }
 
 std::optional<Store::RefreshRecord> Store::readRefreshDirect(sqlite3_stmt *statement,
