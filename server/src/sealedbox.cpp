@@ -25,6 +25,14 @@ struct CipherCtxDeleter
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
 
+// Fetched once for the life of the process (an implicit fetch by EVP_aes_256_gcm() per seal
+// costs a provider lookup each time); a failed fetch falls back to the implicit one.
+const EVP_CIPHER *aes256Gcm()
+{
+    static EVP_CIPHER *const fetched = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    return fetched ? fetched : EVP_aes_256_gcm();
+}
+
 QByteArray deriveKey(const QByteArray &token)
 {
     return hkdfSha256(token, "tessera-server refresh successor", "aes-256-gcm key v1", KeyBytes);
@@ -46,7 +54,7 @@ QByteArray sealForToken(const QByteArray &token, const QByteArray &plaintext,
     auto *cipherText = reinterpret_cast<unsigned char *>(out.data()) + NonceBytes;
     int length = 0;
     int finalLength = 0;
-    if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+    if (EVP_EncryptInit_ex(ctx.get(), aes256Gcm(), nullptr,
                            reinterpret_cast<const unsigned char *>(key.constData()),
                            reinterpret_cast<const unsigned char *>(nonce.constData()))
                 != 1
@@ -81,7 +89,7 @@ std::optional<QByteArray> openWithToken(const QByteArray &token, const QByteArra
     QByteArray plaintext(textSize, '\0');
     int length = 0;
     int finalLength = 0;
-    if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
+    if (EVP_DecryptInit_ex(ctx.get(), aes256Gcm(), nullptr,
                            reinterpret_cast<const unsigned char *>(key.constData()), bytes)
                 != 1
         || EVP_DecryptUpdate(ctx.get(), nullptr, &length,

@@ -3,6 +3,7 @@
 #include "clientaddress.h"
 #include "config.h"
 #include "databasefiles.h"
+#include "keyderivation.h"
 #include "loginlimiter.h"
 #include "passwordhasher.h"
 #include "requestbody.h"
@@ -72,6 +73,7 @@ class tst_ServerUnits : public QObject
 {
     Q_OBJECT
 private slots:
+    void hkdfSha256KnownAnswers();
     void sealedBoxRoundTrip();
     void sealedBoxRejectsOtherTokenOrRow();
     void loginLimiterCountsFailuresOnly();
@@ -150,6 +152,24 @@ void tst_ServerUnits::helpDocumentsEveryFlag()
     }
     for (const QString &line : help.split(u'\n'))
         QVERIFY2(line.size() <= 100, qPrintable(line));
+}
+
+// RFC 5869 appendix A, test cases 1 and 3 (SHA-256), twice each and interleaved: the per-thread
+// context the derivations copy must carry nothing from one to the next.
+void tst_ServerUnits::hkdfSha256KnownAnswers()
+{
+    const QByteArray ikm(22, '\x0b');
+    const QByteArray salt = QByteArray::fromHex("000102030405060708090a0b0c");
+    const QByteArray info = QByteArray::fromHex("f0f1f2f3f4f5f6f7f8f9");
+    const QByteArray okm1 =
+            QByteArray::fromHex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db0"
+                                "2d56ecc4c5bf34007208d5b887185865");
+    const QByteArray okm3 = QByteArray::fromHex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3"
+                                                "454e5f3c738d2d9d201395faa4b61a96c8");
+    for (int round = 0; round < 2; ++round) {
+        QCOMPARE(hkdfSha256(ikm, salt, info, 42), okm1);
+        QCOMPARE(hkdfSha256(ikm, {}, {}, 42), okm3);
+    }
 }
 
 void tst_ServerUnits::sealedBoxRoundTrip()
