@@ -13,7 +13,12 @@
 #include <QtCore/QThreadPool>
 #include <QtNetwork/QTcpSocket>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
+#include <memory>
+#include <utility>
+#include <vector>
 
 namespace Tessera::Server {
 namespace {
@@ -51,9 +56,24 @@ public:
         AccessAnswer answer;
     };
 
+    // A proof to check, copied out of its request (which lives only for the handler's call).
+    struct Job
+    {
+        quint64 id;
+        QList<QByteArray> values;
+        QByteArray method;
+        RequestUrl url;
+        QByteArray token;
+        QString jkt;
+        qint64 now;
+    };
+
     QThreadPool pool;
     std::map<quint64, Pending> pending;
     quint64 lastId = 0;
+    // The proofs of this event-loop round, handed to the pool together once it ends.
+    std::vector<Job> batch;
+    bool dispatchScheduled = false;
 };
 
 DpopCheck::DpopCheck(const ServerConfig &config, QByteArrayView deploymentKey, Store *store)
@@ -77,6 +97,8 @@ void DpopCheck::shutdown()
     m_workers->pool.waitForDone();
     // Results of the checks that ran are queued calls: dropped with their responders.
     QCoreApplication::removePostedEvents(m_workers.get(), QEvent::MetaCall);
+    m_workers->batch.clear();
+    m_workers->dispatchScheduled = false;
     m_workers->pending.clear();
 }
 
@@ -344,23 +366,59 @@ void DpopCheck::authorizeDeferred(const QHttpServerRequest &request, TokenServic
     QByteArray token;
     if (!checkToken(request, tokens, access, token))
         return answer(access).write(std::move(responder));
-    // What the worker needs, copied out of the request (which lives only for this call).
     const RequestUrl url = requestUrl(request);
     const quint64 id = ++m_workers->lastId;
     QTcpSocket *socket = responder.socket();
     m_workers->pending.emplace(
             id,
             ProofWorkers::Pending{std::move(responder), socket, access, url, std::move(answer)});
-    m_workers->pool.start([this, id, values = headerValues(request, "dpop"),
-                           method = proofMethod(request), url, token = std::move(token),
-                           jkt = access.check.dpopJkt, now = QDateTime::currentSecsSinceEpoch()] {
-        // The verifier's replay and key caches are thread-safe; it holds nothing else that
-        // changes.
-        const Proof proof = m_verifier.verify(values, method, url.url, token, jkt, now, url.htu);
+    m_workers->batch.push_back(ProofWorkers::Job{
+            id, headerValues(request, "dpop"), proofMethod(request), url, std::move(token),
+            access.check.dpopJkt, QDateTime::currentSecsSinceEpoch()});
+    if (!m_workers->dispatchScheduled) {
+        m_workers->dispatchScheduled = true;
+        // Queued: runs once the round's socket events are handled, so the round's proofs go
+        // to the pool in a few runnables and come back in as few queued calls, instead of a
+        // wake-up of a worker and of this thread for each request.
         QMetaObject::invokeMethod(
-                m_workers.get(), [this, id, proof] { finishDeferred(id, proof); },
-                Qt::QueuedConnection);
-    });
+                m_workers.get(), [this] { dispatchBatch(); }, Qt::QueuedConnection);
+    }
+}
+
+void DpopCheck::dispatchBatch()
+{
+    m_workers->dispatchScheduled = false;
+    std::vector<ProofWorkers::Job> jobs = std::exchange(m_workers->batch, {});
+    // Runnables of at most ProofsPerRunnable proofs, at least one per worker: answers start
+    // to go out before the whole round is checked.
+    constexpr size_t ProofsPerRunnable = 8;
+    const size_t workers = size_t(qMax(1, m_workers->pool.maxThreadCount()));
+    const size_t runnables = std::max(std::min(jobs.size(), workers),
+                                      (jobs.size() + ProofsPerRunnable - 1) / ProofsPerRunnable);
+    const size_t perRunnable = runnables ? (jobs.size() + runnables - 1) / runnables : 0;
+    for (size_t first = 0; first < jobs.size(); first += perRunnable) {
+        const size_t last = std::min(jobs.size(), first + perRunnable);
+        auto chunk = std::make_shared<const std::vector<ProofWorkers::Job>>(
+                std::make_move_iterator(jobs.begin() + qsizetype(first)),
+                std::make_move_iterator(jobs.begin() + qsizetype(last)));
+        m_workers->pool.start([this, chunk] {
+            // The verifier's replay and key caches are thread-safe; it holds nothing else that
+            // changes.
+            std::vector<std::pair<quint64, Proof>> results;
+            results.reserve(chunk->size());
+            for (const ProofWorkers::Job &job : *chunk)
+                results.emplace_back(job.id,
+                                     m_verifier.verify(job.values, job.method, job.url.url,
+                                                       job.token, job.jkt, job.now, job.url.htu));
+            QMetaObject::invokeMethod(
+                    m_workers.get(),
+                    [this, results = std::move(results)] {
+                        for (const auto &[id, proof] : results)
+                            finishDeferred(id, proof);
+                    },
+                    Qt::QueuedConnection);
+        });
+    }
 }
 
 void DpopCheck::finishDeferred(quint64 id, const Proof &proof)

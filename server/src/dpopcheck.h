@@ -138,6 +138,8 @@ private:
     static QByteArray proofMethod(const QHttpServerRequest &request);
     // A verified (or refused) proof: the database's replay cache on PostgreSQL, the log.
     Proof settle(Proof proof, const RequestUrl &url);
+    // Hands the round's proofs to the pool (authorizeDeferred()).
+    void dispatchBatch();
     void finishDeferred(quint64 id, const Proof &proof);
     Proof verify(const QHttpServerRequest &request, std::optional<QByteArrayView> accessToken,
                  const QString &jkt);

@@ -15,6 +15,7 @@
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
+#include <csignal>
 #include <memory>
 #include <vector>
 
@@ -87,6 +88,7 @@ private slots:
     void proofReplay();
     void concurrentProofsOnSeveralConnections();
     void clientLeavesDuringProofCheck();
+    void mixedVerdictsInOneRound();
     void pipelinedRequestsInOrder();
     void proofForAnotherUrlOrMethod_data();
     void proofForAnotherUrlOrMethod();
@@ -552,6 +554,58 @@ void tst_ServerDpop::concurrentProofsOnSeveralConnections()
         if (round == 1) {
             QCOMPARE(accepted, 1);
             QCOMPARE(replayRefused, 1);
+        }
+    }
+}
+
+// Proofs read in one event-loop round are checked together (a few runnables on the proof
+// workers, the results back in a few calls): each answer is still its own request's verdict.
+// Written while the server is stopped (SIGSTOP), so all of them arrive in one round.
+void tst_ServerDpop::mixedVerdictsInOneRound()
+{
+    const auto [access, refreshToken] = boundLogin(m_key);
+    QVERIFY(!access.isEmpty());
+    const QByteArray authorization = "DPoP " + access.toLatin1();
+    const QUrl base = m_server.baseUrl();
+    constexpr int Connections = 20;
+    std::vector<std::unique_ptr<QTcpSocket>> sockets;
+    std::vector<QByteArray> buffers(Connections);
+    for (int i = 0; i < Connections; ++i) {
+        sockets.push_back(connectTo(base));
+        QVERIFY(sockets.back());
+        // Answered once first: accepted by the server before it is stopped.
+        sockets[i]->write(
+                rawGet(base, QStringLiteral("/api/me/"), authorization, meProof(m_key, access)));
+        sockets[i]->flush();
+        const QList<RawAnswer> answers = readAnswers(*sockets[i], 1, buffers[i]);
+        QCOMPARE(answers.size(), 1);
+        QCOMPARE(answers.first().status, 200);
+    }
+    // Every third request's proof is signed by another key than the token's, every fifth is
+    // for another path; the rest are good.
+    auto good = [](int i) { return i % 3 != 2 && i % 5 != 4; };
+    ::kill(pid_t(m_server.pid()), SIGSTOP);
+    for (int i = 0; i < Connections; ++i) {
+        const QByteArray proofOfRequest = i % 3 == 2 ? meProof(m_otherKey, access)
+                : i % 5 == 4
+                ? proof(m_server, m_key, "GET", QStringLiteral("/api/other/"), access.toLatin1())
+                : meProof(m_key, access);
+        sockets[i]->write(rawGet(base, QStringLiteral("/api/me/"), authorization, proofOfRequest));
+        sockets[i]->flush();
+    }
+    ::kill(pid_t(m_server.pid()), SIGCONT);
+    for (int i = 0; i < Connections; ++i) {
+        const QList<RawAnswer> answers = readAnswers(*sockets[i], 1, buffers[i]);
+        QCOMPARE(answers.size(), 1);
+        const RawAnswer &answer = answers.first();
+        if (good(i)) {
+            QCOMPARE(answer.status, 200);
+            QCOMPARE(usernameOf(answer), TestUser);
+        } else {
+            QCOMPARE(answer.status, 401);
+            QVERIFY2(answer.body.contains("invalid_dpop_proof")
+                             || answer.body.contains("invalid_token"),
+                     answer.body.constData());
         }
     }
 }
