@@ -534,30 +534,44 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
         m_failed = true;
         return RotateResult::Failed;
     }
+    const RotateResult result = rotateStatements(parentHash, successorSealed, nowMs, familyId,
+                                                 successorHash, successorIdleExpiresAtMs);
+    if (result != RotateResult::Rotated) {
+        m_db.rollback();
+        return result;
+    }
+    if (!m_db.commit()) {
+        m_failed = true;
+        m_db.rollback();
+        return RotateResult::Failed;
+    }
+    return RotateResult::Rotated;
+}
+
+Store::RotateResult Store::rotateStatements(const QByteArray &parentHash,
+                                            const QByteArray &successorSealed, qint64 nowMs,
+                                            const QString &familyId,
+                                            const QByteArray &successorHash,
+                                            qint64 successorIdleExpiresAtMs)
+{
+    if (m_direct.markRotated)
+        return rotateDirect(parentHash, successorSealed, nowMs, familyId, successorHash,
+                            successorIdleExpiresAtMs);
     QSqlQuery &mark = *m_markRotated;
     mark.addBindValue(nowMs);
     mark.addBindValue(successorSealed);
     mark.addBindValue(parentHash);
-    if (!execute(mark)) {
-        m_db.rollback();
+    if (!execute(mark))
         return RotateResult::Failed;
-    }
-    if (mark.numRowsAffected() != 1) {
-        m_db.rollback();
+    if (mark.numRowsAffected() != 1)
         return RotateResult::NotCurrent;
-    }
     QSqlQuery &insert = *m_insertRefresh;
     insert.addBindValue(successorHash);
     insert.addBindValue(familyId);
     insert.addBindValue(parentHash);
     insert.addBindValue(nowMs);
     insert.addBindValue(successorIdleExpiresAtMs);
-    if (!execute(insert) || !m_db.commit()) {
-        m_failed = true;
-        m_db.rollback();
-        return RotateResult::Failed;
-    }
-    return RotateResult::Rotated;
+    return execute(insert) ? RotateResult::Rotated : RotateResult::Failed;
 }
 
 Store::RotateResult Store::rotateInGroup(const QByteArray &parentHash,
@@ -572,31 +586,11 @@ Store::RotateResult Store::rotateInGroup(const QByteArray &parentHash,
         m_groupRotations = 0;
         ++m_groupSerial;
     }
-    RotateResult result = RotateResult::Failed;
-    if (m_direct.markRotated) {
-        result = rotateDirect(parentHash, successorSealed, nowMs, familyId, successorHash,
-                              successorIdleExpiresAtMs);
-    } else {
-        m_groupJoining = true;
-        QSqlQuery &mark = *m_markRotated;
-        mark.addBindValue(nowMs);
-        mark.addBindValue(successorSealed);
-        mark.addBindValue(parentHash);
-        if (execute(mark)) {
-            result = RotateResult::NotCurrent;
-            if (mark.numRowsAffected() == 1) {
-                QSqlQuery &insert = *m_insertRefresh;
-                insert.addBindValue(successorHash);
-                insert.addBindValue(familyId);
-                insert.addBindValue(parentHash);
-                insert.addBindValue(nowMs);
-                insert.addBindValue(successorIdleExpiresAtMs);
-                if (execute(insert))
-                    result = RotateResult::Rotated;
-            }
-        }
-        m_groupJoining = false;
-    }
+    // Its statements run inside the open group (execute() must not commit it first).
+    m_groupJoining = true;
+    const RotateResult result = rotateStatements(parentHash, successorSealed, nowMs, familyId,
+                                                 successorHash, successorIdleExpiresAtMs);
+    m_groupJoining = false;
     if (result == RotateResult::Rotated)
         ++m_groupRotations;
     if (result == RotateResult::Failed) {

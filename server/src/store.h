@@ -345,7 +345,11 @@ private:
                                  const QByteArray &markRotated, const QByteArray &insertRefresh);
     // Steps a statement that returns no rows; failures are recorded as execute() records them.
     bool stepDirect(sqlite3_stmt *statement, int *changes);
-    // The mark and the insert of a rotation, in the caller's transaction.
+    // The mark and the insert of a rotation, in the caller's transaction: through SQLite's C API
+    // when prepared (rotateDirect()), else through QSqlQuery.
+    RotateResult rotateStatements(const QByteArray &parentHash, const QByteArray &successorSealed,
+                                  qint64 nowMs, const QString &familyId,
+                                  const QByteArray &successorHash, qint64 successorIdleExpiresAtMs);
     RotateResult rotateDirect(const QByteArray &parentHash, const QByteArray &successorSealed,
                               qint64 nowMs, const QString &familyId,
                               const QByteArray &successorHash, qint64 successorIdleExpiresAtMs);
