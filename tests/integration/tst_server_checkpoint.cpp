@@ -110,6 +110,16 @@ bool storeLogRestarts(Tessera::Server::Store &store, const QString &databasePath
     return false;
 }
 
+// A store on a new SQLite database in its own directory.
+struct StoreInDirectory
+{
+    QTemporaryDir dir;
+    QString database = dir.filePath(QStringLiteral("store.sqlite3"));
+    QString error;
+    std::unique_ptr<Tessera::Server::Store> store =
+            Tessera::Server::Store::open(database, false, &error);
+};
+
 } // namespace
 
 class tst_ServerCheckpoint : public QObject
@@ -189,37 +199,31 @@ void tst_ServerCheckpoint::checkpointThreadKeepsTheLogShort()
 // the store's connection goes on checkpointing on its own, as SQLite does by default.
 void tst_ServerCheckpoint::storeKeepsCheckpointingWhenTheThreadCannotOpen()
 {
-    QTemporaryDir dir;
-    QVERIFY(dir.isValid());
-    const QString database = dir.filePath(QStringLiteral("store.sqlite3"));
-    QString error;
-    auto store = Tessera::Server::Store::open(database, false, &error);
-    QVERIFY2(store, qPrintable(error));
+    StoreInDirectory opened;
+    QVERIFY2(opened.store, qPrintable(opened.error));
+    Tessera::Server::Store &store = *opened.store;
     const auto checkpointer = Tessera::Server::WalCheckpointer::start(
-            *store, dir.filePath(QStringLiteral("missing/store.sqlite3")), false);
+            store, opened.dir.filePath(QStringLiteral("missing/store.sqlite3")), false);
     QVERIFY(!checkpointer);
-    QVERIFY(storeLogRestarts(*store, database, 3000));
+    QVERIFY(storeLogRestarts(store, opened.database, 3000));
 }
 
 // The thread's checkpoints fail (its connection is to a database without a log): it stops and the
 // store's connection, whose automatic checkpoints it had turned off, checkpoints again.
 void tst_ServerCheckpoint::storeTakesCheckpointsBackWhenTheyFail()
 {
-    QTemporaryDir dir;
-    QVERIFY(dir.isValid());
-    const QString database = dir.filePath(QStringLiteral("store.sqlite3"));
-    QString error;
-    auto store = Tessera::Server::Store::open(database, false, &error);
-    QVERIFY2(store, qPrintable(error));
+    StoreInDirectory opened;
+    QVERIFY2(opened.store, qPrintable(opened.error));
+    Tessera::Server::Store &store = *opened.store;
     const auto checkpointer = Tessera::Server::WalCheckpointer::start(
-            *store, QStringLiteral(":memory:"), false, std::chrono::milliseconds(10));
+            store, QStringLiteral(":memory:"), false, std::chrono::milliseconds(10));
     QVERIFY(checkpointer);
     QSignalSpy failed(checkpointer.get(), &Tessera::Server::WalCheckpointer::failed);
     QVERIFY(failed.wait(10000));
     QVERIFY(checkpointer->wait(10000)); // the thread ended
     // The hand-over, queued to this thread (posted before the spy saw the signal).
     QCoreApplication::sendPostedEvents();
-    QVERIFY(storeLogRestarts(*store, database, 3000));
+    QVERIFY(storeLogRestarts(store, opened.database, 3000));
 }
 
 QTEST_MAIN(tst_ServerCheckpoint)

@@ -151,6 +151,20 @@ int largestCommittedGroup(ServerProcess &server)
     return largest;
 }
 
+// Group commit is SQLite's: PostgreSQL rotates in one statement per request.
+#define TESSERA_GROUP_COMMIT_ONLY() \
+    do { \
+        if (testsUsePostgreSQL()) \
+            QSKIP("PostgreSQL rotates in one statement per request, on each serving thread"); \
+    } while (false)
+
+// Starts `server` with the test user and the store's debug log (its group commits).
+#define TESSERA_START_WITH_STORE_LOG(server) \
+    do { \
+        (server).setEnvironment(withStoreDebugLog()); \
+        TESSERA_START_WITH_TEST_USER(server); \
+    } while (false)
+
 QProcessEnvironment withStoreDebugLog()
 {
     QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
@@ -560,11 +574,9 @@ void tst_ServerRotation::clientLeavesDuringRefresh()
 // docs/SERVER.md "Group commit"), and each is answered with a token pair that works.
 void tst_ServerRotation::concurrentRefreshesShareOneCommit()
 {
-    if (testsUsePostgreSQL())
-        QSKIP("PostgreSQL rotates in one statement per request, on each serving thread");
+    TESSERA_GROUP_COMMIT_ONLY();
     ServerProcess server;
-    server.setEnvironment(withStoreDebugLog());
-    TESSERA_START_WITH_TEST_USER(server);
+    TESSERA_START_WITH_STORE_LOG(server);
     HttpClient http(server);
     constexpr int Clients = 12;
     QStringList tokens;
@@ -596,11 +608,9 @@ void tst_ServerRotation::concurrentRefreshesShareOneCommit()
 // out is valid.
 void tst_ServerRotation::failedGroupCommitLosesNothing()
 {
-    if (testsUsePostgreSQL())
-        QSKIP("PostgreSQL rotates in one statement per request, on each serving thread");
+    TESSERA_GROUP_COMMIT_ONLY();
     ServerProcess server;
-    server.setEnvironment(withStoreDebugLog());
-    TESSERA_START_WITH_TEST_USER(server);
+    TESSERA_START_WITH_STORE_LOG(server);
     HttpClient http(server);
     constexpr int Clients = 4;
     constexpr int Rounds = 40;
