@@ -3,6 +3,7 @@
 #include "clientaddress.h"
 #include "config.h"
 #include "databasefiles.h"
+#include "jsonresponses.h"
 #include "keyderivation.h"
 #include "loginlimiter.h"
 #include "passwordhasher.h"
@@ -74,6 +75,8 @@ class tst_ServerUnits : public QObject
     Q_OBJECT
 private slots:
     void hkdfSha256KnownAnswers();
+    void tokenPairBody_data();
+    void tokenPairBody();
     void sealedBoxRoundTrip();
     void sealedBoxRejectsOtherTokenOrRow();
     void loginLimiterCountsFailuresOnly();
@@ -170,6 +173,36 @@ void tst_ServerUnits::hkdfSha256KnownAnswers()
         QCOMPARE(hkdfSha256(ikm, salt, info, 42), okm1);
         QCOMPARE(hkdfSha256(ikm, {}, {}, 42), okm3);
     }
+}
+
+void tst_ServerUnits::tokenPairBody_data()
+{
+    QTest::addColumn<QByteArray>("access");
+    QTest::addColumn<QByteArray>("refresh");
+    QTest::addColumn<bool>("dpopBound");
+    const QByteArray jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLV8";
+    const QByteArray refresh = "q-2_Zx0abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+    QTest::newRow("bearer") << jwt << refresh << false;
+    QTest::newRow("dpop") << jwt << refresh << true;
+    // Not token text (no server token looks like this): written by QJsonDocument, escaped.
+    QTest::newRow("quote and backslash") << QByteArray("a\"b\\c") << refresh << false;
+}
+
+// The answer of every refresh, written directly for token text: the same bytes QJsonDocument
+// writes for the same object.
+void tst_ServerUnits::tokenPairBody()
+{
+    QFETCH(QByteArray, access);
+    QFETCH(QByteArray, refresh);
+    QFETCH(bool, dpopBound);
+    QJsonObject expected{{QStringLiteral("access"), QString::fromLatin1(access)},
+                         {QStringLiteral("refresh"), QString::fromLatin1(refresh)}};
+    if (dpopBound)
+        expected.insert(QStringLiteral("token_type"), QStringLiteral("DPoP"));
+    const QHttpServerResponse response = tokenPairResponse({access, refresh}, dpopBound);
+    QCOMPARE(response.data(), QJsonDocument(expected).toJson(QJsonDocument::Compact));
+    QCOMPARE(QJsonDocument::fromJson(response.data()).object(), expected);
+    QCOMPARE(response.headers("Cache-Control"), QList<QByteArray>{"no-store"});
 }
 
 void tst_ServerUnits::sealedBoxRoundTrip()
