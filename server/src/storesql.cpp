@@ -239,7 +239,7 @@ bool openSQLite(QSqlDatabase *db, const QString &connectionName, const QString &
 {
     *db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connectionName);
     db->setDatabaseName(path);
-    db->setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
+    db->setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=%1").arg(SqliteBusyTimeoutMs));
     if (!db->open()) {
         *error = db->lastError().text();
         return false;
@@ -260,7 +260,8 @@ bool openSQLite(QSqlDatabase *db, const QString &connectionName, const QString &
         while (!pragma.exec(statement)) {
             bool isNumber = false;
             const int primary = pragma.lastError().nativeErrorCode().toInt(&isNumber) & 0xff;
-            if (!isNumber || (primary != 5 && primary != 6) || waited.elapsed() >= 5000) {
+            if (!isNumber || (primary != 5 && primary != 6)
+                || waited.elapsed() >= SqliteBusyTimeoutMs) {
                 *error = pragma.lastError().text();
                 return false;
             }

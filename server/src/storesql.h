@@ -18,6 +18,10 @@ inline constexpr char RevocationChannel[] = "tessera_revocation";
 // Each instance's listener answers there with the family id once it applied a revocation.
 inline constexpr char RevocationAckChannel[] = "tessera_revocation_ack";
 
+// SQLite: how long a statement waits for another connection's lock before it fails with
+// SQLITE_BUSY (every connection the server opens).
+inline constexpr int SqliteBusyTimeoutMs = 5000;
+
 // Opens connection `connectionName` to `location` (SQLite: WAL, foreign keys
 // on, `fullSync` choosing synchronous=FULL; the caller has checked the files).
 // Messages never hold the password.

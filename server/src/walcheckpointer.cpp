@@ -18,8 +18,6 @@ namespace {
 // How long a RESTART or TRUNCATE checkpoint waits for the serving connection's write or a
 // reader: it holds the write lock meanwhile, so the serving thread's next commit waits as long.
 constexpr int RestartBusyTimeoutMs = 200;
-// The store's busy timeout (storesql.cpp), restored after a RESTART or TRUNCATE.
-constexpr int BusyTimeoutMs = 5000;
 // A log that keeps growing past RestartAboveFrames (a reader keeps it in use) is reported at
 // most this often.
 constexpr qint64 WarnEveryMs = 60 * 1000;
@@ -69,7 +67,7 @@ CheckpointResult blockingCheckpoint(QSqlDatabase &db, const char *mode)
 {
     setBusyTimeout(db, RestartBusyTimeoutMs);
     CheckpointResult result = checkpoint(db, mode);
-    setBusyTimeout(db, BusyTimeoutMs);
+    setBusyTimeout(db, SqliteBusyTimeoutMs); // the store's, restored
     return result;
 }
 
