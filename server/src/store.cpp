@@ -186,8 +186,7 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
 
 bool Store::execute(QSqlQuery &query)
 {
-    if (m_groupOpen && !m_groupJoining)
-        settleGroup();
+    settleGroupUnlessJoining();
     if (m_stale.contains(&query)) {
         // Preparing drops the values bound for this use: bound again once prepared.
         const QVariantList values = query.boundValues();

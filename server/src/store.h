@@ -312,6 +312,12 @@ private:
     bool prepare(QSqlQuery &query, const QString &statement);
     // m_db.transaction(); a failure is classed and may reconnect, as a failed statement.
     bool begin();
+    // Commits the open rotation group unless the statement about to run is one of its own.
+    void settleGroupUnlessJoining()
+    {
+        if (m_groupOpen && !m_groupJoining)
+            settleGroup();
+    }
     // m_db.transaction() after the open rotation group is committed: every transaction but
     // the group's own starts here.
     bool transaction();
@@ -343,7 +349,10 @@ private:
     };
     void prepareDirectStatements(const QByteArray &findRefresh, const QByteArray &findSuccessor,
                                  const QByteArray &markRotated, const QByteArray &insertRefresh);
-    // Steps a statement that returns no rows; failures are recorded as execute() records them.
+    // Records the outcome of a direct statement's step as execute() records a QSqlQuery's
+    // (a row or done: success), then resets it for its next use.
+    bool finishDirect(sqlite3_stmt *statement, int step);
+    // Steps a statement that returns no rows.
     bool stepDirect(sqlite3_stmt *statement, int *changes);
     // The mark and the insert of a rotation, in the caller's transaction: through SQLite's C API
     // when prepared (rotateDirect()), else through QSqlQuery.

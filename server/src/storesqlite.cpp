@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The refresh-token lookups of an SQLite store through SQLite's C API, on the connection QSQLite
-// opened (QSqlDriver::handle()). The lookup runs on every refresh; through QSqlQuery, its
-// cached result and a QVariant per column cost more than SQLite's own work for it (perf of the
-// SQLite refresh benchmark, docs/SERVER.md "Group commit").
+// The statements of a refresh on an SQLite store (the token lookups, a rotation's mark and
+// insert) through SQLite's C API, on the connection QSQLite opened (QSqlDriver::handle()). They
+// run on every refresh; through QSqlQuery, its cached result and a QVariant per column and bound
+// value cost more than SQLite's own work for them (perf of the SQLite refresh benchmark,
+// docs/SERVER.md "What else a refresh on SQLite costs").
 #include "logging.h"
 #include "store.h"
 
@@ -61,24 +62,29 @@ void Store::prepareDirectStatements(const QByteArray &findRefresh, const QByteAr
         m_direct = std::move(direct);
 }
 
-bool Store::stepDirect(sqlite3_stmt *statement, int *changes)
+bool Store::finishDirect(sqlite3_stmt *statement, int step)
 {
-    const int step = sqlite3_step(statement);
-    m_failed = step != SQLITE_DONE;
+    m_failed = step != SQLITE_ROW && step != SQLITE_DONE;
     m_failureTransient = false;
-    sqlite3 *const db = sqlite3_db_handle(statement);
     if (m_failed) {
+        sqlite3 *const db = sqlite3_db_handle(statement);
         const QSqlError error(QStringLiteral("statement"), QString::fromUtf8(sqlite3_errmsg(db)),
                               QSqlError::StatementError,
                               QString::number(sqlite3_extended_errcode(db)));
         qCCritical(lcServerStore) << "statement failed:" << error.text();
         classifyFailure(error);
-    } else if (changes) {
-        *changes = sqlite3_changes(db);
     }
     sqlite3_reset(statement);
     sqlite3_clear_bindings(statement);
     return !m_failed;
+}
+
+bool Store::stepDirect(sqlite3_stmt *statement, int *changes)
+{
+    const int step = sqlite3_step(statement);
+    if (step == SQLITE_DONE && changes)
+        *changes = sqlite3_changes(sqlite3_db_handle(statement));
+    return finishDirect(statement, step);
 }
 
 Store::RotateResult Store::rotateDirect(const QByteArray &parentHash,
@@ -111,8 +117,7 @@ Store::RotateResult Store::rotateDirect(const QByteArray &parentHash,
 std::optional<Store::RefreshRecord> Store::readRefreshDirect(sqlite3_stmt *statement,
                                                              const QByteArray &key)
 {
-    if (m_groupOpen && !m_groupJoining)
-        settleGroup();
+    settleGroupUnlessJoining();
     // SQLITE_STATIC: `key` outlives the step; the binding is cleared before returning.
     sqlite3_bind_blob(statement, 1, key.constData(), int(key.size()), SQLITE_STATIC);
     const int step = sqlite3_step(statement);
@@ -136,18 +141,7 @@ std::optional<Store::RefreshRecord> Store::readRefreshDirect(sqlite3_stmt *state
         r.scope = textColumn(statement, 13);
         r.dpopJkt = textColumn(statement, 14);
     }
-    m_failed = step != SQLITE_ROW && step != SQLITE_DONE;
-    m_failureTransient = false;
-    if (m_failed) {
-        sqlite3 *const db = sqlite3_db_handle(statement);
-        const QSqlError error(QStringLiteral("refresh token lookup"),
-                              QString::fromUtf8(sqlite3_errmsg(db)), QSqlError::StatementError,
-                              QString::number(sqlite3_extended_errcode(db)));
-        qCCritical(lcServerStore) << "statement failed:" << error.text();
-        classifyFailure(error);
-    }
-    sqlite3_reset(statement);
-    sqlite3_clear_bindings(statement);
+    finishDirect(statement, step);
     return record;
 }
 
