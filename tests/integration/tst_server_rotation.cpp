@@ -10,6 +10,8 @@
 #include <QtCore/QSet>
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
+#include <QtSql/QSqlDatabase>
+#include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
 #include <QtCore/QFileInfo>
@@ -42,6 +44,7 @@ private slots:
     void clientLeavesDuringRefresh();
     void concurrentRefreshesShareOneCommit();
     void failedGroupCommitLosesNothing();
+    void lockedDatabaseRefreshIsRetryLater();
 };
 
 namespace {
@@ -669,6 +672,37 @@ void tst_ServerRotation::failedGroupCommitLosesNothing()
         TESSERA_TOKEN_PAIR(next, again.refresh(successor));
         TESSERA_EXPECT_STATUS(again.me(next.access), 200);
     }
+}
+
+// SQLite: another connection holds the write lock past the busy timeout. The rotation's
+// statement (run through SQLite's C API) fails as busy: 503 with Retry-After, classed as the
+// database unavailable, not a 500. Nothing was written: once the lock is gone the same token
+// rotates.
+void tst_ServerRotation::lockedDatabaseRefreshIsRetryLater()
+{
+    TESSERA_GROUP_COMMIT_ONLY();
+    ServerProcess server;
+    TESSERA_START_WITH_TEST_USER(server);
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(login, http.login(TestUser, TestPassword));
+    const QString lockConnection = QStringLiteral("rotation-test-lock");
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), lockConnection);
+        db.setDatabaseName(server.databasePath());
+        QVERIFY(db.open());
+        // WAL: readers go on, a writer waits for the lock.
+        QVERIFY(QSqlQuery(db).exec(QStringLiteral("BEGIN EXCLUSIVE")));
+        const HttpResponse locked = http.refresh(login.refresh);
+        QCOMPARE(locked.status, 503);
+        QCOMPARE(locked.header("Retry-After"), QByteArray("1"));
+        QVERIFY2(locked.body.contains("database_unavailable"), locked.body.constData());
+        QVERIFY(QSqlQuery(db).exec(QStringLiteral("ROLLBACK")));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(lockConnection);
+    TESSERA_TOKEN_PAIR(next, http.refresh(login.refresh));
+    TESSERA_EXPECT_STATUS(http.me(next.access), 200);
+    QVERIFY(server.serverStderr().contains("statement failed"));
 }
 
 #include "tst_server_rotation.moc"
