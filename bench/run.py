@@ -213,9 +213,10 @@ REFRESH_COLUMNS = ("SELECT r.token_hash, r.family_id, f.user_id, u.username, r.i
                    " JOIN users u ON u.id = f.user_id ")
 STORE_STATEMENTS = [
     ("findRefreshToken", REFRESH_COLUMNS + "WHERE r.token_hash = ?", (b"x",)),
-    ("findSuccessor", REFRESH_COLUMNS + "WHERE r.parent_hash = ?", (b"x",)),
-    ("markRotated", "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                    " WHERE token_hash = ? AND rotated_at IS NULL", (1, b"x", b"x")),
+    ("findSuccessor", REFRESH_COLUMNS + "WHERE r.token_hash = (SELECT p.successor_hash FROM"
+                                        " refresh_tokens p WHERE p.token_hash = ?)", (b"x",)),
+    ("markRotated", "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?, successor_hash = ?"
+                    " WHERE token_hash = ? AND rotated_at IS NULL", (1, b"x", b"x", b"x")),
     ("familyStatus", "SELECT revoked_at IS NOT NULL FROM families WHERE id = ?", ("x",)),
 ]
 
@@ -1128,7 +1129,7 @@ def render_query_plans(plans, g, w):
         w(f"Throughput still drops by {fmt(100 * (1 - last_rps / base_rps))} % at {g[-1]['families']:,} families. "
           "Every statement is an index search (O(log n)), so this is locality, not a scan: the database "
           f"({fmt(g[-1].get('db_mib'))} MiB) dwarfs SQLite's default page cache (2 MiB per connection), so each "
-          "lookup by a random token hash and each insert into the three indexes of `refresh_tokens` reads "
+          "lookup by a random token hash and each insert into the indexes of `refresh_tokens` reads "
           "and dirties B-tree pages that come from the OS page cache via syscalls. Likely remedy (server, "
           "not applied): `PRAGMA cache_size` of a few tens of MiB and/or `PRAGMA mmap_size` in "
           "`Store::open`; re-run this table to confirm.")

@@ -31,10 +31,14 @@ const char RefreshColumns[] =
 // Rotation's compare-and-set: the parent is marked rotated only if it still is the current
 // token of a family that is not revoked. Under READ COMMITTED a concurrent rotation makes
 // PostgreSQL re-check the row after the other commits, so exactly one of them matches.
-const char MarkRotated[] = "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?"
-                           " WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
-                           " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
-                           " AND f.revoked_at IS NOT NULL)";
+const char MarkRotated[] =
+        "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?,"
+        " successor_hash = ? WHERE token_hash = ? AND rotated_at IS NULL AND NOT EXISTS ("
+        " SELECT 1 FROM families f WHERE f.id = refresh_tokens.family_id"
+        " AND f.revoked_at IS NOT NULL)";
+// The successor a rotated parent names (schema version 9).
+const char SuccessorOfParent[] = "WHERE r.token_hash = (SELECT p.successor_hash FROM"
+                                 " refresh_tokens p WHERE p.token_hash = ?)";
 const char InsertRefreshInto[] =
         "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, issued_at,"
         " idle_expires_at) ";
@@ -141,26 +145,25 @@ std::unique_ptr<Store> Store::open(const QString &database, bool fullSync, QStri
     store->m_findRefresh =
             prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.token_hash = ?"));
     store->m_findSuccessor =
-            prepare(QLatin1String(RefreshColumns) + QStringLiteral("WHERE r.parent_hash = ?"));
+            prepare(QLatin1String(RefreshColumns) + QLatin1String(SuccessorOfParent));
     if (!store->isPostgreSQL()) {
         store->prepareDirectStatements(
                 RefreshColumns + QByteArrayLiteral("WHERE r.token_hash = ?"),
-                RefreshColumns + QByteArrayLiteral("WHERE r.parent_hash = ?"),
-                QByteArray(MarkRotated),
+                RefreshColumns + QByteArray(SuccessorOfParent), QByteArray(MarkRotated),
                 InsertRefreshInto + QByteArrayLiteral("VALUES (?, ?, ?, ?, ?)"));
     }
     store->m_insertRefresh =
             prepare(QLatin1String(InsertRefreshInto) + QStringLiteral("VALUES (?, ?, ?, ?, ?)"));
     if (store->isPostgreSQL()) {
         // One statement, one round trip, atomic on its own (autocommit): the successor is
-        // inserted only for a parent the compare-and-set marked, parent_hash, family and
-        // issued_at taken from that row. The casts: parameters in a select list have no type
-        // of their own.
+        // inserted only for a parent the compare-and-set marked, its hash (the one the mark
+        // recorded), parent_hash, family and issued_at taken from that row. The cast: a
+        // parameter in a select list has no type of its own.
         store->m_rotate = prepare(
                 QStringLiteral("WITH marked AS (") + QLatin1String(MarkRotated)
-                + QStringLiteral(" RETURNING token_hash, family_id, rotated_at) ")
+                + QStringLiteral(" RETURNING token_hash, family_id, rotated_at, successor_hash) ")
                 + QLatin1String(InsertRefreshInto)
-                + QStringLiteral("SELECT CAST(? AS BYTEA), family_id, token_hash, rotated_at,"
+                + QStringLiteral("SELECT successor_hash, family_id, token_hash, rotated_at,"
                                  " CAST(? AS BIGINT) FROM marked"));
     } else {
         store->m_markRotated = prepare(QLatin1String(MarkRotated));
@@ -517,8 +520,8 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
         QSqlQuery &rotation = *m_rotate;
         rotation.addBindValue(nowMs);
         rotation.addBindValue(successorSealed);
-        rotation.addBindValue(parentHash);
         rotation.addBindValue(successorHash);
+        rotation.addBindValue(parentHash);
         rotation.addBindValue(successorIdleExpiresAtMs);
         if (!execute(rotation))
             return RotateResult::Failed;
@@ -559,6 +562,7 @@ Store::RotateResult Store::rotateStatements(const QByteArray &parentHash,
     QSqlQuery &mark = *m_markRotated;
     mark.addBindValue(nowMs);
     mark.addBindValue(successorSealed);
+    mark.addBindValue(successorHash);
     mark.addBindValue(parentHash);
     if (!execute(mark))
         return RotateResult::Failed;

@@ -223,9 +223,11 @@ public:
     // The client a family was issued to (empty for SimpleJWT families); nothing if unknown.
     std::optional<QString> familyClient(const QString &familyId);
     std::optional<RefreshRecord> findRefreshToken(const QByteArray &tokenHash);
+    // The successor the rotated parent names (its successor_hash); nothing if not rotated.
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
-    // Marks the parent rotated, only if it still is the current token of a family that is
-    // not revoked (a compare-and-set), and inserts its successor, both or neither: one
+    // Marks the parent rotated and names its successor, only if it still is the current
+    // token of a family that is not revoked (a compare-and-set), and inserts that successor,
+    // both or neither: one
     // transaction on SQLite, one statement on PostgreSQL (`familyId` then comes from the
     // parent's row).
     RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,

@@ -161,6 +161,19 @@ const QList<MigrationStep> &migrationSteps()
                      " expires_at {bigint} NOT NULL)",
                      "CREATE INDEX dpop_proofs_expiry ON dpop_proofs(expires_at)",
              }},
+            // A rotated token names its successor (successor_hash, set by the rotation's
+            // compare-and-set together with rotated_at), so the grace window finds the
+            // successor through the primary key. The unique index on parent_hash goes: at
+            // most one successor per parent is the compare-and-set's guarantee (one rotation
+            // marks the parent), and each rotation no longer writes a page of a third index.
+            {9,
+             {
+                     "ALTER TABLE refresh_tokens ADD COLUMN successor_hash {bytes}",
+                     "UPDATE refresh_tokens SET successor_hash = (SELECT c.token_hash FROM"
+                     " refresh_tokens c WHERE c.parent_hash = refresh_tokens.token_hash)"
+                     " WHERE rotated_at IS NOT NULL",
+                     "DROP INDEX IF EXISTS refresh_tokens_parent",
+             }},
     };
     return steps;
 }

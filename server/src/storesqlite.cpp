@@ -97,7 +97,8 @@ Store::RotateResult Store::rotateDirect(const QByteArray &parentHash,
     sqlite3_bind_int64(mark, 1, nowMs);
     sqlite3_bind_blob(mark, 2, successorSealed.constData(), int(successorSealed.size()),
                       SQLITE_STATIC);
-    sqlite3_bind_blob(mark, 3, parentHash.constData(), int(parentHash.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(mark, 3, successorHash.constData(), int(successorHash.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(mark, 4, parentHash.constData(), int(parentHash.size()), SQLITE_STATIC);
     int marked = 0;
     if (!stepDirect(mark, &marked))
         return RotateResult::Failed;

@@ -95,17 +95,27 @@ void tst_ServerDurability::checkNoHalfRotatedFamily(const QString &dbPath, bool 
                                     .arg(row.at(0).toString())
                                     .arg(row.at(2).toInt())));
     }
-    // Every rotated token has exactly one successor row and its sealed copy.
+    // Every rotated token has its sealed copy and names its successor, a stored row whose
+    // parent it is; a token not rotated names none.
     const auto orphans = sqliteSelect(
             dbPath,
             QStringLiteral(
-                    "SELECT COUNT(*) FROM refresh_tokens p WHERE p.rotated_at IS NOT NULL AND"
-                    " (p.successor_sealed IS NULL OR"
-                    "  (SELECT COUNT(*) FROM refresh_tokens c WHERE c.parent_hash = p.token_hash) "
-                    "!= 1)"),
+                    "SELECT COUNT(*) FROM refresh_tokens p WHERE (p.rotated_at IS NOT NULL AND"
+                    " (p.successor_sealed IS NULL OR NOT EXISTS (SELECT 1 FROM refresh_tokens c"
+                    "  WHERE c.token_hash = p.successor_hash AND c.parent_hash = p.token_hash)))"
+                    " OR (p.rotated_at IS NULL AND p.successor_hash IS NOT NULL)"),
             &error, readOnly);
     QVERIFY2(orphans.has_value(), qPrintable(error));
     QCOMPARE(orphans->first().first().toInt(), 0);
+    // No token has two successors (nor does a successor row exist without the rotation).
+    const auto children = sqliteSelect(
+            dbPath,
+            QStringLiteral("SELECT COUNT(*) FROM refresh_tokens c WHERE c.parent_hash IS NOT NULL"
+                           " AND NOT EXISTS (SELECT 1 FROM refresh_tokens p WHERE p.token_hash ="
+                           " c.parent_hash AND p.successor_hash = c.token_hash)"),
+            &error, readOnly);
+    QVERIFY2(children.has_value(), qPrintable(error));
+    QCOMPARE(children->first().first().toInt(), 0);
 }
 
 void tst_ServerDurability::sigkillUnderRefreshLoad()

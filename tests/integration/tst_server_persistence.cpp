@@ -108,6 +108,7 @@ private slots:
     void noPlaintextSecretsInDatabase();
     void schemaVersion1IsUpgraded();
     void schemaVersion2IsUpgraded();
+    void schemaVersion8IsUpgraded();
     void newerSchemaIsRefused();
 };
 
@@ -271,11 +272,11 @@ void tst_ServerPersistence::schemaVersion1IsUpgraded()
                     &error),
             qPrintable(error));
     TESSERA_START(server);
-    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 8"));
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 1 to 9"));
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("8"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("9"));
     // Step 7's columns are there: the old family is not bound to a DPoP key.
     const auto unbound =
             sqliteSelect(server.databasePath(),
@@ -358,11 +359,11 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     QVERIFY(add.waitForFinished(15000));
     const QByteArray addErr = add.readAllStandardError();
     QVERIFY2(add.exitCode() == 0, addErr.constData());
-    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 8"), addErr.constData());
+    QVERIFY2(addErr.contains("database schema upgraded from version 2 to 9"), addErr.constData());
     const auto version = sqliteSelect(
             server.databasePath(), QStringLiteral("SELECT value FROM meta WHERE key = 'schema'"));
     QVERIFY(version && version->size() == 1);
-    QCOMPARE(version->first().first().toString(), QStringLiteral("8"));
+    QCOMPARE(version->first().first().toString(), QStringLiteral("9"));
     const auto clients = sqliteSelect(
             server.databasePath(),
             QStringLiteral("SELECT c.id, u.uri FROM clients c JOIN client_redirect_uris u"
@@ -378,6 +379,60 @@ void tst_ServerPersistence::schemaVersion2IsUpgraded()
     TESSERA_TOKEN_PAIR(rotated, http.refresh(QString::fromLatin1(oldToken)));
     QCOMPARE(sid(rotated.access), QStringLiteral("v2-family"));
     TESSERA_EXPECT_STATUS(http.login(TestUser, TestPassword), 200);
+}
+
+// Version 8 found a rotated token's successor through a unique index on parent_hash;
+// version 9 has the parent name it (successor_hash) and drops that index. The upgrade fills
+// in successor_hash for the tokens rotated before it, so their grace window still answers.
+void tst_ServerPersistence::schemaVersion8IsUpgraded()
+{
+    ServerProcess server({QStringLiteral("--reuse-grace"), QStringLiteral("60")});
+    TESSERA_ADD_USER(server, TestUser, TestPassword.toUtf8());
+    TESSERA_START(server);
+    HttpClient http(server);
+    TESSERA_TOKEN_PAIR(first, http.login(TestUser, TestPassword));
+    TESSERA_TOKEN_PAIR(second, http.refresh(first.refresh));
+    QVERIFY2(server.stop(), qPrintable(server.errorString()));
+
+    // The same data as version 8 kept it.
+    QString error;
+    QVERIFY2(sqliteExec(server.databasePath(),
+                        {QStringLiteral("ALTER TABLE refresh_tokens DROP COLUMN successor_hash"),
+                         QStringLiteral("CREATE UNIQUE INDEX refresh_tokens_parent ON"
+                                        " refresh_tokens(parent_hash)"),
+                         QStringLiteral("UPDATE meta SET value = '8' WHERE key = 'schema'")},
+                        &error),
+             qPrintable(error));
+
+    TESSERA_START(server);
+    QVERIFY(server.serverStderr().contains("database schema upgraded from version 8 to 9"));
+    const QString firstHash = QString::fromLatin1(
+            QCryptographicHash::hash(first.refresh.toLatin1(), QCryptographicHash::Sha256).toHex());
+    const QString secondHash = QString::fromLatin1(
+            QCryptographicHash::hash(second.refresh.toLatin1(), QCryptographicHash::Sha256)
+                    .toHex());
+    const auto named =
+            sqliteSelect(server.databasePath(),
+                         QStringLiteral("SELECT lower(hex(successor_hash)) FROM refresh_tokens"
+                                        " WHERE token_hash = x'%1'")
+                                 .arg(firstHash));
+    QVERIFY(named && named->size() == 1);
+    QCOMPARE(named->first().first().toString(), secondHash);
+    const auto index = sqliteSelect(
+            server.databasePath(),
+            QStringLiteral(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = 'refresh_tokens_parent'"));
+    QVERIFY(index && index->size() == 1);
+    QCOMPARE(index->first().first().toInt(), 0);
+
+    // The token rotated before the upgrade, presented again within the grace window: its
+    // successor, found through successor_hash, comes back.
+    HttpClient again(server);
+    const HttpResponse retried = again.refresh(first.refresh);
+    TESSERA_EXPECT_STATUS(retried, 200);
+    QCOMPARE(retried.str(QStringLiteral("refresh")), second.refresh);
+    TESSERA_TOKEN_PAIR(third, again.refresh(second.refresh));
+    QVERIFY(third.refresh != second.refresh);
 }
 
 // A database from a newer server is left alone, not half-understood.

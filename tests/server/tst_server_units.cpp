@@ -510,6 +510,11 @@ void tst_ServerUnits::storeUpgradesSchemaVersion1()
     QCOMPARE(token->graceAnswers, 0);
     QCOMPARE(store->rotate("h0", "sealed", 10, QStringLiteral("fam"), "h1", 60'000),
              Store::RotateResult::Rotated);
+    const auto successor = store->findSuccessor("h0");
+    QVERIFY(successor);
+    QCOMPARE(successor->tokenHash, QByteArray("h1"));
+    QCOMPARE(successor->parentHash, QByteArray("h0"));
+    QVERIFY(!store->findSuccessor("h1")); // not rotated: names no successor
     QVERIFY(store->claimGraceAnswer("h0", 1));
     store.reset();
     store = Store::open(path, false, &error); // and once more, already upgraded
