@@ -108,7 +108,7 @@ QByteArray Private::signSigningInput(const Key &key, QByteArrayView signingInput
     return d ? d->sign(signingInput) : QByteArray();
 }
 
-QByteArray signCompact(const Key &key, QByteArrayView payload, QJsonObject header)
+QByteArray jwsSigningInput(const Key &key, QByteArrayView payload, QJsonObject header)
 {
     if (!key.hasPrivateKey())
         return {};
@@ -116,14 +116,28 @@ QByteArray signCompact(const Key &key, QByteArrayView payload, QJsonObject heade
     const QString kid = key.keyId();
     if (!kid.isEmpty())
         header.insert(QLatin1String("kid"), kid);
-    QByteArray compact = base64UrlEncode(compactJson(header));
-    compact += '.';
-    compact += base64UrlEncode(payload);
-    const QByteArray signature = KeyPrivate::get(key)->sign(compact);
+    QByteArray input = base64UrlEncode(compactJson(header));
+    input += '.';
+    input += base64UrlEncode(payload);
+    return input;
+}
+
+QByteArray jwsSignature(const Key &key, QByteArrayView signingInput)
+{
+    if (signingInput.isEmpty())
+        return {};
+    const QByteArray signature = Private::signSigningInput(key, signingInput);
+    return signature.isEmpty() ? QByteArray() : base64UrlEncode(signature);
+}
+
+QByteArray signCompact(const Key &key, QByteArrayView payload, QJsonObject header)
+{
+    QByteArray compact = jwsSigningInput(key, payload, std::move(header));
+    const QByteArray signature = jwsSignature(key, compact);
     if (signature.isEmpty())
         return {};
     compact += '.';
-    compact += base64UrlEncode(signature);
+    compact += signature;
     return compact;
 }
 

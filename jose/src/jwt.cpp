@@ -13,12 +13,26 @@ namespace Tessera::Jose {
 
 using namespace Private;
 
-QByteArray signJwt(const Key &key, const QJsonObject &claims, const QString &type)
+namespace {
+
+QJsonObject jwtHeader(const QString &type)
 {
     QJsonObject header;
     if (!type.isEmpty())
         header.insert(QLatin1String("typ"), type);
-    return signCompact(key, compactJson(claims), header);
+    return header;
+}
+
+} // namespace
+
+QByteArray signJwt(const Key &key, const QJsonObject &claims, const QString &type)
+{
+    return signCompact(key, compactJson(claims), jwtHeader(type));
+}
+
+QByteArray jwtSigningInput(const Key &key, const QJsonObject &claims, const QString &type)
+{
+    return jwsSigningInput(key, compactJson(claims), jwtHeader(type));
 }
 
 namespace {

@@ -593,6 +593,10 @@ void tst_Jose::rfc8037Ed25519()
     key.setKeyId(QString());
     QCOMPARE(key.keyId(), QString());
     QCOMPARE(signCompact(key, Rfc8037Payload), Rfc8037Jws);
+    // The same in two steps (the server signs access tokens off its serving thread).
+    const QByteArray input = jwsSigningInput(key, Rfc8037Payload);
+    QCOMPARE(input, segment(Rfc8037Jws, 0) + '.' + segment(Rfc8037Jws, 1));
+    QCOMPARE(jwsSignature(key, input), segment(Rfc8037Jws, 2));
     QCOMPARE(Private::signSigningInput(key, segment(Rfc8037Jws, 0) + '.' + segment(Rfc8037Jws, 1)),
              unb64(segment(Rfc8037Jws, 2)));
 
@@ -722,10 +726,28 @@ void tst_Jose::signVerifyRoundTrip()
     other.setKeyId(key.keyId());
     QCOMPARE(verifyJwt(token, {other}, requirements).error, Error::BadSignature);
 
+    // Signed in two steps: the same claims and header, a signature that verifies.
+    const QByteArray input = jwtSigningInput(key, claims, QStringLiteral("at+jwt"));
+    const QByteArray twoSteps = input + '.' + jwsSignature(key, input);
+    const VerifyResult fromSteps = verifyJwt(twoSteps, {key}, requirements);
+    QCOMPARE(fromSteps.error, Error::None);
+    QCOMPARE(fromSteps.claims, claims);
+    QCOMPARE(fromSteps.header.value("typ").toString(), QStringLiteral("at+jwt"));
+    QCOMPARE(fromSteps.header.value("kid").toString(), key.keyId());
+    // A signature over other input does not verify.
+    const QByteArray otherInput = jwtSigningInput(key, {{"sub", "mallory"}});
+    QCOMPARE(verifyJwt(input + '.' + jwsSignature(key, otherInput), {key}, requirements).error,
+             Error::BadSignature);
+
     // Signing needs a private key.
     QVERIFY(signCompact(Key(), "x").isEmpty());
-    if (algorithm != Algorithm::HS256)
+    QVERIFY(jwsSigningInput(Key(), "x").isEmpty());
+    QVERIFY(jwsSignature(Key(), "a.b").isEmpty());
+    QVERIFY(jwsSignature(key, "").isEmpty());
+    if (algorithm != Algorithm::HS256) {
         QVERIFY(signCompact(Key::fromJwk(key.publicJwk()), "x").isEmpty());
+        QVERIFY(jwsSignature(Key::fromJwk(key.publicJwk()), "a.b").isEmpty());
+    }
 
     // signCompact: a caller's "alg" is overwritten, other members are kept, raw payload bytes.
     const QByteArray raw("\x00\x01\xff not json", 13);

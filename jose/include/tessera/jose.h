@@ -134,6 +134,16 @@ TESSERA_JOSE_EXPORT QByteArray signCompact(const Key &key, QByteArrayView payloa
 // A JWT: the claims serialized as compact JSON, header {"typ": type, ...}.
 TESSERA_JOSE_EXPORT QByteArray signJwt(const Key &key, const QJsonObject &claims,
                                        const QString &type = QStringLiteral("JWT"));
+// signCompact() in two steps, so that the signature can be made on another thread: the JWS
+// signing input (BASE64URL(header) '.' BASE64URL(payload), the header completed as
+// signCompact() does), then the BASE64URL signature of it. signCompact() is the input, '.' and
+// the signature. Both are empty when the key cannot sign.
+TESSERA_JOSE_EXPORT QByteArray jwsSigningInput(const Key &key, QByteArrayView payload,
+                                               QJsonObject header = {});
+TESSERA_JOSE_EXPORT QByteArray jwsSignature(const Key &key, QByteArrayView signingInput);
+// The signing input of signJwt().
+TESSERA_JOSE_EXPORT QByteArray jwtSigningInput(const Key &key, const QJsonObject &claims,
+                                               const QString &type = QStringLiteral("JWT"));
 
 enum class Error {
     None,
