@@ -86,6 +86,10 @@ HttpApi::HttpApi(const ServerConfig &config, Store &store, TokenService &tokens,
     , m_authorize(config, store, m_login, m_deploymentKey)
     , m_device(config, store, m_login, m_clients, m_deploymentKey)
     , m_oauth(config, store, tokens, m_clients, m_dpop)
+    , m_deferSignatures(!store.isPostgreSQL())
+    , m_signing([this](quint64 answer, const QList<QByteArray> &signatures) {
+        signaturesReady(answer, signatures);
+    })
 {
     // The routes hold keys derived from it; the material itself is not kept.
     secureWipe(m_deploymentKey);
@@ -103,6 +107,7 @@ HttpApi::~HttpApi()
     // Answers held for a commit are dropped the same way; their group is rolled back when
     // the store closes, so none of them was acknowledged.
     m_store.setGroupSettledHandler({});
+    m_signing.shutdown();
     m_held.clear();
 }
 
@@ -275,20 +280,65 @@ template<typename Handler>
 void HttpApi::answerAfterCommit(QHttpServerResponder &&responder,
                                 QHttpServerResponse (*storageError)(bool), Handler &&handle)
 {
+    std::vector<TokenService::UnsignedToken> unsignedTokens;
     QHttpServerResponse response = [&] {
         const Store::RotationGroupScope groupCommit(m_store);
+        const TokenService::DeferredSignatures deferred(
+                m_tokens, m_deferSignatures ? &unsignedTokens : nullptr);
         return handle();
     }();
     // Any statement but a group's own commits the open group first, so a group still open
     // here holds this request's rotation, or its reads of the group's rotations: the answer
     // waits for the commit. Holding an answer that needed no wait costs only its latency.
     const quint64 group = m_store.openGroup();
-    if (group == 0)
+    if (group == 0) {
+        if (!unsignedTokens.empty())
+            response = withSignedTokens(std::move(response), unsignedTokens,
+                                        SigningWorkers::signNow(unsignedTokens), storageError);
         return response.write(std::move(responder));
+    }
+    // The access token is signed on a worker while the group commits.
+    const quint64 id = ++m_lastHeldId;
+    if (!unsignedTokens.empty())
+        m_signing.sign(id, unsignedTokens);
     QTcpSocket *const socket = responder.socket();
-    m_held.push_back(
-            HeldAnswer{group, socket, std::move(responder), std::move(response), storageError});
+    m_held.emplace(id,
+                   HeldAnswer{id, group, socket, std::move(responder), std::move(response),
+                              storageError, std::move(unsignedTokens), std::nullopt});
     scheduleCommit();
+}
+
+QHttpServerResponse HttpApi::withSignedTokens(
+        QHttpServerResponse &&response, const std::vector<TokenService::UnsignedToken> &tokens,
+        const QList<QByteArray> &signatures, QHttpServerResponse (*storageError)(bool))
+{
+    if (signatures.size() != qsizetype(tokens.size())) {
+        qCCritical(lcServerAuth) << "cannot sign an access token";
+        return storageError(false);
+    }
+    QByteArray body = response.data();
+    bool replaced = false;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const TokenService::UnsignedToken &token = tokens[i];
+        const qsizetype at = body.indexOf(token.placeholder);
+        if (at < 0)
+            continue; // not in this answer (an error answered instead)
+        body.replace(at + token.signingInput.size() + 1, TokenService::DeferredSignatureChars,
+                     signatures.at(qsizetype(i)));
+        replaced = true;
+    }
+    if (!replaced)
+        return std::move(response);
+    // QHttpServerResponse cannot change its body: the answer is made again, with the headers
+    // a token answer has (integration.server.tokens refreshAnswerLikeLogin compares them).
+    QHttpServerResponse signedResponse(response.mimeType(), std::move(body), response.statusCode());
+    for (const QByteArray &name :
+         {QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("Pragma"),
+          QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("DPoP-Nonce")}) {
+        for (const QByteArray &value : response.headers(name))
+            signedResponse.addHeader(name, value);
+    }
+    return signedResponse;
 }
 
 void HttpApi::scheduleCommit()
@@ -312,29 +362,58 @@ void HttpApi::commitHeldAnswers()
 {
     m_store.settleGroup(); // reported to groupSettled(), which needs no new round for it
     m_commitScheduled = false;
-    std::vector<HeldAnswer> held;
-    held.swap(m_held);
     const QHash<quint64, bool> settled = std::exchange(m_settledGroups, {});
-    for (HeldAnswer &answer : held) {
-        const auto outcome = settled.constFind(answer.group);
-        if (outcome == settled.cend()) {
-            m_held.push_back(std::move(answer)); // a group opened since; not reached here
+    bool awaitingGroup = false;
+    for (auto it = m_held.begin(); it != m_held.end();) {
+        HeldAnswer &answer = it->second;
+        if (!answer.committed) {
+            const auto outcome = settled.constFind(answer.group);
+            if (outcome == settled.cend()) {
+                awaitingGroup = true; // a group opened since; not reached here
+                ++it;
+                continue;
+            }
+            answer.committed = *outcome;
+        }
+        if (*answer.committed && !answer.unsignedTokens.empty()) {
+            ++it; // written by signaturesReady()
             continue;
         }
-        if (!answer.socket || answer.socket->state() != QAbstractSocket::ConnectedState) {
-            qCDebug(lcServerAuth) << "refresh client disconnected while its rotation committed";
-            continue;
-        }
-        if (*outcome) {
-            answer.response.write(std::move(answer.responder));
-        } else {
-            // Nothing of the group was written: every token presented is still current, and
-            // the same request again succeeds.
-            answer.storageError(true).write(std::move(answer.responder));
-        }
+        auto node = m_held.extract(it++);
+        writeHeld(node.mapped());
     }
-    if (!m_held.empty())
+    if (awaitingGroup)
         scheduleCommit();
+}
+
+void HttpApi::signaturesReady(quint64 answerId, const QList<QByteArray> &signatures)
+{
+    const auto held = m_held.find(answerId);
+    if (held == m_held.end())
+        return; // answered already (its group was rolled back), or dropped
+    HeldAnswer &answer = held->second;
+    answer.response = withSignedTokens(std::move(answer.response), answer.unsignedTokens,
+                                       signatures, answer.storageError);
+    answer.unsignedTokens.clear();
+    if (!answer.committed)
+        return; // written when its group settles
+    auto node = m_held.extract(held);
+    writeHeld(node.mapped());
+}
+
+void HttpApi::writeHeld(HeldAnswer &answer)
+{
+    if (!answer.socket || answer.socket->state() != QAbstractSocket::ConnectedState) {
+        qCDebug(lcServerAuth) << "refresh client disconnected while its rotation committed";
+        return;
+    }
+    if (*answer.committed) {
+        answer.response.write(std::move(answer.responder));
+    } else {
+        // Nothing of the group was written: every token presented is still current, and
+        // the same request again succeeds.
+        answer.storageError(true).write(std::move(answer.responder));
+    }
 }
 
 QHttpServerResponse HttpApi::blacklist(const QHttpServerRequest &request)

@@ -10,6 +10,7 @@
 #include "loginroute.h"
 #include "oauthtokenroute.h"
 #include "passwordhasher.h"
+#include "signingworkers.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -19,6 +20,8 @@
 #include <QtHttpServer/QHttpServer>
 #include <QtNetwork/QTcpSocket>
 
+#include <map>
+#include <optional>
 #include <vector>
 
 namespace Tessera::Server {
@@ -62,9 +65,17 @@ private:
                            QHttpServerResponse (*storageError)(bool), Handler &&handle);
     // The store reported a group committed or rolled back.
     void groupSettled(quint64 group, bool committed);
-    // Commits the open group, then sends the answers of every settled group.
+    // Commits the open group, then sends the answers of every settled group whose tokens are
+    // signed.
     void commitHeldAnswers();
     void scheduleCommit();
+    // The signing workers are done with a held answer's tokens.
+    void signaturesReady(quint64 answer, const QList<QByteArray> &signatures);
+    // `response` with each placeholder token replaced by its signed token (`signatures` in the
+    // order of `tokens`); the route's internal error if they could not be signed.
+    static QHttpServerResponse withSignedTokens(
+            QHttpServerResponse &&response, const std::vector<TokenService::UnsignedToken> &tokens,
+            const QList<QByteArray> &signatures, QHttpServerResponse (*storageError)(bool));
     QHttpServerResponse blacklist(const QHttpServerRequest &request);
     QHttpServerResponse verify(const QHttpServerRequest &request, const QByteArray &token);
     // The answer of GET /api/me/ once the request's credentials are checked.
@@ -82,19 +93,29 @@ private:
     AuthorizeRoute m_authorize;
     DeviceRoute m_device;
     OAuthTokenRoute m_oauth;
-    // Answers waiting for their group's commit (group commit, docs/SERVER.md), and the groups
-    // settled since the last round: serial -> committed.
+    // Answers waiting for their group's commit (group commit, docs/SERVER.md) and for the
+    // signatures of their access tokens, and the groups settled since the last round:
+    // serial -> committed.
     struct HeldAnswer
     {
+        quint64 id;
         quint64 group;
         QPointer<QTcpSocket> socket;
         QHttpServerResponder responder;
         QHttpServerResponse response;
         QHttpServerResponse (*storageError)(bool);
+        std::vector<TokenService::UnsignedToken> unsignedTokens; // empty once signed
+        std::optional<bool> committed;                           // once its group settled
     };
-    std::vector<HeldAnswer> m_held;
+    // Writes a held answer whose group settled (and, if it committed, whose tokens are signed).
+    void writeHeld(HeldAnswer &answer);
+    std::map<quint64, HeldAnswer> m_held; // by id: in the order the requests came
     QHash<quint64, bool> m_settledGroups;
+    quint64 m_lastHeldId = 0;
     bool m_commitScheduled = false;
+    // Access tokens are signed off this thread only where answers wait for a group commit.
+    const bool m_deferSignatures;
+    SigningWorkers m_signing;
     QHttpServer m_server;
 };
 

@@ -134,6 +134,16 @@ QByteArray TokenService::mintAccess(qint64 userId, const QString &username, cons
     // RFC 9449 section 6.1: the confirmation of the DPoP key the token is bound to.
     if (!dpopJkt.isEmpty())
         claims.insert(QStringLiteral("cnf"), QJsonObject{{QStringLiteral("jkt"), dpopJkt}});
+    const Jose::Algorithm algorithm = m_signingKey.algorithm();
+    if (m_deferredSignatures
+        && (algorithm == Jose::Algorithm::ES256 || algorithm == Jose::Algorithm::EdDSA)) {
+        QByteArray input = Jose::jwtSigningInput(m_signingKey, claims, AccessTokenType);
+        if (input.isEmpty())
+            return {};
+        QByteArray placeholder = input + '.' + QByteArray(DeferredSignatureChars, 'A');
+        m_deferredSignatures->push_back({placeholder, std::move(input), m_signingKey});
+        return placeholder;
+    }
     return Jose::signJwt(m_signingKey, claims, AccessTokenType);
 }
 

@@ -11,6 +11,7 @@
 #include <QtCore/QJsonObject>
 
 #include <array>
+#include <vector>
 
 namespace Tessera::Server {
 
@@ -76,6 +77,37 @@ public:
         QByteArray subjectJson;
         QString reason;  // for the log, never the token
         QString dpopJkt; // cnf.jkt: the token is usable only with a DPoP proof of this key
+    };
+
+    // An access token minted while signatures are deferred (DeferredSignatures): issued as
+    // `placeholder`, its signing input and a signature of 'A's of the final length, until the
+    // caller signs `signingInput` with `key` and puts the token in its place.
+    struct UnsignedToken
+    {
+        QByteArray placeholder;
+        QByteArray signingInput;
+        Jose::Key key;
+    };
+    // The length of the BASE64URL signatures that can be deferred: 64 bytes (ES256, EdDSA).
+    static constexpr qsizetype DeferredSignatureChars = 86;
+
+    // While alive, the access tokens refresh() and startFamily() mint with an ES256 or EdDSA
+    // key are listed in `into` unsigned, as placeholders (HttpApi signs them on worker threads
+    // while their rotation commits). HS256 tokens are signed at once: that is cheap.
+    class DeferredSignatures
+    {
+    public:
+        DeferredSignatures(TokenService &tokens, std::vector<UnsignedToken> *into)
+            : m_tokens(tokens)
+        {
+            m_tokens.m_deferredSignatures = into;
+        }
+        ~DeferredSignatures() { m_tokens.m_deferredSignatures = nullptr; }
+        DeferredSignatures(const DeferredSignatures &) = delete;
+        DeferredSignatures &operator=(const DeferredSignatures &) = delete;
+
+    private:
+        TokenService &m_tokens;
     };
 
     TokenService(const ServerConfig &config, Store &store);
@@ -183,6 +215,7 @@ private:
     BoundedCache<QString, bool> m_activeFamilies{DefaultAccessCacheCapacity};
     RevocationFeed *m_feed = nullptr;
     quint64 m_feedEpoch = 0;
+    std::vector<UnsignedToken> *m_deferredSignatures = nullptr;
 };
 
 } // namespace Tessera::Server

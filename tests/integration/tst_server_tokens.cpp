@@ -77,6 +77,7 @@ private slots:
     void jwksPerAlgorithm_data();
     void jwksPerAlgorithm();
     void jwksSameAfterRestart();
+    void refreshAnswerLikeLogin();
 
 private:
     std::unique_ptr<ServerProcess> m_server; // ES256 (default)
@@ -703,6 +704,55 @@ void tst_ServerTokens::jwksPerAlgorithm()
     const Jose::VerifyResult result =
             Jose::verifyJwt(pair.access.toLatin1(), published, requirements);
     QVERIFY2(result.ok(), qPrintable(Jose::errorString(result.error)));
+    // A refreshed token (on SQLite signed on a worker while its rotation commits) verifies
+    // the same, with the claims of its session.
+    TESSERA_TOKEN_PAIR(refreshed, http.refresh(pair.refresh));
+    QCOMPARE(jwtHeader(refreshed.access).value(QStringLiteral("alg")).toString(), alg);
+    const Jose::VerifyResult again =
+            Jose::verifyJwt(refreshed.access.toLatin1(), published, requirements);
+    QVERIFY2(again.ok(), qPrintable(Jose::errorString(again.error)));
+    QCOMPARE(again.claims.value(QStringLiteral("sid")), result.claims.value(QStringLiteral("sid")));
+    QCOMPARE(again.claims.value(QStringLiteral("sub")).toString(), TestUser);
+    QVERIFY(again.claims.value(QStringLiteral("jti"))
+            != result.claims.value(QStringLiteral("jti")));
+    TESSERA_EXPECT_STATUS(http.me(refreshed.access), 200);
+}
+
+// On SQLite the access token of a refresh answer is signed on a worker thread and put into
+// the answer, which is then made again (server/src/httpapi.cpp withSignedTokens()): it has the
+// headers of a login answer, whose token is signed where it is minted, and its token verifies
+// with the published key (a token left unsigned would carry a signature of zeros).
+void tst_ServerTokens::refreshAnswerLikeLogin()
+{
+    const HttpResponse login = m_http->login(QStringLiteral("bob"), QStringLiteral("bob password"));
+    TESSERA_EXPECT_STATUS(login, 200);
+    const HttpResponse refreshed = m_http->refresh(login.str(QStringLiteral("refresh")));
+    TESSERA_EXPECT_STATUS(refreshed, 200);
+    const auto headerSet = [](const HttpResponse &response) {
+        QStringList lines;
+        for (const auto &[name, value] : response.headers) {
+            const QByteArray lower = name.toLower();
+            // Per answer, not per kind of answer.
+            if (lower == "date" || lower == "content-length")
+                continue;
+            lines << QString::fromLatin1(lower + ": " + value);
+        }
+        lines.sort();
+        return lines;
+    };
+    QCOMPARE(headerSet(refreshed), headerSet(login));
+    QVERIFY(refreshed.hasHeader("Cache-Control"));
+    QCOMPARE(refreshed.json().keys(), login.json().keys());
+
+    const QByteArray access = refreshed.str(QStringLiteral("access")).toLatin1();
+    QVERIFY(!access.endsWith(QByteArray(86, 'A')));
+    Jose::ClaimRequirements requirements;
+    requirements.type = QStringLiteral("at+jwt");
+    const Jose::VerifyResult result =
+            Jose::verifyJwt(access, {Jose::Key::fromJwk(m_jwk)}, requirements);
+    QVERIFY2(result.ok(), qPrintable(Jose::errorString(result.error)));
+    QCOMPARE(result.claims.value(QStringLiteral("sub")).toString(), QStringLiteral("bob"));
+    TESSERA_EXPECT_STATUS(m_http->me(QString::fromLatin1(access)), 200);
 }
 
 void tst_ServerTokens::jwksSameAfterRestart()

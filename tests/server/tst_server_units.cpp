@@ -9,6 +9,7 @@
 #include "passwordhasher.h"
 #include "requestbody.h"
 #include "sealedbox.h"
+#include "signingworkers.h"
 #include "store.h"
 #include "tokenservice.h"
 
@@ -16,13 +17,17 @@
 
 #include <tessera/jose.h>
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QDateTime>
 #include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QTemporaryDir>
+#include <QtCore/QThread>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
+
+#include <map>
 
 #include <sys/stat.h>
 
@@ -75,6 +80,7 @@ class tst_ServerUnits : public QObject
     Q_OBJECT
 private slots:
     void hkdfSha256KnownAnswers();
+    void signingWorkersSignEachAnswerOnce();
     void tokenPairBody_data();
     void tokenPairBody();
     void sealedBoxRoundTrip();
@@ -959,4 +965,58 @@ void tst_ServerUnits::requestBodyIsStrictJson()
 }
 
 QTEST_GUILESS_MAIN(tst_ServerUnits)
+// The access tokens of held answers, signed on the workers: every answer comes back once,
+// on this thread, with signatures that verify over its own signing inputs; a key that cannot
+// sign fails only its own answer; after shutdown() nothing comes back.
+void tst_ServerUnits::signingWorkersSignEachAnswerOnce()
+{
+    const Tessera::Jose::Key key = Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::ES256);
+    const Tessera::Jose::Key eddsa = Tessera::Jose::Key::generate(Tessera::Jose::Algorithm::EdDSA);
+    const Tessera::Jose::Key publicOnly = Tessera::Jose::Key::fromJwk(key.publicJwk());
+    QHash<quint64, QList<QByteArray>> results;
+    int calls = 0;
+    SigningWorkers workers([&](quint64 answer, const QList<QByteArray> &signatures) {
+        QCOMPARE(QThread::currentThread(), qApp->thread());
+        ++calls;
+        results.insert(answer, signatures);
+    });
+    std::map<quint64, std::vector<TokenService::UnsignedToken>> sent;
+    const auto unsignedToken = [](const Tessera::Jose::Key &signer, int n) {
+        const QByteArray input = Tessera::Jose::jwtSigningInput(signer, {{QStringLiteral("n"), n}},
+                                                                QStringLiteral("at+jwt"));
+        return TokenService::UnsignedToken{input + '.' + QByteArray(86, 'A'), input, signer};
+    };
+    for (quint64 answer = 1; answer <= 40; ++answer) {
+        std::vector<TokenService::UnsignedToken> tokens{
+                unsignedToken(answer % 2 ? key : eddsa, int(answer))};
+        if (answer % 10 == 0)
+            tokens.push_back(unsignedToken(key, -int(answer)));
+        workers.sign(answer, tokens);
+        sent.emplace(answer, std::move(tokens));
+    }
+    // One answer whose key cannot sign (an input of another key, signed by a public key).
+    const QByteArray input = Tessera::Jose::jwtSigningInput(key, {{QStringLiteral("n"), 0}});
+    workers.sign(41, {{input + '.' + QByteArray(86, 'A'), input, publicOnly}});
+    QTRY_COMPARE(calls, 41);
+    QCOMPARE(results.size(), 41);
+    QVERIFY(results.value(41).isEmpty());
+    for (const auto &[answer, tokens] : sent) {
+        const QList<QByteArray> signatures = results.value(answer);
+        QCOMPARE(signatures.size(), qsizetype(tokens.size()));
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            const QByteArray compact = tokens[i].signingInput + '.' + signatures.at(qsizetype(i));
+            QVERIFY(compact.size() == tokens[i].placeholder.size());
+            QCOMPARE(Tessera::Jose::verifyCompact(compact, {tokens[i].key}).error,
+                     Tessera::Jose::Error::None);
+        }
+    }
+    QCOMPARE(SigningWorkers::signNow(sent.at(10)).size(), 2);
+
+    // Work handed over and then shut down: never reported.
+    workers.sign(42, sent.at(1));
+    workers.shutdown();
+    QTest::qWait(50);
+    QCOMPARE(calls, 41);
+}
+
 #include "tst_server_units.moc"
