@@ -234,6 +234,13 @@ void forgetEs256SignContext(EVP_PKEY *pkey)
     }
 }
 
+void releaseThreadContexts()
+{
+    if (!threadSignContextsGone)
+        threadSignContexts.entries = {};
+    threadVerifyContexts = {};
+}
+
 int es256SignContextsHeldForTesting()
 {
     const std::array<SignContext, 2> &contexts = threadSignContexts.entries;
@@ -307,6 +314,12 @@ QByteArray rawToDer(QByteArrayView raw)
 }
 
 } // namespace Private
+
+void releaseThreadState()
+{
+    Private::releaseThreadContexts();
+    OPENSSL_thread_stop();
+}
 
 bool constantTimeEquals(QByteArrayView a, QByteArrayView b)
 {

@@ -80,6 +80,8 @@ QByteArray es256Sign(const std::shared_ptr<EVP_PKEY> &pkey, QByteArrayView data)
 // private key calls it before EVP_PKEY_free, so that the context's reference does not keep the
 // key alive. Other threads free theirs at their next ES256 signature.
 void forgetEs256SignContext(EVP_PKEY *pkey);
+// Frees the calling thread's signing and verification contexts (releaseThreadState()).
+void releaseThreadContexts();
 // How many ES256 signing contexts the calling thread holds (0 to 2). Exported for the unit tests.
 TESSERA_JOSE_EXPORT int es256SignContextsHeldForTesting();
 // ES256 verification of `data` against a DER ECDSA-Sig-Value: SHA-256 of the data, then

@@ -3,6 +3,7 @@
 
 #include "jsonresponses.h"
 #include "logging.h"
+#include "workerthreads.h"
 
 #include <tessera/jose.h>
 
@@ -93,8 +94,7 @@ DpopCheck::~DpopCheck()
 
 void DpopCheck::shutdown()
 {
-    m_workers->pool.clear();
-    m_workers->pool.waitForDone();
+    retireWorkerThreads(m_workers->pool);
     // Results of the checks that ran are queued calls: dropped with their responders.
     QCoreApplication::removePostedEvents(m_workers.get(), QEvent::MetaCall);
     m_workers->batch.clear();

@@ -3,6 +3,7 @@
 
 #include "jsonresponses.h"
 #include "logging.h"
+#include "workerthreads.h"
 
 #include <tessera/secret.h>
 
@@ -147,8 +148,7 @@ void LoginRoute::shutdown()
 {
     m_waiting.clear();
     m_waitingPerAddress.clear();
-    m_pool.clear();
-    m_pool.waitForDone();
+    retireWorkerThreads(m_pool);
     // Results of the checks that ran are queued calls to this object: drop them
     // with their logins while the sockets still exist.
     QCoreApplication::removePostedEvents(this, QEvent::MetaCall);

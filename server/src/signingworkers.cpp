@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "signingworkers.h"
 
+#include "workerthreads.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
@@ -23,8 +25,7 @@ SigningWorkers::~SigningWorkers()
 
 void SigningWorkers::shutdown()
 {
-    m_pool.clear();
-    m_pool.waitForDone();
+    retireWorkerThreads(m_pool);
     // The results of the runnables that ran are queued calls: dropped with their answers.
     QCoreApplication::removePostedEvents(this, QEvent::MetaCall);
     m_batch.clear();

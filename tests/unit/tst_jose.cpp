@@ -299,6 +299,7 @@ private slots:
     void es256KeysInTurn();
     void es256SignersInTurn();
     void es256SignContextLeavesWithKey();
+    void releaseThreadStateDropsContexts();
     void es256DerEncoding_data();
     void es256DerEncoding();
     void sizeLimit();
@@ -1422,6 +1423,29 @@ void tst_Jose::es256SignersInTurn()
 // signed, the last Key frees that thread's context at once; released on another thread, the
 // signing thread frees it at its next signature. Either way the key does not stay in memory
 // until the thread ends.
+// A worker thread about to end frees its contexts and OpenSSL's state for it; what it signs
+// after that still verifies (OpenSSL sets the thread up again).
+void tst_Jose::releaseThreadStateDropsContexts()
+{
+    int heldBefore = -1;
+    int heldAfter = -1;
+    Error verified = Error::Malformed;
+    const Key key = Key::generate(Algorithm::ES256);
+    std::unique_ptr<QThread> thread(QThread::create([&] {
+        signCompact(key, "payload");
+        heldBefore = Private::es256SignContextsHeldForTesting();
+        releaseThreadState();
+        heldAfter = Private::es256SignContextsHeldForTesting();
+        verified = verifyCompact(signCompact(key, "again"), {key}).error;
+        releaseThreadState();
+    }));
+    thread->start();
+    QVERIFY(thread->wait(10000));
+    QCOMPARE(heldBefore, 1);
+    QCOMPARE(heldAfter, 0);
+    QCOMPARE(verified, Error::None);
+}
+
 void tst_Jose::es256SignContextLeavesWithKey()
 {
     int heldWithBoth = -1;
