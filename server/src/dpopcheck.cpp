@@ -389,36 +389,26 @@ void DpopCheck::dispatchBatch()
 {
     m_workers->dispatchScheduled = false;
     std::vector<ProofWorkers::Job> jobs = std::exchange(m_workers->batch, {});
-    // Runnables of at most ProofsPerRunnable proofs, at least one per worker: answers start
-    // to go out before the whole round is checked.
     constexpr size_t ProofsPerRunnable = 8;
-    const size_t workers = size_t(qMax(1, m_workers->pool.maxThreadCount()));
-    const size_t runnables = std::max(std::min(jobs.size(), workers),
-                                      (jobs.size() + ProofsPerRunnable - 1) / ProofsPerRunnable);
-    const size_t perRunnable = runnables ? (jobs.size() + runnables - 1) / runnables : 0;
-    for (size_t first = 0; first < jobs.size(); first += perRunnable) {
-        const size_t last = std::min(jobs.size(), first + perRunnable);
-        auto chunk = std::make_shared<const std::vector<ProofWorkers::Job>>(
-                std::make_move_iterator(jobs.begin() + qsizetype(first)),
-                std::make_move_iterator(jobs.begin() + qsizetype(last)));
-        m_workers->pool.start([this, chunk] {
-            // The verifier's replay and key caches are thread-safe; it holds nothing else that
-            // changes.
-            std::vector<std::pair<quint64, Proof>> results;
-            results.reserve(chunk->size());
-            for (const ProofWorkers::Job &job : *chunk)
-                results.emplace_back(job.id,
-                                     m_verifier.verify(job.values, job.method, job.url.url,
-                                                       job.token, job.jkt, job.now, job.url.htu));
-            QMetaObject::invokeMethod(
-                    m_workers.get(),
-                    [this, results = std::move(results)] {
-                        for (const auto &[id, proof] : results)
-                            finishDeferred(id, proof);
-                    },
-                    Qt::QueuedConnection);
-        });
-    }
+    startInChunks(m_workers->pool, std::move(jobs), ProofsPerRunnable,
+                  [this](const std::vector<ProofWorkers::Job> &chunk) {
+                      // The verifier's replay and key caches are thread-safe; it holds nothing
+                      // else that changes.
+                      std::vector<std::pair<quint64, Proof>> results;
+                      results.reserve(chunk.size());
+                      for (const ProofWorkers::Job &job : chunk)
+                          results.emplace_back(job.id,
+                                               m_verifier.verify(job.values, job.method,
+                                                                 job.url.url, job.token, job.jkt,
+                                                                 job.now, job.url.htu));
+                      QMetaObject::invokeMethod(
+                              m_workers.get(),
+                              [this, results = std::move(results)] {
+                                  for (const auto &[id, proof] : results)
+                                      finishDeferred(id, proof);
+                              },
+                              Qt::QueuedConnection);
+                  });
 }
 
 void DpopCheck::finishDeferred(quint64 id, const Proof &proof)

@@ -329,15 +329,17 @@ QHttpServerResponse HttpApi::withSignedTokens(
     }
     if (!replaced)
         return std::move(response);
-    // QHttpServerResponse cannot change its body: the answer is made again, with the headers
-    // a token answer has (integration.server.tokens refreshAnswerLikeLogin compares them).
-    QHttpServerResponse signedResponse(response.mimeType(), std::move(body), response.statusCode());
-    for (const QByteArray &name :
-         {QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("Pragma"),
-          QByteArrayLiteral("X-Content-Type-Options"), QByteArrayLiteral("DPoP-Nonce")}) {
-        for (const QByteArray &value : response.headers(name))
-            signedResponse.addHeader(name, value);
+    // QHttpServerResponse cannot change its body, so the answer is made again. A token answer
+    // is a JSON answer (serializedJsonResponse(), which adds the headers every JSON answer has)
+    // plus, with DPoP, the nonce.
+    if (response.mimeType() != "application/json") {
+        qCCritical(lcServerAuth) << "an access token to sign in an answer that is not JSON";
+        return storageError(false);
     }
+    QHttpServerResponse signedResponse =
+            serializedJsonResponse(std::move(body), response.statusCode());
+    for (const QByteArray &nonce : response.headers(QByteArrayLiteral("DPoP-Nonce")))
+        signedResponse.addHeader(QByteArrayLiteral("DPoP-Nonce"), nonce);
     return signedResponse;
 }
 

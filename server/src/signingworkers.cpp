@@ -6,8 +6,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
-#include <algorithm>
-#include <memory>
+#include <utility>
 
 namespace Tessera::Server {
 
@@ -60,33 +59,21 @@ void SigningWorkers::dispatch()
 {
     m_dispatchScheduled = false;
     std::vector<Job> jobs = std::exchange(m_batch, {});
-    // Runnables of at most JobsPerRunnable answers, at least one per worker: answers start to
-    // go out before the whole round is signed.
     constexpr size_t JobsPerRunnable = 8;
-    const size_t workers = size_t(qMax(1, m_pool.maxThreadCount()));
-    const size_t runnables = std::max(std::min(jobs.size(), workers),
-                                      (jobs.size() + JobsPerRunnable - 1) / JobsPerRunnable);
-    const size_t perRunnable = runnables ? (jobs.size() + runnables - 1) / runnables : 0;
-    for (size_t first = 0; first < jobs.size(); first += perRunnable) {
-        const size_t last = std::min(jobs.size(), first + perRunnable);
-        auto chunk = std::make_shared<const std::vector<Job>>(
-                std::make_move_iterator(jobs.begin() + qsizetype(first)),
-                std::make_move_iterator(jobs.begin() + qsizetype(last)));
-        m_pool.start([this, chunk] {
-            // Keys are shared read-only; ES256 keeps a signing context per thread and key.
-            std::vector<std::pair<quint64, QList<QByteArray>>> results;
-            results.reserve(chunk->size());
-            for (const Job &job : *chunk)
-                results.emplace_back(job.answer, signNow(job.tokens));
-            QMetaObject::invokeMethod(
-                    this,
-                    [this, results = std::move(results)]() mutable {
-                        for (auto &[answer, signatures] : results)
-                            m_finished(answer, std::move(signatures));
-                    },
-                    Qt::QueuedConnection);
-        });
-    }
+    startInChunks(m_pool, std::move(jobs), JobsPerRunnable, [this](const std::vector<Job> &chunk) {
+        // Keys are shared read-only; ES256 keeps a signing context per thread and key.
+        std::vector<std::pair<quint64, QList<QByteArray>>> results;
+        results.reserve(chunk.size());
+        for (const Job &job : chunk)
+            results.emplace_back(job.answer, signNow(job.tokens));
+        QMetaObject::invokeMethod(
+                this,
+                [this, results = std::move(results)]() mutable {
+                    for (auto &[answer, signatures] : results)
+                        m_finished(answer, std::move(signatures));
+                },
+                Qt::QueuedConnection);
+    });
 }
 
 } // namespace Tessera::Server

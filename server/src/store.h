@@ -227,9 +227,8 @@ public:
     std::optional<RefreshRecord> findSuccessor(const QByteArray &parentHash);
     // Marks the parent rotated and names its successor, only if it still is the current
     // token of a family that is not revoked (a compare-and-set), and inserts that successor,
-    // both or neither: one
-    // transaction on SQLite, one statement on PostgreSQL (`familyId` then comes from the
-    // parent's row).
+    // both or neither: one transaction on SQLite, one statement on PostgreSQL (`familyId` then
+    // comes from the parent's row).
     RotateResult rotate(const QByteArray &parentHash, const QByteArray &successorSealed,
                         qint64 nowMs, const QString &familyId, const QByteArray &successorHash,
                         qint64 successorIdleExpiresAtMs);

@@ -141,14 +141,14 @@ TESSERA_JOSE_EXPORT QByteArray signJwt(const Key &key, const QJsonObject &claims
 TESSERA_JOSE_EXPORT QByteArray jwsSigningInput(const Key &key, QByteArrayView payload,
                                                QJsonObject header = {});
 TESSERA_JOSE_EXPORT QByteArray jwsSignature(const Key &key, QByteArrayView signingInput);
+// The signing input of signJwt().
+TESSERA_JOSE_EXPORT QByteArray jwtSigningInput(const Key &key, const QJsonObject &claims,
+                                               const QString &type = QStringLiteral("JWT"));
 // Frees what the calling thread holds of this library and of OpenSSL: the signing and
 // verification contexts kept per thread, and OpenSSL's per-thread state. For a worker thread
 // that is about to end with the process: QThread::wait() returns before a finished thread has
 // run its exit handlers, where these are freed otherwise, so the process may exit first.
 TESSERA_JOSE_EXPORT void releaseThreadState();
-// The signing input of signJwt().
-TESSERA_JOSE_EXPORT QByteArray jwtSigningInput(const Key &key, const QJsonObject &claims,
-                                               const QString &type = QStringLiteral("JWT"));
 
 enum class Error {
     None,
