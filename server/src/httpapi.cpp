@@ -532,6 +532,11 @@ HttpListener *HttpApi::listen(QString *error)
                 << " (hard " << budget.hardLimit << ")";
     auto *listener = new HttpListener(connectionSettings(), budget.connections,
                                       m_config.maxConnectionsPerAddress, std::move(tls), this);
+    // Qt's default accept queue holds 50. A burst beyond it while the loop is busy loses
+    // the handshake's last ACK (Linux drops it on a full queue), and those clients wait
+    // seconds for a retransmission. Queue as many as may be open; the connection cap
+    // answers the rest with 503, and the kernel caps this at net.core.somaxconn.
+    listener->setListenBacklogSize(budget.connections);
     if (!listener->listen(m_config.listenAddress, m_config.listenPort)) {
         *error = QStringLiteral("cannot listen on %1:%2: %3")
                          .arg(m_config.listenAddress.toString())

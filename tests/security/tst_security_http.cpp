@@ -11,17 +11,20 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QProcess>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
 #include <QtNetwork/QSslSocket>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -314,6 +317,7 @@ private slots:
     void oversizedHeadsAreRefused();
     void floodMemoryIsBoundedAndReturned();
     void connectionCapsKeepGoodClientsServed();
+    void burstWhileBusyIsQueued();
     void fileLimitDoesNotStarveNewClients();
     void clientNotReadingIsHeldBackAndCut_data();
     void clientNotReadingIsHeldBackAndCut();
@@ -628,6 +632,54 @@ void tst_SecurityHttp::connectionCapsKeepGoodClientsServed()
     expectServed(*server);
     qInfo("scorecard: caps 40 in total and 10 per address: over-cap connections answered 503 at "
           "once, the established client served throughout");
+}
+
+// 200 clients connect while the server's loop cannot accept (SIGSTOP): the kernel queues
+// them all, and each is served once it runs again. Qt's default accept queue of 50 would
+// drop the rest of the burst's handshakes, and those clients would wait for a retransmission.
+void tst_SecurityHttp::burstWhileBusyIsQueued()
+{
+    auto server = startServer();
+    QVERIFY(server->isRunning());
+    const QUrl base = server->baseUrl();
+    constexpr int Burst = 200;
+    constexpr int PerAddress = 50; // under the default per-address cap
+    const pid_t pid = pid_t(server->pid());
+    ::kill(pid, SIGSTOP);
+    auto resume = qScopeGuard([pid] { ::kill(pid, SIGCONT); });
+    std::vector<std::unique_ptr<Connection>> burst;
+    for (int i = 0; i < Burst; ++i)
+        burst.push_back(std::make_unique<Connection>(base, loopback(2 + i / PerAddress)));
+    // A dropped handshake is first retried after a second: wait less than that.
+    QElapsedTimer waited;
+    waited.start();
+    int connected = 0;
+    while (waited.elapsed() < 800) {
+        connected = int(std::count_if(burst.begin(), burst.end(), [](const auto &c) {
+            return c->socket()->state() == QAbstractSocket::ConnectedState;
+        }));
+        if (connected == Burst)
+            break;
+        QTest::qWait(20);
+    }
+    QVERIFY2(connected == Burst,
+             qPrintable(QStringLiteral("%1 of %2 connections completed their handshake while "
+                                       "the server was stopped")
+                                .arg(connected)
+                                .arg(Burst)));
+    for (const auto &connection : burst)
+        connection->send(get("/healthz"));
+    resume.dismiss();
+    ::kill(pid, SIGCONT);
+    QElapsedTimer served;
+    served.start();
+    for (const auto &connection : burst) {
+        QVERIFY2(connection->waitForAnswers(1, 10000), connection->received().constData());
+        QCOMPARE(connection->answers().first().status, 200);
+    }
+    qInfo("scorecard: %d connections made while the server was stopped: all queued, all "
+          "answered 200 within %lld ms of it resuming",
+          Burst, served.elapsed());
 }
 
 void tst_SecurityHttp::fileLimitDoesNotStarveNewClients()
