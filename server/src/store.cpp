@@ -284,6 +284,18 @@ bool Store::begin()
     return false;
 }
 
+bool Store::commit()
+{
+    if (m_db.commit())
+        return true;
+    m_failed = true;
+    m_failureTransient = false;
+    qCWarning(lcServerStore) << "cannot commit a transaction:" << m_db.lastError().text();
+    classifyFailure(m_db.lastError());
+    reconnectIfLost();
+    return false;
+}
+
 void Store::classifyFailure(const QSqlError &error)
 {
     const QString state = error.nativeErrorCode();
@@ -389,12 +401,10 @@ Store::AddUserResult Store::addUser(const QString &username, const QByteArray &p
     // commit id 8 before id 7, and forEachPasswordHash() would read past 7 for good. The lock
     // is taken before the id is drawn and held until the commit: ids commit in order.
     QSqlQuery lock(m_db);
-    if (!transaction()) {
-        m_failed = true;
+    if (!begin())
         return AddUserResult::Failed;
-    }
     if (!lock.exec(QStringLiteral("SELECT pg_advisory_xact_lock(7365727267)")) || !execute(query)
-        || !m_db.commit()) {
+        || !commit()) {
         m_failed = true;
         m_db.rollback();
         return AddUserResult::Failed;
@@ -435,10 +445,8 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
                          const QByteArray &tokenHash, qint64 idleExpiresAtMs,
                          const QString &clientId, const QString &scope, const QString &dpopJkt)
 {
-    if (!transaction()) {
-        m_failed = true;
+    if (!begin())
         return false;
-    }
     QSqlQuery &family = *m_insertFamily;
     family.addBindValue(familyId);
     family.addBindValue(userId);
@@ -453,7 +461,7 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
     token.addBindValue(QVariant(QMetaType::fromType<QByteArray>()));
     token.addBindValue(nowMs);
     token.addBindValue(idleExpiresAtMs);
-    if (!execute(family) || !execute(token) || !m_db.commit()) {
+    if (!execute(family) || !execute(token) || !commit()) {
         m_failed = true;
         m_db.rollback();
         return false;
@@ -532,18 +540,15 @@ Store::RotateResult Store::rotate(const QByteArray &parentHash, const QByteArray
     if (m_groupAllowed)
         return rotateInGroup(parentHash, successorSealed, nowMs, familyId, successorHash,
                              successorIdleExpiresAtMs);
-    if (!transaction()) {
-        m_failed = true;
+    if (!begin())
         return RotateResult::Failed;
-    }
     const RotateResult result = rotateStatements(parentHash, successorSealed, nowMs, familyId,
                                                  successorHash, successorIdleExpiresAtMs);
     if (result != RotateResult::Rotated) {
         m_db.rollback();
         return result;
     }
-    if (!m_db.commit()) {
-        m_failed = true;
+    if (!commit()) {
         m_db.rollback();
         return RotateResult::Failed;
     }
@@ -624,7 +629,7 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
     notify.addBindValue(QString::fromLatin1(RevocationChannel));
     notify.addBindValue(familyId);
     bool revoked = begin();
-    if (revoked && (!execute(query) || !execute(notify) || !m_db.commit())) {
+    if (revoked && (!execute(query) || !execute(notify) || !commit())) {
         revoked = false;
         m_failed = true;
         m_db.rollback();

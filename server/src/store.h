@@ -313,6 +313,9 @@ private:
     bool prepare(QSqlQuery &query, const QString &statement);
     // m_db.transaction(); a failure is classed and may reconnect, as a failed statement.
     bool begin();
+    // m_db.commit(), the same: a commit refused as a serialization failure or on a lost
+    // connection is unavailable (503), not a lasting failure. The caller rolls back.
+    bool commit();
     // Commits the open rotation group unless the statement about to run is one of its own.
     void settleGroupUnlessJoining()
     {

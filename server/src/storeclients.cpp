@@ -15,10 +15,8 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
         return AddClientResult::Exists;
     if (m_failed)
         return AddClientResult::Failed;
-    if (!transaction()) {
-        m_failed = true;
+    if (!begin())
         return AddClientResult::Failed;
-    }
     QSqlQuery client(m_db);
     prepare(client, QStringLiteral("INSERT INTO clients (id, created_at) VALUES (?, ?)"));
     client.addBindValue(id);
@@ -34,7 +32,7 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
         uri.addBindValue(redirectUris[position]);
         ok = execute(uri);
     }
-    if (!ok || !m_db.commit()) {
+    if (!ok || !commit()) {
         m_failed = true;
         m_db.rollback();
         return AddClientResult::Failed;

@@ -90,12 +90,8 @@ Store::admitLoginAttempt(const QString &username, const QString &address, qint64
         id = query.value(0).toLongLong();
     }
     query.finish();
-    if (!m_db.commit()) {
-        qCWarning(lcServerStore) << "login count failed:" << m_db.lastError().text();
-        m_failureTransient = false;
-        classifyFailure(m_db.lastError());
+    if (!commit())
         return fail();
-    }
     m_failed = false;
     return id;
 }

@@ -8,6 +8,7 @@
 #include "testdatabase.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUuid>
@@ -79,6 +80,7 @@ private slots:
     void loginCountFailsClosed();
     void statementPreparedAgainAfterReconnect();
     void revocationFailsWithEitherPrepare();
+    void commitFailuresAreClassified();
 
 private:
     std::unique_ptr<Store> openNew(QString *database = nullptr);
@@ -450,6 +452,59 @@ void tst_ServerStore::revocationFailsWithEitherPrepare()
     QVERIFY(store->revokeFamily(family, now, QStringLiteral("test")));
     QVERIFY(!store->failed());
     QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Revoked);
+}
+
+// A commit PostgreSQL refuses as a serialization failure (40001) is unavailable, worth a retry
+// (503); one refused for a lasting reason is a failure (500). Either way nothing is written.
+// Deferred constraint triggers make the check run at COMMIT, after every statement passed.
+void tst_ServerStore::commitFailuresAreClassified()
+{
+    if (!testsUsePostgreSQL())
+        QSKIP("a trigger deferred to the commit is PostgreSQL's");
+    QString database;
+    auto store = openNew(&database);
+    QVERIFY(store);
+    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
+    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
+    const qint64 now = 1'800'000'000'000;
+    QVERIFY(alterDatabase(database,
+                          QStringLiteral("CREATE FUNCTION refuse_commit() RETURNS trigger"
+                                         " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+                                         " 'refused at commit by the test' USING ERRCODE ="
+                                         " TG_ARGV[0]; END $$")));
+    const QString dropTriggers =
+            QStringLiteral("DROP TRIGGER IF EXISTS refuse_family ON refresh_tokens;"
+                           " DROP TRIGGER IF EXISTS refuse_user ON users");
+    auto cleanup = qScopeGuard([&] { alterDatabase(database, dropTriggers); });
+    for (const auto &[code, transient] :
+         {std::pair{QStringLiteral("40001"), true}, std::pair{QStringLiteral("P0001"), false}}) {
+        QVERIFY(alterDatabase(
+                database,
+                QStringLiteral("CREATE CONSTRAINT TRIGGER refuse_family AFTER INSERT ON"
+                               " refresh_tokens DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                               " EXECUTE FUNCTION refuse_commit('%1');"
+                               " CREATE CONSTRAINT TRIGGER refuse_user AFTER INSERT ON users"
+                               " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                               " EXECUTE FUNCTION refuse_commit('%1')")
+                        .arg(code)));
+        const QString family = QStringLiteral("family-") + code;
+        QVERIFY(!store->createFamily(family, userId, now, now + 3'600'000, "token-hash",
+                                     now + 600'000));
+        QVERIFY(store->failed());
+        QCOMPARE(store->unavailable(), transient);
+        QCOMPARE(store->familyStatus(family), Store::FamilyStatus::Missing);
+        QVERIFY(!store->findRefreshToken("token-hash"));
+
+        QCOMPARE(store->addUser(QStringLiteral("bob"), "hash-b"), Store::AddUserResult::Failed);
+        QVERIFY(store->failed());
+        QCOMPARE(store->unavailable(), transient);
+        QVERIFY(!store->findUser(QStringLiteral("bob")));
+        QVERIFY(alterDatabase(database, dropTriggers));
+    }
+    QVERIFY(store->createFamily(QStringLiteral("family-ok"), userId, now, now + 3'600'000,
+                                "token-hash", now + 600'000));
+    QVERIFY(!store->failed());
+    QCOMPARE(store->addUser(QStringLiteral("bob"), "hash-b"), Store::AddUserResult::Added);
 }
 
 QTEST_GUILESS_MAIN(tst_ServerStore)
