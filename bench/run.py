@@ -4,7 +4,8 @@
     bench/run.py --build BUILD_DIR [--out docs/BENCHMARKS.md] [--raw RAW.json]
                  [--reps 3] [--duration 10] [--sizes 1000,100000,1000000]
                  [--skip-growth] [--skip-cold] [--no-profile] [--oauth-runs 20]
-                 [--skip-oauth | --oauth-only] [--quick | --smoke]
+                 [--skip-oauth | --oauth-only | --scaleout | --dpop | --growth-only]
+                 [--quick | --smoke]
     bench/run.py --report-only RAW.json [--out docs/BENCHMARKS.md]
 
 Use bench/run.sh, which builds the programs first. Everything listens on
@@ -64,7 +65,7 @@ CHEAP_ARGON2 = ["--argon2-memory", "8", "--argon2-iterations", "1"]
 # The options the report describes; stored in the raw file with the measurements.
 REPORT_ARGS = ("reps", "duration", "login_duration", "connections", "pool", "sizes", "sdk_requests",
                "sdk_rounds", "storm_rounds", "cold_runs", "callgrind_runs", "oauth_runs", "skip_growth", "skip_cold",
-               "profile", "skip_oauth", "oauth_only", "scaleout", "dpop", "quick", "smoke")
+               "profile", "skip_oauth", "oauth_only", "scaleout", "dpop", "growth_only", "quick", "smoke")
 
 
 def log(*parts):
@@ -74,6 +75,18 @@ def log(*parts):
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def source_commit():
+    """The checked-out commit of the sources measured, marked when they have uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return head + (" with uncommitted changes" if dirty else "")
 
 
 def cpu_busy_sample(seconds=2.0):
@@ -421,6 +434,7 @@ class Bench:
             for line in open(cache):
                 if line.startswith("CMAKE_BUILD_TYPE:"):
                     f["build_type"] = line.split("=", 1)[1].strip()
+        f["commit"] = source_commit()
         f["hasher_django"] = version([PYTHON, "-c", "import django; from django.contrib.auth.hashers import "
                                       "PBKDF2PasswordHasher as H; print(H.algorithm, H.iterations)"])
 
@@ -947,6 +961,9 @@ class Bench:
         if self.args.dpop:
             # The Django peer of the set-up is the baseline of the comparison.
             phases = [("set-up", self.setup_servers), ("DPoP", lambda: dpopbench.run(self, sys.modules[__name__]))]
+        if self.args.growth_only:
+            # growth() seeds and starts its own servers; the shared set-up would only cost time.
+            phases = [("cost growth", self.growth)]
         for name, phase in phases:
             try:
                 phase()
@@ -980,7 +997,7 @@ def summarize(runs):
 
 FACT_DEFAULTS = {k: "?" for k in ("date", "cpu", "mem_gib", "kernel", "load_start", "wrk", "gunicorn", "django",
                                   "python", "qt", "qthttpserver", "sqlite", "openssl", "compiler", "build_type",
-                                  "hasher_django")}
+                                  "hasher_django", "commit")}
 FACT_DEFAULTS.update({"nproc": None, "busy_start": None})
 
 
@@ -1135,6 +1152,119 @@ def render_query_plans(plans, g, w):
           "`Store::open`; re-run this table to confirm.")
 
 
+def render_growth(res, a, w, targets, preface=()):
+    """The "Cost growth" section, from its heading to the blank line that ends it; `preface`:
+    lines written under the heading (the note of a --growth-only run)."""
+    w("## Cost growth")
+    w("")
+    for line in preface:
+        w(line)
+    g = [row for row in res.get("growth", []) if row["runs"]]
+    if g:
+        w(f"Refresh with rotation ({a.connections} connections, {a.duration} s, {a.reps} runs) against a fresh "
+          "tessera-server whose database was seeded with N login families first (`bench/seed_families.py` inserts "
+          "families and their current refresh tokens directly, as `startFamily` does; the pool is spread over the "
+          "whole range). Memory: the server's VmRSS after start and after the runs, and its peak (VmHWM), which "
+          "includes the 64 MiB Argon2 decoy hash computed once at start. DB MiB: database + WAL after the runs "
+          "(rotated tokens stay until their family expires, so the runs themselves add rows).")
+        w("")
+        w("| families | refresh req/s (median) | p50 ms | p99 ms | errors | vs smallest | RSS start / end / peak MiB | DB MiB | seeding s |")
+        w("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+        base = None
+        for row in g:
+            s = summarize(row["runs"])
+            base = base or s["rps"]
+            mib = {k: (row[k] / 1024 if row.get(k) is not None else None)
+                   for k in ("rss_start_kib", "rss_end_kib", "hwm_kib")}
+            w(f"| {row['families']:,} | {fmt(s['rps'])} | {fmt(s['p50'], 2)} | {fmt(s['p99'], 2)} | {s['errors']} | "
+              f"{fmt(s['rps'] / base, 2)}x | {fmt(mib['rss_start_kib'], 1)} / {fmt(mib['rss_end_kib'], 1)} / "
+              f"{fmt(mib['hwm_kib'], 1)} | {fmt(row.get('db_mib'), 1)} | {fmt(row['seed_s'], 1)} |")
+        last = summarize(g[-1]["runs"])["rps"] / base if base else float("nan")
+        targets.append((f"refresh throughput flat from {g[0]['families']:,} to {g[-1]['families']:,} families "
+                        "(within 25 %)", f"{fmt(last, 2)}x", last >= 0.75))
+        w("")
+        plans = res.get("query_plans")
+        render_query_plans(plans, g, w)
+    elif a.skip_growth:
+        w("Not run (--skip-growth).")
+    else:
+        w("Not measured: the phase failed or the run stopped before it (see above).")
+    w("")
+
+
+def render_growth_only(raw):
+    """The "Cost growth" section of a --growth-only run (its own note and target verdict, since
+    the rest of the report, its "Targets" table included, belongs to other runs) and its targets."""
+    f = dict(FACT_DEFAULTS, **raw.get("facts", {}))
+    res = raw.get("results", {})
+    a = argparse.Namespace(**raw["args"])
+    failures = list(raw.get("failures", []))
+    if not raw.get("complete"):
+        failures.append("the run stopped before its end; what it measured is below, the rest is missing")
+    loads = [float(r["load"].split()[0]) for g in res.get("growth", []) for r in g["runs"]]
+    preface = [
+        f"> **Re-measured separately:** this section comes from `{' '.join(raw.get('argv', ['bench/run.sh']))}` "
+        f"on {f['date']}, CMake build type {f['build_type']}, at commit {f['commit']}, on {f['nproc']} logical "
+        f"CPUs ({f['cpu']}); load average (1/5/15 min) at start: {f['load_start']}; at end: "
+        f"{f.get('load_end', '?')}; all-CPU busy share sampled over 2 s before the run: {f['busy_start']} %, "
+        f"after: {f.get('busy_end', '?')} %"
+        + (f"; 1-minute load average at the start of each wrk run: {min(loads):.2f} to {max(loads):.2f}"
+           if loads else "")
+        + ". Rendered by bench/run.py from that run's raw file alone and inserted here; the other sections, "
+        "the \"Targets\" table and the raw data at the end are from other runs, so this section states its own "
+        "target verdict.", ""]
+    load_start = float((f["load_start"].split() or ["0"])[0]) if f["load_start"] != "?" else 0.0
+    if load_start > 0.5 * (f["nproc"] or 1) or (f["busy_start"] or 0) > 20:
+        preface += ["> **Noise warning:** the machine was busy with other work when this ran (see the load "
+                    "figures above); the figures are depressed and noisy. Re-run `bench/run.sh --growth-only` "
+                    "on an idle machine for publishable numbers.", ""]
+    if getattr(a, "smoke", False):
+        preface += ["> **Smoke run** (`--smoke`): counts, sizes and durations are the smallest that take "
+                    "every code path. These numbers are not measurements.", ""]
+    elif getattr(a, "quick", False):
+        preface += ["> **Quick run** (`--quick`): one short run per size, and smaller sizes; the numbers are "
+                    "only indicative.", ""]
+    if failures:
+        preface += ["> **Incomplete run:** " + "; ".join(failures), ""]
+    L = []
+    w = L.append
+    targets = []
+    render_growth(res, a, w, targets, preface)
+    for name, value, ok in targets:
+        w(f"Target: {name}: {value}, {verdict(ok)}.")
+    if not targets:
+        w("Target: refresh throughput flat across the sizes (within 25 %): not measured.")
+    w("")
+    return "\n".join(L) + "\n", targets
+
+
+GROWTH_HEADING = re.compile(r"^## Cost growth$", re.M)
+NEXT_HEADING = re.compile(r"^## ", re.M)
+
+
+def growth_section_of(text):
+    """The "Cost growth" section of a report: from its heading up to the next "## " heading
+    (or the end); '' when the report has none."""
+    start = GROWTH_HEADING.search(text)
+    if not start:
+        return ""
+    end = NEXT_HEADING.search(text, start.end())
+    return text[start.start():end.start() if end else len(text)]
+
+
+def growth_splice(old_text, section):
+    """`old_text` with its "Cost growth" section replaced by `section` (inserted before the raw
+    data, or appended, when it has none)."""
+    current = growth_section_of(old_text)
+    if current:
+        start = GROWTH_HEADING.search(old_text).start()
+        return old_text[:start] + section + old_text[start + len(current):]
+    if "\n## Raw data" in old_text:
+        head, rest = old_text.split("\n## Raw data", 1)
+        return head + "\n" + section + "## Raw data" + rest
+    return old_text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+
+
 def render_oauth(res, a, w, targets):
     """The OAuth section (issues 11 and 12)."""
     o = res.get("oauth")
@@ -1254,6 +1384,8 @@ def render_report(raw):
         return scaleout.render(raw, sys.modules[__name__])
     if raw["args"].get("dpop"):
         return dpopbench.render(raw, sys.modules[__name__])
+    if raw["args"].get("growth_only"):
+        return render_growth_only(raw)
     argv = raw.get("argv", ["bench/run.sh"])
     failures = list(raw.get("failures", []))
     if not raw.get("complete"):
@@ -1444,40 +1576,7 @@ def render_report(raw):
         w("Not measured: the phase failed or the run stopped before it (see above).")
     w("")
 
-    # growth
-    w("## Cost growth")
-    w("")
-    g = [row for row in res.get("growth", []) if row["runs"]]
-    if g:
-        w(f"Refresh with rotation ({a.connections} connections, {a.duration} s, {a.reps} runs) against a fresh "
-          "tessera-server whose database was seeded with N login families first (`bench/seed_families.py` inserts "
-          "families and their current refresh tokens directly, as `startFamily` does; the pool is spread over the "
-          "whole range). Memory: the server's VmRSS after start and after the runs, and its peak (VmHWM), which "
-          "includes the 64 MiB Argon2 decoy hash computed once at start. DB MiB: database + WAL after the runs "
-          "(rotated tokens stay until their family expires, so the runs themselves add rows).")
-        w("")
-        w("| families | refresh req/s (median) | p50 ms | p99 ms | errors | vs smallest | RSS start / end / peak MiB | DB MiB | seeding s |")
-        w("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
-        base = None
-        for row in g:
-            s = summarize(row["runs"])
-            base = base or s["rps"]
-            mib = {k: (row[k] / 1024 if row.get(k) is not None else None)
-                   for k in ("rss_start_kib", "rss_end_kib", "hwm_kib")}
-            w(f"| {row['families']:,} | {fmt(s['rps'])} | {fmt(s['p50'], 2)} | {fmt(s['p99'], 2)} | {s['errors']} | "
-              f"{fmt(s['rps'] / base, 2)}x | {fmt(mib['rss_start_kib'], 1)} / {fmt(mib['rss_end_kib'], 1)} / "
-              f"{fmt(mib['hwm_kib'], 1)} | {fmt(row.get('db_mib'), 1)} | {fmt(row['seed_s'], 1)} |")
-        last = summarize(g[-1]["runs"])["rps"] / base if base else float("nan")
-        targets.append((f"refresh throughput flat from {g[0]['families']:,} to {g[-1]['families']:,} families "
-                        "(within 25 %)", f"{fmt(last, 2)}x", last >= 0.75))
-        w("")
-        plans = res.get("query_plans")
-        render_query_plans(plans, g, w)
-    elif a.skip_growth:
-        w("Not run (--skip-growth).")
-    else:
-        w("Not measured: the phase failed or the run stopped before it (see above).")
-    w("")
+    render_growth(res, a, w, targets)
 
     render_oauth(res, a, w, targets)
 
@@ -1666,6 +1765,10 @@ def parse_args(argv):
     oauth.add_argument("--scaleout", action="store_true",
                        help="run only the scale-out comparison (SQLite, PostgreSQL, 2 instances behind "
                        "HAProxy, Django); replaces only its section of --out")
+    oauth.add_argument("--growth-only", action="store_true",
+                       help="run only the cost-growth phase (refresh with rotation against tessera-server "
+                       "seeded with each of --sizes families; memory, database size, query plans); replaces "
+                       "only its section of --out")
     oauth.add_argument("--dpop", action="store_true",
                        help="run only the DPoP comparison (GET and refresh with and without DPoP on "
                        "tessera-server, Django's GET, the SDK's and the server's cost per proof); replaces only "
@@ -1677,6 +1780,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if not args.report_only and not args.build:
         parser.error("--build is required (or --report-only RAW)")
+    if args.growth_only and args.skip_growth:
+        parser.error("--growth-only and --skip-growth exclude each other")
     preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     for key, value in preset.items():
         if getattr(args, key) is None:
@@ -1714,11 +1819,22 @@ def render_to(raw, out_path):
     elif raw["args"].get("dpop"):
         # Likewise the DPoP section.
         text = dpopbench.splice(old, text) if old else text + "\n"
+    elif raw["args"].get("growth_only"):
+        # And the cost-growth section.
+        text = growth_splice(old, text) if old else text
     else:
         # A full run keeps the last scale-out and DPoP sections (each measured by its option alone).
         for module in (scaleout, dpopbench):
             if module.section_of(old):
                 text = module.splice(text, module.section_of(old))
+        # It measures growth itself, unless told to skip it: then the last measured section stays.
+        kept = growth_section_of(old)
+        if raw["args"].get("skip_growth") and "| families |" in kept:
+            if not re.search(r"^> \*\*(Re-measured separately|Kept from an earlier run)", kept, re.M):
+                kept = kept.replace("## Cost growth\n\n", "## Cost growth\n\n> **Kept from an earlier run:** "
+                                    "this report's run was given `--skip-growth`, so this section is the previous "
+                                    "report's, not a measurement of the run described under \"Machine\".\n\n", 1)
+            text = growth_splice(text, kept)
     write_text_atomically(out_path, text)
     log(f"wrote {out_path}")
     for name, value, ok in targets:

@@ -19,6 +19,10 @@
 #            a DPoP-bound one plus a proof per request on tessera-server, Django's Bearer GET,
 #            refresh with and without DPoP; server CPU per request; the SDK's cost of signing a
 #            proof and the server's of checking one; its section of --out is replaced
+#   --growth-only   only the cost-growth phase: refresh with rotation against tessera-server
+#            seeded with each of --sizes families, its memory, database size and query plans, and
+#            the growth target's verdict; its section of --out ("## Cost growth") is replaced, the
+#            rest of the file kept. A full run writes its own; with --skip-growth it keeps the old
 #   --quick   a short run (numbers only indicative)
 #   --smoke   the smallest run that takes every code path (numbers meaningless)
 #   --out FILE   the report (default docs/BENCHMARKS.md)
