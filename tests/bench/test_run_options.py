@@ -19,6 +19,9 @@ documented option of bench/run.sh is in one of the runs:
                                                    into an existing report)
     --dpop                                         run "dpop" (the DPoP comparison alone, into an
                                                    existing report that has a scale-out section)
+    --growth-only                                  run "growthonly" (the cost-growth phase alone, into
+                                                   an existing report); the "profiled" run's raw file
+                                                   (--skip-growth) rendered into that report keeps it
     --quick                                        run "stopped" (stopped after its first measurement)
     --out --raw --report-only                      every run
 
@@ -259,6 +262,66 @@ def check_dpop_run(runner):
           code == 0 and open(again).read() == report, text)
 
 
+def check_growth_only_run(runner):
+    """--growth-only: every size measured without errors, with memory, database size and query
+    plans; only the "## Cost growth" section of an existing report is replaced (up to the next
+    "## " heading), with its own note and target verdict; --report-only renders the same file
+    again; a full run's raw file with --skip-growth keeps the section it replaced."""
+    name = "growthonly"
+    out, raw_path = runner.paths(name)
+    head = "# Benchmarks\n\nAn earlier full report.\n\n"
+    tail = "## OAuth: kept\n\nkept\n\n## Raw data\n\nits data\n"
+    with open(out, "w") as f:
+        f.write(head + "## Cost growth\n\nold figures\n\n" + tail)
+    code, log = runner.run(name, ["--smoke", "--growth-only"])
+    raw = load(raw_path)
+    check("growthonly (--growth-only): exits 0, complete, no phase failed",
+          code == 0 and raw is not None and raw.get("complete") is True and raw.get("failures") == [],
+          log + str(raw and raw.get("failures")))
+    res = (raw or {}).get("results", {})
+    rows = res.get("growth", [])
+    check("growthonly: every size measured, without errors, with memory, database size and query plans",
+          [r["families"] for r in rows] == (raw or {}).get("args", {}).get("sizes")
+          and all(r["runs"] and all(run["errors"] == 0 and run["requests"] > 0 for run in r["runs"])
+                  and r.get("rss_end_kib") and r.get("db_mib") for r in rows)
+          and res.get("query_plans"), rows)
+    check("growthonly: nothing else ran", raw is not None and not res["server"] and not res["sdk"]
+          and not res.get("profile"), raw and res.keys())
+    report = open(out).read() if os.path.exists(out) else ""
+    section = report[len(head):len(report) - len(tail)]
+    check("growthonly: only the cost-growth section of the existing report is replaced",
+          report.startswith(head + "## Cost growth\n\n> **Re-measured separately:** this section comes from "
+                            "`bench/run.sh --smoke --growth-only`")
+          and report.endswith(tail) and "old figures" not in report and report.count("## Cost growth") == 1
+          and "| families |" in section, report[:3000])
+    check("growthonly: the section states the growth target's verdict",
+          "Target: refresh throughput flat from " in section and ("**met**" in section or "**missed**" in section),
+          section[-1000:])
+    again = os.path.join(runner.work, name + ".again.md")
+    with open(again, "w") as f:
+        f.write(report)
+    code, text = runner.render(raw_path, again)
+    check("growthonly: --report-only replaces the section with the same one",
+          code == 0 and open(again).read() == report, text)
+    without = os.path.join(runner.work, name + ".without.md")
+    with open(without, "w") as f:
+        f.write(head + tail)
+    code, text = runner.render(raw_path, without)
+    check("growthonly: a report without the section gets it before its raw data",
+          code == 0 and open(without).read() == head + "## OAuth: kept\n\nkept\n\n" + section + "## Raw data\n\nits data\n",
+          text)
+    skipped = runner.paths("profiled")[1]
+    if os.path.exists(skipped):
+        kept = os.path.join(runner.work, name + ".kept.md")
+        with open(kept, "w") as f:
+            f.write(report)
+        code, text = runner.render(skipped, kept)
+        kept_report = open(kept).read() if code == 0 else ""
+        check("growthonly: a full run with --skip-growth keeps the measured section",
+              code == 0 and section in kept_report and "Not run (--skip-growth)" not in kept_report
+              and kept_report.count("## Cost growth") == 1, text + kept_report[:2000])
+
+
 def check_stopped_run(runner):
     """A run stopped (SIGTERM) after its first measurement keeps it, and renders."""
     name = "stopped"
@@ -312,6 +375,7 @@ def main():
         check_oauth_only_run(runner)
         check_scaleout_run(runner)
         check_dpop_run(runner)
+        check_growth_only_run(runner)
         check_stopped_run(runner)
         code, text = runner.render(os.path.join(work, "missing.json"), os.path.join(work, "missing.md"))
         check("--report-only of a missing file fails", code != 0 and not os.path.exists(os.path.join(work, "missing.md")),
