@@ -1147,9 +1147,10 @@ def render_query_plans(plans, g, w):
           "Every statement is an index search (O(log n)), so this is locality, not a scan: the database "
           f"({fmt(g[-1].get('db_mib'))} MiB) dwarfs SQLite's default page cache (2 MiB per connection), so each "
           "lookup by a random token hash and each insert into the indexes of `refresh_tokens` reads "
-          "and dirties B-tree pages that come from the OS page cache via syscalls. Likely remedy (server, "
-          "not applied): `PRAGMA cache_size` of a few tens of MiB and/or `PRAGMA mmap_size` in "
-          "`Store::open`; re-run this table to confirm.")
+          "and dirties B-tree pages that come from the OS page cache via syscalls. Possible remedy, not "
+          "applied: a larger `PRAGMA cache_size` and/or a `PRAGMA mmap_size` in `Store::open`. In A/B runs "
+          "of the scale-out refresh benchmark (a fresh database, not this size) neither 64 MiB of cache nor "
+          "mmap gave a clear gain; at this size it is untried.")
 
 
 def render_growth(res, a, w, targets, preface=()):
@@ -1164,8 +1165,9 @@ def render_growth(res, a, w, targets, preface=()):
         w(f"Refresh with rotation ({a.connections} connections, {a.duration} s, {a.reps} runs) against a fresh "
           "tessera-server whose database was seeded with N login families first (`bench/seed_families.py` inserts "
           "families and their current refresh tokens directly, as `startFamily` does; the pool is spread over the "
-          "whole range). Memory: the server's VmRSS after start and after the runs, and its peak (VmHWM), which "
-          "includes the 64 MiB Argon2 decoy hash computed once at start. DB MiB: database + WAL after the runs "
+          "whole range). Memory: the server's VmRSS after start and after the runs, and its peak (VmHWM); the "
+          "decoy hash the server computes at start has the stored users' Argon2 parameters, here the pool user's "
+          "cheap ones. DB MiB: database + WAL after the runs "
           "(rotated tokens stay until their family expires, so the runs themselves add rows).")
         w("")
         w("| families | refresh req/s (median) | p50 ms | p99 ms | errors | vs smallest | RSS start / end / peak MiB | DB MiB | seeding s |")
