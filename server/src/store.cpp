@@ -274,23 +274,19 @@ void Store::abandonGroup()
 
 bool Store::begin()
 {
-    if (transaction())
-        return true;
-    m_failed = true;
-    m_failureTransient = false;
-    qCWarning(lcServerStore) << "cannot begin a transaction:" << m_db.lastError().text();
-    classifyFailure(m_db.lastError());
-    reconnectIfLost();
-    return false;
+    return transaction() || transactionStepFailed("begin");
 }
 
 bool Store::commit()
 {
-    if (m_db.commit())
-        return true;
+    return m_db.commit() || transactionStepFailed("commit");
+}
+
+bool Store::transactionStepFailed(const char *step)
+{
     m_failed = true;
     m_failureTransient = false;
-    qCWarning(lcServerStore) << "cannot commit a transaction:" << m_db.lastError().text();
+    qCWarning(lcServerStore) << "cannot" << step << "a transaction:" << m_db.lastError().text();
     classifyFailure(m_db.lastError());
     reconnectIfLost();
     return false;

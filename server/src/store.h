@@ -316,6 +316,8 @@ private:
     // m_db.commit(), the same: a commit refused as a serialization failure or on a lost
     // connection is unavailable (503), not a lasting failure. The caller rolls back.
     bool commit();
+    // Records the failed BEGIN or COMMIT (`step`) as a failed statement is; returns false.
+    bool transactionStepFailed(const char *step);
     // Commits the open rotation group unless the statement about to run is one of its own.
     void settleGroupUnlessJoining()
     {

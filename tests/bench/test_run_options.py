@@ -49,6 +49,16 @@ def check(name, condition, detail=""):
     return condition
 
 
+def check_rerendered(runner, label, name, raw_path, report):
+    """--report-only on a copy of `report` replaces its section with the same one."""
+    again = os.path.join(runner.work, name + ".again.md")
+    with open(again, "w") as f:
+        f.write(report)
+    code, text = runner.render(raw_path, again)
+    check(f"{label}: --report-only replaces the section with the same one",
+          code == 0 and open(again).read() == report, text)
+
+
 def load(path):
     try:
         with open(path) as f:
@@ -212,12 +222,7 @@ def check_scaleout_run(runner):
           report.startswith("# Benchmarks\n\nAn earlier full report.") and report.count("<!-- scaleout:begin -->") == 1
           and report.index("## Scale-out") < report.index("## Raw data") and report.endswith("its data\n"),
           report[:3000])
-    again = os.path.join(runner.work, name + ".again.md")
-    with open(again, "w") as f:
-        f.write(report)
-    code, text = runner.render(raw_path, again)
-    check("scaleout: --report-only replaces the section with the same one",
-          code == 0 and open(again).read() == report, text)
+    check_rerendered(runner, "scaleout", name, raw_path, report)
 
 
 def check_dpop_run(runner):
@@ -254,12 +259,7 @@ def check_dpop_run(runner):
     check("dpop: the verdict on the 10x target is stated",
           "Target (issue 13): DPoP GET >= 10x Django's Bearer GET in the same run" in report
           and ("MET" in report or "MISSED" in report), report[:3000])
-    again = os.path.join(runner.work, name + ".again.md")
-    with open(again, "w") as f:
-        f.write(report)
-    code, text = runner.render(raw_path, again)
-    check("dpop: --report-only replaces the section with the same one",
-          code == 0 and open(again).read() == report, text)
+    check_rerendered(runner, "dpop", name, raw_path, report)
 
 
 def check_growth_only_run(runner):
@@ -297,12 +297,7 @@ def check_growth_only_run(runner):
     check("growthonly: the section states the growth target's verdict",
           "Target: refresh throughput flat from " in section and ("**met**" in section or "**missed**" in section),
           section[-1000:])
-    again = os.path.join(runner.work, name + ".again.md")
-    with open(again, "w") as f:
-        f.write(report)
-    code, text = runner.render(raw_path, again)
-    check("growthonly: --report-only replaces the section with the same one",
-          code == 0 and open(again).read() == report, text)
+    check_rerendered(runner, "growthonly", name, raw_path, report)
     without = os.path.join(runner.work, name + ".without.md")
     with open(without, "w") as f:
         f.write(head + tail)

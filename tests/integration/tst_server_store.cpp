@@ -84,6 +84,8 @@ private slots:
 
 private:
     std::unique_ptr<Store> openNew(QString *database = nullptr);
+    // openNew() with the user alice ("hash-a") added; her id in *aliceId.
+    std::unique_ptr<Store> openWithAlice(QString *database, qint64 *aliceId);
     QTemporaryDir m_dir;
     int m_opened = 0;
 };
@@ -111,6 +113,18 @@ std::unique_ptr<Store> tst_ServerStore::openNew(QString *database)
     auto store = Store::open(location, false, &error);
     if (!store)
         qWarning("%s", qPrintable(error));
+    return store;
+}
+
+std::unique_ptr<Store> tst_ServerStore::openWithAlice(QString *database, qint64 *aliceId)
+{
+    auto store = openNew(database);
+    if (!store || store->addUser(QStringLiteral("alice"), "hash-a") != Store::AddUserResult::Added)
+        return nullptr;
+    const auto alice = store->findUser(QStringLiteral("alice"));
+    if (!alice)
+        return nullptr;
+    *aliceId = alice->id;
     return store;
 }
 
@@ -417,10 +431,9 @@ void tst_ServerStore::revocationFailsWithEitherPrepare()
     if (!testsUsePostgreSQL())
         QSKIP("the revocation's NOTIFY is PostgreSQL's");
     QString database;
-    auto store = openNew(&database);
+    qint64 userId = 0;
+    auto store = openWithAlice(&database, &userId);
     QVERIFY(store);
-    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
-    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
     const qint64 now = 1'800'000'000'000;
     const QString family = QStringLiteral("family-1");
     QVERIFY(store->createFamily(family, userId, now, now + 3'600'000, "token-hash", now + 600'000));
@@ -462,10 +475,9 @@ void tst_ServerStore::commitFailuresAreClassified()
     if (!testsUsePostgreSQL())
         QSKIP("a trigger deferred to the commit is PostgreSQL's");
     QString database;
-    auto store = openNew(&database);
+    qint64 userId = 0;
+    auto store = openWithAlice(&database, &userId);
     QVERIFY(store);
-    QCOMPARE(store->addUser(QStringLiteral("alice"), "hash-a"), Store::AddUserResult::Added);
-    const qint64 userId = store->findUser(QStringLiteral("alice"))->id;
     const qint64 now = 1'800'000'000'000;
     QVERIFY(alterDatabase(database,
                           QStringLiteral("CREATE FUNCTION refuse_commit() RETURNS trigger"
