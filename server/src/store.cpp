@@ -458,7 +458,6 @@ bool Store::createFamily(const QString &familyId, qint64 userId, qint64 nowMs, q
     token.addBindValue(nowMs);
     token.addBindValue(idleExpiresAtMs);
     if (!execute(family) || !execute(token) || !commit()) {
-        m_failed = true;
         m_db.rollback();
         return false;
     }
@@ -627,7 +626,6 @@ bool Store::revokeFamily(const QString &familyId, qint64 nowMs, const QString &r
     bool revoked = begin();
     if (revoked && (!execute(query) || !execute(notify) || !commit())) {
         revoked = false;
-        m_failed = true;
         m_db.rollback();
     }
     // A prepare failure left unreported (its query never ran) ends with its query.

@@ -33,7 +33,6 @@ Store::AddClientResult Store::addClient(const QString &id, const QStringList &re
         ok = execute(uri);
     }
     if (!ok || !commit()) {
-        m_failed = true;
         m_db.rollback();
         return AddClientResult::Failed;
     }
