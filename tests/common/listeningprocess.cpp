@@ -9,6 +9,7 @@
 #include <QtTest/QTest>
 
 #include <csignal>
+#include <utility>
 #include <sys/types.h>
 
 namespace Tessera::Test {
@@ -159,6 +160,19 @@ bool ListeningProcess::stop(int timeoutMs)
                           .arg(m_process->exitCode());
     m_process.reset();
     return clean || m_termination == Termination::AnyExit;
+}
+
+PausedProcess::PausedProcess(const ListeningProcess &process)
+    : m_pid(process.pid())
+{
+    if (m_pid > 0)
+        ::kill(pid_t(m_pid), SIGSTOP);
+}
+
+void PausedProcess::resume()
+{
+    if (m_pid > 0)
+        ::kill(pid_t(std::exchange(m_pid, 0)), SIGCONT);
 }
 
 void ListeningProcess::kill()

@@ -81,6 +81,22 @@ private:
     QByteArray m_stderr;
 };
 
+// Stops a running process (SIGSTOP) until resume() or the end of the scope (SIGCONT), so a
+// failed check cannot leave it stopped. Meanwhile the kernel still completes handshakes and
+// queues the bytes sent to it: all of them are there when it runs again.
+class PausedProcess
+{
+public:
+    explicit PausedProcess(const ListeningProcess &process);
+    ~PausedProcess() { resume(); }
+    PausedProcess(const PausedProcess &) = delete;
+    PausedProcess &operator=(const PausedProcess &) = delete;
+    void resume();
+
+private:
+    qint64 m_pid = 0;
+};
+
 // The resident memory (VmRSS) of process `pid` in KiB, from /proc; -1 when unknown.
 qint64 residentKiB(qint64 pid);
 

@@ -15,7 +15,6 @@
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 
-#include <csignal>
 #include <memory>
 #include <vector>
 
@@ -584,7 +583,7 @@ void tst_ServerDpop::mixedVerdictsInOneRound()
     // Every third request's proof is signed by another key than the token's, every fifth is
     // for another path; the rest are good.
     auto good = [](int i) { return i % 3 != 2 && i % 5 != 4; };
-    ::kill(pid_t(m_server.pid()), SIGSTOP);
+    PausedProcess paused(m_server);
     for (int i = 0; i < Connections; ++i) {
         const QByteArray proofOfRequest = i % 3 == 2 ? meProof(m_otherKey, access)
                 : i % 5 == 4
@@ -593,7 +592,7 @@ void tst_ServerDpop::mixedVerdictsInOneRound()
         sockets[i]->write(rawGet(base, QStringLiteral("/api/me/"), authorization, proofOfRequest));
         sockets[i]->flush();
     }
-    ::kill(pid_t(m_server.pid()), SIGCONT);
+    paused.resume();
     for (int i = 0; i < Connections; ++i) {
         const QList<RawAnswer> answers = readAnswers(*sockets[i], 1, buffers[i]);
         QCOMPARE(answers.size(), 1);

@@ -128,12 +128,12 @@ QList<RawAnswer> refreshInOneRound(const ServerProcess &server,
                                    std::vector<std::unique_ptr<QTcpSocket>> &sockets,
                                    const QStringList &tokens)
 {
-    ::kill(pid_t(server.pid()), SIGSTOP);
+    PausedProcess paused(server);
     for (size_t i = 0; i < sockets.size(); ++i) {
         sockets[i]->write(rawRefresh(server.baseUrl(), tokens.at(int(i))));
         sockets[i]->flush();
     }
-    ::kill(pid_t(server.pid()), SIGCONT);
+    paused.resume();
     QList<RawAnswer> answers;
     for (auto &socket : sockets) {
         QByteArray buffer;

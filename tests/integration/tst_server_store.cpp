@@ -8,8 +8,8 @@
 #include "testdatabase.h"
 
 #include <QtCore/QCoreApplication>
-#include <QtCore/QScopeGuard>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QScopeGuard>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUuid>
 #include <QtSql/QSqlDatabase>

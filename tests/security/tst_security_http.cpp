@@ -11,7 +11,6 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QProcess>
-#include <QtCore/QScopeGuard>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
 #include <QtNetwork/QSslSocket>
@@ -24,7 +23,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -644,9 +642,7 @@ void tst_SecurityHttp::burstWhileBusyIsQueued()
     const QUrl base = server->baseUrl();
     constexpr int Burst = 200;
     constexpr int PerAddress = 50; // under the default per-address cap
-    const pid_t pid = pid_t(server->pid());
-    ::kill(pid, SIGSTOP);
-    auto resume = qScopeGuard([pid] { ::kill(pid, SIGCONT); });
+    PausedProcess paused(*server);
     std::vector<std::unique_ptr<Connection>> burst;
     for (int i = 0; i < Burst; ++i)
         burst.push_back(std::make_unique<Connection>(base, loopback(2 + i / PerAddress)));
@@ -669,8 +665,7 @@ void tst_SecurityHttp::burstWhileBusyIsQueued()
                                 .arg(Burst)));
     for (const auto &connection : burst)
         connection->send(get("/healthz"));
-    resume.dismiss();
-    ::kill(pid, SIGCONT);
+    paused.resume();
     QElapsedTimer served;
     served.start();
     for (const auto &connection : burst) {

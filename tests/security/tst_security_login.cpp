@@ -10,14 +10,12 @@
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QScopeGuard>
 #include <QtCore/QTimer>
 #include <QtNetwork/QTcpSocket>
 #include <QtSql/QSqlDatabase>
 #include <QtSql/QSqlQuery>
 #include <QtTest/QTest>
 
-#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -346,17 +344,14 @@ void tst_SecurityLogin::abandonedLoginsAreNotHashed()
     // bytes): none is hashed, let alone answered, before all of them are there, however slowly
     // a loaded machine runs this loop. From four addresses, so that all of them stay open at
     // once under the per-address connection cap.
-    const pid_t pid = pid_t(server.pid());
-    ::kill(pid, SIGSTOP);
-    auto resume = qScopeGuard([pid] { ::kill(pid, SIGCONT); });
+    PausedProcess paused(server);
     std::vector<std::unique_ptr<QTcpSocket>> abandoned;
     for (int i = 0; i < Abandoned; ++i) {
         abandoned.push_back(sendLogin(server, TestPassword,
                                       QHostAddress(QStringLiteral("127.0.0.%1").arg(2 + i / 25))));
         QVERIFY2(abandoned.back(), "could not send a login request");
     }
-    resume.dismiss();
-    ::kill(pid, SIGCONT);
+    paused.resume();
     // A request on a connection opened after all of them: the server accepts connections in
     // the order they came, and by the event-loop round that reads this request every login
     // above was readable, so it is read in that round at the latest. Once this is answered,
